@@ -1,0 +1,34 @@
+# The two commands a newcomer types: `make demo` and `make test`. Each sets up what it needs
+# (virtualenv, Spark's jars) on a fresh machine, and reuses what is already there.
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+JARS_STAMP := .cache/jars/.complete
+
+.PHONY: demo test dev jars venv clean
+
+demo: $(STAMP) $(JARS_STAMP)
+	$(VENV)/bin/zfish demo
+
+test: $(STAMP) $(JARS_STAMP)
+	$(VENV)/bin/python -m pytest
+
+dev: $(STAMP) $(JARS_STAMP)
+	ZFISH_CLOCK=$${ZFISH_CLOCK:-2025-05-11T18:00:00Z} $(VENV)/bin/dagster dev -w workspace.yaml
+
+venv: $(STAMP)
+jars: $(JARS_STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "zfish: Python 3.11 is required ('$(PYTHON)' not found); set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+$(JARS_STAMP): bin/fetch-jars
+	bin/fetch-jars
+	touch $(JARS_STAMP)
+
+clean:
+	rm -rf .zfish
