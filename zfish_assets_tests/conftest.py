@@ -1,9 +1,14 @@
-"""Shared fixtures: one Spark session per test process, a fresh data dir and instance per test."""
+"""Shared fixtures: one Spark session per test process, a clean data dir per test.
+
+Every test gets the same data dir path, emptied first: catalog locations are absolute, so a
+landed-and-crawled walkthrough prepared once per session can be restored by copying it back.
+Runs use an in-memory Dagster instance: the sqlite one spends most of a run storing events.
+"""
 
 from __future__ import annotations
 
-import importlib
 import os
+import shutil
 
 import pytest
 
@@ -18,25 +23,60 @@ def spark():
     return get_spark_session()
 
 
+@pytest.fixture(scope="session")
+def data_dir_path(tmp_path_factory):
+    return tmp_path_factory.getbasetemp() / "zfish"
+
+
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    """A fresh `ZFISH_DATA_DIR` (and Dagster home in it)."""
-    monkeypatch.setenv("ZFISH_DATA_DIR", str(tmp_path / "zfish"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "zfish" / "dagster"))
-    return tmp_path / "zfish"
+def data_dir(data_dir_path, monkeypatch):
+    """An empty `ZFISH_DATA_DIR` (and Dagster home in it), the same path for every test."""
+    shutil.rmtree(data_dir_path, ignore_errors=True)
+    data_dir_path.mkdir(parents=True)
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(data_dir_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(data_dir_path / "dagster"))
+    return data_dir_path
 
 
 @pytest.fixture
 def defs(data_dir):
     """The project's Definitions, built for this test's data dir and environment."""
-    import zfish_assets.definitions
+    from zfish_assets.definitions import build_definitions
 
-    return importlib.reload(zfish_assets.definitions).defs
+    return build_definitions()
 
 
 @pytest.fixture
-def instance(data_dir):
-    from zfish_assets.instance import local_instance
+def instance():
+    from dagster import DagsterInstance
 
-    with local_instance() as inst:
+    with DagsterInstance.ephemeral() as inst:
         yield inst
+
+
+@pytest.fixture(scope="session")
+def walkthrough_template(data_dir_path, tmp_path_factory):
+    """2025-04-05..2025-05-10 landed and crawled once, kept aside to be restored per test."""
+    from dagster import DagsterInstance
+
+    from zfish_assets.definitions import build_definitions
+    from zfish_assets.partitions import days_between
+    from zfish_assets.runs import land_and_crawl
+
+    shutil.rmtree(data_dir_path, ignore_errors=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ZFISH_DATA_DIR", str(data_dir_path))
+        with DagsterInstance.ephemeral() as inst:
+            runs = land_and_crawl(build_definitions(), inst, days_between("2025-04-05", "2025-05-10"))
+    assert all(r.success and all(c.passed for c in r.checks) for r in runs)
+    template = tmp_path_factory.mktemp("walkthrough") / "zfish"
+    shutil.copytree(data_dir_path, template)
+    return template
+
+
+@pytest.fixture
+def walkthrough(walkthrough_template, data_dir):
+    """The data dir holding 2025-04-05..2025-05-10 landed and crawled (not yet joined)."""
+    shutil.rmtree(data_dir)
+    shutil.copytree(walkthrough_template, data_dir)
+    return data_dir

@@ -1,0 +1,57 @@
+"""The walkthrough's transformation as plain functions of DataFrames: no I/O, no configuration.
+
+observations ─┐
+              ├─ left join on fish_id ─ flatten genetic_markers ─ keep labeled rows ─> joined_fish_data
+outcomes ─ latest label per fish ─┘
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+MARKERS = "genetic_markers"
+LABEL = "condition_developed"
+
+
+def latest_labels(outcomes: DataFrame) -> DataFrame:
+    """One label per fish: the one from the latest day, its day kept as `outcome_day`.
+
+    Several labels for a fish would fan one image out into several rows of the same record key in
+    one batch, where Hudi's precombine tie-break is arbitrary; deduplicating first makes the
+    result deterministic. A later day's label is a correction and wins; within one day a positive
+    label wins (the cautious reading of a conflicting report).
+    """
+    latest_first = Window.partitionBy("fish_id").orderBy(F.col("day").desc(), F.col(LABEL).desc())
+    return (
+        outcomes.where(F.col("fish_id").isNotNull() & F.col(LABEL).isNotNull())
+        .withColumn("_rank", F.row_number().over(latest_first))
+        .where("_rank = 1")
+        .select("fish_id", LABEL, F.col("day").alias("outcome_day"))
+    )
+
+
+def flatten_markers(df: DataFrame) -> DataFrame:
+    """`genetic_markers.{gene_a,...}` become top-level columns: the keys the data has, in its order."""
+    markers = df.schema[MARKERS].dataType
+    if not isinstance(markers, StructType):
+        raise TypeError(f"{MARKERS} must be a struct, the catalog says {markers.simpleString()}")
+    others = [F.col(c) for c in df.columns if c != MARKERS]
+    return df.select(*others, *[F.col(f"{MARKERS}.{name}").alias(name) for name in markers.fieldNames()])
+
+
+def with_event_time(df: DataFrame) -> DataFrame:
+    """`timestamp` as a real timestamp: Hudi's precombine compares it, so it must order by time."""
+    return df.withColumn("timestamp", F.to_timestamp("timestamp"))
+
+
+def join_labeled(observations: DataFrame, outcomes: DataFrame) -> DataFrame:
+    """The rows of `joined_fish_data`: each observation with its fish's latest label, labeled only."""
+    labels = latest_labels(outcomes)
+    joined = with_event_time(flatten_markers(observations)).join(labels, on="fish_id", how="left")
+    labeled = joined.where(F.col(LABEL).isNotNull())
+    leading = ["image_id", "fish_id", "timestamp"]
+    trailing = [LABEL, "outcome_day", "day"]
+    middle = [c for c in labeled.columns if c not in leading + trailing]
+    return labeled.select(*leading, *middle, *trailing)

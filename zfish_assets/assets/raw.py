@@ -1,0 +1,42 @@
+"""Ingest: the lab's daily upload lands in the lake (`<prefix>/<table>/day=YYYY-MM-DD/`)."""
+
+
+from dagster import AssetExecutionContext, AssetsDefinition, DailyPartitionsDefinition, MaterializeResult, MetadataValue, asset
+
+from zfish_assets.resources.lake import Lake
+from zfish_assets.resources.simulator import SimulatorResource
+
+DESCRIPTIONS = {
+    "observations": "One JSON object per observation image, one file per image, landed per day.",
+    "outcomes": "Outcome labels (fish_id, condition_developed), JSON Lines, landed per day weeks after the images.",
+}
+
+
+def raw_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDefinition:
+    """The landing asset of one raw table: day D of the source replaces day D in the lake."""
+
+    @asset(
+        name=f"raw_{table}",
+        partitions_def=partitions,
+        group_name="ingest",
+        kinds={"json"},
+        description=DESCRIPTIONS[table],
+        owners=["team:data-platform"],
+    )
+    def _raw(context: AssetExecutionContext, lake: Lake, simulator: SimulatorResource) -> MaterializeResult:
+        day = context.partition_key
+        written = []
+        landed = lake.land_day(table, day, lambda folder: written.append(simulator.write_day(table, day, folder)))
+        rows = written[0].rows if landed.files else 0
+        context.log.info(f"landed {table} day={day}: {rows} rows in {landed.files} files at {landed.uri}")
+        return MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "files_written": landed.files,
+                "bytes_written": landed.bytes,
+                "location": MetadataValue.path(landed.uri),
+            }
+        )
+
+    return _raw
+

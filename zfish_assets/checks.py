@@ -1,0 +1,217 @@
+"""Asset checks: SQL through the query engine and listings through the lake, nothing engine-specific.
+
+Checks are not partitioned (a preview feature that runs partition-less in range runs): the crawled
+tables' checks cover the days of the run that triggered them (every registered day when run on
+their own); the joined table's checks validate the whole table against the crawled tables.
+"""
+
+
+from collections.abc import Sequence
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetKey,
+    AssetRecordsFilter,
+    MetadataValue,
+    asset_check,
+)
+
+from zfish_assets.partitions import days_between, validate_day
+from zfish_assets.crawl import fingerprint
+from zfish_assets.resources.catalog import Catalog
+from zfish_assets.resources.lake import Lake
+from zfish_assets.resources.query import QueryEngine, identifier
+
+REQUIRED_COLUMNS = {
+    "observations": {"fish_id": "string", "image_id": "string", "timestamp": "string", "age_days": "bigint",
+                     "treatment": "string", "genetic_markers": "struct", "length_mm": "double", "sex": "string"},
+    "outcomes": {"fish_id": "string", "condition_developed": "boolean"},
+}
+JOINED = "joined_fish_data"
+MAX_LISTED = 20
+
+
+def run_days(context: AssetCheckExecutionContext) -> list[str] | None:
+    """The days of the run's partition or partition range; None for a run without partitions."""
+    tags = context.run.tags
+    if "dagster/partition" in tags:
+        return [validate_day(tags["dagster/partition"])]
+    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    return days_between(start, end) if start and end else None
+
+
+def _listed(items: Sequence[object]) -> str:
+    shown = ", ".join(str(i) for i in items[:MAX_LISTED])
+    return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+
+
+def _table_name(catalog: Catalog, table: str) -> str:
+    return f"{identifier(catalog.database)}.{identifier(table)}"
+
+
+def landed_rows(context: AssetCheckExecutionContext, raw_asset: str, day: str) -> int | None:
+    """Rows the latest landing of `day` recorded (None when the day never landed here)."""
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(raw_asset), asset_partitions=[day]), limit=1
+    ).records
+    if not records:
+        return None
+    value = records[0].asset_materialization.metadata.get("dagster/row_count")
+    return None if value is None else int(value.value)
+
+
+def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
+    """The crawled table's checks: partitions match the lake, rows match the landing, columns present."""
+
+    @asset_check(asset=table, name="partitions_match_lake", blocking=True,
+                 description="Registered partitions are exactly the day folders, and no file changed since the crawl.")
+    def partitions_match_lake(context: AssetCheckExecutionContext, lake: Lake, catalog: Catalog) -> AssetCheckResult:
+        registered = catalog.partition_parameters(table)
+        in_lake = {d for d in lake.list_days(table) if any(o.name.endswith(".json") for o in lake.list_day(table, d))}
+        days = run_days(context)
+        scope = set(days) if days is not None else in_lake | set(registered)
+        unregistered = sorted((in_lake - set(registered)) & scope)
+        orphaned = sorted((set(registered) - in_lake) & scope)
+        changed = []
+        for day in sorted(scope & in_lake & set(registered)):
+            files = [o for o in lake.list_day(table, day) if o.name.endswith(".json")]
+            if fingerprint(files) != registered[day].get("zfish.fingerprint"):
+                changed.append(
+                    f"day={day}: {len(files)} files / {sum(o.size for o in files)} bytes now, "
+                    f"{registered[day].get('objectCount')} files / {registered[day].get('sizeKey')} bytes when crawled"
+                )
+        problems = (
+            [f"day folders not registered: {_listed(unregistered)}"] * bool(unregistered)
+            + [f"registered days with no folder: {_listed(orphaned)}"] * bool(orphaned)
+            + [f"files changed since the crawl (re-crawl the day): {_listed(changed)}"] * bool(changed)
+        )
+        return AssetCheckResult(
+            passed=not problems,
+            description="; ".join(problems) or f"{len(scope & set(registered))} registered days match the lake",
+            metadata={"days_checked": len(scope), "unregistered": len(unregistered), "orphaned": len(orphaned),
+                      "changed": len(changed)},
+        )
+
+    @asset_check(asset=table, name="rows_match_landed", blocking=True,
+                 description="Rows the query engine counts per registered day equal the rows landed that day.")
+    def rows_match_landed(context: AssetCheckExecutionContext, query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
+        registered = catalog.partition_parameters(table)
+        days = run_days(context)
+        scope = sorted(set(registered) if days is None else set(days) & set(registered))
+        counted = {r["day"]: r["n"] for r in query.query(
+            f"SELECT day, count(*) AS n FROM {_table_name(catalog, table)} GROUP BY day").to_pylist()} if scope else {}
+        mismatches = []
+        for day in scope:
+            landed = landed_rows(context, f"raw_{table}", day)
+            expected = int(registered[day]["recordCount"]) if landed is None else landed
+            if counted.get(day, 0) != expected:
+                mismatches.append(f"day={day}: expected {expected}, query counts {counted.get(day, 0)}")
+        return AssetCheckResult(
+            passed=not mismatches,
+            description="; ".join(mismatches[:MAX_LISTED]) or f"{len(scope)} days: rows match the landing",
+            metadata={"days_checked": len(scope), "rows_counted": sum(counted.get(d, 0) for d in scope),
+                      "days_differing": len(mismatches)},
+        )
+
+    @asset_check(asset=table, name="required_columns", blocking=True,
+                 description="The table has the columns the pipeline reads, with their types.")
+    def required_columns(catalog: Catalog) -> AssetCheckResult:
+        found = catalog.get_table(table)
+        if found is None:
+            return AssetCheckResult(passed=True, description=f"{table} not crawled yet: no day has files")
+        columns = dict(found.columns)
+        problems = [
+            f"{name}: expected {ctype}, found {columns.get(name, 'nothing')}"
+            for name, ctype in REQUIRED_COLUMNS[table].items()
+            if not columns.get(name, "").startswith(ctype)
+        ]
+        return AssetCheckResult(passed=not problems, description="; ".join(problems) or "all required columns present",
+                                metadata={"columns": MetadataValue.json(columns)})
+
+    return [partitions_match_lake, rows_match_landed, required_columns]
+
+
+@asset_check(asset=JOINED, name="labeled_rows", blocking=True,
+             description="Per image day, the table holds exactly the observations whose fish has a registered label.")
+def labeled_rows(query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
+    obs, out = _table_name(catalog, "observations"), _table_name(catalog, "outcomes")
+    expected = {} if catalog.get_table("outcomes") is None else {r["day"]: r["n"] for r in query.query(
+        f"SELECT o.day, count(*) AS n FROM {obs} o "
+        f"WHERE o.fish_id IN (SELECT fish_id FROM {out} WHERE condition_developed IS NOT NULL) GROUP BY o.day"
+    ).to_pylist()}
+    actual = {} if catalog.get_table(JOINED) is None else {r["day"]: r["n"] for r in query.query(
+        f"SELECT day, count(*) AS n FROM {_table_name(catalog, JOINED)} GROUP BY day").to_pylist()}
+    differing = sorted(d for d in set(expected) | set(actual) if expected.get(d, 0) != actual.get(d, 0))
+    return AssetCheckResult(
+        passed=not differing,
+        description=(
+            "days differ (expected vs actual): " + _listed([f"{d}: {expected.get(d, 0)} vs {actual.get(d, 0)}" for d in differing])
+            if differing else f"{sum(actual.values())} labeled rows over {len(actual)} days, as expected"
+        ),
+        metadata={
+            "expected_rows": sum(expected.values()),
+            "actual_rows": sum(actual.values()),
+            "days_differing": MetadataValue.json({d: {"expected": expected.get(d, 0), "actual": actual.get(d, 0)} for d in differing}),
+        },
+    )
+
+
+@asset_check(asset=JOINED, name="unique_image_id", blocking=True,
+             description="No image_id twice in the whole table (Hudi keys are unique per partition only).")
+def unique_image_id(query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
+    if catalog.get_table(JOINED) is None:
+        return AssetCheckResult(passed=True, description="no table yet")
+    dupes = query.query(
+        f"SELECT image_id, count(*) AS n FROM {_table_name(catalog, JOINED)} GROUP BY image_id HAVING count(*) > 1"
+    ).to_pylist()
+    return AssetCheckResult(
+        passed=not dupes,
+        description=f"duplicated image_id: {_listed([d['image_id'] + ' x' + str(d['n']) for d in dupes])}" if dupes else "no duplicate image_id",
+        metadata={"duplicated_image_ids": len(dupes)},
+    )
+
+
+@asset_check(asset=JOINED, name="labels_are_latest", blocking=True,
+             description="No null label, and each row carries its fish's latest registered label.")
+def labels_are_latest(query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
+    if catalog.get_table(JOINED) is None:
+        return AssetCheckResult(passed=True, description="no table yet")
+    # The rule, restated independently of the job: the latest day wins, a positive label within a day.
+    rows = query.query(
+        f"WITH ranked AS (SELECT fish_id, condition_developed, day, row_number() OVER "
+        f"(PARTITION BY fish_id ORDER BY day DESC, condition_developed DESC) AS rn "
+        f"FROM {_table_name(catalog, 'outcomes')} WHERE condition_developed IS NOT NULL) "
+        f"SELECT j.image_id, j.fish_id, j.condition_developed AS stored, r.condition_developed AS latest "
+        f"FROM {_table_name(catalog, JOINED)} j LEFT JOIN ranked r ON r.fish_id = j.fish_id AND r.rn = 1 "
+        f"WHERE j.condition_developed IS NULL OR r.condition_developed IS NULL "
+        f"OR j.condition_developed <> r.condition_developed"
+    ).to_pylist()
+    return AssetCheckResult(
+        passed=not rows,
+        description=(f"{len(rows)} rows with a null or stale label: "
+                     + _listed([f"{r['image_id']} ({r['fish_id']}: {r['stored']} vs latest {r['latest']})" for r in rows]))
+        if rows else "every row has its fish's latest label",
+        metadata={"stale_or_null_labels": len(rows)},
+    )
+
+
+@asset_check(asset=JOINED, name="flattened_schema", blocking=True,
+             description="Gene columns flattened from genetic_markers; no genetic_markers struct left.")
+def flattened_schema(catalog: Catalog) -> AssetCheckResult:
+    joined, observations = catalog.get_table(JOINED), catalog.get_table("observations")
+    if joined is None or observations is None:
+        return AssetCheckResult(passed=True, description="no table yet")
+    markers = dict(observations.columns).get("genetic_markers", "struct<>")
+    genes = [f.split(":")[0] for f in markers[len("struct<"):-1].split(",") if f]
+    columns = dict(joined.columns)
+    missing = [g for g in genes if g not in columns]
+    problems = [f"missing gene columns: {', '.join(missing)}"] * bool(missing) + \
+        ["genetic_markers struct still present"] * ("genetic_markers" in columns)
+    return AssetCheckResult(passed=not problems, description="; ".join(problems) or f"gene columns {', '.join(genes)} present",
+                            metadata={"gene_columns": ", ".join(genes)})
+
+
+joined_checks = [labeled_rows, unique_image_id, labels_are_latest, flattened_schema]
+crawled_checks = crawled_table_checks("observations") + crawled_table_checks("outcomes")

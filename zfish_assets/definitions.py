@@ -1,0 +1,32 @@
+"""The one Definitions: land → crawl → join → check, with resources chosen by deployment."""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from zfish_assets import settings
+from zfish_assets.assets.catalog import crawled_asset
+from zfish_assets.assets.joined import joined_asset
+from zfish_assets.assets.raw import raw_asset
+from zfish_assets.checks import crawled_checks, joined_checks
+from zfish_assets.deployments import resources_for
+from zfish_assets.partitions import daily_partitions
+
+
+def build_definitions() -> Definitions:
+    """The definitions for the current environment (`ZFISH_*`): clock, deployment, settings."""
+    days = daily_partitions()
+    return Definitions(
+        assets=[
+            raw_asset("observations", days),
+            raw_asset("outcomes", days),
+            crawled_asset("observations", days),
+            crawled_asset("outcomes", days),
+            joined_asset(days, settings.label_horizon_days()),
+        ],
+        asset_checks=[*crawled_checks, *joined_checks],
+        resources=resources_for(),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,137 @@
+"""The Hudi IO manager: owns joined_fish_data, a copy-on-write table partitioned by `day`.
+
+Storing the asset for a range of days hands the window to an engine (local Spark, or a Glue job)
+that runs the shared job code and upserts; the IO manager then registers the table in the catalog
+and records, per day, what the table holds. Loading reads the snapshot of the requested days
+through hudi-rs (no JVM), or through Spark for a consumer that asks for a Spark DataFrame.
+
+Unlike dagster-deltalake's IO manager, which reads only a window's first day, the whole mapped
+window is read, and a range run writes once for the whole range (single-run backfills).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pyarrow as pa
+from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
+
+from glue_scripts.joined_fish_data import JobArgs
+from zfish_assets.partitions import days_between
+from zfish_assets.resources.catalog import Catalog
+from zfish_assets.resources.engines import Engine
+from zfish_assets.resources.hudi_reader import META_COLUMNS, completed_commits, read_hudi_snapshot, table_exists
+from zfish_assets.resources.lake import Lake
+
+
+@dataclass(frozen=True)
+class JoinPlan:
+    """What joined_fish_data is made of: the crawled tables to join (the IO manager owns where)."""
+
+    observations_table: str = "observations"
+    outcomes_table: str = "outcomes"
+
+
+def hive_type(arrow_type: pa.DataType) -> str:
+    """The catalog type of an Arrow column of the Hudi table."""
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_integer(arrow_type):
+        return "bigint" if arrow_type.bit_width == 64 else "int"
+    if pa.types.is_floating(arrow_type):
+        return "double"
+    return "string"
+
+
+def window_days(context: OutputContext | InputContext) -> list[str]:
+    """The days of the run's (or the mapped upstream) partition range."""
+    key_range = context.asset_partition_key_range
+    return days_between(key_range.start, key_range.end)
+
+
+class HudiIOManager(ConfigurableIOManager):
+    """Writes through an engine, reads through hudi-rs; the table lives in the lake under `processed/`."""
+
+    engine: Engine
+    catalog: Catalog
+    lake: Lake
+
+    def table_uri(self, table: str) -> str:
+        return self.lake.uri(f"processed/{table}")
+
+    def handle_output(self, context: OutputContext, obj: JoinPlan) -> None:
+        table = context.asset_key.path[-1]
+        days = window_days(context)
+        uri = self.table_uri(table)
+        args = JobArgs(
+            first_day=days[0], last_day=days[-1], database=self.catalog.database,
+            observations_table=obj.observations_table, outcomes_table=obj.outcomes_table,
+            target_path=self.lake.spark_uri(f"processed/{table}"), target_table=table,
+            **{k.removeprefix("--"): v for k, v in self.catalog.job_arguments().items()},
+        )
+        context.log.info(f"upserting {table} for {days[0]}..{days[-1]} ({len(days)} days) into {uri}")
+        started = time.monotonic()
+        result = self.engine.run_job(args)
+        duration = time.monotonic() - started
+        options = self.lake.storage_options()
+        snapshot = read_hudi_snapshot(uri, options, days) if table_exists(uri, options) else None
+        if snapshot is not None:
+            self._register(table, uri, snapshot.schema)
+        per_day = _rows_per_day(snapshot, days)
+        commits = completed_commits(uri, options) if snapshot is not None else []
+        context.add_output_metadata(
+            {
+                "table_uri": MetadataValue.path(uri),
+                "window": f"{days[0]}..{days[-1]}",
+                "rows_upserted": result.rows_upserted,
+                "observations_read": result.observations_read,
+                "commit_instant": result.commit_instant or "",
+                "latest_commit": commits[-1] if commits else "",
+                "files_written": result.files_written,
+                "bytes_written": result.bytes_written,
+                "duration_s": round(duration, 2),
+                **({"dagster/column_schema": _column_schema(snapshot.schema)} if snapshot is not None else {}),
+            }
+        )
+        for day in days:
+            context.step_context.add_asset_metadata(
+                {"dagster/row_count": per_day[day], "rows_upserted": result.rows_per_day.get(day, 0)},
+                asset_key=context.asset_key,
+                partition_key=day,
+            )
+
+    def _register(self, table: str, uri: str, schema: pa.Schema) -> None:
+        """Register (or refresh) the Hudi table in the catalog so queries read its snapshot."""
+        columns = [(f.name, hive_type(f.type)) for f in schema if f.name not in META_COLUMNS and f.name != "day"]
+        self.catalog.put_table(table, columns, [("day", "string")], uri, "hudi")
+
+    def load_input(self, context: InputContext):
+        table = context.asset_key.path[-1]
+        uri = self.table_uri(table)
+        days = window_days(context) if context.has_asset_partitions else None
+        if context.dagster_type.typing_type.__module__.startswith("pyspark"):
+            from zfish_assets.resources.spark import get_spark_session
+
+            df = get_spark_session().read.format("hudi").load(self.lake.spark_uri(f"processed/{table}"))
+            return df.where(df.day.isin(days)) if days is not None else df
+        if not table_exists(uri, self.lake.storage_options()):
+            context.log.warning(f"{table} has no Hudi table at {uri} yet: reading 0 rows")
+            return pa.table({})
+        return read_hudi_snapshot(uri, self.lake.storage_options(), days)
+
+
+def _rows_per_day(snapshot: pa.Table | None, days: list[str]) -> dict[str, int]:
+    counts = dict.fromkeys(days, 0)
+    if snapshot is not None and snapshot.num_rows:
+        for row in snapshot.group_by("day").aggregate([("day", "count")]).to_pylist():
+            counts[row["day"]] = row["day_count"]
+    return counts
+
+
+def _column_schema(schema: pa.Schema) -> TableSchema:
+    return TableSchema(
+        columns=[TableColumn(f.name, hive_type(f.type)) for f in schema if f.name not in META_COLUMNS]
+    )

@@ -1,0 +1,62 @@
+"""Daily partitions: one partition per `day=YYYY-MM-DD` folder, from the simulation start to the clock.
+
+The clock is `ZFISH_CLOCK` in a simulation (the walkthrough's evenings) and the real clock in
+production. A day's partition exists once its evening (18:00 UTC, the walkthrough's run time) has
+come, so the evening run of day D can process D itself.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+from dagster import DailyPartitionsDefinition, TimeWindowPartitionMapping
+
+from zfish_assets import settings
+
+EVENING = time(18, 0, tzinfo=timezone.utc)
+
+
+def validate_day(day: str) -> str:
+    """`day` when it is a real `YYYY-MM-DD` date; a ValueError naming it otherwise.
+
+    Partition keys reach folder names and SQL: `2025-05-10' OR '1'='1` or `../../etc` never pass.
+    """
+    settings.parse_day(day, "day")
+    return day
+
+
+def last_day(now: datetime) -> date:
+    """The latest day whose evening run time has passed at `now`."""
+    today = now.astimezone(timezone.utc).date()
+    return today if now.astimezone(timezone.utc).timetz() >= EVENING else today - timedelta(days=1)
+
+
+def daily_partitions() -> DailyPartitionsDefinition:
+    """Days from `ZFISH_SIM_START`: through the simulated clock's day, or through today.
+
+    With the real clock the set grows by itself (today included, so the 18:00 run can process
+    today); a simulated clock fixes the last day at the clock's last evening.
+    """
+    start = settings.sim_start().isoformat()
+    if not settings.simulated():
+        return DailyPartitionsDefinition(start_date=start, end_offset=1)
+    end = last_day(settings.clock()) + timedelta(days=1)
+    return DailyPartitionsDefinition(start_date=start, end_date=end.isoformat())
+
+
+def label_window_mapping(horizon_days: int) -> TimeWindowPartitionMapping:
+    """Joined day D depends on the outcomes of days [D, D + horizon - 1]: its labels arrive then.
+
+    Declared so that the UI marks a joined day stale when a label for it lands.
+    """
+    return TimeWindowPartitionMapping(
+        start_offset=0, end_offset=horizon_days - 1, allow_nonexistent_upstream_partitions=True
+    )
+
+
+def days_between(first: str, last: str) -> list[str]:
+    """Every day from `first` to `last`, inclusive, as partition keys."""
+    start, end = settings.parse_day(first, "first day"), settings.parse_day(last, "last day")
+    if end < start:
+        raise ValueError(f"last day {last} is before first day {first}")
+    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]

@@ -1,0 +1,158 @@
+"""The catalog: databases, tables with columns, partition keys and location, registered partitions.
+
+The local catalog keeps the Glue Data Catalog's shapes in one JSON file per table (read by the Glue
+job's code too, see `glue_scripts/zfish_etl/catalog.py`); the Glue catalog lives beside it. A day
+is queryable only once its partition is registered, exactly as in the walkthrough.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from glue_scripts.zfish_etl.catalog import CatalogTable, read_local_table
+from zfish_assets import settings
+from zfish_assets.partitions import validate_day
+
+Columns = Sequence[tuple[str, str]]
+
+FORMATS: dict[str, dict[str, str]] = {
+    # What a Glue crawler writes for JSON, and what Hudi's hive sync writes for a Hudi table.
+    "json": {
+        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        "SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe",
+    },
+    "hudi": {
+        "InputFormat": "org.apache.hudi.hadoop.HoodieParquetInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+    },
+}
+
+
+class Catalog(ConfigurableResource, ABC):
+    """One database of tables, as the Glue Data Catalog holds them."""
+
+    database: str = Field(default_factory=settings.database, description="Catalog database name.")
+
+    @abstractmethod
+    def get_table(self, table: str) -> CatalogTable | None:
+        """The table with its registered partitions, or None when it does not exist."""
+
+    @abstractmethod
+    def put_table(
+        self, table: str, columns: Columns, partition_keys: Columns, location: str, classification: str,
+        parameters: Mapping[str, str] | None = None,
+    ) -> None:
+        """Create the table, or update its schema and location (partitions are kept)."""
+
+    @abstractmethod
+    def put_partition(self, table: str, day: str, location: str, parameters: Mapping[str, str]) -> None:
+        """Register `day=day` (again): idempotent, the latest registration wins."""
+
+    @abstractmethod
+    def partition_parameters(self, table: str) -> dict[str, dict[str, str]]:
+        """Each registered day's partition parameters (what the crawl recorded)."""
+
+    @abstractmethod
+    def job_arguments(self) -> dict[str, str]:
+        """How the Glue job script finds this catalog (`--catalog ...`)."""
+
+
+def _storage_descriptor(columns: Columns, location: str, classification: str) -> dict[str, Any]:
+    return {
+        "Columns": [{"Name": n, "Type": t} for n, t in columns],
+        "Location": location,
+        **{k: v for k, v in FORMATS[classification].items() if k != "SerializationLibrary"},
+        "SerdeInfo": {"SerializationLibrary": FORMATS[classification]["SerializationLibrary"]},
+    }
+
+
+class LocalCatalog(Catalog):
+    """A Glue-shaped catalog in `$ZFISH_DATA_DIR/catalog/<database>/<table>.json`.
+
+    Writes take a file lock and replace the file atomically: per-day crawls run in parallel.
+    """
+
+    root: str = Field(
+        default_factory=lambda: str(settings.data_dir() / "catalog"), description="Folder of the catalog files."
+    )
+
+    def _file(self, table: str) -> Path:
+        return Path(self.root) / self.database / f"{table}.json"
+
+    @contextmanager
+    def _locked(self, table: str) -> Iterator[dict[str, Any]]:
+        """Yields `{"doc": table document or None}`; the document set there is written back."""
+        path = self._file(table)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            doc = json.loads(path.read_text()) if path.is_file() else None
+            holder = {"doc": doc}
+            yield holder
+            if holder["doc"] is not None:
+                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                tmp.write_text(json.dumps(holder["doc"], indent=1, sort_keys=True))
+                os.replace(tmp, path)
+
+    def get_table(self, table: str) -> CatalogTable | None:
+        return read_local_table(self.root, self.database, table)
+
+    def put_table(
+        self, table: str, columns: Columns, partition_keys: Columns, location: str, classification: str,
+        parameters: Mapping[str, str] | None = None,
+    ) -> None:
+        with self._locked(table) as holder:
+            now = datetime.now(timezone.utc).isoformat()
+            doc = holder["doc"] or {"Partitions": [], "Table": {"CreateTime": now}}
+            doc["Table"].update(
+                {
+                    "DatabaseName": self.database,
+                    "Name": table,
+                    "UpdateTime": now,
+                    "TableType": "EXTERNAL_TABLE",
+                    "StorageDescriptor": _storage_descriptor(columns, location, classification),
+                    "PartitionKeys": [{"Name": n, "Type": t} for n, t in partition_keys],
+                    "Parameters": {"classification": classification, **(parameters or {})},
+                }
+            )
+            holder["doc"] = doc
+
+    def put_partition(self, table: str, day: str, location: str, parameters: Mapping[str, str]) -> None:
+        validate_day(day)
+        with self._locked(table) as holder:
+            doc = holder["doc"]
+            if doc is None:
+                raise LookupError(f"table {self.database}.{table} does not exist: cannot register day={day}")
+            sd = dict(doc["Table"]["StorageDescriptor"], Location=location)
+            partition = {
+                "DatabaseName": self.database,
+                "TableName": table,
+                "Values": [day],
+                "StorageDescriptor": sd,
+                "Parameters": dict(parameters),
+                "CreationTime": datetime.now(timezone.utc).isoformat(),
+            }
+            doc["Partitions"] = [p for p in doc["Partitions"] if p["Values"] != [day]] + [partition]
+            doc["Partitions"].sort(key=lambda p: p["Values"])
+
+    def partition_parameters(self, table: str) -> dict[str, dict[str, str]]:
+        path = self._file(table)
+        if not path.is_file():
+            return {}
+        return {p["Values"][0]: p.get("Parameters", {}) for p in json.loads(path.read_text())["Partitions"]}
+
+    def job_arguments(self) -> dict[str, str]:
+        return {"--catalog": "file", "--catalog_dir": str(Path(self.root).resolve())}

@@ -1,0 +1,356 @@
+"""The zebrafish simulator: the pipeline's raw data, one day at a time.
+
+Every day the lab images `fish_per_day` new fish (`images_per_fish` photos each, one JSON file per
+photo) and learns `label_delay_days` later whether each fish developed the condition (one JSON Lines
+file per day). Every random draw is seeded from (seed, day, stream, block of fish), never from what
+came before, so any day can be generated alone, in any order, on any number of processes, and comes
+out byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import random
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, fields
+from datetime import date, timedelta
+from multiprocessing.pool import Pool
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from zfish_assets.settings import env, sim_start
+
+TABLES = ("observations", "outcomes")
+TREATMENTS = ("control", "drug_a", "drug_b")
+GENES = ("gene_a", "gene_b", "gene_c")
+
+FISH_PER_BLOCK = 1000
+"""Fish per unit of randomness and of parallel work; fixed, so the bytes ignore the worker count."""
+
+_TREATMENT_EFFECT = {"control": 0.0, "drug_a": 1.2, "drug_b": -0.8}
+_LAB_OPENS, _LAB_CLOSES, _LAST_SECOND = 8 * 3600, 18 * 3600, 24 * 3600 - 1
+_MASK64 = (1 << 64) - 1
+_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: `json.dumps` with options builds one per call
+_ENV_VARS = {
+    "fish_per_day": "ZFISH_FISH_PER_DAY",
+    "images_per_fish": "ZFISH_IMAGES_PER_FISH",
+    "label_delay_days": "ZFISH_LABEL_DELAY_DAYS",
+    "seed": "ZFISH_SEED",
+}
+_MINIMUMS = {"fish_per_day": 1, "images_per_fish": 1, "label_delay_days": 0, "seed": None}
+
+
+def _checked_int(value: object, minimum: int | None, what: str) -> int:
+    """`value` if it is an int at or above `minimum`, else a ValueError naming `what` and the value."""
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        bound = "an integer" if minimum is None else f"an integer >= {minimum}"
+        raise ValueError(f"{what}={value!r} is not {bound}")
+    return value
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """What to simulate; together with a day it fully determines that day's files."""
+
+    start: date
+    fish_per_day: int = 5
+    images_per_fish: int = 3
+    label_delay_days: int = 32
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        for name, minimum in _MINIMUMS.items():
+            _checked_int(getattr(self, name), minimum, name)
+
+    @classmethod
+    def from_env(cls) -> SimSettings:
+        """The settings of `ZFISH_SIM_START` and `ZFISH_{FISH_PER_DAY,IMAGES_PER_FISH,LABEL_DELAY_DAYS,SEED}`.
+
+        Read when called, so the CLI, the demo and the tests agree with the Dagster deployment.
+        """
+        defaults = {field.name: field.default for field in fields(cls)}
+        values = {name: _env_int(var, defaults[name], _MINIMUMS[name]) for name, var in _ENV_VARS.items()}
+        return cls(start=sim_start(), **values)
+
+
+def _env_int(var: str, default: int, minimum: int | None) -> int:
+    """The integer in environment variable `var`, with the error naming the variable, not the field."""
+    raw = env(var, str(default))
+    try:
+        return _checked_int(int(raw), minimum, var)
+    except ValueError:
+        bound = "an integer" if minimum is None else f"an integer >= {minimum}"
+        raise ValueError(f"{var}={raw!r} is not {bound}") from None
+
+
+@dataclass(frozen=True)
+class WrittenDay:
+    """What writing one day of one table produced, for summaries and throughput figures."""
+
+    files: int
+    rows: int
+    bytes: int
+
+    def __add__(self, other: WrittenDay) -> WrittenDay:
+        return WrittenDay(self.files + other.files, self.rows + other.rows, self.bytes + other.bytes)
+
+
+_NOTHING = WrittenDay(0, 0, 0)
+
+
+class _Fish(NamedTuple):
+    """One fish's traits: shared by its photos and by its label, so the label is learnable from them."""
+
+    number: int
+    treatment: str
+    genes: dict[str, float]
+    sex: str
+    age_days: int
+    length_mm: float
+
+
+def _rng(seed: int, day: date, stream: str, block: int) -> random.Random:
+    """An RNG owned by one (seed, day, stream, block): no draw depends on another day or block."""
+    key = f"zfish|{seed}|{day.isoformat()}|{stream}|{block}".encode()
+    return random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "big"))
+
+
+def _blocks(sim: SimSettings) -> range:
+    """The block numbers of one day's fish."""
+    return range(math.ceil(sim.fish_per_day / FISH_PER_BLOCK))
+
+
+def _fish(sim: SimSettings, day: date, block: int) -> list[_Fish]:
+    """The fish of `block` first imaged on `day`, numbered from 0 over the whole simulation."""
+    rng = _rng(sim.seed, day, "fish", block)
+    first = (day - sim.start).days * sim.fish_per_day + block * FISH_PER_BLOCK
+    count = min(FISH_PER_BLOCK, sim.fish_per_day - block * FISH_PER_BLOCK)
+    fish = []
+    for number in range(first, first + count):
+        age_days = rng.randint(3, 30)
+        fish.append(
+            _Fish(
+                number=number,
+                treatment=rng.choice(TREATMENTS),
+                genes={gene: round(rng.gauss(0.0, 1.0), 4) for gene in GENES},
+                sex=rng.choice("MF"),
+                age_days=age_days,
+                length_mm=max(1.0, 2.5 + 0.22 * age_days + rng.gauss(0.0, 0.3)),
+            )
+        )
+    return fish
+
+
+def _condition_probability(fish: _Fish) -> float:
+    """The chance a fish develops the condition: driven by treatment and genes, so a model can learn it."""
+    genes = fish.genes
+    logit = -1.0 + _TREATMENT_EFFECT[fish.treatment] + 1.4 * genes["gene_a"] - 0.9 * genes["gene_b"]
+    logit += 0.5 * genes["gene_a"] * genes["gene_c"]
+    return 1.0 / (1.0 + math.exp(-logit))
+
+
+def _fish_id(number: int) -> str:
+    return f"zfish_{number:05d}"
+
+
+def _mix64(value: int) -> int:
+    """SplitMix64's finalizer: a bijection on 64 bits that makes consecutive numbers look random."""
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return value ^ (value >> 31)
+
+
+def _image_id_keys(seed: int) -> tuple[int, int]:
+    digest = hashlib.blake2b(f"zfish|{seed}|image_id".encode(), digest_size=16).digest()
+    return int.from_bytes(digest[:8], "big"), int.from_bytes(digest[8:], "big")
+
+
+def _image_id(keys: tuple[int, int], sequence: int) -> str:
+    """A UUID-shaped id for the `sequence`-th photo of the simulation.
+
+    The high half is a bijection of the sequence number, so ids are unique by construction (not by
+    luck), yet look random and change with the seed.
+    """
+    high = _mix64(sequence ^ keys[0])
+    low = _mix64(high ^ keys[1])
+    hexa = f"{high:016x}{low:016x}"
+    return f"{hexa[:8]}-{hexa[8:12]}-{hexa[12:16]}-{hexa[16:20]}-{hexa[20:]}"
+
+
+def _timestamp(day: date, second: int) -> str:
+    return f"{day.isoformat()}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
+
+
+def _observation_rows(sim: SimSettings, day: date, block: int) -> Iterator[dict[str, Any]]:
+    """The photos of one block of fish: a session in lab hours, a few noisy length measurements each."""
+    rng = _rng(sim.seed, day, "observations", block)
+    keys = _image_id_keys(sim.seed)
+    for fish in _fish(sim, day, block):
+        fish_id = _fish_id(fish.number)
+        second = rng.randint(_LAB_OPENS, _LAB_CLOSES)
+        for image in range(sim.images_per_fish):
+            if image:
+                second = min(second + rng.randint(20, 240), _LAST_SECOND)
+            yield {
+                "fish_id": fish_id,
+                "image_id": _image_id(keys, fish.number * sim.images_per_fish + image),
+                "timestamp": _timestamp(day, second),
+                "age_days": fish.age_days,
+                "treatment": fish.treatment,
+                "genetic_markers": dict(fish.genes),
+                "length_mm": round(max(0.5, fish.length_mm + rng.gauss(0.0, 0.05)), 2),
+                "sex": fish.sex,
+            }
+
+
+def _outcome_rows(sim: SimSettings, cohort: date, block: int) -> Iterator[dict[str, Any]]:
+    """The labels of one block of the fish imaged on `cohort`."""
+    rng = _rng(sim.seed, cohort, "outcomes", block)
+    for fish in _fish(sim, cohort, block):
+        yield {"fish_id": _fish_id(fish.number), "condition_developed": rng.random() < _condition_probability(fish)}
+
+
+def _cohort(sim: SimSettings, table: str, day: date) -> date | None:
+    """The day the fish in `table`'s file for `day` were imaged, or None when that file has no rows."""
+    if table not in TABLES:
+        raise ValueError(f"table={table!r} is not one of {', '.join(TABLES)}")
+    imaged = day if table == "observations" else day - timedelta(days=sim.label_delay_days)
+    return imaged if imaged >= sim.start else None
+
+
+def observations_for_day(sim: SimSettings, day: date) -> list[dict[str, Any]]:
+    """Every photo taken on `day`, in memory: for tests and small days (`write_day` streams instead)."""
+    cohort = _cohort(sim, "observations", day)
+    return [] if cohort is None else [row for block in _blocks(sim) for row in _observation_rows(sim, cohort, block)]
+
+
+def outcomes_for_day(sim: SimSettings, day: date) -> list[dict[str, Any]]:
+    """Every label arriving on `day`: those of the fish imaged `label_delay_days` earlier."""
+    cohort = _cohort(sim, "outcomes", day)
+    return [] if cohort is None else [row for block in _blocks(sim) for row in _outcome_rows(sim, cohort, block)]
+
+
+def _encode(row: dict[str, Any]) -> bytes:
+    return (_JSON.encode(row) + "\n").encode()
+
+
+def _write_observation_block(task: tuple[SimSettings, date, int, str]) -> WrittenDay:
+    """Write one block's photo files; runs in a worker, which writes itself so rows never cross processes."""
+    sim, day, block, dest = task
+    files = size = 0
+    for row in _observation_rows(sim, day, block):
+        data = _encode(row)
+        fd = os.open(os.path.join(dest, row["image_id"] + ".json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        files += 1
+        size += len(data)
+    return WrittenDay(files, files, size)
+
+
+def _write_observations(sim: SimSettings, day: date, dest: Path, pool: Pool | None) -> WrittenDay:
+    tasks = [(sim, day, block, str(dest)) for block in _blocks(sim)]
+    results: Iterable[WrittenDay] = (
+        pool.imap_unordered(_write_observation_block, tasks) if pool else map(_write_observation_block, tasks)
+    )
+    return sum(results, _NOTHING)
+
+
+def _write_outcomes(sim: SimSettings, cohort: date, day: date, dest: Path) -> WrittenDay:
+    """Write the day's single JSON Lines file, block by block so memory stays bounded."""
+    rows = size = 0
+    with (dest / f"outcomes-{day.isoformat()}.json").open("wb") as file:
+        for block in _blocks(sim):
+            lines = [_encode(row) for row in _outcome_rows(sim, cohort, block)]
+            file.write(b"".join(lines))
+            rows += len(lines)
+            size += sum(map(len, lines))
+    return WrittenDay(1, rows, size)
+
+
+def _clear(dest: Path) -> None:
+    """Remove an earlier run's files, so a rewritten day holds exactly this run's rows."""
+    if not dest.is_dir():
+        return
+    with os.scandir(dest) as entries:
+        for entry in entries:
+            if entry.name.endswith(".json") and entry.is_file():
+                os.unlink(entry.path)
+    with suppress(OSError):  # the folder stays when something else lives in it
+        dest.rmdir()
+
+
+def _write_day(sim: SimSettings, table: str, day: date, dest: Path, pool: Pool | None) -> WrittenDay:
+    cohort = _cohort(sim, table, day)
+    _clear(dest)
+    if cohort is None:
+        return _NOTHING
+    dest.mkdir(parents=True, exist_ok=True)
+    if table == "observations":
+        return _write_observations(sim, cohort, dest, pool)
+    return _write_outcomes(sim, cohort, day, dest)
+
+
+@contextmanager
+def _pool(sim: SimSettings, workers: int | None) -> Iterator[Pool | None]:
+    """Worker processes when a day has several blocks to share, else None (no start-up cost).
+
+    File creation is the bound, so one process per core. "spawn" because forking a Dagster process
+    that runs threads (Spark, gRPC) can copy held locks into the child.
+    """
+    if workers is not None:
+        _checked_int(workers, 1, "workers")
+    count = min(workers or os.cpu_count() or 1, len(_blocks(sim)))
+    if count <= 1:
+        yield None
+        return
+    with multiprocessing.get_context("spawn").Pool(count) as pool:
+        yield pool
+
+
+def write_day(sim: SimSettings, table: str, day: date, dest: Path, workers: int | None = None) -> WrittenDay:
+    """Write `table`'s files for `day` into `dest`, the `day=YYYY-MM-DD` folder itself.
+
+    The day is replaced as a whole; a day without rows (before the start, or no labels yet) leaves no
+    folder, as in the real drop zone. `workers` defaults to one per core.
+    """
+    with _pool(sim, workers) as pool:
+        return _write_day(sim, table, day, Path(dest), pool)
+
+
+def _day_dir(out: Path, table: str, day: date) -> Path:
+    return out / table / f"day={day.isoformat()}"
+
+
+def generate(sim: SimSettings, out: Path, start: date, end: date, workers: int | None = None) -> dict[str, Any]:
+    """Write both tables for every day in [start, end] under `out`, sharing one pool of workers.
+
+    Returns the totals (`days`, `observations`, `outcomes`, `files`, `bytes`) and `per_day` row counts
+    keyed by `YYYY-MM-DD`.
+    """
+    if end < start:
+        raise ValueError(f"end={end.isoformat()} is before start={start.isoformat()}")
+    out = Path(out)
+    totals = {table: _NOTHING for table in TABLES}
+    per_day: dict[str, dict[str, int]] = {}
+    with _pool(sim, workers) as pool:
+        for offset in range((end - start).days + 1):
+            day = start + timedelta(days=offset)
+            written = {table: _write_day(sim, table, day, _day_dir(out, table, day), pool) for table in TABLES}
+            per_day[day.isoformat()] = {table: written[table].rows for table in TABLES}
+            totals = {table: totals[table] + written[table] for table in TABLES}
+    return {
+        "days": len(per_day),
+        "observations": totals["observations"].rows,
+        "outcomes": totals["outcomes"].rows,
+        "files": sum(total.files for total in totals.values()),
+        "bytes": sum(total.bytes for total in totals.values()),
+        "per_day": per_day,
+    }

@@ -1,0 +1,147 @@
+"""joined_fish_data: the walkthrough's 60 → 75, reruns, daily evenings vs one backfill, corrections."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from zfish_assets.definitions import build_definitions
+from zfish_assets.partitions import days_between
+from zfish_assets.resources.hudi_reader import completed_commits, read_hudi_snapshot
+from zfish_assets.runs import join_range, land_and_crawl
+
+START = "2025-04-05"
+
+
+def table_uri(defs) -> str:
+    return defs.resources["hudi_io_manager"].table_uri("joined_fish_data")
+
+
+def snapshot(defs, as_of=None):
+    return read_hudi_snapshot(table_uri(defs), {}, as_of=as_of)
+
+
+def rows(defs) -> dict[str, tuple]:
+    """image_id -> (label, genes) as hudi-rs reads the table, failing on a duplicate key."""
+    table = snapshot(defs).to_pylist()
+    found = {r["image_id"]: (r["condition_developed"], r["gene_a"], r["gene_b"], r["gene_c"], r["day"]) for r in table}
+    assert len(found) == len(table), "duplicate image_id"
+    return found
+
+
+def expected_rows(data_dir) -> dict[str, tuple]:
+    """The labeled rows computed from the raw files alone: each image with its fish's latest label."""
+    lake = data_dir / "lake" / "use-cases/fish-demo"
+    labels: dict[str, tuple[str, bool]] = {}
+    for f in sorted(lake.glob("outcomes/day=*/*.json")):
+        day = f.parent.name.removeprefix("day=")
+        for line in f.read_text().splitlines():
+            record = json.loads(line)
+            labels[record["fish_id"]] = max(labels.get(record["fish_id"], ("", False)), (day, record["condition_developed"]))
+    out = {}
+    for f in lake.glob("observations/day=*/*.json"):
+        o = json.loads(f.read_text())
+        if o["fish_id"] in labels:
+            g = o["genetic_markers"]
+            out[o["image_id"]] = (labels[o["fish_id"]][1], g["gene_a"], g["gene_b"], g["gene_c"], f.parent.name[4:])
+    return out
+
+
+def evening_window(day: str, horizon: int = 36) -> tuple[str, str]:
+    return max(START, (date.fromisoformat(day) - timedelta(days=horizon - 1)).isoformat()), day
+
+
+def test_walkthrough_60_then_75_and_rerun_is_idempotent(walkthrough, defs, instance, data_dir):
+    first = join_range(defs, instance, START, "2025-05-10")
+    assert first.success and first.checks and all(c.passed for c in first.checks), first.checks
+    assert len(rows(defs)) == 60
+    first_commit = completed_commits(table_uri(defs), {})[-1]
+
+    land_and_crawl(defs, instance, ["2025-05-11"])
+    second = join_range(defs, instance, *evening_window("2025-05-11"))
+    assert second.success and all(c.passed for c in second.checks), second.checks
+    assert rows(defs) == expected_rows(data_dir) and len(rows(defs)) == 75
+    # Spark reads what hudi-rs reads; time travel to the first evening gives its 60 rows.
+    assert len(snapshot(defs, as_of=first_commit)) == 60
+    commits = completed_commits(table_uri(defs), {})
+
+    rerun = join_range(defs, instance, *evening_window("2025-05-11"))
+    assert rerun.success and all(c.passed for c in rerun.checks)
+    assert len(rows(defs)) == 75
+    assert len(completed_commits(table_uri(defs), {})) == len(commits) + 1
+
+    materializations = instance.fetch_materializations(
+        __import__("dagster").AssetKey("joined_fish_data"), limit=100
+    ).records
+    latest = {r.partition_key: r.asset_materialization.metadata for r in reversed(materializations)}
+    assert latest["2025-04-08"]["dagster/row_count"].value == 15
+    assert latest["2025-04-10"]["dagster/row_count"].value == 0
+    assert latest["2025-05-11"]["commit_instant"].value == completed_commits(table_uri(defs), {})[-1]
+
+
+def test_spark_reads_the_same_rows_as_hudi_rs(spark, defs, instance):
+    land_and_crawl(defs, instance, days_between("2025-05-06", "2025-05-08"))
+    land_and_crawl(defs, instance, days_between(START, "2025-04-06"), assets=["raw_observations", "observations"])
+    assert join_range(defs, instance, START, "2025-05-08").success
+    by_spark = {r["image_id"]: r["condition_developed"]
+                for r in spark.read.format("hudi").load(table_uri(defs)).collect()}
+    assert by_spark == {k: v[0] for k, v in rows(defs).items()} and len(by_spark) == 30
+
+
+def test_daily_evenings_equal_one_backfill(defs, instance, data_dir, tmp_path, monkeypatch):
+    for day in days_between(START, "2025-05-11"):
+        land_and_crawl(defs, instance, [day])
+        assert join_range(defs, instance, *evening_window(day)).success
+    daily = rows(defs)
+    assert daily == expected_rows(data_dir) and len(daily) == 75
+
+    # The same lake, a fresh table: one backfill over every day.
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(tmp_path / "backfill"))
+    backfill_defs = build_definitions()
+    land_and_crawl(backfill_defs, instance, days_between(START, "2025-05-11"))
+    assert join_range(backfill_defs, instance, START, "2025-05-11").success
+    assert rows(backfill_defs) == daily
+
+
+def test_a_corrected_label_replaces_the_old_one_in_all_rows(walkthrough, defs, instance, data_dir):
+    assert join_range(defs, instance, START, "2025-05-10").success
+    before = rows(defs)
+    fish_rows = [r for r in snapshot(defs).to_pylist() if r["fish_id"] == "zfish_00000"]
+    assert len(fish_rows) == 3
+    old_label = fish_rows[0]["condition_developed"]
+
+    land_and_crawl(defs, instance, ["2025-05-11"], assets=["raw_observations", "raw_outcomes"])
+    outcomes_day = data_dir / "lake/use-cases/fish-demo/outcomes/day=2025-05-11"
+    correction = json.dumps({"fish_id": "zfish_00000", "condition_developed": not old_label})
+    with open(next(outcomes_day.glob("*.json")), "a") as f:
+        f.write(correction + "\n")
+    land_and_crawl(defs, instance, ["2025-05-11"], assets=["observations", "outcomes"])
+    run = join_range(defs, instance, *evening_window("2025-05-11"))
+    assert run.success and all(c.passed for c in run.checks)
+
+    after = rows(defs)
+    assert len(after) == 75
+    fixed = [r for r in snapshot(defs).to_pylist() if r["fish_id"] == "zfish_00000"]
+    assert len(fixed) == 3 and {r["condition_developed"] for r in fixed} == {not old_label}
+    assert {r["outcome_day"] for r in fixed} == {"2025-05-11"}
+    unchanged = {k: v for k, v in before.items() if k not in {r["image_id"] for r in fixed}}
+    assert all(after[k] == v for k, v in unchanged.items())
+
+
+@pytest.fixture
+def late_labels(monkeypatch, data_dir):
+    """Labels 37 days late, one more than the 36-day evening window; the clock at 2025-05-12."""
+    monkeypatch.setenv("ZFISH_LABEL_DELAY_DAYS", "37")
+    monkeypatch.setenv("ZFISH_CLOCK", "2025-05-12T18:00:00Z")
+    return build_definitions()
+
+
+def test_labels_later_than_the_window_fail_the_labeled_rows_check(late_labels, instance):
+    defs = late_labels
+    land_and_crawl(defs, instance, days_between(START, "2025-05-12"))
+    run = join_range(defs, instance, *evening_window("2025-05-12"), raise_on_error=False)
+    checks = {c.name: c for c in run.checks}
+    assert not checks["labeled_rows"].passed
+    assert checks["labeled_rows"].description == "days differ (expected vs actual): 2025-04-05: 15 vs 0"

@@ -1,0 +1,89 @@
+"""The foundation's daily assets: landing, crawling, the query engine and the crawled tables' checks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from zfish_assets.partitions import days_between
+from zfish_assets.runs import land_and_crawl, run_checks
+
+WALKTHROUGH_DAYS = days_between("2025-04-05", "2025-05-10")
+
+
+def count(defs, table: str) -> int:
+    return defs.resources["query"].scalar(f'SELECT count(*) FROM "zebra_fish_demo"."{table}"')
+
+
+def raw_rows(lake_root, table: str) -> int:
+    """Records in the lake's files of a table, parsed independently of the pipeline."""
+    return sum(
+        1 for f in lake_root.glob(f"use-cases/fish-demo/{table}/day=*/*.json")
+        for line in f.read_text().splitlines() if line.strip() and json.loads(line)
+    )
+
+
+def test_walkthrough_days_land_register_and_count(defs, instance, data_dir):
+    landed = land_and_crawl(defs, instance, WALKTHROUGH_DAYS)
+    assert all(r.success for r in landed)
+    catalog = defs.resources["catalog"]
+    assert sorted(catalog.partition_parameters("observations")) == WALKTHROUGH_DAYS
+    # Labels arrive 32 days after the images: the first four days' fish are labeled by 2025-05-10.
+    assert sorted(catalog.partition_parameters("outcomes")) == days_between("2025-05-07", "2025-05-10")
+    lake_root = data_dir / "lake"
+    assert count(defs, "observations") == raw_rows(lake_root, "observations") == 540
+    assert count(defs, "outcomes") == raw_rows(lake_root, "outcomes") == 20
+    failed = [c for r in landed for c in r.checks if not c.passed]
+    assert not failed
+    assert {c.name for c in landed[-1].checks} == {"partitions_match_lake", "rows_match_landed", "required_columns"}
+    # Nested genetic_markers stays a struct in the crawled schema.
+    columns = dict(catalog.get_table("observations").columns)
+    assert columns["genetic_markers"] == "struct<gene_a:double,gene_b:double,gene_c:double>"
+
+
+def test_a_day_is_invisible_until_registered(walkthrough, defs, instance):
+    land_and_crawl(defs, instance, ["2025-05-11"], assets=["raw_observations", "raw_outcomes"])
+    assert (count(defs, "observations"), count(defs, "outcomes")) == (540, 20)
+    land_and_crawl(defs, instance, ["2025-05-11"], assets=["observations", "outcomes"])
+    assert (count(defs, "observations"), count(defs, "outcomes")) == (555, 25)
+
+
+def test_a_day_without_labels_succeeds_with_zero_rows(defs, instance):
+    (run,) = land_and_crawl(defs, instance, ["2025-04-20"])
+    assert run.success
+    assert defs.resources["catalog"].get_table("outcomes") is None
+    assert count(defs, "observations") == 15
+
+
+def test_relanding_and_recrawling_a_day_changes_nothing(defs, instance, data_dir):
+    land_and_crawl(defs, instance, ["2025-05-08"])
+    before = sorted(p.name for p in (data_dir / "lake").rglob("*.json"))
+    (rerun,) = land_and_crawl(defs, instance, ["2025-05-08"])
+    assert rerun.success and all(c.passed for c in rerun.checks)
+    assert sorted(p.name for p in (data_dir / "lake").rglob("*.json")) == before
+    assert (count(defs, "observations"), count(defs, "outcomes")) == (15, 5)
+
+
+def test_check_fails_when_files_change_behind_the_catalog(walkthrough, defs, instance, data_dir):
+    day_dir = data_dir / "lake" / "use-cases/fish-demo/observations/day=2025-04-20"
+    victim = sorted(day_dir.glob("*.json"))[0]
+    victim.unlink()
+    summary = run_checks(defs, instance, ["observations"])
+    failed = {c.name: c.description for c in summary.checks if not c.passed}
+    assert set(failed) == {"partitions_match_lake", "rows_match_landed"}
+    assert "day=2025-04-20" in failed["partitions_match_lake"]
+    assert "14 files" in failed["partitions_match_lake"] and "15 files" in failed["partitions_match_lake"]
+    assert "day=2025-04-20: expected 15, query counts 14" in failed["rows_match_landed"]
+
+
+def test_schema_drift_fails_the_crawl_naming_day_and_columns(defs, instance, data_dir):
+    land_and_crawl(defs, instance, ["2025-04-05"])
+    land_and_crawl(defs, instance, ["2025-04-06"], assets=["raw_observations"])
+    day_dir = data_dir / "lake" / "use-cases/fish-demo/observations/day=2025-04-06"
+    for f in day_dir.glob("*.json"):
+        record = json.loads(f.read_text())
+        record["length_mm"] = str(record["length_mm"])
+        f.write_text(json.dumps(record) + "\n")
+    with pytest.raises(Exception, match=r"schema drift in observations day=2025-04-06.*length_mm: double -> string"):
+        land_and_crawl(defs, instance, ["2025-04-06"], assets=["observations"])
