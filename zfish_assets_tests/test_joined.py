@@ -108,22 +108,28 @@ def test_daily_evenings_equal_one_backfill(defs, instance, data_dir, tmp_path, m
 def test_a_corrected_label_replaces_the_old_one_in_all_rows(walkthrough, defs, instance, data_dir):
     assert join_range(defs, instance, START, "2025-05-10").success
     before = rows(defs)
-    fish_rows = [r for r in snapshot(defs).to_pylist() if r["fish_id"] == "zfish_00000"]
+    fish_rows = [r for r in snapshot(defs).to_pylist() if r["fish_id"] == "zfish_00005"]
     assert len(fish_rows) == 3
     old_label = fish_rows[0]["condition_developed"]
 
-    land_and_crawl(defs, instance, ["2025-05-11"], assets=["raw_observations", "raw_outcomes"])
-    outcomes_day = data_dir / "lake/use-cases/fish-demo/outcomes/day=2025-05-11"
-    correction = json.dumps({"fish_id": "zfish_00000", "condition_developed": not old_label})
-    with open(next(outcomes_day.glob("*.json")), "a") as f:
-        f.write(correction + "\n")
+    land_and_crawl(defs, instance, ["2025-05-11"], assets=["raw_observations"])
+    # The lab uploads 2025-05-11's labels itself, with a correction for a fish imaged on 2025-04-06
+    # (inside the evening window) and labeled on 2025-05-08.
+    correction = json.dumps({"fish_id": "zfish_00005", "condition_developed": not old_label})
+
+    def upload(folder):
+        defs.resources["simulator"].write_day("outcomes", "2025-05-11", folder)
+        with open(next(folder.glob("*.json")), "a") as f:
+            f.write(correction + "\n")
+
+    defs.resources["lake"].land_day("outcomes", "2025-05-11", upload)
     land_and_crawl(defs, instance, ["2025-05-11"], assets=["observations", "outcomes"])
     run = join_range(defs, instance, *evening_window("2025-05-11"))
     assert run.success and all(c.passed for c in run.checks)
 
     after = rows(defs)
     assert len(after) == 75
-    fixed = [r for r in snapshot(defs).to_pylist() if r["fish_id"] == "zfish_00000"]
+    fixed = [r for r in snapshot(defs).to_pylist() if r["fish_id"] == "zfish_00005"]
     assert len(fixed) == 3 and {r["condition_developed"] for r in fixed} == {not old_label}
     assert {r["outcome_day"] for r in fixed} == {"2025-05-11"}
     unchanged = {k: v for k, v in before.items() if k not in {r["image_id"] for r in fixed}}
