@@ -1,4 +1,4 @@
-"""The `zfish` command: one subcommand per task around the platform (for now `generate`).
+"""The `zfish` command: one subcommand per task around the platform (`generate`, `demo`).
 
 Each subcommand has an `_add_<name>` that declares its flags and sets `run` (the function that runs
 it, taking the parsed args) and `error` (its parser's usage error), so a new one is two functions and
@@ -68,10 +68,26 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the walkthrough's two evenings on the local deployment (60, then 75 joined rows)",
+        description="Writes into ZFISH_DATA_DIR (default ./.zfish); runs show in `dagster dev` afterwards.",
+    )
+    parser.set_defaults(run=_demo, error=parser.error)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from zfish_assets.demo import run_demo
+
+    return run_demo()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zfish", description="Tools around the zfish data platform.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_generate(subparsers)
+    _add_demo(subparsers)
     return parser
 
 

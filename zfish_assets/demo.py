@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from datetime import date, timedelta
+
+from dagster import BetaWarning, PreviewWarning
 
 from zfish_assets import settings
 from zfish_assets.partitions import days_between
@@ -40,6 +43,9 @@ def _report(defs, summary, seconds: float) -> None:
 def run_demo() -> int:
     """Run both evenings; returns the exit status (non-zero when a run or a check failed)."""
     os.environ.setdefault("ZFISH_CLOCK", f"{SECOND_EVENING}T18:00:00Z")
+    os.environ.setdefault("ZFISH_LOG_LEVEL", "WARNING")  # the demo prints its own progress
+    warnings.filterwarnings("ignore", category=BetaWarning)
+    warnings.filterwarnings("ignore", category=PreviewWarning)
     from zfish_assets.definitions import build_definitions
     from zfish_assets.instance import dagster_home, local_instance
     from zfish_assets.runs import join_range, land_and_crawl

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, materialize
 
+from zfish_assets import settings
+
 RAW_AND_CRAWLED = ("raw_observations", "raw_outcomes", "observations", "outcomes")
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -42,6 +44,7 @@ def _run(defs: Definitions, selection: AssetSelection, instance: DagsterInstance
         instance=instance,
         tags=tags,
         raise_on_error=raise_on_error,
+        run_config={"loggers": {"console": {"config": {"log_level": settings.env("ZFISH_LOG_LEVEL", "INFO")}}}},
     )
     checks = [
         CheckOutcome(e.asset_key.to_user_string(), e.check_name, e.passed, e.description or "")

@@ -15,7 +15,7 @@ import math
 import multiprocessing
 import os
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
@@ -35,6 +35,8 @@ FISH_PER_BLOCK = 1000
 _TREATMENT_EFFECT = {"control": 0.0, "drug_a": 1.2, "drug_b": -0.8}
 _LAB_OPENS, _LAB_CLOSES, _LAST_SECOND = 8 * 3600, 18 * 3600, 24 * 3600 - 1
 _MASK64 = (1 << 64) - 1
+_MIX_MULTIPLIERS = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+_UNMIX_MULTIPLIERS = tuple(pow(multiplier, -1, 1 << 64) for multiplier in _MIX_MULTIPLIERS)
 _JSON = json.JSONEncoder(separators=(",", ":"))  # built once: `json.dumps` with options builds one per call
 _ENV_VARS = {
     "fish_per_day": "ZFISH_FISH_PER_DAY",
@@ -45,11 +47,14 @@ _ENV_VARS = {
 _MINIMUMS = {"fish_per_day": 1, "images_per_fish": 1, "label_delay_days": 0, "seed": None}
 
 
+def _expected(minimum: int | None) -> str:
+    return "an integer" if minimum is None else f"an integer >= {minimum}"
+
+
 def _checked_int(value: object, minimum: int | None, what: str) -> int:
     """`value` if it is an int at or above `minimum`, else a ValueError naming `what` and the value."""
     if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
-        bound = "an integer" if minimum is None else f"an integer >= {minimum}"
-        raise ValueError(f"{what}={value!r} is not {bound}")
+        raise ValueError(f"{what}={value!r} is not {_expected(minimum)}")
     return value
 
 
@@ -84,8 +89,7 @@ def _env_int(var: str, default: int, minimum: int | None) -> int:
     try:
         return _checked_int(int(raw), minimum, var)
     except ValueError:
-        bound = "an integer" if minimum is None else f"an integer >= {minimum}"
-        raise ValueError(f"{var}={raw!r} is not {bound}") from None
+        raise ValueError(f"{var}={raw!r} is not {_expected(minimum)}") from None
 
 
 @dataclass(frozen=True)
@@ -125,10 +129,15 @@ def _blocks(sim: SimSettings) -> range:
     return range(math.ceil(sim.fish_per_day / FISH_PER_BLOCK))
 
 
+def _first_fish(sim: SimSettings, day: date) -> int:
+    """The number of the first fish imaged on `day`: fish are numbered from 0 over the whole simulation."""
+    return (day - sim.start).days * sim.fish_per_day
+
+
 def _fish(sim: SimSettings, day: date, block: int) -> list[_Fish]:
-    """The fish of `block` first imaged on `day`, numbered from 0 over the whole simulation."""
+    """The fish of `block` imaged on `day`."""
     rng = _rng(sim.seed, day, "fish", block)
-    first = (day - sim.start).days * sim.fish_per_day + block * FISH_PER_BLOCK
+    first = _first_fish(sim, day) + block * FISH_PER_BLOCK
     count = min(FISH_PER_BLOCK, sim.fish_per_day - block * FISH_PER_BLOCK)
     fish = []
     for number in range(first, first + count):
@@ -160,9 +169,24 @@ def _fish_id(number: int) -> str:
 
 def _mix64(value: int) -> int:
     """SplitMix64's finalizer: a bijection on 64 bits that makes consecutive numbers look random."""
-    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
+    value = ((value ^ (value >> 30)) * _MIX_MULTIPLIERS[0]) & _MASK64
+    value = ((value ^ (value >> 27)) * _MIX_MULTIPLIERS[1]) & _MASK64
     return value ^ (value >> 31)
+
+
+def _unshift(value: int, shift: int) -> int:
+    """Undo `value ^= value >> shift`: each round recovers `shift` more of the top bits."""
+    result = value
+    for _ in range(64 // shift):
+        result = value ^ (result >> shift)
+    return result
+
+
+def _unmix64(value: int) -> int:
+    """The inverse of `_mix64`, to tell which photo an image id names."""
+    value = (_unshift(value, 31) * _UNMIX_MULTIPLIERS[1]) & _MASK64
+    value = (_unshift(value, 27) * _UNMIX_MULTIPLIERS[0]) & _MASK64
+    return _unshift(value, 30)
 
 
 def _image_id_keys(seed: int) -> tuple[int, int]:
@@ -180,6 +204,15 @@ def _image_id(keys: tuple[int, int], sequence: int) -> str:
     low = _mix64(high ^ keys[1])
     hexa = f"{high:016x}{low:016x}"
     return f"{hexa[:8]}-{hexa[8:12]}-{hexa[12:16]}-{hexa[16:20]}-{hexa[20:]}"
+
+
+def _image_sequence(keys: tuple[int, int], image_id: str) -> int | None:
+    """The sequence number `image_id` was made from under `keys`, or None when they did not make it."""
+    try:
+        sequence = _unmix64(int(image_id.replace("-", "")[:16], 16)) ^ keys[0]
+    except ValueError:
+        return None
+    return sequence if _image_id(keys, sequence) == image_id else None
 
 
 def _timestamp(day: date, second: int) -> str:
@@ -275,22 +308,44 @@ def _write_outcomes(sim: SimSettings, cohort: date, day: date, dest: Path) -> Wr
     return WrittenDay(1, rows, size)
 
 
-def _clear(dest: Path) -> None:
-    """Remove an earlier run's files, so a rewritten day holds exactly this run's rows."""
+def _written_by(sim: SimSettings, table: str, day: date) -> Callable[[str], bool]:
+    """Whether a file name in `table`'s folder for `day` is one that writing the day (re)writes."""
+    cohort = _cohort(sim, table, day)
+    if cohort is None:
+        return lambda name: False
+    if table == "outcomes":
+        return lambda name: name == f"outcomes-{day.isoformat()}.json"
+    keys = _image_id_keys(sim.seed)
+    first = _first_fish(sim, cohort) * sim.images_per_fish
+    images = range(first, first + sim.fish_per_day * sim.images_per_fish)
+
+    def photo_of_the_day(name: str) -> bool:
+        sequence = _image_sequence(keys, name.removesuffix(".json"))
+        return sequence is not None and sequence in images
+
+    return photo_of_the_day
+
+
+def _remove_stale(dest: Path, keep: Callable[[str], bool]) -> None:
+    """Remove an earlier run's files that this run will not overwrite, so the day holds its rows only.
+
+    Files about to be rewritten stay: overwriting beats deleting and recreating, all the more on ext4
+    without a journal, where creating files right after a mass deletion crawls for minutes.
+    """
     if not dest.is_dir():
         return
     with os.scandir(dest) as entries:
-        for entry in entries:
-            if entry.name.endswith(".json") and entry.is_file():
-                os.unlink(entry.path)
-    with suppress(OSError):  # the folder stays when something else lives in it
-        dest.rmdir()
+        stale = [entry.path for entry in entries if entry.name.endswith(".json") and not keep(entry.name)]
+    for path in stale:
+        os.unlink(path)
 
 
 def _write_day(sim: SimSettings, table: str, day: date, dest: Path, pool: Pool | None) -> WrittenDay:
+    _remove_stale(dest, _written_by(sim, table, day))
     cohort = _cohort(sim, table, day)
-    _clear(dest)
     if cohort is None:
+        with suppress(OSError):  # gone if it was there and empty; stays when something else lives in it
+            dest.rmdir()
         return _NOTHING
     dest.mkdir(parents=True, exist_ok=True)
     if table == "observations":

@@ -61,6 +61,10 @@ def fish_ids(files: list[tuple[Path, str]]) -> set[str]:
     return {json.loads(text)["fish_id"] for _, text in files}
 
 
+def encode_line(row: dict) -> bytes:
+    return (json.dumps(row, separators=(",", ":")) + "\n").encode()
+
+
 def tree_bytes(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
@@ -152,11 +156,11 @@ def test_outcomes_are_json_lines_labelling_the_fish_imaged_delay_days_before(tmp
 def test_label_depends_on_treatment() -> None:
     sim = SimSettings(start=START, fish_per_day=3000, label_delay_days=0)
     treatment = {row["fish_id"]: row["treatment"] for row in observations_for_day(sim, START)}
-    rates = {}
-    for name in ("drug_a", "drug_b"):
-        labels = [row["condition_developed"] for row in outcomes_for_day(sim, START) if treatment[row["fish_id"]] == name]
-        rates[name] = sum(labels) / len(labels)
-    assert rates["drug_a"] > rates["drug_b"] + 0.15
+    labels: dict[str, list[bool]] = {name: [] for name in ("control", "drug_a", "drug_b")}
+    for row in outcomes_for_day(sim, START):
+        labels[treatment[row["fish_id"]]].append(row["condition_developed"])
+    rate = {name: sum(values) / len(values) for name, values in labels.items()}
+    assert rate["drug_a"] > rate["control"] > rate["drug_b"]
 
 
 def test_days_without_rows_are_empty_and_leave_no_folder(tmp_path: Path) -> None:
@@ -190,9 +194,12 @@ def test_a_different_seed_gives_different_data(tmp_path: Path) -> None:
 
 def test_rewriting_a_day_replaces_its_files(tmp_path: Path) -> None:
     dest = tmp_path / "day=2025-04-05"
+    write_day(SimSettings(start=START, seed=7), "observations", START, dest)
     write_day(SIM, "observations", START, dest)
-    write_day(SimSettings(start=START, fish_per_day=2), "observations", START, dest)
-    assert len(list(dest.iterdir())) == 6
+    fewer = SimSettings(start=START, fish_per_day=2)
+    write_day(fewer, "observations", START, dest)
+    expected = {f"{row['image_id']}.json": encode_line(row) for row in observations_for_day(fewer, START)}
+    assert tree_bytes(dest) == expected and len(expected) == 6
 
 
 def test_settings_from_env_name_the_bad_variable(sim_env: pytest.MonkeyPatch) -> None:
@@ -205,7 +212,9 @@ def test_settings_from_env_name_the_bad_variable(sim_env: pytest.MonkeyPatch) ->
         SimSettings(start=START, images_per_fish=0)
 
 
-def test_cli_generate_writes_the_layout(tmp_path: Path, sim_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_generate_writes_the_layout(
+    tmp_path: Path, sim_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     argv = ["generate", "--out", str(tmp_path), "--start", "2025-05-06", "--end", "2025-05-07"]
     assert main([*argv, "--fish-per-day", "2", "--seed", "1", "--workers", "1"]) == 0
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("*/day=*")) == [

@@ -101,6 +101,6 @@ class DuckDBQueryEngine(QueryEngine):
                     con.execute(f"CREATE VIEW {db}.{identifier(name)} AS SELECT * FROM __{name}")
                 else:
                     con.execute(f"CREATE VIEW {db}.{identifier(name)} AS {self._json_view(table)}")
-            return con.execute(sql).to_arrow_table()
+            return con.sql(sql).to_arrow_table()
         finally:
             con.close()

@@ -18,6 +18,7 @@ from zfish_assets import settings
 
 HUDI_BUNDLE = "hudi-spark3.5-bundle_2.12-0.15.0.jar"
 S3A_JARS = ("hadoop-aws-3.3.4.jar", "aws-java-sdk-bundle-1.12.262.jar")
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
 class SparkEnvironmentError(RuntimeError):
@@ -90,7 +91,9 @@ def spark_conf(spark_settings: SparkSettings) -> dict[str, str]:
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.hudi.catalog.HoodieCatalog",
         "spark.sql.hive.convertMetastoreParquet": "false",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        # UTC everywhere; self-attach lets Hudi size objects without printing a warning per write.
+        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Djdk.attach.allowAttachSelf=true -Djol.skipHotspotSAAttach=true "
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.shuffle.partitions": cores,
         "spark.default.parallelism": cores,
@@ -110,6 +113,7 @@ def get_spark_session(spark_settings: SparkSettings | None = None):
 
     spark_settings = spark_settings or SparkSettings.from_env()
     check_java()
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # never bind to the machine's network address
     builder = SparkSession.builder.master(spark_settings.master).appName(spark_settings.app_name)
     for key, value in spark_conf(spark_settings).items():
         builder = builder.config(key, value)
