@@ -69,19 +69,19 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
                  description="Registered partitions are exactly the day folders, and no file changed since the crawl.")
     def partitions_match_lake(context: AssetCheckExecutionContext, lake: Lake, catalog: Catalog) -> AssetCheckResult:
         registered = catalog.partition_parameters(table)
-        in_lake = {d for d in lake.list_days(table) if any(o.name.endswith(".json") for o in lake.list_day(table, d))}
         days = run_days(context)
-        scope = set(days) if days is not None else in_lake | set(registered)
-        unregistered = sorted((in_lake - set(registered)) & scope)
-        orphaned = sorted((set(registered) - in_lake) & scope)
-        changed = []
-        for day in sorted(scope & in_lake & set(registered)):
-            files = [o for o in lake.list_day(table, day) if o.name.endswith(".json")]
-            if fingerprint(files) != registered[day].get("zfish.fingerprint"):
-                changed.append(
-                    f"day={day}: {len(files)} files / {sum(o.size for o in files)} bytes now, "
-                    f"{registered[day].get('objectCount')} files / {registered[day].get('sizeKey')} bytes when crawled"
-                )
+        candidates = set(lake.list_days(table)) | set(registered)
+        scope = candidates if days is None else set(days)
+        files = {day: [o for o in lake.list_day(table, day) if o.name.endswith(".json")] for day in sorted(scope & candidates)}
+        in_lake = {day for day, listed in files.items() if listed}
+        unregistered = sorted(in_lake - set(registered))
+        orphaned = sorted((set(registered) & scope) - in_lake)
+        changed = [
+            f"day={day}: {len(files[day])} files / {sum(o.size for o in files[day])} bytes now, "
+            f"{registered[day].get('objectCount')} files / {registered[day].get('sizeKey')} bytes when crawled"
+            for day in sorted(in_lake & set(registered))
+            if fingerprint(files[day]) != registered[day].get("zfish.fingerprint")
+        ]
         problems = (
             [f"day folders not registered: {_listed(unregistered)}"] * bool(unregistered)
             + [f"registered days with no folder: {_listed(orphaned)}"] * bool(orphaned)
