@@ -1,4 +1,4 @@
-"""The one Definitions: land → crawl → join → check, with resources chosen by deployment."""
+"""The one Definitions: land → crawl → join → check → training set, with resources chosen by deployment."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from zfish_assets import settings
 from zfish_assets.assets.catalog import crawled_asset
 from zfish_assets.assets.joined import joined_asset
 from zfish_assets.assets.raw import raw_asset
+from zfish_assets.assets.training import training_asset, training_checks
 from zfish_assets.checks import crawled_checks, joined_checks
 from zfish_assets.deployments import resources_for
 from zfish_assets.partitions import daily_partitions
@@ -23,8 +24,9 @@ def build_definitions() -> Definitions:
             crawled_asset("observations", days),
             crawled_asset("outcomes", days),
             joined_asset(days, settings.label_horizon_days()),
+            training_asset(),
         ],
-        asset_checks=[*crawled_checks, *joined_checks],
+        asset_checks=[*crawled_checks, *joined_checks, *training_checks],
         resources=resources_for(),
     )
 

@@ -34,7 +34,7 @@ class RunSummary:
 
 
 def _run(defs: Definitions, selection: AssetSelection, instance: DagsterInstance, tags: dict[str, str],
-         partition_key: str | None = None, raise_on_error: bool = True) -> RunSummary:
+         partition_key: str | None = None, raise_on_error: bool = True, ops: dict | None = None) -> RunSummary:
     started = time.monotonic()
     result = materialize(
         [*defs.assets, *defs.asset_checks],
@@ -44,7 +44,8 @@ def _run(defs: Definitions, selection: AssetSelection, instance: DagsterInstance
         instance=instance,
         tags=tags,
         raise_on_error=raise_on_error,
-        run_config={"loggers": {"console": {"config": {"log_level": settings.env("ZFISH_LOG_LEVEL", "INFO")}}}},
+        run_config={"loggers": {"console": {"config": {"log_level": settings.env("ZFISH_LOG_LEVEL", "INFO")}}},
+                    **({"ops": ops} if ops else {})},
     )
     checks = [
         CheckOutcome(e.asset_key.to_user_string(), e.check_name, e.passed, e.description or "")
@@ -65,6 +66,14 @@ def join_range(defs: Definitions, instance: DagsterInstance, first: str, last: s
     """joined_fish_data for [first, last] in one run, as a single-run backfill does, checks included."""
     selection = AssetSelection.assets(AssetKey("joined_fish_data"))
     return _run(defs, selection, instance, {RANGE_START: first, RANGE_END: last}, raise_on_error=raise_on_error)
+
+
+def materialize_training(defs: Definitions, instance: DagsterInstance, config: dict | None = None,
+                         raise_on_error: bool = True) -> RunSummary:
+    """training_set with its run config (`TrainingSetConfig` fields; none: the latest commit), checks included."""
+    selection = AssetSelection.assets(AssetKey("training_set"))
+    ops = {"training_set": {"config": config}} if config else None
+    return _run(defs, selection, instance, {}, raise_on_error=raise_on_error, ops=ops)
 
 
 def run_checks(defs: Definitions, instance: DagsterInstance, assets: Iterable[str]) -> RunSummary:

@@ -24,8 +24,9 @@ def test_dagster_definitions_validate_loads_the_workspace(tmp_path):
 def test_definitions_hold_the_walkthrough_assets_and_checks(defs):
     repo = defs.get_repository_def()
     keys = {k.to_user_string() for k in repo.assets_defs_by_key}
-    assert keys == {"raw_observations", "raw_outcomes", "observations", "outcomes", "joined_fish_data"}
+    assert keys == {"raw_observations", "raw_outcomes", "observations", "outcomes", "joined_fish_data", "training_set"}
     checks = {(k.asset_key.to_user_string(), k.name) for k in repo.asset_checks_defs_by_key}
     assert ("joined_fish_data", "labeled_rows") in checks and ("observations", "partitions_match_lake") in checks
+    assert ("training_set", "rows_match_snapshot") in checks
     days = defs.get_assets_def("joined_fish_data").partitions_def.get_partition_keys()
     assert (days[0], days[-1], len(days)) == ("2025-04-05", "2025-05-11", 37)

@@ -3,7 +3,8 @@
 Storing the asset for a range of days hands the window to an engine (local Spark, or a Glue job)
 that runs the shared job code and upserts; the IO manager then registers the table in the catalog
 and records, per day, what the table holds. Loading reads the snapshot of the requested days
-through hudi-rs (no JVM), or through Spark for a consumer that asks for a Spark DataFrame.
+through hudi-rs (no JVM), or through Spark for a consumer that asks for a Spark DataFrame; a
+consumer that must choose or record the commit it reads asks for a `HudiSnapshot` handle.
 
 Unlike dagster-deltalake's IO manager, which reads only a window's first day, the whole mapped
 window is read, and a range run writes once for the whole range (single-run backfills).
@@ -21,7 +22,13 @@ from glue_scripts.joined_fish_data import JobArgs
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.engines import Engine
-from zfish_assets.resources.hudi_reader import META_COLUMNS, completed_commits, read_hudi_snapshot, table_exists
+from zfish_assets.resources.hudi_reader import (
+    META_COLUMNS,
+    HudiSnapshot,
+    completed_commits,
+    read_hudi_snapshot,
+    table_exists,
+)
 from zfish_assets.resources.lake import Lake
 
 
@@ -112,6 +119,8 @@ class HudiIOManager(ConfigurableIOManager):
         table = context.asset_key.path[-1]
         uri = self.table_uri(table)
         days = window_days(context) if context.has_asset_partitions else None
+        if context.dagster_type.typing_type is HudiSnapshot:
+            return HudiSnapshot(uri, tuple(days) if days is not None else None, self.lake.storage_options())
         if context.dagster_type.typing_type.__module__.startswith("pyspark"):
             from zfish_assets.resources.spark import get_spark_session
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,3 +54,48 @@ def read_hudi_snapshot(
     if days is not None:
         result = result.filter(pc.is_in(result["day"], pa.array(sorted(set(days)), pa.string())))
     return result
+
+
+class CommitRead(NamedTuple):
+    """Rows read from a Hudi table, and the commit instant they were read as of."""
+
+    instant: str
+    table: pa.Table
+
+
+@dataclass(frozen=True)
+class HudiSnapshot:
+    """A handle on some days of a Hudi table, for a consumer that must name the commit it reads.
+
+    The IO manager hands this out instead of an Arrow table when the consumer's input is annotated
+    `HudiSnapshot`: the consumer picks the commit (the latest, or an earlier one to reproduce a
+    result) and learns which one it read, which a plain snapshot read does not tell.
+    """
+
+    uri: str
+    days: tuple[str, ...] | None = None
+    storage_options: Mapping[str, str] = field(default_factory=dict)
+
+    def commits(self) -> list[str]:
+        """Completed commit instants still on the active timeline, oldest first (none without a table)."""
+        if not table_exists(self.uri, self.storage_options):
+            return []
+        return completed_commits(self.uri, self.storage_options)
+
+    def read(self, as_of: str | None = None) -> CommitRead:
+        """The days as of the commit `as_of`, or as of the latest completed commit.
+
+        The read is pinned to an explicit instant either way, so a commit landing meanwhile
+        cannot change what was read. `as_of` must be a completed commit: a time between commits
+        would read the same rows under a name no commit has.
+        """
+        commits = self.commits()
+        if not commits:
+            raise ValueError(f"no completed commit in {self.uri}")
+        if as_of is not None and as_of not in commits:
+            raise ValueError(
+                f"{as_of} is not a completed commit of {self.uri} (or was archived); "
+                f"commits: {', '.join(commits[-10:])}"
+            )
+        instant = as_of or commits[-1]
+        return CommitRead(instant, read_hudi_snapshot(self.uri, self.storage_options, self.days, as_of=instant))

@@ -12,7 +12,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -53,7 +53,7 @@ def validate_table(table: str) -> str:
 
 
 class Lake(ConfigurableResource, ABC):
-    """Storage of the raw days (and, beside them, the Hudi table and quarantine)."""
+    """Storage of the raw days (and, beside them, the Hudi table, quarantine and exports)."""
 
     prefix: str = Field(default_factory=settings.lake_prefix, description="Key prefix of the walkthrough's layout.")
 
@@ -80,6 +80,14 @@ class Lake(ConfigurableResource, ABC):
     @abstractmethod
     def local_day_dir(self, table: str, day: str) -> Path:
         """A local folder with the day's files, for readers that need a filesystem (DuckDB)."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store `data` as the object at `key`, whole: a reader sees the old object or the new one."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """The object at `key`; FileNotFoundError when there is none."""
 
     def spark_uri(self, key: str = "") -> str:
         """The URI of `key` as Spark addresses it (`s3://` on Glue, `s3a://` locally)."""
@@ -154,3 +162,21 @@ class LocalLake(Lake):
 
     def local_day_dir(self, table: str, day: str) -> Path:
         return self._path(self.day_key(table, day))
+
+    def _object_path(self, key: str) -> Path:
+        if not key or key.startswith("/") or ".." in PurePosixPath(key).parts:
+            raise ValueError(f"{key!r} is not an object key under the lake prefix")
+        return self._path(key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        final = self._object_path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = final.parent / f".staging-{final.name}-{uuid.uuid4().hex}"
+        try:
+            staging.write_bytes(data)
+            os.replace(staging, final)
+        finally:
+            staging.unlink(missing_ok=True)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._object_path(key).read_bytes()

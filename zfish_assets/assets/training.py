@@ -1,0 +1,309 @@
+"""ML: training_set, a model-ready export of joined_fish_data pinned to one Hudi commit.
+
+Labels keep arriving and rows keep being upserted, so a training set is only reproducible if it
+names the commit it was cut from: the asset reads the joined table through the IO manager as of
+a commit (the latest, or `as_of_commit`), splits it by fish, and writes one Parquet file per split
+and a manifest under `ml/training_set/commit=<instant>/config=<digest>/` in the lake. The same
+commit and configuration give the same bytes, so an export can be re-made exactly later (for as
+long as Hudi keeps the commit's files: its cleaner removes old file versions).
+"""
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from itertools import accumulate
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetsDefinition,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+    asset_check,
+)
+from pydantic import Field, model_validator
+
+from zfish_assets.partitions import validate_day
+from zfish_assets.resources.hudi_reader import HudiSnapshot, read_hudi_snapshot
+from zfish_assets.resources.lake import Lake
+
+TRAINING = "training_set"
+SPLITS = ("train", "validation", "test")
+LABEL = "condition_developed"
+ID_COLUMNS = ("image_id", "fish_id")
+NOT_FEATURES = (*ID_COLUMNS, LABEL, "timestamp", "outcome_day", "day")
+EXPORT_PREFIX = "ml/training_set"
+MANIFEST = "manifest.json"
+PREVIEW_ROWS = 5
+
+
+class TrainingSetConfig(Config):
+    """Which rows (days, commit) and how to split them; the defaults cut from the latest commit."""
+
+    first_day: str | None = Field(default=None, description="First image day included (YYYY-MM-DD); none: the first.")
+    last_day: str | None = Field(default=None, description="Last image day included (YYYY-MM-DD); none: the last.")
+    as_of_commit: str | None = Field(
+        default=None, description="Hudi commit instant (17 digits) to cut the set from; none: the latest commit."
+    )
+    train_fraction: float = Field(default=0.7, description="Share of fish in the train split.")
+    validation_fraction: float = Field(default=0.15, description="Share of fish in the validation split.")
+    test_fraction: float = Field(default=0.15, description="Share of fish in the test split.")
+    seed: int = Field(default=0, description="Seed of the fish-to-split hash; another seed deals the fish anew.")
+
+    @model_validator(mode="after")
+    def _valid(self) -> "TrainingSetConfig":
+        for day in (self.first_day, self.last_day):
+            if day is not None:
+                validate_day(day)
+        if self.first_day and self.last_day and self.last_day < self.first_day:
+            raise ValueError(f"last_day {self.last_day} is before first_day {self.first_day}")
+        if self.as_of_commit is not None and not (len(self.as_of_commit) == 17 and self.as_of_commit.isdigit()):
+            raise ValueError(f"as_of_commit={self.as_of_commit!r} is not a 17-digit Hudi instant")
+        if any(not 0 <= f <= 1 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-9:
+            raise ValueError(f"split fractions {self.fractions} must each be in [0, 1] and sum to 1")
+        return self
+
+    @property
+    def fractions(self) -> tuple[float, float, float]:
+        return (self.train_fraction, self.validation_fraction, self.test_fraction)
+
+    def digest(self) -> str:
+        """A short name for everything but the commit that shapes the export: two configurations
+        cut from one commit get two folders instead of overwriting each other."""
+        shape = {"first_day": self.first_day, "last_day": self.last_day, "fractions": self.fractions, "seed": self.seed}
+        return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def fish_position(seed: int, fish_id: str) -> float:
+    """Where a fish falls in [0, 1): a hash of (seed, fish_id) alone.
+
+    sha256 rather than `hash()` (salted per process); depending on nothing but the fish keeps
+    every fish in its split when other fish are added or removed.
+    """
+    digest = hashlib.sha256(f"{seed}\x00{fish_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_of(seed: int, fish_id: str, fractions: Sequence[float]) -> str:
+    """The split of a fish: the first whose cumulative fraction exceeds its position."""
+    position = fish_position(seed, fish_id)
+    for name, bound in zip(SPLITS, accumulate(fractions)):
+        if position < bound:
+            return name
+    # Rounding can leave the cumulative sum just under 1: the last split that takes fish.
+    return [name for name, fraction in zip(SPLITS, fractions) if fraction > 0][-1]
+
+
+def export_key(instant: str, digest: str, name: str = "") -> str:
+    """Lake key of an export (or of one of its files), versioned by commit and configuration."""
+    folder = f"{EXPORT_PREFIX}/commit={instant}/config={digest}"
+    return f"{folder}/{name}" if name else folder
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """`table` as Parquet, written the same way every time: same rows and schema, same bytes."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="snappy")
+    return sink.getvalue()
+
+
+def read_parquet(data: bytes) -> pa.Table:
+    return pq.read_table(pa.BufferReader(data))
+
+
+def label_balance(table: pa.Table) -> dict[str, int | float]:
+    positive = pc.sum(table[LABEL]).as_py() or 0
+    return {"positive": positive, "negative": table.num_rows - positive,
+            "positive_rate": round(positive / table.num_rows, 4) if table.num_rows else 0.0}
+
+
+def schema_fields(schema: pa.Schema) -> list[dict[str, str]]:
+    return [{"name": f.name, "type": str(f.type)} for f in schema]
+
+
+def labeled_rows(rows: pa.Table, first_day: str | None, last_day: str | None) -> pa.Table:
+    """The labeled rows of the chosen days, without Hudi's meta columns, sorted by image_id."""
+    keep = pc.is_valid(rows[LABEL])
+    if first_day:
+        keep = pc.and_(keep, pc.greater_equal(rows["day"], first_day))
+    if last_day:
+        keep = pc.and_(keep, pc.less_equal(rows["day"], last_day))
+    data = rows.filter(keep).drop_columns([c for c in rows.column_names if c.startswith("_hoodie_")])
+    return data.sort_by("image_id").replace_schema_metadata(None)
+
+
+def _markdown(rows: list[dict], columns: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def training_asset() -> AssetsDefinition:
+    """training_set: every day of joined_fish_data (the IO manager maps all its partitions)."""
+
+    @asset(
+        name=TRAINING,
+        ins={"joined": AssetIn("joined_fish_data")},
+        group_name="ml",
+        kinds={"python", "parquet"},
+        owners=["team:data-platform"],
+        description=(
+            "The labeled rows of joined_fish_data as of one Hudi commit, split by fish into train / "
+            "validation / test, exported as Parquet with a manifest under a path naming the commit."
+        ),
+    )
+    def _training(
+        context: AssetExecutionContext, config: TrainingSetConfig, lake: Lake, joined: HudiSnapshot
+    ) -> MaterializeResult:
+        instant, rows = joined.read(config.as_of_commit)
+        data = labeled_rows(rows, config.first_day, config.last_day)
+        fish = data["fish_id"].to_pylist()
+        assigned = {f: split_of(config.seed, f, config.fractions) for f in set(fish)}
+        split_column = pa.array([assigned[f] for f in fish], pa.string())
+        splits = {name: data.filter(pc.equal(split_column, name)) for name in SPLITS}
+
+        digest = config.digest()
+        for name, table in splits.items():
+            lake.put_bytes(export_key(instant, digest, f"{name}.parquet"), parquet_bytes(table))
+        balance = {name: label_balance(table) for name, table in splits.items()}
+        manifest = {
+            "commit_instant": instant,
+            "source_table_uri": joined.uri,
+            "first_day": config.first_day,
+            "last_day": config.last_day,
+            "days": sorted(set(data["day"].to_pylist())),
+            "split_fractions": dict(zip(SPLITS, config.fractions)),
+            "seed": config.seed,
+            "splits": {
+                name: {"file": f"{name}.parquet", "rows": table.num_rows,
+                       "fish": len(set(table["fish_id"].to_pylist())), "label_balance": balance[name]}
+                for name, table in splits.items()
+            },
+            "label_column": LABEL,
+            "id_columns": list(ID_COLUMNS),
+            "feature_columns": [c for c in data.column_names if c not in NOT_FEATURES],
+            "schema": schema_fields(data.schema),
+        }
+        # Written last: a manifest in the lake means the files it names are there.
+        manifest_key = export_key(instant, digest, MANIFEST)
+        lake.put_bytes(manifest_key, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        context.log.info(
+            f"training set from commit {instant}: {data.num_rows} rows of {len(assigned)} fish "
+            f"({', '.join(f'{n} {t.num_rows}' for n, t in splits.items())}) at {lake.uri(export_key(instant, digest))}"
+        )
+
+        preview_columns = ["split", *ID_COLUMNS, "day", *manifest["feature_columns"], LABEL]
+        preview = [{"split": assigned[r["fish_id"]], **r} for r in data.slice(0, PREVIEW_ROWS).to_pylist()]
+        return MaterializeResult(
+            metadata={
+                "dagster/row_count": data.num_rows,
+                **{f"rows_{name}": table.num_rows for name, table in splits.items()},
+                "label_balance": MetadataValue.json(balance),
+                "commit_instant": instant,
+                "export_path": MetadataValue.path(lake.uri(export_key(instant, digest))),
+                "manifest_key": manifest_key,
+                "fish": len(assigned),
+                "dagster/column_schema": TableSchema(
+                    columns=[TableColumn(f["name"], f["type"]) for f in manifest["schema"]]
+                ),
+                "preview": MetadataValue.md(_markdown(preview, preview_columns)),
+            }
+        )
+
+    return _training
+
+
+def _latest_export(context: AssetCheckExecutionContext, lake: Lake) -> tuple[str, dict] | None:
+    """The manifest key and manifest of the latest materialization (None before the first)."""
+    records = context.instance.fetch_materializations(AssetKey(TRAINING), limit=1).records
+    if not records:
+        return None
+    key = str(records[0].asset_materialization.metadata["manifest_key"].value)
+    return key, json.loads(lake.get_bytes(key))
+
+
+def _split_files(lake: Lake, manifest_key: str, manifest: dict) -> dict[str, pa.Table]:
+    folder = manifest_key.rsplit("/", 1)[0]
+    return {name: read_parquet(lake.get_bytes(f"{folder}/{split['file']}")) for name, split in manifest["splits"].items()}
+
+
+@asset_check(asset=TRAINING, name="fish_in_one_split", blocking=True,
+             description="No fish has images in two splits: the split files share no fish_id.")
+def fish_in_one_split(context: AssetCheckExecutionContext, lake: Lake) -> AssetCheckResult:
+    export = _latest_export(context, lake)
+    if export is None:
+        return AssetCheckResult(passed=True, description="no training set yet")
+    fish = {name: set(t["fish_id"].to_pylist()) for name, t in _split_files(lake, *export).items()}
+    shared = sorted({f for a in fish for b in fish if a < b for f in fish[a] & fish[b]})
+    return AssetCheckResult(
+        passed=not shared,
+        description=f"fish in two splits: {', '.join(shared[:20])}" if shared else
+        f"{sum(len(f) for f in fish.values())} fish, each in one split",
+        metadata={"fish_in_two_splits": len(shared), **{f"fish_{name}": len(f) for name, f in fish.items()}},
+    )
+
+
+@asset_check(asset=TRAINING, name="rows_match_snapshot", blocking=True,
+             description="The export holds exactly the labeled rows of the chosen days at the recorded commit "
+                         "(read again through hudi-rs).")
+def rows_match_snapshot(context: AssetCheckExecutionContext, lake: Lake) -> AssetCheckResult:
+    export = _latest_export(context, lake)
+    if export is None:
+        return AssetCheckResult(passed=True, description="no training set yet")
+    manifest = export[1]
+    # The rule restated from the manifest alone: labeled rows of the chosen days at its commit.
+    at_commit = read_hudi_snapshot(manifest["source_table_uri"], lake.storage_options(), as_of=manifest["commit_instant"])
+    keep = pc.is_valid(at_commit[LABEL])
+    if manifest["first_day"]:
+        keep = pc.and_(keep, pc.greater_equal(at_commit["day"], manifest["first_day"]))
+    if manifest["last_day"]:
+        keep = pc.and_(keep, pc.less_equal(at_commit["day"], manifest["last_day"]))
+    expected = set(at_commit.filter(keep)["image_id"].to_pylist())
+    exported = [i for t in _split_files(lake, *export).values() for i in t["image_id"].to_pylist()]
+    missing, extra = expected - set(exported), set(exported) - expected
+    duplicated = len(exported) - len(set(exported))
+    differences = f": {len(missing)} missing, {len(extra)} extra, {duplicated} duplicated"
+    return AssetCheckResult(
+        passed=not (missing or extra or duplicated),
+        description=f"{len(exported)} rows exported, {len(expected)} labeled rows at commit {manifest['commit_instant']}"
+        + (differences if missing or extra or duplicated else ""),
+        metadata={"expected_rows": len(expected), "exported_rows": len(exported), "missing": len(missing),
+                  "extra": len(extra), "duplicated": duplicated},
+    )
+
+
+@asset_check(asset=TRAINING, name="manifest_matches_files", blocking=True,
+             description="The manifest's row counts, label balance and schema are those of the Parquet files.")
+def manifest_matches_files(context: AssetCheckExecutionContext, lake: Lake) -> AssetCheckResult:
+    export = _latest_export(context, lake)
+    if export is None:
+        return AssetCheckResult(passed=True, description="no training set yet")
+    manifest = export[1]
+    problems = []
+    for name, table in _split_files(lake, *export).items():
+        recorded = manifest["splits"][name]
+        if table.num_rows != recorded["rows"]:
+            problems.append(f"{name}: {table.num_rows} rows in the file, {recorded['rows']} in the manifest")
+        if (balance := label_balance(table)) != recorded["label_balance"]:
+            problems.append(f"{name}: label balance {balance} in the file, {recorded['label_balance']} in the manifest")
+        if schema_fields(table.schema) != manifest["schema"]:
+            problems.append(f"{name}: schema differs from the manifest's")
+    missing = sorted(set(SPLITS) - set(manifest["splits"]))
+    problems += [f"splits missing from the manifest: {', '.join(missing)}"] * bool(missing)
+    return AssetCheckResult(passed=not problems, description="; ".join(problems) or "manifest matches the split files",
+                            metadata={"problems": len(problems)})
+
+
+training_checks: list[AssetChecksDefinition] = [fish_in_one_split, rows_match_snapshot, manifest_matches_files]
