@@ -16,14 +16,15 @@ from datetime import date, timedelta
 from pyspark.sql import SparkSession
 
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
-from glue_scripts.zfish_etl.hudi import upsert
+from glue_scripts.zfish_etl.hudi import hive_sync_options, upsert
 from glue_scripts.zfish_etl.read import read_days
 from glue_scripts.zfish_etl.transform import join_labeled
 
 ARGUMENTS = (
     "first_day", "last_day", "database", "observations_table", "outcomes_table",
-    "target_path", "target_table", "catalog", "catalog_dir",
+    "target_path", "target_table", "catalog", "catalog_dir", "result_uri", "hive_sync",
 )
+OPTIONAL = ("catalog", "catalog_dir", "result_uri", "hive_sync")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class JobArgs:
     target_table: str
     catalog: str = "glue"  # "glue" or "file"
     catalog_dir: str = ""
+    result_uri: str = ""  # s3://... where the job writes its JobResult as JSON (the Glue engine reads it)
+    hive_sync: str = ""  # "true" on Glue (set by `zfish deploy`): Hudi registers the table in the catalog
 
     def days(self) -> list[str]:
         first, last = date.fromisoformat(self.first_day), date.fromisoformat(self.last_day)
@@ -82,7 +85,8 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     if outcomes_table is not None and observations_read:
         joined = join_labeled(observations, read_days(spark, outcomes_table)).cache()
         rows_per_day = {r["day"]: r["count"] for r in joined.groupBy("day").count().collect()}
-        stats = upsert(joined, args.target_path, args.target_table, args.database)
+        extra = hive_sync_options(args.database, args.target_table) if args.hive_sync == "true" else None
+        stats = upsert(joined, args.target_path, args.target_table, args.database, extra)
         joined.unpersist()
     observations.unpersist()
     return JobResult(
@@ -104,13 +108,13 @@ def parse_args(argv: list[str]) -> JobArgs:
     except ImportError:
         parser = argparse.ArgumentParser(description=__doc__)
         for name in ARGUMENTS:
-            parser.add_argument(f"--{name}", default="" if name == "catalog_dir" else None,
-                                required=name not in ("catalog", "catalog_dir"))
+            parser.add_argument(f"--{name}", default="" if name in ("catalog_dir", "result_uri", "hive_sync") else None,
+                                required=name not in OPTIONAL)
         values = vars(parser.parse_known_args(argv)[0])
         values["catalog"] = values["catalog"] or "glue"
         return JobArgs(**values)
-    optional = [n for n in ("catalog", "catalog_dir") if f"--{n}" in argv]
-    required = [n for n in ARGUMENTS if n not in ("catalog", "catalog_dir")]
+    optional = [n for n in OPTIONAL if f"--{n}" in argv]
+    required = [n for n in ARGUMENTS if n not in OPTIONAL]
     return JobArgs(**getResolvedOptions(argv, required + optional))
 
 
@@ -119,6 +123,16 @@ def main(argv: list[str] | None = None) -> None:
     spark = SparkSession.builder.getOrCreate()
     result = run(spark, args)
     print("ZFISH_RESULT " + json.dumps(asdict(result)))
+    if args.result_uri:
+        write_result(args.result_uri, result)
+
+
+def write_result(uri: str, result: JobResult) -> None:
+    """Store the result where the engine that started the job reads it (boto3 honours AWS_ENDPOINT_URL)."""
+    import boto3
+
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(asdict(result)).encode())
 
 
 if __name__ == "__main__":

@@ -83,11 +83,75 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def _add_deploy(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "deploy",
+        help="create or update the AWS resources (Glue database, crawlers, Glue 5.0 job, code in S3)",
+        description="Idempotent: a second run changes nothing. Settings: ZFISH_S3_BUCKET, ZFISH_GLUE_ROLE_ARN, "
+        "ZFISH_AWS_REGION, ZFISH_GLUE_JOB_NAME, ZFISH_DATABASE, ZFISH_LAKE_PREFIX, ZFISH_AWS_ENDPOINT_URL.",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument("--policy-out", type=Path, metavar="FILE", help="also write the IAM policy JSON here")
+    parser.set_defaults(run=_deploy, error=parser.error)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    import json
+
+    from zfish_assets.deploy import DeploySettings, deploy, iam_policy
+
+    try:
+        deploy_settings = DeploySettings.from_env()
+    except ValueError as exc:
+        args.error(str(exc))
+    deploy(deploy_settings, dry_run=args.dry_run)
+    policy = json.dumps(iam_policy(deploy_settings), indent=2)
+    print("IAM policy (least privilege) for the job's role and the platform:")
+    print(policy)
+    if args.policy_out:
+        args.policy_out.write_text(policy + "\n")
+    return 0
+
+
+def _add_upload(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "upload",
+        help="land a local folder's day (DIR/<table>/day=D/) into the configured lake, replacing that day",
+        description="DIR is laid out as `zfish generate` writes it: observations/day=D/ and outcomes/day=D/.",
+    )
+    parser.add_argument("dir", type=Path, metavar="DIR", help="holds observations/ and/or outcomes/")
+    parser.add_argument("--day", type=_day, required=True, metavar="YYYY-MM-DD", help="the day to upload")
+    parser.set_defaults(run=_upload, error=parser.error)
+
+
+def _upload(args: argparse.Namespace) -> int:
+    import shutil
+
+    from zfish_assets.deployments import resources_for
+    from zfish_assets.resources.lake import RAW_TABLES
+
+    day = args.day.isoformat()
+    sources = {t: args.dir / t / f"day={day}" for t in RAW_TABLES if (args.dir / t / f"day={day}").is_dir()}
+    if not sources:
+        args.error(f"{args.dir} has no observations/day={day}/ or outcomes/day={day}/")
+    lake = resources_for()["lake"].process_config_and_initialize()
+
+    def copy_from(source: Path):
+        return lambda folder: [shutil.copy2(p, folder / p.name) for p in sorted(source.iterdir()) if p.is_file()]
+
+    for table, source in sources.items():
+        landed = lake.land_day(table, day, copy_from(source))
+        print(f"{table} day={day}: {landed.files} files, {landed.bytes:,} bytes -> {landed.uri}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zfish", description="Tools around the zfish data platform.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_generate(subparsers)
     _add_demo(subparsers)
+    _add_deploy(subparsers)
+    _add_upload(subparsers)
     return parser
 
 

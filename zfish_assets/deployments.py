@@ -1,21 +1,94 @@
 """Which implementation serves each resource key, per deployment: decided here and nowhere else.
 
 `ZFISH_DEPLOYMENT=local` (default): a folder lake, a JSON catalog, Spark in process, DuckDB.
+`ZFISH_DEPLOYMENT=aws`: the lake on S3, the Glue Data Catalog, the deployed Glue job, and DuckDB
+(reading S3; Athena is not implemented yet). Each part can be chosen on its own:
+`ZFISH_LAKE=local|s3`, `ZFISH_CATALOG=local|glue`, `ZFISH_ENGINE=spark|glue`,
+`ZFISH_QUERY=duckdb|athena`. AWS settings come through Dagster's `EnvVar` (resolved at run time):
+`ZFISH_S3_BUCKET`, `ZFISH_AWS_REGION`, optional `ZFISH_AWS_ENDPOINT_URL` (every AWS client),
+`ZFISH_GLUE_JOB_NAME` (engine glue).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dagster import EnvVar
+
 from zfish_assets import settings
 from zfish_assets.io_managers.hudi import HudiIOManager
-from zfish_assets.resources.catalog import LocalCatalog
-from zfish_assets.resources.engines import LocalSparkEngine
-from zfish_assets.resources.lake import LocalLake
+from zfish_assets.resources.catalog import GlueCatalog, LocalCatalog
+from zfish_assets.resources.engines import GlueJobEngine, LocalSparkEngine
+from zfish_assets.resources.lake import LocalLake, S3Lake
 from zfish_assets.resources.query import DuckDBQueryEngine
 from zfish_assets.resources.simulator import SimulatorResource
 
-DEPLOYMENTS = ("local",)
+DEPLOYMENTS = ("local", "aws")
+
+# Each part: its environment variable and the choice of each deployment.
+PARTS: dict[str, dict[str, str]] = {
+    "ZFISH_LAKE": {"local": "local", "aws": "s3"},
+    "ZFISH_CATALOG": {"local": "local", "aws": "glue"},
+    "ZFISH_ENGINE": {"local": "spark", "aws": "glue"},
+    "ZFISH_QUERY": {"local": "duckdb", "aws": "duckdb"},
+}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "ZFISH_LAKE": ("local", "s3"),
+    "ZFISH_CATALOG": ("local", "glue"),
+    "ZFISH_ENGINE": ("spark", "glue"),
+    "ZFISH_QUERY": ("duckdb",),
+}
+
+
+def _part(name: str, deployment: str) -> str:
+    value = settings.env(name, PARTS[name][deployment])
+    if value not in CHOICES[name]:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(CHOICES[name])}")
+    return value
+
+
+def _env(name: str, default: str = ""):
+    """`EnvVar(name)` when set (resolved by Dagster at run time), else the default."""
+    return EnvVar(name) if settings.env(name, "") else default
+
+
+def _required(name: str, what: str):
+    if not settings.env(name, ""):
+        raise ValueError(f"{name} must be set: {what}")
+    return EnvVar(name)
+
+
+def configured_resources(deployment: str) -> dict[str, Any]:
+    """The resource set of `deployment`, with each part overridable by its `ZFISH_*` variable."""
+    region, endpoint = _env("ZFISH_AWS_REGION"), _env("ZFISH_AWS_ENDPOINT_URL")
+    lake_kind, engine_kind = _part("ZFISH_LAKE", deployment), _part("ZFISH_ENGINE", deployment)
+    if lake_kind == "s3":
+        # On Glue, Spark addresses the bucket as s3:// (EMRFS); locally through s3a.
+        lake = S3Lake(bucket=_required("ZFISH_S3_BUCKET", "the lake's bucket"), region=region, endpoint_url=endpoint,
+                      spark_scheme="s3" if engine_kind == "glue" else "s3a")
+    else:
+        lake = LocalLake()
+    catalog = GlueCatalog(region=region, endpoint_url=endpoint) if _part("ZFISH_CATALOG", deployment) == "glue" \
+        else LocalCatalog()
+    if engine_kind == "glue":
+        if lake_kind != "s3":
+            raise ValueError("ZFISH_ENGINE=glue needs the lake on S3 (ZFISH_LAKE=s3): a Glue job cannot read this machine")
+        bucket = settings.env("ZFISH_S3_BUCKET", "")
+        engine = GlueJobEngine(
+            job_name=_required("ZFISH_GLUE_JOB_NAME", "the Glue job `zfish deploy` created"),
+            result_prefix=f"s3://{bucket}/{settings.lake_prefix()}/_zfish/job-results",
+            region=region, endpoint_url=endpoint,
+        )
+    else:
+        engine = LocalSparkEngine(s3a=lake_kind == "s3", s3_region=region, s3_endpoint_url=endpoint)
+    _part("ZFISH_QUERY", deployment)
+    return {
+        "lake": lake,
+        "catalog": catalog,
+        "query": DuckDBQueryEngine(catalog=catalog, lake=lake),
+        "simulator": SimulatorResource(),
+        "hudi_io_manager": HudiIOManager(engine=engine, catalog=catalog, lake=lake),
+    }
 
 
 def local_resources() -> dict[str, Any]:
@@ -33,6 +106,8 @@ def local_resources() -> dict[str, Any]:
 def resources_for(deployment: str | None = None) -> dict[str, Any]:
     """The resource set of `deployment` (default: `ZFISH_DEPLOYMENT`, else local)."""
     deployment = deployment or settings.env("ZFISH_DEPLOYMENT", "local")
-    if deployment == "local":
+    if deployment == "local" and not any(settings.env(name, "") for name in PARTS):
         return local_resources()
+    if deployment in DEPLOYMENTS:
+        return configured_resources(deployment)
     raise ValueError(f"ZFISH_DEPLOYMENT={deployment!r} is not one of {', '.join(DEPLOYMENTS)}")

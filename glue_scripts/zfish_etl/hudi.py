@@ -80,14 +80,29 @@ def commit_stats(spark: SparkSession, base_path: str, instant: str) -> CommitSta
     )
 
 
-def upsert(df: DataFrame, base_path: str, table_name: str, database: str) -> CommitStats | None:
+def hive_sync_options(database: str, table_name: str) -> dict[str, str]:
+    """Hudi's catalog sync, as on Glue with `--enable-glue-datacatalog true` (the Data Catalog is the metastore)."""
+    return {
+        "hoodie.datasource.hive_sync.enable": "true",
+        "hoodie.datasource.hive_sync.mode": "hms",
+        "hoodie.datasource.hive_sync.use_jdbc": "false",
+        "hoodie.datasource.hive_sync.database": database,
+        "hoodie.datasource.hive_sync.table": table_name,
+        "hoodie.datasource.hive_sync.partition_fields": "day",
+        "hoodie.datasource.hive_sync.partition_extractor_class": "org.apache.hudi.hive.MultiPartKeysValueExtractor",
+    }
+
+
+def upsert(df: DataFrame, base_path: str, table_name: str, database: str,
+           extra: dict[str, str] | None = None) -> CommitStats | None:
     """Upsert `df` into the Hudi table at `base_path`; None when there was nothing to write."""
     spark = df.sparkSession
     parallelism = spark.sparkContext.defaultParallelism
     before = set(completed_instants(spark, base_path))
     if df.isEmpty():
         return None
-    df.write.format("hudi").options(**hudi_options(table_name, database, parallelism)).mode("append").save(base_path)
+    options = hudi_options(table_name, database, parallelism, extra)
+    df.write.format("hudi").options(**options).mode("append").save(base_path)
     new = [i for i in completed_instants(spark, base_path) if i not in before]
     if len(new) != 1:
         raise RuntimeError(f"expected one new commit in {base_path}, found {new or 'none'}: another writer?")

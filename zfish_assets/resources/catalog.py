@@ -20,7 +20,7 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from glue_scripts.zfish_etl.catalog import CatalogTable, read_local_table
+from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
 
@@ -156,3 +156,82 @@ class LocalCatalog(Catalog):
 
     def job_arguments(self) -> dict[str, str]:
         return {"--catalog": "file", "--catalog_dir": str(Path(self.root).resolve())}
+
+
+class GlueCatalog(Catalog):
+    """The AWS Glue Data Catalog, written in the same shapes as the local catalog (boto3)."""
+
+    region: str = Field(default="", description="AWS region (ZFISH_AWS_REGION).")
+    endpoint_url: str = Field(default="", description="Optional Glue endpoint (ZFISH_AWS_ENDPOINT_URL).")
+
+    def client(self):
+        from zfish_assets.resources.lake import aws_client
+
+        return aws_client("glue", self.region, self.endpoint_url)
+
+    def get_table(self, table: str) -> CatalogTable | None:
+        return read_glue_table(self.client(), self.database, table)
+
+    def _ensure_database(self, client) -> None:
+        try:
+            client.get_database(Name=self.database)
+        except client.exceptions.EntityNotFoundException:
+            try:
+                client.create_database(DatabaseInput={"Name": self.database})
+            except client.exceptions.AlreadyExistsException:
+                pass
+
+    def put_table(
+        self, table: str, columns: Columns, partition_keys: Columns, location: str, classification: str,
+        parameters: Mapping[str, str] | None = None,
+    ) -> None:
+        client = self.client()
+        self._ensure_database(client)
+        table_input = {
+            "Name": table,
+            "TableType": "EXTERNAL_TABLE",
+            "StorageDescriptor": _storage_descriptor(columns, location, classification),
+            "PartitionKeys": [{"Name": n, "Type": t} for n, t in partition_keys],
+            "Parameters": {"classification": classification, **(parameters or {})},
+        }
+        try:
+            client.create_table(DatabaseName=self.database, TableInput=table_input)
+        except client.exceptions.AlreadyExistsException:
+            client.update_table(DatabaseName=self.database, TableInput=table_input)
+
+    def put_partition(self, table: str, day: str, location: str, parameters: Mapping[str, str]) -> None:
+        validate_day(day)
+        client = self.client()
+        try:
+            found = client.get_table(DatabaseName=self.database, Name=table)["Table"]
+        except client.exceptions.EntityNotFoundException as exc:
+            raise LookupError(f"table {self.database}.{table} does not exist: cannot register day={day}") from exc
+        partition_input = {
+            "Values": [day],
+            "StorageDescriptor": dict(found["StorageDescriptor"], Location=location),
+            "Parameters": dict(parameters),
+        }
+        response = client.batch_create_partition(
+            DatabaseName=self.database, TableName=table, PartitionInputList=[partition_input]
+        )
+        for error in response.get("Errors", []):
+            code = error.get("ErrorDetail", {}).get("ErrorCode", "")
+            if code != "AlreadyExistsException":
+                raise RuntimeError(f"registering {self.database}.{table} day={day} failed: {error.get('ErrorDetail')}")
+            # Re-registering a day is not an error: the latest registration wins.
+            client.update_partition(DatabaseName=self.database, TableName=table, PartitionValueList=[day],
+                                    PartitionInput=partition_input)
+
+    def partition_parameters(self, table: str) -> dict[str, dict[str, str]]:
+        client = self.client()
+        found: dict[str, dict[str, str]] = {}
+        try:
+            for page in client.get_paginator("get_partitions").paginate(DatabaseName=self.database, TableName=table):
+                for p in page["Partitions"]:
+                    found[p["Values"][0]] = p.get("Parameters", {})
+        except client.exceptions.EntityNotFoundException:
+            return {}
+        return found
+
+    def job_arguments(self) -> dict[str, str]:
+        return {"--catalog": "glue"}

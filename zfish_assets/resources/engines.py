@@ -15,7 +15,8 @@ from pydantic import Field
 
 from glue_scripts.joined_fish_data import JobArgs, JobResult, run
 from zfish_assets import settings
-from zfish_assets.resources.spark import SparkSettings, get_spark_session
+from zfish_assets.resources.lake import aws_credentials
+from zfish_assets.resources.spark import SparkSettings, apply_s3a, get_spark_session, s3a_conf
 
 
 class Engine(ConfigurableResource, ABC):
@@ -33,11 +34,16 @@ class LocalSparkEngine(Engine):
         default_factory=lambda: settings.env("ZFISH_SPARK_MASTER", "local[2]"),
         description="Spark master: local[N] or a cluster URL.",
     )
+    s3a: bool = Field(default=False, description="Configure s3a (the lake is on S3).")
+    s3_region: str = Field(default="", description="AWS region for s3a (ZFISH_AWS_REGION).")
+    s3_endpoint_url: str = Field(default="", description="Optional S3 endpoint for s3a (ZFISH_AWS_ENDPOINT_URL).")
 
     def run_job(self, args: JobArgs) -> JobResult:
         log = get_dagster_logger()
         started = time.monotonic()
-        spark = get_spark_session(replace(SparkSettings.from_env(), master=self.master))
+        spark = get_spark_session(replace(SparkSettings.from_env(), master=self.master, with_s3a=self.s3a))
+        if self.s3a:
+            apply_s3a(spark, s3a_conf(self.s3_endpoint_url, self.s3_region, aws_credentials()))
         log.info(f"Spark session ready in {time.monotonic() - started:.1f}s ({self.master})")
         started = time.monotonic()
         result = run(spark, args)
@@ -47,3 +53,107 @@ class LocalSparkEngine(Engine):
             f"commit {result.commit_instant or 'none (nothing to write)'}"
         )
         return result
+
+
+GLUE_SCRIPTS = settings.REPO_ROOT / "glue_scripts"
+SCRIPT_HASH_ARGUMENT = "--zfish-script-sha256"
+TERMINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED")
+
+
+def script_sha256() -> str:
+    """A digest of the job's code as this checkout has it: the entry point and the shared zfish_etl module."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = [GLUE_SCRIPTS / "joined_fish_data.py", *sorted((GLUE_SCRIPTS / "zfish_etl").glob("*.py"))]
+    for path in files:
+        digest.update(path.relative_to(GLUE_SCRIPTS).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+class GlueJobError(RuntimeError):
+    """The Glue job run failed, timed out, or was refused before starting."""
+
+
+class GlueJobEngine(Engine):
+    """Starts the deployed Glue job (made by `zfish deploy`) for a window and waits for it.
+
+    It only starts runs: it never creates or changes AWS resources. The job writes its result as
+    JSON to `result_prefix/<token>.json`; a run that succeeds without a result fails.
+    """
+
+    job_name: str = Field(description="The deployed Glue job (ZFISH_GLUE_JOB_NAME).")
+    result_prefix: str = Field(description="s3://... folder where job runs write their results.")
+    region: str = Field(default="", description="AWS region (ZFISH_AWS_REGION).")
+    endpoint_url: str = Field(default="", description="Optional endpoint for Glue and S3 (ZFISH_AWS_ENDPOINT_URL).")
+    timeout_s: float = Field(default=3 * 3600, description="Give up (and stop the run) after this many seconds.")
+    poll_interval_s: float = Field(default=15.0, description="Seconds between job run status polls.")
+
+    def _client(self, service: str):
+        import boto3
+
+        return boto3.client(service, region_name=self.region or None, endpoint_url=self.endpoint_url or None)
+
+    def _glue_client(self):
+        return self._client("glue")
+
+    def check_deployed_script(self, glue) -> None:
+        try:
+            job = glue.get_job(JobName=self.job_name)["Job"]
+        except glue.exceptions.EntityNotFoundException as exc:
+            raise GlueJobError(f"Glue job {self.job_name!r} does not exist: run `zfish deploy`") from exc
+        deployed = job.get("DefaultArguments", {}).get(SCRIPT_HASH_ARGUMENT)
+        expected = script_sha256()
+        if deployed != expected:
+            raise GlueJobError(
+                f"Glue job {self.job_name!r} runs a different script than this code (deployed "
+                f"{SCRIPT_HASH_ARGUMENT}={deployed or 'none'}, code {expected}): run `zfish deploy` first"
+            )
+
+    def run_job(self, args: JobArgs) -> JobResult:
+        import json
+        import uuid
+        from dataclasses import asdict
+
+        log = get_dagster_logger()
+        glue = self._glue_client()
+        self.check_deployed_script(glue)
+        result_uri = f"{self.result_prefix.rstrip('/')}/{args.first_day}_{args.last_day}_{uuid.uuid4().hex}.json"
+        arguments = {f"--{k}": str(v) for k, v in asdict(replace(args, result_uri=result_uri)).items() if v != ""}
+        run_id = glue.start_job_run(JobName=self.job_name, Arguments=arguments)["JobRunId"]
+        log.info(f"started Glue job {self.job_name} run {run_id} for {args.first_day}..{args.last_day}")
+        job_run = self._wait(glue, run_id)
+        state = job_run["JobRunState"]
+        if state != "SUCCEEDED":
+            raise GlueJobError(
+                f"Glue job {self.job_name} run {run_id} ended {state}: {job_run.get('ErrorMessage') or 'no error message'}"
+            )
+        bucket, _, key = result_uri.removeprefix("s3://").partition("/")
+        s3 = self._client("s3")
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey as exc:
+            raise GlueJobError(
+                f"Glue job {self.job_name} run {run_id} succeeded but reported no result at {result_uri}: "
+                "the deployed script is not zfish's (run `zfish deploy`)"
+            ) from exc
+        log.info(f"Glue job {self.job_name} run {run_id} succeeded")
+        return JobResult(**json.loads(body))
+
+    def _wait(self, glue, run_id: str) -> dict:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            job_run = glue.get_job_run(JobName=self.job_name, RunId=run_id)["JobRun"]
+            if job_run["JobRunState"] in TERMINAL_STATES:
+                return job_run
+            if time.monotonic() >= deadline:
+                try:
+                    glue.batch_stop_job_run(JobName=self.job_name, JobRunIds=[run_id])
+                    stopped = "stopped it"
+                except Exception as exc:  # the timeout is the error to report, not the failed stop
+                    stopped = f"stopping it failed ({exc}); stop it in the Glue console"
+                raise GlueJobError(
+                    f"Glue job {self.job_name} run {run_id} still {job_run['JobRunState']} after "
+                    f"{self.timeout_s:g}s: {stopped}"
+                )
+            time.sleep(self.poll_interval_s)

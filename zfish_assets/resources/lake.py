@@ -6,6 +6,7 @@ AWS deployment adds S3 without touching an asset.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -180,3 +181,151 @@ class LocalLake(Lake):
 
     def get_bytes(self, key: str) -> bytes:
         return self._object_path(key).read_bytes()
+
+
+@functools.lru_cache(maxsize=16)
+def aws_client(service: str, region: str, endpoint_url: str):
+    """One client per service and endpoint per process (boto3 clients are thread-safe; creating one is slow)."""
+    import boto3
+
+    return boto3.client(service, region_name=region or None, endpoint_url=endpoint_url or None)
+
+
+def aws_credentials() -> dict[str, str]:
+    """The credentials boto3 resolves (environment, profile, instance role): for s3a and hudi-rs."""
+    import boto3
+
+    found = boto3.Session().get_credentials()
+    if found is None:
+        return {}
+    frozen = found.get_frozen_credentials()
+    creds = {"access_key": frozen.access_key, "secret_key": frozen.secret_key}
+    if frozen.token:
+        creds["token"] = frozen.token
+    return creds
+
+
+class S3Lake(Lake):
+    """The walkthrough's bucket: `s3://<bucket>/<prefix>/<table>/day=YYYY-MM-DD/`, as upload_to_s3.sh lays it out.
+
+    Readers that need a filesystem (crawling, DuckDB) get the day downloaded into a cache folder
+    under `$ZFISH_DATA_DIR/cache/s3`, refreshed by ETag.
+    """
+
+    bucket: str = Field(description="The lake's bucket (ZFISH_S3_BUCKET).")
+    region: str = Field(default="", description="AWS region (ZFISH_AWS_REGION).")
+    endpoint_url: str = Field(default="", description="Optional S3 endpoint, e.g. a local S3 server (ZFISH_AWS_ENDPOINT_URL).")
+    spark_scheme: str = Field(default="s3a", description="Scheme Spark uses: s3a locally, s3 on Glue.")
+    cache_dir: str = Field(
+        default_factory=lambda: str(settings.data_dir() / "cache" / "s3"),
+        description="Local folder caching downloaded days for DuckDB and crawls.",
+    )
+    upload_threads: int = Field(default=8, description="Parallel uploads when landing a day.")
+
+    def client(self):
+        return aws_client("s3", self.region, self.endpoint_url)
+
+    def _key(self, key: str = "") -> str:
+        return f"{self.prefix}/{key}" if key else self.prefix
+
+    def uri(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def spark_uri(self, key: str = "") -> str:
+        return f"{self.spark_scheme}://{self.bucket}/{self._key(key)}"
+
+    def storage_options(self) -> dict[str, str]:
+        options = {"aws_virtual_hosted_style_request": "false"}
+        if self.region:
+            options["aws_region"] = self.region
+        if self.endpoint_url:
+            options["aws_endpoint"] = self.endpoint_url
+            options["aws_allow_http"] = str(self.endpoint_url.startswith("http://")).lower()
+        creds = aws_credentials()
+        if creds:
+            options["aws_access_key_id"] = creds["access_key"]
+            options["aws_secret_access_key"] = creds["secret_key"]
+            if "token" in creds:
+                options["aws_session_token"] = creds["token"]
+        return options
+
+    def _list(self, prefix: str, delimiter: str = "") -> tuple[list[dict], list[str]]:
+        paginator = self.client().get_paginator("list_objects_v2")
+        objects, prefixes = [], []
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix, **({"Delimiter": delimiter} if delimiter else {})}
+        for page in paginator.paginate(**kwargs):
+            objects.extend(page.get("Contents", []))
+            prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
+        return objects, prefixes
+
+    def land_day(self, table: str, day: str, write: Callable[[Path], object]) -> LandedDay:
+        import tempfile
+        from concurrent.futures import ThreadPoolExecutor
+
+        day_prefix = self._key(self.day_key(table, day)) + "/"
+        client = self.client()
+        with tempfile.TemporaryDirectory(prefix="zfish-land-") as tmp:
+            folder = Path(tmp) / "day"
+            folder.mkdir()
+            write(folder)
+            files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+            with ThreadPoolExecutor(max_workers=max(1, self.upload_threads)) as pool:
+                list(pool.map(lambda p: client.upload_file(str(p), self.bucket, day_prefix + p.name), files))
+            size = sum(p.stat().st_size for p in files)
+        # Files of an earlier delivery that this one does not have: delete, so re-landing replaces the day.
+        keep = {day_prefix + p.name for p in files}
+        stale = [o["Key"] for o in self._list(day_prefix)[0] if o["Key"] not in keep]
+        for start in range(0, len(stale), 1000):
+            client.delete_objects(Bucket=self.bucket,
+                                  Delete={"Objects": [{"Key": k} for k in stale[start:start + 1000]], "Quiet": True})
+        return LandedDay(uri=self.uri(self.day_key(table, day)), files=len(files), bytes=size)
+
+    def list_day(self, table: str, day: str) -> list[LakeObject]:
+        day_prefix = self._key(self.day_key(table, day)) + "/"
+        objects = [
+            LakeObject(o["Key"][len(day_prefix):], int(o["Size"]), o["ETag"].strip('"'))
+            for o in self._list(day_prefix)[0]
+            if "/" not in o["Key"][len(day_prefix):]
+        ]
+        return sorted(objects, key=lambda o: o.name)
+
+    def list_days(self, table: str) -> list[str]:
+        table_prefix = self._key(validate_table(table)) + "/"
+        _, prefixes = self._list(table_prefix, delimiter="/")
+        names = [p[len(table_prefix):].rstrip("/") for p in prefixes]
+        return sorted(n.removeprefix("day=") for n in names if n.startswith("day="))
+
+    def local_day_dir(self, table: str, day: str) -> Path:
+        """The day downloaded into the cache (only files whose ETag changed are fetched again)."""
+        import json as _json
+
+        folder = Path(self.cache_dir) / self.bucket / self.prefix / self.day_key(table, day)
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest_path = folder / ".zfish-etags"
+        cached = _json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        objects = {o.name: o.version for o in self.list_day(table, day)}
+        client = self.client()
+        day_prefix = self._key(self.day_key(table, day)) + "/"
+        for name, etag in objects.items():
+            if cached.get(name) != etag or not (folder / name).is_file():
+                client.download_file(self.bucket, day_prefix + name, str(folder / name))
+        for path in folder.iterdir():
+            if path.is_file() and path.name not in objects and path.name != ".zfish-etags":
+                path.unlink()
+        manifest_path.write_text(_json.dumps(objects))
+        return folder
+
+    def _object_key(self, key: str) -> str:
+        if not key or key.startswith("/") or ".." in PurePosixPath(key).parts:
+            raise ValueError(f"{key!r} is not an object key under the lake prefix")
+        return self._key(key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.client().put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
+
+    def get_bytes(self, key: str) -> bytes:
+        client = self.client()
+        try:
+            return client.get_object(Bucket=self.bucket, Key=self._object_key(key))["Body"].read()
+        except client.exceptions.NoSuchKey as exc:
+            raise FileNotFoundError(self.uri(key)) from exc

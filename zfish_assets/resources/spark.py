@@ -71,6 +71,9 @@ def jar_paths(spark_settings: SparkSettings) -> list[Path]:
     """The jars for this session, failing with the command that fetches them when one is missing."""
     names = [HUDI_BUNDLE, *(S3A_JARS if spark_settings.with_s3a else ())]
     paths = [spark_settings.jars_dir / name for name in names]
+    # The s3a jars ride along whenever fetched: the process's one session may serve an S3 lake later.
+    paths += [spark_settings.jars_dir / n for n in S3A_JARS
+              if n not in names and (spark_settings.jars_dir / n).is_file()]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise SparkEnvironmentError(
@@ -120,3 +123,41 @@ def get_spark_session(spark_settings: SparkSettings | None = None):
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.env("ZFISH_SPARK_LOG_LEVEL", "WARN"))
     return spark
+
+
+def s3a_conf(endpoint_url: str = "", region: str = "", credentials: dict[str, str] | None = None) -> dict[str, str]:
+    """Hadoop settings for s3a (keys without the `spark.hadoop.` prefix); `s3://` paths go through s3a too."""
+    conf = {
+        "fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+    }
+    if endpoint_url:
+        conf.update({
+            "fs.s3a.endpoint": endpoint_url,
+            "fs.s3a.path.style.access": "true",
+            "fs.s3a.connection.ssl.enabled": str(endpoint_url.startswith("https://")).lower(),
+        })
+    if region:
+        conf["fs.s3a.endpoint.region"] = region
+    if credentials:
+        conf["fs.s3a.access.key"] = credentials["access_key"]
+        conf["fs.s3a.secret.key"] = credentials["secret_key"]
+        if credentials.get("token"):
+            conf["fs.s3a.session.token"] = credentials["token"]
+            conf["fs.s3a.aws.credentials.provider"] = "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+        else:
+            conf["fs.s3a.aws.credentials.provider"] = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+    return conf
+
+
+def apply_s3a(spark, conf: dict[str, str]) -> None:
+    """Set s3a settings on the running session's Hadoop configuration (the session may predate them).
+
+    Cached s3a filesystems keep their old settings, so they are closed when the settings change.
+    """
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    changed = any(hadoop.get(k) != v for k, v in conf.items())
+    for key, value in conf.items():
+        hadoop.set(key, value)
+    if changed:
+        spark.sparkContext._jvm.org.apache.hadoop.fs.FileSystem.closeAll()
