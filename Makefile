@@ -13,7 +13,10 @@ demo: $(STAMP) $(JARS_STAMP)
 test: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/python -m pytest
 
+# DAGSTER_HOME defaults to $$ZFISH_DATA_DIR/dagster, created with the project's dagster.yaml (run queue,
+# the hudi_writer pool limit) by zfish_assets.instance; the schedule and sensors start RUNNING.
 dev: $(STAMP) $(JARS_STAMP)
+	DAGSTER_HOME=$$($(VENV)/bin/python -W ignore -c 'from zfish_assets.instance import dagster_home; print(dagster_home())') \
 	ZFISH_CLOCK=$${ZFISH_CLOCK:-2025-05-11T18:00:00Z} $(VENV)/bin/dagster dev -w workspace.yaml
 
 venv: $(STAMP)

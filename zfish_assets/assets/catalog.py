@@ -5,6 +5,8 @@ A day that is not registered is not queryable. Day D of `observations` reads day
 """
 
 
+import time
+
 from dagster import (
     AssetDep,
     AssetExecutionContext,
@@ -20,6 +22,7 @@ from dagster import (
 from zfish_assets.crawl import crawl_day
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.lake import Lake
+from zfish_assets.retries import retry_transient
 
 
 def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDefinition:
@@ -30,13 +33,15 @@ def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDe
         partitions_def=partitions,
         deps=[AssetDep(f"raw_{table}")],
         group_name="catalog",
-        kinds={"glue"},
+        kinds={"glue", "athena", "duckdb"},
         description=f"The crawled `{table}` table, partitioned by day: registered days are queryable.",
         owners=["team:data-platform"],
     )
     def _crawled(context: AssetExecutionContext, lake: Lake, catalog: Catalog) -> MaterializeResult:
         day = context.partition_key
-        crawled = crawl_day(lake, catalog, table, day)
+        started = time.monotonic()
+        with retry_transient(context.retry_number, f"crawling {table} day={day}"):
+            crawled = crawl_day(lake, catalog, table, day)
         if crawled.registered:
             context.log.info(f"registered {catalog.database}.{table} day={day}: {crawled.rows} rows, {crawled.files} files")
         else:
@@ -47,6 +52,7 @@ def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDe
             "registered": crawled.registered,
             "location": MetadataValue.path(crawled.location),
             "table": f"{catalog.database}.{table}",
+            "duration_s": round(time.monotonic() - started, 3),
         }
         if crawled.columns:
             metadata["dagster/column_schema"] = TableSchema(

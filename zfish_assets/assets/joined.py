@@ -18,6 +18,8 @@ from dagster import (
 from zfish_assets.io_managers.hudi import JoinPlan
 from zfish_assets.partitions import label_window_mapping
 
+HUDI_WRITER_POOL = "hudi_writer"  # one writer at a time (limit 1 in the instance's dagster.yaml)
+
 
 def joined_asset(partitions: DailyPartitionsDefinition, label_horizon_days: int) -> AssetsDefinition:
     """joined_fish_data over `partitions`; its day D waits on labels for `label_horizon_days`."""
@@ -31,8 +33,9 @@ def joined_asset(partitions: DailyPartitionsDefinition, label_horizon_days: int)
             AssetDep("outcomes", partition_mapping=label_window_mapping(label_horizon_days)),
         ],
         io_manager_key="hudi_io_manager",
+        pool=HUDI_WRITER_POOL,
         group_name="transform",
-        kinds={"spark", "hudi"},
+        kinds={"spark", "hudi", "glue"},
         owners=["team:data-platform"],
         description=(
             "Observations left-joined with their fish's latest label, genetic_markers flattened, unlabeled "

@@ -1,9 +1,12 @@
 """Ingest: the lab's daily upload lands in the lake (`<prefix>/<table>/day=YYYY-MM-DD/`)."""
 
+import time
+
 
 from dagster import AssetExecutionContext, AssetsDefinition, DailyPartitionsDefinition, MaterializeResult, MetadataValue, asset
 
 from zfish_assets.resources.lake import Lake
+from zfish_assets.retries import retry_transient
 from zfish_assets.resources.simulator import SimulatorResource
 
 DESCRIPTIONS = {
@@ -19,14 +22,16 @@ def raw_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDefini
         name=f"raw_{table}",
         partitions_def=partitions,
         group_name="ingest",
-        kinds={"json"},
+        kinds={"s3", "json"},
         description=DESCRIPTIONS[table],
         owners=["team:data-platform"],
     )
     def _raw(context: AssetExecutionContext, lake: Lake, simulator: SimulatorResource) -> MaterializeResult:
         day = context.partition_key
+        started = time.monotonic()
         written = []
-        landed = lake.land_day(table, day, lambda folder: written.append(simulator.write_day(table, day, folder)))
+        with retry_transient(context.retry_number, f"landing {table} day={day}"):
+            landed = lake.land_day(table, day, lambda folder: written.append(simulator.write_day(table, day, folder)))
         rows = written[0].rows if landed.files else 0
         context.log.info(f"landed {table} day={day}: {rows} rows in {landed.files} files at {landed.uri}")
         return MaterializeResult(
@@ -35,6 +40,7 @@ def raw_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDefini
                 "files_written": landed.files,
                 "bytes_written": landed.bytes,
                 "location": MetadataValue.path(landed.uri),
+                "duration_s": round(time.monotonic() - started, 3),
             }
         )
 

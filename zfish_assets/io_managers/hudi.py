@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
 
 from glue_scripts.joined_fish_data import JobArgs
@@ -30,6 +31,7 @@ from zfish_assets.resources.hudi_reader import (
     table_exists,
 )
 from zfish_assets.resources.lake import Lake
+from zfish_assets.retries import retry_transient
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ class HudiIOManager(ConfigurableIOManager):
         )
         context.log.info(f"upserting {table} for {days[0]}..{days[-1]} ({len(days)} days) into {uri}")
         started = time.monotonic()
-        result = self.engine.run_job(args)
+        with retry_transient(context.step_context.previous_attempt_count, f"the {table} job"):
+            result = self.engine.run_job(args)
         duration = time.monotonic() - started
         options = self.lake.storage_options()
         snapshot = read_hudi_snapshot(uri, options, days) if table_exists(uri, options) else None
@@ -101,11 +104,20 @@ class HudiIOManager(ConfigurableIOManager):
                 "bytes_written": result.bytes_written,
                 "duration_s": round(duration, 2),
                 **({"dagster/column_schema": _column_schema(snapshot.schema)} if snapshot is not None else {}),
+                **({"preview": MetadataValue.md(_preview(snapshot))} if snapshot is not None else {}),
             }
         )
+        observed = self.catalog.partition_parameters(obj.observations_table)
+        rewritten = _files_rewritten(snapshot, result.commit_instant)
         for day in days:
+            observations = int(observed.get(day, {}).get("recordCount", 0))
             context.step_context.add_asset_metadata(
-                {"dagster/row_count": per_day[day], "rows_upserted": result.rows_per_day.get(day, 0)},
+                {"dagster/row_count": per_day[day], "rows_upserted": result.rows_per_day.get(day, 0),
+                 # numbers per partition, so the UI plots them over the days
+                 "observations": observations,
+                 "labeled_fraction": round(per_day[day] / observations, 4) if observations else 0.0,
+                 "files_rewritten": rewritten.get(day, 0),
+                 "job_duration_s": round(duration, 2)},
                 asset_key=context.asset_key,
                 partition_key=day,
             )
@@ -138,6 +150,27 @@ def _rows_per_day(snapshot: pa.Table | None, days: list[str]) -> dict[str, int]:
         for row in snapshot.group_by("day").aggregate([("day", "count")]).to_pylist():
             counts[row["day"]] = row["day_count"]
     return counts
+
+
+def _files_rewritten(snapshot: pa.Table | None, instant: str | None) -> dict[str, int]:
+    """Per day, the base files the commit `instant` (re)wrote: the files its rows now live in."""
+    if snapshot is None or not instant or not snapshot.num_rows:
+        return {}
+    written = snapshot.filter(pc.equal(snapshot["_hoodie_commit_time"], instant))
+    pairs = {(d, f) for d, f in zip(written["day"].to_pylist(), written["_hoodie_file_name"].to_pylist())}
+    counts: dict[str, int] = {}
+    for day, _ in pairs:
+        counts[day] = counts.get(day, 0) + 1
+    return counts
+
+
+def _preview(snapshot: pa.Table, limit: int = 5) -> str:
+    """A markdown table of a few rows (no Hudi meta columns), for the UI."""
+    columns = [c for c in snapshot.column_names if c not in META_COLUMNS]
+    rows = snapshot.select(columns).slice(0, limit).to_pylist()
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    return f"{snapshot.num_rows} rows in the window; the first {len(rows)}:\n\n" + "\n".join(lines)
 
 
 def _column_schema(schema: pa.Schema) -> TableSchema:

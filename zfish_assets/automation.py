@@ -1,0 +1,134 @@
+"""Automation: the walkthrough's evening at 18:00 UTC, and a sensor for days the lab uploads itself.
+
+Evening D is two runs, chained: the landing and crawl of day D (one run, partition D: the raw and
+crawled assets are per-day), then, once that run succeeded, the range run of joined_fish_data over
+the label window [max(start, D - horizon + 1), D] (one Spark run, launched with the
+`dagster/asset_partition_range_start/end` tags). One run cannot hold both: a run has a single
+partition or a single range for all its assets, and the raw and crawled assets process one day.
+The chain is a run-status sensor: it launches the join when a run tagged `zfish/join_through`
+succeeds, so the join never reads a day that is not crawled yet, and a failed crawl joins nothing.
+
+The lake sensor notices a `day=` folder that is not registered in the catalog, or whose files
+changed since the crawl (lab data uploaded from outside), and crawls it (not landing: that would
+replace the upload) and then joins its window the same way. Its cursor is the days seen, with the
+fingerprint of their files.
+"""
+
+import json
+from datetime import date, datetime, timedelta
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DagsterRunStatus,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    JobDefinition,
+    RunRequest,
+    RunsFilter,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    run_status_sensor,
+    schedule,
+    sensor,
+    RunStatusSensorContext,
+)
+from dagster._core.execution.backfill import BulkActionStatus  # not exported; the UI's own status enum
+
+from zfish_assets import settings
+from zfish_assets.crawl import fingerprint
+from zfish_assets.partitions import last_day
+from zfish_assets.resources.catalog import Catalog
+from zfish_assets.resources.lake import RAW_TABLES, Lake
+from zfish_assets.runs import RANGE_END, RANGE_START, RAW_AND_CRAWLED
+
+JOIN_THROUGH = "zfish/join_through"  # on a crawl run: join the window ending at this day once it succeeded
+TRIGGER = "zfish/trigger"
+IN_FLIGHT = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING,
+             DagsterRunStatus.STARTED]
+
+
+def evening_window(day: str, horizon_days: int | None = None) -> tuple[str, str]:
+    """The evening run's days: [max(start, day - horizon + 1), day]."""
+    horizon = settings.label_horizon_days() if horizon_days is None else horizon_days
+    first = max(settings.sim_start(), date.fromisoformat(day) - timedelta(days=horizon - 1))
+    return first.isoformat(), day
+
+
+def evening_day(scheduled: datetime) -> str:
+    """The day an evening run at `scheduled` processes: under `ZFISH_CLOCK`, the simulated clock's day."""
+    return last_day(settings.clock() if settings.simulated() else scheduled).isoformat()
+
+
+def _on_locally() -> bool:
+    return settings.env("ZFISH_DEPLOYMENT", "local") == "local"
+
+
+def build_automation(partitions) -> tuple[list[JobDefinition], list, list]:
+    """The jobs, schedules and sensors of zfish, over `partitions` (the assets' daily partitions)."""
+    crawl_job = define_asset_job(
+        "land_and_crawl", selection=AssetSelection.assets(*[AssetKey(a) for a in RAW_AND_CRAWLED]),
+        partitions_def=partitions, description="Land and crawl one day (raw and crawled assets, with checks).",
+    )
+    join_job = define_asset_job(
+        "join_window", selection=AssetSelection.assets(AssetKey("joined_fish_data")),
+        partitions_def=partitions, description="joined_fish_data over a range of days, in one run.",
+    )
+    running = DefaultScheduleStatus.RUNNING if _on_locally() else DefaultScheduleStatus.STOPPED
+    sensor_running = DefaultSensorStatus.RUNNING if _on_locally() else DefaultSensorStatus.STOPPED
+
+    @schedule(job=crawl_job, cron_schedule="0 18 * * *", execution_timezone="UTC", default_status=running,
+              description="The evening of day D at 18:00 UTC: land and crawl D, then (chained) join [D-35, D].")
+    def evening(context: ScheduleEvaluationContext):
+        day = evening_day(context.scheduled_execution_time)
+        if not partitions.has_partition_key(day):
+            return SkipReason(f"day {day} is not a partition (yet)")
+        return RunRequest(run_key=f"evening-{day}", partition_key=day,
+                          tags={JOIN_THROUGH: day, TRIGGER: "evening"})
+
+    @sensor(job=crawl_job, minimum_interval_seconds=15, default_status=sensor_running,
+            description="A day folder uploaded to the lake from outside: crawl it, then join its window.")
+    def new_lake_days(context: SensorEvaluationContext, lake: Lake, catalog: Catalog):
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        if context.instance.get_backfills(status=BulkActionStatus.REQUESTED, limit=1):
+            return SkipReason("a backfill is in progress: it crawls the days it lands")
+        requests, changed = [], dict(seen)
+        days = sorted({d for t in RAW_TABLES for d in lake.list_days(t)})
+        registered = {t: catalog.partition_parameters(t) for t in RAW_TABLES}
+        for day in days:
+            if not partitions.has_partition_key(day):
+                continue
+            prints = {t: fingerprint([o for o in lake.list_day(t, day) if o.name.endswith(".json")]) for t in RAW_TABLES}
+            digest = "/".join(prints[t] for t in RAW_TABLES)
+            if seen.get(day) == digest:
+                continue
+            if all(prints[t] == registered[t].get(day, {}).get("zfish.fingerprint", fingerprint([]))
+                   for t in RAW_TABLES):
+                changed[day] = digest  # crawled already (by a schedule or backfill run)
+                continue
+            if context.instance.get_run_ids(RunsFilter(tags={"dagster/partition": day}, statuses=IN_FLIGHT), limit=1):
+                continue  # a run is landing or crawling it now: look again next tick
+            changed[day] = digest
+            requests.append(RunRequest(
+                run_key=f"lake-{day}-{digest[:16]}", partition_key=day,
+                asset_selection=[AssetKey("observations"), AssetKey("outcomes")],
+                tags={JOIN_THROUGH: day, TRIGGER: "lake"},
+            ))
+        context.update_cursor(json.dumps(changed, sort_keys=True))
+        return requests or SkipReason(f"no new or changed day folder among {len(days)}")
+
+    @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[crawl_job], request_job=join_job,
+                       default_status=sensor_running, minimum_interval_seconds=15,
+                       description="After a crawl of day D succeeded: joined_fish_data over [D-35, D], one run.")
+    def join_after_crawl(context: RunStatusSensorContext):
+        day = context.dagster_run.tags.get(JOIN_THROUGH)
+        if not day:
+            return SkipReason("not an evening or lake crawl")
+        first, last = evening_window(day)
+        return RunRequest(run_key=f"join-after-{context.dagster_run.run_id}",
+                          tags={RANGE_START: first, RANGE_END: last, JOIN_THROUGH: day,
+                                TRIGGER: context.dagster_run.tags.get(TRIGGER, "")})
+
+    return [crawl_job, join_job], [evening], [new_lake_days, join_after_crawl]
