@@ -37,7 +37,7 @@ _LAB_OPENS, _LAB_CLOSES, _LAST_SECOND = 8 * 3600, 18 * 3600, 24 * 3600 - 1
 _MASK64 = (1 << 64) - 1
 _MIX_MULTIPLIERS = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
 _UNMIX_MULTIPLIERS = tuple(pow(multiplier, -1, 1 << 64) for multiplier in _MIX_MULTIPLIERS)
-_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: `json.dumps` with options builds one per call
+_JSON = json.JSONEncoder(separators=(",", ":"))
 _ENV_VARS = {
     "fish_per_day": "ZFISH_FISH_PER_DAY",
     "images_per_fish": "ZFISH_IMAGES_PER_FISH",
@@ -215,24 +215,25 @@ def _image_sequence(keys: tuple[int, int], image_id: str) -> int | None:
     return sequence if _image_id(keys, sequence) == image_id else None
 
 
-def _timestamp(day: date, second: int) -> str:
-    return f"{day.isoformat()}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
+def _timestamp(day_prefix: str, second: int) -> str:
+    return f"{day_prefix}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
 
 
 def _observation_rows(sim: SimSettings, day: date, block: int) -> Iterator[dict[str, Any]]:
     """The photos of one block of fish: a session in lab hours, a few noisy length measurements each."""
     rng = _rng(sim.seed, day, "observations", block)
     keys = _image_id_keys(sim.seed)
+    day_prefix = day.isoformat()
     for fish in _fish(sim, day, block):
         fish_id = _fish_id(fish.number)
         second = rng.randint(_LAB_OPENS, _LAB_CLOSES)
         for image in range(sim.images_per_fish):
-            if image:
-                second = min(second + rng.randint(20, 240), _LAST_SECOND)
+            if image:  # 20 s to 4 min later; `random()` as it is several times cheaper than `randint`
+                second = min(second + 20 + int(rng.random() * 220), _LAST_SECOND)
             yield {
                 "fish_id": fish_id,
                 "image_id": _image_id(keys, fish.number * sim.images_per_fish + image),
-                "timestamp": _timestamp(day, second),
+                "timestamp": _timestamp(day_prefix, second),
                 "age_days": fish.age_days,
                 "treatment": fish.treatment,
                 "genetic_markers": dict(fish.genes),
@@ -272,13 +273,29 @@ def _encode(row: dict[str, Any]) -> bytes:
     return (_JSON.encode(row) + "\n").encode()
 
 
+def _encode_observation(row: dict[str, Any]) -> bytes:
+    """`_encode(row)` for an observation, byte for byte, in a third of the time.
+
+    A million of these are written per benchmark on two cores shared with the kernel, which is the
+    real bound. Safe without escaping: every string is generated here from a fixed alphabet, and
+    floats print through `repr` exactly as `json` prints them.
+    """
+    genes = row["genetic_markers"]
+    return (
+        f'{{"fish_id":"{row["fish_id"]}","image_id":"{row["image_id"]}","timestamp":"{row["timestamp"]}",'
+        f'"age_days":{row["age_days"]},"treatment":"{row["treatment"]}",'
+        f'"genetic_markers":{{"gene_a":{genes["gene_a"]!r},"gene_b":{genes["gene_b"]!r},"gene_c":{genes["gene_c"]!r}}},'
+        f'"length_mm":{row["length_mm"]!r},"sex":"{row["sex"]}"}}\n'
+    ).encode()
+
+
 def _write_observation_block(task: tuple[SimSettings, date, int, str]) -> WrittenDay:
     """Write one block's photo files; runs in a worker, which writes itself so rows never cross processes."""
     sim, day, block, dest = task
     files = size = 0
     for row in _observation_rows(sim, day, block):
-        data = _encode(row)
-        fd = os.open(os.path.join(dest, row["image_id"] + ".json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        data = _encode_observation(row)
+        fd = os.open(f"{dest}{os.sep}{row['image_id']}.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, data)
         finally:

@@ -176,7 +176,9 @@ def test_a_day_written_twice_is_identical_whatever_the_workers(tmp_path: Path) -
     one = write_day(sim, "observations", day, tmp_path / "one", workers=1)
     two = write_day(sim, "observations", day, tmp_path / "two", workers=2)
     assert one == two and one.files == one.rows == 1500
-    assert tree_bytes(tmp_path / "one") == tree_bytes(tmp_path / "two")
+    assert tree_bytes(tmp_path / "one") == tree_bytes(tmp_path / "two") == {
+        f"{row['image_id']}.json": encode_line(row) for row in observations_for_day(sim, day)
+    }
     labels_day = day + timedelta(days=sim.label_delay_days)
     write_day(sim, "outcomes", labels_day, tmp_path / "labels-one")
     write_day(sim, "outcomes", labels_day, tmp_path / "labels-two")
