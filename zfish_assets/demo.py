@@ -84,8 +84,7 @@ def run_demo() -> int:
 
 
 def _commit_instants(defs) -> list[str]:
-    from zfish_assets.resources.hudi_reader import completed_commits, table_exists
+    from zfish_assets.resources.hudi_reader import HudiSnapshot
 
-    io_manager, lake = defs.resources["hudi_io_manager"], defs.resources["lake"]
-    uri = io_manager.table_uri("joined_fish_data")
-    return completed_commits(uri, lake.storage_options()) if table_exists(uri, lake.storage_options()) else []
+    uri = defs.resources["hudi_io_manager"].table_uri("joined_fish_data")
+    return HudiSnapshot(uri, storage_options=defs.resources["lake"].storage_options()).commits()
