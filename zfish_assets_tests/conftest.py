@@ -8,6 +8,7 @@ Runs use an in-memory Dagster instance: the sqlite one spends most of a run stor
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 import shutil
 
 import pytest
@@ -80,3 +81,56 @@ def walkthrough(walkthrough_template, data_dir):
     shutil.rmtree(data_dir)
     shutil.copytree(walkthrough_template, data_dir)
     return data_dir
+
+
+@dataclass(frozen=True)
+class ReliabilityRow:
+    """One reliability scenario's figures: what went in, where every row ended up."""
+
+    category: str  # "input" (a kind of bad input), "crash" (a crash point), "rerun"
+    kind: str
+    rows_in: int
+    rows_out: int
+    quarantined: int
+    lost: int
+    duplicates: int
+
+
+@dataclass
+class ReliabilityReport:
+    """Figures the reliability tests record; printed as one table at the end of the run."""
+
+    rows: list[ReliabilityRow] = field(default_factory=list)
+
+    def add(self, category: str, kind: str, *, rows_in: int, rows_out: int, quarantined: int, lost: int,
+            duplicates: int) -> None:
+        self.rows.append(ReliabilityRow(category, kind, rows_in, rows_out, quarantined, lost, duplicates))
+
+    def table(self) -> str:
+        header = ("category", "kind", "rows in", "rows out", "quarantined", "lost", "duplicates")
+        body = [(r.category, r.kind, r.rows_in, r.rows_out, r.quarantined, r.lost, r.duplicates) for r in self.rows]
+        widths = [max(len(str(v)) for v in col) for col in zip(header, *body)]
+
+        def line(values) -> str:
+            return "| " + " | ".join(str(v).ljust(w) for v, w in zip(values, widths)) + " |"
+
+        kinds = {r.category: sum(1 for x in self.rows if x.category == r.category) for r in self.rows}
+        totals = ", ".join(f"{n} {c}" for c, n in kinds.items())
+        return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body),
+                          f"tried: {totals}; rows lost: {sum(r.lost for r in self.rows)}, "
+                          f"duplicates: {sum(r.duplicates for r in self.rows)}"])
+
+
+_RELIABILITY = ReliabilityReport()
+
+
+@pytest.fixture(scope="session")
+def reliability() -> ReliabilityReport:
+    """Where reliability tests record their figures (see `pytest_terminal_summary`)."""
+    return _RELIABILITY
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _RELIABILITY.rows:
+        terminalreporter.write_sep("=", "reliability summary")
+        terminalreporter.write_line(_RELIABILITY.table())
