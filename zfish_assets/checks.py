@@ -2,15 +2,19 @@
 
 Checks are not partitioned (a preview feature that runs partition-less in range runs): the crawled
 tables' checks cover the days of the run that triggered them (every registered day when run on
-their own); the joined table's checks validate the whole table against the crawled tables.
+their own); the joined table's checks validate the whole table against the crawled tables. The
+`quarantine` check of a crawled table reports the rows its crawls quarantined (a warning), and
+fails the run (an error) when a day's share exceeds `ZFISH_QUARANTINE_MAX_RATE`.
 """
 
 
+from collections import Counter
 from collections.abc import Sequence
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetChecksDefinition,
     AssetKey,
     AssetRecordsFilter,
@@ -18,19 +22,31 @@ from dagster import (
     asset_check,
 )
 
+from glue_scripts.zfish_etl.contract import contract_for, is_data_file
+from zfish_assets import settings
 from zfish_assets.partitions import days_between, validate_day
-from zfish_assets.crawl import fingerprint
+from zfish_assets.crawl import QUARANTINED_ROWS, fingerprint
+from zfish_assets.quarantine import read_ledger
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.query import QueryEngine, identifier
 
-REQUIRED_COLUMNS = {
-    "observations": {"fish_id": "string", "image_id": "string", "timestamp": "string", "age_days": "bigint",
-                     "treatment": "string", "genetic_markers": "struct", "length_mm": "double", "sex": "string"},
-    "outcomes": {"fish_id": "string", "condition_developed": "boolean"},
-}
+MAX_RATE_VARIABLE = "ZFISH_QUARANTINE_MAX_RATE"
+DEFAULT_MAX_RATE = "0.1"
 JOINED = "joined_fish_data"
 MAX_LISTED = 20
+
+
+def max_quarantine_rate() -> float:
+    """`ZFISH_QUARANTINE_MAX_RATE`: the share of a day's rows that may be quarantined before it is an error."""
+    raw = settings.env(MAX_RATE_VARIABLE, DEFAULT_MAX_RATE)
+    try:
+        rate = float(raw)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{MAX_RATE_VARIABLE}={raw!r} is not a share between 0 and 1")
+    return rate
 
 
 def run_days(context: AssetCheckExecutionContext) -> list[str] | None:
@@ -72,7 +88,7 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
         days = run_days(context)
         candidates = set(lake.list_days(table)) | set(registered)
         scope = candidates if days is None else set(days)
-        files = {day: [o for o in lake.list_day(table, day) if o.name.endswith(".json")] for day in sorted(scope & candidates)}
+        files = {day: [o for o in lake.list_day(table, day) if is_data_file(o.name)] for day in sorted(scope & candidates)}
         in_lake = {day for day, listed in files.items() if listed}
         unregistered = sorted(in_lake - set(registered))
         orphaned = sorted((set(registered) & scope) - in_lake)
@@ -95,7 +111,8 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
         )
 
     @asset_check(asset=table, name="rows_match_landed", blocking=True,
-                 description="Rows the query engine counts per registered day equal the rows landed that day.")
+                 description="Rows the query engine counts per registered day equal the rows landed that day, "
+                             "less the quarantined ones.")
     def rows_match_landed(context: AssetCheckExecutionContext, query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
         registered = catalog.partition_parameters(table)
         days = run_days(context)
@@ -105,7 +122,8 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
         mismatches = []
         for day in scope:
             landed = landed_rows(context, f"raw_{table}", day)
-            expected = int(registered[day]["recordCount"]) if landed is None else landed
+            quarantined = int(registered[day].get(QUARANTINED_ROWS, 0))
+            expected = int(registered[day]["recordCount"]) if landed is None else landed - quarantined
             if counted.get(day, 0) != expected:
                 mismatches.append(f"day={day}: expected {expected}, query counts {counted.get(day, 0)}")
         return AssetCheckResult(
@@ -116,7 +134,7 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
         )
 
     @asset_check(asset=table, name="required_columns", blocking=True,
-                 description="The table has the columns the pipeline reads, with their types.")
+                 description="The table has the columns of its contract, with their types.")
     def required_columns(catalog: Catalog) -> AssetCheckResult:
         found = catalog.get_table(table)
         if found is None:
@@ -124,13 +142,45 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
         columns = dict(found.columns)
         problems = [
             f"{name}: expected {ctype}, found {columns.get(name, 'nothing')}"
-            for name, ctype in REQUIRED_COLUMNS[table].items()
-            if not columns.get(name, "").startswith(ctype)
+            for name, ctype in contract_for(table).columns()
+            if columns.get(name) != ctype
         ]
         return AssetCheckResult(passed=not problems, description="; ".join(problems) or "all required columns present",
                                 metadata={"columns": MetadataValue.json(columns)})
 
-    return [partitions_match_lake, rows_match_landed, required_columns]
+    @asset_check(asset=table, name="quarantine", blocking=True,
+                 description=f"Rows quarantined per day, by reason: a warning when there are any, an error when a "
+                             f"day's share exceeds {MAX_RATE_VARIABLE} (default {DEFAULT_MAX_RATE}).")
+    def quarantine(context: AssetCheckExecutionContext, lake: Lake, catalog: Catalog) -> AssetCheckResult:
+        max_rate = max_quarantine_rate()
+        registered = catalog.partition_parameters(table)
+        days = run_days(context)
+        scope = sorted((set(lake.list_days(table)) | set(registered)) if days is None else set(days))
+        per_day: dict[str, dict] = {}
+        for day in scope:
+            entries = read_ledger(lake, table, day) or []
+            if entries:
+                accepted = int(registered.get(day, {}).get("recordCount", 0))
+                per_day[day] = {"quarantined": len(entries), "rows": accepted + len(entries),
+                                "rate": round(len(entries) / (accepted + len(entries)), 4),
+                                "reasons": dict(sorted(Counter(e.reason for e in entries).items()))}
+        over = [d for d, v in per_day.items() if v["rate"] > max_rate]
+        reasons = sum((Counter(v["reasons"]) for v in per_day.values()), Counter())
+        return AssetCheckResult(
+            passed=not per_day,
+            severity=AssetCheckSeverity.ERROR if over else AssetCheckSeverity.WARN,
+            description=(
+                _listed([f"day={d}: {v['quarantined']} of {v['rows']} quarantined ({v['rate']:.0%}): "
+                         + ", ".join(f"{r} {n}" for r, n in v["reasons"].items()) for d, v in per_day.items()])
+                + (f"; above the {max_rate:.0%} allowed ({MAX_RATE_VARIABLE}): {_listed(over)}" if over else "")
+            ) if per_day else f"{len(scope)} days: nothing quarantined",
+            metadata={"days_checked": len(scope), "quarantined": sum(v["quarantined"] for v in per_day.values()),
+                      "max_rate": max_rate, "days_over_max_rate": len(over),
+                      "reasons": MetadataValue.json(dict(sorted(reasons.items()))),
+                      "per_day": MetadataValue.json(per_day)},
+        )
+
+    return [partitions_match_lake, rows_match_landed, required_columns, quarantine]
 
 
 @asset_check(asset=JOINED, name="labeled_rows", blocking=True,

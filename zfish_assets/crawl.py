@@ -1,28 +1,26 @@
-"""Crawling one day, as a Glue crawler does: infer the schema from the files, register `day=D`.
+"""Crawling one day, as a Glue crawler does, but against a declared contract: register `day=D`.
 
-Schema drift between days is reported, never merged silently: a day whose inferred schema differs
-from the table's fails its crawl with the columns that differ. The partition parameters record
-what was crawled (`recordCount`, `objectCount`, `sizeKey`, as Glue's crawler does, plus a
-fingerprint of the files) so a check can tell when files change behind the catalog's back.
+The table's schema is its contract (`glue_scripts/zfish_etl/contract.py`), not what a day's files
+suggest: a bad day cannot redefine the table. Each line is judged; unusable rows go to the day's
+quarantine with a named reason (`zfish_assets/quarantine.py`) and the good rows of the same day
+still flow. The partition parameters record what was crawled (`recordCount` usable rows,
+`objectCount`, `sizeKey`, as Glue's crawler does, plus the quarantined row count and a fingerprint
+of the files) so a check can tell when files change behind the catalog's back.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
+from glue_scripts.zfish_etl.contract import contract_for, is_data_file
+from zfish_assets.partitions import validate_day
+from zfish_assets.quarantine import JudgedDay, judge_day, keys_of_other_days, read_ledger, write_day
 from zfish_assets.resources.catalog import Catalog, Columns
-from zfish_assets.resources.lake import Lake, LakeObject
+from zfish_assets.resources.lake import Lake, LakeObject, validate_table
 
 PARTITION_KEYS: Columns = (("day", "string"),)
-SCHEMA_SAMPLE_FILES = 1000
-
-
-class SchemaDriftError(ValueError):
-    """A day's files do not have the table's schema."""
+QUARANTINED_ROWS = "zfish.quarantinedRows"
 
 
 @dataclass(frozen=True)
@@ -35,118 +33,57 @@ class CrawledDay:
     bytes: int
     columns: Columns
     registered: bool
-
-
-def hive_type(value: Any, where: str) -> str:
-    """The Glue/Hive type a crawler would give a JSON value (ISO timestamps stay strings)."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "bigint"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        fields = ",".join(f"{k}:{hive_type(v, f'{where}.{k}')}" for k, v in value.items())
-        return f"struct<{fields}>"
-    raise ValueError(f"{where}: no catalog type for JSON value {value!r}")
-
-
-def _widen(a: str, b: str) -> str | None:
-    """The common type of two inferred types, or None when they conflict (int widens to double)."""
-    if a == b:
-        return a
-    if {a, b} == {"bigint", "double"}:
-        return "double"
-    return None
-
-
-def infer_columns(records: list[tuple[str, dict[str, Any]]]) -> Columns:
-    """Columns in first-seen order; `records` are (file name, object) pairs, named in errors."""
-    types: dict[str, str] = {}
-    for name, record in records:
-        for key, value in record.items():
-            if value is None:
-                continue
-            found = hive_type(value, f"{name}: {key}")
-            known = types.get(key)
-            merged = found if known is None else _widen(known, found)
-            if merged is None:
-                raise SchemaDriftError(f"{name}: field {key!r} is {found}, other files of the day have {known}")
-            types[key] = merged
-    return tuple(types.items())
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of one file (one per line), failing with the file and line."""
-    records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{number}: malformed JSON ({exc.msg})") from exc
-    return records
+    judged: JudgedDay = field(default_factory=JudgedDay)  # empty when a Glue crawler registered the day
 
 
 def fingerprint(objects: list[LakeObject]) -> str:
-    """A digest of the day's file names, sizes and versions."""
+    """A digest of the names, sizes and versions of the day's data files (what the crawl registers).
+
+    Other files are left out here, whoever lists the day, so every caller agrees with the crawl.
+    """
     digest = hashlib.sha256()
-    for obj in objects:
+    for obj in (o for o in objects if is_data_file(o.name)):
         digest.update(f"{obj.name}\0{obj.size}\0{obj.version}\n".encode())
     return digest.hexdigest()
 
 
-def schema_diff(expected: Columns, found: Columns) -> str:
-    """A one-line description of how `found` differs from `expected`."""
-    old, new = dict(expected), dict(found)
-    parts = [f"+{k} {new[k]}" for k in new if k not in old]
-    parts += [f"-{k} {old[k]}" for k in old if k not in new]
-    parts += [f"{k}: {old[k]} -> {new[k]}" for k in new if k in old and _widen(old[k], new[k]) is None]
-    return ", ".join(parts)
-
-
 def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
-    """Infer the day's schema, check it against the table's, and register the partition.
+    """Judge the day's files against the contract, replace its quarantine, and register the partition.
 
-    A day with no files registers nothing and is not an error (a day without labels).
+    A day with no data file registers nothing and is not an error (a day without labels); its
+    stray files, if any, are still quarantined so nothing in the lake goes unaccounted for.
     """
+    contract = contract_for(validate_table(table))
+    validate_day(day)
     objects = lake.list_day(table, day)
     location = lake.day_uri(table, day)
-    json_objects = [o for o in objects if o.name.endswith(".json")]
-    if not json_objects:
-        return CrawledDay(table, day, location, 0, 0, 0, (), registered=False)
-    folder = lake.local_day_dir(table, day)
-    rows = 0
-    sample: list[tuple[str, dict[str, Any]]] = []
-    for obj in json_objects:
-        records = read_records(folder / obj.name)
-        rows += len(records)
-        if len(sample) < SCHEMA_SAMPLE_FILES:
-            sample.extend((obj.name, r) for r in records)
-    columns = infer_columns(sample)
+    data_objects = [o for o in objects if is_data_file(o.name)]
+    folder = lake.local_day_dir(table, day) if objects else None
+
+    def read(obj: LakeObject) -> tuple[str, str]:
+        return obj.name, (folder / obj.name).read_bytes().decode("utf-8", errors="replace")
+
+    taken = keys_of_other_days(lake, contract, catalog.partition_parameters(table), day) if contract.key else {}
+    judged = judge_day(contract, day, map(read, data_objects),
+                       map(read, (o for o in objects if not is_data_file(o.name))), taken)
+    if objects or read_ledger(lake, table, day) is not None:  # an empty day leaves no trace, unless it had one
+        write_day(lake, contract, day, judged)
+    size = sum(o.size for o in data_objects)
+    if not data_objects:
+        return CrawledDay(table, day, location, 0, 0, 0, contract.columns(), False, judged)
     existing = catalog.get_table(table)
-    if existing is None:
-        catalog.put_table(table, columns, PARTITION_KEYS, lake.table_uri(table), "json")
-    else:
-        diff = schema_diff(existing.columns, columns)
-        if diff:
-            raise SchemaDriftError(
-                f"schema drift in {table} day={day} ({location}): {diff}. The table keeps its schema; "
-                "fix the files or evolve the table deliberately."
-            )
-    size = sum(o.size for o in json_objects)
+    if existing is None or tuple(existing.columns) != contract.columns():
+        catalog.put_table(table, contract.columns(), PARTITION_KEYS, lake.table_uri(table), "json")
     catalog.put_partition(
         table,
         day,
         location,
         {
-            "recordCount": str(rows),
-            "objectCount": str(len(json_objects)),
+            "recordCount": str(judged.rows),
+            "objectCount": str(len(data_objects)),
             "sizeKey": str(size),
-            "zfish.fingerprint": fingerprint(json_objects),
+            QUARANTINED_ROWS: str(judged.quarantined_rows()),
+            "zfish.fingerprint": fingerprint(data_objects),
         },
     )
-    return CrawledDay(table, day, location, rows, len(json_objects), size, columns, registered=True)
+    return CrawledDay(table, day, location, judged.rows, len(data_objects), size, contract.columns(), True, judged)

@@ -7,6 +7,7 @@ set them before building resources. Dagster resources take the same values throu
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -51,19 +52,48 @@ def clock() -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
+
+
 def lake_prefix() -> str:
-    """`ZFISH_LAKE_PREFIX`: the key prefix of the walkthrough's layout inside the lake."""
-    return env("ZFISH_LAKE_PREFIX", "use-cases/fish-demo").strip("/")
+    """`ZFISH_LAKE_PREFIX`: the key prefix of the walkthrough's layout inside the lake.
+
+    It reaches paths and S3 keys: plain `/`-separated names only (no `..`, no empty segment).
+    """
+    raw = env("ZFISH_LAKE_PREFIX", "use-cases/fish-demo")
+    prefix = raw.strip("/")
+    if not all(_SEGMENT.match(part) and part != ".." for part in prefix.split("/")):
+        raise ValueError(f"ZFISH_LAKE_PREFIX={raw!r} is not a key prefix of plain names separated by '/'")
+    return prefix
 
 
 def database() -> str:
-    """`ZFISH_DATABASE`: the catalog database holding the three tables."""
-    return env("ZFISH_DATABASE", "zebra_fish_demo")
+    """`ZFISH_DATABASE`: the catalog database holding the three tables; it reaches SQL and paths, so a plain name."""
+    name = env("ZFISH_DATABASE", "zebra_fish_demo")
+    if not _NAME.match(name):
+        raise ValueError(f"ZFISH_DATABASE={name!r} is not a plain name (letters, digits, _; not starting with a digit)")
+    return name
 
 
 def label_horizon_days() -> int:
     """`ZFISH_LABEL_HORIZON_DAYS`: how many days back an evening run reprocesses (the window)."""
     return int(env("ZFISH_LABEL_HORIZON_DAYS", "36"))
+
+
+JOIN_MODES = ("incremental", "full")
+
+
+def join_mode() -> str:
+    """`ZFISH_JOIN_MODE`: how an evening run writes joined_fish_data.
+
+    `incremental` (default) upserts only the rows that changed, so copy-on-write rewrites only the
+    partitions with news; `full` re-upserts every labeled row of the window (the walkthrough's way).
+    """
+    mode = env("ZFISH_JOIN_MODE", "incremental")
+    if mode not in JOIN_MODES:
+        raise ValueError(f"ZFISH_JOIN_MODE={mode!r} is not one of {', '.join(JOIN_MODES)}")
+    return mode
 
 
 def parse_day(value: str, what: str = "day") -> date:

@@ -36,7 +36,8 @@ def test_walkthrough_days_land_register_and_count(defs, instance, data_dir):
     assert count(defs, "outcomes") == raw_rows(lake_root, "outcomes") == 20
     failed = [c for r in landed for c in r.checks if not c.passed]
     assert not failed
-    assert {c.name for c in landed[-1].checks} == {"partitions_match_lake", "rows_match_landed", "required_columns"}
+    assert {c.name for c in landed[-1].checks} == {"partitions_match_lake", "rows_match_landed", "required_columns",
+                                                   "quarantine"}
     # Nested genetic_markers stays a struct in the crawled schema.
     columns = dict(catalog.get_table("observations").columns)
     assert columns["genetic_markers"] == "struct<gene_a:double,gene_b:double,gene_c:double>"
@@ -77,7 +78,10 @@ def test_check_fails_when_files_change_behind_the_catalog(walkthrough, defs, ins
     assert "day=2025-04-20: expected 15, query counts 14" in failed["rows_match_landed"]
 
 
-def test_schema_drift_fails_the_crawl_naming_day_and_columns(defs, instance, data_dir):
+def test_a_day_of_wrong_types_is_quarantined_and_its_crawl_fails_on_the_rate(defs, instance, data_dir):
+    """A field changing type is not schema drift to merge: the contract keeps the table's schema, the
+    day's rows go to quarantine as `wrong_type`, and the quarantine check fails the crawl run (100%
+    of the day is above the default 10%)."""
     land_and_crawl(defs, instance, ["2025-04-05"])
     land_and_crawl(defs, instance, ["2025-04-06"], assets=["raw_observations"])
     day_dir = data_dir / "lake" / "use-cases/fish-demo/observations/day=2025-04-06"
@@ -85,5 +89,11 @@ def test_schema_drift_fails_the_crawl_naming_day_and_columns(defs, instance, dat
         record = json.loads(f.read_text())
         record["length_mm"] = str(record["length_mm"])
         f.write_text(json.dumps(record) + "\n")
-    with pytest.raises(Exception, match=r"schema drift in observations day=2025-04-06.*length_mm: double -> string"):
+    with pytest.raises(Exception, match=r"quarantine"):
         land_and_crawl(defs, instance, ["2025-04-06"], assets=["observations"])
+    ledger = data_dir / "lake" / "use-cases/fish-demo/quarantine/observations/day=2025-04-06/quarantine.jsonl"
+    entries = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert sorted(e["file"] for e in entries) == sorted(f.name for f in day_dir.glob("*.json"))
+    assert {e["reason"] for e in entries} == {"wrong_type"} and all("length_mm" in e["detail"] for e in entries)
+    assert dict(defs.resources["catalog"].get_table("observations").columns)["length_mm"] == "double"
+    assert count(defs, "observations") == 15

@@ -1,7 +1,8 @@
 """Catalog: crawling a landed day registers it, as the walkthrough's Glue crawlers do.
 
-A day that is not registered is not queryable. Day D of `observations` reads day D of
-`raw_observations`; the same for outcomes.
+A day that is not registered is not queryable. Rows that break the table's contract go to the
+day's quarantine (counted per reason in the metadata); the day's good rows are registered. Day D
+of `observations` reads day D of `raw_observations`; the same for outcomes.
 """
 
 
@@ -19,8 +20,9 @@ from dagster import (
     asset,
 )
 
-from zfish_assets.crawl import crawl_day
+from glue_scripts.zfish_etl.contract import ledger_key
 from zfish_assets.resources.catalog import Catalog
+from zfish_assets.resources.crawler import crawl
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
 
@@ -41,17 +43,26 @@ def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDe
         day = context.partition_key
         started = time.monotonic()
         with retry_transient(context.retry_number, f"crawling {table} day={day}"):
-            crawled = crawl_day(lake, catalog, table, day)
+            crawled = crawl(lake, catalog, table, day)  # ZFISH_CRAWL_MODE: in process or the Glue crawler
+        judged = crawled.judged
         if crawled.registered:
             context.log.info(f"registered {catalog.database}.{table} day={day}: {crawled.rows} rows, {crawled.files} files")
         else:
-            context.log.info(f"{table} day={day} has no files: nothing to register")
+            context.log.info(f"{table} day={day} has no data files: nothing to register")
+        if judged.entries:
+            context.log.warning(f"{table} day={day}: {len(judged.entries)} quarantined ({judged.reasons()}) "
+                                f"at {lake.uri(ledger_key(table, day))}")
         metadata = {
             "dagster/row_count": crawled.rows,
             "files": crawled.files,
             "registered": crawled.registered,
             "location": MetadataValue.path(crawled.location),
             "table": f"{catalog.database}.{table}",
+            "quarantined": len(judged.entries),
+            "quarantine_reasons": MetadataValue.json(judged.reasons()),
+            "quarantine": MetadataValue.path(lake.uri(ledger_key(table, day))),
+            # fields the contract does not declare: dropped from the rows, named here so drift shows
+            "unknown_fields": MetadataValue.json(dict(sorted(judged.unknown_fields.items()))),
             "duration_s": round(time.monotonic() - started, 3),
         }
         if crawled.columns:

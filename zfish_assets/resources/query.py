@@ -1,23 +1,29 @@
 """The query engine: SQL over the catalog's tables, reading registered partitions only.
 
 Asset checks speak SQL to a `QueryEngine`, never to DuckDB or Athena directly, so they run
-unchanged on either. DuckDB reads the JSON days with the catalog's schema (no inference) and Hudi
+unchanged on either (the SQL they use is common to DuckDB and Athena's Trino). DuckDB reads the JSON days with the catalog's schema (no inference), minus the lines the crawl quarantined, and Hudi
 tables through hudi-rs (the snapshot, never a parquet glob, which would see superseded files).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from abc import ABC, abstractmethod
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 from dagster import ConfigurableResource
+from pydantic import Field
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
+from zfish_assets import settings
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.hudi_reader import read_hudi_snapshot
+from zfish_assets.quarantine import read_ledger
 from zfish_assets.resources.lake import Lake
+from zfish_assets.resources.polling import PollTimeout, poll_until
 
 _SIMPLE = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
            "boolean": "BOOLEAN", "timestamp": "TIMESTAMP", "date": "DATE"}
@@ -37,21 +43,35 @@ def duckdb_type(hive: str) -> str:
     if hive in _SIMPLE:
         return _SIMPLE[hive]
     if hive.startswith("struct<") and hive.endswith(">"):
-        fields, depth, current = [], 0, ""
-        for ch in hive[len("struct<"):-1]:
-            depth += ch == "<"
-            depth -= ch == ">"
-            if ch == "," and depth == 0:
-                fields.append(current)
-                current = ""
-            else:
-                current += ch
-        fields.append(current)
-        inner = ", ".join(f"{identifier(f.split(':', 1)[0])} {duckdb_type(f.split(':', 1)[1])}" for f in fields)
+        inner = ", ".join(f"{identifier(name)} {duckdb_type(ftype)}" for name, ftype in struct_fields(hive))
         return f"STRUCT({inner})"
     if hive.startswith("array<") and hive.endswith(">"):
         return f"{duckdb_type(hive[len('array<'):-1])}[]"
     raise ValueError(f"no DuckDB type for catalog type {hive!r}")
+
+
+def struct_fields(hive: str) -> list[tuple[str, str]]:
+    """(name, type) of each field of a `struct<...>` catalog type, nested structs kept whole."""
+    fields, depth, current = [], 0, ""
+    for ch in hive.strip()[len("struct<"):-1]:
+        depth += ch == "<"
+        depth -= ch == ">"
+        if ch == "," and depth == 0:
+            fields.append(current)
+            current = ""
+        else:
+            current += ch
+    fields.append(current)
+    return [(f.split(":", 1)[0], f.split(":", 1)[1]) for f in fields]
+
+
+def json_structure(columns: list[tuple[str, str]]) -> str:
+    """The `json_transform` structure of catalog columns: undeclared keys are ignored, as the contract does."""
+    def shape(hive: str) -> object:
+        hive = hive.strip()
+        return {n: shape(t) for n, t in struct_fields(hive)} if hive.startswith("struct<") else duckdb_type(hive)
+
+    return json.dumps({name: shape(hive) for name, hive in columns})
 
 
 class QueryEngine(ConfigurableResource, ABC):
@@ -73,18 +93,50 @@ class DuckDBQueryEngine(QueryEngine):
     catalog: Catalog
     lake: Lake
 
-    def _json_view(self, table: CatalogTable) -> str:
-        columns = ", ".join(f"{identifier(n)}: '{duckdb_type(t)}'" for n, t in table.columns)
-        select_cols = ", ".join(identifier(n) for n, _ in table.columns)
+    def _json_view(self, con: duckdb.DuckDBPyConnection, table: CatalogTable) -> str:
+        """The registered days' rows, minus the lines the crawl quarantined, with the catalog's columns.
+
+        Days with an empty quarantine (nearly all) go through DuckDB's JSON reader. Days with one are
+        read line by line, their quarantined lines left out by (day, file, line) as the Spark job
+        does; the rest passed the contract, so they cast cleanly.
+        """
         if not table.partitions:
             nulls = ", ".join(f"CAST(NULL AS {duckdb_type(t)}) AS {identifier(n)}" for n, t in table.columns)
             return f"SELECT {nulls}, CAST(NULL AS VARCHAR) AS day WHERE false"
-        globs = [str(self.lake.local_day_dir(table.name, day) / "*.json") for day in table.partitions]
-        files = ", ".join("'" + g.replace("'", "''") + "'" for g in globs)
-        return (
-            f"SELECT {select_cols}, day FROM read_json([{files}], columns={{{columns}}}, "
-            "format='newline_delimited', hive_partitioning=true, hive_types={'day': 'VARCHAR'})"
-        )
+        ledgers = {day: read_ledger(self.lake, table.name, day) or [] for day in table.partitions}
+        entries = [e for found in ledgers.values() for e in found]
+
+        def files(days: list[str]) -> str:
+            globs = [str(self.lake.local_day_dir(table.name, day) / "*.json") for day in days]
+            return ", ".join("'" + g.replace("'", "''") + "'" for g in globs)
+
+        views = []
+        clean = [day for day, found in ledgers.items() if not found]
+        if clean:
+            columns = ", ".join(f"{identifier(n)}: '{duckdb_type(t)}'" for n, t in table.columns)
+            views.append(
+                f"SELECT {', '.join(identifier(n) for n, _ in table.columns)}, day FROM read_json([{files(clean)}], "
+                f"columns={{{columns}}}, format='newline_delimited', hive_partitioning=true, hive_types={{'day': 'VARCHAR'}})"
+            )
+        if entries:
+            quarantined = f"__quarantined_{table.name}"
+            con.register(quarantined, pa.table({"day": pa.array([e.day for e in entries], pa.string()),
+                                                "file": pa.array([e.file for e in entries], pa.string()),
+                                                "line": pa.array([e.line for e in entries], pa.int64())}))
+            structure = json_structure(list(table.columns)).replace("'", "''")
+            lines = (
+                "SELECT regexp_extract(filename, 'day=([^/]+)/[^/]*$', 1) AS day, parse_filename(filename) AS file, "
+                "unnest(generate_series(1, len(parts))) AS line, unnest(parts) AS text FROM (SELECT filename, "
+                f"string_split(content, chr(10)) AS parts FROM read_text([{files([d for d in ledgers if ledgers[d]])}]))"
+            )
+            views.append(
+                f"SELECT {', '.join(f'r.{identifier(n)} AS {identifier(n)}' for n, _ in table.columns)}, day FROM "
+                f"(SELECT l.day, json_transform(l.text, '{structure}') AS r FROM ({lines}) l "
+                "WHERE NOT regexp_matches(l.text, '^\\s*$') AND NOT starts_with(l.file, '.') "
+                f"AND NOT starts_with(l.file, '_') AND NOT EXISTS (SELECT 1 FROM {quarantined} q "
+                "WHERE q.day = l.day AND q.file = l.file AND q.line = l.line))"
+            )
+        return " UNION ALL ".join(views)
 
     def query(self, sql: str) -> pa.Table:
         con = duckdb.connect()
@@ -100,7 +152,158 @@ class DuckDBQueryEngine(QueryEngine):
                     con.register(f"__{name}", snapshot)
                     con.execute(f"CREATE VIEW {db}.{identifier(name)} AS SELECT * FROM __{name}")
                 else:
-                    con.execute(f"CREATE VIEW {db}.{identifier(name)} AS {self._json_view(table)}")
+                    con.execute(f"CREATE VIEW {db}.{identifier(name)} AS {self._json_view(con, table)}")
             return con.sql(sql).to_arrow_table()
         finally:
             con.close()
+
+
+class AthenaQueryError(RuntimeError):
+    """An Athena query failed, was cancelled, or did not finish in time; the message names the query id."""
+
+    def __init__(self, message: str, query_id: str) -> None:
+        super().__init__(message)
+        self.query_id = query_id
+
+
+def athena_console_link(region: str, query_id: str) -> str:
+    """The query in the Athena console's history (its SQL, state, error and statistics)."""
+    return f"https://{region}.console.aws.amazon.com/athena/home?region={region}#/query-editor/history/{query_id}"
+
+
+def _decimal(precision: int, scale: int) -> pa.DataType:
+    return pa.decimal128(precision or 38, scale) if (precision or 38) <= 38 else pa.decimal256(precision, scale)
+
+
+def athena_arrow_type(column: dict[str, Any]) -> pa.DataType:
+    """The Arrow type of a result column from its `ResultSetMetadata.ColumnInfo` entry.
+
+    Scalars are typed; `row`, `array`, `map` and `json` stay strings: Athena renders them as text
+    such as `{a=1, b=2}`, which cannot be parsed back reliably.
+    """
+    name = column["Type"].lower()
+    simple = {
+        "boolean": pa.bool_(), "tinyint": pa.int8(), "smallint": pa.int16(), "integer": pa.int32(),
+        "int": pa.int32(), "bigint": pa.int64(), "real": pa.float32(), "float": pa.float32(),
+        "double": pa.float64(), "date": pa.date32(), "timestamp": pa.timestamp("ms"),
+    }
+    if name in simple:
+        return simple[name]
+    if name == "decimal":
+        return _decimal(int(column.get("Precision", 38)), int(column.get("Scale", 0)))
+    return pa.string()
+
+
+def _athena_value(text: str | None, arrow_type: pa.DataType) -> Any:
+    """One `VarCharValue` as a Python value of `arrow_type` (None for SQL NULL: no VarCharValue)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    if text is None:
+        return None
+    if pa.types.is_boolean(arrow_type):
+        return text == "true"
+    if pa.types.is_integer(arrow_type):
+        return int(text)
+    if pa.types.is_floating(arrow_type):
+        return float(text)  # also NaN, Infinity
+    if pa.types.is_decimal(arrow_type):
+        return Decimal(text)
+    if pa.types.is_date(arrow_type):
+        return dt.date.fromisoformat(text)
+    if pa.types.is_timestamp(arrow_type):
+        return dt.datetime.fromisoformat(text)
+    return text
+
+
+class AthenaQueryEngine(QueryEngine):
+    """Amazon Athena over the Glue Data Catalog: start the query, poll it, page its typed results.
+
+    dagster-aws's `AthenaClient` does not fit: it returns every value as a string from the result
+    CSV, reads that CSV through a default S3 client (no region or endpoint), and its timeout and
+    failure errors carry neither the query id nor a console link.
+    """
+
+    database: str = Field(default_factory=settings.database, description="Default database (ZFISH_DATABASE).")
+    workgroup: str = Field(default="primary", description="Athena workgroup (ZFISH_ATHENA_WORKGROUP).")
+    output_location: str = Field(
+        default="", description="s3://... folder for result files (ZFISH_ATHENA_OUTPUT); empty: the workgroup's."
+    )
+    region: str = Field(default="", description="AWS region (ZFISH_AWS_REGION).")
+    endpoint_url: str = Field(default="", description="Optional Athena endpoint (ZFISH_AWS_ENDPOINT_URL).")
+    timeout_s: float = Field(default=600.0, description="Give up (and stop the query) after this many seconds.")
+    poll_interval_s: float = Field(default=1.0, description="Seconds between query state polls.")
+    page_size: int = Field(default=1000, description="Rows per GetQueryResults page (Athena allows at most 1000).")
+
+    def client(self):
+        from zfish_assets.resources.lake import aws_client
+
+        return aws_client("athena", self.region, self.endpoint_url)
+
+    def start(self, athena, sql: str) -> str:
+        """Start `sql`; returns its query execution id."""
+        request: dict[str, Any] = {
+            "QueryString": sql,
+            "WorkGroup": self.workgroup,
+            "QueryExecutionContext": {"Database": self.database, "Catalog": "AwsDataCatalog"},
+        }
+        if self.output_location:
+            request["ResultConfiguration"] = {"OutputLocation": self.output_location}
+        return athena.start_query_execution(**request)["QueryExecutionId"]
+
+    def wait(self, athena, query_id: str) -> dict[str, Any]:
+        """The query's execution once it succeeded; raise `AthenaQueryError` when it did not."""
+        region = self.region or athena.meta.region_name
+        link = athena_console_link(region, query_id)
+        try:
+            execution = poll_until(
+                lambda: athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"],
+                lambda e: e["Status"]["State"] not in ("QUEUED", "RUNNING"),
+                self.timeout_s, self.poll_interval_s,
+            )
+        except PollTimeout as timeout:
+            try:
+                athena.stop_query_execution(QueryExecutionId=query_id)
+                stopped = "stopped it"
+            except Exception as exc:  # the timeout is the error to report, not the failed stop
+                stopped = f"stopping it failed ({exc})"
+            raise AthenaQueryError(
+                f"Athena query {query_id} still {timeout.last['Status']['State']} after {self.timeout_s:g}s: "
+                f"{stopped}; {link}", query_id) from None
+        status = execution["Status"]
+        if status["State"] != "SUCCEEDED":
+            reason = status.get("StateChangeReason") or status.get("AthenaError", {}).get("ErrorMessage")
+            raise AthenaQueryError(
+                f"Athena query {query_id} ended {status['State']}: {reason or 'no reason given'}; {link}", query_id)
+        return execution
+
+    def results(self, athena, query_id: str, statement_type: str) -> pa.Table:
+        """Every page of the query's results as one typed Arrow table.
+
+        A SELECT's (DML) first page starts with a header row holding the column names: skipped.
+        """
+        columns: list[dict[str, Any]] | None = None
+        rows: list[list[str | None]] = []
+        token: str | None = None
+        while True:
+            page = athena.get_query_results(QueryExecutionId=query_id, MaxResults=self.page_size,
+                                            **({"NextToken": token} if token else {}))
+            page_rows = [[d.get("VarCharValue") for d in r["Data"]] for r in page["ResultSet"]["Rows"]]
+            if columns is None:
+                columns = page["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
+                names = [c["Name"] for c in columns]
+                if statement_type == "DML" and page_rows and page_rows[0] == names:
+                    page_rows = page_rows[1:]
+            rows.extend(page_rows)
+            token = page.get("NextToken")
+            if not token:
+                break
+        types = [athena_arrow_type(c) for c in columns]
+        arrays = [pa.array([_athena_value(r[i], t) for r in rows], type=t) for i, t in enumerate(types)]
+        return pa.Table.from_arrays(arrays, names=[c["Name"] for c in columns])
+
+    def query(self, sql: str) -> pa.Table:
+        athena = self.client()
+        query_id = self.start(athena, sql)
+        execution = self.wait(athena, query_id)
+        return self.results(athena, query_id, execution.get("StatementType", "DML"))

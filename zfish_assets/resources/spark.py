@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +107,9 @@ def spark_conf(spark_settings: SparkSettings) -> dict[str, str]:
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.memory": settings.env("ZFISH_SPARK_DRIVER_MEMORY", "4g"),
     }
+    if spark_settings.master.startswith("local"):
+        # Python workers run this interpreter: the job judges raw lines on them with glue_scripts' contract.
+        conf["spark.pyspark.python"] = sys.executable
     conf.update(dict(spark_settings.extra_conf))
     return conf
 

@@ -1,0 +1,188 @@
+"""Crawler mode: the walkthrough's Glue crawler registers day D, instead of zfish's own crawl.
+
+`ZFISH_CRAWL_MODE=partitions` (default) crawls in process (`zfish_assets/crawl.py`): the schema
+inferred and checked for drift, `batch_create_partition` for day D, no waiting. `crawler` runs the
+walkthrough's on-demand crawler of the table (S3 target `PREFIX/<table>/`, the catalog database;
+`day=` folders become the partition key): created when missing, started, waited for with a
+timeout, failed with the crawl's error message, and then day D must be registered, or the run
+fails naming the day. A crawler is shared by every day's run: a crawl already running is waited
+for and a new one started after it, and a timed-out crawl is left running (another run may be
+waiting for it); the error says where to look.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import get_dagster_logger
+
+from glue_scripts.zfish_etl.contract import is_data_file
+from zfish_assets import settings
+from zfish_assets.crawl import CrawledDay, crawl_day, fingerprint
+from zfish_assets.resources.catalog import Catalog, GlueCatalog
+from zfish_assets.resources.lake import Lake
+from zfish_assets.resources.polling import PollTimeout, poll_until
+
+CRAWL_MODES = ("partitions", "crawler")
+# LastCrawl.Status of a crawl that did not succeed: Glue says FAILED or CANCELLED (moto: STOPPED).
+FAILED_CRAWLS = ("FAILED", "CANCELLED", "STOPPED")
+
+
+class CrawlerError(RuntimeError):
+    """The crawler could not be created or started, failed, timed out, or did not register the day."""
+
+
+@dataclass(frozen=True)
+class CrawlerSettings:
+    """`ZFISH_CRAWLER_TIMEOUT_S` (default 1800), `ZFISH_CRAWLER_POLL_S` (15), `ZFISH_GLUE_ROLE_ARN`
+    (the role a crawler created by a run assumes; without it a missing crawler is an error)."""
+
+    timeout_s: float
+    poll_interval_s: float
+    role_arn: str
+
+    @classmethod
+    def from_env(cls) -> "CrawlerSettings":
+        return cls(timeout_s=float(settings.env("ZFISH_CRAWLER_TIMEOUT_S", "1800")),
+                   poll_interval_s=float(settings.env("ZFISH_CRAWLER_POLL_S", "15")),
+                   role_arn=settings.env("ZFISH_GLUE_ROLE_ARN", ""))
+
+
+def crawl_mode() -> str:
+    """`ZFISH_CRAWL_MODE`, checked."""
+    mode = settings.env("ZFISH_CRAWL_MODE", "partitions")
+    if mode not in CRAWL_MODES:
+        raise ValueError(f"ZFISH_CRAWL_MODE={mode!r} is not one of {', '.join(CRAWL_MODES)}")
+    return mode
+
+
+def crawler_name(database: str, table: str) -> str:
+    return f"{database}-{table}"
+
+
+def crawler_definition(name: str, role_arn: str, database: str, s3_path: str) -> dict[str, Any]:
+    """The walkthrough's crawler of one table: one S3 target, on demand (no schedule), new folders only.
+
+    A schema change is logged, not applied (Glue requires LOG with CRAWL_NEW_FOLDERS_ONLY), as the
+    in-process crawl refuses drift; compatible schemas of the days are combined into one table.
+    """
+    return {
+        "Name": name, "Role": role_arn, "DatabaseName": database,
+        "Targets": {"S3Targets": [{"Path": s3_path}]},
+        "SchemaChangePolicy": {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"},
+        "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
+        "Configuration": json.dumps({"Version": 1.0, "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"}}),
+    }
+
+
+def crawler_links(glue, name: str, last_crawl: dict[str, Any] | None = None) -> str:
+    """Where to read about a crawl: its CloudWatch log stream and the crawler in the console."""
+    region = glue.meta.region_name
+    console = f"https://{region}.console.aws.amazon.com/glue/home?region={region}#/v2/data-catalog/crawlers/view/{name}"
+    if last_crawl and last_crawl.get("LogGroup"):
+        logs = (f"CloudWatch {last_crawl['LogGroup']} stream {last_crawl.get('LogStream', name)}"
+                f" (messages {last_crawl.get('MessagePrefix', '')})")
+    else:
+        logs = f"CloudWatch /aws-glue/crawlers stream {name}"
+    return f"logs: {logs}; console: {console}"
+
+
+def ensure_crawler(glue, definition: dict[str, Any]) -> bool:
+    """Create the crawler when it does not exist (True when created); refuse one that crawls elsewhere."""
+    name = definition["Name"]
+    try:
+        found = glue.get_crawler(Name=name)["Crawler"]
+    except glue.exceptions.EntityNotFoundException:
+        if not definition["Role"]:
+            raise CrawlerError(f"crawler {name} does not exist: run `zfish deploy` "
+                               "(or set ZFISH_GLUE_ROLE_ARN so a run creates it)") from None
+        try:
+            glue.create_crawler(**definition)
+        except glue.exceptions.AlreadyExistsException:  # another day's run created it meanwhile
+            return False
+        return True
+    wanted = ([t["Path"] for t in definition["Targets"]["S3Targets"]], definition["DatabaseName"])
+    actual = ([t["Path"] for t in found.get("Targets", {}).get("S3Targets", [])], found.get("DatabaseName"))
+    if actual != wanted:
+        raise CrawlerError(f"crawler {name} crawls {actual[0]} into {actual[1]}, not {wanted[0]} into {wanted[1]}: "
+                           "fix or delete it, then run `zfish deploy`")
+    return False
+
+
+def run_crawler(glue, name: str, timeout_s: float, poll_interval_s: float) -> dict[str, Any]:
+    """Start a crawl of `name` and wait for it; returns its `LastCrawl`, raises `CrawlerError` unless it succeeded.
+
+    A crawl someone else started is waited for first: it may have begun before this day landed.
+    """
+    log = get_dagster_logger()
+    def describe() -> dict[str, Any]:
+        return glue.get_crawler(Name=name)["Crawler"]
+
+    deadline = time.monotonic() + timeout_s
+
+    def remaining() -> float:
+        return max(0.0, deadline - time.monotonic())
+
+    previous = describe().get("LastCrawl")
+    try:
+        while True:
+            try:
+                glue.start_crawler(Name=name)
+                break
+            except glue.exceptions.CrawlerRunningException:
+                log.info(f"crawler {name} is already crawling: waiting for that crawl, then starting one")
+                poll_until(describe, lambda c: c["State"] == "READY", remaining(), poll_interval_s)
+                previous = describe().get("LastCrawl")
+        log.info(f"started crawler {name}; {crawler_links(glue, name)}")
+        crawler = poll_until(describe, lambda c: c["State"] == "READY" and c.get("LastCrawl") != previous,
+                             remaining(), poll_interval_s)
+    except PollTimeout as timeout:
+        raise CrawlerError(f"crawler {name} still {timeout.last['State']} after {timeout_s:g}s (left running); "
+                           f"{crawler_links(glue, name, timeout.last.get('LastCrawl'))}") from None
+    last = crawler["LastCrawl"]
+    if last.get("Status") in FAILED_CRAWLS:
+        raise CrawlerError(f"crawler {name}'s crawl ended {last['Status']}: "
+                           f"{last.get('ErrorMessage') or 'no error message'}; {crawler_links(glue, name, last)}")
+    log.info(f"crawler {name} finished ({last.get('Status')}); {crawler_links(glue, name, last)}")
+    return last
+
+
+def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: str,
+                           config: CrawlerSettings) -> CrawledDay:
+    """Day D registered by the table's Glue crawler; the partition then records the files' fingerprint.
+
+    The fingerprint (beside the crawler's own `recordCount`, `objectCount`, `sizeKey`) is what the
+    `partitions_match_lake` check compares to tell files changed since the crawl.
+    """
+    objects = [o for o in lake.list_day(table, day) if is_data_file(o.name)]
+    location = lake.day_uri(table, day)
+    if not objects:
+        return CrawledDay(table, day, location, 0, 0, 0, (), registered=False)
+    glue = catalog.client()
+    name = crawler_name(catalog.database, table)
+    if ensure_crawler(glue, crawler_definition(name, config.role_arn, catalog.database, lake.table_uri(table) + "/")):
+        get_dagster_logger().info(f"created crawler {name}")
+    last = run_crawler(glue, name, config.timeout_s, config.poll_interval_s)
+    parameters = catalog.partition_parameters(table).get(day)
+    found = catalog.get_table(table)
+    if parameters is None or found is None:
+        raise CrawlerError(
+            f"crawler {name} finished but {catalog.database}.{table} has no partition day={day} "
+            f"({location}, {len(objects)} files): the day is not queryable. Are the files JSON the crawler "
+            f"can classify, under the crawler's target? {crawler_links(glue, name, last)}"
+        )
+    catalog.put_partition(table, day, location, {**parameters, "zfish.fingerprint": fingerprint(objects)})
+    return CrawledDay(table, day, location, int(parameters.get("recordCount", 0)), len(objects),
+                      sum(o.size for o in objects), tuple(found.columns), registered=True)
+
+
+def crawl(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
+    """Register day D of `table` the way `ZFISH_CRAWL_MODE` says (see the module docstring)."""
+    if crawl_mode() == "partitions":
+        return crawl_day(lake, catalog, table, day)
+    if not isinstance(catalog, GlueCatalog):
+        raise ValueError("ZFISH_CRAWL_MODE=crawler needs the Glue catalog (ZFISH_CATALOG=glue)")
+    return crawl_day_with_crawler(lake, catalog, table, day, CrawlerSettings.from_env())
