@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from zfish_assets import settings
+from zfish_assets.resources.crawler import crawler_definition, crawler_name
 from zfish_assets.resources.engines import GLUE_SCRIPTS, SCRIPT_HASH_ARGUMENT, script_sha256
 from zfish_assets.resources.lake import RAW_TABLES, aws_client
 
@@ -40,6 +40,7 @@ class DeploySettings:
     database: str
     job_name: str
     role_arn: str
+    athena_workgroup: str = "primary"
 
     @classmethod
     def from_env(cls) -> "DeploySettings":
@@ -51,6 +52,7 @@ class DeploySettings:
             endpoint_url=settings.env("ZFISH_AWS_ENDPOINT_URL", ""), prefix=settings.lake_prefix(),
             database=settings.database(), job_name=settings.env("ZFISH_GLUE_JOB_NAME", "zfish-joined-fish-data"),
             role_arn=settings.env("ZFISH_GLUE_ROLE_ARN", ""),
+            athena_workgroup=settings.env("ZFISH_ATHENA_WORKGROUP", "primary"),
         )
 
     @property
@@ -98,10 +100,6 @@ def job_definition(s: DeploySettings) -> dict:
     }
 
 
-def crawler_name(s: DeploySettings, table: str) -> str:
-    return f"{s.database}-{table}"
-
-
 def plan(s: DeploySettings) -> list[Action]:
     """What must change for the account to match the code (empty when it already does)."""
     glue, s3 = aws_client("glue", s.region, s.endpoint_url), aws_client("s3", s.region, s.endpoint_url)
@@ -112,17 +110,11 @@ def plan(s: DeploySettings) -> list[Action]:
         actions.append(Action(f"create Glue database {s.database}",
                               lambda: glue.create_database(DatabaseInput={"Name": s.database})))
     for table in RAW_TABLES:
-        name = crawler_name(s, table)
+        name = crawler_name(s.database, table)
         try:
             glue.get_crawler(Name=name)
         except glue.exceptions.EntityNotFoundException:
-            crawler = {
-                "Name": name, "Role": s.role_arn, "DatabaseName": s.database,
-                "Targets": {"S3Targets": [{"Path": f"s3://{s.bucket}/{s.prefix}/{table}/"}]},
-                "SchemaChangePolicy": {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"},
-                "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
-                "Configuration": json.dumps({"Version": 1.0, "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"}}),
-            }
+            crawler = crawler_definition(name, s.role_arn, s.database, f"s3://{s.bucket}/{s.prefix}/{table}/")
             actions.append(Action(f"create crawler {name} (on demand) for s3://{s.bucket}/{s.prefix}/{table}/",
                                   lambda crawler=crawler: glue.create_crawler(**crawler)))
     for name, body in (("joined_fish_data.py", (GLUE_SCRIPTS / "joined_fish_data.py").read_bytes()),
@@ -172,7 +164,16 @@ def iam_policy(s: DeploySettings) -> dict:
             {"Sid": "RunTheJobAndCrawlers", "Effect": "Allow",
              "Action": ["glue:GetJob", "glue:StartJobRun", "glue:GetJobRun", "glue:BatchStopJobRun",
                         "glue:GetCrawler", "glue:StartCrawler"],
-             "Resource": [f"{catalog}job/{s.job_name}"] + [f"{catalog}crawler/{crawler_name(s, t)}" for t in RAW_TABLES]},
+             "Resource": [f"{catalog}job/{s.job_name}"] + [f"{catalog}crawler/{crawler_name(s.database, t)}" for t in RAW_TABLES]},
+            {"Sid": "CreateTheCrawlersInCrawlerMode", "Effect": "Allow", "Action": "glue:CreateCrawler",
+             "Resource": [f"{catalog}crawler/{crawler_name(s.database, t)}" for t in RAW_TABLES]},
+            {"Sid": "PassTheRoleToGlue", "Effect": "Allow", "Action": "iam:PassRole", "Resource": s.role_arn,
+             "Condition": {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}},
+            {"Sid": "AthenaQueries", "Effect": "Allow",
+             "Action": ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+                        "athena:StopQueryExecution"],
+             "Resource": f"arn:aws:athena:*:*:workgroup/{s.athena_workgroup}"},
+            {"Sid": "AthenaResultBucket", "Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": arn},
         ],
     }
 

@@ -2,11 +2,13 @@
 
 `ZFISH_DEPLOYMENT=local` (default): a folder lake, a JSON catalog, Spark in process, DuckDB.
 `ZFISH_DEPLOYMENT=aws`: the lake on S3, the Glue Data Catalog, the deployed Glue job, and DuckDB
-(reading S3; Athena is not implemented yet). Each part can be chosen on its own:
-`ZFISH_LAKE=local|s3`, `ZFISH_CATALOG=local|glue`, `ZFISH_ENGINE=spark|glue`,
-`ZFISH_QUERY=duckdb|athena`. AWS settings come through Dagster's `EnvVar` (resolved at run time):
-`ZFISH_S3_BUCKET`, `ZFISH_AWS_REGION`, optional `ZFISH_AWS_ENDPOINT_URL` (every AWS client),
-`ZFISH_GLUE_JOB_NAME` (engine glue).
+reading S3 (Athena on request: its answers to the checks cannot be proven without an account).
+Each part can be chosen on its own: `ZFISH_LAKE=local|s3`, `ZFISH_CATALOG=local|glue`,
+`ZFISH_ENGINE=spark|glue`, `ZFISH_QUERY=duckdb|athena`, and `ZFISH_CRAWL_MODE=partitions|crawler`
+(how the crawled assets register a day; read at run time by `resources/crawler.py`, checked here).
+AWS settings come through Dagster's `EnvVar` (resolved at run time): `ZFISH_S3_BUCKET`,
+`ZFISH_AWS_REGION`, optional `ZFISH_AWS_ENDPOINT_URL` (every AWS client), `ZFISH_GLUE_JOB_NAME`
+(engine glue), `ZFISH_ATHENA_WORKGROUP` and `ZFISH_ATHENA_OUTPUT` (query athena).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from zfish_assets.io_managers.hudi import HudiIOManager
 from zfish_assets.resources.catalog import GlueCatalog, LocalCatalog
 from zfish_assets.resources.engines import GlueJobEngine, LocalSparkEngine
 from zfish_assets.resources.lake import LocalLake, S3Lake
-from zfish_assets.resources.query import DuckDBQueryEngine
+from zfish_assets.resources.query import AthenaQueryEngine, DuckDBQueryEngine
 from zfish_assets.resources.simulator import SimulatorResource
 
 DEPLOYMENTS = ("local", "aws")
@@ -31,12 +33,14 @@ PARTS: dict[str, dict[str, str]] = {
     "ZFISH_CATALOG": {"local": "local", "aws": "glue"},
     "ZFISH_ENGINE": {"local": "spark", "aws": "glue"},
     "ZFISH_QUERY": {"local": "duckdb", "aws": "duckdb"},
+    "ZFISH_CRAWL_MODE": {"local": "partitions", "aws": "partitions"},
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "ZFISH_LAKE": ("local", "s3"),
     "ZFISH_CATALOG": ("local", "glue"),
     "ZFISH_ENGINE": ("spark", "glue"),
-    "ZFISH_QUERY": ("duckdb",),
+    "ZFISH_QUERY": ("duckdb", "athena"),
+    "ZFISH_CRAWL_MODE": ("partitions", "crawler"),
 }
 
 
@@ -81,11 +85,25 @@ def configured_resources(deployment: str) -> dict[str, Any]:
         )
     else:
         engine = LocalSparkEngine(s3a=lake_kind == "s3", s3_region=region, s3_endpoint_url=endpoint)
-    _part("ZFISH_QUERY", deployment)
+    if _part("ZFISH_CRAWL_MODE", deployment) == "crawler" and (lake_kind != "s3" or not isinstance(catalog, GlueCatalog)):
+        raise ValueError("ZFISH_CRAWL_MODE=crawler needs the lake on S3 and the Glue catalog "
+                         "(ZFISH_LAKE=s3, ZFISH_CATALOG=glue): a Glue crawler reads S3 and writes the Data Catalog")
+    if _part("ZFISH_QUERY", deployment) == "athena":
+        if not isinstance(catalog, GlueCatalog):
+            raise ValueError("ZFISH_QUERY=athena needs the Glue catalog (ZFISH_CATALOG=glue): Athena reads its tables")
+        bucket = settings.env("ZFISH_S3_BUCKET", "")
+        query = AthenaQueryEngine(
+            workgroup=_env("ZFISH_ATHENA_WORKGROUP", "primary"),
+            output_location=_env("ZFISH_ATHENA_OUTPUT",
+                                 f"s3://{bucket}/{settings.lake_prefix()}/_zfish/athena-results/" if bucket else ""),
+            region=region, endpoint_url=endpoint,
+        )
+    else:
+        query = DuckDBQueryEngine(catalog=catalog, lake=lake)
     return {
         "lake": lake,
         "catalog": catalog,
-        "query": DuckDBQueryEngine(catalog=catalog, lake=lake),
+        "query": query,
         "simulator": SimulatorResource(),
         "hudi_io_manager": HudiIOManager(engine=engine, catalog=catalog, lake=lake),
     }

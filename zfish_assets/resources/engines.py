@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import replace
+from urllib.parse import quote
 
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
@@ -16,6 +17,7 @@ from pydantic import Field
 from glue_scripts.joined_fish_data import JobArgs, JobResult, run
 from zfish_assets import settings
 from zfish_assets.resources.lake import aws_credentials
+from zfish_assets.resources.polling import PollTimeout, poll_until
 from zfish_assets.resources.spark import SparkSettings, apply_s3a, get_spark_session, s3a_conf
 
 
@@ -75,6 +77,16 @@ class GlueJobError(RuntimeError):
     """The Glue job run failed, timed out, or was refused before starting."""
 
 
+def job_run_links(job_name: str, run_id: str, region: str, log_group_prefix: str | None = None) -> str:
+    """Where to read a run's logs: Glue 5.0 writes the driver's and executors' system logs to
+    `<prefix>/error` and the script's stdout/stderr to `<prefix>/output` (prefix `/aws-glue/jobs`
+    unless the job sets `--custom-logGroup-prefix`), in streams named after the run id."""
+    prefix = (log_group_prefix or "/aws-glue/jobs").rstrip("/")
+    console = (f"https://{region}.console.aws.amazon.com/gluestudio/home?region={region}"
+               f"#/job/{quote(job_name, safe='')}/run/{run_id}")
+    return f"logs: CloudWatch {prefix}/output and {prefix}/error, streams {run_id}*; console: {console}"
+
+
 class GlueJobEngine(Engine):
     """Starts the deployed Glue job (made by `zfish deploy`) for a window and waits for it.
 
@@ -121,12 +133,16 @@ class GlueJobEngine(Engine):
         result_uri = f"{self.result_prefix.rstrip('/')}/{args.first_day}_{args.last_day}_{uuid.uuid4().hex}.json"
         arguments = {f"--{k}": str(v) for k, v in asdict(replace(args, result_uri=result_uri)).items() if v != ""}
         run_id = glue.start_job_run(JobName=self.job_name, Arguments=arguments)["JobRunId"]
-        log.info(f"started Glue job {self.job_name} run {run_id} for {args.first_day}..{args.last_day}")
-        job_run = self._wait(glue, run_id)
+        region = self.region or glue.meta.region_name
+        log.info(f"started Glue job {self.job_name} run {run_id} for {args.first_day}..{args.last_day}; "
+                 f"{job_run_links(self.job_name, run_id, region)}")
+        job_run = self._wait(glue, run_id, region)
         state = job_run["JobRunState"]
+        links = job_run_links(self.job_name, run_id, region, job_run.get("LogGroupName"))
         if state != "SUCCEEDED":
             raise GlueJobError(
-                f"Glue job {self.job_name} run {run_id} ended {state}: {job_run.get('ErrorMessage') or 'no error message'}"
+                f"Glue job {self.job_name} run {run_id} ended {state}: "
+                f"{job_run.get('ErrorMessage') or 'no error message'}; {links}"
             )
         bucket, _, key = result_uri.removeprefix("s3://").partition("/")
         s3 = self._client("s3")
@@ -135,25 +151,24 @@ class GlueJobEngine(Engine):
         except s3.exceptions.NoSuchKey as exc:
             raise GlueJobError(
                 f"Glue job {self.job_name} run {run_id} succeeded but reported no result at {result_uri}: "
-                "the deployed script is not zfish's (run `zfish deploy`)"
+                f"the deployed script is not zfish's (run `zfish deploy`); {links}"
             ) from exc
-        log.info(f"Glue job {self.job_name} run {run_id} succeeded")
+        log.info(f"Glue job {self.job_name} run {run_id} succeeded; {links}")
         return JobResult(**json.loads(body))
 
-    def _wait(self, glue, run_id: str) -> dict:
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            job_run = glue.get_job_run(JobName=self.job_name, RunId=run_id)["JobRun"]
-            if job_run["JobRunState"] in TERMINAL_STATES:
-                return job_run
-            if time.monotonic() >= deadline:
-                try:
-                    glue.batch_stop_job_run(JobName=self.job_name, JobRunIds=[run_id])
-                    stopped = "stopped it"
-                except Exception as exc:  # the timeout is the error to report, not the failed stop
-                    stopped = f"stopping it failed ({exc}); stop it in the Glue console"
-                raise GlueJobError(
-                    f"Glue job {self.job_name} run {run_id} still {job_run['JobRunState']} after "
-                    f"{self.timeout_s:g}s: {stopped}"
-                )
-            time.sleep(self.poll_interval_s)
+    def _wait(self, glue, run_id: str, region: str) -> dict:
+        try:
+            return poll_until(lambda: glue.get_job_run(JobName=self.job_name, RunId=run_id)["JobRun"],
+                              lambda job_run: job_run["JobRunState"] in TERMINAL_STATES,
+                              self.timeout_s, self.poll_interval_s)
+        except PollTimeout as timeout:
+            try:
+                glue.batch_stop_job_run(JobName=self.job_name, JobRunIds=[run_id])
+                stopped = "stopped it"
+            except Exception as exc:  # the timeout is the error to report, not the failed stop
+                stopped = f"stopping it failed ({exc}); stop it in the Glue console"
+            raise GlueJobError(
+                f"Glue job {self.job_name} run {run_id} still {timeout.last['JobRunState']} after "
+                f"{self.timeout_s:g}s: {stopped}; "
+                f"{job_run_links(self.job_name, run_id, region, timeout.last.get('LogGroupName'))}"
+            ) from None
