@@ -7,6 +7,8 @@ the label window [max(start, D - horizon + 1), D] (one Spark run, launched with 
 partition or a single range for all its assets, and the raw and crawled assets process one day.
 The chain is a run-status sensor: it launches the join when a run tagged `zfish/join_through`
 succeeds, so the join never reads a day that is not crawled yet, and a failed crawl joins nothing.
+The window is the same in both join modes (`ZFISH_JOIN_MODE`): the incremental mode reads all of it
+and writes only the partitions whose rows changed.
 
 The lake sensor notices a `day=` folder that is not registered in the catalog, or whose files
 changed since the crawl (lab data uploaded from outside), and crawls it (not landing: that would

@@ -2,9 +2,11 @@
 
 Every day the lab images `fish_per_day` new fish (`images_per_fish` photos each, one JSON file per
 photo) and learns `label_delay_days` later whether each fish developed the condition (one JSON Lines
-file per day). Every random draw is seeded from (seed, day, stream, block of fish), never from what
-came before, so any day can be generated alone, in any order, on any number of processes, and comes
-out byte-identical.
+file per day). With `label_delay_spread` (MIN, MAX) each fish's label instead arrives a seeded random
+number of days in [MIN, MAX] after its photos, so one day's labels concern many imaging days.
+Every random draw is seeded from (seed, day, stream, block of fish), never from what came before,
+so any day can be generated alone, in any order, on any number of processes, and comes out
+byte-identical.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ _ENV_VARS = {
     "label_delay_days": "ZFISH_LABEL_DELAY_DAYS",
     "seed": "ZFISH_SEED",
 }
+_SPREAD_VAR = "ZFISH_LABEL_DELAY_SPREAD"
 _MINIMUMS = {"fish_per_day": 1, "images_per_fish": 1, "label_delay_days": 0, "seed": None}
 
 
@@ -58,6 +61,35 @@ def _checked_int(value: object, minimum: int | None, what: str) -> int:
     return value
 
 
+def _checked_spread(value: object, what: str) -> tuple[int, int] | None:
+    """`value` if it is None or a (MIN, MAX) pair of days with 0 <= MIN <= MAX, else a ValueError naming `what`."""
+    if value is None:
+        return None
+    if (not isinstance(value, tuple) or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in value) or not 0 <= value[0] <= value[1]):
+        raise ValueError(f"{what}={value!r} is not a pair of days (MIN, MAX) with 0 <= MIN <= MAX")
+    return value
+
+
+def parse_delay_spread(text: str, what: str = _SPREAD_VAR) -> tuple[int, int] | None:
+    """`off` (or empty) as None, `MIN-MAX` (e.g. `7-35`) as (MIN, MAX): the form of `ZFISH_LABEL_DELAY_SPREAD`."""
+    if text.strip().lower() in ("", "off"):
+        return None
+    low, sep, high = text.strip().partition("-")
+    try:
+        spread = (int(low), int(high)) if sep else None
+    except ValueError:
+        spread = None
+    if spread is None or not 0 <= spread[0] <= spread[1]:
+        raise ValueError(f"{what}={text!r} is not `off` or MIN-MAX days with 0 <= MIN <= MAX, e.g. 7-35")
+    return spread
+
+
+def format_delay_spread(spread: tuple[int, int] | None) -> str:
+    """The `ZFISH_LABEL_DELAY_SPREAD` text of a spread (`off` for None)."""
+    return "off" if spread is None else f"{spread[0]}-{spread[1]}"
+
+
 @dataclass(frozen=True)
 class SimSettings:
     """What to simulate; together with a day it fully determines that day's files."""
@@ -67,20 +99,27 @@ class SimSettings:
     images_per_fish: int = 3
     label_delay_days: int = 32
     seed: int = 42
+    label_delay_spread: tuple[int, int] | None = None
+    """(MIN, MAX): each fish's label arrives a random number of days in [MIN, MAX] after its photos
+    (then `label_delay_days` is not used). None (the default) keeps one delay for every fish, so the
+    walkthrough's numbers stay; the spread exercises labels landing on many image days at once."""
 
     def __post_init__(self) -> None:
         for name, minimum in _MINIMUMS.items():
             _checked_int(getattr(self, name), minimum, name)
+        _checked_spread(self.label_delay_spread, "label_delay_spread")
 
     @classmethod
     def from_env(cls) -> SimSettings:
-        """The settings of `ZFISH_SIM_START` and `ZFISH_{FISH_PER_DAY,IMAGES_PER_FISH,LABEL_DELAY_DAYS,SEED}`.
+        """The settings of `ZFISH_SIM_START`, `ZFISH_{FISH_PER_DAY,IMAGES_PER_FISH,LABEL_DELAY_DAYS,SEED}`
+        and `ZFISH_LABEL_DELAY_SPREAD` (`off`, the default, or `MIN-MAX` days such as `7-35`).
 
         Read when called, so the CLI, the demo and the tests agree with the Dagster deployment.
         """
         defaults = {field.name: field.default for field in fields(cls)}
         values = {name: _env_int(var, defaults[name], _MINIMUMS[name]) for name, var in _ENV_VARS.items()}
-        return cls(start=sim_start(), **values)
+        spread = parse_delay_spread(env(_SPREAD_VAR, "off"))
+        return cls(start=sim_start(), label_delay_spread=spread, **values)
 
 
 def _env_int(var: str, default: int, minimum: int | None) -> int:
@@ -249,12 +288,42 @@ def _outcome_rows(sim: SimSettings, cohort: date, block: int) -> Iterator[dict[s
         yield {"fish_id": _fish_id(fish.number), "condition_developed": rng.random() < _condition_probability(fish)}
 
 
+def _label_delays(sim: SimSettings, cohort: date, spread: tuple[int, int], block: int) -> list[int]:
+    """Each fish's label delay in one block of `cohort`, from a stream of its own (the labels' draws stay)."""
+    rng = _rng(sim.seed, cohort, "label_delays", block)
+    count = min(FISH_PER_BLOCK, sim.fish_per_day - block * FISH_PER_BLOCK)
+    return [rng.randint(*spread) for _ in range(count)]
+
+
+def _label_cohorts(sim: SimSettings, day: date) -> list[date]:
+    """The imaging days whose fish may get their label on `day`, oldest first."""
+    low, high = sim.label_delay_spread or (sim.label_delay_days, sim.label_delay_days)
+    cohorts = (day - timedelta(days=delay) for delay in range(high, low - 1, -1))
+    return [cohort for cohort in cohorts if cohort >= sim.start]
+
+
+def _labels_arriving(sim: SimSettings, day: date, block: int) -> Iterator[dict[str, Any]]:
+    """The labels of one block arriving on `day`: per imaging day, the fish whose delay ends on `day`."""
+    for cohort in _label_cohorts(sim, day):
+        rows = _outcome_rows(sim, cohort, block)
+        if sim.label_delay_spread is None:
+            yield from rows
+            continue
+        delays = _label_delays(sim, cohort, sim.label_delay_spread, block)
+        yield from (row for row, delay in zip(rows, delays) if cohort + timedelta(days=delay) == day)
+
+
 def _cohort(sim: SimSettings, table: str, day: date) -> date | None:
-    """The day the fish in `table`'s file for `day` were imaged, or None when that file has no rows."""
+    """The day the fish in `table`'s file for `day` were imaged, or None when that file has no rows.
+
+    Outcomes: the latest such day (with a delay spread, labels of older days may come along).
+    """
     if table not in TABLES:
         raise ValueError(f"table={table!r} is not one of {', '.join(TABLES)}")
-    imaged = day if table == "observations" else day - timedelta(days=sim.label_delay_days)
-    return imaged if imaged >= sim.start else None
+    if table == "observations":
+        return day if day >= sim.start else None
+    cohorts = _label_cohorts(sim, day)
+    return cohorts[-1] if cohorts else None
 
 
 def observations_for_day(sim: SimSettings, day: date) -> list[dict[str, Any]]:
@@ -264,9 +333,8 @@ def observations_for_day(sim: SimSettings, day: date) -> list[dict[str, Any]]:
 
 
 def outcomes_for_day(sim: SimSettings, day: date) -> list[dict[str, Any]]:
-    """Every label arriving on `day`: those of the fish imaged `label_delay_days` earlier."""
-    cohort = _cohort(sim, "outcomes", day)
-    return [] if cohort is None else [row for block in _blocks(sim) for row in _outcome_rows(sim, cohort, block)]
+    """Every label arriving on `day`: those of the fish imaged `label_delay_days` (or their own delay) earlier."""
+    return [row for block in _blocks(sim) for row in _labels_arriving(sim, day, block)]
 
 
 def _encode(row: dict[str, Any]) -> bytes:
@@ -313,15 +381,22 @@ def _write_observations(sim: SimSettings, day: date, dest: Path, pool: Pool | No
     return sum(results, _NOTHING)
 
 
-def _write_outcomes(sim: SimSettings, cohort: date, day: date, dest: Path) -> WrittenDay:
-    """Write the day's single JSON Lines file, block by block so memory stays bounded."""
+def _write_outcomes(sim: SimSettings, day: date, dest: Path) -> WrittenDay:
+    """Write the day's single JSON Lines file, block by block so memory stays bounded.
+
+    With a delay spread a day may draw no label at all: then, as for any label-less day, no file.
+    """
     rows = size = 0
-    with (dest / f"outcomes-{day.isoformat()}.json").open("wb") as file:
+    path = dest / f"outcomes-{day.isoformat()}.json"
+    with path.open("wb") as file:
         for block in _blocks(sim):
-            lines = [_encode(row) for row in _outcome_rows(sim, cohort, block)]
+            lines = [_encode(row) for row in _labels_arriving(sim, day, block)]
             file.write(b"".join(lines))
             rows += len(lines)
             size += sum(map(len, lines))
+    if not rows:
+        path.unlink()
+        return _NOTHING
     return WrittenDay(1, rows, size)
 
 
@@ -367,7 +442,11 @@ def _write_day(sim: SimSettings, table: str, day: date, dest: Path, pool: Pool |
     dest.mkdir(parents=True, exist_ok=True)
     if table == "observations":
         return _write_observations(sim, cohort, dest, pool)
-    return _write_outcomes(sim, cohort, day, dest)
+    written = _write_outcomes(sim, day, dest)
+    if not written.files:
+        with suppress(OSError):
+            dest.rmdir()
+    return written
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Writing joined_fish_data: every Hudi option in one dict, and what a commit wrote.
+"""Writing joined_fish_data: every Hudi option in one dict, what a commit wrote, and what the table holds.
 
 Options follow Hudi's Spark quickstart and the traps recorded for Hudi 0.15 on Glue 5.0:
 SimpleKeyGenerator explicitly (ComplexKeyGenerator writes different record keys on OSS and on
@@ -30,6 +30,10 @@ HUDI_OPTIONS: dict[str, str] = {
     "hoodie.datasource.write.drop.partition.columns": "false",
 }
 
+META_COLUMNS = ("_hoodie_commit_time", "_hoodie_commit_seqno", "_hoodie_record_key",
+                "_hoodie_partition_path", "_hoodie_file_name")
+"""Columns Hudi adds to every row; they say which commit wrote the row, not what the row is."""
+
 
 def hudi_options(table_name: str, database: str, parallelism: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     """HUDI_OPTIONS for one table, with shuffle parallelism sized for the cluster."""
@@ -53,6 +57,8 @@ class CommitStats:
     bytes_written: int
     records_written: int
     partitions: list[str] = field(default_factory=list)
+    files_replaced: int = 0  # new versions of existing files (copy-on-write merges); the rest are new file groups
+    bytes_replaced: int = 0
 
 
 def completed_instants(spark: SparkSession, base_path: str) -> list[str]:
@@ -71,13 +77,26 @@ def commit_stats(spark: SparkSession, base_path: str, instant: str) -> CommitSta
     path = f"{base_path.rstrip('/')}/.hoodie/{instant}.commit"
     doc = json.loads(spark.read.text(path, wholetext=True).first()[0])
     stats = [s for per_partition in doc["partitionToWriteStats"].values() for s in per_partition]
+    merged = [s for s in stats if s.get("prevCommit") not in (None, "null")]
     return CommitStats(
         instant=instant,
         files_written=len(stats),
         bytes_written=sum(int(s.get("totalWriteBytes", 0)) for s in stats),
         records_written=sum(int(s.get("numWrites", 0)) for s in stats),
         partitions=sorted(doc["partitionToWriteStats"]),
+        files_replaced=len(merged),
+        bytes_replaced=sum(int(s.get("totalWriteBytes", 0)) for s in merged),
     )
+
+
+def read_table(spark: SparkSession, base_path: str) -> DataFrame | None:
+    """The table's current rows through Hudi's Spark reader, without meta columns; None when no commit exists.
+
+    The snapshot, never the parquet files themselves: those include superseded file versions.
+    """
+    if not completed_instants(spark, base_path):
+        return None
+    return spark.read.format("hudi").load(base_path).drop(*META_COLUMNS)
 
 
 def hive_sync_options(database: str, table_name: str) -> dict[str, str]:

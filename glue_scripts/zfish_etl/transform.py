@@ -55,3 +55,30 @@ def join_labeled(observations: DataFrame, outcomes: DataFrame) -> DataFrame:
     trailing = [LABEL, "outcome_day", "day"]
     middle = [c for c in labeled.columns if c not in leading + trailing]
     return labeled.select(*leading, *middle, *trailing)
+
+
+def stale_label_days(stored: DataFrame, outcomes: DataFrame) -> DataFrame:
+    """The days (column `day`) of stored rows whose fish's latest label or its day is not the stored one.
+
+    A correction for a fish imaged before the evening window reaches no row of the window; this
+    names the days to redo for it, from the table's own state and the registered labels.
+    """
+    labels = latest_labels(outcomes).select(
+        "fish_id", F.col(LABEL).alias("_latest"), F.col("outcome_day").alias("_latest_day"))
+    stale = ~(F.col(LABEL).eqNullSafe(F.col("_latest")) & F.col("outcome_day").eqNullSafe(F.col("_latest_day")))
+    return stored.join(labels, on="fish_id", how="inner").where(stale).select("day").distinct()
+
+
+def changed_rows(candidates: DataFrame, stored: DataFrame) -> DataFrame:
+    """The candidate rows the table does not hold exactly: new image_ids, or any column different.
+
+    Upserting only these leaves the table as upserting every candidate would (an unchanged row
+    rewritten is the same row), while copy-on-write then rewrites only the files they live in.
+    A column the table lacks, or holds with another type, changes every row.
+    """
+    stored_types = {f.name: f.dataType for f in stored.schema}
+    if any(stored_types.get(f.name) != f.dataType for f in candidates.schema):
+        return candidates
+    same = [F.col(f"c.`{name}`").eqNullSafe(F.col(f"s.`{name}`")) for name in candidates.columns]
+    unchanged = stored.select(*candidates.columns).alias("s")
+    return candidates.alias("c").join(unchanged, on=same, how="left_anti").select(*candidates.columns)

@@ -2,7 +2,9 @@
 
 Partition D holds the labeled images taken on day D. Materializing [A, B] is one run that
 recomputes those days from their observations and every label registered so far, then upserts:
-the evening run of day D is [D-35, D], the first run a backfill over all days.
+the evening run of day D is [D-35, D], the first run a backfill over all days. In the default
+incremental mode (`ZFISH_JOIN_MODE`) only the recomputed rows that differ from the table's are
+upserted, so the evening rewrites the partitions with news, not the whole window.
 """
 
 from dagster import (
