@@ -374,7 +374,7 @@ def join_mode() -> str:
     """How this checkout's evening join writes (`ZFISH_JOIN_MODE`), as a benchmark run without overrides sees it."""
     from zfish_assets import settings
 
-    return settings.join_mode() if hasattr(settings, "join_mode") else "full (no ZFISH_JOIN_MODE switch)"
+    return settings.join_mode()
 
 
 def machine() -> dict[str, Any]:
@@ -426,11 +426,6 @@ class Results:
 
     def add(self, row: Mapping[str, Any]) -> None:
         self.document["rows"].append(dict(row))
-
-    def note(self, text: str) -> None:
-        """A sentence a reader of the figures must know (a mode not measured, a shortcut taken)."""
-        self.document.setdefault("notes", []).append(text)
-        print(f"note: {text}", flush=True)
 
     def write(self) -> Path:
         self.document["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

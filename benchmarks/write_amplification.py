@@ -9,8 +9,7 @@ run (hudi-rs), and their bytes are the size of those partitions' current base fi
 
 Scenarios: the walkthrough's settings (5 fish a day, every label 32 days late) and labels spread over
 7-35 days (`ZFISH_LABEL_DELAY_SPREAD=7-35`), each under `ZFISH_JOIN_MODE=full` (the walkthrough's
-36-day re-upsert) and `ZFISH_JOIN_MODE=incremental`. A checkout without the join-mode switch or the
-spread setting runs what it has and says so. Target (issue #8): the incremental run writes at most
+36-day re-upsert) and `ZFISH_JOIN_MODE=incremental`. Target (issue #8): the incremental run writes at most
 1.2 x the bytes of the partitions with news.
 """
 
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -103,16 +101,6 @@ def scenario(history_days: int, evenings: int) -> list[dict[str, Any]]:
     return rows
 
 
-def available() -> tuple[list[str], bool]:
-    """The join modes this checkout offers and whether the simulator has the delay spread."""
-    from zfish_assets import settings
-    from zfish_assets.synthetic import SimSettings
-
-    modes = list(getattr(settings, "JOIN_MODES", ())) if hasattr(settings, "join_mode") else []
-    spread = "label_delay_spread" in {f.name for f in fields(SimSettings)}
-    return sorted(modes, key=lambda m: m != "full") or ["full"], spread
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--history-days", type=int, default=36, help="days before the first measured evening (36: the walkthrough's 2025-05-11)")
@@ -120,14 +108,10 @@ def main() -> None:
     parser.add_argument("--fish-per-day", type=int, default=5, help="the walkthrough's 5 (x3 images)")
     args = parser.parse_args()
     results = harness.Results("write_amplification", vars(args))
-    modes, has_spread = available()
-    if modes == ["full"]:
-        results.note("this checkout has no ZFISH_JOIN_MODE switch: only today's full-window re-upsert is measured")
-    delays = {"walkthrough (32 d)": {}}
-    if has_spread:
-        delays[f"spread {SPREAD} d"] = {"ZFISH_LABEL_DELAY_SPREAD": SPREAD}
-    else:
-        results.note("the simulator has no label-delay spread: only the walkthrough's fixed delay is measured")
+    from zfish_assets import settings
+
+    modes = sorted(settings.JOIN_MODES, key=lambda m: m != "full")  # full first: the baseline
+    delays = {"walkthrough (32 d)": {}, f"spread {SPREAD} d": {"ZFISH_LABEL_DELAY_SPREAD": SPREAD}}
     table = []
     for delay_name, delay_settings in delays.items():
         for mode in modes:
