@@ -123,20 +123,28 @@ def data_lines(content: str) -> Iterator[tuple[int, str]]:
 
 def utc_timestamp(value: str) -> str:
     """An ISO 8601 timestamp with a zone as UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`; ValueError otherwise."""
-    if not _TIMESTAMP.match(value):
+    found = _TIMESTAMP.match(value)
+    if not found:
         raise ValueError(f"{value!r} is not an ISO 8601 timestamp with a zone (e.g. 2025-05-10T09:30:00Z)")
-    moment = datetime.fromisoformat(value).astimezone(timezone.utc)
+    moment = datetime.fromisoformat(value)  # also rejects impossible dates (2025-02-30)
+    if found.group(1) is None and found.group(2) == "Z":
+        return value  # already the normal form (nearly every line): skip the conversion
+    moment = moment.astimezone(timezone.utc)
     fraction = f".{moment.microsecond:06d}" if moment.microsecond else ""
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+def _shown(value: object) -> str:
+    """A rejected value as the quarantine reason shows it (built only on rejection: it costs a dumps)."""
+    return f"{type(value).__name__} {json.dumps(value)[:80]}"
 
 
 def _value(field: Field, value: object, path: str, unknown: list[str]) -> object:
     if value is None:
         raise _Rejected(MISSING_FIELD, f"{path} is missing or null")
-    shown = f"{type(value).__name__} {json.dumps(value)[:80]}"
     if field.kind == "struct":
         if not isinstance(value, dict):
-            raise _Rejected(WRONG_TYPE, f"{path}: {shown}, expected an object")
+            raise _Rejected(WRONG_TYPE, f"{path}: {_shown(value)}, expected an object")
         return _object(field.fields, value, path + ".", unknown)
     if field.kind in ("string", "timestamp") and isinstance(value, str):
         if field.kind == "string":
@@ -153,7 +161,7 @@ def _value(field: Field, value: object, path: str, unknown: list[str]) -> object
     if field.kind == "double" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     expected = "an ISO 8601 string" if field.kind == "timestamp" else field.kind
-    raise _Rejected(WRONG_TYPE, f"{path}: {shown}, expected {expected}")
+    raise _Rejected(WRONG_TYPE, f"{path}: {_shown(value)}, expected {expected}")
 
 
 def _object(fields: tuple[Field, ...], record: dict, prefix: str, unknown: list[str]) -> dict:

@@ -12,8 +12,6 @@ fails naming the lines, as the `partitions_match_lake` check does for the same c
 from __future__ import annotations
 
 import json
-import re
-from urllib.parse import unquote
 from collections.abc import Iterator
 
 from pyspark.sql import DataFrame, SparkSession
@@ -22,43 +20,38 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.contract import Contract, check_line, contract_for, data_lines, is_data_file, ledger_uri
+from glue_scripts.zfish_etl.files import join, list_folder, read_files
 
-_DAY_FILE = re.compile(r"/day=([^/]+)/([^/]+)$")
 _LINES = StructType([
     StructField("day", StringType()), StructField("file", StringType()), StructField("line", IntegerType()),
     StructField("reason", StringType()), StructField("detail", StringType()), StructField("row", StringType()),
 ])
 STALE_SHOWN = 10
+FILES_PER_TASK = 2000
 
 
-def _judged_lines(item: tuple[str, str], contract: Contract, excluded: frozenset[tuple[str, str, int]]) -> Iterator[tuple]:
+def _judged_lines(day: str, name: str, content: bytes, contract: Contract,
+                  excluded: frozenset[tuple[str, str, int]]) -> Iterator[tuple]:
     """(day, file, line, reason, detail, normalized row as JSON) for each line not in the quarantine."""
-    path, content = item
-    found = _DAY_FILE.search(path)
-    if found is None or not is_data_file(found.group(2)):
-        return
-    day, name = (unquote(part) for part in found.groups())  # Spark's file paths are URL-encoded
-    for line, text in data_lines(content):
+    for line, text in data_lines(content.decode("utf-8", errors="replace")):  # as the crawl decodes
         if (day, name, line) in excluded:
             continue
         verdict = check_line(contract, text)
         yield day, name, line, verdict.reason, verdict.detail, None if verdict.reason else json.dumps(verdict.row)
 
 
-def _existing(spark: SparkSession, uris: list[str]) -> list[str]:
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    paths = [jvm.org.apache.hadoop.fs.Path(u) for u in uris]
-    return [u for u, p in zip(uris, paths) if p.getFileSystem(conf).exists(p)]
-
-
-def quarantined_lines(spark: SparkSession, table: CatalogTable, days: list[str]) -> frozenset[tuple[str, str, int]]:
+def quarantined_lines(table: CatalogTable, days: list[str]) -> frozenset[tuple[str, str, int]]:
     """(day, file, line) of every quarantine entry of `days` (a day crawled without a ledger has none)."""
-    ledgers = _existing(spark, [ledger_uri(table.location, d) for d in days])
-    if not ledgers:
-        return frozenset()
-    entries = (json.loads(r.value) for r in spark.read.text(ledgers).collect() if r.value.strip())
+    uris = [ledger_uri(table.location, d) for d in days]
+    entries = (json.loads(text) for _, content in read_files(uris, missing_ok=True) if content
+               for text in content.decode("utf-8").splitlines() if text.strip())
     return frozenset((e["day"], e["file"], e["line"]) for e in entries)
+
+
+def day_files(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str]]:
+    """(day, file name, URI) of every data file of the registered `days`, listed as the crawl lists them."""
+    return [(day, name, join(table.partitions[day], name))
+            for day in days for name in list_folder(table.partitions[day]) if is_data_file(name)]
 
 
 def read_days(spark: SparkSession, table: CatalogTable, days: list[str] | None = None) -> DataFrame:
@@ -66,21 +59,24 @@ def read_days(spark: SparkSession, table: CatalogTable, days: list[str] | None =
 
     The catalog's columns are the schema (`day` from the folder). Fails, naming the lines, when a
     line breaks the contract without a quarantine entry (files changed since the crawl).
+
+    The driver lists each day and reads its files (see `files`); Spark's executors judge the lines,
+    in tasks of up to `FILES_PER_TASK` files, and parse the accepted rows with the catalog's schema.
     """
-    wanted = table.partitions if days is None else {d: loc for d, loc in table.partitions.items() if d in set(days)}
+    wanted = sorted(table.partitions if days is None else set(days) & set(table.partitions))
     if not wanted:
         return spark.createDataFrame([], table.ddl())
     contract = contract_for(table.name)
-    excluded = quarantined_lines(spark, table, sorted(wanted))
-    # The text source with `wholetext` (one row per file) lists through Spark's file index;
-    # `wholeTextFiles` stats every file through Hadoop, and on a local disk without Hadoop's native
-    # library that forks a shell per file (10^4 files: minutes).
-    files = (spark.read.text([loc.rstrip("/") + "/" for loc in wanted.values()], wholetext=True)
-             .select(F.col("_metadata.file_path").alias("path"), "value").rdd)
-    # Small files pack ~32 to a task; fewer, larger tasks spare each one its Python worker round trip.
-    files = files.coalesce(max(1, min(files.getNumPartitions(), 4 * spark.sparkContext.defaultParallelism)))
-    lines = spark.createDataFrame(files.flatMap(lambda row: _judged_lines((row[0], row[1]), contract, excluded)),
-                                  _LINES).cache()  # judged once: for the stale lines, then the rows
+    excluded = quarantined_lines(table, wanted)
+    listed = day_files(table, wanted)
+    contents = read_files([uri for _, _, uri in listed])
+    files = [(day, name, content) for (day, name, _), (_, content) in zip(listed, contents)]
+    slices = max(1, min(len(files) // FILES_PER_TASK + 1, 4 * spark.sparkContext.defaultParallelism))
+    judged = spark.sparkContext.parallelize(files, slices).flatMap(
+        lambda f: _judged_lines(f[0], f[1], f[2], contract, excluded))
+    del files  # the JVM holds the slices now
+    # Judged once (lineage cut, so the files are not shipped again): for the stale lines, then the rows.
+    lines = spark.createDataFrame(judged, _LINES).localCheckpoint()
     stale = lines.where(F.col("reason").isNotNull()).orderBy("day", "file", "line").limit(STALE_SHOWN).collect()
     if stale:
         shown = "; ".join(f"day={r['day']} {r['file']}:{r['line']} {r['reason']} ({r['detail']})" for r in stale)
@@ -90,6 +86,4 @@ def read_days(spark: SparkSession, table: CatalogTable, days: list[str] | None =
         )
     columns = StructType([f for f in spark.createDataFrame([], table.ddl()).schema.fields if f.name != "day"])
     parsed = lines.select(F.from_json("row", columns).alias("r"), "day")
-    rows = parsed.select(*[F.col(f"r.{f.name}").alias(f.name) for f in columns.fields], "day").localCheckpoint()
-    lines.unpersist()
-    return rows
+    return parsed.select(*[F.col(f"r.{f.name}").alias(f.name) for f in columns.fields], "day")
