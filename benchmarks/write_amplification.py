@@ -108,9 +108,9 @@ def main() -> None:
     parser.add_argument("--fish-per-day", type=int, default=5, help="the walkthrough's 5 (x3 images)")
     args = parser.parse_args()
     results = harness.Results("write_amplification", vars(args))
-    from zfish_assets import settings
+    from glue_scripts.zfish_etl.modes import JOIN_MODES
 
-    modes = sorted(settings.JOIN_MODES, key=lambda m: m != "full")  # full first: the baseline
+    modes = sorted(JOIN_MODES, key=lambda m: m != "full")  # full first: the baseline
     delays = {"walkthrough (32 d)": {}, f"spread {SPREAD} d": {"ZFISH_LABEL_DELAY_SPREAD": SPREAD}}
     table = []
     for delay_name, delay_settings in delays.items():

@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
 from glue_scripts.zfish_etl.hudi import hive_sync_options, read_table, upsert
+from glue_scripts.zfish_etl.modes import JOIN_MODES
 from glue_scripts.zfish_etl.read import read_days
 from glue_scripts.zfish_etl.transform import changed_rows, join_labeled, stale_label_days
 
@@ -32,7 +33,6 @@ ARGUMENTS = (
     "target_path", "target_table", "catalog", "catalog_dir", "result_uri", "hive_sync", "join_mode",
 )
 OPTIONAL = ("catalog", "catalog_dir", "result_uri", "hive_sync", "join_mode")
-JOIN_MODES = ("incremental", "full")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from glue_scripts.zfish_etl.modes import JOIN_MODES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -79,9 +81,6 @@ def database() -> str:
 def label_horizon_days() -> int:
     """`ZFISH_LABEL_HORIZON_DAYS`: how many days back an evening run reprocesses (the window)."""
     return int(env("ZFISH_LABEL_HORIZON_DAYS", "36"))
-
-
-JOIN_MODES = ("incremental", "full")
 
 
 def join_mode() -> str:

@@ -1,0 +1,7 @@
+"""How the job writes joined_fish_data (its `join_mode`), where settings can read it without loading Spark.
+
+`incremental` upserts only the new or changed rows, so only partitions with news are rewritten;
+`full` re-upserts every labeled row of the range, as the walkthrough does.
+"""
+
+JOIN_MODES = ("incremental", "full")
