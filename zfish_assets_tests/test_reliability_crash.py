@@ -54,7 +54,6 @@ INSTANT = r"\d{17}"
 HUDI_CRASH_POINTS = {
     "before write": rf"/{TABLE}/\.hoodie/{INSTANT}\.inflight$",
     "after .inflight": rf"/{TABLE}/day=[^/]+/[^/]+_{INSTANT}\.parquet$",
-    "after data files": rf"/{TABLE}/\.hoodie/metadata/\.hoodie/{INSTANT}\.deltacommit\.requested$",
     "before completed instant": rf"/{TABLE}/\.hoodie/{INSTANT}\.commit$",
 }
 
@@ -245,9 +244,9 @@ def hold_then_kill(child: subprocess.Popen, signal_file: Path, workdir: Path) ->
 # The timeline and partitions, read from the files
 
 
-def timeline(table: Path, metadata: bool = False) -> list[str]:
-    """File names of the data table's timeline (or the metadata table's), sorted."""
-    folder = table / ".hoodie" / "metadata" / ".hoodie" if metadata else table / ".hoodie"
+def timeline(table: Path) -> list[str]:
+    """File names of the table's timeline, sorted."""
+    folder = table / ".hoodie"
     return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
 
@@ -289,18 +288,19 @@ def crashed_instant(before: list[str], after: list[str]) -> str:
 
 def check_phase(phase: str, table: Path, instant: str, world: World) -> dict[str, Any]:
     """Verify from the files that the crash point was reached, and return what the table held."""
-    data_timeline, mdt_timeline = instant_files(timeline(table), instant), instant_files(timeline(table, True), instant)
+    data_timeline = instant_files(timeline(table), instant)
     written = data_files(table, instant)
     reference_files = data_files(world.reference, world.reference_instant)
-    held = {"timeline": data_timeline, "metadata_timeline": mdt_timeline,
+    held = {"timeline": data_timeline, "metadata_table": (table / ".hoodie" / "metadata").exists(),
             "data_files": [str(p.relative_to(table)) for p in written],
             "markers": sorted(p.name for p in (table / ".hoodie" / ".temp" / instant).glob("*"))}
     assert f"{instant}.commit" not in data_timeline, held  # never completed, in every phase
+    assert not held["metadata_table"], held  # HUDI_OPTIONS keep no metadata table
     if phase == "before write":
-        assert data_timeline == [f"{instant}.commit.requested"] and not written and not mdt_timeline, held
+        assert data_timeline == [f"{instant}.commit.requested"] and not written, held
     elif phase == "after .inflight":
         assert data_timeline == [f"{instant}.commit.requested", f"{instant}.inflight"] and held["markers"], held
-        assert not written and not mdt_timeline, held
+        assert not written, held
     else:
         assert data_timeline == [f"{instant}.commit.requested", f"{instant}.inflight"] and held["markers"], held
         # Every data file of the commit is there and whole: as many as the uninterrupted commit
@@ -308,10 +308,6 @@ def check_phase(phase: str, table: Path, instant: str, world: World) -> dict[str
         assert len(written) == len(reference_files), held
         assert sum(pq.read_metadata(p).num_rows for p in written) == \
             sum(pq.read_metadata(p).num_rows for p in reference_files), held
-        if phase == "after data files":
-            assert not mdt_timeline, held
-        else:  # the metadata table already recorded the commit; only the data timeline's .commit is missing
-            assert f"{instant}.deltacommit" in mdt_timeline, held
     return held
 
 
@@ -336,24 +332,19 @@ def test_hudi_commit_killed(phase: str, world: World, spark, reliability, reques
     result = run(spark, job_args(world.catalog_dir, table, *WINDOW))
     hoodie = table / ".hoodie"
     rollbacks = rolled_back(spark, hoodie)
-    metadata_rollbacks = rolled_back(spark, hoodie / "metadata" / ".hoodie")
-    request.node.user_properties.append(
-        ("rollbacks", json.dumps({"table": rollbacks, "metadata table": metadata_rollbacks})))
+    request.node.user_properties.append(("rollbacks", json.dumps(rollbacks)))
     assert list(rollbacks.values()) == [[instant]], rollbacks  # one rollback, of the crashed instant
     (rollback,) = rollbacks
     # Hudi rolls back before it starts its own commit: the rollback completed before the new
     # commit was requested (though its instant time is later: the writer took its time first).
     assert (hoodie / f"{rollback}.rollback").stat().st_mtime_ns <= \
         (hoodie / f"{result.commit_instant}.commit.requested").stat().st_mtime_ns
-    if phase == "before completed instant":  # the metadata table's deltacommit of the instant is undone too
-        assert [instant] in metadata_rollbacks.values(), metadata_rollbacks
-    assert instant_files(timeline(table), instant) == [] and instant_files(timeline(table, True), instant) == []
+    assert instant_files(timeline(table), instant) == []
     assert data_files(table, instant) == [] and not (hoodie / ".temp" / instant).exists()
     assert completed_commits(f"file://{table}", {}) == [world.baseline_instant, result.commit_instant]
     recovered = rows_by_hudi_rs(table)
     assert without_per_commit(recovered) == without_per_commit(world.reference_rows)
-    if phase == "before completed instant":  # Spark lists files through the metadata table it had to roll back
-        assert without_per_commit(rows_by_spark(spark, table)) == without_per_commit(world.reference_rows)
+    assert without_per_commit(rows_by_spark(spark, table)) == without_per_commit(world.reference_rows)
 
     expected_ids = {r["image_id"] for r in world.reference_rows}
     reliability.add("crash", f"hudi commit: {phase}", rows_in=len(world.reference_rows), rows_out=len(recovered),
