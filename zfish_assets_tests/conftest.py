@@ -15,6 +15,8 @@ import pytest
 
 # The walkthrough's clock: partitions run through the evening of 2025-05-11.
 os.environ.setdefault("ZFISH_CLOCK", "2025-05-11T18:00:00Z")
+# The suite's one Spark session serves the local lake and the S3 (moto) tests alike.
+os.environ.setdefault("ZFISH_SPARK_S3A", "true")
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,8 @@ class LocalSparkEngine(Engine):
     def run_job(self, args: JobArgs) -> JobResult:
         log = get_dagster_logger()
         started = time.monotonic()
-        spark = get_spark_session(replace(SparkSettings.from_env(), master=self.master, with_s3a=self.s3a))
+        base = SparkSettings.from_env()
+        spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a))
         if self.s3a:
             apply_s3a(spark, s3a_conf(self.s3_endpoint_url, self.s3_region, aws_credentials()))
         log.info(f"Spark session ready in {time.monotonic() - started:.1f}s ({self.master})")

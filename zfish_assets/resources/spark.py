@@ -38,8 +38,9 @@ class SparkSettings:
 
     @classmethod
     def from_env(cls) -> "SparkSettings":
-        """`ZFISH_SPARK_MASTER` (default `local[2]`) and `ZFISH_JARS_DIR`."""
-        return cls(master=settings.env("ZFISH_SPARK_MASTER", "local[2]"))
+        """`ZFISH_SPARK_MASTER` (default `local[2]`), `ZFISH_SPARK_S3A` and `ZFISH_JARS_DIR`."""
+        return cls(master=settings.env("ZFISH_SPARK_MASTER", "local[2]"),
+                   with_s3a=settings.env("ZFISH_SPARK_S3A", "false") == "true")
 
     @property
     def cores(self) -> int:
@@ -70,11 +71,10 @@ def check_java() -> None:
 
 def jar_paths(spark_settings: SparkSettings) -> list[Path]:
     """The jars for this session, failing with the command that fetches them when one is missing."""
+    # The s3a jars only when asked for: the SDK bundle alone is 280 MB, and loading it took 1.5-3 s
+    # of every local session's start.
     names = [HUDI_BUNDLE, *(S3A_JARS if spark_settings.with_s3a else ())]
     paths = [spark_settings.jars_dir / name for name in names]
-    # The s3a jars ride along whenever fetched: the process's one session may serve an S3 lake later.
-    paths += [spark_settings.jars_dir / n for n in S3A_JARS
-              if n not in names and (spark_settings.jars_dir / n).is_file()]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise SparkEnvironmentError(
