@@ -1,8 +1,11 @@
 """Asset checks: SQL through the query engine and listings through the lake, nothing engine-specific.
 
-Checks are not partitioned (a preview feature that runs partition-less in range runs): the crawled
-tables' checks cover the days of the run that triggered them (every registered day when run on
-their own); the joined table's checks validate the whole table against the crawled tables. The
+Checks are not partitioned (a preview feature that runs partition-less in range runs): they cover
+the days of the run that triggered them, and every day when run on their own, so that an evening's
+checks cost what its days cost, however long the history. The SQL says its days (`day IN (...)`,
+on which Athena prunes partitions) and tells the engine (`query(sql, days=...)`, over which DuckDB
+builds its views). Two reads stay whole: every label (a fish's latest may be of any day), and the
+image_id column of every day (`unique_image_id`: the run's image_ids against all others). The
 `quarantine` check of a crawled table reports the rows its crawls quarantined (a warning), and
 fails the run (an error) when a day's share exceeds `ZFISH_QUARANTINE_MAX_RATE`.
 """
@@ -29,7 +32,7 @@ from zfish_assets.crawl import QUARANTINED_ROWS, fingerprint
 from zfish_assets.quarantine import read_ledger
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.lake import Lake
-from zfish_assets.resources.query import QueryEngine, identifier
+from zfish_assets.resources.query import QueryEngine, identifier, sql_string
 
 MAX_RATE_VARIABLE = "ZFISH_QUARANTINE_MAX_RATE"
 DEFAULT_MAX_RATE = "0.1"
@@ -65,6 +68,18 @@ def _listed(items: Sequence[object]) -> str:
 
 def _table_name(catalog: Catalog, table: str) -> str:
     return f"{identifier(catalog.database)}.{identifier(table)}"
+
+
+def _in_days(column: str, days: Sequence[str] | None) -> str:
+    """SQL keeping the rows of `days` (every row when None), spelled the same for DuckDB and Athena."""
+    if days is None:
+        return "TRUE"
+    return f"{column} IN ({', '.join(sql_string(d) for d in days)})" if days else "FALSE"
+
+
+def _scope(days: Sequence[str] | None, *tables: str) -> dict[str, list[str]] | None:
+    """The days each of `tables` is read over (the rest are read whole); None when the run has no days."""
+    return None if days is None else dict.fromkeys(tables, list(days))
 
 
 def landed_rows(context: AssetCheckExecutionContext, raw_asset: str, day: str) -> int | None:
@@ -118,7 +133,8 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
         days = run_days(context)
         scope = sorted(set(registered) if days is None else set(days) & set(registered))
         counted = {r["day"]: r["n"] for r in query.query(
-            f"SELECT day, count(*) AS n FROM {_table_name(catalog, table)} GROUP BY day").to_pylist()} if scope else {}
+            f"SELECT day, count(*) AS n FROM {_table_name(catalog, table)} WHERE {_in_days('day', scope)} GROUP BY day",
+            _scope(scope, table)).to_pylist()} if scope else {}
         mismatches = []
         for day in scope:
             landed = landed_rows(context, f"raw_{table}", day)
@@ -184,15 +200,18 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
 
 
 @asset_check(asset=JOINED, name="labeled_rows", blocking=True,
-             description="Per image day, the table holds exactly the observations whose fish has a registered label.")
-def labeled_rows(query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
+             description="Per image day of the run, the table holds exactly the observations whose fish has a "
+                         "registered label (labels of any day).")
+def labeled_rows(context: AssetCheckExecutionContext, query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
+    days = run_days(context)
     obs, out = _table_name(catalog, "observations"), _table_name(catalog, "outcomes")
     expected = {} if catalog.get_table("outcomes") is None else {r["day"]: r["n"] for r in query.query(
-        f"SELECT o.day, count(*) AS n FROM {obs} o "
-        f"WHERE o.fish_id IN (SELECT fish_id FROM {out} WHERE condition_developed IS NOT NULL) GROUP BY o.day"
-    ).to_pylist()}
+        f"SELECT o.day, count(*) AS n FROM {obs} o WHERE {_in_days('o.day', days)} "
+        f"AND o.fish_id IN (SELECT fish_id FROM {out} WHERE condition_developed IS NOT NULL) GROUP BY o.day",
+        _scope(days, "observations")).to_pylist()}
     actual = {} if catalog.get_table(JOINED) is None else {r["day"]: r["n"] for r in query.query(
-        f"SELECT day, count(*) AS n FROM {_table_name(catalog, JOINED)} GROUP BY day").to_pylist()}
+        f"SELECT day, count(*) AS n FROM {_table_name(catalog, JOINED)} WHERE {_in_days('day', days)} GROUP BY day",
+        _scope(days, JOINED)).to_pylist()}
     differing = sorted(d for d in set(expected) | set(actual) if expected.get(d, 0) != actual.get(d, 0))
     return AssetCheckResult(
         passed=not differing,
@@ -209,12 +228,16 @@ def labeled_rows(query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
 
 
 @asset_check(asset=JOINED, name="unique_image_id", blocking=True,
-             description="No image_id twice in the whole table (Hudi keys are unique per partition only).")
-def unique_image_id(query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
+             description="No image_id of the run's days twice in the whole table (Hudi keys are unique per "
+                         "partition only).")
+def unique_image_id(context: AssetCheckExecutionContext, query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
     if catalog.get_table(JOINED) is None:
         return AssetCheckResult(passed=True, description="no table yet")
+    days, joined = run_days(context), _table_name(catalog, JOINED)
+    # Every day is read (a run's image_id may repeat one of any day), but only its image_id and day columns.
+    of_run = "" if days is None else f"WHERE image_id IN (SELECT image_id FROM {joined} WHERE {_in_days('day', days)}) "
     dupes = query.query(
-        f"SELECT image_id, count(*) AS n FROM {_table_name(catalog, JOINED)} GROUP BY image_id HAVING count(*) > 1"
+        f"SELECT image_id, count(*) AS n FROM {joined} {of_run}GROUP BY image_id HAVING count(*) > 1"
     ).to_pylist()
     return AssetCheckResult(
         passed=not dupes,
@@ -224,19 +247,23 @@ def unique_image_id(query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
 
 
 @asset_check(asset=JOINED, name="labels_are_latest", blocking=True,
-             description="No null label, and each row carries its fish's latest registered label.")
-def labels_are_latest(query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
+             description="No null label, and each row of the run's days carries its fish's latest registered label.")
+def labels_are_latest(context: AssetCheckExecutionContext, query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
     if catalog.get_table(JOINED) is None:
         return AssetCheckResult(passed=True, description="no table yet")
+    days, joined = run_days(context), _table_name(catalog, JOINED)
+    # Every label is read (a fish's latest may be of any day), but only the run's fish are ranked.
+    of_run = "" if days is None else f" AND fish_id IN (SELECT fish_id FROM {joined} WHERE {_in_days('day', days)})"
     # The rule, restated independently of the job: the latest day wins, a positive label within a day.
     rows = query.query(
         f"WITH ranked AS (SELECT fish_id, condition_developed, day, row_number() OVER "
         f"(PARTITION BY fish_id ORDER BY day DESC, condition_developed DESC) AS rn "
-        f"FROM {_table_name(catalog, 'outcomes')} WHERE condition_developed IS NOT NULL) "
+        f"FROM {_table_name(catalog, 'outcomes')} WHERE condition_developed IS NOT NULL{of_run}) "
         f"SELECT j.image_id, j.fish_id, j.condition_developed AS stored, r.condition_developed AS latest "
-        f"FROM {_table_name(catalog, JOINED)} j LEFT JOIN ranked r ON r.fish_id = j.fish_id AND r.rn = 1 "
-        f"WHERE j.condition_developed IS NULL OR r.condition_developed IS NULL "
-        f"OR j.condition_developed <> r.condition_developed"
+        f"FROM {joined} j LEFT JOIN ranked r ON r.fish_id = j.fish_id AND r.rn = 1 "
+        f"WHERE {_in_days('j.day', days)} AND (j.condition_developed IS NULL OR r.condition_developed IS NULL "
+        f"OR j.condition_developed <> r.condition_developed)",
+        _scope(days, JOINED),
     ).to_pylist()
     return AssetCheckResult(
         passed=not rows,

@@ -1,4 +1,8 @@
-"""JVM-free reads of Hudi tables through hudi-rs: snapshots, time travel, the commit timeline."""
+"""JVM-free reads of Hudi tables through hudi-rs: snapshots, time travel, the commit timeline.
+
+hudi-rs names the files of the latest snapshot; `snapshot_dataset` hands them to a reader that
+takes only the columns it needs, which hudi-rs's own reads do not make much cheaper.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 from hudi import HudiReadOptions, HudiTableBuilder
 
 META_COLUMNS = ("_hoodie_commit_time", "_hoodie_commit_seqno", "_hoodie_record_key",
@@ -54,6 +60,45 @@ def read_hudi_snapshot(
     if days is not None:
         result = result.filter(pc.is_in(result["day"], pa.array(sorted(set(days)), pa.string())))
     return result
+
+
+def _filesystem(uri: str, storage_options: Mapping[str, str]) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's filesystem for the table at `uri`, set up as hudi-rs's storage options say, and the table's path in it."""
+    scheme, _, path = uri.partition("://")
+    if scheme == "file":
+        return pafs.LocalFileSystem(), path
+    return pafs.S3FileSystem(  # s3:// or s3a://; without keys in the options, the default AWS chain
+        access_key=storage_options.get("aws_access_key_id") or None,
+        secret_key=storage_options.get("aws_secret_access_key") or None,
+        session_token=storage_options.get("aws_session_token") or None,
+        region=storage_options.get("aws_region") or None,
+        endpoint_override=storage_options.get("aws_endpoint") or None,
+        scheme="http" if storage_options.get("aws_allow_http") == "true" else "https",
+    ), path
+
+
+def snapshot_dataset(uri: str, storage_options: Mapping[str, str], days: Sequence[str] | None = None) -> ds.Dataset:
+    """The latest snapshot (restricted to `days` if given) as a lazy Arrow dataset over its base files.
+
+    A reader (DuckDB) then decodes only the columns and row groups it needs: the image_ids of
+    10^7 rows without the other twenty columns. Faithful for copy-on-write tables, whose file
+    slices are base files alone: hudi-rs lists the latest slice of each file group as of the
+    latest completed commit (a glob of the folders would also see superseded versions).
+    """
+    table = _table(uri, storage_options)
+    schema = table.get_schema_with_meta_fields()
+    if days is not None and not days:
+        return ds.dataset([], schema=schema, format="parquet")
+    options = HudiReadOptions()
+    if days is not None:
+        # Partition pruning in hudi-rs: only the days' file slices are listed.
+        options = options.with_filters([("day", "IN", ",".join(sorted(set(days))))])
+    slices = table.get_file_slices(options)
+    if any(s.has_log_files() for s in slices):
+        raise ValueError(f"{uri} has log files (merge-on-read): read it with read_hudi_snapshot, which merges them")
+    filesystem, root = _filesystem(uri, storage_options)
+    return ds.dataset([f"{root}/{s.base_file_relative_path()}" for s in slices], schema=schema, format="parquet",
+                      filesystem=filesystem)
 
 
 class CommitRead(NamedTuple):

@@ -2,7 +2,9 @@
 
 Asset checks speak SQL to a `QueryEngine`, never to DuckDB or Athena directly, so they run
 unchanged on either (the SQL they use is common to DuckDB and Athena's Trino). DuckDB reads the JSON days with the catalog's schema (no inference), minus the lines the crawl quarantined, and Hudi
-tables through hudi-rs (the snapshot, never a parquet glob, which would see superseded files).
+tables through the files hudi-rs names as the latest snapshot (never a parquet glob, which would
+see superseded files). A query may name the days it reads per table, so that a check of one
+evening reads that evening.
 """
 
 from __future__ import annotations
@@ -10,17 +12,19 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.fs as pafs
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from zfish_assets import settings
 from zfish_assets.resources.catalog import Catalog
-from zfish_assets.resources.hudi_reader import read_hudi_snapshot
+from zfish_assets.resources.hudi_reader import snapshot_dataset
 from zfish_assets.quarantine import read_ledger
 from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.polling import PollTimeout, poll_until
@@ -35,6 +39,11 @@ def identifier(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"{name!r} is not a plain SQL identifier")
     return f'"{name}"'
+
+
+def sql_string(value: str) -> str:
+    """`value` as an SQL string literal (the same in DuckDB and Athena)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def duckdb_type(hive: str) -> str:
@@ -78,8 +87,14 @@ class QueryEngine(ConfigurableResource, ABC):
     """Answers SQL over `<database>.<table>` names, as Athena does."""
 
     @abstractmethod
-    def query(self, sql: str) -> pa.Table:
-        """The result of one statement."""
+    def query(self, sql: str, days: Mapping[str, Sequence[str]] | None = None) -> pa.Table:
+        """The result of one statement.
+
+        `days` names, per table, the only days the statement reads, which the statement itself
+        restricts with `WHERE day IN (...)`: Athena prunes partitions on that condition, DuckDB
+        builds the table's view over those days alone. It lets an engine read less; it never
+        changes the result of a statement that keeps to its days.
+        """
 
     def scalar(self, sql: str):
         """The single value of a one-row, one-column query."""
@@ -93,22 +108,24 @@ class DuckDBQueryEngine(QueryEngine):
     catalog: Catalog
     lake: Lake
 
-    def _json_view(self, con: duckdb.DuckDBPyConnection, table: CatalogTable) -> str:
-        """The registered days' rows, minus the lines the crawl quarantined, with the catalog's columns.
+    def _json_view(self, con: duckdb.DuckDBPyConnection, table: CatalogTable, days: Sequence[str] | None) -> str:
+        """The registered days' rows (of `days` only, if given), minus the lines the crawl quarantined.
 
         Days with an empty quarantine (nearly all) go through DuckDB's JSON reader. Days with one are
         read line by line, their quarantined lines left out by (day, file, line) as the Spark job
-        does; the rest passed the contract, so they cast cleanly.
+        does; the rest passed the contract, so they cast cleanly. Columns are the catalog's.
         """
-        if not table.partitions:
+        wanted = set(table.partitions if days is None else days)
+        partitions = [day for day in table.partitions if day in wanted]
+        if not partitions:
             nulls = ", ".join(f"CAST(NULL AS {duckdb_type(t)}) AS {identifier(n)}" for n, t in table.columns)
             return f"SELECT {nulls}, CAST(NULL AS VARCHAR) AS day WHERE false"
-        ledgers = {day: read_ledger(self.lake, table.name, day) or [] for day in table.partitions}
+        ledgers = {day: read_ledger(self.lake, table.name, day) or [] for day in partitions}
         entries = [e for found in ledgers.values() for e in found]
 
         def files(days: list[str]) -> str:
             globs = [str(self.lake.local_day_dir(table.name, day) / "*.json") for day in days]
-            return ", ".join("'" + g.replace("'", "''") + "'" for g in globs)
+            return ", ".join(sql_string(g) for g in globs)
 
         views = []
         clean = [day for day, found in ledgers.items() if not found]
@@ -138,7 +155,25 @@ class DuckDBQueryEngine(QueryEngine):
             )
         return " UNION ALL ".join(views)
 
-    def query(self, sql: str) -> pa.Table:
+    def _hudi_view(self, con: duckdb.DuckDBPyConnection, table: CatalogTable, days: Sequence[str] | None) -> str:
+        """The latest snapshot's rows (of `days` only, if given), from the base files hudi-rs names.
+
+        Local files go to DuckDB's own Parquet reader, which also skips files by their statistics
+        (a day's file for another day); files elsewhere (S3) through the Arrow dataset.
+        """
+        dataset = snapshot_dataset(table.location, self.lake.storage_options(), days)
+        if isinstance(dataset.filesystem, pafs.LocalFileSystem) and dataset.files:
+            files = ", ".join(sql_string(f) for f in dataset.files)
+            return f"SELECT * FROM read_parquet([{files}], union_by_name=true, hive_partitioning=false)"
+        con.register(f"__{table.name}", dataset)
+        return f"SELECT * FROM __{table.name}"
+
+    def query(self, sql: str, days: Mapping[str, Sequence[str]] | None = None) -> pa.Table:
+        """The statement over views of the tables it names, each over its `days` if given.
+
+        A Hudi table's view scans the base files of its latest snapshot (of its days), decoding
+        only the columns the statement needs.
+        """
         con = duckdb.connect()
         try:
             db = identifier(self.catalog.database)
@@ -147,12 +182,9 @@ class DuckDBQueryEngine(QueryEngine):
                 table = self.catalog.get_table(name)
                 if table is None:
                     continue
-                if table.classification == "hudi":
-                    snapshot = read_hudi_snapshot(table.location, self.lake.storage_options())
-                    con.register(f"__{name}", snapshot)
-                    con.execute(f"CREATE VIEW {db}.{identifier(name)} AS SELECT * FROM __{name}")
-                else:
-                    con.execute(f"CREATE VIEW {db}.{identifier(name)} AS {self._json_view(con, table)}")
+                scope = (days or {}).get(name)
+                view = self._hudi_view if table.classification == "hudi" else self._json_view
+                con.execute(f"CREATE VIEW {db}.{identifier(name)} AS {view(con, table, scope)}")
             return con.sql(sql).to_arrow_table()
         finally:
             con.close()
@@ -302,7 +334,8 @@ class AthenaQueryEngine(QueryEngine):
         arrays = [pa.array([_athena_value(r[i], t) for r in rows], type=t) for i, t in enumerate(types)]
         return pa.Table.from_arrays(arrays, names=[c["Name"] for c in columns])
 
-    def query(self, sql: str) -> pa.Table:
+    def query(self, sql: str, days: Mapping[str, Sequence[str]] | None = None) -> pa.Table:
+        """The statement's result; `days` is not needed: Athena prunes partitions on the statement's `day IN`."""
         athena = self.client()
         query_id = self.start(athena, sql)
         execution = self.wait(athena, query_id)
