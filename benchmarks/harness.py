@@ -197,18 +197,22 @@ def materialize_assets(defs: Any, instance: Any, assets: Sequence[str], partitio
         raise RuntimeError(f"materializing {assets} ({partition or f'{first}..{last}'}) failed")
 
 
-def run_checks(defs: Any, instance: Any, assets: Sequence[str], partition: str | None = None) -> int:
-    """The checks of `assets` (scoped as in the run of `partition`); fails unless all pass.
+def run_checks(defs: Any, instance: Any, assets: Sequence[str], partition: str | None = None,
+               first: str | None = None, last: str | None = None) -> int:
+    """The checks of `assets`, scoped as in the run of `partition` or of the range `first..last`.
 
-    The partition goes in as the run tag the checks read: a checks-only selection has no
-    partitions definition to take a partition key.
+    The partition or range goes in as the run tags the checks read: a checks-only selection has
+    no partitions definition to take a partition key. Fails unless every check passes.
     """
     from dagster import AssetKey, AssetSelection, materialize
 
+    from zfish_assets.runs import RANGE_END, RANGE_START
+
+    tags = {"dagster/partition": partition} if partition else {RANGE_START: first, RANGE_END: last} if first else {}
     result = materialize(
         [*defs.assets, *defs.asset_checks],
         selection=AssetSelection.checks_for_assets(*[AssetKey(a) for a in assets]),
-        tags={"dagster/partition": partition} if partition else {},
+        tags=tags,
         resources=defs.resources, instance=instance, raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
@@ -286,7 +290,7 @@ def evening(offset: int, with_checks: bool = True) -> dict[str, Any]:
         join_stages = spark_stages(spark, joined_at)
         if with_checks:
             with phases("joined checks"):
-                checks += run_checks(defs, instance, ["joined_fish_data"])
+                checks += run_checks(defs, instance, ["joined_fish_data"], first=window_start, last=today)
     return {"day": today, "window": f"{window_start}..{today}", "checks": checks, "seconds": phases.seconds,
             "join_stages": join_stages}
 

@@ -10,6 +10,10 @@ succeeds, so the join never reads a day that is not crawled yet, and a failed cr
 The window is the same in both join modes (`ZFISH_JOIN_MODE`): the incremental mode reads all of it
 and writes only the partitions whose rows changed.
 
+The evening's checks cover the evening's days only, so their cost does not grow with the history.
+A weekly run of every check over every day (`all_days_checks`, Sundays 06:00 UTC) sees what they
+cannot: a label that arrived after its fish's images left the window, a file changed on an old day.
+
 The lake sensor notices a `day=` folder that is not registered in the catalog, or whose files
 changed since the crawl (lab data uploaded from outside), and crawls it (not landing: that would
 replace the upload) and then joins its window the same way. Its cursor is the days seen, with the
@@ -48,6 +52,7 @@ from zfish_assets.runs import RANGE_END, RANGE_START, RAW_AND_CRAWLED
 
 JOIN_THROUGH = "zfish/join_through"  # on a crawl run: join the window ending at this day once it succeeded
 TRIGGER = "zfish/trigger"
+CHECKED_OVER_ALL_DAYS = ("observations", "outcomes", "joined_fish_data")
 IN_FLIGHT = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING,
              DagsterRunStatus.STARTED]
 
@@ -78,6 +83,10 @@ def build_automation(partitions) -> tuple[list[JobDefinition], list, list]:
         "join_window", selection=AssetSelection.assets(AssetKey("joined_fish_data")),
         partitions_def=partitions, description="joined_fish_data over a range of days, in one run.",
     )
+    checks_job = define_asset_job(
+        "all_days_checks", selection=AssetSelection.checks_for_assets(*[AssetKey(a) for a in CHECKED_OVER_ALL_DAYS]),
+        description="Every check of the crawled tables and joined_fish_data, over every day (a run without days).",
+    )
     running = DefaultScheduleStatus.RUNNING if _on_locally() else DefaultScheduleStatus.STOPPED
     sensor_running = DefaultSensorStatus.RUNNING if _on_locally() else DefaultSensorStatus.STOPPED
 
@@ -89,6 +98,12 @@ def build_automation(partitions) -> tuple[list[JobDefinition], list, list]:
             return SkipReason(f"day {day} is not a partition (yet)")
         return RunRequest(run_key=f"evening-{day}", partition_key=day,
                           tags={JOIN_THROUGH: day, TRIGGER: "evening"})
+
+    @schedule(job=checks_job, cron_schedule="0 6 * * 0", execution_timezone="UTC", default_status=running,
+              description="Sundays 06:00 UTC: every check over every day, beyond the evenings' windows.")
+    def weekly_checks(context: ScheduleEvaluationContext):
+        return RunRequest(run_key=f"all-days-checks-{context.scheduled_execution_time:%Y-%m-%d}",
+                          tags={TRIGGER: "weekly_checks"})
 
     @sensor(job=crawl_job, minimum_interval_seconds=15, default_status=sensor_running,
             description="A day folder uploaded to the lake from outside: crawl it, then join its window.")
@@ -133,4 +148,4 @@ def build_automation(partitions) -> tuple[list[JobDefinition], list, list]:
                           tags={RANGE_START: first, RANGE_END: last, JOIN_THROUGH: day,
                                 TRIGGER: context.dagster_run.tags.get(TRIGGER, "")})
 
-    return [crawl_job, join_job], [evening], [new_lake_days, join_after_crawl]
+    return [crawl_job, join_job, checks_job], [evening, weekly_checks], [new_lake_days, join_after_crawl]
