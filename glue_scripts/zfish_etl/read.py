@@ -61,7 +61,8 @@ def read_days(spark: SparkSession, table: CatalogTable, days: list[str] | None =
     line breaks the contract without a quarantine entry (files changed since the crawl).
 
     The driver lists each day and reads its files (see `files`); Spark's executors judge the lines,
-    in tasks of up to `FILES_PER_TASK` files, and parse the accepted rows with the catalog's schema.
+    in a task per `FILES_PER_TASK` files (at most four per core), and parse the accepted rows with
+    the catalog's schema.
     """
     wanted = sorted(table.partitions if days is None else set(days) & set(table.partitions))
     if not wanted:
