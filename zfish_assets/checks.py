@@ -218,6 +218,7 @@ def labeled_rows(context: AssetCheckExecutionContext, query: QueryEngine, catalo
         description=(
             "days differ (expected vs actual): " + _listed([f"{d}: {expected.get(d, 0)} vs {actual.get(d, 0)}" for d in differing])
             if differing else f"{sum(actual.values())} labeled rows over {len(actual)} days, as expected"
+            + ("" if not days else f" (the run's {len(days)} days, {days[0]}..{days[-1]})")
         ),
         metadata={
             "expected_rows": sum(expected.values()),
