@@ -10,13 +10,15 @@ a thread pool (benchmarks/read_path.py). S3 goes through boto3, which honours `A
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 S3_SCHEMES = ("s3", "s3a", "s3n")
 READ_THREADS = 16
+T = TypeVar("T")
 
 
 def _s3(uri: str) -> tuple[str, str] | None:
@@ -33,14 +35,20 @@ def local_path(uri: str) -> Path:
     return Path(unquote(parsed.path) if parsed.scheme else uri)
 
 
-def _s3_client():
+def _each(uris: list[str], work: Callable[[Any, str], T]) -> Iterator[T]:
+    """`work(client, uri)` for each URI, in order. With an S3 URI among them, one S3 client serves
+    them all, in a thread pool (one round trip each); local paths alone run in order, client None."""
+    if not any(_s3(u) for u in uris):
+        yield from (work(None, u) for u in uris)
+        return
     import boto3
 
-    return boto3.client("s3")
+    client = boto3.client("s3")
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        yield from pool.map(lambda uri: work(client, uri), uris)
 
 
-def list_folder(uri: str) -> list[str]:
-    """Names of the files directly in the folder, sorted (none when it does not exist)."""
+def _listed(client: Any, uri: str) -> list[str]:
     found = _s3(uri)
     if found is None:
         folder = local_path(uri)
@@ -51,9 +59,14 @@ def list_folder(uri: str) -> list[str]:
     bucket, key = found
     prefix = key.rstrip("/") + "/"
     names = []
-    for page in _s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
         names.extend(o["Key"][len(prefix):] for o in page.get("Contents", []))
     return sorted(names)
+
+
+def list_folders(uris: list[str]) -> list[list[str]]:
+    """Names of the files directly in each folder, sorted (none when it does not exist), in order."""
+    return list(_each(uris, _listed))
 
 
 def join(folder: str, name: str) -> str:
@@ -62,9 +75,8 @@ def join(folder: str, name: str) -> str:
 
 def read_files(uris: list[str], missing_ok: bool = False) -> Iterator[tuple[str, bytes | None]]:
     """(uri, content) of each file, in order; content None for a missing file when `missing_ok`."""
-    client = _s3_client() if any(_s3(u) for u in uris) else None
 
-    def read(uri: str) -> tuple[str, bytes | None]:
+    def read(client: Any, uri: str) -> tuple[str, bytes | None]:
         found = _s3(uri)
         try:
             if found is None:
@@ -79,8 +91,4 @@ def read_files(uris: list[str], missing_ok: bool = False) -> Iterator[tuple[str,
                 return uri, None
             raise
 
-    if client is None:
-        yield from map(read, uris)
-        return
-    with ThreadPoolExecutor(READ_THREADS) as pool:
-        yield from pool.map(read, uris)
+    return _each(uris, read)

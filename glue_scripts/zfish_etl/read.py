@@ -20,7 +20,7 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.contract import Contract, check_line, contract_for, data_lines, is_data_file, ledger_uri
-from glue_scripts.zfish_etl.files import join, list_folder, read_files
+from glue_scripts.zfish_etl.files import join, list_folders, read_files
 
 _LINES = StructType([
     StructField("day", StringType()), StructField("file", StringType()), StructField("line", IntegerType()),
@@ -50,8 +50,9 @@ def quarantined_lines(table: CatalogTable, days: list[str]) -> frozenset[tuple[s
 
 def day_files(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str]]:
     """(day, file name, URI) of every data file of the registered `days`, listed as the crawl lists them."""
-    return [(day, name, join(table.partitions[day], name))
-            for day in days for name in list_folder(table.partitions[day]) if is_data_file(name)]
+    folders = [table.partitions[day] for day in days]
+    return [(day, name, join(folder, name))
+            for day, folder, names in zip(days, folders, list_folders(folders)) for name in names if is_data_file(name)]
 
 
 def read_days(spark: SparkSession, table: CatalogTable, days: list[str] | None = None) -> DataFrame:
