@@ -113,11 +113,14 @@ def build_automation(partitions) -> tuple[list[JobDefinition], list, list]:
             return SkipReason("a backfill is in progress: it crawls the days it lands")
         requests, changed = [], dict(seen)
         days = sorted({d for t in RAW_TABLES for d in lake.list_days(t)})
+        misnamed = [f"{t}/{name}" for t in RAW_TABLES for name in lake.misnamed(t)]
+        if misnamed:  # never read: said on every tick until renamed (the quarantine check names them too)
+            context.log.warning(f"not day=YYYY-MM-DD folders, never crawled (rename them): {', '.join(misnamed)}")
         registered = {t: catalog.partition_parameters(t) for t in RAW_TABLES}
         for day in days:
             if not partitions.has_partition_key(day):
                 continue
-            prints = {t: fingerprint([o for o in lake.list_day(t, day) if o.name.endswith(".json")]) for t in RAW_TABLES}
+            prints = {t: fingerprint(lake.list_day(t, day)) for t in RAW_TABLES}
             digest = "/".join(prints[t] for t in RAW_TABLES)
             if seen.get(day) == digest:
                 continue

@@ -103,7 +103,8 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
         days = run_days(context)
         candidates = set(lake.list_days(table)) | set(registered)
         scope = candidates if days is None else set(days)
-        files = {day: [o for o in lake.list_day(table, day) if is_data_file(o.name)] for day in sorted(scope & candidates)}
+        listed = {day: lake.list_day(table, day) for day in sorted(scope & candidates)}
+        files = {day: [o for o in objects if is_data_file(o.name)] for day, objects in listed.items()}
         in_lake = {day for day, listed in files.items() if listed}
         unregistered = sorted(in_lake - set(registered))
         orphaned = sorted((set(registered) & scope) - in_lake)
@@ -111,7 +112,7 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
             f"day={day}: {len(files[day])} files / {sum(o.size for o in files[day])} bytes now, "
             f"{registered[day].get('objectCount')} files / {registered[day].get('sizeKey')} bytes when crawled"
             for day in sorted(in_lake & set(registered))
-            if fingerprint(files[day]) != registered[day].get("zfish.fingerprint")
+            if fingerprint(listed[day]) != registered[day].get("zfish.fingerprint")
         ]
         problems = (
             [f"day folders not registered: {_listed(unregistered)}"] * bool(unregistered)
@@ -180,17 +181,25 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
                 per_day[day] = {"quarantined": len(entries), "rows": accepted + len(entries),
                                 "rate": round(len(entries) / (accepted + len(entries)), 4),
                                 "reasons": dict(sorted(Counter(e.reason for e in entries).items()))}
+                per_day[day]["files"] = sorted({e.file for e in entries})
         over = [d for d, v in per_day.items() if v["rate"] > max_rate]
         reasons = sum((Counter(v["reasons"]) for v in per_day.values()), Counter())
+        misnamed = lake.misnamed(table)
+        problems = [f"day={d}: {v['quarantined']} of {v['rows']} quarantined ({v['rate']:.0%}): "
+                    + ", ".join(f"{r} {n}" for r, n in v["reasons"].items()) + f" (in {_listed(v['files'])})"
+                    for d, v in per_day.items()]
         return AssetCheckResult(
-            passed=not per_day,
+            passed=not per_day and not misnamed,
             severity=AssetCheckSeverity.ERROR if over else AssetCheckSeverity.WARN,
             description=(
-                _listed([f"day={d}: {v['quarantined']} of {v['rows']} quarantined ({v['rate']:.0%}): "
-                         + ", ".join(f"{r} {n}" for r, n in v["reasons"].items()) for d, v in per_day.items()])
-                + (f"; above the {max_rate:.0%} allowed ({MAX_RATE_VARIABLE}): {_listed(over)}" if over else "")
-            ) if per_day else f"{len(scope)} days: nothing quarantined",
+                "; ".join(filter(None, [
+                    _listed(problems) if per_day else "",
+                    f"above the {max_rate:.0%} allowed ({MAX_RATE_VARIABLE}): {_listed(over)}" if over else "",
+                    f"not day=YYYY-MM-DD folders under {table}/, never read (rename them): {_listed(misnamed)}"
+                    if misnamed else ""]))
+            ) if per_day or misnamed else f"{len(scope)} days: nothing quarantined",
             metadata={"days_checked": len(scope), "quarantined": sum(v["quarantined"] for v in per_day.values()),
+                      "misnamed_folders": MetadataValue.json(misnamed),
                       "max_rate": max_rate, "days_over_max_rate": len(over),
                       "reasons": MetadataValue.json(dict(sorted(reasons.items()))),
                       "per_day": MetadataValue.json(per_day)},

@@ -128,7 +128,7 @@ def _upload(args: argparse.Namespace) -> int:
     import shutil
 
     from zfish_assets.deployments import resources_for
-    from zfish_assets.resources.lake import RAW_TABLES
+    from zfish_assets.resources.lake import RAW_TABLES, is_day_folder
 
     day = args.day.isoformat()
     sources = {t: args.dir / t / f"day={day}" for t in RAW_TABLES if (args.dir / t / f"day={day}").is_dir()}
@@ -136,9 +136,14 @@ def _upload(args: argparse.Namespace) -> int:
         args.error(f"{args.dir} has no observations/day={day}/ or outcomes/day={day}/")
     lake = resources_for()["lake"].process_config_and_initialize()
 
-    def copy_from(source: Path):
-        return lambda folder: [shutil.copy2(p, folder / p.name) for p in sorted(source.iterdir()) if p.is_file()]
+    def copy_from(source: Path):  # the whole folder, subfolders too: the crawl names what it cannot read
+        return lambda folder: shutil.copytree(source, folder, dirs_exist_ok=True)
 
+    for table in RAW_TABLES:
+        misnamed = sorted(p.name for p in (args.dir / table).glob("*") if not is_day_folder(p.name))
+        if misnamed:
+            print(f"zfish: {args.dir / table} holds {', '.join(misnamed)}: not day=YYYY-MM-DD folders, "
+                  "so not uploaded (rename them to the day they hold)", file=sys.stderr)
     for table, source in sources.items():
         landed = lake.land_day(table, day, copy_from(source))
         print(f"{table} day={day}: {landed.files} files, {landed.bytes:,} bytes -> {landed.uri}")

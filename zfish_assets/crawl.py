@@ -37,12 +37,13 @@ class CrawledDay:
 
 
 def fingerprint(objects: list[LakeObject]) -> str:
-    """A digest of the names, sizes and versions of the day's data files (what the crawl registers).
+    """A digest of the names, sizes and versions of every file of the day (what the crawl registers).
 
-    Other files are left out here, whoever lists the day, so every caller agrees with the crawl.
+    Every file counts, data or not (a stray or nested file added later is a change the crawl must
+    see and quarantine), whoever lists the day, so every caller agrees with the crawl.
     """
     digest = hashlib.sha256()
-    for obj in (o for o in objects if is_data_file(o.name)):
+    for obj in sorted(objects, key=lambda o: o.name):
         digest.update(f"{obj.name}\0{obj.size}\0{obj.version}\n".encode())
     return digest.hexdigest()
 
@@ -60,8 +61,8 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
     data_objects = [o for o in objects if is_data_file(o.name)]
     folder = lake.local_day_dir(table, day) if objects else None
 
-    def read(obj: LakeObject) -> tuple[str, str]:
-        return obj.name, (folder / obj.name).read_bytes().decode("utf-8", errors="replace")
+    def read(obj: LakeObject) -> tuple[str, bytes]:
+        return obj.name, (folder / obj.name).read_bytes()  # bytes: the contract decodes, strictly
 
     taken = keys_of_other_days(lake, contract, catalog.partition_parameters(table), day) if contract.key else {}
     judged = judge_day(contract, day, map(read, data_objects),
@@ -83,7 +84,7 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
             "objectCount": str(len(data_objects)),
             "sizeKey": str(size),
             QUARANTINED_ROWS: str(judged.quarantined_rows()),
-            "zfish.fingerprint": fingerprint(data_objects),
+            "zfish.fingerprint": fingerprint(objects),
         },
     )
     return CrawledDay(table, day, location, judged.rows, len(data_objects), size, contract.columns(), True, judged)

@@ -6,11 +6,13 @@ shared contract (`glue_scripts/zfish_etl/contract.py`) and adds the rules across
 the whole day and the other days: a key (observations' `image_id`) seen again later in the day is
 a `duplicate_key`, and one already accepted on another registered day is a `key_in_other_day` (the
 first crawled delivery keeps it). The keys each day accepted are kept beside the ledger in
-`_zfish/keys/<table>/day=D.txt` for the crawls of other days.
+`_zfish/keys/<table>/day=D.jsonl` (one JSON string a line, so any accepted key, spaces, newlines,
+quotes and all, reads back exactly) for the crawls of other days.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -19,19 +21,25 @@ from dataclasses import dataclass, field
 from glue_scripts.zfish_etl.contract import (
     DUPLICATE_KEY,
     KEY_IN_OTHER_DAY,
+    NESTED_FILE,
     NOT_A_DATA_FILE,
     RAW_LIMIT,
     Contract,
-    check_line,
     data_lines,
+    judge_line,
     ledger_key,
+    shown_raw,
 )
 from zfish_assets.resources.lake import Lake
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One quarantined row (or a whole stray file: `line` 0)."""
+    """One quarantined row (or a whole stray file: `line` 0).
+
+    `raw` is the delivered text (bytes that are not UTF-8 shown as `\\xNN`); when the bytes are not
+    UTF-8, `raw_base64` holds them exactly, so nothing the lab sent is lost in the ledger.
+    """
 
     table: str
     day: str
@@ -40,9 +48,20 @@ class Entry:
     reason: str
     detail: str
     raw: str
+    raw_base64: str = ""
+
+    @classmethod
+    def of(cls, table: str, day: str, file: str, line: int, reason: str, detail: str, raw: bytes) -> Entry:
+        kept = raw[:4 * RAW_LIMIT]
+        try:
+            kept.decode("utf-8")
+            exact = ""
+        except UnicodeDecodeError:
+            exact = base64.b64encode(kept).decode()
+        return cls(table, day, file, line, reason, detail, shown_raw(raw), exact)
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, ensure_ascii=False, sort_keys=True)
+        return json.dumps(self.__dict__, sort_keys=True)  # ASCII: any text the lab sent survives the ledger
 
 
 @dataclass
@@ -62,9 +81,25 @@ class JudgedDay:
         return sum(1 for e in self.entries if e.line)
 
 
-def judge_day(contract: Contract, day: str, files: Iterable[tuple[str, str]], stray: Iterable[tuple[str, str]],
-              taken: Mapping[str, str]) -> JudgedDay:
-    """Judge a day's data `files` and `stray` files ((name, text), names sorted) against the contract.
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"PK\x03\x04": "zip", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+def stray_entry(table: str, day: str, name: str, content: bytes) -> Entry:
+    """The whole-file entry of a file of the day folder that is not a data file: why, and how to fix it."""
+    if "/" in name:
+        reason, detail = NESTED_FILE, (f"in a subfolder of day={day}/, which no engine reads: move it into "
+                                       f"day={day}/ itself and land the day again")
+    else:
+        packed = next((kind for magic, kind in _COMPRESSED.items() if content.startswith(magic)), None)
+        reason = NOT_A_DATA_FILE
+        detail = (f"{packed}-compressed: deliver it uncompressed as *.json" if packed
+                  else "not a *.json data file: the job does not read it")
+    return Entry.of(table, day, name, 0, reason, detail, content)
+
+
+def judge_day(contract: Contract, day: str, files: Iterable[tuple[str, bytes]],
+              stray: Iterable[tuple[str, bytes]], taken: Mapping[str, str]) -> JudgedDay:
+    """Judge a day's data `files` and `stray` files ((name, bytes), names sorted) against the contract.
 
     `taken` maps keys accepted on other days to their day. Within the day the first occurrence of a
     key in (file name, line) order is the one kept.
@@ -72,38 +107,51 @@ def judge_day(contract: Contract, day: str, files: Iterable[tuple[str, str]], st
     judged = JudgedDay()
     seen: dict[str, str] = {}
     for name, content in stray:
-        judged.entries.append(Entry(contract.table, day, name, 0, NOT_A_DATA_FILE,
-                                    "not a *.json data file: the job does not read it", content[:RAW_LIMIT]))
+        judged.entries.append(stray_entry(contract.table, day, name, content))
     for name, content in files:
-        for line, text in data_lines(content):
-            verdict = check_line(contract, text)
+        for line, raw in data_lines(content):
+            verdict = judge_line(contract, raw)
             reason, detail = verdict.reason, verdict.detail
             if reason is None and contract.key:
                 key = verdict.row[contract.key]
                 if key in taken:
-                    reason, detail = KEY_IN_OTHER_DAY, f"{contract.key} {key} was accepted on day={taken[key]}"
+                    reason, detail = KEY_IN_OTHER_DAY, f"{contract.key} {_shown_key(key)} was accepted on day={taken[key]}"
                 elif key in seen:
-                    reason, detail = DUPLICATE_KEY, f"{contract.key} {key} first seen at {seen[key]}"
+                    reason, detail = DUPLICATE_KEY, f"{contract.key} {_shown_key(key)} first seen at {seen[key]}"
                 else:
                     seen[key] = f"{name}:{line}"
                     judged.keys.append(key)
             if reason is not None:
-                judged.entries.append(Entry(contract.table, day, name, line, reason, detail, text[:RAW_LIMIT]))
+                judged.entries.append(Entry.of(contract.table, day, name, line, reason, detail, raw))
             else:
                 judged.rows += 1
                 judged.unknown_fields.update(verdict.unknown_fields)
     return judged
 
 
+def _shown_key(key: str) -> str:
+    """A key as a detail names it: JSON-quoted, so spaces, quotes and newlines are visible."""
+    return json.dumps(key)[:200]
+
+
 def keys_key(table: str, day: str) -> str:
-    return f"_zfish/keys/{table}/day={day}.txt"
+    return f"_zfish/keys/{table}/day={day}.jsonl"
+
+
+def encode_keys(keys: Iterable[str]) -> bytes:
+    """The accepted keys file: one JSON string a line (ASCII), so every key reads back exactly."""
+    return "".join(json.dumps(k) + "\n" for k in keys).encode()
+
+
+def decode_keys(data: bytes) -> list[str]:
+    return [json.loads(line) for line in data.decode("ascii").split("\n") if line]
 
 
 def write_day(lake: Lake, contract: Contract, day: str, judged: JudgedDay) -> None:
     """Replace the day's ledger (and its accepted keys): a re-crawl leaves exactly its own verdict."""
     lake.put_bytes(ledger_key(contract.table, day), "".join(e.to_json() + "\n" for e in judged.entries).encode())
     if contract.key:
-        lake.put_bytes(keys_key(contract.table, day), "".join(k + "\n" for k in judged.keys).encode())
+        lake.put_bytes(keys_key(contract.table, day), encode_keys(judged.keys))
 
 
 def keys_of_other_days(lake: Lake, contract: Contract, days: Iterable[str], day: str) -> dict[str, str]:
@@ -111,10 +159,10 @@ def keys_of_other_days(lake: Lake, contract: Contract, days: Iterable[str], day:
     taken: dict[str, str] = {}
     for other in sorted(set(days) - {day}, reverse=True):
         try:
-            text = lake.get_bytes(keys_key(contract.table, other)).decode()
+            keys = decode_keys(lake.get_bytes(keys_key(contract.table, other)))
         except FileNotFoundError:
-            continue  # registered before quarantines existed: re-crawl that day to index its keys
-        taken.update(dict.fromkeys(text.split(), other))
+            continue  # crawled before the keys file existed (or in its old format): re-crawl that day
+        taken.update(dict.fromkeys(keys, other))
     return taken
 
 

@@ -33,14 +33,16 @@ def test_spark_hudi_upsert_read_back_by_spark_and_hudi_rs(spark, tmp_path):
     assert second.partitions == ["day=2025-05-01"] and second.files_written == 1
 
 
-def test_older_late_record_does_not_overwrite_newer(spark, tmp_path):
-    """DefaultHoodieRecordPayload: the larger precombine timestamp wins, whatever arrives last."""
+def test_the_last_write_wins_whatever_its_timestamp(spark, tmp_path):
+    """A corrected re-delivery with an earlier event time (a camera clock fixed) replaces the stored row."""
     base = (tmp_path / "t").as_uri()
     schema = "image_id string, timestamp timestamp, length_mm double, day string"
-    new, old = datetime(2025, 5, 2, tzinfo=timezone.utc), datetime(2025, 5, 1, tzinfo=timezone.utc)
-    upsert(spark.createDataFrame([("img_1", new, 2.0, "2025-05-01")], schema), base, "t", "default")
-    upsert(spark.createDataFrame([("img_1", old, 1.0, "2025-05-01")], schema), base, "t", "default")
-    assert read_hudi_snapshot(base, {})["length_mm"].to_pylist() == [2.0]
+    wrong_clock, fixed = datetime(2099, 5, 1, tzinfo=timezone.utc), datetime(2025, 5, 1, tzinfo=timezone.utc)
+    upsert(spark.createDataFrame([("img_1", wrong_clock, 2.0, "2025-05-01")], schema), base, "t", "default")
+    upsert(spark.createDataFrame([("img_1", fixed, 1.0, "2025-05-01")], schema), base, "t", "default")
+    snapshot = read_hudi_snapshot(base, {})
+    assert snapshot["length_mm"].to_pylist() == [1.0]
+    assert [t.replace(tzinfo=timezone.utc) for t in snapshot["timestamp"].to_pylist()] == [fixed]
 
 
 def test_time_travel_reads_an_earlier_commit(spark, tmp_path):

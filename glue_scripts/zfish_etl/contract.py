@@ -1,18 +1,31 @@
-"""The raw tables' contracts: the fields a row must have, their types, and the named reasons a row fails.
+"""The raw tables' contracts: the fields a row must have, their domains, and the named reasons a row fails.
 
 One module, imported by the crawl (in the Dagster process) and by the Glue job (on Spark
-executors): both cut a file into lines with `data_lines` and judge each line with `check_line`, so
-the two can never disagree on whether a row is usable, nor on its normalized values. A declared
-contract, not a schema inferred per run: a day of bad files cannot redefine the table.
+executors): both cut a file's bytes into lines with `data_lines` and judge each line with
+`judge_line`, so the two can never disagree on whether a row is usable, nor on its normalized
+values. A declared contract, not a schema inferred per run: a day of bad files cannot redefine
+the table.
 
-Rules, per line: it must be a JSON object (`malformed_json`); every contract field present and not
-null (`missing_field`); of the declared type (`wrong_type`: a string where a number belongs, a
-number as a string, a fraction where an integer belongs; an integer where a double belongs is
-fine); timestamps ISO 8601 with a zone (`bad_timestamp`), normalized to UTC. Fields the contract
-does not declare are dropped from the row, and named, so their arrival is visible but harmless.
-Rules across rows (a key seen twice) live with the crawl, which sees the whole day and the other
-days' keys; it records every rejected row in the day's quarantine ledger (`ledger_key`), which the
-job reads to exclude the same rows.
+The contract is the firewall between what a lab delivers and the engines downstream (Spark,
+Parquet, Hudi, DuckDB, Athena): every value it accepts is one that each of them carries exactly,
+and judging a line never raises, whatever its bytes. Rules, per line:
+
+- its bytes are UTF-8 (`not_utf8`; a byte-order mark at the start of a file is dropped, as
+  DuckDB and Athena drop it); a string whose escapes name no character (an unpaired surrogate
+  such as `\ud800`) is `not_utf8` too, since it cannot be stored as UTF-8;
+- it is one JSON object (`malformed_json`; also NaN/Infinity, trailing text, nesting deeper than
+  `MAX_DEPTH`), with no field name twice at any level (`duplicate_field`; names that differ only
+  in case count as the same, as Athena's JSON SerDe matches them);
+- every contract field present and not null (`missing_field`), of the declared type
+  (`wrong_type`: a string where a number belongs, a number as a string, a fraction where an
+  integer belongs; an integer where a double belongs is fine), and inside its domain
+  (`out_of_range`, see `DOMAINS`); timestamps ISO 8601 with a zone (`bad_timestamp`), normalized
+  to UTC; the table's key a non-empty string (`empty_key`).
+
+Fields the contract does not declare are dropped from the row, and named, so their arrival is
+visible but harmless. Rules across rows (a key seen twice) live with the crawl, which sees the
+whole day and the other days' keys; it records every rejected row in the day's quarantine ledger
+(`ledger_key`), which the job reads to exclude the same rows.
 """
 
 from __future__ import annotations
@@ -24,19 +37,51 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 MALFORMED_JSON = "malformed_json"
+NOT_UTF8 = "not_utf8"
+DUPLICATE_FIELD = "duplicate_field"
 MISSING_FIELD = "missing_field"
 WRONG_TYPE = "wrong_type"
+OUT_OF_RANGE = "out_of_range"
 BAD_TIMESTAMP = "bad_timestamp"
+EMPTY_KEY = "empty_key"
 DUPLICATE_KEY = "duplicate_key"
 KEY_IN_OTHER_DAY = "key_in_other_day"
 NOT_A_DATA_FILE = "not_a_data_file"
-REASONS = (MALFORMED_JSON, MISSING_FIELD, WRONG_TYPE, BAD_TIMESTAMP, DUPLICATE_KEY, KEY_IN_OTHER_DAY, NOT_A_DATA_FILE)
+NESTED_FILE = "nested_file"
+UNJUDGEABLE = "unjudgeable"
+"""The last resort of the firewall: judging raised something no rule names (a bug to report; the
+line is kept in quarantine, never lost, and the day still flows)."""
+REASONS = (MALFORMED_JSON, NOT_UTF8, DUPLICATE_FIELD, MISSING_FIELD, WRONG_TYPE, OUT_OF_RANGE, BAD_TIMESTAMP,
+           EMPTY_KEY, DUPLICATE_KEY, KEY_IN_OTHER_DAY, NOT_A_DATA_FILE, NESTED_FILE, UNJUDGEABLE)
 
 RAW_LIMIT = 65536
 """Characters of a rejected line (or stray file) kept in its quarantine entry."""
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects a line may have (the contract's deepest field is at 2)."""
 
-_BIGINT = (-(2**63), 2**63 - 1)
+BIGINT_RANGE = (-(2**63), 2**63 - 1)
+"""Integers: a signed 64-bit value, what Spark's LongType, Parquet's INT64 and DuckDB's BIGINT hold."""
+EXACT_INTEGER_DOUBLE = 2**53
+"""An integer given for a double must be one a double holds exactly (|n| <= 2^53, or a power-of-two
+multiple beyond that): the table stores a double, so a larger one would come back changed."""
+TIMESTAMP_RANGE = (datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(2262, 4, 11, tzinfo=timezone.utc))
+"""Timestamps, in UTC, from (inclusive) .. to (exclusive). Before 1900 Spark rebases Parquet
+timestamps between calendars, and reading them back fails the job; from 2262-04-11 on,
+nanosecond timestamps (pandas, Arrow's `ns` unit in a training environment) overflow."""
+DOMAINS = {
+    "string": "any Unicode text (no unpaired surrogate); the table's key also non-empty",
+    "bigint": f"an integer in [{BIGINT_RANGE[0]}, {BIGINT_RANGE[1]}]",
+    "double": "a finite number (no overflow to infinity, no non-zero literal that rounds to 0); "
+              f"an integer only if a double holds it exactly (|n| <= 2^53)",
+    "boolean": "true or false",
+    "timestamp": f"ISO 8601 with a zone, in [{TIMESTAMP_RANGE[0]:%Y-%m-%d}, {TIMESTAMP_RANGE[1]:%Y-%m-%d}) UTC",
+}
+"""Each kind's domain, as the quarantine's details and README's table state it."""
+
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_BOM = b"\xef\xbb\xbf"
+_BLANK = b" \t\r"  # JSON's whitespace on a line (the newline is the separator)
 
 
 @dataclass(frozen=True)
@@ -108,25 +153,55 @@ class _Rejected(Exception):
         self.reason, self.detail = reason, detail
 
 
+@dataclass(frozen=True)
+class _OutOfRange:
+    """A number literal no engine carries exactly (parsed lazily: only a declared field rejects it)."""
+
+    literal: str
+    why: str
+
+
 def is_data_file(name: str) -> bool:
-    """Whether a file of a day folder holds rows: `*.json`, not hidden (Hadoop skips `.` and `_` names)."""
-    return name.endswith(".json") and not name.startswith((".", "_"))
+    """Whether a file of a day folder holds rows: `*.json` directly in the folder, not hidden (Hadoop
+    skips `.` and `_` names). A name with `/` is a file in a subfolder: never read (`nested_file`)."""
+    return name.endswith(".json") and not name.startswith((".", "_")) and "/" not in name
 
 
-def data_lines(content: str) -> Iterator[tuple[int, str]]:
-    """(1-based line number, text) of each non-blank line; the numbers the quarantine ledger uses."""
-    for number, text in enumerate(content.split("\n"), start=1):
-        text = text.rstrip("\r")
-        if text.strip():
-            yield number, text
+def data_lines(content: bytes) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, bytes) of each non-blank line; the numbers the quarantine ledger uses.
+
+    Lines end at `\\n` (a `\\r` before it is dropped); a UTF-8 byte-order mark at the very start is
+    dropped. Blank means only spaces, tabs and `\\r`: JSON's own whitespace.
+    """
+    if content.startswith(_BOM):
+        content = content[len(_BOM):]
+    for number, raw in enumerate(content.split(b"\n"), start=1):
+        if raw.strip(_BLANK):
+            yield number, raw.removesuffix(b"\r")
+
+
+def shown_raw(raw: bytes) -> str:
+    """A line as its quarantine entry's `raw` shows it: the text, bytes that are not UTF-8 as `\\xNN`."""
+    return raw.decode("utf-8", errors="backslashreplace")[:RAW_LIMIT]
 
 
 def utc_timestamp(value: str) -> str:
-    """An ISO 8601 timestamp with a zone as UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`; ValueError otherwise."""
+    """An ISO 8601 timestamp with a zone, inside `TIMESTAMP_RANGE`, as UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`.
+
+    ValueError when it is not one (`bad_timestamp`); OverflowError when it is one outside the
+    range (`out_of_range`).
+    """
     found = _TIMESTAMP.match(value)
     if not found:
         raise ValueError(f"{value!r} is not an ISO 8601 timestamp with a zone (e.g. 2025-05-10T09:30:00Z)")
     moment = datetime.fromisoformat(value)  # also rejects impossible dates (2025-02-30)
+    try:
+        inside = TIMESTAMP_RANGE[0] <= moment < TIMESTAMP_RANGE[1]
+    except OverflowError:  # its zone takes it past year 1 or 9999
+        inside = False
+    if not inside:
+        raise OverflowError(f"{value!r} is outside {TIMESTAMP_RANGE[0]:%Y-%m-%d} .. {TIMESTAMP_RANGE[1]:%Y-%m-%d} "
+                            "(exclusive) in UTC, the range every engine downstream carries")
     if found.group(1) is None and found.group(2) == "Z":
         return value  # already the normal form (nearly every line): skip the conversion
     moment = moment.astimezone(timezone.utc)
@@ -136,7 +211,21 @@ def utc_timestamp(value: str) -> str:
 
 def _shown(value: object) -> str:
     """A rejected value as the quarantine reason shows it (built only on rejection: it costs a dumps)."""
+    if isinstance(value, _OutOfRange):
+        return f"number {value.literal[:80]}"
     return f"{type(value).__name__} {json.dumps(value)[:80]}"
+
+
+def _double(field: Field, value: object, path: str) -> float:
+    if isinstance(value, _OutOfRange):
+        raise _Rejected(OUT_OF_RANGE, f"{path}: {_shown(value)} {value.why}; expected {DOMAINS['double']}")
+    if isinstance(value, int):
+        exact = abs(value) <= EXACT_INTEGER_DOUBLE or (abs(value) < 2**1024 and int(float(value)) == value)
+        if not exact:
+            raise _Rejected(OUT_OF_RANGE, f"{path}: integer {str(value)[:80]} is not exactly a double; "
+                                          f"expected {DOMAINS['double']}")
+        return float(value)
+    return value
 
 
 def _value(field: Field, value: object, path: str, unknown: list[str]) -> object:
@@ -153,13 +242,17 @@ def _value(field: Field, value: object, path: str, unknown: list[str]) -> object
             return utc_timestamp(value)
         except ValueError as exc:
             raise _Rejected(BAD_TIMESTAMP, f"{path}: {exc}") from None
+        except OverflowError as exc:
+            raise _Rejected(OUT_OF_RANGE, f"{path}: {exc}") from None
     if field.kind == "boolean" and isinstance(value, bool):
         return value
-    if field.kind == "bigint" and isinstance(value, int) and not isinstance(value, bool):
-        if _BIGINT[0] <= value <= _BIGINT[1]:
+    if field.kind == "bigint" and (isinstance(value, int) and not isinstance(value, bool)
+                                   or isinstance(value, _OutOfRange) and value.why == "is too long"):
+        if isinstance(value, int) and BIGINT_RANGE[0] <= value <= BIGINT_RANGE[1]:
             return value
-    if field.kind == "double" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        raise _Rejected(OUT_OF_RANGE, f"{path}: {_shown(value)}, expected {DOMAINS['bigint']}")
+    if field.kind == "double" and isinstance(value, (int, float, _OutOfRange)) and not isinstance(value, bool):
+        return _double(field, value, path)
     expected = "an ISO 8601 string" if field.kind == "timestamp" else field.kind
     raise _Rejected(WRONG_TYPE, f"{path}: {_shown(value)}, expected {expected}")
 
@@ -174,20 +267,109 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def check_line(contract: Contract, text: str) -> Verdict:
-    """Judge one line against the contract (rules across rows are the crawl's, see the module doc)."""
+def _float(literal: str) -> float | _OutOfRange:
+    number = float(literal)
+    if number in (float("inf"), float("-inf")):
+        return _OutOfRange(literal, "overflows a double")
+    if number == 0 and any(c in "123456789" for c in literal.lower().partition("e")[0]):
+        return _OutOfRange(literal, "underflows a double to 0")
+    return number
+
+
+def _int(literal: str) -> int | _OutOfRange:
+    # Beyond 400 digits it is outside every domain (a double ends near 1.8e308); Python would
+    # refuse beyond 4300 digits anyway.
+    return int(literal) if len(literal) <= 400 else _OutOfRange(literal, "is too long")
+
+
+def _unique_fields(pairs: list[tuple[str, object]]) -> dict:
+    record = dict(pairs)
+    if len(record) != len(pairs) or len({k.casefold() for k in record}) != len(record):
+        seen: dict[str, str] = {}
+        for name, _ in pairs:
+            if name.casefold() in seen:
+                raise _Rejected(DUPLICATE_FIELD, f"field {json.dumps(name)} appears twice in one object "
+                                                 f"(as {json.dumps(seen[name.casefold()])}; names are matched "
+                                                 "regardless of case)")
+            seen[name.casefold()] = name
+    return record
+
+
+def _unpaired_surrogate(value: object) -> str | None:
+    """A path to a string (value or field name) holding an unpaired surrogate, if any."""
+    if isinstance(value, str):
+        return "" if any("\ud800" <= c <= "\udfff" for c in value) else None
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if _unpaired_surrogate(name) is not None:
+                return f"field name {json.dumps(name)}"
+            found = _unpaired_surrogate(item)
+            if found is not None:
+                return found or name
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unpaired_surrogate(item)
+            if found is not None:
+                return found or f"[{index}]"
+    return None
+
+
+def _depth(value: object, limit: int) -> bool:
+    """Whether `value` nests no deeper than `limit` arrays and objects."""
+    if isinstance(value, (dict, list)):
+        if limit == 0:
+            return False
+        items = value.values() if isinstance(value, dict) else value
+        return all(_depth(item, limit - 1) for item in items)
+    return True
+
+
+def _parse(text: str) -> dict:
     try:
-        record = json.loads(text, parse_constant=_no_constant)
+        record = json.loads(text, parse_constant=_no_constant, parse_float=_float, parse_int=_int,
+                            object_pairs_hook=_unique_fields)
+    except RecursionError:
+        raise _Rejected(MALFORMED_JSON, f"nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
-        return Verdict(MALFORMED_JSON, f"not JSON: {exc}")
+        raise _Rejected(MALFORMED_JSON, f"not JSON: {exc}") from None
     if not isinstance(record, dict):
-        return Verdict(MALFORMED_JSON, f"a JSON {type(record).__name__}, not an object")
-    unknown: list[str] = []
+        raise _Rejected(MALFORMED_JSON, f"a JSON {type(record).__name__}, not an object")
+    if text.count("[") + text.count("{") > MAX_DEPTH and not _depth(record, MAX_DEPTH):
+        raise _Rejected(MALFORMED_JSON, f"nested deeper than {MAX_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(text):  # cheap test first: only \uD8.. escapes can make one
+        where = _unpaired_surrogate(record)
+        if where is not None:
+            raise _Rejected(NOT_UTF8, f"{where}: an unpaired surrogate escape (\\uD800-\\uDFFF) is not a "
+                                      "character and cannot be stored as UTF-8")
+    return record
+
+
+def check_line(contract: Contract, text: str) -> Verdict:
+    """Judge one decoded line against the contract (rules across rows are the crawl's, see the module doc).
+
+    Never raises: anything no rule names is `unjudgeable`, kept in quarantine.
+    """
     try:
+        record = _parse(text)
+        unknown: list[str] = []
         row = _object(contract.fields, record, "", unknown)
+        if contract.key and row[contract.key] == "":
+            raise _Rejected(EMPTY_KEY, f"{contract.key} is the empty string: every image needs an id")
+        return Verdict(None, row=row, unknown_fields=tuple(unknown))
     except _Rejected as rejected:
         return Verdict(rejected.reason, rejected.detail)
-    return Verdict(None, row=row, unknown_fields=tuple(unknown))
+    except Exception as exc:  # the firewall's last line: report, never crash the day
+        return Verdict(UNJUDGEABLE, f"{type(exc).__name__}: {exc}"[:500])
+
+
+def judge_line(contract: Contract, raw: bytes) -> Verdict:
+    """Judge one line's bytes (a line of `data_lines`): strict UTF-8 first, then `check_line`."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Verdict(NOT_UTF8, f"byte {exc.start + 1} ({raw[exc.start:exc.start + 1].hex()}) is not UTF-8: "
+                                 "re-export the file as UTF-8")
+    return check_line(contract, text)
 
 
 LEDGER = "quarantine/{table}/day={day}/quarantine.jsonl"

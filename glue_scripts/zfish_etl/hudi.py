@@ -2,8 +2,14 @@
 
 Options follow Hudi's Spark quickstart and the traps recorded for Hudi 0.15 on Glue 5.0:
 SimpleKeyGenerator explicitly (ComplexKeyGenerator writes different record keys on OSS and on
-Glue), DefaultHoodieRecordPayload (the 0.x default lets an older late record overwrite a newer
-one), a real timestamp as precombine field, hive-style `day=` folders.
+Glue), a real timestamp as precombine field, hive-style `day=` folders.
+
+Which version of a row wins: the one written last (`OverwriteWithLatestAvroPayload`), never the one
+with the larger `timestamp`. The table is a function of the lake: each run writes the rows the
+lake holds now (the crawl keeps one delivery per image_id), so the last write is the current
+delivery, and a corrected re-delivery replaces what it corrects even when its `timestamp` is
+earlier (a camera clock set to 2099, then fixed). `timestamp` is the image's event time, data, not
+an ordering; precombine still uses it only to pick within one batch, which holds one row per key.
 """
 
 from __future__ import annotations
@@ -22,8 +28,7 @@ HUDI_OPTIONS: dict[str, str] = {
     "hoodie.datasource.write.partitionpath.field": "day",
     "hoodie.datasource.write.hive_style_partitioning": "true",
     "hoodie.datasource.write.keygenerator.class": "org.apache.hudi.keygen.SimpleKeyGenerator",
-    "hoodie.datasource.write.payload.class": "org.apache.hudi.common.model.DefaultHoodieRecordPayload",
-    "hoodie.payload.ordering.field": "timestamp",
+    "hoodie.datasource.write.payload.class": "org.apache.hudi.common.model.OverwriteWithLatestAvroPayload",
     "hoodie.index.type": "SIMPLE",
     # Every base file carries a Bloom filter of its keys in the Parquet footer, which the SIMPLE index
     # never reads; sized for the default 60,000 keys it was ~430 KB, ~98% of a walkthrough-day file.

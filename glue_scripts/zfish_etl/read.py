@@ -2,7 +2,7 @@
 
 The crawl judged every line against the table's contract and wrote the rejected ones to each day's
 quarantine ledger. The job reads the same files line by line, leaves out exactly the ledger's
-lines, and judges the rest with the same `check_line` (same module, run on the executors), which
+lines, and judges the rest with the same `judge_line` (same module, run on the executors), which
 also gives the same normalized values (UTC timestamps, undeclared fields dropped). So no row is
 dropped without a quarantine entry, and bad input never fails the job. A line the contract rejects
 but the ledger does not name means the files changed after the crawl: the job refuses to guess and
@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
-from glue_scripts.zfish_etl.contract import Contract, check_line, contract_for, data_lines, is_data_file, ledger_uri
+from glue_scripts.zfish_etl.contract import Contract, contract_for, data_lines, is_data_file, judge_line, ledger_uri
 from glue_scripts.zfish_etl.files import join, list_folders, read_files
 
 _LINES = StructType([
@@ -33,10 +33,10 @@ FILES_PER_TASK = 2000
 def _judged_lines(day: str, name: str, content: bytes, contract: Contract,
                   excluded: frozenset[tuple[str, str, int]]) -> Iterator[tuple]:
     """(day, file, line, reason, detail, normalized row as JSON) for each line not in the quarantine."""
-    for line, text in data_lines(content.decode("utf-8", errors="replace")):  # as the crawl decodes
+    for line, raw in data_lines(content):  # bytes, as the crawl cuts and decodes them
         if (day, name, line) in excluded:
             continue
-        verdict = check_line(contract, text)
+        verdict = judge_line(contract, raw)
         yield day, name, line, verdict.reason, verdict.detail, None if verdict.reason else json.dumps(verdict.row)
 
 

@@ -157,7 +157,8 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
     The fingerprint (beside the crawler's own `recordCount`, `objectCount`, `sizeKey`) is what the
     `partitions_match_lake` check compares to tell files changed since the crawl.
     """
-    objects = [o for o in lake.list_day(table, day) if is_data_file(o.name)]
+    listed = lake.list_day(table, day)
+    objects = [o for o in listed if is_data_file(o.name)]
     location = lake.day_uri(table, day)
     if not objects:
         return CrawledDay(table, day, location, 0, 0, 0, (), registered=False)
@@ -174,7 +175,7 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
             f"({location}, {len(objects)} files): the day is not queryable. Are the files JSON the crawler "
             f"can classify, under the crawler's target? {crawler_links(glue, name, last)}"
         )
-    catalog.put_partition(table, day, location, {**parameters, "zfish.fingerprint": fingerprint(objects)})
+    catalog.put_partition(table, day, location, {**parameters, "zfish.fingerprint": fingerprint(listed)})
     return CrawledDay(table, day, location, int(parameters.get("recordCount", 0)), len(objects),
                       sum(o.size for o in objects), tuple(found.columns), registered=True)
 

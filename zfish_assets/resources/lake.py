@@ -46,6 +46,22 @@ class LandedDay:
     bytes: int
 
 
+def is_day_folder(name: str) -> bool:
+    """Whether a name under a table's folder is a day folder: `day=` and a real `YYYY-MM-DD` date."""
+    if not name.startswith("day="):
+        return False
+    try:
+        validate_day(name.removeprefix("day="))
+    except ValueError:
+        return False
+    return True
+
+
+def staged_files(folder: Path) -> list[Path]:
+    """Every file under a landing's folder, in subfolders too (a lab's script may nest them), sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
 def validate_table(table: str) -> str:
     """Table names reach paths and SQL: only the raw tables zfish knows pass."""
     if table not in RAW_TABLES:
@@ -72,11 +88,21 @@ class Lake(ConfigurableResource, ABC):
 
     @abstractmethod
     def list_day(self, table: str, day: str) -> list[LakeObject]:
-        """The files of one day, sorted by name (empty when the day never landed)."""
+        """Every file of one day, those in subfolders too (named `sub/name`), sorted by name (empty
+        when the day never landed): nothing delivered goes unseen by the crawl."""
 
     @abstractmethod
+    def table_entries(self, table: str) -> list[str]:
+        """The names directly under the table's folder (folders and files alike), sorted."""
+
     def list_days(self, table: str) -> list[str]:
-        """The days that have a folder, sorted."""
+        """The days that have a `day=YYYY-MM-DD` folder with a real date, sorted (see `misnamed`)."""
+        return sorted(n.removeprefix("day=") for n in self.table_entries(table) if is_day_folder(n))
+
+    def misnamed(self, table: str) -> list[str]:
+        """What sits under the table's folder but is not a `day=YYYY-MM-DD` folder: never read by any
+        engine, so the checks name it rather than skip it."""
+        return [n for n in self.table_entries(table) if not is_day_folder(n)]
 
     @abstractmethod
     def local_day_dir(self, table: str, day: str) -> Path:
@@ -131,7 +157,7 @@ class LocalLake(Lake):
         staging.mkdir(parents=True)
         try:
             write(staging)
-            files = [p for p in staging.iterdir() if p.is_file()] if staging.is_dir() else []
+            files = staged_files(staging)
             # Swap folders with renames so a reader sees the old day or the new one, never half.
             if final.exists():
                 os.rename(final, retired)
@@ -141,25 +167,23 @@ class LocalLake(Lake):
             shutil.rmtree(staging, ignore_errors=True)
             shutil.rmtree(retired, ignore_errors=True)
         return LandedDay(uri=self.uri(self.day_key(table, day)), files=len(files),
-                         bytes=sum(p.stat().st_size for p in final.iterdir()) if files else 0)
+                         bytes=sum(p.stat().st_size for p in staged_files(final)) if files else 0)
 
     def list_day(self, table: str, day: str) -> list[LakeObject]:
         folder = self._path(self.day_key(table, day))
         if not folder.is_dir():
             return []
         objects = []
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_file():
-                    stat = entry.stat()
-                    objects.append(LakeObject(entry.name, stat.st_size, str(stat.st_mtime_ns)))
+        for path in staged_files(folder):
+            stat = path.stat()
+            objects.append(LakeObject(path.relative_to(folder).as_posix(), stat.st_size, str(stat.st_mtime_ns)))
         return sorted(objects, key=lambda o: o.name)
 
-    def list_days(self, table: str) -> list[str]:
+    def table_entries(self, table: str) -> list[str]:
         folder = self._path(validate_table(table))
         if not folder.is_dir():
             return []
-        return sorted(p.name.removeprefix("day=") for p in folder.glob("day=*") if p.is_dir())
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))  # .staging-/.retired-
 
     def local_day_dir(self, table: str, day: str) -> Path:
         return self._path(self.day_key(table, day))
@@ -268,12 +292,12 @@ class S3Lake(Lake):
             folder = Path(tmp) / "day"
             folder.mkdir()
             write(folder)
-            files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+            files = [p.relative_to(folder).as_posix() for p in staged_files(folder)]
             with ThreadPoolExecutor(max_workers=max(1, self.upload_threads)) as pool:
-                list(pool.map(lambda p: client.upload_file(str(p), self.bucket, day_prefix + p.name), files))
-            size = sum(p.stat().st_size for p in files)
+                list(pool.map(lambda name: client.upload_file(str(folder / name), self.bucket, day_prefix + name), files))
+            size = sum((folder / name).stat().st_size for name in files)
         # Files of an earlier delivery that this one does not have: delete, so re-landing replaces the day.
-        keep = {day_prefix + p.name for p in files}
+        keep = {day_prefix + name for name in files}
         stale = [o["Key"] for o in self._list(day_prefix)[0] if o["Key"] not in keep]
         for start in range(0, len(stale), 1000):
             client.delete_objects(Bucket=self.bucket,
@@ -285,15 +309,14 @@ class S3Lake(Lake):
         objects = [
             LakeObject(o["Key"][len(day_prefix):], int(o["Size"]), o["ETag"].strip('"'))
             for o in self._list(day_prefix)[0]
-            if "/" not in o["Key"][len(day_prefix):]
         ]
         return sorted(objects, key=lambda o: o.name)
 
-    def list_days(self, table: str) -> list[str]:
+    def table_entries(self, table: str) -> list[str]:
         table_prefix = self._key(validate_table(table)) + "/"
-        _, prefixes = self._list(table_prefix, delimiter="/")
-        names = [p[len(table_prefix):].rstrip("/") for p in prefixes]
-        return sorted(n.removeprefix("day=") for n in names if n.startswith("day="))
+        objects, prefixes = self._list(table_prefix, delimiter="/")
+        names = [p[len(table_prefix):].rstrip("/") for p in prefixes] + [o["Key"][len(table_prefix):] for o in objects]
+        return sorted(names)
 
     def local_day_dir(self, table: str, day: str) -> Path:
         """The day downloaded into the cache (only files whose ETag changed are fetched again)."""
@@ -308,9 +331,11 @@ class S3Lake(Lake):
         day_prefix = self._key(self.day_key(table, day)) + "/"
         for name, etag in objects.items():
             if cached.get(name) != etag or not (folder / name).is_file():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 client.download_file(self.bucket, day_prefix + name, str(folder / name))
-        for path in folder.iterdir():
-            if path.is_file() and path.name not in objects and path.name != ".zfish-etags":
+        for path in staged_files(folder):
+            name = path.relative_to(folder).as_posix()
+            if name not in objects and name != ".zfish-etags":
                 path.unlink()
         manifest_path.write_text(_json.dumps(objects))
         return folder

@@ -22,6 +22,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
+from glue_scripts.zfish_etl.contract import data_lines, is_data_file
 from zfish_assets import settings
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.hudi_reader import snapshot_dataset
@@ -111,9 +112,11 @@ class DuckDBQueryEngine(QueryEngine):
     def _json_view(self, con: duckdb.DuckDBPyConnection, table: CatalogTable, days: Sequence[str] | None) -> str:
         """The registered days' rows (of `days` only, if given), minus the lines the crawl quarantined.
 
-        Days with an empty quarantine (nearly all) go through DuckDB's JSON reader. Days with one are
-        read line by line, their quarantined lines left out by (day, file, line) as the Spark job
-        does; the rest passed the contract, so they cast cleanly. Columns are the catalog's.
+        Days with an empty quarantine (nearly all) go through DuckDB's JSON reader: every line of
+        theirs passed the contract, whose domains DuckDB carries. Days with one are cut into lines
+        by the contract's `data_lines` (`_kept_lines`), their quarantined lines left out by (day,
+        file, line) as the Spark job does, so bytes DuckDB would choke on (not UTF-8, a field twice)
+        never reach it; the rest cast cleanly. Columns are the catalog's.
         """
         wanted = set(table.partitions if days is None else days)
         partitions = [day for day in table.partitions if day in wanted]
@@ -125,7 +128,7 @@ class DuckDBQueryEngine(QueryEngine):
 
         def files(days: list[str]) -> str:
             globs = [str(self.lake.local_day_dir(table.name, day) / "*.json") for day in days]
-            return ", ".join(sql_string(g) for g in globs)
+            return ", ".join(sql_string(g) for g in globs)  # DuckDB's glob skips subfolders, as the job does
 
         views = []
         clean = [day for day, found in ledgers.items() if not found]
@@ -136,24 +139,36 @@ class DuckDBQueryEngine(QueryEngine):
                 f"columns={{{columns}}}, format='newline_delimited', hive_partitioning=true, hive_types={{'day': 'VARCHAR'}})"
             )
         if entries:
-            quarantined = f"__quarantined_{table.name}"
-            con.register(quarantined, pa.table({"day": pa.array([e.day for e in entries], pa.string()),
-                                                "file": pa.array([e.file for e in entries], pa.string()),
-                                                "line": pa.array([e.line for e in entries], pa.int64())}))
+            kept = f"__kept_{table.name}"
+            con.register(kept, self._kept_lines(table.name, {day: found for day, found in ledgers.items() if found}))
             structure = json_structure(list(table.columns)).replace("'", "''")
-            lines = (
-                "SELECT regexp_extract(filename, 'day=([^/]+)/[^/]*$', 1) AS day, parse_filename(filename) AS file, "
-                "unnest(generate_series(1, len(parts))) AS line, unnest(parts) AS text FROM (SELECT filename, "
-                f"string_split(content, chr(10)) AS parts FROM read_text([{files([d for d in ledgers if ledgers[d]])}]))"
-            )
             views.append(
                 f"SELECT {', '.join(f'r.{identifier(n)} AS {identifier(n)}' for n, _ in table.columns)}, day FROM "
-                f"(SELECT l.day, json_transform(l.text, '{structure}') AS r FROM ({lines}) l "
-                "WHERE NOT regexp_matches(l.text, '^\\s*$') AND NOT starts_with(l.file, '.') "
-                f"AND NOT starts_with(l.file, '_') AND NOT EXISTS (SELECT 1 FROM {quarantined} q "
-                "WHERE q.day = l.day AND q.file = l.file AND q.line = l.line))"
+                f"(SELECT day, json_transform(text, '{structure}') AS r FROM {kept})"
             )
         return " UNION ALL ".join(views)
+
+    def _kept_lines(self, table: str, ledgers: Mapping[str, list]) -> pa.Table:
+        """(day, text) of the lines of days with a quarantine that the quarantine does not name.
+
+        Cut and decoded by the contract's own `data_lines` (bytes, strict UTF-8), as the crawl and the
+        job cut them: DuckDB never sees bytes the crawl refused.
+        """
+        days, texts = [], []
+        for day, entries in ledgers.items():
+            excluded = {(e.file, e.line) for e in entries}
+            folder = self.lake.local_day_dir(table, day)
+            for path in sorted(p for p in folder.iterdir() if p.is_file() and is_data_file(p.name)):
+                for number, raw in data_lines(path.read_bytes()):
+                    if (path.name, number) in excluded:
+                        continue
+                    try:
+                        texts.append(raw.decode("utf-8"))
+                    except UnicodeDecodeError:
+                        raise ValueError(f"{table} day={day} {path.name}:{number} is not UTF-8 and not in the "
+                                         "quarantine: the file changed after the crawl. Re-crawl the day.") from None
+                    days.append(day)
+        return pa.table({"day": pa.array(days, pa.string()), "text": pa.array(texts, pa.string())})
 
     def _hudi_view(self, con: duckdb.DuckDBPyConnection, table: CatalogTable, days: Sequence[str] | None) -> str:
         """The latest snapshot's rows (of `days` only, if given), from the base files hudi-rs names.
