@@ -96,6 +96,7 @@ class ReliabilityRow:
     quarantined: int
     lost: int
     duplicates: int
+    changed: int = 0  # rows stored with values other than delivered (0 where a test asserts equal values)
 
 
 @dataclass
@@ -105,12 +106,13 @@ class ReliabilityReport:
     rows: list[ReliabilityRow] = field(default_factory=list)
 
     def add(self, category: str, kind: str, *, rows_in: int, rows_out: int, quarantined: int, lost: int,
-            duplicates: int) -> None:
-        self.rows.append(ReliabilityRow(category, kind, rows_in, rows_out, quarantined, lost, duplicates))
+            duplicates: int, changed: int = 0) -> None:
+        self.rows.append(ReliabilityRow(category, kind, rows_in, rows_out, quarantined, lost, duplicates, changed))
 
     def table(self) -> str:
-        header = ("category", "kind", "rows in", "rows out", "quarantined", "lost", "duplicates")
-        body = [(r.category, r.kind, r.rows_in, r.rows_out, r.quarantined, r.lost, r.duplicates) for r in self.rows]
+        header = ("category", "kind", "rows in", "rows out", "quarantined", "lost", "duplicates", "changed")
+        body = [(r.category, r.kind, r.rows_in, r.rows_out, r.quarantined, r.lost, r.duplicates, r.changed)
+                for r in self.rows]
         widths = [max(len(str(v)) for v in col) for col in zip(header, *body)]
 
         def line(values) -> str:
@@ -120,7 +122,7 @@ class ReliabilityReport:
         totals = ", ".join(f"{n} {c}" for c, n in kinds.items())
         return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body),
                           f"tried: {totals}; rows lost: {sum(r.lost for r in self.rows)}, "
-                          f"duplicates: {sum(r.duplicates for r in self.rows)}"])
+                          f"duplicates: {sum(r.duplicates for r in self.rows)}, changed: {sum(r.changed for r in self.rows)}"])
 
 
 _RELIABILITY = ReliabilityReport()
