@@ -44,7 +44,7 @@ def fingerprint(objects: list[LakeObject]) -> str:
     """
     digest = hashlib.sha256()
     for obj in sorted(objects, key=lambda o: o.name):
-        digest.update(f"{obj.name}\0{obj.size}\0{obj.version}\n".encode())
+        digest.update(f"{obj.name}\0{obj.size}\0{obj.version}\n".encode(errors="surrogateescape"))
     return digest.hexdigest()
 
 

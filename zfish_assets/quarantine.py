@@ -93,6 +93,7 @@ def stray_entry(table: str, day: str, name: str, content: bytes) -> Entry:
         packed = next((kind for magic, kind in _COMPRESSED.items() if content.startswith(magic)), None)
         reason = NOT_A_DATA_FILE
         detail = (f"{packed}-compressed: deliver it uncompressed as *.json" if packed
+                  else "its name is not printable UTF-8 text: rename it" if not name.isprintable()
                   else "not a *.json data file: the job does not read it")
     return Entry.of(table, day, name, 0, reason, detail, content)
 

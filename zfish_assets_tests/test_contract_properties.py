@@ -184,7 +184,7 @@ line_kinds = st.one_of(  # one line's bytes: a valid row (of a few keys), anythi
                      b'{"fish_id": "caf\xe9"}', b'{"x": "\\ud800"}']),
 )
 file_names = st.sampled_from(["a.json", "b.json", "notes.txt", ".hidden.json", "_SUCCESS", "sub/c.json",
-                              "x.json.gz", "deep/er/d.json"])
+                              "x.json.gz", "deep/er/d.json", "bell\x07.json", "caf\udce9.json"])
 
 
 @given(st.dictionaries(file_names, st.lists(line_kinds, max_size=6), min_size=1, max_size=5),
@@ -236,7 +236,7 @@ def scratch():
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.dictionaries(st.sampled_from(["a.json", "b.json", "sub/c.json", "n.txt"]),
+@given(st.dictionaries(st.sampled_from(["a.json", "b.json", "sub/c.json", "n.txt", "caf\udce9.json"]),
                        st.lists(line_kinds, min_size=1, max_size=5), min_size=1, max_size=3))
 def test_duckdb_reads_exactly_what_the_crawl_accepted(scratch, layout):
     """The real crawl over a generated day, then DuckDB's view of it: the same rows, the same values."""

@@ -163,8 +163,10 @@ class _OutOfRange:
 
 def is_data_file(name: str) -> bool:
     """Whether a file of a day folder holds rows: `*.json` directly in the folder, not hidden (Hadoop
-    skips `.` and `_` names). A name with `/` is a file in a subfolder: never read (`nested_file`)."""
-    return name.endswith(".json") and not name.startswith((".", "_")) and "/" not in name
+    skips `.` and `_` names), its name printable text (not bytes that are not UTF-8, no control
+    character: every engine and the ledger must be able to name it). A name with `/` is a file in a
+    subfolder: never read (`nested_file`)."""
+    return name.endswith(".json") and not name.startswith((".", "_")) and "/" not in name and name.isprintable()
 
 
 def data_lines(content: bytes) -> Iterator[tuple[int, bytes]]:
