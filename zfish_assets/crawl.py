@@ -48,6 +48,23 @@ def fingerprint(objects: list[LakeObject]) -> str:
     return digest.hexdigest()
 
 
+def judge_and_record(lake: Lake, catalog: Catalog, table: str, day: str, objects: list[LakeObject]) -> JudgedDay:
+    """Judge the day's files (`objects`, as listed) against the contract and replace its quarantine
+    ledger and accepted keys: what both crawl modes do, so the job leaves out the same lines."""
+    contract = contract_for(validate_table(table))
+    folder = lake.local_day_dir(table, validate_day(day)) if objects else None
+
+    def read(obj: LakeObject) -> tuple[str, bytes]:
+        return obj.name, (folder / obj.name).read_bytes()  # bytes: the contract decodes, strictly
+
+    taken = keys_of_other_days(lake, contract, catalog.partition_parameters(table), day) if contract.key else {}
+    judged = judge_day(contract, day, map(read, (o for o in objects if is_data_file(o.name))),
+                       map(read, (o for o in objects if not is_data_file(o.name))), taken)
+    if objects or read_ledger(lake, table, day) is not None:  # an empty day leaves no trace, unless it had one
+        write_day(lake, contract, day, judged)
+    return judged
+
+
 def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
     """Judge the day's files against the contract, replace its quarantine, and register the partition.
 
@@ -55,20 +72,10 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
     stray files, if any, are still quarantined so nothing in the lake goes unaccounted for.
     """
     contract = contract_for(validate_table(table))
-    validate_day(day)
-    objects = lake.list_day(table, day)
+    objects = lake.list_day(table, validate_day(day))
     location = lake.day_uri(table, day)
     data_objects = [o for o in objects if is_data_file(o.name)]
-    folder = lake.local_day_dir(table, day) if objects else None
-
-    def read(obj: LakeObject) -> tuple[str, bytes]:
-        return obj.name, (folder / obj.name).read_bytes()  # bytes: the contract decodes, strictly
-
-    taken = keys_of_other_days(lake, contract, catalog.partition_parameters(table), day) if contract.key else {}
-    judged = judge_day(contract, day, map(read, data_objects),
-                       map(read, (o for o in objects if not is_data_file(o.name))), taken)
-    if objects or read_ledger(lake, table, day) is not None:  # an empty day leaves no trace, unless it had one
-        write_day(lake, contract, day, judged)
+    judged = judge_and_record(lake, catalog, table, day, objects)
     size = sum(o.size for o in data_objects)
     if not data_objects:
         return CrawledDay(table, day, location, 0, 0, 0, contract.columns(), False, judged)

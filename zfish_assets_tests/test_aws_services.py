@@ -220,6 +220,57 @@ def test_crawler_mode_creates_the_crawler_once_waits_and_needs_the_day_registere
     assert len(glue.list_crawls(CrawlerName=crawler)["Crawls"]) == 2
 
 
+def test_crawler_mode_judges_the_day_by_the_contract_as_partitions_mode_does(aws, instance, monkeypatch, tmp_path):
+    """A day of good and bad lines: the quarantine ledger, the accepted keys and the quarantined count
+    the crawler-mode run leaves are byte for byte those of the in-process crawl, so the job leaves out
+    the same lines and both modes give the same table for the same lake."""
+    import boto3
+
+    from zfish_assets.cli import main as zfish
+    from zfish_assets.definitions import build_definitions
+    from zfish_assets.quarantine import keys_key
+    from zfish_assets.resources.lake import S3Lake
+    from zfish_assets.runs import land_and_crawl
+    from glue_scripts.zfish_etl.contract import ledger_key
+
+    monkeypatch.setenv("ZFISH_QUARANTINE_MAX_RATE", "1")  # mostly bad on purpose: warn, do not stop
+    day = "2025-04-07"
+    folder = tmp_path / "lab" / "observations" / f"day={day}"
+    folder.mkdir(parents=True)
+    good = {"fish_id": "f1", "image_id": "img-1", "timestamp": "2025-04-07T09:00:00Z", "age_days": 3,
+            "treatment": "t", "genetic_markers": {"gene_a": 1, "gene_b": 2, "gene_c": 3}, "length_mm": 4.5, "sex": "M"}
+    (folder / "a.json").write_bytes(json.dumps(good).encode() + b"\n{broken\n" + json.dumps({**good, "length_mm": "4"}).encode())
+    (folder / "b.json").write_bytes(json.dumps({**good, "image_id": "img 2"}).encode() + b"\n\xff\n")
+    assert zfish(["upload", str(tmp_path / "lab"), "--day", day]) == 0
+    lake = S3Lake(bucket=BUCKET, region=REGION, endpoint_url=aws)
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
+
+    (in_process,) = land_and_crawl(build_definitions(), instance, [day], assets=["observations"])
+    assert in_process.success
+    recorded = {key: lake.get_bytes(key) for key in (ledger_key("observations", day), keys_key("observations", day))}
+    assert b"malformed_json" in recorded[ledger_key("observations", day)]
+    params = glue.get_partition(DatabaseName="zebra_fish_demo", TableName="observations",
+                                PartitionValues=[day])["Partition"]
+    # What a crawler alone would leave: its partition statistics, no ledger, no keys.
+    stripped = {"Values": params["Values"], "StorageDescriptor": params["StorageDescriptor"],
+                "Parameters": {k: v for k, v in params["Parameters"].items() if not k.startswith("zfish.")}}
+    glue.update_partition(DatabaseName="zebra_fish_demo", TableName="observations", PartitionValueList=[day],
+                          PartitionInput=stripped)
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
+    for key in recorded:
+        s3.delete_object(Bucket=BUCKET, Key=f"use-cases/fish-demo/{key}")
+
+    for name, value in {"ZFISH_CRAWL_MODE": "crawler", "ZFISH_GLUE_ROLE_ARN": ROLE, "ZFISH_CRAWLER_POLL_S": "0.05",
+                        "ZFISH_CRAWLER_TIMEOUT_S": "20"}.items():
+        monkeypatch.setenv(name, value)
+    with transition(aws, "glue::crawl", IMMEDIATE):
+        (by_crawler,) = land_and_crawl(build_definitions(), instance, [day], assets=["observations"])
+    assert by_crawler.success
+    assert {key: lake.get_bytes(key) for key in recorded} == recorded
+    after = glue.get_partition(DatabaseName="zebra_fish_demo", TableName="observations", PartitionValues=[day])
+    assert after["Partition"]["Parameters"]["zfish.quarantinedRows"] == params["Parameters"]["zfish.quarantinedRows"] == "3"
+
+
 def _run_failing(defs, instance, day: str) -> tuple[bool, str]:
     """Materialize `observations` for `day` without raising; (success, the step's error message)."""
     from dagster import AssetKey, AssetSelection, DagsterEventType, materialize

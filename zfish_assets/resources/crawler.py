@@ -21,7 +21,7 @@ from dagster import get_dagster_logger
 
 from glue_scripts.zfish_etl.contract import is_data_file
 from zfish_assets import settings
-from zfish_assets.crawl import CrawledDay, crawl_day, fingerprint
+from zfish_assets.crawl import QUARANTINED_ROWS, CrawledDay, crawl_day, fingerprint, judge_and_record
 from zfish_assets.resources.catalog import Catalog, GlueCatalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.polling import PollTimeout, poll_until
@@ -175,9 +175,13 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
             f"({location}, {len(objects)} files): the day is not queryable. Are the files JSON the crawler "
             f"can classify, under the crawler's target? {crawler_links(glue, name, last)}"
         )
-    catalog.put_partition(table, day, location, {**parameters, "zfish.fingerprint": fingerprint(listed)})
+    # The crawler keeps no contract: the day is judged as the in-process crawl judges it, so its
+    # quarantine ledger and accepted keys exist and the job leaves out the same lines in both modes.
+    judged = judge_and_record(lake, catalog, table, day, listed)
+    catalog.put_partition(table, day, location, {**parameters, QUARANTINED_ROWS: str(judged.quarantined_rows()),
+                                                 "zfish.fingerprint": fingerprint(listed)})
     return CrawledDay(table, day, location, int(parameters.get("recordCount", 0)), len(objects),
-                      sum(o.size for o in objects), tuple(found.columns), registered=True)
+                      sum(o.size for o in objects), tuple(found.columns), registered=True, judged=judged)
 
 
 def crawl(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
