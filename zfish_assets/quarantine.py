@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from glue_scripts.zfish_etl.contract import (
     DUPLICATE_KEY,
     KEY_IN_OTHER_DAY,
+    MALFORMED_JSON,
+    MULTILINE_JSON,
     NESTED_FILE,
     NOT_A_DATA_FILE,
     RAW_LIMIT,
@@ -98,6 +100,22 @@ def stray_entry(table: str, day: str, name: str, content: bytes) -> Entry:
     return Entry.of(table, day, name, 0, reason, detail, content)
 
 
+def multiline_json(content: bytes) -> str | None:
+    """What a file is when its lines are not JSON but the whole file is one JSON value (an editor's
+    pretty-printed object): the detail its lines get; None otherwise. No engine reads such a file
+    as rows (Athena's JSON SerDe and the job take one object per line)."""
+    lines = sum(1 for _ in data_lines(content))
+    if lines < 2:
+        return None
+    try:
+        whole = json.loads(content.decode("utf-8-sig"))
+    except Exception:  # not one JSON value either (or not UTF-8): the lines keep their own reasons
+        return None
+    shape = {"dict": "object", "list": "array"}.get(type(whole).__name__, "value")
+    return (f"the file is one JSON {shape} written over {lines} lines: deliver one object "
+            f"per line (e.g. `jq -c . FILE`)")
+
+
 def judge_day(contract: Contract, day: str, files: Iterable[tuple[str, bytes]],
               stray: Iterable[tuple[str, bytes]], taken: Mapping[str, str]) -> JudgedDay:
     """Judge a day's data `files` and `stray` files ((name, bytes), names sorted) against the contract.
@@ -110,9 +128,15 @@ def judge_day(contract: Contract, day: str, files: Iterable[tuple[str, bytes]],
     for name, content in stray:
         judged.entries.append(stray_entry(contract.table, day, name, content))
     for name, content in files:
+        pretty: str | None = None  # decided once per file, at its first malformed line
         for line, raw in data_lines(content):
             verdict = judge_line(contract, raw)
             reason, detail = verdict.reason, verdict.detail
+            if reason == MALFORMED_JSON:
+                if pretty is None:
+                    pretty = multiline_json(content) or ""
+                if pretty:
+                    reason, detail = MULTILINE_JSON, pretty
             if reason is None and contract.key:
                 key = verdict.row[contract.key]
                 if key in taken:

@@ -53,6 +53,11 @@ class Delivered:
     def rows(self) -> int:
         """The rows it delivers (a compressed file's too), counted from its bytes."""
         content = gzip.decompress(self.content) if self.content.startswith(b"\x1f\x8b") else self.content
+        try:
+            if isinstance(json.loads(content), dict):
+                return 1  # one object, however many lines it is written over
+        except ValueError:
+            pass
         return sum(1 for line in content.splitlines() if line.strip())
 
 
@@ -97,6 +102,8 @@ ROUND_ONE: dict[tuple[str, str], Delivered] = {
     (D1, "nul.json"): Delivered("NUL and line separator inside a string",
                                 text(row('"img-nul"', treatment='"a\\u0000b\\u2028c"')), None),
     (D1, "camera2/img-n1.json"): Delivered("file in a subfolder", text(row('"img-n1"')), "nested_file"),
+    (D1, "pretty.json"): Delivered("one object pretty-printed over many lines (an editor)",
+                                   json.dumps(json.loads(row('"img-pretty"')), indent=2).encode(), "multiline_json"),
     (D1, "img-z.json.gz"): Delivered("gzip-compressed file", gzip.compress(text(row('"img-z"')), mtime=0),
                                      "not_a_data_file"),
     (D2, "img.json"): Delivered("short ids that a space-split ledger would invent", text(row('"img"', fish="zfish_B")), None),
@@ -112,6 +119,8 @@ FIXES: dict[tuple[str, str], Delivered] = {  # round two: what the lab sends aft
     (D1, "latin1.json"): Delivered("bytes that are not UTF-8", text(row('"img-lat"', treatment='"caf\u00e9"')), None),
     (D1, "camera2/img-n1.json"): None,  # moved up into the day folder:
     (D1, "img-n1.json"): Delivered("file in a subfolder", text(row('"img-n1"')), None),
+    (D1, "pretty.json"): Delivered("one object pretty-printed over many lines (an editor)", text(row('"img-pretty"')),
+                                   None),
 }
 LABEL_LINES = b'{"fish_id": "zfish_A", "condition_developed": true}\n{"fish_id": "zfish_B", "condition_developed": false}\n'
 

@@ -48,11 +48,12 @@ DUPLICATE_KEY = "duplicate_key"
 KEY_IN_OTHER_DAY = "key_in_other_day"
 NOT_A_DATA_FILE = "not_a_data_file"
 NESTED_FILE = "nested_file"
+MULTILINE_JSON = "multiline_json"
 UNJUDGEABLE = "unjudgeable"
 """The last resort of the firewall: judging raised something no rule names (a bug to report; the
 line is kept in quarantine, never lost, and the day still flows)."""
 REASONS = (MALFORMED_JSON, NOT_UTF8, DUPLICATE_FIELD, MISSING_FIELD, WRONG_TYPE, OUT_OF_RANGE, BAD_TIMESTAMP,
-           EMPTY_KEY, DUPLICATE_KEY, KEY_IN_OTHER_DAY, NOT_A_DATA_FILE, NESTED_FILE, UNJUDGEABLE)
+           EMPTY_KEY, DUPLICATE_KEY, KEY_IN_OTHER_DAY, NOT_A_DATA_FILE, NESTED_FILE, MULTILINE_JSON, UNJUDGEABLE)
 
 RAW_LIMIT = 65536
 """Characters of a rejected line (or stray file) kept in its quarantine entry."""
