@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from glue_scripts.zfish_etl.contract import contract_for, is_data_file
+from glue_scripts.zfish_etl.contract import Contract, contract_for, is_data_file
 from zfish_assets.partitions import validate_day
 from zfish_assets.quarantine import JudgedDay, judge_day, keys_of_other_days, read_ledger, write_day
 from zfish_assets.resources.catalog import Catalog, Columns
@@ -48,21 +48,61 @@ def fingerprint(objects: list[LakeObject]) -> str:
     return digest.hexdigest()
 
 
-def judge_and_record(lake: Lake, catalog: Catalog, table: str, day: str, objects: list[LakeObject]) -> JudgedDay:
+def current_contract(catalog: Catalog, table: str) -> Contract:
+    """The table's contract as evolved so far: declared fields plus the members its catalog table holds."""
+    existing = catalog.get_table(table)
+    return contract_for(table).evolve_from_columns(existing.columns if existing else ())
+
+
+def judge_and_record(lake: Lake, catalog: Catalog, table: str, day: str,
+                     objects: list[LakeObject]) -> tuple[JudgedDay, Contract]:
     """Judge the day's files (`objects`, as listed) against the contract and replace its quarantine
-    ledger and accepted keys: what both crawl modes do, so the job leaves out the same lines."""
-    contract = contract_for(validate_table(table))
+    ledger and accepted keys: what both crawl modes do, so the job leaves out the same lines.
+
+    A new member of an open struct (a new gene) evolves the contract first: the day is then judged
+    with it, and the evolved contract is returned for the catalog.
+    """
+    contract = current_contract(catalog, validate_table(table))
     folder = lake.local_day_dir(table, validate_day(day)) if objects else None
 
     def read(obj: LakeObject) -> tuple[str, bytes]:
         return obj.name, (folder / obj.name).read_bytes()  # bytes: the contract decodes, strictly
 
+    def judge(contract: Contract) -> JudgedDay:
+        return judge_day(contract, day, map(read, (o for o in objects if is_data_file(o.name))),
+                         map(read, (o for o in objects if not is_data_file(o.name))), taken)
+
     taken = keys_of_other_days(lake, contract, catalog.partition_parameters(table), day) if contract.key else {}
-    judged = judge_day(contract, day, map(read, (o for o in objects if is_data_file(o.name))),
-                       map(read, (o for o in objects if not is_data_file(o.name))), taken)
+    judged = judge(contract)
+    evolved = contract.evolve(contract.new_members(judged.unknown_fields))
+    refused = contract.refused_members(judged.unknown_fields)
+    if evolved != contract:
+        before = contract.members()
+        contract, judged = evolved, judge(evolved)
+        judged.added_members = {s: tuple(m for m in names if m not in before.get(s, ()))
+                                for s, names in evolved.members().items() if names != before.get(s, ())}
+    judged.refused_members = refused
     if objects or read_ledger(lake, table, day) is not None:  # an empty day leaves no trace, unless it had one
         write_day(lake, contract, day, judged)
-    return judged
+    return judged, contract
+
+
+def register_columns(lake: Lake, catalog: Catalog, table: str, contract: Contract, attempts: int = 5) -> Columns:
+    """Make the catalog table hold the contract's columns, never dropping a member another crawl added.
+
+    Crawls of several days run at once: each merges the members it found with those the table
+    holds, writes, and reads back, until the table holds its members (a concurrent writer that
+    removed them is undone by the next round).
+    """
+    for _ in range(attempts):
+        existing = catalog.get_table(table)
+        held = contract_for(table).evolve_from_columns(existing.columns if existing else ())
+        merged = held.evolve(contract.members()).columns()
+        if existing is not None and tuple(existing.columns) == merged:
+            return merged
+        catalog.put_table(table, merged, PARTITION_KEYS, lake.table_uri(table), "json")
+    raise RuntimeError(f"{catalog.database}.{table}: its columns kept changing under {attempts} crawls' updates; "
+                       "run the crawl again")
 
 
 def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
@@ -71,17 +111,14 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
     A day with no data file registers nothing and is not an error (a day without labels); its
     stray files, if any, are still quarantined so nothing in the lake goes unaccounted for.
     """
-    contract = contract_for(validate_table(table))
-    objects = lake.list_day(table, validate_day(day))
+    objects = lake.list_day(validate_table(table), validate_day(day))
     location = lake.day_uri(table, day)
     data_objects = [o for o in objects if is_data_file(o.name)]
-    judged = judge_and_record(lake, catalog, table, day, objects)
+    judged, contract = judge_and_record(lake, catalog, table, day, objects)
     size = sum(o.size for o in data_objects)
     if not data_objects:
         return CrawledDay(table, day, location, 0, 0, 0, contract.columns(), False, judged)
-    existing = catalog.get_table(table)
-    if existing is None or tuple(existing.columns) != contract.columns():
-        catalog.put_table(table, contract.columns(), PARTITION_KEYS, lake.table_uri(table), "json")
+    columns = register_columns(lake, catalog, table, contract)
     catalog.put_partition(
         table,
         day,
@@ -94,4 +131,4 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
             "zfish.fingerprint": fingerprint(objects),
         },
     )
-    return CrawledDay(table, day, location, judged.rows, len(data_objects), size, contract.columns(), True, judged)
+    return CrawledDay(table, day, location, judged.rows, len(data_objects), size, columns, True, judged)

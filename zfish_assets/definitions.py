@@ -10,7 +10,7 @@ from zfish_assets.automation import build_automation
 from zfish_assets.assets.joined import joined_asset
 from zfish_assets.assets.raw import raw_asset
 from zfish_assets.assets.training import training_asset, training_checks
-from zfish_assets.checks import crawled_checks, joined_checks
+from zfish_assets.checks import crawled_checks, joined_checks, schema_checks
 from zfish_assets.deployments import resources_for
 from zfish_assets.partitions import daily_partitions
 
@@ -29,7 +29,7 @@ def build_definitions() -> Definitions:
             joined_asset(days, settings.label_horizon_days()),
             training_asset(),
         ]),
-        asset_checks=[*crawled_checks, *joined_checks, *training_checks],
+        asset_checks=[*crawled_checks, *joined_checks, *schema_checks, *training_checks],
         resources=resources_for(),
         jobs=jobs,
         schedules=schedules,

@@ -74,6 +74,8 @@ class JudgedDay:
     keys: list[str] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
     unknown_fields: Counter = field(default_factory=Counter)
+    added_members: dict[str, tuple[str, ...]] = field(default_factory=dict)  # schema evolution by this day
+    refused_members: dict[str, str] = field(default_factory=dict)  # new members that cannot be columns, why
 
     def reasons(self) -> dict[str, int]:
         return dict(sorted(Counter(e.reason for e in self.entries).items()))

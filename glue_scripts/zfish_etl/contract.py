@@ -22,8 +22,14 @@ and judging a line never raises, whatever its bytes. Rules, per line:
   (`out_of_range`, see `DOMAINS`); timestamps ISO 8601 with a zone (`bad_timestamp`), normalized
   to UTC; the table's key a non-empty string (`empty_key`).
 
-Fields the contract does not declare are dropped from the row, and named, so their arrival is
-visible but harmless. Rules across rows (a key seen twice) live with the crawl, which sees the
+Schema evolution is declared, not inferred: a struct field with an `open_kind` (observations'
+`genetic_markers`) takes new members as they arrive. A new gene is a new nullable double column
+(`evolve`): in the catalog as a crawler's table update would add it, then in the Hudi table, the
+query engines' views and the training set; rows without it hold null; a removed gene keeps its
+column, null from then on. A new member whose name is not a plain lower-case identifier is refused
+(`refused_members`: it would not survive Glue, Hive and Athena, which fold names to lower case),
+and stays an unknown field. Other fields the contract does not declare are dropped from the row,
+and named, so their arrival is visible but harmless. Rules across rows (a key seen twice) live with the crawl, which sees the
 whole day and the other days' keys; it records every rejected row in the day's quarantine ledger
 (`ledger_key`), which the job reads to exclude the same rows.
 """
@@ -32,8 +38,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 MALFORMED_JSON = "malformed_json"
@@ -85,13 +91,23 @@ _BOM = b"\xef\xbb\xbf"
 _BLANK = b" \t\r"  # JSON's whitespace on a line (the newline is the separator)
 
 
+MEMBER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+"""What a member added by schema evolution may be called: it becomes a column everywhere."""
+
+
 @dataclass(frozen=True)
 class Field:
-    """One declared field; `kind` is string, bigint, double, boolean, timestamp (an ISO string) or struct."""
+    """One declared field; `kind` is string, bigint, double, boolean, timestamp (an ISO string) or struct.
+
+    `open_kind` (structs only): members the contract does not declare are added as columns of this
+    kind when they arrive (schema evolution). `optional`: absent or null is fine (an added member).
+    """
 
     name: str
     kind: str
     fields: tuple[Field, ...] = ()
+    open_kind: str | None = None
+    optional: bool = False
 
     def hive_type(self) -> str:
         """The catalog type: timestamps stay strings in the raw tables (the job casts them)."""
@@ -109,8 +125,43 @@ class Contract:
     key: str | None = None
 
     def columns(self) -> tuple[tuple[str, str], ...]:
-        """The catalog columns, in declared order."""
+        """The catalog columns, in declared order (added members after the declared ones)."""
         return tuple((f.name, f.hive_type()) for f in self.fields)
+
+    def members(self) -> dict[str, tuple[str, ...]]:
+        """The added members of each open struct: what evolution gave this contract beyond its declaration."""
+        return {f.name: tuple(m.name for m in f.fields if m.optional) for f in self.fields if f.open_kind}
+
+    def evolve(self, members: Mapping[str, Sequence[str]]) -> Contract:
+        """This contract with `members` (struct -> names) added to its open structs, as optional
+        members of the struct's `open_kind`; names already there, or refused, are left out."""
+        def grown(f: Field) -> Field:
+            have = {m.name for m in f.fields}
+            new = [n for n in members.get(f.name, ()) if n not in have and not _refused(n)]
+            return replace(f, fields=(*f.fields, *(Field(n, f.open_kind, optional=True) for n in new))) if new else f
+
+        return replace(self, fields=tuple(grown(f) if f.open_kind else f for f in self.fields))
+
+    def evolve_from_columns(self, columns: Sequence[tuple[str, str]]) -> Contract:
+        """This contract with the members a catalog's columns (a table evolved before) hold beyond it."""
+        types = dict(columns)
+        return self.evolve({f.name: [n for n, _ in struct_fields(types[f.name])]
+                            for f in self.fields if f.open_kind and types.get(f.name, "").startswith("struct<")})
+
+    def new_members(self, unknown_fields: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The members of open structs among a day's unknown field paths (`genetic_markers.gene_d`)."""
+        open_structs = {f.name for f in self.fields if f.open_kind}
+        found: dict[str, set[str]] = {}
+        for path in unknown_fields:
+            struct, dot, member = path.partition(".")
+            if dot and struct in open_structs and "." not in member:
+                found.setdefault(struct, set()).add(member)
+        return {s: tuple(sorted(m)) for s, m in sorted(found.items())}
+
+    def refused_members(self, unknown_fields: Iterable[str]) -> dict[str, str]:
+        """Each new open-struct member that cannot become a column, with why."""
+        return {f"{s}.{m}": _refused(m) for s, names in self.new_members(unknown_fields).items() for m in names
+                if _refused(m)}
 
 
 OBSERVATIONS = Contract(
@@ -121,7 +172,8 @@ OBSERVATIONS = Contract(
         Field("timestamp", "timestamp"),
         Field("age_days", "bigint"),
         Field("treatment", "string"),
-        Field("genetic_markers", "struct", (Field("gene_a", "double"), Field("gene_b", "double"), Field("gene_c", "double"))),
+        Field("genetic_markers", "struct", (Field("gene_a", "double"), Field("gene_b", "double"), Field("gene_c", "double")),
+              open_kind="double"),
         Field("length_mm", "double"),
         Field("sex", "string"),
     ),
@@ -129,6 +181,32 @@ OBSERVATIONS = Contract(
 )
 OUTCOMES = Contract("outcomes", (Field("fish_id", "string"), Field("condition_developed", "boolean")))
 CONTRACTS = {c.table: c for c in (OBSERVATIONS, OUTCOMES)}
+
+
+RESERVED_COLUMNS = frozenset({"day", "outcome_day"} | {f.name for c in CONTRACTS.values() for f in c.fields})
+"""Column names of the joined table that an added member would collide with once flattened."""
+
+
+def _refused(member: str) -> str:
+    """Why `member` cannot be added as a column ("" when it can)."""
+    if not MEMBER_NAME.match(member):
+        return "not a lower-case identifier (a-z, 0-9, _; at most 63 characters)"
+    return f"the joined table already has a column {member!r}" if member in RESERVED_COLUMNS else ""
+
+
+def struct_fields(hive: str) -> list[tuple[str, str]]:
+    """(name, type) of each field of a `struct<...>` catalog type, nested structs kept whole."""
+    fields, depth, current = [], 0, ""
+    for ch in hive.strip()[len("struct<"):-1]:
+        depth += ch == "<"
+        depth -= ch == ">"
+        if ch == "," and depth == 0:
+            fields.append(current)
+            current = ""
+        else:
+            current += ch
+    fields.append(current)
+    return [(f.split(":", 1)[0], f.split(":", 1)[1]) for f in fields if f]
 
 
 def contract_for(table: str) -> Contract:
@@ -233,6 +311,8 @@ def _double(field: Field, value: object, path: str) -> float:
 
 def _value(field: Field, value: object, path: str, unknown: list[str]) -> object:
     if value is None:
+        if field.optional:
+            return None
         raise _Rejected(MISSING_FIELD, f"{path} is missing or null")
     if field.kind == "struct":
         if not isinstance(value, dict):

@@ -68,7 +68,7 @@ def read_days(spark: SparkSession, table: CatalogTable, days: list[str] | None =
     wanted = sorted(table.partitions if days is None else set(days) & set(table.partitions))
     if not wanted:
         return spark.createDataFrame([], table.ddl())
-    contract = contract_for(table.name)
+    contract = contract_for(table.name).evolve_from_columns(table.columns)  # the members the table gained
     excluded = quarantined_lines(table, wanted)
     listed = day_files(table, wanted)
     contents = read_files([uri for _, _, uri in listed])

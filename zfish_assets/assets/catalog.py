@@ -7,6 +7,7 @@ of `observations` reads day D of `raw_observations`; the same for outcomes.
 
 
 import time
+from collections.abc import Sequence
 
 from dagster import (
     AssetDep,
@@ -20,11 +21,21 @@ from dagster import (
     asset,
 )
 
-from glue_scripts.zfish_etl.contract import ledger_key
+from glue_scripts.zfish_etl.contract import ledger_key, struct_fields
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.crawler import crawl
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
+
+
+def column_schema(columns: Sequence[tuple[str, str]]) -> TableSchema:
+    """The table's columns as the UI lists them, a struct's members each on a line of their own
+    (`genetic_markers.gene_d`), so the schema-change check names a new member, not a changed struct."""
+    listed = []
+    for name, ctype in (*columns, ("day", "string")):
+        members = struct_fields(ctype) if ctype.startswith("struct<") else []
+        listed.extend([TableColumn(f"{name}.{m}", t) for m, t in members] or [TableColumn(name, ctype)])
+    return TableSchema(columns=listed)
 
 
 def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDefinition:
@@ -49,6 +60,11 @@ def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDe
             context.log.info(f"registered {catalog.database}.{table} day={day}: {crawled.rows} rows, {crawled.files} files")
         else:
             context.log.info(f"{table} day={day} has no data files: nothing to register")
+        for struct, members in judged.added_members.items():
+            context.log.info(f"{catalog.database}.{table}: new columns {', '.join(f'{struct}.{m}' for m in members)} "
+                             f"from day={day} (schema evolution: nullable, older rows null)")
+        for member, why in judged.refused_members.items():
+            context.log.warning(f"{table} day={day}: {member} not added as a column: {why}; it stays an unknown field")
         if judged.entries:
             context.log.warning(f"{table} day={day}: {len(judged.entries)} quarantined ({judged.reasons()}) "
                                 f"at {lake.uri(ledger_key(table, day))}")
@@ -63,12 +79,13 @@ def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDe
             "quarantine": MetadataValue.path(lake.uri(ledger_key(table, day))),
             # fields the contract does not declare: dropped from the rows, named here so drift shows
             "unknown_fields": MetadataValue.json(dict(sorted(judged.unknown_fields.items()))),
+            # schema evolution: the members this day added as columns, and those refused (with why)
+            "schema_added": MetadataValue.json({s: list(m) for s, m in judged.added_members.items()}),
+            "schema_refused": MetadataValue.json(judged.refused_members),
             "duration_s": round(time.monotonic() - started, 3),
         }
         if crawled.columns:
-            metadata["dagster/column_schema"] = TableSchema(
-                columns=[TableColumn(n, t) for n, t in (*crawled.columns, ("day", "string"))]
-            )
+            metadata["dagster/column_schema"] = column_schema(crawled.columns)
         return MaterializeResult(metadata=metadata)
 
     return _crawled

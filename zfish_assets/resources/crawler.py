@@ -177,7 +177,7 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
         )
     # The crawler keeps no contract: the day is judged as the in-process crawl judges it, so its
     # quarantine ledger and accepted keys exist and the job leaves out the same lines in both modes.
-    judged = judge_and_record(lake, catalog, table, day, listed)
+    judged, _ = judge_and_record(lake, catalog, table, day, listed)  # the crawler owns the table's schema
     catalog.put_partition(table, day, location, {**parameters, QUARANTINED_ROWS: str(judged.quarantined_rows()),
                                                  "zfish.fingerprint": fingerprint(listed)})
     return CrawledDay(table, day, location, int(parameters.get("recordCount", 0)), len(objects),

@@ -56,7 +56,9 @@ def read_hudi_snapshot(
         # Prune partitions by range in hudi-rs, then keep exactly the requested days.
         options = options.with_filters([("day", ">=", min(days)), ("day", "<=", max(days))])
     batches = table.read(options)
-    result = pa.Table.from_batches(batches) if batches else table.get_schema_with_meta_fields().empty_table()
+    # File slices written before a column was added (schema evolution) lack it: unify, nulls there.
+    result = (pa.concat_tables([pa.Table.from_batches([b]) for b in batches], promote_options="default")
+              if batches else table.get_schema_with_meta_fields().empty_table())
     if days is not None:
         result = result.filter(pc.is_in(result["day"], pa.array(sorted(set(days)), pa.string())))
     return result

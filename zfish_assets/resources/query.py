@@ -22,7 +22,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
-from glue_scripts.zfish_etl.contract import data_lines, is_data_file
+from glue_scripts.zfish_etl.contract import data_lines, is_data_file, struct_fields
 from zfish_assets import settings
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.hudi_reader import snapshot_dataset
@@ -58,21 +58,6 @@ def duckdb_type(hive: str) -> str:
     if hive.startswith("array<") and hive.endswith(">"):
         return f"{duckdb_type(hive[len('array<'):-1])}[]"
     raise ValueError(f"no DuckDB type for catalog type {hive!r}")
-
-
-def struct_fields(hive: str) -> list[tuple[str, str]]:
-    """(name, type) of each field of a `struct<...>` catalog type, nested structs kept whole."""
-    fields, depth, current = [], 0, ""
-    for ch in hive.strip()[len("struct<"):-1]:
-        depth += ch == "<"
-        depth -= ch == ">"
-        if ch == "," and depth == 0:
-            fields.append(current)
-            current = ""
-        else:
-            current += ch
-    fields.append(current)
-    return [(f.split(":", 1)[0], f.split(":", 1)[1]) for f in fields]
 
 
 def json_structure(columns: list[tuple[str, str]]) -> str:
