@@ -11,8 +11,8 @@ What is here, and why:
 - `write_metastore`: the server's file metastore written from zfish's catalog, table by table, in
   the Glue shapes zfish registers (columns, partition key, formats from `FORMATS`, every registered
   partition and its location). Trino's `CREATE TABLE` cannot say Hudi's input format; the file
-  metastore can. The Hudi table's partitions are what Hudi's hive sync registers on Glue (every
-  partition of the table's latest snapshot), since no hive sync runs against the local catalog.
+  metastore can. A Hudi table the catalog holds without partitions (no hive sync runs against the
+  local catalog) gets those Hudi's hive sync registers on Glue: every partition of its latest snapshot.
 - `TrinoQueryEngine`: a `QueryEngine` speaking Trino's HTTP API, so the checks' SQL reaches Trino
   exactly as they hand it to Athena (`AthenaQueryEngine` sends the same text unchanged).
 """
@@ -70,7 +70,9 @@ def find_java_home() -> Path | None:
 
 def fetch_trino() -> Path:
     """The unpacked Trino server, fetched through `bin/fetch-trino` (Maven) the first time."""
-    done = subprocess.run([str(ROOT / "bin" / "fetch-trino")], check=True, capture_output=True, text=True)
+    done = subprocess.run([str(ROOT / "bin" / "fetch-trino")], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"bin/fetch-trino failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
     return Path(done.stdout.strip().splitlines()[-1])
 
 
@@ -265,7 +267,7 @@ def write_metastore(root: Path, catalog: Catalog, lake: Lake, tables: Sequence[s
             "serdeParameters": {}, "externalLocation": _location(table.location), "columnStatistics": {},
         }))
         is_hudi = table.classification == "hudi"
-        partitions = hive_synced_partitions(table, lake.storage_options()) if is_hudi else table.partitions
+        partitions = table.partitions or (hive_synced_partitions(table, lake.storage_options()) if is_hudi else {})
         (key, _), = table.partition_keys
         for value, location in partitions.items():
             (folder / f"{key}={value}").mkdir()
