@@ -108,7 +108,7 @@ class TrinoServer:
             f"http-server.http.port={self.port}", f"discovery.uri={self.url}",
             "query.max-memory=1GB", "query.max-memory-per-node=1GB", "query.max-history=10000", f"catalog.config-dir={etc / 'catalog'}", ""]))
         # The lake's file:// locations are read through Trino's local file system (scheme local://).
-        storage = [f"hive.metastore=file", f"hive.metastore.catalog.dir=local://{self.metastore}",
+        storage = ["hive.metastore=file", f"hive.metastore.catalog.dir=local://{self.metastore}",
                    "fs.native-local.enabled=true", "local.location=/"]
         (etc / "catalog" / "hive.properties").write_text(
             "\n".join(["connector.name=hive", *storage, "hive.hudi-catalog-name=hudi", ""]))
@@ -162,15 +162,16 @@ class TrinoQueryError(RuntimeError):
 def _request(url: str, data: bytes | None, headers: Mapping[str, str]) -> dict[str, Any]:
     request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
                                      headers=dict(headers))
-    for attempt in range(5):
+    attempt = 0
+    while True:
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return json.load(response)
         except urllib.error.HTTPError as exc:
-            if exc.code not in (502, 503, 504) or attempt == 4:  # the protocol's "retry" answers
+            attempt += 1
+            if exc.code not in (502, 503, 504) or attempt == 5:  # the protocol's "retry" answers
                 raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+            time.sleep(0.2 * attempt)
 
 
 def run_statement(url: str, sql: str, catalog: str, schema: str, timeout_s: float = 600.0,
