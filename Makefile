@@ -1,16 +1,16 @@
 # The two commands a newcomer types: `make demo` and `make test`. Each sets up what it needs
-# (virtualenv, Spark's jars) on a fresh machine, and reuses what is already there.
+# (virtualenv, Spark's jars; for the tests also Trino) on a fresh machine, and reuses what is already there.
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 JARS_STAMP := .cache/jars/.complete
 
-.PHONY: demo test dev jars venv clean
+.PHONY: demo test dev jars trino venv clean
 
 demo: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/zfish demo
 
-test: $(STAMP) $(JARS_STAMP)
+test: $(STAMP) $(JARS_STAMP) trino
 	$(VENV)/bin/python -m pytest
 
 # DAGSTER_HOME defaults to $$ZFISH_DATA_DIR/dagster, created with the project's dagster.yaml (run queue,
@@ -21,6 +21,9 @@ dev: $(STAMP) $(JARS_STAMP)
 
 venv: $(STAMP)
 jars: $(JARS_STAMP)
+# Trino (Athena's engine) for zfish_assets_tests/test_trino.py; bin/fetch-trino returns at once when it is there.
+trino:
+	bin/fetch-trino >/dev/null
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "zfish: Python 3.11 is required ('$(PYTHON)' not found); set PYTHON=/path/to/python3.11" >&2; exit 1; }

@@ -76,7 +76,12 @@ def materialize_training(defs: Definitions, instance: DagsterInstance, config: d
     return _run(defs, selection, instance, {}, raise_on_error=raise_on_error, ops=ops)
 
 
-def run_checks(defs: Definitions, instance: DagsterInstance, assets: Iterable[str]) -> RunSummary:
-    """Only the checks of `assets`, on demand (there is no `dagster asset check` command)."""
+def run_checks(defs: Definitions, instance: DagsterInstance, assets: Iterable[str],
+               tags: dict[str, str] | None = None) -> RunSummary:
+    """Only the checks of `assets`, on demand (there is no `dagster asset check` command).
+
+    With a run's partition tags (`dagster/partition`, or the range's `RANGE_START`/`RANGE_END`) the
+    checks cover that run's days, as they did in it; without, every day.
+    """
     selection = AssetSelection.checks_for_assets(*[AssetKey(a) for a in assets])
-    return _run(defs, selection, instance, {}, raise_on_error=False)
+    return _run(defs, selection, instance, tags or {}, raise_on_error=False)
