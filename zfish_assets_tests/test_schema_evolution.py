@@ -122,10 +122,12 @@ def test_the_crawl_names_what_it_added_refused_and_quarantined(evolved):
 
 
 def test_the_schema_change_check_reports_the_new_column(evolved):
-    (d2_crawl, _) = evolved["crawls"]
-    changes = [c for c in d2_crawl.checks if "schema" in c.name]
-    assert changes and not changes[0].passed and "gene_d" in changes[0].description, d2_crawl.checks
-    assert all(c.passed for c in evolved["joined"].checks if "schema" not in c.name), evolved["joined"].checks
+    d2_crawl, d3_crawl = evolved["crawls"]
+    for checks, column in ((d2_crawl.checks, "genetic_markers.gene_d"), (evolved["joined"].checks, "gene_d")):
+        (change,) = [c for c in checks if c.name == "column_schema_change"]
+        assert not change.passed and change.description == f"added {column} (double)", change
+    assert [c.passed for c in d3_crawl.checks if c.name == "column_schema_change"] == [True]
+    assert all(c.passed for c in evolved["joined"].checks if c.name != "column_schema_change"), evolved["joined"].checks
 
 
 def test_the_training_set_carries_the_new_gene(evolved):
