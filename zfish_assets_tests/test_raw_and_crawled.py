@@ -37,7 +37,7 @@ def test_walkthrough_days_land_register_and_count(defs, instance, data_dir):
     failed = [c for r in landed for c in r.checks if not c.passed]
     assert not failed
     assert {c.name for c in landed[-1].checks} == {"partitions_match_lake", "rows_match_landed", "required_columns",
-                                                   "quarantine"}
+                                                   "quarantine", "column_schema_change"}
     # Nested genetic_markers stays a struct in the crawled schema.
     columns = dict(catalog.get_table("observations").columns)
     assert columns["genetic_markers"] == "struct<gene_a:double,gene_b:double,gene_c:double>"

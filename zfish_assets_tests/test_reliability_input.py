@@ -315,14 +315,16 @@ def test_labels_follow_the_rules(scenario):
     assert "zfish_C" not in by_fish and "zfish_GHOST" not in by_fish  # unlabeled; a label with no image
 
 
-def test_unknown_fields_are_dropped_and_named(scenario):
+def test_unknown_fields_are_dropped_and_named_a_new_gene_becomes_a_column(scenario):
     rows = hudi_rows(scenario.defs)
-    assert not {"microscope", "gene_z", "grader"} & set(rows[0])
+    assert not {"microscope", "grader"} & set(rows[0])
+    # a gene the contract does not name is schema evolution (genetic_markers is open): a column
+    assert {r["image_id"]: r["gene_z"] for r in rows if r["gene_z"] is not None} == {"img-b2": 1.0}
     latest = scenario.instance.fetch_materializations(
         AssetKey("observations"), limit=100).records
-    unknown = [r.asset_materialization.metadata["unknown_fields"].value for r in latest
-               if r.partition_key == "2025-05-01"][0]
-    assert unknown == {"genetic_markers.gene_z": 1, "microscope": 1}
+    metadata = [r.asset_materialization.metadata for r in latest if r.partition_key == "2025-05-01"][0]
+    assert metadata["unknown_fields"].value == {"microscope": 1}
+    assert metadata["schema_added"].value == {"genetic_markers": ["gene_z"]}
 
 
 def test_empty_days_register_nothing_and_quarantine_nothing(scenario):
