@@ -26,6 +26,7 @@ from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_l
 from glue_scripts.zfish_etl.hudi import hive_sync_options, read_table, upsert
 from glue_scripts.zfish_etl.modes import JOIN_MODES
 from glue_scripts.zfish_etl.read import read_days
+from glue_scripts.zfish_etl.session import materialized
 from glue_scripts.zfish_etl.transform import changed_rows, join_labeled, stale_label_days
 
 ARGUMENTS = (
@@ -109,22 +110,23 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     if observations_table is None:
         raise LookupError(f"table {args.database}.{args.observations_table} is not in the catalog: crawl it first")
     outcomes_table = find_table(args, args.outcomes_table)
-    outcomes = read_days(spark, outcomes_table).cache() if outcomes_table is not None else None
+    outcomes = read_days(spark, outcomes_table) if outcomes_table is not None else None
     stored = read_table(spark, args.target_path) if args.join_mode == "incremental" else None
     days = days_to_read(args, stored, outcomes)
-    observations = read_days(spark, observations_table, days).cache()
-    observations_read = observations.count()
+    observations = read_days(spark, observations_table, days)
+    observations_read = int(observations.count())  # Spark Connect 3.5 counts through pandas: numpy.int64
     rows_labeled, rows_per_day, stats = 0, {}, None
     if outcomes is not None and observations_read:
         labeled = join_labeled(observations, outcomes).cache()
-        rows_labeled = labeled.count()
-        # The changed rows are materialized once (lineage cut): counted, then written, without
-        # comparing again against files the upsert is replacing.
+        rows_labeled = int(labeled.count())
+        # The changed rows are materialized once (kept, spilling to disk): counted, then written,
+        # without comparing again against files the upsert is replacing.
         to_write = labeled if stored is None else \
-            changed_rows(labeled, stored.where(F.col("day").isin(days))).localCheckpoint()
+            materialized(changed_rows(labeled, stored.where(F.col("day").isin(days))))
         rows_per_day = {r["day"]: r["count"] for r in to_write.groupBy("day").count().collect()}
         extra = extra_hudi_options(args)
         stats = upsert(to_write, args.target_path, args.target_table, args.database, extra)
+        to_write.unpersist()
         labeled.unpersist()
     observations.unpersist()
     if outcomes is not None:
