@@ -24,7 +24,7 @@ dev: $(STAMP) $(JARS_STAMP)
 	@set -e; \
 	if [ -z "$$ZFISH_SPARK_REMOTE" ]; then \
 	  ZFISH_SPARK_REMOTE=$$($(VENV)/bin/zfish engine start); export ZFISH_SPARK_REMOTE; \
-	  trap '$(VENV)/bin/zfish engine stop' EXIT; \
+	  trap '$(VENV)/bin/zfish engine stop' EXIT INT TERM; \
 	fi; \
 	DAGSTER_HOME=$$($(VENV)/bin/python -W ignore -c 'from zfish_assets.instance import dagster_home; print(dagster_home())') \
 	ZFISH_CLOCK=$${ZFISH_CLOCK:-2025-05-11T18:00:00Z} $(VENV)/bin/dagster dev -w workspace.yaml
