@@ -140,6 +140,10 @@ def get_spark_session(spark_settings: SparkSettings | None = None):
     spark_settings = spark_settings or SparkSettings.from_env()
     check_java()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # never bind to the machine's network address
+    if spark_settings.master.startswith("local"):
+        # PySpark launches its Python workers with PYSPARK_PYTHON (else `python3` on the PATH), not
+        # `spark.pyspark.python`: without it they ran another interpreter, lacking pyarrow for mapInArrow.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(spark_settings.master).appName(spark_settings.app_name)
     for key, value in spark_conf(spark_settings).items():
         builder = builder.config(key, value)
