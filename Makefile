@@ -11,10 +11,12 @@ demo: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/zfish demo
 
 # The suite on in-process Spark, then the walkthrough's tests again on the warm engine (one Spark
-# Connect server for that session): the job's one code path proven on both.
+# Connect server for that session): the job's one code path proven on both. The 37 evenings of
+# test_daily_evenings_equal_one_backfill run the same job calls as the walkthrough's: left out there.
 test: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/python -m pytest
-	$(VENV)/bin/python -m pytest --spark-connect zfish_assets_tests/test_joined.py
+	$(VENV)/bin/python -m pytest --spark-connect zfish_assets_tests/test_joined.py \
+	  --deselect zfish_assets_tests/test_joined.py::test_daily_evenings_equal_one_backfill
 
 # DAGSTER_HOME defaults to $$ZFISH_DATA_DIR/dagster, created with the project's dagster.yaml (run queue,
 # the hudi_writer pool limit) by zfish_assets.instance; the schedule and sensors start RUNNING.
