@@ -64,6 +64,30 @@ def scratch_data_dir(keep: Path | None = None, **settings: str) -> Iterator[Path
             print(f"(removed {folder} in {time.perf_counter() - removing:.0f} s)", flush=True)
 
 
+@contextmanager
+def engine(kind: str) -> Iterator[None]:
+    """`cold`: each run starts its own Spark, as by default. `warm`: the warm engine (a Spark Connect
+    server started in the scratch data dir, `zfish engine start`) serves every run, then is stopped."""
+    if kind == "cold":
+        yield
+        return
+    from zfish_assets.resources import connect_server
+    from zfish_assets.resources.spark import REMOTE_VARIABLE
+
+    began = time.perf_counter()
+    state = connect_server.start()
+    print(f"(warm engine {state.url} started in {time.perf_counter() - began:.1f} s)", flush=True)
+    os.environ[REMOTE_VARIABLE] = state.url
+    try:
+        yield
+    finally:
+        os.environ.pop(REMOTE_VARIABLE, None)
+        connect_server.stop()
+
+
+ENGINES = ("cold", "warm")
+
+
 # --- fresh processes ---------------------------------------------------------------------------
 
 def _trampoline(queue: Any, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -303,6 +327,10 @@ def spark_stages(spark: Any, since: float) -> dict[str, Any]:
     listing, commit) or Python. `top` names the longest jobs by Hudi's job description where it
     sets one, else Spark's call site. Read from Spark's status store, which runs without the UI too.
     """
+    from zfish_assets.resources.spark import remote_url
+
+    if remote_url():  # a Spark Connect client cannot read the server's status store
+        return {"jobs": 0, "tasks": 0, "busy_s": 0.0, "top": ["(not read on the warm engine)"]}
     store = spark.sparkContext._jsc.sc().statusStore()
     found = []
     iterator = store.jobsList(spark._jvm.java.util.ArrayList()).iterator()

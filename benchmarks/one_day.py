@@ -4,7 +4,9 @@
 (2025-04-05..2025-05-10, backfilled in one join run, untimed) in one process, then runs the evening
 of 2025-05-11 in a fresh process, as Dagster runs it: landing and crawling the day, the crawled
 tables' checks, the Spark session start on its own, the join of the window [D-35, D], and the
-joined table's checks. Target (issue #8): the whole evening in 30 s or less, Spark start included.
+joined table's checks. Targets (issues #8, #18): the whole evening in 30 s or less, Spark start
+included (`--engine cold`), and 8 s or less on the warm engine (`--engine warm`: a Spark Connect
+server started before the history is seeded, so the evening finds it warm).
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ import argparse
 
 import harness
 
-TARGET_S = 30.0
+TARGET_S = {"cold": 30.0, "warm": 8.0}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--history-days", type=int, default=36, help="days before the measured evening")
     parser.add_argument("--fish-per-day", type=int, default=5, help="the walkthrough's 5 (x3 images)")
+    parser.add_argument("--engine", choices=harness.ENGINES, default="cold",
+                        help="cold: the evening starts its own Spark; warm: it connects to a Spark Connect server")
     args = parser.parse_args()
     results = harness.Results("one_day", vars(args))
-    with harness.scratch_data_dir(ZFISH_FISH_PER_DAY=str(args.fish_per_day)):
+    with harness.scratch_data_dir(ZFISH_FISH_PER_DAY=str(args.fish_per_day)), harness.engine(args.engine):
         harness.in_fresh_process(harness.seed_history, 0, args.history_days - 1)
         measured = harness.in_fresh_process(harness.evening, args.history_days)
     rows = [{"phase": phase, "seconds": round(seconds, 2)} for phase, seconds in measured["seconds"].items()]
@@ -31,13 +35,15 @@ def main() -> None:
     for row in rows:
         results.add(row)
     results.document.update(day=measured["day"], window=measured["window"], checks_passed=measured["checks"],
-                            join_stages=measured["join_stages"], target_s=TARGET_S, met=total <= TARGET_S)
+                            join_stages=measured["join_stages"], target_s=TARGET_S[args.engine],
+                            met=total <= TARGET_S[args.engine])
     harness.print_table(rows, f"evening of {measured['day']} (window {measured['window']}, "
                               f"{measured['checks']} checks passed)")
     stages = measured["join_stages"]
     print(f"join+upsert: {stages['jobs']} Spark jobs ({stages['tasks']} tasks) busy {stages['busy_s']} s "
           f"of {measured['seconds']['join+upsert']:.1f} s; longest: {', '.join(stages['top'])}")
-    print(f"target <= {TARGET_S:.0f} s: {'met' if total <= TARGET_S else 'missed'} ({total:.1f} s)")
+    target = TARGET_S[args.engine]
+    print(f"target ({args.engine} engine) <= {target:.0f} s: {'met' if total <= target else 'missed'} ({total:.1f} s)")
     results.write()
 
 

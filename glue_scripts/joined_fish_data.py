@@ -24,8 +24,10 @@ from pyspark.sql import functions as F
 
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
 from glue_scripts.zfish_etl.hudi import hive_sync_options, read_table, upsert
+from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, plan_stale_label_scan
 from glue_scripts.zfish_etl.modes import JOIN_MODES
 from glue_scripts.zfish_etl.read import read_days
+from glue_scripts.zfish_etl.session import materialized
 from glue_scripts.zfish_etl.transform import changed_rows, join_labeled, stale_label_days
 
 ARGUMENTS = (
@@ -73,6 +75,9 @@ class JobResult:
     partitions_touched: list[str]  # the commit's partitions, from Hudi's commit file
     files_replaced: int  # of files_written, new versions of existing files (the rest are new file groups)
     bytes_replaced: int
+    # The days before the range the stale-label scan read: those a label newer than the last commit
+    # can reach (see label_state); None when it read every one (the last commit recorded no labels).
+    days_scanned: list[str] | None = None
 
 
 def find_table(args: JobArgs, name: str) -> CatalogTable | None:
@@ -84,12 +89,21 @@ def find_table(args: JobArgs, name: str) -> CatalogTable | None:
     return read_glue_table(boto3.client("glue"), args.database, name)
 
 
-def days_to_read(args: JobArgs, stored: DataFrame | None, outcomes: DataFrame | None) -> list[str]:
-    """The range, and in incremental mode the earlier days holding a stored row with a stale label."""
+def days_to_read(args: JobArgs, stored: DataFrame | None, outcomes: DataFrame | None,
+                 scan: StaleLabelScan | None = None) -> tuple[list[str], list[str] | None]:
+    """The range, and in incremental mode the earlier days holding a stored row with a stale label:
+    among the days `scan` names (those a label newer than the last commit can reach), or all.
+    Also the earlier days the scan read (None: every one)."""
     if stored is None or outcomes is None:
-        return args.days()
-    older = stale_label_days(stored.where(F.col("day") < args.first_day), outcomes).collect()
-    return sorted({r["day"] for r in older} | set(args.days()))
+        return args.days(), []
+    older, scanned = stored.where(F.col("day") < args.first_day), None
+    if scan is not None and scan.days is not None:
+        scanned = [d for d in scan.days if d < args.first_day]
+        if not scanned:
+            return args.days(), []
+        older = older.where(F.col("day").isin(scanned))
+    stale = stale_label_days(older, outcomes).collect()
+    return sorted({r["day"] for r in stale} | set(args.days())), scanned
 
 
 def extra_hudi_options(args: JobArgs) -> dict[str, str] | None:
@@ -109,22 +123,27 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     if observations_table is None:
         raise LookupError(f"table {args.database}.{args.observations_table} is not in the catalog: crawl it first")
     outcomes_table = find_table(args, args.outcomes_table)
-    outcomes = read_days(spark, outcomes_table).cache() if outcomes_table is not None else None
-    stored = read_table(spark, args.target_path) if args.join_mode == "incremental" else None
-    days = days_to_read(args, stored, outcomes)
-    observations = read_days(spark, observations_table, days).cache()
-    observations_read = observations.count()
+    outcomes = read_days(spark, outcomes_table) if outcomes_table is not None else None
+    incremental = args.join_mode == "incremental"
+    stored = read_table(spark, args.target_path) if incremental else None
+    scan = plan_stale_label_scan(args.target_path, outcomes) if incremental and outcomes is not None else None
+    days, days_scanned = days_to_read(args, stored, outcomes, scan)
+    observations = read_days(spark, observations_table, days)
+    observations_read = int(observations.count())  # Spark Connect 3.5 counts through pandas: numpy.int64
     rows_labeled, rows_per_day, stats = 0, {}, None
     if outcomes is not None and observations_read:
         labeled = join_labeled(observations, outcomes).cache()
-        rows_labeled = labeled.count()
-        # The changed rows are materialized once (lineage cut): counted, then written, without
-        # comparing again against files the upsert is replacing.
+        rows_labeled = int(labeled.count())
+        # The changed rows are materialized once (kept, spilling to disk): counted, then written,
+        # without comparing again against files the upsert is replacing.
         to_write = labeled if stored is None else \
-            changed_rows(labeled, stored.where(F.col("day").isin(days))).localCheckpoint()
+            materialized(changed_rows(labeled, stored.where(F.col("day").isin(days))))
         rows_per_day = {r["day"]: r["count"] for r in to_write.groupBy("day").count().collect()}
-        extra = extra_hudi_options(args)
+        extra = extra_hudi_options(args) or {}
+        if scan is not None:  # what this commit saw of the labels, for the next evening's scan
+            extra[LABEL_STATE_KEY] = scan.next_state(stored, to_write).to_json()
         stats = upsert(to_write, args.target_path, args.target_table, args.database, extra)
+        to_write.unpersist()
         labeled.unpersist()
     observations.unpersist()
     if outcomes is not None:
@@ -144,6 +163,7 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
         partitions_touched=[p.removeprefix("day=") for p in stats.partitions] if stats else [],
         files_replaced=stats.files_replaced if stats else 0,
         bytes_replaced=stats.bytes_replaced if stats else 0,
+        days_scanned=days_scanned,
     )
 
 

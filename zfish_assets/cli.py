@@ -1,4 +1,4 @@
-"""The `zfish` command: one subcommand per task around the platform (`generate`, `demo`).
+"""The `zfish` command: one subcommand per task around the platform (`generate`, `demo`, `engine`, ...).
 
 Each subcommand has an `_add_<name>` that declares its flags and sets `run` (the function that runs
 it, taking the parsed args) and `error` (its parser's usage error), so a new one is two functions and
@@ -150,6 +150,41 @@ def _upload(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_engine(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "engine",
+        help="start, stop or show the warm local engine (Spark Connect) that runs with ZFISH_SPARK_REMOTE use",
+        description="`start` prints the URL to set as ZFISH_SPARK_REMOTE and replaces a server started with other "
+        "job code; its state and log are in ZFISH_DATA_DIR/engine/. `make dev` starts and stops it.",
+    )
+    parser.add_argument("action", choices=("start", "stop", "status"))
+    parser.add_argument("--port", type=int, default=None, metavar="PORT", help="port of a new server (default 15002)")
+    parser.set_defaults(run=_engine, error=parser.error)
+
+
+def _engine(args: argparse.Namespace) -> int:
+    from zfish_assets.job_code import script_sha256
+    from zfish_assets.resources import connect_server
+
+    if args.action == "start":
+        began = time.perf_counter()
+        state = connect_server.start(port=args.port or connect_server.DEFAULT_PORT)
+        print(state.url)
+        print(f"zfish: Spark Connect server pid {state.pid} ready in {time.perf_counter() - began:.1f}s "
+              f"(log {state.log})", file=sys.stderr)
+        return 0
+    if args.action == "stop":
+        print("stopped" if connect_server.stop() else "no server was running")
+        return 0
+    state = connect_server.read_state()
+    if state is None:
+        print("no server running")
+        return 1
+    fresh = "this checkout's job code" if state.code_sha256 == script_sha256() else "STALE job code: run `zfish engine start`"
+    print(f"{state.url} pid {state.pid}, {fresh}; log {state.log}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zfish", description="Tools around the zfish data platform.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -157,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_demo(subparsers)
     _add_deploy(subparsers)
     _add_upload(subparsers)
+    _add_engine(subparsers)
     return parser
 
 

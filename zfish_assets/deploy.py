@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from zfish_assets import settings
 from zfish_assets.resources.crawler import crawler_definition, crawler_name
-from zfish_assets.resources.engines import GLUE_SCRIPTS, SCRIPT_HASH_ARGUMENT, script_sha256
+from zfish_assets.job_code import GLUE_SCRIPTS, script_sha256
+from zfish_assets.resources.engines import SCRIPT_HASH_ARGUMENT
 from zfish_assets.resources.lake import RAW_TABLES, aws_client
 
 GLUE_VERSION = "5.0"

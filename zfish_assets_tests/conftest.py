@@ -19,8 +19,38 @@ os.environ.setdefault("ZFISH_CLOCK", "2025-05-11T18:00:00Z")
 os.environ.setdefault("ZFISH_SPARK_S3A", "true")
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption("--spark-connect", action="store_true",
+                     help="run every Spark session of the tests on one Spark Connect server this test session starts")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def spark_engine(request, tmp_path_factory):
+    """With `--spark-connect`: the warm engine (Spark's Connect server), started once for the test
+    session and stopped after it; every run and the `spark` fixture connect through ZFISH_SPARK_REMOTE."""
+    if not request.config.getoption("--spark-connect"):
+        yield None
+        return
+    import socket
+
+    from zfish_assets.resources import connect_server
+    from zfish_assets.resources.spark import REMOTE_VARIABLE
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    home = tmp_path_factory.mktemp("engine")
+    state = connect_server.start(port=port, home=home)
+    os.environ[REMOTE_VARIABLE] = state.url
+    try:
+        yield state
+    finally:
+        del os.environ[REMOTE_VARIABLE]
+        connect_server.stop(home)
+
+
 @pytest.fixture(scope="session")
-def spark():
+def spark(spark_engine):
     from zfish_assets.resources.spark import get_spark_session
 
     return get_spark_session()

@@ -137,6 +137,12 @@ def land_and_crawl_directly(defs, day: str, corrections: dict[str, bool] | None 
         crawl_day(lake, catalog, table, day)
 
 
+def latest_metadata(instance) -> dict[str, dict]:
+    """Per partition of joined_fish_data, the metadata of its latest materialization."""
+    records = instance.fetch_materializations(AssetKey(JOINED), limit=200).records
+    return {r.partition_key: r.asset_materialization.metadata for r in reversed(records)}
+
+
 # --- the walkthrough ---------------------------------------------------------------------------
 
 def test_walkthrough_evenings_incremental_equals_full_and_rewrites_only_the_news(
@@ -166,8 +172,7 @@ def test_walkthrough_evenings_incremental_equals_full_and_rewrites_only_the_news
     assert result.partitions_touched == sorted(last_commit(full)["days"]) and result.rows_upserted == 60
 
     # What the run recorded: per partition, and the run's figures on each.
-    records = instance.fetch_materializations(AssetKey(JOINED), limit=200).records
-    latest = {r.partition_key: r.asset_materialization.metadata for r in reversed(records)}
+    latest = latest_metadata(instance)
     news_day, quiet_day = latest["2025-04-09"], latest["2025-04-08"]
     assert news_day["join_mode"].value == "incremental"
     assert news_day["redone"].value == ["2025-04-09"] and news_day["partitions_touched"].value == 1
@@ -188,6 +193,9 @@ def test_walkthrough_evenings_incremental_equals_full_and_rewrites_only_the_news
     run(spark, job_args(defs, FULL, *window, "full"))
     news = days_with_news(lake_dir, before, "2025-05-11")
     assert news == {"2025-04-05", "2025-04-06"} and last_commit(mine)["days"] == news
+    # The stale-label scan read only the older days of fish labeled since the last commit, not every older day.
+    scanned = latest_metadata(instance)["2025-04-09"]["stale_scan"].value
+    assert scanned == {"all_older_days": False, "days": sorted(d for d in news if d < window[0])}
     assert last_commit(full)["days"] == {"2025-04-06", "2025-04-07", "2025-04-08", "2025-04-09"}
     stale = {k for k, row in table_rows(full).items() if row["fish_id"] == "zfish_00000"}
     assert len(stale) == 3 and all(table_rows(full)[k]["condition_developed"] == stored["zfish_00000"] for k in stale)
@@ -200,6 +208,7 @@ def test_walkthrough_evenings_incremental_equals_full_and_rewrites_only_the_news
     commits = commit_files(mine)
     rerun = run(spark, job_args(defs, f"processed/{JOINED}", *window, "incremental"))
     assert rerun.rows_upserted == 0 and rerun.commit_instant is None and commit_files(mine) == commits
+    assert rerun.days_scanned == []  # no label is newer than the last commit: no older day read
     assert rerun.rows_labeled == 60  # all of the window's labeled rows (2025-04-06..09) were compared
 
 
@@ -240,6 +249,7 @@ def test_random_simulation_with_spread_delays_and_corrections(spread_defs, data_
     incremental, _ = both_modes(spark, defs, first, last)
     news = days_with_news(lake_dir, before, evening)
     assert stored[older][1] in news and stored[older][1] < first
+    assert stored[older][1] in incremental.days_scanned  # the scan reached the corrected fish's day
     assert last_commit(mine)["days"] == news == set(incremental.partitions_touched)
     assert last_commit(full)["days"] == labeled_days(lake_dir, first, last, evening)
     assert len(news) < len(last_commit(full)["days"]) and last_commit(mine)["files"] < last_commit(full)["files"]

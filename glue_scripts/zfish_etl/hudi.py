@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
+from glue_scripts.zfish_etl.files import join, list_folders, read_files
+from glue_scripts.zfish_etl.session import parallelism
+
 HUDI_OPTIONS: dict[str, str] = {
     "hoodie.table.type": "COPY_ON_WRITE",
     "hoodie.datasource.write.table.type": "COPY_ON_WRITE",
@@ -76,21 +79,25 @@ class CommitStats:
     bytes_replaced: int = 0
 
 
-def completed_instants(spark: SparkSession, base_path: str) -> list[str]:
-    """Completed commit instants of the table, oldest first (empty when there is no table)."""
-    jvm = spark.sparkContext._jvm
-    timeline = jvm.org.apache.hadoop.fs.Path(base_path.rstrip("/") + "/.hoodie")
-    fs = timeline.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(timeline):
-        return []
-    names = [status.getPath().getName() for status in fs.listStatus(timeline)]
+def completed_instants(base_path: str) -> list[str]:
+    """Completed commit instants of the table, oldest first (empty when there is no table).
+
+    Listed in Python (`files`: local paths or S3), not through Spark's JVM, which a Spark Connect
+    client cannot reach.
+    """
+    names = list_folders([join(base_path, ".hoodie")])[0]
     return sorted(n.removesuffix(".commit") for n in names if n.endswith(".commit") and n[0].isdigit())
 
 
-def commit_stats(spark: SparkSession, base_path: str, instant: str) -> CommitStats:
+def commit_metadata(base_path: str, instant: str) -> dict:
+    """The JSON of the completed commit `instant` (its write stats and extra metadata)."""
+    (_, content), = read_files([join(join(base_path, ".hoodie"), f"{instant}.commit")])
+    return json.loads(content)
+
+
+def commit_stats(base_path: str, instant: str) -> CommitStats:
     """Files and bytes the commit `instant` wrote (copy-on-write rewrites touched files whole)."""
-    path = f"{base_path.rstrip('/')}/.hoodie/{instant}.commit"
-    doc = json.loads(spark.read.text(path, wholetext=True).first()[0])
+    doc = commit_metadata(base_path, instant)
     stats = [s for per_partition in doc["partitionToWriteStats"].values() for s in per_partition]
     merged = [s for s in stats if s.get("prevCommit") not in (None, "null")]
     return CommitStats(
@@ -109,7 +116,7 @@ def read_table(spark: SparkSession, base_path: str) -> DataFrame | None:
 
     The snapshot, never the parquet files themselves: those include superseded file versions.
     """
-    if not completed_instants(spark, base_path):
+    if not completed_instants(base_path):
         return None
     return spark.read.format("hudi").load(base_path).drop(*META_COLUMNS)
 
@@ -130,14 +137,12 @@ def hive_sync_options(database: str, table_name: str) -> dict[str, str]:
 def upsert(df: DataFrame, base_path: str, table_name: str, database: str,
            extra: dict[str, str] | None = None) -> CommitStats | None:
     """Upsert `df` into the Hudi table at `base_path`; None when there was nothing to write."""
-    spark = df.sparkSession
-    parallelism = spark.sparkContext.defaultParallelism
-    before = set(completed_instants(spark, base_path))
+    before = set(completed_instants(base_path))
     if df.isEmpty():
         return None
-    options = hudi_options(table_name, database, parallelism, extra)
+    options = hudi_options(table_name, database, parallelism(df.sparkSession), extra)
     df.write.format("hudi").options(**options).mode("append").save(base_path)
-    new = [i for i in completed_instants(spark, base_path) if i not in before]
+    new = [i for i in completed_instants(base_path) if i not in before]
     if len(new) != 1:
         raise RuntimeError(f"expected one new commit in {base_path}, found {new or 'none'}: another writer?")
-    return commit_stats(spark, base_path, new[0])
+    return commit_stats(base_path, new[0])

@@ -14,18 +14,24 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.contract import Contract, contract_for, data_lines, is_data_file, judge_line, ledger_uri
 from glue_scripts.zfish_etl.files import join, list_folders, read_files
+from glue_scripts.zfish_etl.session import KEPT, materialized, parallelism
 
 _LINES = StructType([
     StructField("day", StringType()), StructField("file", StringType()), StructField("line", IntegerType()),
     StructField("reason", StringType()), StructField("detail", StringType()), StructField("row", StringType()),
 ])
+_LINES_ARROW = to_arrow_schema(_LINES)
+_FILES = StructType([StructField("day", StringType()), StructField("file", StringType()),
+                     StructField("content", BinaryType())])
 STALE_SHOWN = 10
 FILES_PER_TASK = 2000
 
@@ -55,32 +61,46 @@ def day_files(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str]
             for day, folder, names in zip(days, folders, list_folders(folders)) for name in names if is_data_file(name)]
 
 
+def _judge_batches(batches: Iterator[pa.RecordBatch], contract: Contract,
+                   excluded: frozenset[tuple[str, str, int]]) -> Iterator[pa.RecordBatch]:
+    """`mapInArrow`'s function: batches of (day, file, content) to batches of judged lines (`_LINES`)."""
+    for batch in batches:
+        judged = [line for day, name, content in zip(*(batch.column(i).to_pylist() for i in range(3)))
+                  for line in _judged_lines(day, name, content, contract, excluded)]
+        columns = list(zip(*judged)) if judged else [()] * len(_LINES_ARROW)
+        yield pa.RecordBatch.from_arrays([pa.array(c, f.type) for c, f in zip(columns, _LINES_ARROW)],
+                                         schema=_LINES_ARROW)
+
+
 def read_days(spark: SparkSession, table: CatalogTable, days: list[str] | None = None) -> DataFrame:
-    """The accepted rows of the table's registered partitions among `days` (all when None).
+    """The accepted rows of the table's registered partitions among `days` (all when None), persisted:
+    the caller unpersists them.
 
     The catalog's columns are the schema (`day` from the folder). Fails, naming the lines, when a
     line breaks the contract without a quarantine entry (files changed since the crawl).
 
-    The driver lists each day and reads its files (see `files`); Spark's executors judge the lines,
-    in a task per `FILES_PER_TASK` files (at most four per core), and parse the accepted rows with
-    the catalog's schema.
+    The driver lists each day and reads its files (see `files`); Spark's executors judge the lines
+    (`mapInArrow`, in a task per `FILES_PER_TASK` files, at most four per core), and parse the
+    accepted rows with the catalog's schema. DataFrames only, so it runs on Spark Connect too.
     """
     wanted = sorted(table.partitions if days is None else set(days) & set(table.partitions))
     if not wanted:
-        return spark.createDataFrame([], table.ddl())
+        return spark.createDataFrame([], table.ddl()).persist(KEPT)
     contract = contract_for(table.name).evolve_from_columns(table.columns)  # the members the table gained
     excluded = quarantined_lines(table, wanted)
     listed = day_files(table, wanted)
     contents = read_files([uri for _, _, uri in listed])
     files = [(day, name, content) for (day, name, _), (_, content) in zip(listed, contents)]
-    slices = max(1, min(len(files) // FILES_PER_TASK + 1, 4 * spark.sparkContext.defaultParallelism))
-    judged = spark.sparkContext.parallelize(files, slices).flatMap(
-        lambda f: _judged_lines(f[0], f[1], f[2], contract, excluded))
-    del files  # the JVM holds the slices now
-    # Judged once (lineage cut, so the files are not shipped again): for the stale lines, then the rows.
-    lines = spark.createDataFrame(judged, _LINES).localCheckpoint()
+    slices = max(1, min(len(files) // FILES_PER_TASK + 1, 4 * parallelism(spark)))
+    shipped = spark.createDataFrame(files, _FILES)
+    del files  # Spark holds them now
+    if slices > 1:
+        shipped = shipped.repartition(slices)
+    # Judged once (kept, so the files are not shipped and judged again): for the stale lines, then the rows.
+    lines = shipped.mapInArrow(lambda batches: _judge_batches(batches, contract, excluded), _LINES).persist(KEPT)
     stale = lines.where(F.col("reason").isNotNull()).orderBy("day", "file", "line").limit(STALE_SHOWN).collect()
     if stale:
+        lines.unpersist()
         shown = "; ".join(f"day={r['day']} {r['file']}:{r['line']} {r['reason']} ({r['detail']})" for r in stale)
         raise ValueError(
             f"{table.database}.{table.name}: lines break the contract but are not in the quarantine, so the files "
@@ -88,4 +108,6 @@ def read_days(spark: SparkSession, table: CatalogTable, days: list[str] | None =
         )
     columns = StructType([f for f in spark.createDataFrame([], table.ddl()).schema.fields if f.name != "day"])
     parsed = lines.select(F.from_json("row", columns).alias("r"), "day")
-    return parsed.select(*[F.col(f"r.{f.name}").alias(f.name) for f in columns.fields], "day")
+    rows = materialized(parsed.select(*[F.col(f"r.{f.name}").alias(f.name) for f in columns.fields], "day"))
+    lines.unpersist()
+    return rows

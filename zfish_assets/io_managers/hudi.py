@@ -118,6 +118,9 @@ class HudiIOManager(ConfigurableIOManager):
                 "partitions_touched": len(result.partitions_touched),
                 "files_replaced": result.files_replaced,
                 "bytes_replaced": result.bytes_replaced,
+                # the older days read for stale labels: only those a label newer than the last commit reaches
+                "stale_scan": MetadataValue.json({"all_older_days": result.days_scanned is None,
+                                                  "days": result.days_scanned or []}),
                 "duration_s": round(duration, 2),
                 **({"dagster/column_schema": _column_schema(snapshot.schema)} if snapshot is not None else {}),
                 **({"preview": MetadataValue.md(_preview(snapshot))} if snapshot is not None else {}),

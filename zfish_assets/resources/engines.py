@@ -16,9 +16,18 @@ from pydantic import Field
 
 from glue_scripts.joined_fish_data import JobArgs, JobResult, run
 from zfish_assets import settings
+from zfish_assets.job_code import script_sha256
 from zfish_assets.resources.lake import aws_credentials
 from zfish_assets.resources.polling import PollTimeout, poll_until
-from zfish_assets.resources.spark import SparkSettings, apply_s3a, get_spark_session, s3a_conf
+from zfish_assets.resources.spark import (
+    REMOTE_VARIABLE,
+    SparkEnvironmentError,
+    SparkSettings,
+    apply_s3a,
+    get_spark_session,
+    remote_url,
+    s3a_conf,
+)
 
 
 class Engine(ConfigurableResource, ABC):
@@ -43,11 +52,17 @@ class LocalSparkEngine(Engine):
     def run_job(self, args: JobArgs) -> JobResult:
         log = get_dagster_logger()
         started = time.monotonic()
+        remote = remote_url()
+        if remote and self.s3a:
+            raise SparkEnvironmentError(
+                f"{REMOTE_VARIABLE}={remote}: the warm engine serves lakes on this machine's disk, and this "
+                f"lake is on S3 (its s3a settings and credentials belong to the run): unset {REMOTE_VARIABLE}")
         base = SparkSettings.from_env()
         spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a))
         if self.s3a:
             apply_s3a(spark, s3a_conf(self.s3_endpoint_url, self.s3_region, aws_credentials()))
-        log.info(f"Spark session ready in {time.monotonic() - started:.1f}s ({self.master})")
+        log.info(f"Spark session ready in {time.monotonic() - started:.1f}s "
+                 f"({'Spark Connect at ' + remote if remote else self.master})")
         started = time.monotonic()
         result = run(spark, args)
         log.info(
@@ -58,20 +73,8 @@ class LocalSparkEngine(Engine):
         return result
 
 
-GLUE_SCRIPTS = settings.REPO_ROOT / "glue_scripts"
 SCRIPT_HASH_ARGUMENT = "--zfish-script-sha256"
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED")
-
-
-def script_sha256() -> str:
-    """A digest of the job's code as this checkout has it: the entry point and the shared zfish_etl module."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    files = [GLUE_SCRIPTS / "joined_fish_data.py", *sorted((GLUE_SCRIPTS / "zfish_etl").glob("*.py"))]
-    for path in files:
-        digest.update(path.relative_to(GLUE_SCRIPTS).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 class GlueJobError(RuntimeError):

@@ -2,7 +2,9 @@
 
 Everything that needs Spark gets its session here, so the settings that Hudi depends on (Kryo,
 the Hudi SQL extension and catalog, UTC) cannot differ between the demo, the tests and a cluster.
-A local session takes 7-11 s to start: start it once per process.
+A local session takes 7-11 s to start: start it once per process. With `ZFISH_SPARK_REMOTE`
+(`sc://host:port`) the session is a client of a warm Spark Connect server started with the same
+settings (`connect_server`), refused when that server runs other job code than this checkout.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -20,10 +23,16 @@ from zfish_assets import settings
 HUDI_BUNDLE = "hudi-spark3.5-bundle_2.12-0.15.0.jar"
 S3A_JARS = ("hadoop-aws-3.3.4.jar", "aws-java-sdk-bundle-1.12.262.jar")
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+REMOTE_VARIABLE = "ZFISH_SPARK_REMOTE"
+CODE_CONF = "spark.zfish.code_sha256"  # the job code's digest a Connect server was started with
 
 
 class SparkEnvironmentError(RuntimeError):
     """Java or the jars Spark needs are missing: the message says what to install or run."""
+
+
+class StaleEngineError(SparkEnvironmentError):
+    """The Spark Connect server is unreachable, or runs other job code than this checkout's."""
 
 
 @dataclass(frozen=True)
@@ -114,18 +123,65 @@ def spark_conf(spark_settings: SparkSettings) -> dict[str, str]:
     return conf
 
 
+def remote_url() -> str:
+    """`ZFISH_SPARK_REMOTE`: the Spark Connect server runs connect to (empty: an in-process session)."""
+    return settings.env(REMOTE_VARIABLE, "")
+
+
 def get_spark_session(spark_settings: SparkSettings | None = None):
-    """The process's Spark session with zfish's settings (created on first call, then reused)."""
+    """The process's Spark session with zfish's settings (created on first call, then reused).
+
+    A client of the Spark Connect server at `ZFISH_SPARK_REMOTE` when that is set, else in process.
+    """
     from pyspark.sql import SparkSession
 
+    if remote_url():
+        return remote_session(remote_url())
     spark_settings = spark_settings or SparkSettings.from_env()
     check_java()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # never bind to the machine's network address
+    if spark_settings.master.startswith("local"):
+        # PySpark launches its Python workers with PYSPARK_PYTHON (else `python3` on the PATH), not
+        # `spark.pyspark.python`: without it they ran another interpreter, lacking pyarrow for mapInArrow.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(spark_settings.master).appName(spark_settings.app_name)
     for key, value in spark_conf(spark_settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.env("ZFISH_SPARK_LOG_LEVEL", "WARN"))
+    return spark
+
+
+def remote_session(url: str):
+    """A Spark Connect session at `url`, once the server is known to run this checkout's job code.
+
+    Its Python workers import `glue_scripts` as it was when the server started (and keep it: workers
+    are reused), so a server started before the code changed would judge and join with old code.
+    """
+    from urllib.parse import urlparse
+
+    from pyspark.sql import SparkSession
+
+    from zfish_assets.job_code import script_sha256
+
+    parsed = urlparse(url)
+    if parsed.scheme != "sc" or not parsed.hostname:
+        raise StaleEngineError(f"{REMOTE_VARIABLE}={url!r} is not a Spark Connect URL such as sc://127.0.0.1:15002")
+    try:
+        # The client retries an absent server for minutes; a closed port is known at once.
+        socket.create_connection((parsed.hostname, parsed.port or 15002), timeout=5).close()
+    except OSError as exc:
+        raise StaleEngineError(
+            f"no Spark Connect server answers at {url} ({REMOTE_VARIABLE}): {exc}. Start it with "
+            f"`zfish engine start` (`make dev` does), or unset {REMOTE_VARIABLE} for an in-process session."
+        ) from None
+    spark = SparkSession.builder.remote(url).getOrCreate()
+    served, expected = spark.conf.get(CODE_CONF, "") or "none", script_sha256()
+    if served != expected:
+        raise StaleEngineError(
+            f"the Spark Connect server at {url} runs other job code than this checkout ({CODE_CONF} {served}, "
+            f"code {expected}): restart it with `zfish engine start` (it replaces a stale server)."
+        )
     return spark
 
 
@@ -158,6 +214,7 @@ def apply_s3a(spark, conf: dict[str, str]) -> None:
     """Set s3a settings on the running session's Hadoop configuration (the session may predate them).
 
     Cached s3a filesystems keep their old settings, so they are closed when the settings change.
+    In-process sessions only: a Spark Connect client cannot reach the server's Hadoop configuration.
     """
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     changed = any(hadoop.get(k) != v for k, v in conf.items())

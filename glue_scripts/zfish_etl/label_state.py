@@ -1,0 +1,119 @@
+"""What an incremental commit saw of the labels, so the next evening's stale-label scan reads only
+the older days a newer label can have made stale, not every older partition.
+
+An incremental run leaves no stored row with a stale label (it redoes every day holding one). So
+after its commit, a row can only turn stale through a label the commit did not see: an outcome day
+registered since, or one whose rows changed. Each incremental commit records, in its Hudi commit
+metadata (key `LABEL_STATE_KEY`, written atomically with the commit):
+
+- `outcome_days`: a digest of each registered outcome day's labels, as the run read them;
+- `label_days`: for each label day, the image days holding rows that carry a label of that day
+  (every stored row's pair is in it: the first recording run reads them from the whole table, later
+  ones add the pairs of the rows they write; a pair left behind by a row since relabeled only
+  widens a later scan).
+
+The next run compares the digests: the fish with a label on a new or changed day are the only ones
+whose rows can be stale, and those rows carry one of that fish's label days (or a changed day's
+label it no longer holds), so the image days to scan are `label_days` of those label days. Whenever that cannot be known (the last commit records
+no state: a `full` run, an older writer; or an outcome day it saw is gone) the scan reads every
+older day, as before, and the commit records a fresh state.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from glue_scripts.zfish_etl.hudi import commit_metadata, completed_instants
+
+LABEL_STATE_KEY = "_zfish.label_state"  # "_": Hudi's commit-metadata key prefix (hoodie.datasource.write.commitmeta.key.prefix)
+
+
+@dataclass(frozen=True)
+class LabelState:
+    """The labels a commit saw (`outcome_days`: day -> digest) and where their rows live (`label_days`)."""
+
+    outcome_days: dict[str, str]
+    label_days: dict[str, list[str]]
+
+    def to_json(self) -> str:
+        return json.dumps({"outcome_days": self.outcome_days, "label_days": self.label_days}, sort_keys=True)
+
+    @classmethod
+    def from_commit(cls, metadata: dict) -> "LabelState | None":
+        """The state recorded in a commit's metadata; None when it records none."""
+        raw = (metadata.get("extraMetadata") or {}).get(LABEL_STATE_KEY)
+        if not raw:
+            return None
+        doc = json.loads(raw)
+        return cls(outcome_days=doc["outcome_days"], label_days=doc["label_days"])
+
+
+def outcome_digests(outcomes: DataFrame) -> dict[str, str]:
+    """A digest of each outcome day's labels (rows, and two order-free folds of a hash of each row)."""
+    row_hash = F.xxhash64("fish_id", "condition_developed")
+    per_day = outcomes.groupBy("day").agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(row_hash.bitwiseAND(F.lit(0xFFFFFFFF))).alias("s"),
+        F.bit_xor(row_hash).alias("x"),
+    ).collect()
+    return {r["day"]: f"{r['n']}:{r['s']}:{r['x']}" for r in per_day}
+
+
+def label_day_pairs(rows: DataFrame) -> dict[str, list[str]]:
+    """`label_days` of `rows` (columns `outcome_day`, `day`): label day -> sorted image days."""
+    pairs: dict[str, set[str]] = {}
+    for r in rows.select("outcome_day", "day").distinct().collect():
+        pairs.setdefault(r["outcome_day"], set()).add(r["day"])
+    return {k: sorted(v) for k, v in sorted(pairs.items())}
+
+
+def merged(*maps: dict[str, list[str]]) -> dict[str, list[str]]:
+    out: dict[str, set[str]] = {}
+    for m in maps:
+        for k, v in m.items():
+            out.setdefault(k, set()).update(v)
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def days_to_scan(previous: LabelState | None, digests: dict[str, str], outcomes: DataFrame) -> list[str] | None:
+    """The image days whose stored rows may carry a stale label since the `previous` commit's state;
+    None when every day must be scanned (no state, or an outcome day it saw is no longer registered)."""
+    if previous is None or set(previous.outcome_days) - set(digests):
+        return None
+    changed = sorted(d for d, digest in digests.items() if previous.outcome_days.get(d) != digest)
+    if not changed:
+        return []
+    # A changed day's rows (also labels it no longer holds), and every label day of its fish.
+    fish = outcomes.where(F.col("day").isin(changed)).select("fish_id").distinct()
+    label_days = {r["day"] for r in outcomes.join(fish, "fish_id", "left_semi").select("day").distinct().collect()}
+    return sorted({d for label_day in label_days | set(changed) for d in previous.label_days.get(label_day, [])})
+
+
+@dataclass(frozen=True)
+class StaleLabelScan:
+    """The evening's plan for the stale-label scan: the labels as read now, and the older days to scan."""
+
+    previous: LabelState | None  # what the table's last commit recorded
+    digests: dict[str, str]  # the outcome days as this run read them
+    days: list[str] | None  # the image days to scan; None: every older day
+
+    def next_state(self, stored: DataFrame | None, written: DataFrame) -> LabelState:
+        """The state this run's commit records: these labels, and where the rows of each label day live
+        (the previous commit's pairs, else every stored row's, plus those of the rows written)."""
+        if self.previous is not None:
+            known = self.previous.label_days
+        else:
+            known = label_day_pairs(stored) if stored is not None else {}
+        return LabelState(outcome_days=self.digests, label_days=merged(known, label_day_pairs(written)))
+
+
+def plan_stale_label_scan(base_path: str, outcomes: DataFrame) -> StaleLabelScan:
+    """The scan for this run, from the table's last commit's recorded state and the labels read now."""
+    instants = completed_instants(base_path)
+    previous = LabelState.from_commit(commit_metadata(base_path, instants[-1])) if instants else None
+    digests = outcome_digests(outcomes)
+    return StaleLabelScan(previous=previous, digests=digests, days=days_to_scan(previous, digests, outcomes))
