@@ -185,3 +185,103 @@ def test_redelivery_and_withdrawn_label_give_the_fresh_build(small_defs, data_di
     # A rerun has nothing left to upsert or delete: no commit.
     rerun = run(spark, job_args(defs, f"processed/{JOINED}", "incremental"))
     assert rerun.commit_instant is None and rerun.delete_instant is None and rerun.rows_deleted == 0
+
+
+# --- random edit scripts: whatever the lab drops, moves, adds, withdraws or flips ----------------
+
+RANDOM_DAYS = days_between("2025-04-05", "2025-04-08")
+
+
+def observation(rng, day: str, fish: str, image: str) -> dict:
+    return {"fish_id": fish, "image_id": image, "timestamp": f"{day}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z",
+            "age_days": rng.randrange(1, 30), "treatment": rng.choice(["control", "drug_x"]),
+            "genetic_markers": {g: round(rng.uniform(-1, 1), 4) for g in ("gene_a", "gene_b", "gene_c")},
+            "length_mm": round(rng.uniform(2, 9), 2), "sex": rng.choice("MF")}
+
+
+def land_lake(lake, catalog, images: dict[str, dict[str, dict]], labels: dict[str, dict[str, bool]]) -> None:
+    """Land every day as given (day -> image_id -> record; day -> fish -> label) and crawl it; observations
+    twice, so an image moved to a day crawled before the day it left is accepted on the second pass."""
+    for day in RANDOM_DAYS:
+        def observations(folder: Path, day=day) -> None:
+            for image, record in images[day].items():
+                (folder / f"{image}.json").write_text(json.dumps(record))
+
+        def outcomes(folder: Path, day=day) -> None:
+            if labels[day]:
+                (folder / f"outcomes-{day}.json").write_text("".join(
+                    json.dumps({"fish_id": f, "condition_developed": v}) + "\n" for f, v in labels[day].items()))
+
+        lake.land_day("observations", day, observations)
+        lake.land_day("outcomes", day, outcomes)
+    for table in ("observations", "observations", "outcomes"):
+        for day in RANDOM_DAYS:
+            crawl_day(lake, catalog, table, day)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_edits_give_the_fresh_build(seed, tmp_path, spark):
+    """A random lake, joined in both modes; then a random re-delivery of every day: images dropped, moved to
+    another day, added; labels withdrawn, flipped, added. Both modes must then equal a fresh build, and the
+    fresh build the raw files."""
+    import random
+
+    from zfish_assets.resources.catalog import LocalCatalog
+    from zfish_assets.resources.lake import LocalLake
+
+    rng = random.Random(seed)
+    lake, catalog = LocalLake(root=str(tmp_path / "lake")), LocalCatalog(root=str(tmp_path / "catalog"))
+    fish = {day: [f"fish_{i}{k}" for k in range(3)] for i, day in enumerate(RANDOM_DAYS)}
+    images = {day: {f"img-{seed}-{i}-{n}": observation(rng, day, f, f"img-{seed}-{i}-{n}")
+                    for n, f in enumerate(fish[day] * 2)} for i, day in enumerate(RANDOM_DAYS)}
+    labels: dict[str, dict[str, bool]] = {day: {} for day in RANDOM_DAYS}
+    for i, day in enumerate(RANDOM_DAYS):
+        for f in fish[day]:
+            if rng.random() < 0.8:
+                labels[RANDOM_DAYS[min(i + rng.randrange(2), len(RANDOM_DAYS) - 1)]][f] = rng.random() < 0.5
+    land_lake(lake, catalog, images, labels)
+
+    def job(key: str, mode: str) -> JobArgs:
+        return JobArgs(first_day=RANDOM_DAYS[0], last_day=RANDOM_DAYS[-1], database=catalog.database,
+                       observations_table="observations", outcomes_table="outcomes",
+                       target_path=lake.spark_uri(key), target_table=JOINED, join_mode=mode,
+                       **{k.removeprefix("--"): v for k, v in catalog.job_arguments().items()})
+
+    mine, full, fresh = (f"processed/{name}" for name in ("incremental", "full", "fresh"))
+    run(spark, job(mine, "incremental"))
+    run(spark, job(full, "full"))
+    assert as_expected(table_rows(lake.uri(mine))) == raw_expected(Path(lake.uri().removeprefix("file://")))
+
+    # The re-delivery: every day's images and labels edited at random.
+    edited = {day: {} for day in RANDOM_DAYS}
+    for day in RANDOM_DAYS:
+        for image, record in images[day].items():
+            fate = rng.random()
+            if fate < 0.15:
+                continue  # dropped
+            edited[rng.choice([d for d in RANDOM_DAYS if d != day]) if fate < 0.3 else day][image] = record
+        for n in range(rng.randrange(3)):  # added: new images of any fish
+            new = f"img-{seed}-new-{day}-{n}"
+            edited[day][new] = observation(rng, day, rng.choice([f for fs in fish.values() for f in fs]), new)
+    relabeled = {day: {} for day in RANDOM_DAYS}
+    for day, given in labels.items():
+        for f, label in given.items():
+            fate = rng.random()
+            if fate >= 0.2:  # below: withdrawn
+                relabeled[day][f] = (not label) if fate < 0.35 else label
+    for f in [f for fs in fish.values() for f in fs if not any(f in given for given in labels.values())]:
+        if rng.random() < 0.3:
+            relabeled[rng.choice(RANDOM_DAYS)][f] = rng.random() < 0.5
+    land_lake(lake, catalog, edited, relabeled)
+    quarantine = [p for p in tmp_path.glob("lake/**/quarantine.jsonl") if p.read_text().strip()]
+    assert not quarantine, [p.read_text() for p in quarantine]
+
+    expected = raw_expected(Path(lake.uri().removeprefix("file://")))
+    before = as_expected(table_rows(lake.uri(mine)))
+    gone = Counter(v[0] for k, v in before.items() if expected.get(k, (None,))[0] != v[0])
+    incremental = run(spark, job(mine, "incremental"))
+    run(spark, job(full, "full"))
+    run(spark, job(fresh, "full"))
+    assert as_expected(table_rows(lake.uri(fresh))) == expected
+    assert table_rows(lake.uri(mine)) == table_rows(lake.uri(fresh)) == table_rows(lake.uri(full))
+    assert incremental.deleted_per_day == dict(sorted(gone.items())) and sum(gone.values()) > 0

@@ -320,22 +320,21 @@ class S3Lake(Lake):
     def land_day(self, table: str, day: str, write: Callable[[Path], object]) -> LandedDay:
         """Replace the day so that every reader sees the old day or the new one whole (see `landing`).
 
-        1. the new files go to staging keys, verified by listing; 2. (no marker yet) the current
-        files are copied to a `previous` prefix, verified; 3. the marker, naming that copy, is
-        written: readers now read the copy; 4. the staged files are copied into the day folder and
-        the files the delivery no longer has deleted; 5. the marker is deleted: readers read the
-        folder, the new day; 6. staging and the copy are deleted. A kill before 5 leaves readers on
-        the old day; the next landing keeps that marker (the folder may be mixed), removes what the
-        killed one staged, and completes. A kill after 5 leaves only staging keys behind.
+        1. (no marker yet) the current files are copied aside to a `previous` prefix and verified,
+        then the marker naming that copy is written: from here readers read the copy; 2. the new
+        files are uploaded into the day folder, the files the delivery no longer has deleted, and
+        the folder verified; 3. the marker is deleted: readers read the folder, the new day; 4. the
+        copy is deleted. A kill before 3 leaves readers on the old day; the next landing keeps that
+        marker and its copy (the folder may be half replaced) and completes. A kill after 3 leaves
+        only the copy, which the next landing removes.
         """
         import tempfile
 
         day_prefix = self._key(self.day_key(table, day)) + "/"
         staging_root = self._key(staging_prefix(table, day))
         marker = self._key(marker_key(table, day))
-        token = uuid.uuid4().hex
-        staged, previous = f"{staging_root}{token}/", f"{staging_root}{token}.previous/"
-        pending = self._marker(table, day)  # a killed landing's: its previous copy is still the day
+        previous = f"{staging_root}{uuid.uuid4().hex}.previous/"
+        pending = self._marker(table, day)  # a killed landing's: its copy is still the day
         kept = self._key(pending["previous"]) if pending and pending["previous"] else None
         self._delete([o["Key"] for o in self._list(staging_root)[0] if not (kept and o["Key"].startswith(kept))])
         with tempfile.TemporaryDirectory(prefix="zfish-land-") as tmp:
@@ -344,15 +343,14 @@ class S3Lake(Lake):
             write(folder)
             files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
             sizes = {p.name: p.stat().st_size for p in files}
-            self._pooled(lambda p: self.client().upload_file(str(p), self.bucket, staged + p.name), files)
-        self._verify(staged, sizes)
-        if pending is None:
-            current = {o["Key"][len(day_prefix):]: int(o["Size"]) for o in self._list(day_prefix)[0]}
-            self._pooled(lambda name: self._copy(day_prefix + name, previous + name), sorted(current))
-            self._verify(previous, current)
-            relative = previous[len(self._key()) + 1:] if current else None
-            self.client().put_object(Bucket=self.bucket, Key=marker, Body=json.dumps({"previous": relative}).encode())
-        self._pooled(lambda name: self._copy(staged + name, day_prefix + name), sorted(sizes))
+            if pending is None:
+                current = {o["Key"][len(day_prefix):]: int(o["Size"]) for o in self._list(day_prefix)[0]}
+                self._pooled(lambda name: self._copy(day_prefix + name, previous + name), sorted(current))
+                self._verify(previous, current)
+                relative = previous[len(self._key()) + 1:] if current else None
+                self.client().put_object(Bucket=self.bucket, Key=marker,
+                                         Body=json.dumps({"previous": relative}).encode())
+            self._pooled(lambda p: self.client().upload_file(str(p), self.bucket, day_prefix + p.name), files)
         # Files of an earlier delivery that this one does not have: deleted, so re-landing replaces the day.
         self._delete([o["Key"] for o in self._list(day_prefix)[0] if o["Key"][len(day_prefix):] not in sizes])
         self._verify(day_prefix, sizes)
@@ -361,11 +359,15 @@ class S3Lake(Lake):
         return LandedDay(uri=self.uri(self.day_key(table, day)), files=len(files), bytes=sum(sizes.values()))
 
     def _marker(self, table: str, day: str) -> dict | None:
-        """The day's landing marker (None: no landing is replacing the day)."""
-        try:
-            return json.loads(self.get_bytes(marker_key(table, day)))
-        except FileNotFoundError:
+        """The day's landing marker (None: no landing is replacing the day).
+
+        Looked for by listing (which the lake's policy allows under the prefix), not by a GET, whose
+        answer for a missing key is AccessDenied rather than NoSuchKey without a bucket-wide list right.
+        """
+        key = self._key(marker_key(table, day))
+        if not any(o["Key"] == key for o in self._list(key)[0]):
             return None
+        return json.loads(self.get_bytes(marker_key(table, day)))
 
     def _pooled(self, work: Callable[[T], object], items: list[T]) -> None:
         from concurrent.futures import ThreadPoolExecutor
