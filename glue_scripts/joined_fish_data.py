@@ -100,7 +100,7 @@ def days_to_read(args: JobArgs, stored: DataFrame | None, outcomes: DataFrame | 
     return sorted({r["day"] for r in older} | set(args.days()))
 
 
-def stale_keys(stored: DataFrame, labeled: DataFrame | None, days: list[str]) -> DataFrame:
+def keys_to_delete(stored: DataFrame, labeled: DataFrame | None, days: list[str]) -> DataFrame:
     """The keys to delete: stored rows of `days` the labeled rows (none: no label or no observation) do not hold.
 
     Materialized (lineage cut) so the delete commit writes what was counted, not a recomputation
@@ -146,7 +146,7 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
         labeled = join_labeled(observations, outcomes).cache()
         rows_labeled = labeled.count()
     # Found before the upsert rewrites the files `stored` reads.
-    gone = stale_keys(stored, labeled, days) if stored is not None else None
+    gone = keys_to_delete(stored, labeled, days) if stored is not None else None
     if labeled is not None:
         # The changed rows are materialized once (lineage cut): counted, then written, without
         # comparing again against files the upsert is replacing.

@@ -72,6 +72,14 @@ def table_rows(uri: str) -> dict[str, dict]:
     return found
 
 
+def record(reliability, kind: str, uri: str, expected: dict) -> None:
+    """The table against the raw files, in the suite's reliability summary: stale rows count as duplicates."""
+    rows = read_hudi_snapshot(uri, {}).to_pylist()
+    kept = {r["image_id"] for r in rows if r["image_id"] in expected and r["day"] == expected[r["image_id"]][0]}
+    reliability.add("delete", kind, rows_in=len(expected), rows_out=len(rows), quarantined=0,
+                    lost=len(set(expected) - kept), duplicates=len(rows) - len(kept))
+
+
 def as_expected(rows: dict[str, dict]) -> dict[str, tuple[str, str, bool, str]]:
     return {k: (r["day"], r["fish_id"], r["condition_developed"], r["outcome_day"]) for k, r in rows.items()}
 
@@ -113,7 +121,7 @@ def export_bytes(defs, instance) -> tuple[str, dict[str, bytes]]:
     return metadata["commit_instant"].value, {n: defs.resources["lake"].get_bytes(f"{folder}/{n}") for n in EXPORT_FILES}
 
 
-def test_redelivery_and_withdrawn_label_give_the_fresh_build(small_defs, data_dir, instance, spark):
+def test_redelivery_and_withdrawn_label_give_the_fresh_build(small_defs, data_dir, instance, spark, reliability):
     defs, lake = small_defs, small_defs.resources["lake"]
     lake_dir = data_dir / "lake" / "use-cases/fish-demo"
     simulator, catalog = defs.resources["simulator"], defs.resources["catalog"]
@@ -165,6 +173,7 @@ def test_redelivery_and_withdrawn_label_give_the_fresh_build(small_defs, data_di
     assert fresh_result.rows_deleted == 0 and full_result.rows_deleted == len(gone)
     assert as_expected(table_rows(fresh)) == expected
     assert table_rows(mine) == table_rows(fresh) == table_rows(full)
+    record(reliability, "re-delivery drops, moves, adds; label withdrawn", mine, expected)
 
     # What the run recorded: how many rows each day lost.
     records = instance.fetch_materializations(AssetKey(JOINED), limit=200).records
@@ -220,7 +229,7 @@ def land_lake(lake, catalog, images: dict[str, dict[str, dict]], labels: dict[st
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_random_edits_give_the_fresh_build(seed, tmp_path, spark):
+def test_random_edits_give_the_fresh_build(seed, tmp_path, spark, reliability):
     """A random lake, joined in both modes; then a random re-delivery of every day: images dropped, moved to
     another day, added; labels withdrawn, flipped, added. Both modes must then equal a fresh build, and the
     fresh build the raw files."""
@@ -285,3 +294,4 @@ def test_random_edits_give_the_fresh_build(seed, tmp_path, spark):
     assert as_expected(table_rows(lake.uri(fresh))) == expected
     assert table_rows(lake.uri(mine)) == table_rows(lake.uri(fresh)) == table_rows(lake.uri(full))
     assert incremental.deleted_per_day == dict(sorted(gone.items())) and sum(gone.values()) > 0
+    record(reliability, f"random re-delivery of every day (seed {seed})", lake.uri(mine), expected)
