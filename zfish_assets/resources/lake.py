@@ -71,7 +71,9 @@ class Lake(ConfigurableResource, ABC):
         """Replace the day folder with what `write(folder)` puts in an empty local folder.
 
         Replacing (not adding to) the day makes re-landing a day idempotent: no stale or
-        duplicate file survives a second delivery.
+        duplicate file survives a second delivery. Readers (`list_day`, `list_days`,
+        `local_day_dir`, the job) see the old day or the new one whole, also when the landing is
+        killed; the next landing of the day completes it and removes what the killed one left.
         """
 
     @abstractmethod
