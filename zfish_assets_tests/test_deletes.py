@@ -72,7 +72,7 @@ def table_rows(uri: str) -> dict[str, dict]:
     return found
 
 
-def record(reliability, kind: str, uri: str, expected: dict) -> None:
+def report(reliability, kind: str, uri: str, expected: dict) -> None:
     """The table against the raw files, in the suite's reliability summary: stale rows count as duplicates."""
     rows = read_hudi_snapshot(uri, {}).to_pylist()
     kept = {r["image_id"] for r in rows if r["image_id"] in expected and r["day"] == expected[r["image_id"]][0]}
@@ -173,7 +173,7 @@ def test_redelivery_and_withdrawn_label_give_the_fresh_build(small_defs, data_di
     assert fresh_result.rows_deleted == 0 and full_result.rows_deleted == len(gone)
     assert as_expected(table_rows(fresh)) == expected
     assert table_rows(mine) == table_rows(fresh) == table_rows(full)
-    record(reliability, "re-delivery drops, moves, adds; label withdrawn", mine, expected)
+    report(reliability, "re-delivery drops, moves, adds; label withdrawn", mine, expected)
 
     # What the run recorded: how many rows each day lost.
     records = instance.fetch_materializations(AssetKey(JOINED), limit=200).records
@@ -294,4 +294,4 @@ def test_random_edits_give_the_fresh_build(seed, tmp_path, spark, reliability):
     assert as_expected(table_rows(lake.uri(fresh))) == expected
     assert table_rows(lake.uri(mine)) == table_rows(lake.uri(fresh)) == table_rows(lake.uri(full))
     assert incremental.deleted_per_day == dict(sorted(gone.items())) and sum(gone.values()) > 0
-    record(reliability, f"random re-delivery of every day (seed {seed})", lake.uri(mine), expected)
+    report(reliability, f"random re-delivery of every day (seed {seed})", lake.uri(mine), expected)
