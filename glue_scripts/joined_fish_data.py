@@ -9,6 +9,11 @@ every labeled partition of it. `incremental` compares those rows with the table'
 and upserts only the new or changed ones, so only partitions with news are rewritten; it also
 redoes the days before the range on which a fish whose stored label is not its latest was imaged
 (a correction arriving after the window passed them), as a `full` run over those days would.
+
+Both modes then delete, in a second commit of the run, the stored rows of the days read that
+those days no longer make (`deleted_keys`): images a re-delivery dropped, quarantined or moved to
+another day, and images of a fish whose last label was withdrawn. The days read are then exactly
+what a fresh build of them gives; a rerun finds what a killed run left undeleted.
 """
 
 from __future__ import annotations
@@ -16,19 +21,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
-from glue_scripts.zfish_etl.hudi import hive_sync_options, read_table, upsert
+from glue_scripts.zfish_etl.hudi import delete, hive_sync_options, read_table, upsert
 from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, plan_stale_label_scan
 from glue_scripts.zfish_etl.modes import JOIN_MODES
 from glue_scripts.zfish_etl.read import read_days
 from glue_scripts.zfish_etl.session import materialized
-from glue_scripts.zfish_etl.transform import changed_rows, join_labeled, stale_label_days
+from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
 
 ARGUMENTS = (
     "first_day", "last_day", "database", "observations_table", "outcomes_table",
@@ -78,6 +83,9 @@ class JobResult:
     # The days before the range the stale-label scan read: those a label newer than the last commit
     # can reach (see label_state); None when it read every one (the last commit recorded no labels).
     days_scanned: list[str] | None = None
+    rows_deleted: int = 0  # stored rows of the days read that they no longer make
+    deleted_per_day: dict[str, int] = field(default_factory=dict)
+    delete_instant: str | None = None  # the run's second commit, when it deleted
 
 
 def find_table(args: JobArgs, name: str) -> CatalogTable | None:
@@ -106,16 +114,30 @@ def days_to_read(args: JobArgs, stored: DataFrame | None, outcomes: DataFrame | 
     return sorted({r["day"] for r in stale} | set(args.days())), scanned
 
 
+def keys_to_delete(stored: DataFrame, labeled: DataFrame | None, days: list[str]) -> DataFrame:
+    """The keys to delete: stored rows of `days` the labeled rows (none: no label or no observation) do not hold.
+
+    Materialized (computed once, kept) so the delete commit writes what was counted, not a
+    recomputation over files the run's upsert has just replaced.
+    """
+    in_days = stored.where(F.col("day").isin(days))
+    if labeled is None:
+        return materialized(in_days.select("image_id", "day", "timestamp"))
+    return materialized(deleted_keys(in_days, labeled))
+
+
 def extra_hudi_options(args: JobArgs) -> dict[str, str] | None:
     """Hudi's hive sync when the job runs with `--hive_sync true` (on Glue, a default argument `zfish deploy` sets)."""
     return hive_sync_options(args.database, args.target_table) if args.hive_sync == "true" else None
 
 
 def run(spark: SparkSession, args: JobArgs) -> JobResult:
-    """The whole job: read the window and every registered label, transform, upsert (all or what changed).
+    """The whole job: read the window and every registered label, transform, upsert (all or what changed),
+    then delete the stored rows of the days read that they no longer make.
 
-    No outcomes table yet (no label has arrived) means no labeled row: nothing is written. In
-    incremental mode nothing is written either when no row changed: no commit, no file rewritten.
+    No outcomes table yet (no label has arrived) means no labeled row: nothing is written (and a
+    table with rows but no outcomes table in the catalog is refused, not emptied). In incremental
+    mode nothing is written either when no row changed and none is gone: no commit, no file rewritten.
     """
     if args.join_mode not in JOIN_MODES:
         raise ValueError(f"join_mode={args.join_mode!r} is not one of {', '.join(JOIN_MODES)}")
@@ -124,30 +146,42 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
         raise LookupError(f"table {args.database}.{args.observations_table} is not in the catalog: crawl it first")
     outcomes_table = find_table(args, args.outcomes_table)
     outcomes = read_days(spark, outcomes_table) if outcomes_table is not None else None
+    stored = read_table(spark, args.target_path)
+    if outcomes is None and stored is not None:
+        raise LookupError(f"table {args.database}.{args.outcomes_table} is not in the catalog but {args.target_path} "
+                          "holds labeled rows: re-crawl the outcomes (the job would otherwise delete every row)")
     incremental = args.join_mode == "incremental"
-    stored = read_table(spark, args.target_path) if incremental else None
     scan = plan_stale_label_scan(args.target_path, outcomes) if incremental and outcomes is not None else None
-    days, days_scanned = days_to_read(args, stored, outcomes, scan)
+    days, days_scanned = days_to_read(args, stored if incremental else None, outcomes, scan)
     observations = read_days(spark, observations_table, days)
     observations_read = int(observations.count())  # Spark Connect 3.5 counts through pandas: numpy.int64
-    rows_labeled, rows_per_day, stats = 0, {}, None
+    rows_labeled, rows_per_day, stats, labeled = 0, {}, None, None
+    extra = extra_hudi_options(args) or {}
     if outcomes is not None and observations_read:
         labeled = join_labeled(observations, outcomes).cache()
         rows_labeled = int(labeled.count())
+    # Found before the upsert rewrites the files `stored` reads.
+    gone = keys_to_delete(stored, labeled, days) if stored is not None else None
+    if labeled is not None:
         # The changed rows are materialized once (kept, spilling to disk): counted, then written,
         # without comparing again against files the upsert is replacing.
-        to_write = labeled if stored is None else \
+        to_write = labeled if stored is None or not incremental else \
             materialized(changed_rows(labeled, stored.where(F.col("day").isin(days))))
         rows_per_day = {r["day"]: r["count"] for r in to_write.groupBy("day").count().collect()}
-        extra = extra_hudi_options(args) or {}
-        if scan is not None:  # what this commit saw of the labels, for the next evening's scan
+        if scan is not None:  # what this run saw of the labels, for the next evening's scan (both commits)
             extra[LABEL_STATE_KEY] = scan.next_state(stored, to_write).to_json()
         stats = upsert(to_write, args.target_path, args.target_table, args.database, extra)
         to_write.unpersist()
+    deleted_per_day = {r["day"]: r["count"] for r in gone.groupBy("day").count().collect()} if gone is not None else {}
+    deleted = delete(gone, args.target_path, args.target_table, args.database, extra) if deleted_per_day else None
+    if gone is not None:
+        gone.unpersist()
+    if labeled is not None:
         labeled.unpersist()
     observations.unpersist()
     if outcomes is not None:
         outcomes.unpersist()
+    commits = [c for c in (stats, deleted) if c is not None]
     return JobResult(
         first_day=args.first_day,
         last_day=args.last_day,
@@ -155,15 +189,18 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
         rows_upserted=sum(rows_per_day.values()),
         rows_per_day=dict(sorted(rows_per_day.items())),
         commit_instant=stats.instant if stats else None,
-        files_written=stats.files_written if stats else 0,
-        bytes_written=stats.bytes_written if stats else 0,
+        files_written=sum(c.files_written for c in commits),
+        bytes_written=sum(c.bytes_written for c in commits),
         join_mode=args.join_mode,
         rows_labeled=rows_labeled,
         days_read=days,
-        partitions_touched=[p.removeprefix("day=") for p in stats.partitions] if stats else [],
-        files_replaced=stats.files_replaced if stats else 0,
-        bytes_replaced=stats.bytes_replaced if stats else 0,
+        partitions_touched=sorted({p.removeprefix("day=") for c in commits for p in c.partitions}),
+        files_replaced=sum(c.files_replaced for c in commits),
+        bytes_replaced=sum(c.bytes_replaced for c in commits),
         days_scanned=days_scanned,
+        rows_deleted=sum(deleted_per_day.values()),
+        deleted_per_day=dict(sorted(deleted_per_day.items())),
+        delete_instant=deleted.instant if deleted else None,
     )
 
 

@@ -13,11 +13,16 @@ child stops itself at the phase and says so, and the parent then kills it with S
   created, in order. Nothing in the job, its options or its Hudi settings changes. With
   `$ZFISH_CRASH_GO` the child starts Spark, then waits for that file before running the job.
 - `land`: `LocalLake.land_day` with the simulator, then `crawl_day`, as the raw and catalog assets
-  do; held inside the landing (files in staging, not yet swapped in) or between landing and
-  registering the partition.
+  do; held inside the landing (files in staging), just before or just after the exchange of the
+  staging and day folders (the lake module's `_swap_folders`, wrapped here), or between landing
+  and registering the partition.
+- `land-s3`: `S3Lake.land_day` with the simulator against an S3 server, one upload thread so the
+  requests come in a fixed order; held before the n-th S3 request of one operation whose key
+  matches a pattern (a botocore `before-parameter-build` hook on the lake's own client, which sends the
+  request only after the hook returns).
 
-Usage: `python crash_child.py join '<JobArgs as JSON>' <classes dir>` or
-`python crash_child.py land '<landing as JSON>'`.
+Usage: `python crash_child.py join '<JobArgs as JSON>' <classes dir>`,
+`python crash_child.py land '<landing as JSON>'` or `python crash_child.py land-s3 '<landing as JSON>'`.
 """
 
 from __future__ import annotations
@@ -173,10 +178,47 @@ def land(spec: dict[str, str]) -> None:
         if crash == "mid-landing":
             hold(signal, f"landing {folder}")
 
+    import zfish_assets.resources.lake as lake_module
+
+    swap = lake_module._swap_folders
+
+    def held_swap(a: Path, b: Path) -> None:
+        if crash == "before-swap":
+            hold(signal, f"about to exchange {a} and {b}")
+        swap(a, b)
+        if crash == "after-swap":
+            hold(signal, f"exchanged {a} and {b}")
+
+    lake_module._swap_folders = held_swap
     lake.land_day(spec["table"], spec["day"], write)
     if crash == "before-registering":
         hold(signal, f"landed {lake.day_uri(spec['table'], spec['day'])}")
     crawl_day(lake, catalog, spec["table"], spec["day"])
+
+
+def land_s3(spec: dict) -> None:
+    """Land the simulator's day on S3, held before the `nth` request `operation` whose key matches `key`."""
+    import re
+
+    from zfish_assets.resources.lake import S3Lake
+    from zfish_assets.resources.simulator import SimulatorResource
+
+    lake = S3Lake(bucket=spec["bucket"], prefix=spec["prefix"], endpoint_url=spec["endpoint_url"],
+                  region=spec["region"], cache_dir=spec["cache_dir"], upload_threads=1)
+    operation, pattern, nth = spec["operation"], re.compile(spec["key"]), int(spec["nth"])
+    seen = []
+
+    def before_call(params: dict, **_: object) -> None:
+        keys = [o["Key"] for o in params.get("Delete", {}).get("Objects", [])] or [params.get("Key", "")]
+        if any(pattern.search(k) for k in keys):
+            seen.append(keys)
+            if len(seen) == nth:
+                hold(Path(spec["signal"]), f"{operation} {keys[0]}")
+
+    lake.client().meta.events.register(f"before-parameter-build.s3.{operation}", before_call)
+    lake.land_day(spec["table"], spec["day"],
+                  lambda folder: SimulatorResource(**spec["simulator"]).write_day(spec["table"], spec["day"], folder))
+    raise SystemExit(f"landed without reaching {operation} #{nth} matching {spec['key']} (saw {len(seen)})")
 
 
 if __name__ == "__main__":
@@ -184,5 +226,7 @@ if __name__ == "__main__":
         join(json.loads(sys.argv[2]), sys.argv[3])
     elif sys.argv[1] == "land":
         land(json.loads(sys.argv[2]))
+    elif sys.argv[1] == "land-s3":
+        land_s3(json.loads(sys.argv[2]))
     else:
-        raise SystemExit(f"unknown mode {sys.argv[1]!r}: join or land")
+        raise SystemExit(f"unknown mode {sys.argv[1]!r}: join, land or land-s3")

@@ -146,3 +146,13 @@ def upsert(df: DataFrame, base_path: str, table_name: str, database: str,
     if len(new) != 1:
         raise RuntimeError(f"expected one new commit in {base_path}, found {new or 'none'}: another writer?")
     return commit_stats(base_path, new[0])
+
+
+def delete(keys: DataFrame, base_path: str, table_name: str, database: str,
+           extra: dict[str, str] | None = None) -> CommitStats | None:
+    """Delete the records `keys` names (`image_id`, `day`, `timestamp`) in one commit; None when there are none.
+
+    Hudi's delete operation: the same record key, partition path and index as the upserts, so each
+    key is found in its day's file group and copy-on-write rewrites that file without it.
+    """
+    return upsert(keys, base_path, table_name, database, {**(extra or {}), "hoodie.datasource.write.operation": "delete"})

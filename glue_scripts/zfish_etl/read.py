@@ -23,6 +23,7 @@ from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, 
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.contract import Contract, contract_for, data_lines, is_data_file, judge_line, ledger_uri
 from glue_scripts.zfish_etl.files import join, list_folders, read_files
+from glue_scripts.zfish_etl.landing import readable_folders
 from glue_scripts.zfish_etl.session import KEPT, materialized, parallelism
 
 _LINES = StructType([
@@ -55,10 +56,13 @@ def quarantined_lines(table: CatalogTable, days: list[str]) -> frozenset[tuple[s
 
 
 def day_files(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str]]:
-    """(day, file name, URI) of every data file of the registered `days`, listed as the crawl lists them."""
-    folders = [table.partitions[day] for day in days]
+    """(day, file name, URI) of every data file of the registered `days`, listed as the crawl lists them:
+    a day an S3 landing is replacing is read from its previous copy (see `landing`), never half."""
+    resolved = readable_folders([table.partitions[day] for day in days])
+    readable = [(day, folder) for day, folder in zip(days, resolved) if folder is not None]
+    folders = [folder for _, folder in readable]
     return [(day, name, join(folder, name))
-            for day, folder, names in zip(days, folders, list_folders(folders)) for name in names if is_data_file(name)]
+            for (day, folder), names in zip(readable, list_folders(folders)) for name in names if is_data_file(name)]
 
 
 def _judge_batches(batches: Iterator[pa.RecordBatch], contract: Contract,

@@ -82,3 +82,16 @@ def changed_rows(candidates: DataFrame, stored: DataFrame) -> DataFrame:
     same = [F.col(f"c.`{name}`").eqNullSafe(F.col(f"s.`{name}`")) for name in candidates.columns]
     unchanged = stored.select(*candidates.columns).alias("s")
     return candidates.alias("c").join(unchanged, on=same, how="left_anti").select(*candidates.columns)
+
+
+def deleted_keys(stored: DataFrame, labeled: DataFrame) -> DataFrame:
+    """The stored rows (`image_id`, `day`, `timestamp`) that the labeled rows no longer hold.
+
+    `stored` is the table's rows of the days the run read, `labeled` what those days now make: a
+    row whose image a re-delivery dropped or quarantined, whose image moved to another day (Hudi's
+    index is per partition: the old day's row would stay beside the new one), or whose fish lost
+    its last label is in the table and not in the lake's answer. Deleting these makes the days read
+    exactly what a fresh build of them gives.
+    """
+    return stored.select("image_id", "day", "timestamp").join(
+        labeled.select("image_id", "day"), on=["image_id", "day"], how="left_anti")

@@ -12,7 +12,8 @@ window is read, and a range run writes once for the whole range (single-run back
 `join_mode` (`ZFISH_JOIN_MODE`): `incremental` (default) has the job upsert only the rows that
 changed, so a run rewrites only the partitions with news; `full` re-upserts the whole range. The
 run still stands for every day of its range (each is verified current either way); the metadata
-says which days were redone and what the commit rewrote.
+says which days were redone, what the commit rewrote, and how many rows each day lost to the
+run's delete commit (images a re-delivery no longer holds, fish whose label was withdrawn).
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ class HudiIOManager(ConfigurableIOManager):
                 # the older days read for stale labels: only those a label newer than the last commit reaches
                 "stale_scan": MetadataValue.json({"all_older_days": result.days_scanned is None,
                                                   "days": result.days_scanned or []}),
+                # rows of the days read they no longer make (dropped, moved, label withdrawn), per day
+                "rows_deleted": result.rows_deleted,
+                "deleted": MetadataValue.json(result.deleted_per_day),
+                "delete_instant": result.delete_instant or "",
                 "duration_s": round(duration, 2),
                 **({"dagster/column_schema": _column_schema(snapshot.schema)} if snapshot is not None else {}),
                 **({"preview": MetadataValue.md(_preview(snapshot))} if snapshot is not None else {}),
@@ -132,6 +137,7 @@ class HudiIOManager(ConfigurableIOManager):
             observations = int(observed.get(day, {}).get("recordCount", 0))
             context.step_context.add_asset_metadata(
                 {"dagster/row_count": per_day[day], "rows_upserted": result.rows_per_day.get(day, 0),
+                 "rows_deleted": result.deleted_per_day.get(day, 0),
                  # numbers per partition, so the UI plots them over the days
                  "observations": observations,
                  "labeled_fraction": round(per_day[day] / observations, 4) if observations else 0.0,

@@ -7,6 +7,7 @@ AWS deployment adds S3 without touching an asset.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import uuid
@@ -14,14 +15,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from glue_scripts.zfish_etl.landing import LANDING_DIR, marker_key, staging_prefix
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
 
 RAW_TABLES = ("observations", "outcomes")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,9 @@ class Lake(ConfigurableResource, ABC):
         """Replace the day folder with what `write(folder)` puts in an empty local folder.
 
         Replacing (not adding to) the day makes re-landing a day idempotent: no stale or
-        duplicate file survives a second delivery.
+        duplicate file survives a second delivery. Readers (`list_day`, `list_days`,
+        `local_day_dir`, the job) see the old day or the new one whole, also when the landing is
+        killed; the next landing of the day completes it and removes what the killed one left.
         """
 
     @abstractmethod
@@ -151,21 +157,29 @@ class LocalLake(Lake):
         return f"file://{self._path(key)}"
 
     def land_day(self, table: str, day: str, write: Callable[[Path], object]) -> LandedDay:
+        """Write the day into a staging folder beside it, then swap the two folders in one exchange.
+
+        A reader sees the old day or the new one, never half: a kill before the exchange leaves the
+        old day in place, one after it the new day. Either leaves a staging folder (the new files,
+        or the old day swapped out), which readers never list and the next landing of the day removes.
+        """
         final = self._path(self.day_key(table, day))
-        staging = final.parent / f".staging-{final.name}-{uuid.uuid4().hex}"
-        retired = final.parent / f".retired-{final.name}-{uuid.uuid4().hex}"
-        staging.mkdir(parents=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(final)
+        staging = final.parent / f"{STAGING}{final.name}-{os.getpid()}-{uuid.uuid4().hex}"
+        staging.mkdir()
         try:
             write(staging)
             files = staged_files(staging)
-            # Swap folders with renames so a reader sees the old day or the new one, never half.
-            if final.exists():
-                os.rename(final, retired)
-            if files:
+            if files and final.exists():
+                _swap_folders(staging, final)  # the old day is in `staging` now
+            elif files:
                 os.rename(staging, final)
+            elif final.exists():  # an empty delivery: the day goes, in one rename
+                shutil.rmtree(staging)
+                os.rename(final, staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-            shutil.rmtree(retired, ignore_errors=True)
         return LandedDay(uri=self.uri(self.day_key(table, day)), files=len(files),
                          bytes=sum(p.stat().st_size for p in staged_files(final)) if files else 0)
 
@@ -183,7 +197,7 @@ class LocalLake(Lake):
         folder = self._path(validate_table(table))
         if not folder.is_dir():
             return []
-        return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))  # .staging-/.retired-
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))  # a landing's .staging-
 
     def local_day_dir(self, table: str, day: str) -> Path:
         return self._path(self.day_key(table, day))
@@ -205,6 +219,53 @@ class LocalLake(Lake):
 
     def get_bytes(self, key: str) -> bytes:
         return self._object_path(key).read_bytes()
+
+
+STAGING = ".staging-"
+"""Folders a local landing writes beside the day (`.staging-day=D-<pid>-<token>`): never a day to readers."""
+
+
+def _remove_leftovers(final: Path) -> None:
+    """Remove the staging folders a killed landing of the day `final` left (its process is gone);
+    a landing still running keeps its own."""
+    for leftover in final.parent.glob(f"{STAGING}{final.name}-*"):
+        pid = leftover.name.removeprefix(f"{STAGING}{final.name}-").split("-", 1)[0]
+        if not _running(pid):
+            shutil.rmtree(leftover, ignore_errors=True)
+    for retired in final.parent.glob(f".retired-{final.name}-*"):  # what landings before the exchange left
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def _running(pid: str) -> bool:
+    """Whether the process `pid` (a staging folder's owner) runs on this machine."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_folders(a: Path, b: Path) -> None:
+    """Exchange two folders in one atomic step (Linux renameat2 RENAME_EXCHANGE, macOS renamex_np RENAME_SWAP)."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if sys.platform.startswith("linux"):
+        at_fdcwd, rename_exchange = -100, 2
+        result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    elif sys.platform == "darwin":
+        result = libc.renamex_np(os.fsencode(a), os.fsencode(b), 2)
+    else:
+        raise OSError(f"no atomic folder exchange on {sys.platform}: the local lake needs Linux or macOS")
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"exchanging {a} and {b}: {os.strerror(errno)}")
 
 
 @functools.lru_cache(maxsize=16)
@@ -283,34 +344,115 @@ class S3Lake(Lake):
         return objects, prefixes
 
     def land_day(self, table: str, day: str, write: Callable[[Path], object]) -> LandedDay:
+        """Replace the day so that every reader sees the old day or the new one whole (see `landing`).
+
+        1. (no marker yet) the current files are copied aside to a `previous` prefix and verified,
+        then the marker naming that copy is written: from here readers read the copy; 2. the new
+        files are uploaded into the day folder, the files the delivery no longer has deleted, and
+        the folder verified; 3. the marker is deleted: readers read the folder, the new day; 4. the
+        copy is deleted. A kill before 3 leaves readers on the old day; the next landing keeps that
+        marker and its copy (the folder may be half replaced) and completes. A kill after 3 leaves
+        only the copy, which the next landing removes.
+        """
         import tempfile
-        from concurrent.futures import ThreadPoolExecutor
 
         day_prefix = self._key(self.day_key(table, day)) + "/"
-        client = self.client()
+        staging_root = self._key(staging_prefix(table, day))
+        marker = self._key(marker_key(table, day))
+        previous = f"{staging_root}{uuid.uuid4().hex}.previous/"
+        pending = self._marker(table, day)  # a killed landing's: its copy is still the day
+        kept = self._key(pending["previous"]) if pending and pending["previous"] else None
+        self._delete([o["Key"] for o in self._list(staging_root)[0] if not (kept and o["Key"].startswith(kept))])
         with tempfile.TemporaryDirectory(prefix="zfish-land-") as tmp:
             folder = Path(tmp) / "day"
             folder.mkdir()
             write(folder)
-            files = [p.relative_to(folder).as_posix() for p in staged_files(folder)]
-            with ThreadPoolExecutor(max_workers=max(1, self.upload_threads)) as pool:
-                list(pool.map(lambda name: client.upload_file(str(folder / name), self.bucket, day_prefix + name), files))
-            size = sum((folder / name).stat().st_size for name in files)
-        # Files of an earlier delivery that this one does not have: delete, so re-landing replaces the day.
-        keep = {day_prefix + name for name in files}
-        stale = [o["Key"] for o in self._list(day_prefix)[0] if o["Key"] not in keep]
-        for start in range(0, len(stale), 1000):
-            client.delete_objects(Bucket=self.bucket,
-                                  Delete={"Objects": [{"Key": k} for k in stale[start:start + 1000]], "Quiet": True})
-        return LandedDay(uri=self.uri(self.day_key(table, day)), files=len(files), bytes=size)
+            files = staged_files(folder)  # subfolders too: the crawl names what no engine reads
+            sizes = {p.relative_to(folder).as_posix(): p.stat().st_size for p in files}
+            if pending is None:
+                current = {o["Key"][len(day_prefix):]: int(o["Size"]) for o in self._list(day_prefix)[0]}
+                self._pooled(lambda name: self._copy(day_prefix + name, previous + name), sorted(current))
+                self._verify(previous, current)
+                relative = previous[len(self._key()) + 1:] if current else None
+                self.client().put_object(Bucket=self.bucket, Key=marker,
+                                         Body=json.dumps({"previous": relative}).encode())
+            self._pooled(lambda p: self.client().upload_file(str(p), self.bucket,
+                                                             day_prefix + p.relative_to(folder).as_posix()), files)
+        # Files of an earlier delivery that this one does not have: deleted, so re-landing replaces the day.
+        self._delete([o["Key"] for o in self._list(day_prefix)[0] if o["Key"][len(day_prefix):] not in sizes])
+        self._verify(day_prefix, sizes)
+        self.client().delete_object(Bucket=self.bucket, Key=marker)
+        self._delete([o["Key"] for o in self._list(staging_root)[0]])
+        return LandedDay(uri=self.uri(self.day_key(table, day)), files=len(files), bytes=sum(sizes.values()))
+
+    def _marker(self, table: str, day: str) -> dict | None:
+        """The day's landing marker (None: no landing is replacing the day).
+
+        Looked for by listing (which the lake's policy allows under the prefix), not by a GET, whose
+        answer for a missing key is AccessDenied rather than NoSuchKey without a bucket-wide list right.
+        """
+        key = self._key(marker_key(table, day))
+        if not any(o["Key"] == key for o in self._list(key)[0]):
+            return None
+        return json.loads(self.get_bytes(marker_key(table, day)))
+
+    def _pooled(self, work: Callable[[T], object], items: list[T]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, self.upload_threads)) as pool:
+            list(pool.map(work, items))
+
+    def _copy(self, source: str, dest: str) -> None:
+        self.client().copy_object(Bucket=self.bucket, Key=dest, CopySource={"Bucket": self.bucket, "Key": source})
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            self.client().delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+
+    def _verify(self, prefix: str, sizes: dict[str, int]) -> None:
+        """The objects under `prefix` are exactly `sizes` (name -> bytes); else an error naming the difference."""
+        found = {o["Key"][len(prefix):]: int(o["Size"]) for o in self._list(prefix)[0]}
+        if found != sizes:
+            wrong = sorted(n for n in set(found) | set(sizes) if found.get(n) != sizes.get(n))
+            raise RuntimeError(f"landing: s3://{self.bucket}/{prefix} does not hold what was written "
+                               f"(differs: {', '.join(wrong[:10])}); land the day again")
+
+    def _readable_prefix(self, table: str, day: str) -> str | None:
+        """Where the day's readable version is: its folder, or while a landing replaces it the previous copy."""
+        pending = self._marker(table, day)
+        if pending is None:
+            return self._key(self.day_key(table, day)) + "/"
+        return self._key(pending["previous"]).rstrip("/") + "/" if pending["previous"] else None
 
     def list_day(self, table: str, day: str) -> list[LakeObject]:
-        day_prefix = self._key(self.day_key(table, day)) + "/"
+        return self._objects(self._readable_prefix(table, day))
+
+    def _objects(self, day_prefix: str | None) -> list[LakeObject]:
+        """The files under `day_prefix` (none for None), in subfolders too, sorted by name."""
+        if day_prefix is None:
+            return []
         objects = [
             LakeObject(o["Key"][len(day_prefix):], int(o["Size"]), o["ETag"].strip('"'))
             for o in self._list(day_prefix)[0]
         ]
         return sorted(objects, key=lambda o: o.name)
+
+    def list_days(self, table: str) -> list[str]:
+        """Days with a folder, and with a readable version while a landing replaces them."""
+        table_prefix = self._key(validate_table(table)) + "/"
+        _, prefixes = self._list(table_prefix, delimiter="/")
+        names = [p[len(table_prefix):].rstrip("/") for p in prefixes]
+        days = {n.removeprefix("day=") for n in names if is_day_folder(n)}
+        markers_prefix = self._key(f"{LANDING_DIR}/{table}/")
+        markers, _ = self._list(markers_prefix, delimiter="/")
+        for key in (o["Key"][len(markers_prefix):] for o in markers):
+            if key.endswith(".json") and is_day_folder(key.removesuffix(".json")):
+                day = key.removeprefix("day=").removesuffix(".json")
+                days.discard(day)
+                if self._readable_prefix(table, day) is not None:
+                    days.add(day)
+        return sorted(days)
 
     def table_entries(self, table: str) -> list[str]:
         table_prefix = self._key(validate_table(table)) + "/"
@@ -326,9 +468,9 @@ class S3Lake(Lake):
         folder.mkdir(parents=True, exist_ok=True)
         manifest_path = folder / ".zfish-etags"
         cached = _json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-        objects = {o.name: o.version for o in self.list_day(table, day)}
+        day_prefix = self._readable_prefix(table, day)
+        objects = {o.name: o.version for o in self._objects(day_prefix)}
         client = self.client()
-        day_prefix = self._key(self.day_key(table, day)) + "/"
         for name, etag in objects.items():
             if cached.get(name) != etag or not (folder / name).is_file():
                 (folder / name).parent.mkdir(parents=True, exist_ok=True)
