@@ -15,7 +15,7 @@ demo: $(STAMP) $(JARS_STAMP)
 # test_daily_evenings_equal_one_backfill run the same job calls as the walkthrough's: left out there.
 test: $(STAMP) $(JARS_STAMP) trino
 	$(VENV)/bin/python -m pytest
-	$(VENV)/bin/python -m pytest --spark-connect zfish_assets_tests/test_joined.py \
+	$(VENV)/bin/python -m pytest --spark-connect zfish_assets_tests/test_joined.py zfish_assets_tests/test_warm_engine.py \
 	  --deselect zfish_assets_tests/test_joined.py::test_daily_evenings_equal_one_backfill
 
 # DAGSTER_HOME defaults to $$ZFISH_DATA_DIR/dagster, created with the project's dagster.yaml (run queue,

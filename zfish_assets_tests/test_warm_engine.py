@@ -1,0 +1,33 @@
+"""The warm engine (a Spark Connect server): a run refuses a server that is absent or runs other job code.
+
+The refusal of a stale server needs the server the test session starts (`pytest --spark-connect`,
+as `make test`'s second pass runs); the absent server is refused before any client is made.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from zfish_assets.resources import spark as spark_module
+from zfish_assets.resources.spark import StaleEngineError, get_spark_session
+
+
+def test_a_run_refuses_an_absent_server_at_once_naming_the_fix(monkeypatch):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("ZFISH_SPARK_REMOTE", f"sc://127.0.0.1:{port}")
+    with pytest.raises(StaleEngineError, match=r"no Spark Connect server answers at .*zfish engine start"):
+        get_spark_session()
+
+
+def test_a_run_refuses_a_server_started_with_other_job_code(spark_engine, monkeypatch):
+    if spark_engine is None:
+        pytest.skip("needs the warm engine: run with --spark-connect")
+    assert get_spark_session().conf.get(spark_module.CODE_CONF) == spark_engine.code_sha256
+    # This checkout's job code as if edited after the server started.
+    monkeypatch.setattr("zfish_assets.job_code.script_sha256", lambda: "0" * 64)
+    with pytest.raises(StaleEngineError, match=rf"runs other job code .*{spark_engine.code_sha256}.*zfish engine start"):
+        get_spark_session()
