@@ -1,4 +1,4 @@
-"""The `zfish` command: one subcommand per task around the platform (`generate`, `demo`).
+"""The `zfish` command: one subcommand per task around the platform (`generate`, `demo`, `check`, ...).
 
 Each subcommand has an `_add_<name>` that declares its flags and sets `run` (the function that runs
 it, taking the parsed args) and `error` (its parser's usage error), so a new one is two functions and
@@ -145,6 +145,64 @@ def _upload(args: argparse.Namespace) -> int:
     return 0
 
 
+def _range(value: str) -> tuple[str, str]:
+    """argparse type for `FIRST..LAST`: malformed or reversed is a usage error (exit status 2)."""
+    from zfish_assets.checking import parse_range
+
+    try:
+        return parse_range(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_check(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="run the asset checks of a day, a range or every day against the configured deployment",
+        description="Runs the checks of the crawled tables, joined_fish_data and (once materialized) training_set "
+        "as one Dagster run on the instance in DAGSTER_HOME (shown in the UI), prints a table and optionally writes "
+        "JUnit XML. Exit status: 0 no blocking check failed (warnings allowed), 1 a blocking check failed or raised, "
+        "2 usage error, 3 nothing to check yet (no day landed or registered in the scope).",
+    )
+    scope = parser.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--day", type=_day, metavar="YYYY-MM-DD", help="the checks of one day")
+    scope.add_argument("--range", type=_range, metavar="FIRST..LAST", dest="day_range",
+                       help="the checks of the days FIRST to LAST, included")
+    scope.add_argument("--all", action="store_true", help="the checks of every day (what the weekly run does)")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="also write the outcomes as JUnit XML here")
+    parser.set_defaults(run=_check, error=parser.error)
+
+
+def _check(args: argparse.Namespace) -> int:
+    import warnings
+
+    from dagster import BetaWarning, PreviewWarning
+
+    warnings.filterwarnings("ignore", category=BetaWarning)  # before the definitions' module builds them
+    warnings.filterwarnings("ignore", category=PreviewWarning)
+    from zfish_assets import checking
+    from zfish_assets.definitions import build_definitions
+    from zfish_assets.instance import local_instance
+
+    defs = build_definitions()
+    try:
+        scope = checking.scope_of(defs, args.day.isoformat() if args.day else None, args.day_range)
+    except ValueError as exc:
+        args.error(str(exc))
+    reason = checking.nothing_to_check(defs, scope)
+    if reason:
+        print(f"zfish check: {reason}", file=sys.stderr)
+        return checking.NOTHING_TO_CHECK
+    with local_instance() as instance:
+        report = checking.run_checks(defs, instance, scope)
+    print(checking.table(report))
+    print(checking.summary(report))
+    if args.junit:
+        checking.write_junit(report, args.junit)
+        print(f"JUnit XML: {args.junit}")
+    return report.exit_status
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zfish", description="Tools around the zfish data platform.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -152,6 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_demo(subparsers)
     _add_deploy(subparsers)
     _add_upload(subparsers)
+    _add_check(subparsers)
     return parser
 
 
