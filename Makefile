@@ -5,13 +5,18 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 JARS_STAMP := .cache/jars/.complete
 
-.PHONY: demo test dev jars venv clean
+.PHONY: demo test check dev jars venv clean
 
 demo: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/zfish demo
 
 test: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/python -m pytest
+
+# Every asset check over every day of the configured deployment (after `make demo`: the walkthrough's),
+# as one Dagster run on the instance in DAGSTER_HOME; JUNIT=FILE also writes JUnit XML. No Spark.
+check: $(STAMP)
+	$(VENV)/bin/zfish check --all $(if $(JUNIT),--junit $(JUNIT))
 
 # DAGSTER_HOME defaults to $$ZFISH_DATA_DIR/dagster, created with the project's dagster.yaml (run queue,
 # the hudi_writer pool limit) by zfish_assets.instance; the schedule and sensors start RUNNING.

@@ -214,12 +214,15 @@ def table(report: CheckReport) -> str:
 
 
 def summary(report: CheckReport) -> str:
+    """What ran and the verdict; its last line in the plain `N passed, N failed` form CI logs are read for."""
     counts = {r: sum(o.result == r for o in report.outcomes) for r in ("PASS", "WARN", "FAIL", "ERROR")}
     blocking = sum(o.blocks for o in report.outcomes)
     told = ", ".join(f"{n} {r.lower()}" for r, n in counts.items() if n)
     verdict = f"{blocking} blocking: FAILED" if blocking else "no blocking failure: OK"
+    failed = counts["FAIL"] + counts["ERROR"]
     return (f"{len(report.outcomes)} checks over {report.scope.label} in {report.seconds:.1f}s: {told}; {verdict}. "
-            f"Dagster run {report.run_id} (job {CHECKS_JOB}) in {settings.env('DAGSTER_HOME', 'DAGSTER_HOME')}")
+            f"Dagster run {report.run_id} (job {CHECKS_JOB}) in {settings.env('DAGSTER_HOME', 'DAGSTER_HOME')}\n"
+            f"checks: {len(report.outcomes) - failed} passed, {failed} failed")
 
 
 def junit_xml(report: CheckReport) -> ET.ElementTree:
