@@ -18,11 +18,11 @@ test: $(STAMP) $(JARS_STAMP)
 check: $(STAMP)
 	$(VENV)/bin/zfish check --all $(if $(JUNIT),--junit $(JUNIT))
 
-# DAGSTER_HOME defaults to $$ZFISH_DATA_DIR/dagster, created with the project's dagster.yaml (run queue,
-# the hudi_writer pool limit) by zfish_assets.instance; the schedule and sensors start RUNNING.
+# `zfish dev` is `dagster dev -w workspace.yaml` with DAGSTER_HOME defaulting to $$ZFISH_DATA_DIR/dagster,
+# created with the project's dagster.yaml (run queue, the hudi_writer pool limit, no sign-up dialog), and
+# SIGTERM stopping it even when started in the background; the schedule and sensors start RUNNING.
 dev: $(STAMP) $(JARS_STAMP)
-	DAGSTER_HOME=$$($(VENV)/bin/python -W ignore -c 'from zfish_assets.instance import dagster_home; print(dagster_home())') \
-	ZFISH_CLOCK=$${ZFISH_CLOCK:-2025-05-11T18:00:00Z} $(VENV)/bin/dagster dev -w workspace.yaml
+	ZFISH_CLOCK=$${ZFISH_CLOCK:-2025-05-11T18:00:00Z} $(VENV)/bin/zfish dev
 
 venv: $(STAMP)
 jars: $(JARS_STAMP)

@@ -22,6 +22,7 @@ from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterEventTyp
 
 from zfish_assets import settings
 from zfish_assets.automation import CHECKED_ON_DEMAND, CHECKS_JOB, TRIGGER
+from zfish_assets.instance import dagster_home
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.lake import RAW_TABLES
 from zfish_assets.runs import RANGE_END, RANGE_START
@@ -221,7 +222,7 @@ def summary(report: CheckReport) -> str:
     verdict = f"{blocking} blocking: FAILED" if blocking else "no blocking failure: OK"
     failed = counts["FAIL"] + counts["ERROR"]
     return (f"{len(report.outcomes)} checks over {report.scope.label} in {report.seconds:.1f}s: {told}; {verdict}. "
-            f"Dagster run {report.run_id} (job {CHECKS_JOB}) in {settings.env('DAGSTER_HOME', 'DAGSTER_HOME')}\n"
+            f"Dagster run {report.run_id} (job {CHECKS_JOB}) in {dagster_home()}\n"
             f"checks: {len(report.outcomes) - failed} passed, {failed} failed")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,12 +180,21 @@ def iam_policy(s: DeploySettings) -> dict:
 
 
 def deploy(s: DeploySettings, dry_run: bool = False, echo: Callable[[str], object] = print) -> list[Action]:
-    """Apply (or with `dry_run` only print) the plan; returns the actions it found necessary."""
+    """Apply (or with `dry_run` only print) the plan; returns the actions it found necessary.
+
+    Each step is numbered (`[2/5]`) and says how long it took when done: uploads and job updates
+    can take a while, and a log then shows which step is under way.
+    """
+    echo(f"comparing the account with the code (Glue database {s.database}, crawlers, job {s.job_name}, "
+         f"code under s3://{s.bucket}/{s.code_prefix}/) ...")
     actions = plan(s)
     if not actions:
         echo("up to date: nothing to change")
-    for action in actions:
-        echo(("would " if dry_run else "") + action.description)
+    for number, action in enumerate(actions, 1):
+        step = f"[{number}/{len(actions)}] "
+        echo(step + ("would " if dry_run else "") + action.description)
         if not dry_run:
+            began = time.monotonic()
             action.apply()
+            echo(f"{' ' * len(step)}done in {time.monotonic() - began:.1f}s")
     return actions

@@ -63,11 +63,13 @@ class Lake(ConfigurableResource, ABC):
         """The URI of `key` under the prefix, as Spark and hudi-rs address it."""
 
     @abstractmethod
-    def land_day(self, table: str, day: str, write: Callable[[Path], object]) -> LandedDay:
+    def land_day(self, table: str, day: str, write: Callable[[Path], object],
+                 stored: Callable[[int], object] | None = None) -> LandedDay:
         """Replace the day folder with what `write(folder)` puts in an empty local folder.
 
         Replacing (not adding to) the day makes re-landing a day idempotent: no stale or
-        duplicate file survives a second delivery.
+        duplicate file survives a second delivery. `stored` is called with counts of files as they
+        reach the lake (one by one on S3, all at once when a local folder is swapped in).
         """
 
     @abstractmethod
@@ -124,7 +126,8 @@ class LocalLake(Lake):
         # Not Path.as_uri(): it would percent-encode the `=` of `day=` folders.
         return f"file://{self._path(key)}"
 
-    def land_day(self, table: str, day: str, write: Callable[[Path], object]) -> LandedDay:
+    def land_day(self, table: str, day: str, write: Callable[[Path], object],
+                 stored: Callable[[int], object] | None = None) -> LandedDay:
         final = self._path(self.day_key(table, day))
         staging = final.parent / f".staging-{final.name}-{uuid.uuid4().hex}"
         retired = final.parent / f".retired-{final.name}-{uuid.uuid4().hex}"
@@ -137,6 +140,8 @@ class LocalLake(Lake):
                 os.rename(final, retired)
             if files:
                 os.rename(staging, final)
+            if stored:
+                stored(len(files))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             shutil.rmtree(retired, ignore_errors=True)
@@ -258,7 +263,8 @@ class S3Lake(Lake):
             prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
         return objects, prefixes
 
-    def land_day(self, table: str, day: str, write: Callable[[Path], object]) -> LandedDay:
+    def land_day(self, table: str, day: str, write: Callable[[Path], object],
+                 stored: Callable[[int], object] | None = None) -> LandedDay:
         import tempfile
         from concurrent.futures import ThreadPoolExecutor
 
@@ -270,7 +276,9 @@ class S3Lake(Lake):
             write(folder)
             files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
             with ThreadPoolExecutor(max_workers=max(1, self.upload_threads)) as pool:
-                list(pool.map(lambda p: client.upload_file(str(p), self.bucket, day_prefix + p.name), files))
+                for _ in pool.map(lambda p: client.upload_file(str(p), self.bucket, day_prefix + p.name), files):
+                    if stored:
+                        stored(1)
             size = sum(p.stat().st_size for p in files)
         # Files of an earlier delivery that this one does not have: delete, so re-landing replaces the day.
         keep = {day_prefix + p.name for p in files}
