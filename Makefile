@@ -1,17 +1,34 @@
 # The two commands a newcomer types: `make demo` and `make test`. Each sets up what it needs
 # (virtualenv, Spark's jars) on a fresh machine, and reuses what is already there.
 PYTHON ?= python3.11
-VENV := .venv
+# The AWS Glue runtime: 5.0 (Spark 3.5.4, Hudi 0.15) or 5.1 (Spark 3.5.6, Hudi 1.0.2), each with its
+# own virtualenv and jar folder (.venv and .cache/jars for 5.0, .venv-glue5.1 and .cache/jars-glue5.1).
+GLUE ?= $(or $(ZFISH_GLUE_VERSION),5.0)
+export ZFISH_GLUE_VERSION := $(GLUE)
+RUNTIME_SUFFIX := $(shell python3 zfish_assets/runtimes.py suffix $(GLUE))
+PYSPARK := $(shell python3 zfish_assets/runtimes.py pyspark $(GLUE))
+ifeq ($(PYSPARK),)
+$(error GLUE=$(GLUE) is not a Glue runtime zfish knows: 5.0 or 5.1)
+endif
+VENV := .venv$(RUNTIME_SUFFIX)
 STAMP := $(VENV)/.installed
-JARS_STAMP := .cache/jars/.complete
+JARS_STAMP := .cache/jars$(RUNTIME_SUFFIX)/.complete
 
-.PHONY: demo test check dev jars venv clean
+.PHONY: demo test test-runtime check dev jars venv clean
+
+# What a second Glue runtime must pass beside the whole suite on the default (CI: GLUE=5.1): the
+# engine, the walkthrough, the incremental join, the crash points, and the runtime's own facts.
+RUNTIME_TESTS := zfish_assets_tests/test_runtimes.py zfish_assets_tests/test_hudi_roundtrip.py \
+	zfish_assets_tests/test_joined.py zfish_assets_tests/test_incremental.py zfish_assets_tests/test_reliability_crash.py
 
 demo: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/zfish demo
 
 test: $(STAMP) $(JARS_STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-runtime: $(STAMP) $(JARS_STAMP)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(RUNTIME_TESTS)
 
 # Every asset check over every day of the configured deployment (after `make demo`: the walkthrough's),
 # as one Dagster run on the instance in DAGSTER_HOME; JUNIT=FILE also writes JUnit XML. No Spark.
@@ -27,14 +44,14 @@ dev: $(STAMP) $(JARS_STAMP)
 venv: $(STAMP)
 jars: $(JARS_STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml zfish_assets/runtimes.py
 	@command -v $(PYTHON) >/dev/null || { echo "zfish: Python 3.11 is required ('$(PYTHON)' not found); set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	$(VENV)/bin/python -m pip install -q -e '.[test]' 'pyspark==$(PYSPARK)'
 	touch $(STAMP)
 
-$(JARS_STAMP): bin/fetch-jars
+$(JARS_STAMP): bin/fetch-jars zfish_assets/runtimes.py
 	bin/fetch-jars
 	touch $(JARS_STAMP)
 

@@ -2,7 +2,7 @@
 
 The plan compares what exists with what should: the Glue database, one on-demand crawler per raw
 table (for crawler mode), the job script and the shared `glue_scripts` package in S3, and the Glue
-5.0 job (Hudi through `--datalake-formats hudi`, the Glue Data Catalog as metastore, the script's
+job, of the `ZFISH_GLUE_VERSION` runtime, 5.0 or 5.1 (Hudi through `--datalake-formats hudi`, the Glue Data Catalog as metastore, the script's
 hash in `--zfish-script-sha256` so runs refuse a stale deployment). A second deploy changes nothing.
 Runs (the Glue job engine) only start this job; they never create or change anything.
 """
@@ -20,8 +20,8 @@ from zfish_assets import settings
 from zfish_assets.resources.crawler import crawler_definition, crawler_name
 from zfish_assets.resources.engines import GLUE_SCRIPTS, SCRIPT_HASH_ARGUMENT, script_sha256
 from zfish_assets.resources.lake import RAW_TABLES, aws_client
+from zfish_assets.runtimes import runtime
 
-GLUE_VERSION = "5.0"
 SPARK_CONF = (
     "spark.serializer=org.apache.spark.serializer.KryoSerializer"
     " --conf spark.sql.hive.convertMetastoreParquet=false"
@@ -83,7 +83,7 @@ def job_definition(s: DeploySettings) -> dict:
     return {
         "Role": s.role_arn,
         "Command": {"Name": "glueetl", "ScriptLocation": f"{code}/joined_fish_data.py", "PythonVersion": "3"},
-        "GlueVersion": GLUE_VERSION,
+        "GlueVersion": runtime().glue_version,
         "WorkerType": "G.1X",
         "NumberOfWorkers": 2,
         "Timeout": 120,
@@ -132,7 +132,7 @@ def plan(s: DeploySettings) -> list[Action]:
     try:
         job = glue.get_job(JobName=s.job_name)["Job"]
     except glue.exceptions.EntityNotFoundException:
-        actions.append(Action(f"create Glue {GLUE_VERSION} job {s.job_name}",
+        actions.append(Action(f"create Glue {runtime().glue_version} job {s.job_name}",
                               lambda: glue.create_job(Name=s.job_name, **wanted)))
     else:
         differs = [k for k, v in wanted.items() if job.get(k) != v]
