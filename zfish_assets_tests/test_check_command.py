@@ -140,6 +140,19 @@ def test_a_day_whose_lake_files_are_deleted_fails_blocking_checks_with_exit_1(jo
     # The damage is outside another day's scope: that day's checks pass.
     assert main(["check", "--day", "2025-05-10"]) == 0
 
+    # A file no JSON reader can parse, after the crawl: the SQL checks raise instead of reporting.
+    broken = sorted((joined / LAKE / "observations" / "day=2025-05-10").glob("*.json"))[0]
+    broken.write_text("{oops\n")
+    assert main(["check", "--day", "2025-05-10", "--junit", str(junit)]) == 1
+    cases = junit_cases(junit)
+    (run_id,) = junit_property(junit, "dagster_run_id")
+    errored = {name for name, case in cases.items() if outcome(case) == "error"}
+    assert errored and errored.isdisjoint(recorded_evaluations(joined, run_id))  # no result recorded for them
+    assert "observations/rows_match_landed" in errored
+    assert broken.name in cases["observations/rows_match_landed"].find("error").get("message")
+    assert "Stack Trace" in cases["observations/rows_match_landed"].find("error").text
+    assert "changed since the crawl" in cases["observations/partitions_match_lake"].find("failure").get("message")
+
 
 def test_nothing_to_check_exits_3_saying_so(data_dir, walkthrough_template, capsys):
     assert main(["check", "--all"]) == 3
