@@ -1,11 +1,25 @@
 # The two commands a newcomer types: `make demo` and `make test`. Each sets up what it needs
 # (virtualenv, Spark's jars; for the tests also Trino) on a fresh machine, and reuses what is already there.
 PYTHON ?= python3.11
-VENV := .venv
+# The AWS Glue runtime: 5.0 (Spark 3.5.4, Hudi 0.15) or 5.1 (Spark 3.5.6, Hudi 1.0.2), each with its
+# own virtualenv and jar folder (.venv and .cache/jars for 5.0, .venv-glue5.1 and .cache/jars-glue5.1).
+GLUE ?= $(or $(ZFISH_GLUE_VERSION),5.0)
+export ZFISH_GLUE_VERSION := $(GLUE)
+RUNTIME_SUFFIX := $(shell python3 zfish_assets/runtimes.py suffix $(GLUE))
+PYSPARK := $(shell python3 zfish_assets/runtimes.py pyspark $(GLUE))
+ifeq ($(PYSPARK),)
+$(error GLUE=$(GLUE) is not a Glue runtime zfish knows: 5.0 or 5.1)
+endif
+VENV := .venv$(RUNTIME_SUFFIX)
 STAMP := $(VENV)/.installed
-JARS_STAMP := .cache/jars/.complete
+JARS_STAMP := .cache/jars$(RUNTIME_SUFFIX)/.complete
 
-.PHONY: demo test dev jars trino venv clean
+.PHONY: demo test test-runtime check dev jars trino venv clean
+
+# What a second Glue runtime must pass beside the whole suite on the default (CI: GLUE=5.1): the
+# engine, the walkthrough, the incremental join, the crash points, and the runtime's own facts.
+RUNTIME_TESTS := zfish_assets_tests/test_runtimes.py zfish_assets_tests/test_hudi_roundtrip.py \
+	zfish_assets_tests/test_joined.py zfish_assets_tests/test_incremental.py zfish_assets_tests/test_reliability_crash.py
 
 demo: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/zfish demo
@@ -14,12 +28,21 @@ demo: $(STAMP) $(JARS_STAMP)
 # Connect server for that session): the job's one code path proven on both. The 37 evenings of
 # test_daily_evenings_equal_one_backfill run the same job calls as the walkthrough's: left out there.
 test: $(STAMP) $(JARS_STAMP) trino
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 	$(VENV)/bin/python -m pytest --spark-connect zfish_assets_tests/test_joined.py zfish_assets_tests/test_warm_engine.py \
 	  --deselect zfish_assets_tests/test_joined.py::test_daily_evenings_equal_one_backfill
 
-# DAGSTER_HOME defaults to $$ZFISH_DATA_DIR/dagster, created with the project's dagster.yaml (run queue,
-# the hudi_writer pool limit) by zfish_assets.instance; the schedule and sensors start RUNNING.
+test-runtime: $(STAMP) $(JARS_STAMP)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(RUNTIME_TESTS)
+
+# Every asset check over every day of the configured deployment (after `make demo`: the walkthrough's),
+# as one Dagster run on the instance in DAGSTER_HOME; JUNIT=FILE also writes JUnit XML. No Spark.
+check: $(STAMP)
+	$(VENV)/bin/zfish check --all $(if $(JUNIT),--junit $(JUNIT))
+
+# `zfish dev` is `dagster dev -w workspace.yaml` with DAGSTER_HOME defaulting to $$ZFISH_DATA_DIR/dagster,
+# created with the project's dagster.yaml (run queue, the hudi_writer pool limit, no sign-up dialog), and
+# SIGTERM stopping it even when started in the background; the schedule and sensors start RUNNING.
 # Runs share the warm engine (a Spark Connect server started here, stopped when dagster dev ends),
 # unless ZFISH_SPARK_REMOTE already names one.
 dev: $(STAMP) $(JARS_STAMP)
@@ -28,8 +51,7 @@ dev: $(STAMP) $(JARS_STAMP)
 	  ZFISH_SPARK_REMOTE=$$($(VENV)/bin/zfish engine start); export ZFISH_SPARK_REMOTE; \
 	  trap '$(VENV)/bin/zfish engine stop' EXIT INT TERM; \
 	fi; \
-	DAGSTER_HOME=$$($(VENV)/bin/python -W ignore -c 'from zfish_assets.instance import dagster_home; print(dagster_home())') \
-	ZFISH_CLOCK=$${ZFISH_CLOCK:-2025-05-11T18:00:00Z} $(VENV)/bin/dagster dev -w workspace.yaml
+	ZFISH_CLOCK=$${ZFISH_CLOCK:-2025-05-11T18:00:00Z} $(VENV)/bin/zfish dev
 
 venv: $(STAMP)
 jars: $(JARS_STAMP)
@@ -37,14 +59,14 @@ jars: $(JARS_STAMP)
 trino:
 	bin/fetch-trino >/dev/null
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml zfish_assets/runtimes.py
 	@command -v $(PYTHON) >/dev/null || { echo "zfish: Python 3.11 is required ('$(PYTHON)' not found); set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	$(VENV)/bin/python -m pip install -q -e '.[test]' 'pyspark==$(PYSPARK)'
 	touch $(STAMP)
 
-$(JARS_STAMP): bin/fetch-jars
+$(JARS_STAMP): bin/fetch-jars zfish_assets/runtimes.py
 	bin/fetch-jars
 	touch $(JARS_STAMP)
 

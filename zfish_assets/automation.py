@@ -53,6 +53,8 @@ from zfish_assets.runs import RANGE_END, RANGE_START, RAW_AND_CRAWLED
 JOIN_THROUGH = "zfish/join_through"  # on a crawl run: join the window ending at this day once it succeeded
 TRIGGER = "zfish/trigger"
 CHECKED_OVER_ALL_DAYS = ("observations", "outcomes", "joined_fish_data")
+CHECKED_ON_DEMAND = (*CHECKED_OVER_ALL_DAYS, "training_set")
+CHECKS_JOB = "checks_on_demand"
 IN_FLIGHT = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING,
              DagsterRunStatus.STARTED]
 
@@ -86,6 +88,11 @@ def build_automation(partitions) -> tuple[list[JobDefinition], list, list]:
     checks_job = define_asset_job(
         "all_days_checks", selection=AssetSelection.checks_for_assets(*[AssetKey(a) for a in CHECKED_OVER_ALL_DAYS]),
         description="Every check of the crawled tables and joined_fish_data, over every day (a run without days).",
+    )
+    on_demand_job = define_asset_job(
+        CHECKS_JOB, selection=AssetSelection.checks_for_assets(*[AssetKey(a) for a in CHECKED_ON_DEMAND]),
+        description="What `zfish check` runs: the checks of the crawled tables, joined_fish_data and training_set, "
+                    "over the days of the range tags (every day without them); materializes nothing.",
     )
     running = DefaultScheduleStatus.RUNNING if _on_locally() else DefaultScheduleStatus.STOPPED
     sensor_running = DefaultSensorStatus.RUNNING if _on_locally() else DefaultSensorStatus.STOPPED
@@ -151,4 +158,4 @@ def build_automation(partitions) -> tuple[list[JobDefinition], list, list]:
                           tags={RANGE_START: first, RANGE_END: last, JOIN_THROUGH: day,
                                 TRIGGER: context.dagster_run.tags.get(TRIGGER, "")})
 
-    return [crawl_job, join_job, checks_job], [evening, weekly_checks], [new_lake_days, join_after_crawl]
+    return [crawl_job, join_job, checks_job, on_demand_job], [evening, weekly_checks], [new_lake_days, join_after_crawl]

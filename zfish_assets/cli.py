@@ -1,4 +1,4 @@
-"""The `zfish` command: one subcommand per task around the platform (`generate`, `demo`, `engine`, ...).
+"""The `zfish` command: one subcommand per task around the platform (`generate`, `demo`, `check`, `engine`, ...).
 
 Each subcommand has an `_add_<name>` that declares its flags and sets `run` (the function that runs
 it, taking the parsed args) and `error` (its parser's usage error), so a new one is two functions and
@@ -45,14 +45,38 @@ def _add_generate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    """Generate the days and print what was written and how fast (file creation is the bound)."""
+    """Generate the days and print what was written and how fast (file creation is the bound).
+
+    A range wholly before the simulation's start would write nothing: a usage error saying why and
+    which range can be generated. A range starting before it writes from the start on, and says so.
+    """
+    from datetime import timedelta
+
+    from zfish_assets.progress import Progress
+    from zfish_assets.synthetic import photos_between
+
     flags = ("fish_per_day", "images_per_fish", "label_delay_days", "seed")
     overrides = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
     try:
         sim = dataclasses.replace(SimSettings.from_env(), **overrides)
+    except ValueError as exc:  # bad settings or flags: a usage error, exit status 2
+        args.error(str(exc))
+    days = (args.end - args.start).days + 1
+    if days < 1:
+        args.error(f"--end {args.end} is before --start {args.start}")
+    if args.end < sim.start:
+        args.error(f"{args.start}..{args.end} holds no simulated day: the simulation starts on ZFISH_SIM_START="
+                   f"{sim.start} and days before it hold no fish. It can generate {sim.start} or any later day, "
+                   f"e.g. --start {sim.start} --end {sim.start + timedelta(days=max(days, 1) - 1)}"
+                   f" (or set ZFISH_SIM_START)")
+    if args.start < sim.start <= args.end:
+        print(f"note: {args.start}..{sim.start - timedelta(days=1)} is before ZFISH_SIM_START={sim.start} and holds "
+              f"no fish; writing {sim.start}..{args.end}", file=sys.stderr)
+    try:
         began = time.perf_counter()
-        summary = generate(sim, args.out, args.start, args.end, workers=args.workers)
-    except ValueError as exc:  # bad settings, flags or range: a usage error, exit status 2
+        with Progress(f"generate {args.start}..{args.end}", photos_between(sim, args.start, args.end), "photos") as bar:
+            summary = generate(sim, args.out, args.start, args.end, workers=args.workers, progress=bar.advance)
+    except ValueError as exc:  # bad range or workers: a usage error, exit status 2
         args.error(str(exc))
     seconds = time.perf_counter() - began
     print(f"generated {args.start}..{args.end} into {args.out}")
@@ -65,6 +89,9 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"  {label:<13}{value:>12,}")
     print(f"  {'seconds':<13}{seconds:>12.2f}")
     print(f"  {'files/s':<13}{summary['files'] / seconds:>12,.0f}")
+    if summary["observations"] and not summary["outcomes"] and sim.label_delay_spread is None:
+        print(f"  (no outcomes yet: a label arrives {sim.label_delay_days} days after its fish's images "
+              f"(ZFISH_LABEL_DELAY_DAYS), the first on {sim.start + timedelta(days=sim.label_delay_days)})")
     return 0
 
 
@@ -125,10 +152,12 @@ def _add_upload(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _upload(args: argparse.Namespace) -> int:
+    """Land each table's day, with progress over the files copied and then stored in the lake."""
     import shutil
 
     from zfish_assets.deployments import resources_for
-    from zfish_assets.resources.lake import RAW_TABLES, is_day_folder
+    from zfish_assets.progress import Progress
+    from zfish_assets.resources.lake import RAW_TABLES, is_day_folder, staged_files
 
     day = args.day.isoformat()
     sources = {t: args.dir / t / f"day={day}" for t in RAW_TABLES if (args.dir / t / f"day={day}").is_dir()}
@@ -136,16 +165,24 @@ def _upload(args: argparse.Namespace) -> int:
         args.error(f"{args.dir} has no observations/day={day}/ or outcomes/day={day}/")
     lake = resources_for()["lake"].process_config_and_initialize()
 
-    def copy_from(source: Path):  # the whole folder, subfolders too: the crawl names what it cannot read
-        return lambda folder: shutil.copytree(source, folder, dirs_exist_ok=True)
-
     for table in RAW_TABLES:
         misnamed = sorted(p.name for p in (args.dir / table).glob("*") if not is_day_folder(p.name))
         if misnamed:
             print(f"zfish: {args.dir / table} holds {', '.join(misnamed)}: not day=YYYY-MM-DD folders, "
                   "so not uploaded (rename them to the day they hold)", file=sys.stderr)
     for table, source in sources.items():
-        landed = lake.land_day(table, day, copy_from(source))
+        files = staged_files(source)  # the whole folder, subfolders too: the crawl names what it cannot read
+
+        def copy(folder: Path, files: list[Path] = files, table: str = table, source: Path = source) -> None:
+            with Progress(f"{table} day={day}: copied", len(files), "files") as bar:
+                for path in files:
+                    target = folder / path.relative_to(source)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, target)
+                    bar.advance()
+
+        with Progress(f"{table} day={day}: stored in {lake.uri(table)}", len(files), "files") as stored:
+            landed = lake.land_day(table, day, copy, stored=stored.advance)
         print(f"{table} day={day}: {landed.files} files, {landed.bytes:,} bytes -> {landed.uri}")
     return 0
 
@@ -185,6 +222,97 @@ def _engine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _range(value: str) -> tuple[str, str]:
+    """argparse type for `FIRST..LAST`: malformed or reversed is a usage error (exit status 2)."""
+    from zfish_assets.checking import parse_range
+
+    try:
+        return parse_range(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_check(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="run the asset checks of a day, a range or every day against the configured deployment",
+        description="Runs the checks of the crawled tables, joined_fish_data and (once materialized) training_set "
+        "as one Dagster run on the instance in DAGSTER_HOME (shown in the UI), prints a table and optionally writes "
+        "JUnit XML. Exit status: 0 no blocking check failed (warnings allowed), 1 a blocking check failed or raised, "
+        "2 usage error, 3 nothing to check yet (no day landed or registered in the scope).",
+    )
+    scope = parser.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--day", type=_day, metavar="YYYY-MM-DD", help="the checks of one day")
+    scope.add_argument("--range", type=_range, metavar="FIRST..LAST", dest="day_range",
+                       help="the checks of the days FIRST to LAST, included")
+    scope.add_argument("--all", action="store_true", help="the checks of every day (what the weekly run does)")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="also write the outcomes as JUnit XML here")
+    parser.set_defaults(run=_check, error=parser.error)
+
+
+def _check(args: argparse.Namespace) -> int:
+    import warnings
+
+    from dagster import BetaWarning, PreviewWarning
+
+    warnings.filterwarnings("ignore", category=BetaWarning)  # before the definitions' module builds them
+    warnings.filterwarnings("ignore", category=PreviewWarning)
+    from zfish_assets import checking
+    from zfish_assets.definitions import build_definitions
+    from zfish_assets.instance import local_instance
+
+    defs = build_definitions()
+    try:
+        scope = checking.scope_of(defs, args.day.isoformat() if args.day else None, args.day_range)
+    except ValueError as exc:
+        args.error(str(exc))
+    reason = checking.nothing_to_check(defs, scope)
+    if reason:
+        print(f"zfish check: {reason}", file=sys.stderr)
+        return checking.NOTHING_TO_CHECK
+    with local_instance() as instance:
+        report = checking.run_checks(defs, instance, scope)
+    if args.junit:
+        checking.write_junit(report, args.junit)
+    print(checking.table(report))
+    print(f"JUnit XML: {args.junit}" if args.junit else "(--junit FILE writes these outcomes as JUnit XML)")
+    print(checking.summary(report))
+    return report.exit_status
+
+
+def _add_dev(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dev",
+        help="`dagster dev -w workspace.yaml` on the project's instance, stopping on SIGTERM (what `make dev` runs)",
+        description="DAGSTER_HOME defaults to $ZFISH_DATA_DIR/dagster, created with the project's dagster.yaml. "
+        "Arguments after `--` go to `dagster dev`, e.g. `zfish dev -- -h 127.0.0.1 -p 3000`.",
+    )
+    parser.add_argument("dagster_args", nargs="*", metavar="DAGSTER_DEV_ARG", help="passed to `dagster dev`")
+    parser.set_defaults(run=_dev, error=parser.error)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    """Become `dagster dev` with DAGSTER_HOME set and SIGINT and SIGTERM at their default dispositions.
+
+    A process a non-interactive shell starts in the background (a script, CI, `make dev &`)
+    inherits SIGINT ignored. `dagster dev` hands SIGTERM SIGINT's handler, so it then ignores
+    SIGTERM as well, and its webserver and daemon, though they stop their work, wait for a shutdown
+    message from it that never comes: SIGTERM stopped nothing. With SIGINT at its default the new
+    Python installs its KeyboardInterrupt handler, and SIGTERM shuts every part down.
+    """
+    import os
+    import signal
+
+    from zfish_assets.instance import dagster_home
+    from zfish_assets.settings import REPO_ROOT
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home())
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    dagster = str(Path(sys.executable).parent / "dagster")
+    os.execv(dagster, [dagster, "dev", "-w", str(REPO_ROOT / "workspace.yaml"), *args.dagster_args])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zfish", description="Tools around the zfish data platform.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -193,6 +321,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_deploy(subparsers)
     _add_upload(subparsers)
     _add_engine(subparsers)
+    _add_check(subparsers)
+    _add_dev(subparsers)
     return parser
 
 

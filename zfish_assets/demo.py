@@ -79,7 +79,7 @@ def run_demo() -> int:
     _say(f"Demo {'finished' if ok else 'FAILED'} in {time.monotonic() - total:.0f}s.")
     _say("Open the same data in Dagster's UI:\n"
          f"  DAGSTER_HOME={home} ZFISH_DATA_DIR={settings.data_dir()} ZFISH_CLOCK={os.environ['ZFISH_CLOCK']} "
-         ".venv/bin/dagster dev -w workspace.yaml\n  (or simply `make dev`)")
+         ".venv/bin/zfish dev\n  (or simply `make dev`)")
     return 0 if ok else 1
 
 

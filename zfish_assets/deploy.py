@@ -2,7 +2,7 @@
 
 The plan compares what exists with what should: the Glue database, one on-demand crawler per raw
 table (for crawler mode), the job script and the shared `glue_scripts` package in S3, and the Glue
-5.0 job (Hudi through `--datalake-formats hudi`, the Glue Data Catalog as metastore, the script's
+job, of the `ZFISH_GLUE_VERSION` runtime, 5.0 or 5.1 (Hudi through `--datalake-formats hudi`, the Glue Data Catalog as metastore, the script's
 hash in `--zfish-script-sha256` so runs refuse a stale deployment). A second deploy changes nothing.
 Runs (the Glue job engine) only start this job; they never create or change anything.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ from zfish_assets.resources.crawler import crawler_definition, crawler_name
 from zfish_assets.job_code import GLUE_SCRIPTS, script_sha256
 from zfish_assets.resources.engines import SCRIPT_HASH_ARGUMENT
 from zfish_assets.resources.lake import RAW_TABLES, aws_client
+from zfish_assets.runtimes import runtime
 
-GLUE_VERSION = "5.0"
 SPARK_CONF = (
     "spark.serializer=org.apache.spark.serializer.KryoSerializer"
     " --conf spark.sql.hive.convertMetastoreParquet=false"
@@ -83,7 +84,7 @@ def job_definition(s: DeploySettings) -> dict:
     return {
         "Role": s.role_arn,
         "Command": {"Name": "glueetl", "ScriptLocation": f"{code}/joined_fish_data.py", "PythonVersion": "3"},
-        "GlueVersion": GLUE_VERSION,
+        "GlueVersion": runtime().glue_version,
         "WorkerType": "G.1X",
         "NumberOfWorkers": 2,
         "Timeout": 120,
@@ -132,7 +133,7 @@ def plan(s: DeploySettings) -> list[Action]:
     try:
         job = glue.get_job(JobName=s.job_name)["Job"]
     except glue.exceptions.EntityNotFoundException:
-        actions.append(Action(f"create Glue {GLUE_VERSION} job {s.job_name}",
+        actions.append(Action(f"create Glue {runtime().glue_version} job {s.job_name}",
                               lambda: glue.create_job(Name=s.job_name, **wanted)))
     else:
         differs = [k for k, v in wanted.items() if job.get(k) != v]
@@ -180,12 +181,21 @@ def iam_policy(s: DeploySettings) -> dict:
 
 
 def deploy(s: DeploySettings, dry_run: bool = False, echo: Callable[[str], object] = print) -> list[Action]:
-    """Apply (or with `dry_run` only print) the plan; returns the actions it found necessary."""
+    """Apply (or with `dry_run` only print) the plan; returns the actions it found necessary.
+
+    Each step is numbered (`[2/5]`) and says how long it took when done: uploads and job updates
+    can take a while, and a log then shows which step is under way.
+    """
+    echo(f"comparing the account with the code (Glue database {s.database}, crawlers, job {s.job_name}, "
+         f"code under s3://{s.bucket}/{s.code_prefix}/) ...")
     actions = plan(s)
     if not actions:
         echo("up to date: nothing to change")
-    for action in actions:
-        echo(("would " if dry_run else "") + action.description)
+    for number, action in enumerate(actions, 1):
+        step = f"[{number}/{len(actions)}] "
+        echo(step + ("would " if dry_run else "") + action.description)
         if not dry_run:
+            began = time.monotonic()
             action.apply()
+            echo(f"{' ' * len(step)}done in {time.monotonic() - began:.1f}s")
     return actions

@@ -14,6 +14,10 @@ DAGSTER_YAML = """\
 # zfish's local instance settings (written once; edit freely).
 telemetry:
   enabled: false
+# No community sign-up dialog greeting the first visit of the UI (the webserver's `shouldShowNux`
+# is `nux.enabled` and no `.nux/nux.yaml` in DAGSTER_HOME); a data dir is often new.
+nux:
+  enabled: false
 # Runs launched from the UI, schedules, sensors and backfills wait in a queue; the daemon starts them.
 run_coordinator:
   module: dagster.core.run_coordinator

@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from glue_scripts.zfish_etl.modes import JOIN_MODES
+from zfish_assets.runtimes import default_jars_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,8 +29,9 @@ def data_dir() -> Path:
 
 
 def jars_dir() -> Path:
-    """`ZFISH_JARS_DIR`: the Maven-fetched jars Spark loads (filled by `bin/fetch-jars`)."""
-    return Path(env("ZFISH_JARS_DIR", str(REPO_ROOT / ".cache" / "jars"))).expanduser().resolve()
+    """`ZFISH_JARS_DIR`: the Maven-fetched jars Spark loads (filled by `bin/fetch-jars`); by default
+    `.cache/jars`, or `.cache/jars-glue5.1` under `ZFISH_GLUE_VERSION=5.1` (its own Hudi bundle)."""
+    return Path(env("ZFISH_JARS_DIR", str(default_jars_dir(REPO_ROOT)))).expanduser().resolve()
 
 
 def sim_start() -> date:

@@ -373,12 +373,18 @@ def _write_observation_block(task: tuple[SimSettings, date, int, str]) -> Writte
     return WrittenDay(files, files, size)
 
 
-def _write_observations(sim: SimSettings, day: date, dest: Path, pool: Pool | None) -> WrittenDay:
+def _write_observations(sim: SimSettings, day: date, dest: Path, pool: Pool | None,
+                        progress: Callable[[int], object] | None = None) -> WrittenDay:
     tasks = [(sim, day, block, str(dest)) for block in _blocks(sim)]
     results: Iterable[WrittenDay] = (
         pool.imap_unordered(_write_observation_block, tasks) if pool else map(_write_observation_block, tasks)
     )
-    return sum(results, _NOTHING)
+    total = _NOTHING
+    for written in results:
+        total += written
+        if progress:
+            progress(written.files)
+    return total
 
 
 def _write_outcomes(sim: SimSettings, day: date, dest: Path) -> WrittenDay:
@@ -432,7 +438,8 @@ def _remove_stale(dest: Path, keep: Callable[[str], bool]) -> None:
         os.unlink(path)
 
 
-def _write_day(sim: SimSettings, table: str, day: date, dest: Path, pool: Pool | None) -> WrittenDay:
+def _write_day(sim: SimSettings, table: str, day: date, dest: Path, pool: Pool | None,
+               progress: Callable[[int], object] | None = None) -> WrittenDay:
     _remove_stale(dest, _written_by(sim, table, day))
     cohort = _cohort(sim, table, day)
     if cohort is None:
@@ -441,7 +448,7 @@ def _write_day(sim: SimSettings, table: str, day: date, dest: Path, pool: Pool |
         return _NOTHING
     dest.mkdir(parents=True, exist_ok=True)
     if table == "observations":
-        return _write_observations(sim, cohort, dest, pool)
+        return _write_observations(sim, cohort, dest, pool, progress)
     written = _write_outcomes(sim, day, dest)
     if not written.files:
         with suppress(OSError):
@@ -480,11 +487,19 @@ def _day_dir(out: Path, table: str, day: date) -> Path:
     return out / table / f"day={day.isoformat()}"
 
 
-def generate(sim: SimSettings, out: Path, start: date, end: date, workers: int | None = None) -> dict[str, Any]:
+def photos_between(sim: SimSettings, start: date, end: date) -> int:
+    """How many photo files `generate` writes for [start, end]: days before the start hold no fish."""
+    first = max(start, sim.start)
+    return max((end - first).days + 1, 0) * sim.fish_per_day * sim.images_per_fish
+
+
+def generate(sim: SimSettings, out: Path, start: date, end: date, workers: int | None = None,
+             progress: Callable[[int], object] | None = None) -> dict[str, Any]:
     """Write both tables for every day in [start, end] under `out`, sharing one pool of workers.
 
     Returns the totals (`days`, `observations`, `outcomes`, `files`, `bytes`) and `per_day` row counts
-    keyed by `YYYY-MM-DD`.
+    keyed by `YYYY-MM-DD`. `progress` is called with the photos of each block once written (a day of
+    10^6 photos is 10^3 blocks), of `photos_between(sim, start, end)` in all.
     """
     if end < start:
         raise ValueError(f"end={end.isoformat()} is before start={start.isoformat()}")
@@ -494,7 +509,7 @@ def generate(sim: SimSettings, out: Path, start: date, end: date, workers: int |
     with _pool(sim, workers) as pool:
         for offset in range((end - start).days + 1):
             day = start + timedelta(days=offset)
-            written = {table: _write_day(sim, table, day, _day_dir(out, table, day), pool) for table in TABLES}
+            written = {table: _write_day(sim, table, day, _day_dir(out, table, day), pool, progress) for table in TABLES}
             per_day[day.isoformat()] = {table: written[table].rows for table in TABLES}
             totals = {table: totals[table] + written[table] for table in TABLES}
     return {

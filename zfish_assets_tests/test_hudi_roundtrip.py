@@ -1,4 +1,5 @@
-"""The engine itself: Spark 3.5.4 + Hudi 0.15 write a copy-on-write table that hudi-rs reads."""
+"""The engine itself: the Glue runtime's Spark and Hudi (`ZFISH_GLUE_VERSION`: Spark 3.5.4 + Hudi 0.15,
+or Spark 3.5.6 + Hudi 1.0.2) write a copy-on-write table of version 6 that hudi-rs reads."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from glue_scripts.zfish_etl.hudi import completed_instants, upsert
 from zfish_assets.resources.hudi_reader import completed_commits, read_hudi_snapshot
+from zfish_assets.runtimes import runtime
 
 
 def test_spark_hudi_upsert_read_back_by_spark_and_hudi_rs(spark, tmp_path):
@@ -31,6 +33,10 @@ def test_spark_hudi_upsert_read_back_by_spark_and_hudi_rs(spark, tmp_path):
     # Hive-style day folders, and the upsert rewrote only the touched partition's file.
     assert sorted(p.name for p in (tmp_path / "t").glob("day=*")) == ["day=2025-05-01", "day=2025-05-02"]
     assert second.partitions == ["day=2025-05-01"] and second.files_written == 1
+    # The runtime's Spark, and table version 6 (what Athena's and hudi-rs 0.5's readers read) on both.
+    assert spark.version == runtime().pyspark
+    properties = (tmp_path / "t" / ".hoodie" / "hoodie.properties").read_text().splitlines()
+    assert "hoodie.table.version=6" in properties
 
 
 def test_the_last_write_wins_whatever_its_timestamp(spark, tmp_path):

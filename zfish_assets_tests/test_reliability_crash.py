@@ -260,11 +260,20 @@ def instant_files(names: list[str], instant: str) -> list[str]:
 
 
 def rolled_back(spark, folder: Path) -> dict[str, list[str]]:
-    """Each completed rollback in the timeline `folder` and the instants it rolled back (Hudi's own Avro reader)."""
-    deserialize = spark.sparkContext._jvm.org.apache.hudi.common.table.timeline.TimelineMetadataUtils
+    """Each completed rollback in the timeline `folder` and the instants it rolled back (Hudi's own Avro reader).
+
+    Hudi 1.0 (Glue 5.1) reads a version-6 timeline's Avro files with its `...Legacy` reader.
+    """
+    from zfish_assets.runtimes import runtime
+
+    jvm = spark.sparkContext._jvm
+    utils = jvm.org.apache.hudi.common.table.timeline.TimelineMetadataUtils
+    rollback = jvm.org.apache.hudi.avro.model.HoodieRollbackMetadata().getClass()
     found = {}
     for path in sorted(folder.glob("*.rollback")):
-        metadata = deserialize.deserializeHoodieRollbackMetadata(bytearray(path.read_bytes()))
+        data = bytearray(path.read_bytes())
+        metadata = utils.deserializeHoodieRollbackMetadata(data) if runtime().hudi.startswith("0.") \
+            else utils.deserializeAvroMetadataLegacy(data, rollback)
         instants = metadata.getCommitsRollback()  # an Avro array: py4j's iterator overruns it, so index
         found[path.name.removesuffix(".rollback")] = sorted(str(instants.get(i)) for i in range(instants.size()))
     return found

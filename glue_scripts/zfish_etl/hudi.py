@@ -46,6 +46,9 @@ HUDI_OPTIONS: dict[str, str] = {
     # without, same evenings). Its gain, listing without listing, is for tables of many thousands of
     # files; a partition here holds a day's few files. Athena and hudi-rs read without it.
     "hoodie.metadata.enable": "false",
+    # Table version 6 on both runtimes: Hudi 0.15 (Glue 5.0) writes it anyway (and ignores the key);
+    # Hudi 1.0 (Glue 5.1) would write version 8, which Athena's and hudi-rs 0.5's readers refuse.
+    "hoodie.write.table.version": "6",
 }
 
 META_COLUMNS = ("_hoodie_commit_time", "_hoodie_commit_seqno", "_hoodie_record_key",

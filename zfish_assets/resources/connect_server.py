@@ -29,8 +29,8 @@ from pathlib import Path
 from zfish_assets import settings
 from zfish_assets.job_code import script_sha256
 from zfish_assets.resources.spark import CODE_CONF, SparkEnvironmentError, SparkSettings, check_java, spark_conf
+from zfish_assets.runtimes import jar_name, runtime
 
-CONNECT_JAR = "spark-connect_2.12-3.5.4.jar"
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 DEFAULT_PORT = 15002
 START_TIMEOUT_S = 180.0
@@ -83,10 +83,10 @@ def server_command(port: int, code: str, spark_settings: SparkSettings | None = 
 
     spark_settings = spark_settings or SparkSettings.from_env()
     conf = spark_conf(spark_settings)
-    connect_jar = spark_settings.jars_dir / CONNECT_JAR
+    connect_jar = spark_settings.jars_dir / jar_name(runtime().connect_coordinate)
     if not connect_jar.is_file():
         raise SparkEnvironmentError(
-            f"Spark jars missing from {spark_settings.jars_dir}: {CONNECT_JAR}. "
+            f"Spark jars missing from {spark_settings.jars_dir}: {connect_jar.name}. "
             "Run `make jars` (or `bin/fetch-jars`) to fetch them with Maven.")
     conf["spark.jars"] = ",".join([conf["spark.jars"], str(connect_jar)])
     conf.update({"spark.connect.grpc.binding.port": str(port), CODE_CONF: code,

@@ -83,13 +83,16 @@ class Lake(ConfigurableResource, ABC):
         """The URI of `key` under the prefix, as Spark and hudi-rs address it."""
 
     @abstractmethod
-    def land_day(self, table: str, day: str, write: Callable[[Path], object]) -> LandedDay:
+    def land_day(self, table: str, day: str, write: Callable[[Path], object],
+                 stored: Callable[[int], object] | None = None) -> LandedDay:
         """Replace the day folder with what `write(folder)` puts in an empty local folder.
 
         Replacing (not adding to) the day makes re-landing a day idempotent: no stale or
         duplicate file survives a second delivery. Readers (`list_day`, `list_days`,
         `local_day_dir`, the job) see the old day or the new one whole, also when the landing is
-        killed; the next landing of the day completes it and removes what the killed one left.
+        killed; the next landing of the day completes it and removes what the killed one left. `stored` is called with
+        counts of files as they reach the lake (one by one on S3, all at once when a local folder is
+        swapped in).
         """
 
     @abstractmethod
@@ -156,7 +159,8 @@ class LocalLake(Lake):
         # Not Path.as_uri(): it would percent-encode the `=` of `day=` folders.
         return f"file://{self._path(key)}"
 
-    def land_day(self, table: str, day: str, write: Callable[[Path], object]) -> LandedDay:
+    def land_day(self, table: str, day: str, write: Callable[[Path], object],
+                 stored: Callable[[int], object] | None = None) -> LandedDay:
         """Write the day into a staging folder beside it, then swap the two folders in one exchange.
 
         A reader sees the old day or the new one, never half: a kill before the exchange leaves the
@@ -178,6 +182,8 @@ class LocalLake(Lake):
             elif final.exists():  # an empty delivery: the day goes, in one rename
                 shutil.rmtree(staging)
                 os.rename(final, staging)
+            if stored:
+                stored(len(files))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return LandedDay(uri=self.uri(self.day_key(table, day)), files=len(files),
@@ -343,7 +349,8 @@ class S3Lake(Lake):
             prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
         return objects, prefixes
 
-    def land_day(self, table: str, day: str, write: Callable[[Path], object]) -> LandedDay:
+    def land_day(self, table: str, day: str, write: Callable[[Path], object],
+                 stored: Callable[[int], object] | None = None) -> LandedDay:
         """Replace the day so that every reader sees the old day or the new one whole (see `landing`).
 
         1. (no marker yet) the current files are copied aside to a `previous` prefix and verified,
@@ -376,8 +383,12 @@ class S3Lake(Lake):
                 relative = previous[len(self._key()) + 1:] if current else None
                 self.client().put_object(Bucket=self.bucket, Key=marker,
                                          Body=json.dumps({"previous": relative}).encode())
-            self._pooled(lambda p: self.client().upload_file(str(p), self.bucket,
-                                                             day_prefix + p.relative_to(folder).as_posix()), files)
+            def upload(path: Path) -> None:
+                self.client().upload_file(str(path), self.bucket, day_prefix + path.relative_to(folder).as_posix())
+                if stored:
+                    stored(1)
+
+            self._pooled(upload, files)
         # Files of an earlier delivery that this one does not have: deleted, so re-landing replaces the day.
         self._delete([o["Key"] for o in self._list(day_prefix)[0] if o["Key"][len(day_prefix):] not in sizes])
         self._verify(day_prefix, sizes)

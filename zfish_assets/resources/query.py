@@ -104,7 +104,10 @@ class DuckDBQueryEngine(QueryEngine):
         never reach it; the rest cast cleanly. Columns are the catalog's.
         """
         wanted = set(table.partitions if days is None else days)
-        partitions = [day for day in table.partitions if day in wanted]
+        # A registered day whose files are gone holds no rows, as Athena reads an empty partition
+        # (DuckDB's readers refuse a path that matches nothing); `partitions_match_lake` names the day.
+        folders = {day: self.lake.local_day_dir(table.name, day) for day in table.partitions if day in wanted}
+        partitions = [day for day, folder in folders.items() if next(folder.glob("*.json"), None) is not None]
         if not partitions:
             nulls = ", ".join(f"CAST(NULL AS {duckdb_type(t)}) AS {identifier(n)}" for n, t in table.columns)
             return f"SELECT {nulls}, CAST(NULL AS VARCHAR) AS day WHERE false"
@@ -112,7 +115,7 @@ class DuckDBQueryEngine(QueryEngine):
         entries = [e for found in ledgers.values() for e in found]
 
         def files(days: list[str]) -> str:
-            globs = [str(self.lake.local_day_dir(table.name, day) / "*.json") for day in days]
+            globs = [str(folders[day] / "*.json") for day in days]
             return ", ".join(sql_string(g) for g in globs)  # DuckDB's glob skips subfolders, as the job does
 
         views = []

@@ -1,4 +1,4 @@
-"""The one Spark session factory: Spark 3.5 + Hudi 0.15, configured as on AWS Glue 5.0.
+"""The one Spark session factory: Spark 3.5 + Hudi, configured as on AWS Glue (`ZFISH_GLUE_VERSION`).
 
 Everything that needs Spark gets its session here, so the settings that Hudi depends on (Kryo,
 the Hudi SQL extension and catalog, UTC) cannot differ between the demo, the tests and a cluster.
@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zfish_assets import settings
-
-HUDI_BUNDLE = "hudi-spark3.5-bundle_2.12-0.15.0.jar"
-S3A_JARS = ("hadoop-aws-3.3.4.jar", "aws-java-sdk-bundle-1.12.262.jar")
+from zfish_assets.runtimes import S3A_COORDINATES, jar_name, runtime
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 REMOTE_VARIABLE = "ZFISH_SPARK_REMOTE"
 CODE_CONF = "spark.zfish.code_sha256"  # the job code's digest a Connect server was started with
@@ -78,17 +76,30 @@ def check_java() -> None:
         )
 
 
+def check_pyspark() -> None:
+    """Fail naming the virtualenv to use when pyspark is not the chosen Glue runtime's Spark."""
+    import pyspark
+
+    wanted = runtime()
+    if pyspark.__version__ != wanted.pyspark:
+        raise SparkEnvironmentError(
+            f"ZFISH_GLUE_VERSION={wanted.glue_version} runs Spark {wanted.pyspark}, and this Python has pyspark "
+            f"{pyspark.__version__}: use the runtime's virtualenv (`make venv GLUE={wanted.glue_version}` makes "
+            f".venv{wanted.suffix}), or set ZFISH_GLUE_VERSION to this one's runtime."
+        )
+
+
 def jar_paths(spark_settings: SparkSettings) -> list[Path]:
     """The jars for this session, failing with the command that fetches them when one is missing."""
     # The s3a jars only when asked for: the SDK bundle alone is 280 MB, and loading it took 1.5-3 s
     # of every local session's start.
-    names = [HUDI_BUNDLE, *(S3A_JARS if spark_settings.with_s3a else ())]
+    names = [jar_name(runtime().hudi_coordinate), *(map(jar_name, S3A_COORDINATES) if spark_settings.with_s3a else ())]
     paths = [spark_settings.jars_dir / name for name in names]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise SparkEnvironmentError(
             f"Spark jars missing from {spark_settings.jars_dir}: {', '.join(missing)}. "
-            "Run `make jars` (or `bin/fetch-jars`) to fetch them with Maven."
+            f"Run `make jars GLUE={runtime().glue_version}` (or `bin/fetch-jars`) to fetch them with Maven."
         )
     return paths
 
@@ -139,6 +150,7 @@ def get_spark_session(spark_settings: SparkSettings | None = None):
         return remote_session(remote_url())
     spark_settings = spark_settings or SparkSettings.from_env()
     check_java()
+    check_pyspark()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # never bind to the machine's network address
     if spark_settings.master.startswith("local"):
         # PySpark launches its Python workers with PYSPARK_PYTHON (else `python3` on the PATH), not
