@@ -31,8 +31,10 @@ from glue_scripts.zfish_etl.transform import changed_rows, join_labeled, stale_l
 ARGUMENTS = (
     "first_day", "last_day", "database", "observations_table", "outcomes_table",
     "target_path", "target_table", "catalog", "catalog_dir", "result_uri", "hive_sync", "join_mode",
+    "aws_endpoint_url", "aws_region",
 )
-OPTIONAL = ("catalog", "catalog_dir", "result_uri", "hive_sync", "join_mode")
+OPTIONAL = ("catalog", "catalog_dir", "result_uri", "hive_sync", "join_mode", "aws_endpoint_url", "aws_region")
+EMPTY_BY_DEFAULT = ("catalog_dir", "result_uri", "hive_sync", "aws_endpoint_url", "aws_region")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,16 @@ class JobArgs:
     result_uri: str = ""  # s3://... where the job writes its JobResult as JSON (the Glue engine reads it)
     hive_sync: str = ""  # "true" on Glue (set by `zfish deploy`): Hudi registers the table in the catalog
     join_mode: str = "incremental"  # or "full": see the module docstring
+    # The endpoint and region of the job's own AWS clients (catalog, result): set when the catalog
+    # is served by a local endpoint (ZFISH_AWS_ENDPOINT_URL); on Glue both are empty (AWS's own).
+    aws_endpoint_url: str = ""
+    aws_region: str = ""
+
+    def aws_client(self, service: str):
+        """A boto3 client of the job's AWS endpoint and region (boto3's defaults where unset)."""
+        import boto3
+
+        return boto3.client(service, region_name=self.aws_region or None, endpoint_url=self.aws_endpoint_url or None)
 
     def days(self) -> list[str]:
         first, last = date.fromisoformat(self.first_day), date.fromisoformat(self.last_day)
@@ -79,9 +91,7 @@ def find_table(args: JobArgs, name: str) -> CatalogTable | None:
     """A source table from the catalog the job was pointed at (None when never crawled)."""
     if args.catalog == "file":
         return read_local_table(args.catalog_dir, args.database, name)
-    import boto3
-
-    return read_glue_table(boto3.client("glue"), args.database, name)
+    return read_glue_table(args.aws_client("glue"), args.database, name)
 
 
 def days_to_read(args: JobArgs, stored: DataFrame | None, outcomes: DataFrame | None) -> list[str]:
@@ -154,7 +164,7 @@ def parse_args(argv: list[str]) -> JobArgs:
     except ImportError:
         parser = argparse.ArgumentParser(description=__doc__)
         for name in ARGUMENTS:
-            parser.add_argument(f"--{name}", default="" if name in ("catalog_dir", "result_uri", "hive_sync") else None,
+            parser.add_argument(f"--{name}", default="" if name in EMPTY_BY_DEFAULT else None,
                                 required=name not in OPTIONAL)
         values = vars(parser.parse_known_args(argv)[0])
         values["catalog"] = values["catalog"] or "glue"
@@ -171,15 +181,13 @@ def main(argv: list[str] | None = None) -> None:
     result = run(spark, args)
     print("ZFISH_RESULT " + json.dumps(asdict(result)))
     if args.result_uri:
-        write_result(args.result_uri, result)
+        write_result(args, result)
 
 
-def write_result(uri: str, result: JobResult) -> None:
-    """Store the result where the engine that started the job reads it (boto3 honours AWS_ENDPOINT_URL)."""
-    import boto3
-
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(asdict(result)).encode())
+def write_result(args: JobArgs, result: JobResult) -> None:
+    """Store the result at `args.result_uri`, where the engine that started the job reads it."""
+    bucket, _, key = args.result_uri.removeprefix("s3://").partition("/")
+    args.aws_client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(asdict(result)).encode())
 
 
 if __name__ == "__main__":

@@ -24,10 +24,38 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+def resolved(defs) -> dict:
+    """The definitions' resources with their `EnvVar` settings resolved, as a run resolves them."""
+    return {key: resource.process_config_and_initialize() for key, resource in defs.resources.items()}
+
+
+def preflight(resources: dict) -> None:
+    """Refuse at once, before anything is written, a deployment the demo cannot finish on.
+
+    The aws deployment needs the bucket, and with the Glue engine the job deployed with this
+    checkout's code (`zfish deploy`); each failure names its fix.
+    """
+    from zfish_assets.resources.engines import GlueJobEngine, GlueJobError
+    from zfish_assets.resources.lake import S3Lake
+
+    lake, engine = resources["lake"], resources["hudi_io_manager"].engine
+    if isinstance(lake, S3Lake):
+        try:
+            lake.client().head_bucket(Bucket=lake.bucket)
+        except Exception as exc:  # noqa: BLE001 - whatever the reason, the message names the bucket and the setting
+            raise SystemExit(f"zfish demo: bucket {lake.bucket!r} (ZFISH_S3_BUCKET) is not reachable: {exc}") from None
+    if isinstance(engine, GlueJobEngine):
+        try:
+            engine.check_deployed_code()
+        except GlueJobError as exc:
+            raise SystemExit(f"zfish demo: refusing to start, nothing written: {exc}") from None
+
+
 def _counts(defs) -> dict[str, int]:
-    query, db = defs.resources["query"], settings.database()
+    resources = resolved(defs)
+    query, db = resources["query"], settings.database()
     found = {name for name in ("observations", "outcomes", "joined_fish_data")
-             if defs.resources["catalog"].get_table(name) is not None}
+             if resources["catalog"].get_table(name) is not None}
     return {name: query.scalar(f'SELECT count(*) FROM "{db}"."{name}"') if name in found else 0
             for name in ("observations", "outcomes", "joined_fish_data")}
 
@@ -51,6 +79,7 @@ def run_demo() -> int:
     from zfish_assets.runs import join_range, land_and_crawl
 
     defs = build_definitions()
+    preflight(resolved(defs))
     home = dagster_home()
     horizon = settings.label_horizon_days()
     start = settings.sim_start().isoformat()
@@ -86,5 +115,6 @@ def run_demo() -> int:
 def _commit_instants(defs) -> list[str]:
     from zfish_assets.resources.hudi_reader import HudiSnapshot
 
-    uri = defs.resources["hudi_io_manager"].table_uri("joined_fish_data")
-    return HudiSnapshot(uri, storage_options=defs.resources["lake"].storage_options()).commits()
+    resources = resolved(defs)
+    uri = resources["hudi_io_manager"].table_uri("joined_fish_data")
+    return HudiSnapshot(uri, storage_options=resources["lake"].storage_options()).commits()

@@ -115,12 +115,22 @@ def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance):
 JOB = "zfish-joined-fish-data-test"
 
 
-def _create_job(glue, name: str, script_hash: str) -> None:
-    """The job as `zfish deploy` leaves it (the engine itself never creates one)."""
+def _create_job(glue, name: str, deployed: bool) -> None:
+    """The job as `zfish deploy` leaves it (the engine itself never creates one): this checkout's code
+    uploaded under its content keys and named by the job, or (`deployed=False`) a script elsewhere."""
+    from zfish_assets.glue_code import code_objects
+    from zfish_assets.resources.lake import aws_client
+
+    uris = {n: f"s3://{BUCKET}/scripts/{n}" for n in ("joined_fish_data.py", "glue_scripts.zip")}
+    if deployed:
+        s3 = aws_client("s3", REGION, glue.meta.endpoint_url)
+        for n, obj in code_objects().items():
+            s3.put_object(Bucket=BUCKET, Key=obj.key("code"), Body=obj.body)
+            uris[n] = f"s3://{BUCKET}/{obj.key('code')}"
     glue.create_job(
         Name=name, Role="arn:aws:iam::123456789012:role/zfish-test", GlueVersion="5.0",
-        Command={"Name": "glueetl", "ScriptLocation": f"s3://{BUCKET}/scripts/joined_fish_data.py", "PythonVersion": "3"},
-        DefaultArguments={"--zfish-script-sha256": script_hash, "--datalake-formats": "hudi"},
+        Command={"Name": "glueetl", "ScriptLocation": uris["joined_fish_data.py"], "PythonVersion": "3"},
+        DefaultArguments={"--extra-py-files": uris["glue_scripts.zip"], "--datalake-formats": "hudi"},
     )
 
 
@@ -182,15 +192,15 @@ def test_glue_engine_refuses_a_stale_script_and_times_out(aws):
     import boto3
     from moto.moto_api import state_manager
 
-    from zfish_assets.resources.engines import GlueJobError, script_sha256
+    from zfish_assets.resources.engines import GlueJobError
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
-    _create_job(glue, "stale", "0" * 64)
+    _create_job(glue, "stale", deployed=False)
     with pytest.raises(GlueJobError, match="zfish deploy"):
         _engine(aws, False, job_name="stale").run_job(_args())
     assert glue.get_job_runs(JobName="stale")["JobRuns"] == []  # refused before starting
 
-    _create_job(glue, JOB, script_sha256())
+    _create_job(glue, JOB, deployed=True)
     state_manager.set_transition(model_name="glue::job_run", transition={"progression": "manual", "times": 10**6})
     try:
         with pytest.raises(GlueJobError, match=r"run jr_\w+ still (STARTING|RUNNING) after 0.3s"):
@@ -205,10 +215,10 @@ def test_glue_engine_runs_the_job_script_succeeds_and_fails_with_glues_message(a
     import boto3
 
     from zfish_assets.resources.catalog import GlueCatalog
-    from zfish_assets.resources.engines import GlueJobError, script_sha256
+    from zfish_assets.resources.engines import GlueJobError
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
-    _create_job(glue, JOB, script_sha256())
+    _create_job(glue, JOB, deployed=True)
     GlueCatalog(region=REGION, endpoint_url=aws).put_table(
         "observations", [("image_id", "string"), ("fish_id", "string"), ("timestamp", "string")],
         [("day", "string")], f"s3://{BUCKET}/use-cases/fish-demo/observations", "json")
@@ -224,7 +234,7 @@ def test_deploy_creates_the_resources_once_and_upload_lands_a_day(aws, tmp_path,
     import boto3
 
     from zfish_assets.cli import main
-    from zfish_assets.resources.engines import script_sha256
+    from zfish_assets.glue_code import code_objects
 
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", "arn:aws:iam::123456789012:role/zfish-test")
     monkeypatch.setenv("ZFISH_GLUE_JOB_NAME", JOB)
@@ -235,8 +245,8 @@ def test_deploy_creates_the_resources_once_and_upload_lands_a_day(aws, tmp_path,
     assert "would create Glue 5.0 job" in capsys.readouterr().out
     assert glue.list_jobs()["JobNames"] == [] and glue.list_crawlers()["CrawlerNames"] == []
 
-    assert main(["deploy", "--policy-out", str(tmp_path / "policy.json")]) == 0
-    assert "s3:DeleteObject" in (tmp_path / "policy.json").read_text()
+    assert main(["deploy", "--policy-out", str(tmp_path / "policies")]) == 0
+    assert "s3:DeleteObject" in (tmp_path / "policies" / "runner.json").read_text()
     assert glue.get_database(Name="zebra_fish_demo")["Database"]["Name"] == "zebra_fish_demo"
     assert sorted(glue.list_crawlers()["CrawlerNames"]) == ["zebra_fish_demo-observations", "zebra_fish_demo-outcomes"]
     crawler = glue.get_crawler(Name="zebra_fish_demo-outcomes")["Crawler"]
@@ -246,9 +256,12 @@ def test_deploy_creates_the_resources_once_and_upload_lands_a_day(aws, tmp_path,
     assert job["GlueVersion"] == "5.0" and job["Command"]["Name"] == "glueetl"
     arguments = job["DefaultArguments"]
     assert arguments["--datalake-formats"] == "hudi" and arguments["--enable-glue-datacatalog"] == "true"
-    assert arguments["--zfish-script-sha256"] == script_sha256() and arguments["--hive_sync"] == "true"
+    assert arguments["--hive_sync"] == "true"
     code = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="use-cases/fish-demo/_zfish/glue/")["Contents"]}
-    assert code == {"use-cases/fish-demo/_zfish/glue/joined_fish_data.py", "use-cases/fish-demo/_zfish/glue/glue_scripts.zip"}
+    objects = code_objects()
+    assert code == {f"use-cases/fish-demo/_zfish/glue/sha256/{o.sha256}/{n}" for n, o in objects.items()}
+    assert job["Command"]["ScriptLocation"] == f"s3://{BUCKET}/use-cases/fish-demo/_zfish/glue/sha256/" \
+        f"{objects['joined_fish_data.py'].sha256}/joined_fish_data.py"
     capsys.readouterr()
 
     assert main(["deploy"]) == 0  # a second deploy changes nothing
