@@ -83,6 +83,8 @@ def configured_resources(deployment: str) -> dict[str, Any]:
             job_name=_env("ZFISH_GLUE_JOB_NAME", DEFAULT_JOB_NAME),
             result_prefix=f"s3://{bucket}/{settings.lake_prefix()}/_zfish/job-results",
             region=region, endpoint_url=endpoint,
+            timeout_s=float(settings.env("ZFISH_GLUE_TIMEOUT_S", str(3 * 3600))),
+            poll_interval_s=float(settings.env("ZFISH_GLUE_POLL_S", "15")),
         )
     else:
         engine = LocalSparkEngine(s3a=lake_kind == "s3", s3_region=region, s3_endpoint_url=endpoint)
