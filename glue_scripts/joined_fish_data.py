@@ -22,6 +22,7 @@ from datetime import date, timedelta
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from glue_scripts.zfish_etl import aws
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
 from glue_scripts.zfish_etl.hudi import hive_sync_options, read_table, upsert
 from glue_scripts.zfish_etl.modes import JOIN_MODES
@@ -56,12 +57,6 @@ class JobArgs:
     aws_endpoint_url: str = ""
     aws_region: str = ""
 
-    def aws_client(self, service: str):
-        """A boto3 client of the job's AWS endpoint and region (boto3's defaults where unset)."""
-        import boto3
-
-        return boto3.client(service, region_name=self.aws_region or None, endpoint_url=self.aws_endpoint_url or None)
-
     def days(self) -> list[str]:
         first, last = date.fromisoformat(self.first_day), date.fromisoformat(self.last_day)
         if last < first:
@@ -91,7 +86,7 @@ def find_table(args: JobArgs, name: str) -> CatalogTable | None:
     """A source table from the catalog the job was pointed at (None when never crawled)."""
     if args.catalog == "file":
         return read_local_table(args.catalog_dir, args.database, name)
-    return read_glue_table(args.aws_client("glue"), args.database, name)
+    return read_glue_table(aws.client("glue"), args.database, name)
 
 
 def days_to_read(args: JobArgs, stored: DataFrame | None, outcomes: DataFrame | None) -> list[str]:
@@ -115,6 +110,7 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     """
     if args.join_mode not in JOIN_MODES:
         raise ValueError(f"join_mode={args.join_mode!r} is not one of {', '.join(JOIN_MODES)}")
+    aws.use_endpoint(args.aws_endpoint_url, args.aws_region)
     observations_table = find_table(args, args.observations_table)
     if observations_table is None:
         raise LookupError(f"table {args.database}.{args.observations_table} is not in the catalog: crawl it first")
@@ -187,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
 def write_result(args: JobArgs, result: JobResult) -> None:
     """Store the result at `args.result_uri`, where the engine that started the job reads it."""
     bucket, _, key = args.result_uri.removeprefix("s3://").partition("/")
-    args.aws_client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(asdict(result)).encode())
+    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(asdict(result)).encode())
 
 
 if __name__ == "__main__":

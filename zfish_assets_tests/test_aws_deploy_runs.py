@@ -18,7 +18,7 @@ import pytest
 from moto.moto_api import state_manager
 
 from zfish_assets_tests.aws_proxy import AwsProxy, Recorded, glue_error
-from zfish_assets_tests.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
+from zfish_assets_tests.test_aws_moto import BUCKET, REGION, aws, moto_url, no_default_endpoint  # noqa: F401 (fixtures)
 
 ROLE, OTHER_ROLE = "arn:aws:iam::000000000000:role/zfish-a", "arn:aws:iam::000000000000:role/zfish-b"
 JOB = "zfish-deploy-test"
@@ -52,14 +52,14 @@ def serve_what_moto_lacks(proxy: AwsProxy, moto: str) -> None:
 
 
 @pytest.fixture
-def proxy(aws, monkeypatch):
+def proxy(aws, monkeypatch, tmp_path):
     """Every zfish client pointed at the proxy in front of moto; a client on boto3's default endpoint fails."""
     from zfish_assets.resources.lake import aws_client
 
     front = AwsProxy(aws)
     serve_what_moto_lacks(front, aws)
     monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", front.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: no silent fallback
+    no_default_endpoint(monkeypatch, tmp_path)
     for name, value in {"ZFISH_GLUE_ROLE_ARN": ROLE, "ZFISH_GLUE_JOB_NAME": JOB, "ZFISH_GLUE_POLL_S": "0.05"}.items():
         monkeypatch.setenv(name, value)
     aws_client.cache_clear()
@@ -237,3 +237,33 @@ def test_a_terminated_dagster_run_stops_its_glue_run(glue_engine, instance):
     started.append(json.loads(start.response)["JobRunId"])
     (stop,) = glue_engine.calls("AWSGlue.BatchStopJobRun")
     assert stop.json() == {"JobName": JOB, "JobRunIds": started}
+
+
+def test_zfish_demo_on_the_aws_deployment_refuses_at_once_or_runs(aws, data_dir, monkeypatch, capsys, spark, tmp_path):
+    """`zfish demo` with ZFISH_DEPLOYMENT=aws: without a deployed job it refuses before writing
+    anything; with Spark as the engine it runs both evenings on S3 and Glue (a short simulation:
+    four days from 2025-05-07, labels two days later, 15 images a day)."""
+    from datetime import date, timedelta
+
+    from zfish_assets.demo import run_demo
+
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
+    for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_ENGINE": "glue", "ZFISH_SIM_START": "2025-05-07",
+                        "ZFISH_LABEL_DELAY_DAYS": "2"}.items():
+        monkeypatch.setenv(name, value)
+    no_default_endpoint(monkeypatch, tmp_path)
+    with pytest.raises(SystemExit, match=r"zfish demo: refusing to start, nothing written: Glue job "
+                                         r"'zfish-joined-fish-data' does not exist: run `zfish deploy`"):
+        run_demo()
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
+
+    monkeypatch.setenv("ZFISH_ENGINE", "spark")
+    assert run_demo() == 0
+    out = capsys.readouterr().out
+
+    def labeled(evening: str) -> int:  # days whose fish were labeled by the evening, 5 fish x 3 images each
+        days = [date(2025, 5, 7) + timedelta(days=i) for i in range((date.fromisoformat(evening) - date(2025, 5, 7)).days + 1)]
+        return 15 * sum(d + timedelta(days=2) <= date.fromisoformat(evening) for d in days)
+
+    assert f"joined_fish_data: {labeled('2025-05-10')}" in out and f"joined_fish_data: {labeled('2025-05-11')}" in out
+    assert "Demo finished" in out and "FAIL" not in out, out

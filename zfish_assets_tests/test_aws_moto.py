@@ -62,15 +62,32 @@ def aws(moto_url, data_dir, monkeypatch):
         pass
 
 
-def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance):
+def no_default_endpoint(monkeypatch, tmp_path) -> None:
+    """boto3's default endpoints lead nowhere (nothing listens on port 9): a client that does not follow
+    ZFISH_AWS_ENDPOINT_URL fails instead of reaching AWS. Set in boto3's config file, per service:
+    hudi-rs reads the endpoint environment variables (they override the endpoint it is given), not that file."""
+    config = tmp_path / "aws-config"
+    services = "".join(f"{s} =\n  endpoint_url = http://127.0.0.1:9\n" for s in ("s3", "glue", "athena", "sts"))
+    config.write_text(f"[default]\nservices = nowhere\n\n[services nowhere]\n{services}")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+
+
+def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance, monkeypatch, tmp_path):
     """The walkthrough's 60 -> 75, landing only the days that make labeled rows (S3 calls are slow).
 
     Observations of 2025-04-05..09 are the fish labeled 2025-05-07..11 (32 days later); the days
     between hold no labeled row, so they change nothing here (test_joined covers every day locally).
+    boto3's default endpoint leads nowhere: every client, the job's own included, must follow
+    ZFISH_AWS_ENDPOINT_URL. After each join the catalog holds a partition of joined_fish_data for
+    every day the table has rows (Athena reads registered partitions only).
     """
     import time
 
     import boto3
+
+    no_default_endpoint(monkeypatch, tmp_path)
 
     from zfish_assets.definitions import build_definitions
     from zfish_assets.resources.hudi_reader import read_hudi_snapshot
@@ -101,6 +118,15 @@ def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance):
     joined = glue.get_table(DatabaseName="zebra_fish_demo", Name="joined_fish_data")["Table"]
     assert joined["StorageDescriptor"]["Location"] == uri
 
+    def registered_days() -> dict[str, str]:
+        pages = glue.get_paginator("get_partitions").paginate(DatabaseName="zebra_fish_demo", TableName="joined_fish_data")
+        return {p["Values"][0]: p["StorageDescriptor"]["Location"] for page in pages for p in page["Partitions"]}
+
+    def days_with_rows() -> set[str]:
+        return set(read_hudi_snapshot(uri, options).column("day").to_pylist())
+
+    assert registered_days() == {d: f"{uri}/day={d}" for d in days_with_rows()} and len(days_with_rows()) == 4
+
     # The next day, landed and crawled twice: idempotent (stale keys go, the partition is updated).
     for _ in range(2):
         again = land_and_crawl(defs, instance, ["2025-05-11"], assets=["raw_outcomes", "outcomes"])
@@ -109,6 +135,7 @@ def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance):
     assert second.success and all(c.passed for c in second.checks), second.checks
     rows = read_hudi_snapshot(uri, options).to_pylist()
     assert len(rows) == 75 and len({r["image_id"] for r in rows}) == 75
+    assert set(registered_days()) == days_with_rows() and len(days_with_rows()) == 5
     print(f"done at {time.monotonic() - started:.0f}s")
 
 
