@@ -46,7 +46,8 @@ class _Arns:
         self.athena = f"arn:aws:athena:{region}:*:workgroup/{s.athena_workgroup}"
 
     def objects(self, *folders: str) -> list[str]:
-        return [f"{self.bucket}/{self.s.prefix}/{f}/*" for f in folders]
+        """The objects under each folder, and the folder's own key (what s3a asks for when it looks a folder up)."""
+        return [arn for f in folders for arn in (f"{self.bucket}/{self.s.prefix}/{f}", f"{self.bucket}/{self.s.prefix}/{f}/*")]
 
     def tables(self, *names: str) -> list[str]:
         db = self.s.database

@@ -147,6 +147,18 @@ def wildcard_actions(policy: dict) -> list[str]:
     return [a for s in policy["Statement"] for a in _values(s["Action"]) if "*" in a]
 
 
+# Requests a client makes that may be denied, each with why that is fine (and the test denying it on purpose).
+TOLERATED = {
+    ("s3:GetObject", "arn:aws:s3:::*/etc/hudi/conf/hudi-defaults.conf"):
+        "hudi-rs looks for its global defaults file at the bucket root (HUDI_CONF_DIR) and reads on after a 403; "
+        "test_aws_iam answers that request 403, as AWS would",
+}
+
+
+def tolerated(need: Need) -> bool:
+    return any(need.action == action and fnmatchcase(need.resource, resource) for action, resource in TOLERATED)
+
+
 def denied(requests: list[Recorded], policy_of: dict[str, dict]) -> list[str]:
     """Each need of each request (by a principal in `policy_of`, by access key) its policy does not allow."""
     workgroups: dict[str, str] = {}
@@ -155,6 +167,6 @@ def denied(requests: list[Recorded], policy_of: dict[str, dict]) -> list[str]:
         if r.access_key not in policy_of:
             continue
         for need in needs(r, workgroups):
-            if not allowed(policy_of[r.access_key], need):
+            if not allowed(policy_of[r.access_key], need) and not tolerated(need):
                 out.append(f"{r.access_key}: {r.method} {r.target} {r.path} needs {need}")
     return out

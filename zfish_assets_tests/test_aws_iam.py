@@ -46,13 +46,15 @@ main(["joined_fish_data.py", *argv])
 
 
 def _as(monkeypatch, principal: str) -> dict[str, str]:
-    """This process's AWS keys become `principal`'s (cached clients dropped); returns them."""
+    """This process's AWS keys become `principal`'s; returns them. Cached clients and boto3's default
+    session (which resolved the previous keys once) are dropped, as a new process would start."""
     from zfish_assets.resources.lake import aws_client
 
     keys = {"AWS_ACCESS_KEY_ID": KEYS[principal], "AWS_SECRET_ACCESS_KEY": f"secret-of-{principal}"}
     for name, value in keys.items():
         monkeypatch.setenv(name, value)
     aws_client.cache_clear()
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     return keys
 
 
@@ -101,6 +103,12 @@ def test_each_principal_does_its_part_of_the_walkthrough_within_its_own_policy(p
     policies = {KEYS[p]: json.loads((tmp_path / "policies" / f"{p}.json").read_text()) for p in PRINCIPALS}
     assert {p: wildcard_actions(policy) for p, policy in policies.items()} == {k: [] for k in policies}
 
+    def hudi_defaults_denied(r):  # as AWS answers it under the runner's policy (see iam_replay.TOLERATED)
+        if r.path.endswith("/etc/hudi/conf/hudi-defaults.conf"):
+            return 403, b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        return None
+
+    proxy.handlers["s3"] = hudi_defaults_denied
     _as(monkeypatch, "runner")
     defs = build_definitions()
     landed = land_and_crawl(defs, instance, ["2025-04-05"], assets=["raw_observations", "observations"])
@@ -120,6 +128,32 @@ def test_each_principal_does_its_part_of_the_walkthrough_within_its_own_policy(p
     assert joined.success and joined.checks and all(c.passed for c in joined.checks), joined.checks
 
     who = {r.access_key for r in proxy.requests}
-    assert set(KEYS.values()) <= who, who  # each principal did its part through the proxy
+    assert who == set(KEYS.values()), who  # each principal did its part through the proxy, and no one else
     problems = denied(proxy.requests, policies)
     assert not problems, "\n".join(sorted(set(problems)))
+
+
+def test_the_runners_policy_covers_its_athena_queries_and_the_configured_output(proxy, aws, monkeypatch, tmp_path):  # noqa: F811
+    """With ZFISH_QUERY=athena and ZFISH_ATHENA_OUTPUT elsewhere, the runner's queries pass the replay,
+    and its policy grants the result location that is configured, not the default one."""
+    from zfish_assets.deployments import resources_for
+    from zfish_assets.policies import PRINCIPALS
+    from zfish_assets_tests.iam_replay import Need, allowed
+    from zfish_assets_tests.test_aws_services import queue_athena_result
+
+    for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_QUERY": "athena", "ZFISH_ATHENA_WORKGROUP": "zfish",
+                        "ZFISH_ATHENA_OUTPUT": "s3://zfish-query-results/athena/"}.items():
+        monkeypatch.setenv(name, value)
+    _as(monkeypatch, "deployer")
+    _deploy("--dry-run", "--policy-out", str(tmp_path / "policies"))
+    policies = {KEYS[p]: json.loads((tmp_path / "policies" / f"{p}.json").read_text()) for p in PRINCIPALS}
+    runner = policies[KEYS["runner"]]
+
+    _as(monkeypatch, "runner")
+    boto3.client("athena", region_name=REGION, endpoint_url=aws).create_work_group(Name="zfish")
+    queue_athena_result(aws, [("n", "bigint")], [["75"]])
+    query = resources_for()["query"].process_config_and_initialize()
+    assert query.scalar('SELECT count(*) AS n FROM "zebra_fish_demo"."joined_fish_data"') == 75
+    assert proxy.calls("AmazonAthena.StartQueryExecution") and not denied(proxy.requests, policies)
+    assert allowed(runner, Need("s3:PutObject", "arn:aws:s3:::zfish-query-results/athena/q.csv"))
+    assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{BUCKET}/use-cases/fish-demo/_zfish/athena-results/q.csv"))
