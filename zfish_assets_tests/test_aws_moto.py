@@ -65,13 +65,17 @@ def aws(moto_url, data_dir, monkeypatch):
 def no_default_endpoint(monkeypatch, tmp_path) -> None:
     """boto3's default endpoints lead nowhere (nothing listens on port 9): a client that does not follow
     ZFISH_AWS_ENDPOINT_URL fails instead of reaching AWS. Set in boto3's config file, per service:
-    hudi-rs reads the endpoint environment variables (they override the endpoint it is given), not that file."""
+    hudi-rs reads the endpoint environment variables (they override the endpoint it is given), not that file.
+    boto3's default session, which read the config file once, is dropped so that clients made from it read this one."""
+    import boto3
+
     config = tmp_path / "aws-config"
     services = "".join(f"{s} =\n  endpoint_url = http://127.0.0.1:9\n" for s in ("s3", "glue", "athena", "sts"))
     config.write_text(f"[default]\nservices = nowhere\n\n[services nowhere]\n{services}")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
 def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance, monkeypatch, tmp_path):
