@@ -27,6 +27,7 @@ from datetime import date, timedelta
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from glue_scripts.zfish_etl import aws
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
 from glue_scripts.zfish_etl.hudi import delete, hive_sync_options, read_table, upsert
 from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, plan_stale_label_scan
@@ -38,8 +39,10 @@ from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_la
 ARGUMENTS = (
     "first_day", "last_day", "database", "observations_table", "outcomes_table",
     "target_path", "target_table", "catalog", "catalog_dir", "result_uri", "hive_sync", "join_mode",
+    "aws_endpoint_url", "aws_region",
 )
-OPTIONAL = ("catalog", "catalog_dir", "result_uri", "hive_sync", "join_mode")
+OPTIONAL = ("catalog", "catalog_dir", "result_uri", "hive_sync", "join_mode", "aws_endpoint_url", "aws_region")
+EMPTY_BY_DEFAULT = ("catalog_dir", "result_uri", "hive_sync", "aws_endpoint_url", "aws_region")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ class JobArgs:
     result_uri: str = ""  # s3://... where the job writes its JobResult as JSON (the Glue engine reads it)
     hive_sync: str = ""  # "true" on Glue (set by `zfish deploy`): Hudi registers the table in the catalog
     join_mode: str = "incremental"  # or "full": see the module docstring
+    # The endpoint and region of the job's own AWS clients (catalog, result): set when the catalog
+    # is served by a local endpoint (ZFISH_AWS_ENDPOINT_URL); on Glue both are empty (AWS's own).
+    aws_endpoint_url: str = ""
+    aws_region: str = ""
 
     def days(self) -> list[str]:
         first, last = date.fromisoformat(self.first_day), date.fromisoformat(self.last_day)
@@ -92,9 +99,7 @@ def find_table(args: JobArgs, name: str) -> CatalogTable | None:
     """A source table from the catalog the job was pointed at (None when never crawled)."""
     if args.catalog == "file":
         return read_local_table(args.catalog_dir, args.database, name)
-    import boto3
-
-    return read_glue_table(boto3.client("glue"), args.database, name)
+    return read_glue_table(aws.client("glue"), args.database, name)
 
 
 def days_to_read(args: JobArgs, stored: DataFrame | None, outcomes: DataFrame | None,
@@ -141,6 +146,7 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     """
     if args.join_mode not in JOIN_MODES:
         raise ValueError(f"join_mode={args.join_mode!r} is not one of {', '.join(JOIN_MODES)}")
+    aws.use_endpoint(args.aws_endpoint_url, args.aws_region)
     observations_table = find_table(args, args.observations_table)
     if observations_table is None:
         raise LookupError(f"table {args.database}.{args.observations_table} is not in the catalog: crawl it first")
@@ -211,7 +217,7 @@ def parse_args(argv: list[str]) -> JobArgs:
     except ImportError:
         parser = argparse.ArgumentParser(description=__doc__)
         for name in ARGUMENTS:
-            parser.add_argument(f"--{name}", default="" if name in ("catalog_dir", "result_uri", "hive_sync") else None,
+            parser.add_argument(f"--{name}", default="" if name in EMPTY_BY_DEFAULT else None,
                                 required=name not in OPTIONAL)
         values = vars(parser.parse_known_args(argv)[0])
         values["catalog"] = values["catalog"] or "glue"
@@ -228,15 +234,13 @@ def main(argv: list[str] | None = None) -> None:
     result = run(spark, args)
     print("ZFISH_RESULT " + json.dumps(asdict(result)))
     if args.result_uri:
-        write_result(args.result_uri, result)
+        write_result(args, result)
 
 
-def write_result(uri: str, result: JobResult) -> None:
-    """Store the result where the engine that started the job reads it (boto3 honours AWS_ENDPOINT_URL)."""
-    import boto3
-
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(asdict(result)).encode())
+def write_result(args: JobArgs, result: JobResult) -> None:
+    """Store the result at `args.result_uri`, where the engine that started the job reads it."""
+    bucket, _, key = args.result_uri.removeprefix("s3://").partition("/")
+    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(asdict(result)).encode())
 
 
 if __name__ == "__main__":

@@ -114,29 +114,38 @@ def _add_deploy(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "deploy",
         help="create or update the AWS resources (Glue database, crawlers, Glue 5.0 job, code in S3)",
-        description="Idempotent: a second run changes nothing. Settings: ZFISH_S3_BUCKET, ZFISH_GLUE_ROLE_ARN, "
-        "ZFISH_AWS_REGION, ZFISH_GLUE_JOB_NAME, ZFISH_DATABASE, ZFISH_LAKE_PREFIX, ZFISH_AWS_ENDPOINT_URL.",
+        description="Converges: each resource is updated where it differs from the settings; a second run "
+        "changes nothing. Settings: ZFISH_S3_BUCKET, ZFISH_GLUE_ROLE_ARN, ZFISH_AWS_REGION, ZFISH_GLUE_JOB_NAME, "
+        "ZFISH_DATABASE, ZFISH_LAKE_PREFIX, ZFISH_AWS_ENDPOINT_URL; the policies also follow ZFISH_ENGINE, "
+        "ZFISH_CRAWL_MODE, ZFISH_QUERY, ZFISH_ATHENA_WORKGROUP, ZFISH_ATHENA_OUTPUT.",
     )
-    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    parser.add_argument("--policy-out", type=Path, metavar="FILE", help="also write the IAM policy JSON here")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and each field it changes, change nothing")
+    parser.add_argument("--policy-out", type=Path, metavar="DIR",
+                        help="also write the IAM policies here: deployer.json, runner.json, job-role.json "
+                        "(and job-role-trust.json)")
     parser.set_defaults(run=_deploy, error=parser.error)
 
 
 def _deploy(args: argparse.Namespace) -> int:
     import json
 
-    from zfish_assets.deploy import DeploySettings, deploy, iam_policy
+    from zfish_assets.deploy import DeploySettings, deploy
+    from zfish_assets.policies import policies
 
     try:
         deploy_settings = DeploySettings.from_env()
     except ValueError as exc:
         args.error(str(exc))
     deploy(deploy_settings, dry_run=args.dry_run)
-    policy = json.dumps(iam_policy(deploy_settings), indent=2)
-    print("IAM policy (least privilege) for the job's role and the platform:")
-    print(policy)
+    documents = {name: json.dumps(policy, indent=2) + "\n" for name, policy in policies(deploy_settings).items()}
     if args.policy_out:
-        args.policy_out.write_text(policy + "\n")
+        args.policy_out.mkdir(parents=True, exist_ok=True)
+        for name, text in documents.items():
+            (args.policy_out / f"{name}.json").write_text(text)
+        print(f"IAM policies written to {args.policy_out}/: " + ", ".join(f"{n}.json" for n in documents))
+    else:
+        for name, text in documents.items():
+            print(f"IAM policy {name}:\n{text}")
     return 0
 
 

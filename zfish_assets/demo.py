@@ -12,7 +12,7 @@ import time
 import warnings
 from datetime import date, timedelta
 
-from dagster import BetaWarning, PreviewWarning
+from dagster import BetaWarning, PreviewWarning, build_resources
 
 from zfish_assets import settings
 from zfish_assets.partitions import days_between
@@ -24,16 +24,38 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _counts(defs) -> dict[str, int]:
-    query, db = defs.resources["query"], settings.database()
+def preflight(resources) -> None:
+    """Refuse at once, before anything is written, a deployment the demo cannot finish on.
+
+    The aws deployment needs the bucket, and with the Glue engine the job deployed with this
+    checkout's code (`zfish deploy`); each failure names its fix.
+    """
+    from zfish_assets.resources.engines import GlueJobEngine, GlueJobError
+    from zfish_assets.resources.lake import S3Lake
+
+    lake, engine = resources.lake, resources.hudi_io_manager.engine
+    if isinstance(lake, S3Lake):
+        try:  # a listing of the lake prefix: what the runner's policy allows (HeadBucket it does not)
+            lake.client().list_objects_v2(Bucket=lake.bucket, Prefix=f"{lake.prefix}/", MaxKeys=1)
+        except Exception as exc:  # noqa: BLE001 - whatever the reason, the message names the bucket and the setting
+            raise SystemExit(f"zfish demo: bucket {lake.bucket!r} (ZFISH_S3_BUCKET) is not reachable: {exc}") from None
+    if isinstance(engine, GlueJobEngine):
+        try:
+            engine.check_deployed_code()
+        except GlueJobError as exc:
+            raise SystemExit(f"zfish demo: refusing to start, nothing written: {exc}") from None
+
+
+def _counts(resources) -> dict[str, int]:
+    query, db = resources.query, settings.database()
     found = {name for name in ("observations", "outcomes", "joined_fish_data")
-             if defs.resources["catalog"].get_table(name) is not None}
+             if resources.catalog.get_table(name) is not None}
     return {name: query.scalar(f'SELECT count(*) FROM "{db}"."{name}"') if name in found else 0
             for name in ("observations", "outcomes", "joined_fish_data")}
 
 
-def _report(defs, summary, seconds: float) -> None:
-    counts = _counts(defs)
+def _report(resources, summary, seconds: float) -> None:
+    counts = _counts(resources)
     _say(f"  observations: {counts['observations']}   outcomes: {counts['outcomes']}   "
          f"joined_fish_data: {counts['joined_fish_data']}   ({seconds:.0f}s)")
     for check in summary.checks:
@@ -47,10 +69,18 @@ def run_demo() -> int:
     warnings.filterwarnings("ignore", category=BetaWarning)
     warnings.filterwarnings("ignore", category=PreviewWarning)
     from zfish_assets.definitions import build_definitions
+
+    defs = build_definitions()
+    with build_resources(defs.resources) as resources:  # EnvVar settings resolved, as a run resolves them
+        preflight(resources)
+        return _evenings(defs, resources)
+
+
+def _evenings(defs, resources) -> int:
+    """Both evenings, each landed, crawled, joined and reported."""
     from zfish_assets.instance import dagster_home, local_instance
     from zfish_assets.runs import join_range, land_and_crawl
 
-    defs = build_definitions()
     home = dagster_home()
     horizon = settings.label_horizon_days()
     start = settings.sim_start().isoformat()
@@ -73,8 +103,8 @@ def run_demo() -> int:
             _say(f"  joined_fish_data for {first}..{evening} (one Spark run)")
             joined = join_range(defs, instance, first, evening, raise_on_error=False)
             ok &= joined.success and all(c.passed for c in joined.checks)
-            _report(defs, joined, time.monotonic() - started)
-        commits = _commit_instants(defs)
+            _report(resources, joined, time.monotonic() - started)
+        commits = _commit_instants(resources)
     _say(f"\nHudi commits of joined_fish_data: {', '.join(commits) or 'none'}")
     _say(f"Demo {'finished' if ok else 'FAILED'} in {time.monotonic() - total:.0f}s.")
     _say("Open the same data in Dagster's UI:\n"
@@ -83,8 +113,8 @@ def run_demo() -> int:
     return 0 if ok else 1
 
 
-def _commit_instants(defs) -> list[str]:
+def _commit_instants(resources) -> list[str]:
     from zfish_assets.resources.hudi_reader import HudiSnapshot
 
-    uri = defs.resources["hudi_io_manager"].table_uri("joined_fish_data")
-    return HudiSnapshot(uri, storage_options=defs.resources["lake"].storage_options()).commits()
+    uri = resources.hudi_io_manager.table_uri("joined_fish_data")
+    return HudiSnapshot(uri, storage_options=resources.lake.storage_options()).commits()

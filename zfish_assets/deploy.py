@@ -1,25 +1,26 @@
-"""`zfish deploy`: the AWS resources the walkthrough needs, created or updated idempotently.
+"""`zfish deploy`: the AWS resources the walkthrough needs, converged on what the settings say.
 
-The plan compares what exists with what should: the Glue database, one on-demand crawler per raw
-table (for crawler mode), the job script and the shared `glue_scripts` package in S3, and the Glue
-job, of the `ZFISH_GLUE_VERSION` runtime, 5.0 or 5.1 (Hudi through `--datalake-formats hudi`, the Glue Data Catalog as metastore, the script's
-hash in `--zfish-script-sha256` so runs refuse a stale deployment). A second deploy changes nothing.
-Runs (the Glue job engine) only start this job; they never create or change anything.
+Every resource deploy owns is compared field by field with its definition here, and created or
+updated where it differs: the Glue database, one on-demand crawler per raw table (for crawler
+mode), the job's code in S3 (content-addressed, see `glue_code.py`), and the Glue job of the
+`ZFISH_GLUE_VERSION` runtime, 5.0 or 5.1 (Hudi through `--datalake-formats hudi`, the Glue Data
+Catalog as metastore, the code's keys). A second deploy changes nothing; `--dry-run` prints each difference. Runs (the Glue job engine) only start
+this job; they never create or change anything.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from zfish_assets import settings
+from zfish_assets.glue_code import EXTRA_PY_FILES, code_objects
 from zfish_assets.resources.crawler import crawler_definition, crawler_name
-from zfish_assets.job_code import GLUE_SCRIPTS, script_sha256
-from zfish_assets.resources.engines import SCRIPT_HASH_ARGUMENT
+from zfish_assets.resources.engines import DEFAULT_JOB_NAME
 from zfish_assets.resources.lake import RAW_TABLES, aws_client
 from zfish_assets.runtimes import runtime
 
@@ -31,6 +32,7 @@ SPARK_CONF = (
     " --conf spark.kryo.registrator=org.apache.spark.HoodieSparkKryoRegistrar"
     " --conf spark.sql.session.timeZone=UTC"
 )
+DATABASE_DESCRIPTION = "zfish: the walkthrough's raw tables and joined_fish_data (managed by `zfish deploy`)"
 
 
 @dataclass(frozen=True)
@@ -43,47 +45,84 @@ class DeploySettings:
     job_name: str
     role_arn: str
     athena_workgroup: str = "primary"
+    athena_output: str = ""  # s3://... (default: under the lake prefix)
+    engine: str = "glue"  # which principal writes processed/: the job role (glue) or Dagster (spark)
+    crawl_mode: str = "partitions"
+    query: str = "duckdb"
 
     @classmethod
     def from_env(cls) -> "DeploySettings":
         missing = [n for n in ("ZFISH_S3_BUCKET", "ZFISH_GLUE_ROLE_ARN") if not settings.env(n, "")]
         if missing:
             raise ValueError(f"zfish deploy needs {', '.join(missing)} set")
+        from zfish_assets.deployments import part
+
+        deployment = settings.env("ZFISH_DEPLOYMENT", "aws")
         return cls(
             bucket=settings.env("ZFISH_S3_BUCKET", ""), region=settings.env("ZFISH_AWS_REGION", ""),
             endpoint_url=settings.env("ZFISH_AWS_ENDPOINT_URL", ""), prefix=settings.lake_prefix(),
-            database=settings.database(), job_name=settings.env("ZFISH_GLUE_JOB_NAME", "zfish-joined-fish-data"),
+            database=settings.database(), job_name=settings.env("ZFISH_GLUE_JOB_NAME", DEFAULT_JOB_NAME),
             role_arn=settings.env("ZFISH_GLUE_ROLE_ARN", ""),
             athena_workgroup=settings.env("ZFISH_ATHENA_WORKGROUP", "primary"),
+            athena_output=settings.env("ZFISH_ATHENA_OUTPUT", ""),
+            engine=part("ZFISH_ENGINE", deployment), crawl_mode=part("ZFISH_CRAWL_MODE", deployment),
+            query=part("ZFISH_QUERY", deployment),
         )
 
     @property
     def code_prefix(self) -> str:
         return f"{self.prefix}/_zfish/glue"
 
+    @property
+    def athena_output_location(self) -> str:
+        return self.athena_output or f"s3://{self.bucket}/{self.prefix}/_zfish/athena-results/"
+
 
 @dataclass(frozen=True)
 class Action:
     description: str
     apply: Callable[[], object]
+    changes: tuple[str, ...] = ()  # one line per differing field: `field: now -> wanted`
 
 
-def package_zip() -> bytes:
-    """`glue_scripts/` (entry point and zfish_etl) as a zip for `--extra-py-files`: same code, same bytes."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(GLUE_SCRIPTS.rglob("*.py")):
-            info = zipfile.ZipInfo(f"glue_scripts/{path.relative_to(GLUE_SCRIPTS).as_posix()}", (2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-    return buffer.getvalue()
+def differences(wanted: Any, actual: Any, path: str = "", exact: tuple[str, ...] = ()) -> list[str]:
+    """The fields of `wanted` that `actual` does not hold, as `path: actual -> wanted` lines.
+
+    Fields AWS adds by itself (creation times, defaults deploy does not set) are not compared,
+    except under the paths in `exact`, which deploy owns whole (the job's arguments: a stale one
+    must go). JSON held in strings (a crawler's `Configuration`) is compared parsed.
+    """
+    if isinstance(wanted, dict) and isinstance(actual, dict):
+        keys = set(wanted) | (set(actual) if path in exact else set())
+        return [line for key in sorted(keys)
+                for line in differences(wanted.get(key), actual.get(key), f"{path}.{key}" if path else key, exact)]
+    if isinstance(wanted, list) and isinstance(actual, list) and len(wanted) == len(actual):
+        return [line for i, (w, a) in enumerate(zip(wanted, actual)) for line in differences(w, a, f"{path}[{i}]", exact)]
+    if isinstance(wanted, str) and isinstance(actual, str) and wanted.startswith("{") and actual.startswith("{"):
+        try:
+            if json.loads(wanted) == json.loads(actual):
+                return []
+        except ValueError:
+            pass
+    if wanted == actual or (isinstance(wanted, dict) and not wanted and actual is None):
+        return []
+    return [f"{path}: {json.dumps(actual, default=str)} -> {json.dumps(wanted, default=str)}"]
+
+
+def database_input(s: DeploySettings) -> dict:
+    return {"Name": s.database, "Description": DATABASE_DESCRIPTION}
+
+
+def crawler_definitions(s: DeploySettings) -> list[dict]:
+    return [crawler_definition(crawler_name(s.database, t), s.role_arn, s.database, f"s3://{s.bucket}/{s.prefix}/{t}/")
+            for t in RAW_TABLES]
 
 
 def job_definition(s: DeploySettings) -> dict:
-    code = f"s3://{s.bucket}/{s.code_prefix}"
+    code = {name: f"s3://{s.bucket}/{obj.key(s.code_prefix)}" for name, obj in code_objects().items()}
     return {
         "Role": s.role_arn,
-        "Command": {"Name": "glueetl", "ScriptLocation": f"{code}/joined_fish_data.py", "PythonVersion": "3"},
+        "Command": {"Name": "glueetl", "ScriptLocation": code["joined_fish_data.py"], "PythonVersion": "3"},
         "GlueVersion": runtime().glue_version,
         "WorkerType": "G.1X",
         "NumberOfWorkers": 2,
@@ -92,96 +131,84 @@ def job_definition(s: DeploySettings) -> dict:
             "--datalake-formats": "hudi",
             "--enable-glue-datacatalog": "true",
             "--conf": SPARK_CONF,
-            "--extra-py-files": f"{code}/glue_scripts.zip",
+            EXTRA_PY_FILES: code["glue_scripts.zip"],
             "--job-language": "python",
             "--enable-continuous-cloudwatch-log": "true",
             "--catalog": "glue",
             "--hive_sync": "true",
-            SCRIPT_HASH_ARGUMENT: script_sha256(),
         },
     }
 
 
-def plan(s: DeploySettings) -> list[Action]:
-    """What must change for the account to match the code (empty when it already does)."""
-    glue, s3 = aws_client("glue", s.region, s.endpoint_url), aws_client("s3", s.region, s.endpoint_url)
-    actions: list[Action] = []
+def _plan_database(glue, s: DeploySettings) -> list[Action]:
+    wanted = database_input(s)
     try:
-        glue.get_database(Name=s.database)
+        found = glue.get_database(Name=s.database)["Database"]
     except glue.exceptions.EntityNotFoundException:
-        actions.append(Action(f"create Glue database {s.database}",
-                              lambda: glue.create_database(DatabaseInput={"Name": s.database})))
-    for table in RAW_TABLES:
-        name = crawler_name(s.database, table)
+        return [Action(f"create Glue database {s.database}", lambda: glue.create_database(DatabaseInput=wanted))]
+    changes = differences(wanted, found)
+    return [Action(f"update Glue database {s.database}", lambda: glue.update_database(Name=s.database, DatabaseInput=wanted),
+                   tuple(changes))] if changes else []
+
+
+def _plan_crawlers(glue, s: DeploySettings) -> list[Action]:
+    actions = []
+    for crawler in crawler_definitions(s):
+        name, target = crawler["Name"], crawler["Targets"]["S3Targets"][0]["Path"]
         try:
-            glue.get_crawler(Name=name)
+            found = glue.get_crawler(Name=name)["Crawler"]
         except glue.exceptions.EntityNotFoundException:
-            crawler = crawler_definition(name, s.role_arn, s.database, f"s3://{s.bucket}/{s.prefix}/{table}/")
-            actions.append(Action(f"create crawler {name} (on demand) for s3://{s.bucket}/{s.prefix}/{table}/",
+            actions.append(Action(f"create crawler {name} (on demand) for {target}",
                                   lambda crawler=crawler: glue.create_crawler(**crawler)))
-    for name, body in (("joined_fish_data.py", (GLUE_SCRIPTS / "joined_fish_data.py").read_bytes()),
-                       ("glue_scripts.zip", package_zip())):
-        key = f"{s.code_prefix}/{name}"
-        try:
-            current = s3.head_object(Bucket=s.bucket, Key=key)["ETag"].strip('"')
-        except s3.exceptions.ClientError:
-            current = None
-        if current != hashlib.md5(body).hexdigest():
-            actions.append(Action(f"upload s3://{s.bucket}/{key}",
-                                  lambda key=key, body=body: s3.put_object(Bucket=s.bucket, Key=key, Body=body)))
-    wanted = job_definition(s)
-    try:
-        job = glue.get_job(JobName=s.job_name)["Job"]
-    except glue.exceptions.EntityNotFoundException:
-        actions.append(Action(f"create Glue {runtime().glue_version} job {s.job_name}",
-                              lambda: glue.create_job(Name=s.job_name, **wanted)))
-    else:
-        differs = [k for k, v in wanted.items() if job.get(k) != v]
-        if differs:
-            actions.append(Action(f"update Glue job {s.job_name} ({', '.join(differs)})",
-                                  lambda: glue.update_job(JobName=s.job_name, JobUpdate=wanted)))
+            continue
+        changes = differences(crawler, found)
+        if changes:
+            actions.append(Action(f"update crawler {name}", lambda crawler=crawler: glue.update_crawler(**crawler),
+                                  tuple(changes)))
     return actions
 
 
-def iam_policy(s: DeploySettings) -> dict:
-    """Least privilege for the job's role and the platform: the lake prefixes, the one database."""
-    arn = f"arn:aws:s3:::{s.bucket}"
-    catalog = "arn:aws:glue:*:*:"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "ListLakePrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn,
-             "Condition": {"StringLike": {"s3:prefix": [f"{s.prefix}/*"]}}},
-            {"Sid": "ReadWriteLake", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-             "Resource": f"{arn}/{s.prefix}/*"},
-            {"Sid": "DeleteRelandedDaysAndHudiFiles", "Effect": "Allow", "Action": "s3:DeleteObject",
-             "Resource": [f"{arn}/{s.prefix}/{t}/*" for t in RAW_TABLES]
-             + [f"{arn}/{s.prefix}/processed/*", f"{arn}/{s.prefix}/_zfish/*"]},
-            {"Sid": "CatalogOneDatabase", "Effect": "Allow",
-             "Action": ["glue:GetDatabase", "glue:CreateDatabase", "glue:GetTable", "glue:GetTables",
-                        "glue:CreateTable", "glue:UpdateTable", "glue:GetPartition", "glue:GetPartitions",
-                        "glue:BatchCreatePartition", "glue:CreatePartition", "glue:UpdatePartition",
-                        "glue:BatchGetPartition"],
-             "Resource": [f"{catalog}catalog", f"{catalog}database/{s.database}", f"{catalog}table/{s.database}/*"]},
-            {"Sid": "RunTheJobAndCrawlers", "Effect": "Allow",
-             "Action": ["glue:GetJob", "glue:StartJobRun", "glue:GetJobRun", "glue:BatchStopJobRun",
-                        "glue:GetCrawler", "glue:StartCrawler"],
-             "Resource": [f"{catalog}job/{s.job_name}"] + [f"{catalog}crawler/{crawler_name(s.database, t)}" for t in RAW_TABLES]},
-            {"Sid": "CreateTheCrawlersInCrawlerMode", "Effect": "Allow", "Action": "glue:CreateCrawler",
-             "Resource": [f"{catalog}crawler/{crawler_name(s.database, t)}" for t in RAW_TABLES]},
-            {"Sid": "PassTheRoleToGlue", "Effect": "Allow", "Action": "iam:PassRole", "Resource": s.role_arn,
-             "Condition": {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}},
-            {"Sid": "AthenaQueries", "Effect": "Allow",
-             "Action": ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
-                        "athena:StopQueryExecution"],
-             "Resource": f"arn:aws:athena:*:*:workgroup/{s.athena_workgroup}"},
-            {"Sid": "AthenaResultBucket", "Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": arn},
-        ],
-    }
+def _plan_code(s3, s: DeploySettings) -> list[Action]:
+    """Upload each code object missing under its content key; restore one whose bytes were replaced."""
+    actions = []
+    for obj in code_objects().values():
+        key = obj.key(s.code_prefix)
+        try:
+            body = s3.get_object(Bucket=s.bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            actions.append(Action(f"upload s3://{s.bucket}/{key}",
+                                  lambda key=key, obj=obj: s3.put_object(Bucket=s.bucket, Key=key, Body=obj.body)))
+            continue
+        found = hashlib.sha256(body).hexdigest()
+        if found != obj.sha256:
+            actions.append(Action(f"restore s3://{s.bucket}/{key} (replaced: its bytes hash to {found})",
+                                  lambda key=key, obj=obj: s3.put_object(Bucket=s.bucket, Key=key, Body=obj.body),
+                                  (f"sha256: {json.dumps(found)} -> {json.dumps(obj.sha256)}",)))
+    return actions
+
+
+def _plan_job(glue, s: DeploySettings) -> list[Action]:
+    wanted = job_definition(s)
+    try:
+        found = glue.get_job(JobName=s.job_name)["Job"]
+    except glue.exceptions.EntityNotFoundException:
+        return [Action(f"create Glue {runtime().glue_version} job {s.job_name}", lambda: glue.create_job(Name=s.job_name, **wanted))]
+    changes = differences(wanted, found, exact=("DefaultArguments",))
+    return [Action(f"update Glue job {s.job_name}", lambda: glue.update_job(JobName=s.job_name, JobUpdate=wanted),
+                   tuple(changes))] if changes else []
+
+
+def plan(s: DeploySettings) -> list[Action]:
+    """What must change for the account to match the code and the settings (empty when it already does).
+
+    Code comes before the job, so the job never names an object not yet uploaded.
+    """
+    glue, s3 = aws_client("glue", s.region, s.endpoint_url), aws_client("s3", s.region, s.endpoint_url)
+    return [*_plan_database(glue, s), *_plan_crawlers(glue, s), *_plan_code(s3, s), *_plan_job(glue, s)]
 
 
 def deploy(s: DeploySettings, dry_run: bool = False, echo: Callable[[str], object] = print) -> list[Action]:
-    """Apply (or with `dry_run` only print) the plan; returns the actions it found necessary.
+    """Apply (or with `dry_run` only print) the plan, each change with its fields; returns the actions.
 
     Each step is numbered (`[2/5]`) and says how long it took when done: uploads and job updates
     can take a while, and a log then shows which step is under way.
@@ -194,6 +221,8 @@ def deploy(s: DeploySettings, dry_run: bool = False, echo: Callable[[str], objec
     for number, action in enumerate(actions, 1):
         step = f"[{number}/{len(actions)}] "
         echo(step + ("would " if dry_run else "") + action.description)
+        for change in action.changes:
+            echo(f"{' ' * len(step)}    {change}")
         if not dry_run:
             began = time.monotonic()
             action.apply()

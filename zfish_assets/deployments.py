@@ -8,7 +8,7 @@ Each part can be chosen on its own: `ZFISH_LAKE=local|s3`, `ZFISH_CATALOG=local|
 (how the crawled assets register a day; read at run time by `resources/crawler.py`, checked here).
 AWS settings come through Dagster's `EnvVar` (resolved at run time): `ZFISH_S3_BUCKET`,
 `ZFISH_AWS_REGION`, optional `ZFISH_AWS_ENDPOINT_URL` (every AWS client), `ZFISH_GLUE_JOB_NAME`
-(engine glue), `ZFISH_ATHENA_WORKGROUP` and `ZFISH_ATHENA_OUTPUT` (query athena).
+(engine glue; default `zfish-joined-fish-data`, as `zfish deploy`'s), `ZFISH_ATHENA_WORKGROUP` and `ZFISH_ATHENA_OUTPUT` (query athena).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dagster import EnvVar
 from zfish_assets import settings
 from zfish_assets.io_managers.hudi import HudiIOManager
 from zfish_assets.resources.catalog import GlueCatalog, LocalCatalog
-from zfish_assets.resources.engines import GlueJobEngine, LocalSparkEngine
+from zfish_assets.resources.engines import DEFAULT_JOB_NAME, GlueJobEngine, LocalSparkEngine
 from zfish_assets.resources.lake import LocalLake, S3Lake
 from zfish_assets.resources.query import AthenaQueryEngine, DuckDBQueryEngine
 from zfish_assets.resources.simulator import SimulatorResource
@@ -44,7 +44,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _part(name: str, deployment: str) -> str:
+def part(name: str, deployment: str) -> str:
+    """The choice of `name` (e.g. `ZFISH_ENGINE`) in `deployment`, its variable overriding, checked."""
     value = settings.env(name, PARTS[name][deployment])
     if value not in CHOICES[name]:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(CHOICES[name])}")
@@ -65,30 +66,32 @@ def _required(name: str, what: str):
 def configured_resources(deployment: str) -> dict[str, Any]:
     """The resource set of `deployment`, with each part overridable by its `ZFISH_*` variable."""
     region, endpoint = _env("ZFISH_AWS_REGION"), _env("ZFISH_AWS_ENDPOINT_URL")
-    lake_kind, engine_kind = _part("ZFISH_LAKE", deployment), _part("ZFISH_ENGINE", deployment)
+    lake_kind, engine_kind = part("ZFISH_LAKE", deployment), part("ZFISH_ENGINE", deployment)
     if lake_kind == "s3":
         # On Glue, Spark addresses the bucket as s3:// (EMRFS); locally through s3a.
         lake = S3Lake(bucket=_required("ZFISH_S3_BUCKET", "the lake's bucket"), region=region, endpoint_url=endpoint,
                       spark_scheme="s3" if engine_kind == "glue" else "s3a")
     else:
         lake = LocalLake()
-    catalog = GlueCatalog(region=region, endpoint_url=endpoint) if _part("ZFISH_CATALOG", deployment) == "glue" \
+    catalog = GlueCatalog(region=region, endpoint_url=endpoint) if part("ZFISH_CATALOG", deployment) == "glue" \
         else LocalCatalog()
     if engine_kind == "glue":
         if lake_kind != "s3":
             raise ValueError("ZFISH_ENGINE=glue needs the lake on S3 (ZFISH_LAKE=s3): a Glue job cannot read this machine")
         bucket = settings.env("ZFISH_S3_BUCKET", "")
         engine = GlueJobEngine(
-            job_name=_required("ZFISH_GLUE_JOB_NAME", "the Glue job `zfish deploy` created"),
+            job_name=_env("ZFISH_GLUE_JOB_NAME", DEFAULT_JOB_NAME),
             result_prefix=f"s3://{bucket}/{settings.lake_prefix()}/_zfish/job-results",
             region=region, endpoint_url=endpoint,
+            timeout_s=float(settings.env("ZFISH_GLUE_TIMEOUT_S", str(3 * 3600))),
+            poll_interval_s=float(settings.env("ZFISH_GLUE_POLL_S", "15")),
         )
     else:
         engine = LocalSparkEngine(s3a=lake_kind == "s3", s3_region=region, s3_endpoint_url=endpoint)
-    if _part("ZFISH_CRAWL_MODE", deployment) == "crawler" and (lake_kind != "s3" or not isinstance(catalog, GlueCatalog)):
+    if part("ZFISH_CRAWL_MODE", deployment) == "crawler" and (lake_kind != "s3" or not isinstance(catalog, GlueCatalog)):
         raise ValueError("ZFISH_CRAWL_MODE=crawler needs the lake on S3 and the Glue catalog "
                          "(ZFISH_LAKE=s3, ZFISH_CATALOG=glue): a Glue crawler reads S3 and writes the Data Catalog")
-    if _part("ZFISH_QUERY", deployment) == "athena":
+    if part("ZFISH_QUERY", deployment) == "athena":
         if not isinstance(catalog, GlueCatalog):
             raise ValueError("ZFISH_QUERY=athena needs the Glue catalog (ZFISH_CATALOG=glue): Athena reads its tables")
         bucket = settings.env("ZFISH_S3_BUCKET", "")

@@ -62,15 +62,36 @@ def aws(moto_url, data_dir, monkeypatch):
         pass
 
 
-def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance):
+def no_default_endpoint(monkeypatch, tmp_path) -> None:
+    """boto3's default endpoints lead nowhere (nothing listens on port 9): a client that does not follow
+    ZFISH_AWS_ENDPOINT_URL fails instead of reaching AWS. Set in boto3's config file, per service:
+    hudi-rs reads the endpoint environment variables (they override the endpoint it is given), not that file.
+    boto3's default session, which read the config file once, is dropped so that clients made from it read this one."""
+    import boto3
+
+    config = tmp_path / "aws-config"
+    services = "".join(f"{s} =\n  endpoint_url = http://127.0.0.1:9\n" for s in ("s3", "glue", "athena", "sts"))
+    config.write_text(f"[default]\nservices = nowhere\n\n[services nowhere]\n{services}")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
+def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance, monkeypatch, tmp_path):
     """The walkthrough's 60 -> 75, landing only the days that make labeled rows (S3 calls are slow).
 
     Observations of 2025-04-05..09 are the fish labeled 2025-05-07..11 (32 days later); the days
     between hold no labeled row, so they change nothing here (test_joined covers every day locally).
+    boto3's default endpoint leads nowhere: every client, the job's own included, must follow
+    ZFISH_AWS_ENDPOINT_URL. After each join the catalog holds a partition of joined_fish_data for
+    every day the table has rows (Athena reads registered partitions only).
     """
     import time
 
     import boto3
+
+    no_default_endpoint(monkeypatch, tmp_path)
 
     from zfish_assets.definitions import build_definitions
     from zfish_assets.resources.hudi_reader import read_hudi_snapshot
@@ -101,6 +122,15 @@ def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance):
     joined = glue.get_table(DatabaseName="zebra_fish_demo", Name="joined_fish_data")["Table"]
     assert joined["StorageDescriptor"]["Location"] == uri
 
+    def registered_days() -> dict[str, str]:
+        pages = glue.get_paginator("get_partitions").paginate(DatabaseName="zebra_fish_demo", TableName="joined_fish_data")
+        return {p["Values"][0]: p["StorageDescriptor"]["Location"] for page in pages for p in page["Partitions"]}
+
+    def days_with_rows() -> set[str]:
+        return set(read_hudi_snapshot(uri, options).column("day").to_pylist())
+
+    assert registered_days() == {d: f"{uri}/day={d}" for d in days_with_rows()} and len(days_with_rows()) == 4
+
     # The next day, landed and crawled twice: idempotent (stale keys go, the partition is updated).
     for _ in range(2):
         again = land_and_crawl(defs, instance, ["2025-05-11"], assets=["raw_outcomes", "outcomes"])
@@ -109,18 +139,29 @@ def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance):
     assert second.success and all(c.passed for c in second.checks), second.checks
     rows = read_hudi_snapshot(uri, options).to_pylist()
     assert len(rows) == 75 and len({r["image_id"] for r in rows}) == 75
+    assert set(registered_days()) == days_with_rows() and len(days_with_rows()) == 5
     print(f"done at {time.monotonic() - started:.0f}s")
 
 
 JOB = "zfish-joined-fish-data-test"
 
 
-def _create_job(glue, name: str, script_hash: str) -> None:
-    """The job as `zfish deploy` leaves it (the engine itself never creates one)."""
+def _create_job(glue, name: str, deployed: bool) -> None:
+    """The job as `zfish deploy` leaves it (the engine itself never creates one): this checkout's code
+    uploaded under its content keys and named by the job, or (`deployed=False`) a script elsewhere."""
+    from zfish_assets.glue_code import code_objects
+    from zfish_assets.resources.lake import aws_client
+
+    uris = {n: f"s3://{BUCKET}/scripts/{n}" for n in ("joined_fish_data.py", "glue_scripts.zip")}
+    if deployed:
+        s3 = aws_client("s3", REGION, glue.meta.endpoint_url)
+        for n, obj in code_objects().items():
+            s3.put_object(Bucket=BUCKET, Key=obj.key("code"), Body=obj.body)
+            uris[n] = f"s3://{BUCKET}/{obj.key('code')}"
     glue.create_job(
         Name=name, Role="arn:aws:iam::123456789012:role/zfish-test", GlueVersion="5.0",
-        Command={"Name": "glueetl", "ScriptLocation": f"s3://{BUCKET}/scripts/joined_fish_data.py", "PythonVersion": "3"},
-        DefaultArguments={"--zfish-script-sha256": script_hash, "--datalake-formats": "hudi"},
+        Command={"Name": "glueetl", "ScriptLocation": uris["joined_fish_data.py"], "PythonVersion": "3"},
+        DefaultArguments={"--extra-py-files": uris["glue_scripts.zip"], "--datalake-formats": "hudi"},
     )
 
 
@@ -182,15 +223,15 @@ def test_glue_engine_refuses_a_stale_script_and_times_out(aws):
     import boto3
     from moto.moto_api import state_manager
 
-    from zfish_assets.resources.engines import GlueJobError, script_sha256
+    from zfish_assets.resources.engines import GlueJobError
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
-    _create_job(glue, "stale", "0" * 64)
+    _create_job(glue, "stale", deployed=False)
     with pytest.raises(GlueJobError, match="zfish deploy"):
         _engine(aws, False, job_name="stale").run_job(_args())
     assert glue.get_job_runs(JobName="stale")["JobRuns"] == []  # refused before starting
 
-    _create_job(glue, JOB, script_sha256())
+    _create_job(glue, JOB, deployed=True)
     state_manager.set_transition(model_name="glue::job_run", transition={"progression": "manual", "times": 10**6})
     try:
         with pytest.raises(GlueJobError, match=r"run jr_\w+ still (STARTING|RUNNING) after 0.3s"):
@@ -205,10 +246,10 @@ def test_glue_engine_runs_the_job_script_succeeds_and_fails_with_glues_message(a
     import boto3
 
     from zfish_assets.resources.catalog import GlueCatalog
-    from zfish_assets.resources.engines import GlueJobError, script_sha256
+    from zfish_assets.resources.engines import GlueJobError
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
-    _create_job(glue, JOB, script_sha256())
+    _create_job(glue, JOB, deployed=True)
     GlueCatalog(region=REGION, endpoint_url=aws).put_table(
         "observations", [("image_id", "string"), ("fish_id", "string"), ("timestamp", "string")],
         [("day", "string")], f"s3://{BUCKET}/use-cases/fish-demo/observations", "json")
@@ -224,7 +265,7 @@ def test_deploy_creates_the_resources_once_and_upload_lands_a_day(aws, tmp_path,
     import boto3
 
     from zfish_assets.cli import main
-    from zfish_assets.resources.engines import script_sha256
+    from zfish_assets.glue_code import code_objects
 
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", "arn:aws:iam::123456789012:role/zfish-test")
     monkeypatch.setenv("ZFISH_GLUE_JOB_NAME", JOB)
@@ -235,8 +276,8 @@ def test_deploy_creates_the_resources_once_and_upload_lands_a_day(aws, tmp_path,
     assert "would create Glue 5.0 job" in capsys.readouterr().out
     assert glue.list_jobs()["JobNames"] == [] and glue.list_crawlers()["CrawlerNames"] == []
 
-    assert main(["deploy", "--policy-out", str(tmp_path / "policy.json")]) == 0
-    assert "s3:DeleteObject" in (tmp_path / "policy.json").read_text()
+    assert main(["deploy", "--policy-out", str(tmp_path / "policies")]) == 0
+    assert "s3:DeleteObject" in (tmp_path / "policies" / "runner.json").read_text()
     assert glue.get_database(Name="zebra_fish_demo")["Database"]["Name"] == "zebra_fish_demo"
     assert sorted(glue.list_crawlers()["CrawlerNames"]) == ["zebra_fish_demo-observations", "zebra_fish_demo-outcomes"]
     crawler = glue.get_crawler(Name="zebra_fish_demo-outcomes")["Crawler"]
@@ -246,9 +287,12 @@ def test_deploy_creates_the_resources_once_and_upload_lands_a_day(aws, tmp_path,
     assert job["GlueVersion"] == "5.0" and job["Command"]["Name"] == "glueetl"
     arguments = job["DefaultArguments"]
     assert arguments["--datalake-formats"] == "hudi" and arguments["--enable-glue-datacatalog"] == "true"
-    assert arguments["--zfish-script-sha256"] == script_sha256() and arguments["--hive_sync"] == "true"
+    assert arguments["--hive_sync"] == "true"
     code = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="use-cases/fish-demo/_zfish/glue/")["Contents"]}
-    assert code == {"use-cases/fish-demo/_zfish/glue/joined_fish_data.py", "use-cases/fish-demo/_zfish/glue/glue_scripts.zip"}
+    objects = code_objects()
+    assert code == {f"use-cases/fish-demo/_zfish/glue/sha256/{o.sha256}/{n}" for n, o in objects.items()}
+    assert job["Command"]["ScriptLocation"] == f"s3://{BUCKET}/use-cases/fish-demo/_zfish/glue/sha256/" \
+        f"{objects['joined_fish_data.py'].sha256}/joined_fish_data.py"
     capsys.readouterr()
 
     assert main(["deploy"]) == 0  # a second deploy changes nothing

@@ -3,8 +3,8 @@
 The raw layout is one small object per image. Spark's file sources pay a task-side cost per file
 (and, on a local disk without Hadoop's native library, a forked shell per file for permissions),
 so a day of 10^4 files took 19-54 s through them against ~4 s listed and read here, with S3 GETs in
-a thread pool (benchmarks/read_path.py). S3 goes through boto3, which honours `AWS_ENDPOINT_URL`
-(a local S3 server) and, on Glue, the job's role.
+a thread pool (benchmarks/read_path.py). S3 goes through the job's boto3 client (`aws.py`: the
+job's endpoint, and on Glue the job's role).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
+
+from glue_scripts.zfish_etl import aws
 
 S3_SCHEMES = ("s3", "s3a", "s3n")
 READ_THREADS = 16
@@ -41,9 +43,7 @@ def _each(uris: list[str], work: Callable[[Any, str], T]) -> Iterator[T]:
     if not any(_s3(u) for u in uris):
         yield from (work(None, u) for u in uris)
         return
-    import boto3
-
-    client = boto3.client("s3")
+    client = aws.client("s3")
     with ThreadPoolExecutor(READ_THREADS) as pool:
         yield from pool.map(lambda uri: work(client, uri), uris)
 

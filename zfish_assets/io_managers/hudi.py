@@ -93,14 +93,17 @@ class HudiIOManager(ConfigurableIOManager):
         )
         context.log.info(f"upserting {table} for {days[0]}..{days[-1]} ({len(days)} days, {self.join_mode}) into {uri}")
         started = time.monotonic()
+        # The step's key, the same on each retry of it: an engine finds the work it started by it.
+        run_key = f"{context.run_id}:{context.step_key}"
         with retry_transient(context.step_context.previous_attempt_count, f"the {table} job"):
-            result = self.engine.run_job(args)
+            result = self.engine.run_job(args, run_key=run_key)
         duration = time.monotonic() - started
         options = self.lake.storage_options()
         snapshot = read_hudi_snapshot(uri, options, days) if table_exists(uri, options) else None
-        if snapshot is not None:
-            self._register(table, uri, snapshot.schema)
         per_day = _rows_per_day(snapshot, days)
+        if snapshot is not None:
+            self._register(table, uri, snapshot.schema,
+                           sorted({d for d, n in per_day.items() if n} | set(result.partitions_touched)))
         commits = completed_commits(uri, options) if snapshot is not None else []
         context.add_output_metadata(
             {
@@ -147,10 +150,16 @@ class HudiIOManager(ConfigurableIOManager):
                 partition_key=day,
             )
 
-    def _register(self, table: str, uri: str, schema: pa.Schema) -> None:
-        """Register (or refresh) the Hudi table in the catalog so queries read its snapshot."""
+    def _register(self, table: str, uri: str, schema: pa.Schema, days: list[str]) -> None:
+        """Register (or refresh) the Hudi table and the partitions of `days` in the catalog.
+
+        Whichever engine wrote, the catalog then holds every partition with rows (Athena reads
+        registered partitions only): those of the window, and the earlier days the commit redid.
+        On Glue, Hudi's hive sync registers them too; registering again is idempotent.
+        """
         columns = [(f.name, hive_type(f.type)) for f in schema if f.name not in META_COLUMNS and f.name != "day"]
         self.catalog.put_table(table, columns, [("day", "string")], uri, "hudi")
+        self.catalog.put_partitions(table, {day: f"{uri}/day={day}" for day in days})
 
     def load_input(self, context: InputContext):
         table = context.asset_key.path[-1]

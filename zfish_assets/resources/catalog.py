@@ -61,6 +61,11 @@ class Catalog(ConfigurableResource, ABC):
     def put_partition(self, table: str, day: str, location: str, parameters: Mapping[str, str]) -> None:
         """Register `day=day` (again): idempotent, the latest registration wins."""
 
+    def put_partitions(self, table: str, locations: Mapping[str, str]) -> None:
+        """Register each `day=day` at its location (no crawl statistics): idempotent, as `put_partition`."""
+        for day, location in locations.items():
+            self.put_partition(table, day, location, {})
+
     @abstractmethod
     def partition_parameters(self, table: str) -> dict[str, dict[str, str]]:
         """Each registered day's partition parameters (what the crawl recorded)."""
@@ -222,6 +227,31 @@ class GlueCatalog(Catalog):
             client.update_partition(DatabaseName=self.database, TableName=table, PartitionValueList=[day],
                                     PartitionInput=partition_input)
 
+    def put_partitions(self, table: str, locations: Mapping[str, str]) -> None:
+        """Batched: one `BatchCreatePartition` per 100 days, the days already registered updated in batches too."""
+        client = self.client()
+        try:
+            found = client.get_table(DatabaseName=self.database, Name=table)["Table"]
+        except client.exceptions.EntityNotFoundException as exc:
+            raise LookupError(f"table {self.database}.{table} does not exist: cannot register its days") from exc
+        sd = found["StorageDescriptor"]
+        inputs = {validate_day(day): {"Values": [day], "StorageDescriptor": dict(sd, Location=location)}
+                  for day, location in locations.items()}
+        days, existing = sorted(inputs), []
+        for i in range(0, len(days), 100):
+            response = client.batch_create_partition(DatabaseName=self.database, TableName=table,
+                                                     PartitionInputList=[inputs[d] for d in days[i:i + 100]])
+            for error in response.get("Errors", []):
+                if error.get("ErrorDetail", {}).get("ErrorCode", "") != "AlreadyExistsException":
+                    raise RuntimeError(f"registering {self.database}.{table} day={error['PartitionValues'][0]} "
+                                       f"failed: {error.get('ErrorDetail')}")
+                existing.append(error["PartitionValues"][0])
+        for i in range(0, len(existing), 100):
+            entries = [{"PartitionValueList": [d], "PartitionInput": inputs[d]} for d in existing[i:i + 100]]
+            response = client.batch_update_partition(DatabaseName=self.database, TableName=table, Entries=entries)
+            if response.get("Errors"):
+                raise RuntimeError(f"updating {self.database}.{table}'s partitions failed: {response['Errors'][0]}")
+
     def partition_parameters(self, table: str) -> dict[str, dict[str, str]]:
         client = self.client()
         found: dict[str, dict[str, str]] = {}
@@ -234,4 +264,6 @@ class GlueCatalog(Catalog):
         return found
 
     def job_arguments(self) -> dict[str, str]:
-        return {"--catalog": "glue"}
+        """The Glue catalog, and this catalog's endpoint and region where set, so the job's clients reach it."""
+        located = {"--aws_endpoint_url": self.endpoint_url, "--aws_region": self.region}
+        return {"--catalog": "glue", **{k: v for k, v in located.items() if v}}

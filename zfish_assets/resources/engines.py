@@ -9,14 +9,15 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from dagster import ConfigurableResource, get_dagster_logger
+from dagster import ConfigurableResource, DagsterExecutionInterruptedError, get_dagster_logger
 from pydantic import Field
 
 from glue_scripts.joined_fish_data import JobArgs, JobResult, run
 from zfish_assets import settings
-from zfish_assets.job_code import script_sha256
+from zfish_assets.glue_code import CodeIntegrityError, verify_job_code
 from zfish_assets.resources.lake import aws_credentials
 from zfish_assets.resources.polling import PollTimeout, poll_until
 from zfish_assets.resources.spark import (
@@ -34,8 +35,12 @@ class Engine(ConfigurableResource, ABC):
     """Runs the joined_fish_data job for a window and reports what it wrote."""
 
     @abstractmethod
-    def run_job(self, args: JobArgs) -> JobResult:
-        """Run the job to completion; raise with the engine's own error when it fails."""
+    def run_job(self, args: JobArgs, run_key: str = "") -> JobResult:
+        """Run the job to completion; raise with the engine's own error when it fails.
+
+        `run_key` names the asking Dagster run and step: an engine whose work outlives the step
+        (a Glue run) finds that work again by it when the step is retried.
+        """
 
 
 class LocalSparkEngine(Engine):
@@ -49,7 +54,7 @@ class LocalSparkEngine(Engine):
     s3_region: str = Field(default="", description="AWS region for s3a (ZFISH_AWS_REGION).")
     s3_endpoint_url: str = Field(default="", description="Optional S3 endpoint for s3a (ZFISH_AWS_ENDPOINT_URL).")
 
-    def run_job(self, args: JobArgs) -> JobResult:
+    def run_job(self, args: JobArgs, run_key: str = "") -> JobResult:
         log = get_dagster_logger()
         started = time.monotonic()
         remote = remote_url()
@@ -73,7 +78,8 @@ class LocalSparkEngine(Engine):
         return result
 
 
-SCRIPT_HASH_ARGUMENT = "--zfish-script-sha256"
+DEFAULT_JOB_NAME = "zfish-joined-fish-data"
+RUN_KEY_ARGUMENT = "--zfish-run-key"
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED")
 
 
@@ -94,15 +100,19 @@ def job_run_links(job_name: str, run_id: str, region: str, log_group_prefix: str
 class GlueJobEngine(Engine):
     """Starts the deployed Glue job (made by `zfish deploy`) for a window and waits for it.
 
-    It only starts runs: it never creates or changes AWS resources. The job writes its result as
-    JSON to `result_prefix/<token>.json`; a run that succeeds without a result fails.
+    It only starts runs: it never creates or changes AWS resources. Before starting, it verifies
+    the job's code (`glue_code.verify_job_code`). Each run carries the asking step's key
+    (`--zfish-run-key`: the Dagster run id and step), so a retry of the step finds the run it
+    started and watches it again instead of starting a second one. A terminated Dagster run stops
+    its Glue run. The job writes its result as JSON to `result_prefix/<token>.json`; a run that
+    succeeds without a result fails.
     """
 
     job_name: str = Field(description="The deployed Glue job (ZFISH_GLUE_JOB_NAME).")
     result_prefix: str = Field(description="s3://... folder where job runs write their results.")
     region: str = Field(default="", description="AWS region (ZFISH_AWS_REGION).")
     endpoint_url: str = Field(default="", description="Optional endpoint for Glue and S3 (ZFISH_AWS_ENDPOINT_URL).")
-    timeout_s: float = Field(default=3 * 3600, description="Give up (and stop the run) after this many seconds.")
+    timeout_s: float = Field(default=3 * 3600, description="Give up (and stop the run) this many seconds after it started.")
     poll_interval_s: float = Field(default=15.0, description="Seconds between job run status polls.")
 
     def _client(self, service: str):
@@ -113,34 +123,65 @@ class GlueJobEngine(Engine):
     def _glue_client(self):
         return self._client("glue")
 
-    def check_deployed_script(self, glue) -> None:
+    def check_deployed_code(self, glue=None) -> None:
+        """Refuse (GlueJobError naming the fix) a job that is missing or does not run this checkout's code."""
+        glue = glue or self._glue_client()
         try:
             job = glue.get_job(JobName=self.job_name)["Job"]
         except glue.exceptions.EntityNotFoundException as exc:
             raise GlueJobError(f"Glue job {self.job_name!r} does not exist: run `zfish deploy`") from exc
-        deployed = job.get("DefaultArguments", {}).get(SCRIPT_HASH_ARGUMENT)
-        expected = script_sha256()
-        if deployed != expected:
-            raise GlueJobError(
-                f"Glue job {self.job_name!r} runs a different script than this code (deployed "
-                f"{SCRIPT_HASH_ARGUMENT}={deployed or 'none'}, code {expected}): run `zfish deploy` first"
-            )
+        try:
+            verify_job_code(self._client("s3"), self.job_name, job)
+        except CodeIntegrityError as exc:
+            raise GlueJobError(str(exc)) from None
 
-    def run_job(self, args: JobArgs) -> JobResult:
+    def find_run(self, glue, run_key: str) -> dict | None:
+        """The run started for `run_key`, newest first; None when there is none.
+
+        Glue lists a job's runs newest first: the search stops at runs older than any this step
+        could still be waiting for (the timeout, plus an hour of retries).
+        """
+        if not run_key:
+            return None
+        horizon = datetime.now(timezone.utc) - timedelta(seconds=self.timeout_s + 3600)
+        for page in glue.get_paginator("get_job_runs").paginate(JobName=self.job_name):
+            for job_run in page["JobRuns"]:
+                if job_run.get("Arguments", {}).get(RUN_KEY_ARGUMENT) == run_key:
+                    return job_run
+            if any(r["StartedOn"] < horizon for r in page["JobRuns"]):
+                break
+        return None
+
+    def run_job(self, args: JobArgs, run_key: str = "") -> JobResult:
         import json
         import uuid
         from dataclasses import asdict
 
         log = get_dagster_logger()
         glue = self._glue_client()
-        self.check_deployed_script(glue)
-        result_uri = f"{self.result_prefix.rstrip('/')}/{args.first_day}_{args.last_day}_{uuid.uuid4().hex}.json"
-        arguments = {f"--{k}": str(v) for k, v in asdict(replace(args, result_uri=result_uri)).items() if v != ""}
-        run_id = glue.start_job_run(JobName=self.job_name, Arguments=arguments)["JobRunId"]
         region = self.region or glue.meta.region_name
-        log.info(f"started Glue job {self.job_name} run {run_id} for {args.first_day}..{args.last_day}; "
-                 f"{job_run_links(self.job_name, run_id, region)}")
-        job_run = self._wait(glue, run_id, region)
+        found = self.find_run(glue, run_key)
+        if found is not None:
+            run_id, started = found["Id"], found["StartedOn"]
+            result_uri = found.get("Arguments", {}).get("--result_uri", "")
+            log.info(f"Glue job {self.job_name} run {run_id} was started for this step ({run_key}) and is "
+                     f"{found['JobRunState']}: watching it again, not starting another; "
+                     f"{job_run_links(self.job_name, run_id, region)}")
+        else:
+            self.check_deployed_code(glue)
+            result_uri = f"{self.result_prefix.rstrip('/')}/{args.first_day}_{args.last_day}_{uuid.uuid4().hex}.json"
+            arguments = {f"--{k}": str(v) for k, v in asdict(replace(args, result_uri=result_uri)).items() if v != ""}
+            if run_key:
+                arguments[RUN_KEY_ARGUMENT] = run_key
+            run_id = glue.start_job_run(JobName=self.job_name, Arguments=arguments)["JobRunId"]
+            started = datetime.now(timezone.utc)
+            log.info(f"started Glue job {self.job_name} run {run_id} for {args.first_day}..{args.last_day}; "
+                     f"{job_run_links(self.job_name, run_id, region)}")
+        try:
+            job_run = self._wait(glue, run_id, region, started)
+        except DagsterExecutionInterruptedError:
+            log.warning(f"run terminated: {self._stop(glue, run_id)} Glue job {self.job_name} run {run_id}")
+            raise
         state = job_run["JobRunState"]
         links = job_run_links(self.job_name, run_id, region, job_run.get("LogGroupName"))
         if state != "SUCCEEDED":
@@ -160,19 +201,25 @@ class GlueJobEngine(Engine):
         log.info(f"Glue job {self.job_name} run {run_id} succeeded; {links}")
         return JobResult(**json.loads(body))
 
-    def _wait(self, glue, run_id: str, region: str) -> dict:
+    def _stop(self, glue, run_id: str) -> str:
+        """Ask Glue to stop the run; what happened, for the message (the caller's error matters more)."""
+        try:
+            response = glue.batch_stop_job_run(JobName=self.job_name, JobRunIds=[run_id])
+        except Exception as exc:  # noqa: BLE001 - reported, and the caller raises its own error
+            return f"stopping it failed ({exc}); stop it in the Glue console:"
+        if response.get("Errors"):
+            return f"stopping it failed ({response['Errors'][0].get('ErrorDetail')}); stop it in the Glue console:"
+        return "stopped"
+
+    def _wait(self, glue, run_id: str, region: str, started: datetime) -> dict:
+        remaining = self.timeout_s - (datetime.now(timezone.utc) - started).total_seconds()
         try:
             return poll_until(lambda: glue.get_job_run(JobName=self.job_name, RunId=run_id)["JobRun"],
                               lambda job_run: job_run["JobRunState"] in TERMINAL_STATES,
-                              self.timeout_s, self.poll_interval_s)
+                              max(0.0, remaining), self.poll_interval_s)
         except PollTimeout as timeout:
-            try:
-                glue.batch_stop_job_run(JobName=self.job_name, JobRunIds=[run_id])
-                stopped = "stopped it"
-            except Exception as exc:  # the timeout is the error to report, not the failed stop
-                stopped = f"stopping it failed ({exc}); stop it in the Glue console"
             raise GlueJobError(
                 f"Glue job {self.job_name} run {run_id} still {timeout.last['JobRunState']} after "
-                f"{self.timeout_s:g}s: {stopped}; "
+                f"{self.timeout_s:g}s: {self._stop(glue, run_id).rstrip(':')}; "
                 f"{job_run_links(self.job_name, run_id, region, timeout.last.get('LogGroupName'))}"
             ) from None

@@ -202,6 +202,9 @@ def s3a_conf(endpoint_url: str = "", region: str = "", credentials: dict[str, st
     conf = {
         "fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        # Keep folder markers: by default s3a deletes every parent's marker after each write, a
+        # DeleteObjects on keys above the lake prefix (`use-cases/`) that a least-privilege writer may not delete.
+        "fs.s3a.directory.marker.retention": "keep",
     }
     if endpoint_url:
         conf.update({

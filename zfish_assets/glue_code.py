@@ -1,0 +1,92 @@
+"""The Glue job's code as content-addressed S3 objects, and the check that a job runs exactly them.
+
+`zfish deploy` uploads the entry point and the `glue_scripts` package (`--extra-py-files`) to
+`<code prefix>/sha256/<digest of the object's bytes>/<name>`, and the job definition names those
+keys. A key's content never changes: new code is a new key, so a deployment is never half
+updated, and whoever may start the job cannot swap what it runs by naming a different object.
+Before a run starts, `verify_job_code` checks that the job names this checkout's objects and that
+each object, downloaded, still hashes to its key: a replaced object is refused, naming the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+
+from zfish_assets import settings
+
+GLUE_SCRIPTS = settings.REPO_ROOT / "glue_scripts"
+ENTRY_POINT, PACKAGE = "joined_fish_data.py", "glue_scripts.zip"
+EXTRA_PY_FILES = "--extra-py-files"
+_ADDRESSED = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>(?:.+/)?sha256/(?P<digest>[0-9a-f]{64})/(?P<name>[^/]+))$")
+
+
+class CodeIntegrityError(RuntimeError):
+    """The job does not name this checkout's code, or an object of it was replaced."""
+
+
+@dataclass(frozen=True)
+class CodeObject:
+    """One deployed file: its name, its bytes, and the key its digest gives it under a code prefix."""
+
+    name: str
+    body: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+    def key(self, code_prefix: str) -> str:
+        return f"{code_prefix}/sha256/{self.sha256}/{self.name}"
+
+
+def package_zip() -> bytes:
+    """`glue_scripts/` (entry point and zfish_etl) as a zip for `--extra-py-files`: same code, same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(GLUE_SCRIPTS.rglob("*.py")):
+            info = zipfile.ZipInfo(f"glue_scripts/{path.relative_to(GLUE_SCRIPTS).as_posix()}", (2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def code_objects() -> dict[str, CodeObject]:
+    """This checkout's job code, by name: the entry point and the package."""
+    return {ENTRY_POINT: CodeObject(ENTRY_POINT, (GLUE_SCRIPTS / ENTRY_POINT).read_bytes()),
+            PACKAGE: CodeObject(PACKAGE, package_zip())}
+
+
+def job_code_uris(job: dict) -> dict[str, str]:
+    """The code a job definition names: its script and its `--extra-py-files`, by file name."""
+    return {ENTRY_POINT: job.get("Command", {}).get("ScriptLocation", ""),
+            PACKAGE: job.get("DefaultArguments", {}).get(EXTRA_PY_FILES, "")}
+
+
+def verify_job_code(s3, job_name: str, job: dict) -> None:
+    """Raise `CodeIntegrityError` unless `job` names this checkout's objects and each still holds its bytes.
+
+    The objects are downloaded and hashed (the script and the zip are small): a checksum stored
+    beside an object would be replaced with it.
+    """
+    expected = code_objects()
+    for name, uri in job_code_uris(job).items():
+        match = _ADDRESSED.match(uri)
+        if match is None or match["name"] != name or match["digest"] != expected[name].sha256:
+            raise CodeIntegrityError(
+                f"Glue job {job_name!r} runs other code than this checkout: it names {uri or 'nothing'} for "
+                f"{name}, this checkout's is sha256/{expected[name].sha256}/{name}: run `zfish deploy` first")
+        try:
+            body = s3.get_object(Bucket=match["bucket"], Key=match["key"])["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            raise CodeIntegrityError(f"s3://{match['bucket']}/{match['key']} (the job's {name}) is missing: "
+                                     "run `zfish deploy` to upload it") from None
+        found = hashlib.sha256(body).hexdigest()
+        if found != match["digest"]:
+            raise CodeIntegrityError(
+                f"s3://{match['bucket']}/{match['key']} was replaced: its bytes hash to sha256 {found}, not the "
+                f"{match['digest']} its key names. Refusing to start the job; run `zfish deploy` to restore "
+                "the code, and find out who could write the code prefix")

@@ -1,0 +1,136 @@
+"""A loopback HTTP proxy in front of moto's server: what every AWS client sent, and faults on demand.
+
+Clients (boto3, Spark's s3a, hudi-rs) are pointed at the proxy as their endpoint; it forwards each
+request to moto unchanged and records who signed it (the access key of the SigV4 credential),
+the method, path, query, `X-Amz-Target` and body, and moto's status. A test may register a handler
+for an operation (`"AWSGlue.GetJobRun"`, or `"s3"` for every S3 request): it sees the request and
+either answers it (status, body), e.g. a 503 a real service gives under load, or returns None to
+let it through. Nothing inside the clients is patched.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/")
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+@dataclass
+class Recorded:
+    """One request as the service received it."""
+
+    access_key: str
+    region: str
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    status: int = 0
+    response: bytes = b""
+
+    @property
+    def target(self) -> str:
+        """`AWSGlue.GetJobRun`, `AmazonAthena.StartQueryExecution`; `s3` for S3's REST calls."""
+        return self.headers.get("x-amz-target", "s3")
+
+    def json(self) -> dict:
+        return json.loads(self.body or b"{}")
+
+
+Handler = Callable[[Recorded], "tuple[int, bytes] | None"]
+
+
+@dataclass
+class AwsProxy:
+    upstream: str
+    requests: list[Recorded] = field(default_factory=list)
+    handlers: dict[str, Handler] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        upstream = urlsplit(self.upstream)
+        proxy = self
+        lock = threading.Lock()
+
+        class Forward(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _handle(self) -> None:
+                body = self._body()
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                found = _CREDENTIAL.search(headers.get("authorization", ""))
+                url = urlsplit(self.path)
+                recorded = Recorded(found.group(1) if found else "", found.group(2) if found else "", self.command,
+                                    url.path, parse_qs(url.query, keep_blank_values=True), headers, body)
+                with lock:
+                    proxy.requests.append(recorded)
+                handler = proxy.handlers.get(recorded.target)
+                answer = handler(recorded) if handler else None
+                if answer is not None:
+                    status, payload = answer
+                    reply_headers = {"Content-Type": "application/x-amz-json-1.1"}
+                else:
+                    connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
+                    forwarded = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                    forwarded["Content-Length"] = str(len(body))
+                    connection.request(self.command, self.path, body=body, headers=forwarded)
+                    response = connection.getresponse()
+                    status, payload = response.status, response.read()
+                    reply_headers = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP
+                                     and (k.lower() != "content-length" or self.command == "HEAD")}
+                    connection.close()
+                recorded.status, recorded.response = status, payload
+                self.send_response(status)
+                for key, value in reply_headers.items():
+                    self.send_header(key, value)
+                if self.command != "HEAD" or "Content-Length" not in {k.title() for k in reply_headers}:
+                    self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def calls(self, target: str) -> list[Recorded]:
+        return [r for r in self.requests if r.target == target]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def glue_error(status: int, code: str, message: str) -> tuple[int, bytes]:
+    """An AWS JSON-protocol error answer (what Glue sends for a 503 or an unknown entity)."""
+    return status, json.dumps({"__type": code, "Message": message}).encode()

@@ -1,0 +1,269 @@
+"""`zfish deploy` converging, the job's code verified, and Glue runs never lost, on moto's server.
+
+Every client goes through `AwsProxy` to moto. The proxy answers three Glue calls moto lacks
+(`UpdateJob`, `UpdateCrawler`, `BatchStopJobRun`: moto 5.2 has no route for them) by doing on
+moto what Glue does (an update replaces the definition; a stop is acknowledged), and injects the
+faults a test names (a 503 on `GetJobRun`). Nothing inside zfish or boto3 is patched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+
+import boto3
+import pytest
+from moto.moto_api import state_manager
+
+from zfish_assets_tests.aws_proxy import AwsProxy, Recorded, glue_error
+from zfish_assets_tests.test_aws_moto import BUCKET, REGION, aws, moto_url, no_default_endpoint  # noqa: F401 (fixtures)
+
+ROLE, OTHER_ROLE = "arn:aws:iam::000000000000:role/zfish-a", "arn:aws:iam::000000000000:role/zfish-b"
+JOB = "zfish-deploy-test"
+STUCK = {"progression": "manual", "times": 10**9}
+
+
+def serve_what_moto_lacks(proxy: AwsProxy, moto: str) -> None:
+    """UpdateJob and UpdateCrawler replace the definition on moto (Glue's semantics for the fields
+    deploy sends, which are all of them); BatchStopJobRun is acknowledged (moto cannot stop a run)."""
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=moto)
+
+    def update_job(r: Recorded):
+        body = r.json()
+        glue.delete_job(JobName=body["JobName"])
+        glue.create_job(Name=body["JobName"], **body["JobUpdate"])
+        return 200, json.dumps({"JobName": body["JobName"]}).encode()
+
+    def update_crawler(r: Recorded):
+        body = r.json()
+        glue.delete_crawler(Name=body["Name"])
+        glue.create_crawler(**body)
+        return 200, b"{}"
+
+    def stop(r: Recorded):
+        body = r.json()
+        return 200, json.dumps({"SuccessfulSubmissions": [{"JobName": body["JobName"], "JobRunId": i}
+                                                          for i in body["JobRunIds"]], "Errors": []}).encode()
+
+    proxy.handlers.update({"AWSGlue.UpdateJob": update_job, "AWSGlue.UpdateCrawler": update_crawler,
+                           "AWSGlue.BatchStopJobRun": stop})
+
+
+@pytest.fixture
+def proxy(aws, monkeypatch, tmp_path):
+    """Every zfish client pointed at the proxy in front of moto; a client on boto3's default endpoint fails."""
+    from zfish_assets.resources.lake import aws_client
+
+    front = AwsProxy(aws)
+    serve_what_moto_lacks(front, aws)
+    monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", front.url)
+    no_default_endpoint(monkeypatch, tmp_path)
+    for name, value in {"ZFISH_GLUE_ROLE_ARN": ROLE, "ZFISH_GLUE_JOB_NAME": JOB, "ZFISH_GLUE_POLL_S": "0.05"}.items():
+        monkeypatch.setenv(name, value)
+    aws_client.cache_clear()
+    yield front
+    aws_client.cache_clear()
+    front.close()
+
+
+def _deploy(*flags: str) -> str:
+    import contextlib
+    import io
+
+    from zfish_assets.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["deploy", *flags]) == 0
+    return out.getvalue()
+
+
+def test_deploy_converges_on_each_setting_and_dry_run_shows_each_change(proxy, aws, monkeypatch):
+    from zfish_assets.glue_code import code_objects
+
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
+    _deploy()
+    assert "up to date: nothing to change" in _deploy()
+    script = code_objects()["joined_fish_data.py"]
+
+    # A new role and a new lake prefix reach both crawlers and the job (and the code moves with the prefix).
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", OTHER_ROLE)
+    monkeypatch.setenv("ZFISH_LAKE_PREFIX", "labs/fish-b")
+    planned = _deploy("--dry-run")
+    for table in ("observations", "outcomes"):
+        assert f"would update crawler zebra_fish_demo-{table}\n    Role: \"{ROLE}\" -> \"{OTHER_ROLE}\"\n" \
+               f"    Targets.S3Targets[0].Path: \"s3://{BUCKET}/use-cases/fish-demo/{table}/\" -> " \
+               f"\"s3://{BUCKET}/labs/fish-b/{table}/\"" in planned, planned
+    new_script = f"s3://{BUCKET}/labs/fish-b/_zfish/glue/sha256/{script.sha256}/joined_fish_data.py"
+    assert f"would upload {new_script}" in planned
+    assert f"would update Glue job {JOB}" in planned and f"    Role: \"{ROLE}\" -> \"{OTHER_ROLE}\"" in planned
+    assert f"-> \"{new_script}\"" in planned
+    assert glue.get_crawler(Name="zebra_fish_demo-outcomes")["Crawler"]["Role"] == ROLE  # a dry run changes nothing
+    assert not proxy.calls("AWSGlue.UpdateJob")
+
+    _deploy()
+    for table in ("observations", "outcomes"):
+        crawler = glue.get_crawler(Name=f"zebra_fish_demo-{table}")["Crawler"]
+        assert crawler["Role"] == OTHER_ROLE
+        assert crawler["Targets"]["S3Targets"] == [{"Path": f"s3://{BUCKET}/labs/fish-b/{table}/"}]
+    job = glue.get_job(JobName=JOB)["Job"]
+    assert job["Role"] == OTHER_ROLE and job["Command"]["ScriptLocation"] == new_script
+    assert job["DefaultArguments"]["--extra-py-files"].startswith(f"s3://{BUCKET}/labs/fish-b/_zfish/glue/sha256/")
+    assert len(proxy.calls("AWSGlue.UpdateJob")) == 1 and len(proxy.calls("AWSGlue.UpdateCrawler")) == 2
+
+    # The database, changed behind deploy's back, is put back (moto's own UpdateDatabase).
+    glue.update_database(Name="zebra_fish_demo", DatabaseInput={"Name": "zebra_fish_demo", "Description": "edited"})
+    assert "    Description: \"edited\" -> " in _deploy()
+    assert glue.get_database(Name="zebra_fish_demo")["Database"]["Description"].startswith("zfish:")
+
+    # Another database: its own database and crawlers, pointed at it.
+    monkeypatch.setenv("ZFISH_DATABASE", "fish_b")
+    assert "create Glue database fish_b" in _deploy()
+    assert glue.get_crawler(Name="fish_b-outcomes")["Crawler"]["DatabaseName"] == "fish_b"
+    assert "up to date: nothing to change" in _deploy()
+    glue.delete_database(Name="fish_b")
+
+
+def _job_args():
+    from glue_scripts.joined_fish_data import JobArgs
+
+    return JobArgs(first_day="2025-05-01", last_day="2025-05-02", database="zebra_fish_demo",
+                   observations_table="observations", outcomes_table="outcomes",
+                   target_path=f"s3://{BUCKET}/use-cases/fish-demo/processed/joined_fish_data",
+                   target_table="joined_fish_data")
+
+
+def test_a_replaced_code_object_is_refused_before_any_glue_run(proxy, aws):
+    from zfish_assets.deployments import resources_for
+    from zfish_assets.glue_code import code_objects
+    from zfish_assets.resources.engines import GlueJobError
+
+    _deploy()
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
+    package = code_objects()["glue_scripts.zip"]
+    key = package.key("use-cases/fish-demo/_zfish/glue")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"PK not the package")  # anyone who could write the code prefix
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ZFISH_DEPLOYMENT", "aws")
+        mp.setenv("ZFISH_ENGINE", "glue")
+        engine = resources_for()["hudi_io_manager"].engine.process_config_and_initialize()
+    with pytest.raises(GlueJobError, match=rf"s3://{BUCKET}/{key} was replaced: its bytes hash to sha256 [0-9a-f]{{64}}, "
+                                           rf"not the {package.sha256} its key names\. Refusing to start the job; "
+                                           r"run `zfish deploy`"):
+        engine.run_job(_job_args())
+    assert not proxy.calls("AWSGlue.StartJobRun")
+    assert boto3.client("glue", region_name=REGION, endpoint_url=aws).get_job_runs(JobName=JOB)["JobRuns"] == []
+
+    assert f"would restore s3://{BUCKET}/{key} (replaced" in _deploy("--dry-run")
+    _deploy()
+    engine.check_deployed_code()  # restored: the job's code is this checkout's again
+
+
+def _materialize_joined(instance, raise_on_error: bool = True):
+    """joined_fish_data for 2025-05-01..02 through Dagster (the asset's step only, no checks)."""
+    from dagster import AssetKey, AssetSelection, materialize
+
+    from zfish_assets.definitions import build_definitions
+    from zfish_assets.runs import RANGE_END, RANGE_START
+
+    defs = build_definitions()
+    return materialize(defs.assets, selection=AssetSelection.assets(AssetKey("joined_fish_data")),
+                       resources=defs.resources, instance=instance, raise_on_error=raise_on_error,
+                       tags={RANGE_START: "2025-05-01", RANGE_END: "2025-05-02"})
+
+
+@pytest.fixture
+def glue_engine(proxy, monkeypatch):
+    """The aws deployment's Glue engine, the job deployed, its runs left RUNNING until a test releases them."""
+    for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_ENGINE": "glue", "ZFISH_CATALOG": "glue",
+                        "ZFISH_LAKE": "s3", "AWS_MAX_ATTEMPTS": "1"}.items():
+        monkeypatch.setenv(name, value)
+    _deploy()
+    state_manager.set_transition(model_name="glue::job_run", transition=STUCK)
+    yield proxy
+    state_manager.unset_transition(model_name="glue::job_run")
+
+
+def test_a_503_while_polling_resumes_the_run_the_step_started(glue_engine, aws, instance):
+    """The step's first poll gets a 503 (botocore retries none: AWS_MAX_ATTEMPTS=1): the step is retried,
+    finds its run by its run key, watches it to the end; StartJobRun is called once."""
+    from dataclasses import asdict
+
+    from dagster import DagsterEventType
+
+    from glue_scripts.joined_fish_data import JobResult
+
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
+    failed = []
+
+    def first_poll_fails(r: Recorded):
+        if failed:
+            return None
+        failed.append(r.json()["RunId"])
+        # Meanwhile the job finishes and writes its result, as the real script does.
+        (run,) = glue.get_job_runs(JobName=JOB)["JobRuns"]
+        bucket, _, key = run["Arguments"]["--result_uri"].removeprefix("s3://").partition("/")
+        result = JobResult("2025-05-01", "2025-05-02", 0, 0, {}, None, 0, 0, "incremental", 0, [], [], 0, 0)
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(asdict(result)).encode())
+        state_manager.set_transition(model_name="glue::job_run", transition={"progression": "immediate"})
+        return glue_error(503, "ServiceUnavailableException", "Service is unavailable")
+
+    glue_engine.handlers["AWSGlue.GetJobRun"] = first_poll_fails
+    result = _materialize_joined(instance)
+    assert result.success and failed
+    assert len(glue_engine.calls("AWSGlue.StartJobRun")) == 1
+    (run,) = glue.get_job_runs(JobName=JOB)["JobRuns"]
+    assert run["Id"] == failed[0] and run["Arguments"]["--zfish-run-key"] == f"{result.run_id}:joined_fish_data"
+    restarts = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_RESTARTED]
+    logs = " ".join(e.message or "" for e in instance.all_logs(result.run_id))
+    assert restarts and f"run {run['Id']} was started for this step" in logs and "not starting another" in logs
+
+
+def test_a_terminated_dagster_run_stops_its_glue_run(glue_engine, instance):
+    """SIGINT is how Dagster terminates a run worker; the step stops the Glue run it is watching."""
+    started: list[str] = []
+
+    def start_then_terminate(r: Recorded):
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return None  # moto starts the run
+
+    glue_engine.handlers["AWSGlue.StartJobRun"] = start_then_terminate
+    result = _materialize_joined(instance, raise_on_error=False)
+    assert not result.success
+    (start,) = glue_engine.calls("AWSGlue.StartJobRun")
+    started.append(json.loads(start.response)["JobRunId"])
+    (stop,) = glue_engine.calls("AWSGlue.BatchStopJobRun")
+    assert stop.json() == {"JobName": JOB, "JobRunIds": started}
+
+
+def test_zfish_demo_on_the_aws_deployment_refuses_at_once_or_runs(aws, data_dir, monkeypatch, capsys, spark, tmp_path):
+    """`zfish demo` with ZFISH_DEPLOYMENT=aws: without a deployed job it refuses before writing
+    anything; with Spark as the engine it runs both evenings on S3 and Glue (a short simulation:
+    four days from 2025-05-07, labels two days later, 15 images a day)."""
+    from datetime import date, timedelta
+
+    from zfish_assets.demo import run_demo
+
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
+    for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_ENGINE": "glue", "ZFISH_SIM_START": "2025-05-07",
+                        "ZFISH_LABEL_DELAY_DAYS": "2"}.items():
+        monkeypatch.setenv(name, value)
+    no_default_endpoint(monkeypatch, tmp_path)
+    with pytest.raises(SystemExit, match=r"zfish demo: refusing to start, nothing written: Glue job "
+                                         r"'zfish-joined-fish-data' does not exist: run `zfish deploy`"):
+        run_demo()
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
+
+    monkeypatch.setenv("ZFISH_ENGINE", "spark")
+    assert run_demo() == 0
+    out = capsys.readouterr().out
+
+    def labeled(evening: str) -> int:  # days whose fish were labeled by the evening, 5 fish x 3 images each
+        days = [date(2025, 5, 7) + timedelta(days=i) for i in range((date.fromisoformat(evening) - date(2025, 5, 7)).days + 1)]
+        return 15 * sum(d + timedelta(days=2) <= date.fromisoformat(evening) for d in days)
+
+    assert f"joined_fish_data: {labeled('2025-05-10')}" in out and f"joined_fish_data: {labeled('2025-05-11')}" in out
+    assert "Demo finished" in out and "FAIL" not in out, out
