@@ -222,7 +222,7 @@ def deploy(s: DeploySettings, dry_run: bool = False, echo: Callable[[str], objec
         step = f"[{number}/{len(actions)}] "
         echo(step + ("would " if dry_run else "") + action.description)
         for change in action.changes:
-            echo(f"{' ' * len(step)}    {change}")
+            echo(f"    {change}")
         if not dry_run:
             began = time.monotonic()
             action.apply()
