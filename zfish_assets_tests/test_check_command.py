@@ -83,7 +83,7 @@ def test_passing_checks_exit_0_and_the_junit_file_is_the_run_the_instance_record
     (run_id,) = junit_property(junit, "dagster_run_id")
     recorded = recorded_evaluations(joined, run_id)
     # Every check of the crawled tables and the joined table ran; the training set has no export yet.
-    assert set(cases) == set(recorded) and len(cases) == 12
+    assert set(cases) == set(recorded) and len(cases) == 15  # 5 per table, column_schema_change included
     assert {name.split("/")[0] for name in cases} == {"observations", "outcomes", "joined_fish_data"}
     assert all(outcome(cases[name]) == "pass" and recorded[name]["passed"] for name in cases)
     assert all(f"{name} " in printed for name in cases)
