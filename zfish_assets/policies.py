@@ -17,6 +17,7 @@ the region is the configured one, else `*`.
 
 from __future__ import annotations
 
+from glue_scripts.zfish_etl.landing import LANDING_DIR
 from zfish_assets.assets.training import EXPORT_PREFIX
 from zfish_assets.deploy import DeploySettings
 from zfish_assets.resources.crawler import crawler_name
@@ -86,7 +87,9 @@ def deployer_policy(s: DeploySettings) -> dict:
 
 def runner_policy(s: DeploySettings) -> dict:
     a = _Arns(s)
-    lake_write = [*RAW_TABLES, "quarantine", "_zfish/keys", EXPORT_PREFIX] + (["processed"] if s.engine == "spark" else [])
+    # `_zfish/landing`: an S3 landing's marker and its copy of the day it replaces (see landing.py)
+    lake_write = [*RAW_TABLES, "quarantine", "_zfish/keys", LANDING_DIR, EXPORT_PREFIX] + \
+        (["processed"] if s.engine == "spark" else [])
     statements = [
         _statement("ListTheLake", ["s3:ListBucket"], [a.bucket], _prefixes([f"{s.prefix}/*"])),
         _statement("LandDaysAndLedgersExportTrainingSets", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
@@ -116,7 +119,9 @@ def job_role_policy(s: DeploySettings) -> dict:
     joined = "joined_fish_data"
     statements = [
         _statement("ListTheLake", ["s3:ListBucket"], [a.bucket], _prefixes([f"{s.prefix}/*"])),
-        _statement("ReadRawDaysLedgersAndTheCode", ["s3:GetObject"], a.objects(*RAW_TABLES, "quarantine", "_zfish/glue")),
+        # the landing markers too: a day being replaced is read from its copy (landing.py)
+        _statement("ReadRawDaysLedgersAndTheCode", ["s3:GetObject"],
+                   a.objects(*RAW_TABLES, "quarantine", LANDING_DIR, "_zfish/glue")),
         _statement("WriteTheHudiTable", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], a.objects("processed")),
         _statement("WriteRunResults", ["s3:PutObject"], a.objects("_zfish/job-results")),
         _statement("ReadTheCatalog", CATALOG_READ, a.tables("*")),
