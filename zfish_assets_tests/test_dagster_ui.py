@@ -183,7 +183,7 @@ def test_backfill_from_the_ui_gives_60_rows_and_passing_checks(dev):
     rows = _joined_rows(dev)
     assert len(rows) == 60 and len({r["image_id"] for r in rows}) == 60
     checks = _checks(dev)
-    assert len(checks) == 12 and set(checks.values()) == {"SUCCEEDED"}, checks
+    assert len(checks) == 15 and set(checks.values()) == {"SUCCEEDED"}, checks  # 5 per table
 
 
 def test_the_lake_sensor_crawls_an_uploaded_day_and_joins_its_window(dev):
