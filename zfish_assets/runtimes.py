@@ -27,6 +27,8 @@ class GlueRuntime:
     glue_version: str
     pyspark: str
     hudi: str
+    warm_engine: bool = True
+    """Whether Spark Connect's server jar of this Spark resolves from Maven Central here (3.5.6's does not)."""
 
     @property
     def hudi_coordinate(self) -> str:
@@ -35,13 +37,16 @@ class GlueRuntime:
     @property
     def connect_coordinate(self) -> str:
         """Spark Connect's server, for the warm local engine (not in the pyspark wheel)."""
+        if not self.warm_engine:
+            raise ValueError(f"the warm engine (Spark Connect) runs on Glue 5.0's Spark only: the "
+                             f"spark-connect_2.12:{self.pyspark} server jar does not resolve; use GLUE=5.0")
         return f"org.apache.spark:spark-connect_2.12:{self.pyspark}"
 
     @property
     def jars(self) -> tuple[str, ...]:
         """Maven coordinates of the jars `bin/fetch-jars` fetches: the Hudi bundle and s3a, which a
         local session loads, and Spark Connect's server, which the warm engine adds."""
-        return (self.hudi_coordinate, *S3A_COORDINATES, self.connect_coordinate)
+        return (self.hudi_coordinate, *S3A_COORDINATES, *([self.connect_coordinate] if self.warm_engine else []))
 
     @property
     def suffix(self) -> str:
@@ -51,7 +56,7 @@ class GlueRuntime:
 
 RUNTIMES = {
     "5.0": GlueRuntime("5.0", pyspark="3.5.4", hudi="0.15.0"),
-    "5.1": GlueRuntime("5.1", pyspark="3.5.6", hudi="1.0.2"),
+    "5.1": GlueRuntime("5.1", pyspark="3.5.6", hudi="1.0.2", warm_engine=False),
 }
 
 
