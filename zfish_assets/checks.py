@@ -180,8 +180,8 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
                 accepted = int(registered.get(day, {}).get("recordCount", 0))
                 per_day[day] = {"quarantined": len(entries), "rows": accepted + len(entries),
                                 "rate": round(len(entries) / (accepted + len(entries)), 4),
-                                "reasons": dict(sorted(Counter(e.reason for e in entries).items()))}
-                per_day[day]["files"] = sorted({e.file for e in entries})
+                                "reasons": dict(sorted(Counter(e.reason for e in entries).items())),
+                                "files": sorted({e.file for e in entries})}
         over = [d for d, v in per_day.items() if v["rate"] > max_rate]
         reasons = sum((Counter(v["reasons"]) for v in per_day.values()), Counter())
         misnamed = lake.misnamed(table)

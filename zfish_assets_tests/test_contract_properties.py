@@ -26,7 +26,6 @@ from glue_scripts.zfish_etl.contract import (
     OUTCOMES,
     REASONS,
     UNJUDGEABLE,
-    data_lines,
     is_data_file,
     judge_line,
 )

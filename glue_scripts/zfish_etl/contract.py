@@ -79,7 +79,7 @@ DOMAINS = {
     "string": "any Unicode text (no unpaired surrogate); the table's key also non-empty",
     "bigint": f"an integer in [{BIGINT_RANGE[0]}, {BIGINT_RANGE[1]}]",
     "double": "a finite number (no overflow to infinity, no non-zero literal that rounds to 0); "
-              f"an integer only if a double holds it exactly (|n| <= 2^53)",
+              "an integer only if a double holds it exactly (|n| <= 2^53)",
     "boolean": "true or false",
     "timestamp": f"ISO 8601 with a zone, in [{TIMESTAMP_RANGE[0]:%Y-%m-%d}, {TIMESTAMP_RANGE[1]:%Y-%m-%d}) UTC",
 }

@@ -13,6 +13,7 @@ import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -128,7 +129,8 @@ class DuckDBQueryEngine(QueryEngine):
             )
         if entries:
             kept = f"__kept_{table.name}"
-            con.register(kept, self._kept_lines(table.name, {day: found for day, found in ledgers.items() if found}))
+            con.register(kept, self._kept_lines(table.name, {day: (folders[day], found)
+                                                             for day, found in ledgers.items() if found}))
             structure = json_structure(list(table.columns)).replace("'", "''")
             views.append(
                 f"SELECT {', '.join(f'r.{identifier(n)} AS {identifier(n)}' for n, _ in table.columns)}, day FROM "
@@ -136,16 +138,16 @@ class DuckDBQueryEngine(QueryEngine):
             )
         return " UNION ALL ".join(views)
 
-    def _kept_lines(self, table: str, ledgers: Mapping[str, list]) -> pa.Table:
-        """(day, text) of the lines of days with a quarantine that the quarantine does not name.
+    def _kept_lines(self, table: str, ledgers: Mapping[str, tuple[Path, list]]) -> pa.Table:
+        """(day, text) of the lines of days with a quarantine (day -> its local folder and quarantine
+        entries) that the quarantine does not name.
 
         Cut and decoded by the contract's own `data_lines` (bytes, strict UTF-8), as the crawl and the
         job cut them: DuckDB never sees bytes the crawl refused.
         """
         days, texts = [], []
-        for day, entries in ledgers.items():
+        for day, (folder, entries) in ledgers.items():
             excluded = {(e.file, e.line) for e in entries}
-            folder = self.lake.local_day_dir(table, day)
             for path in sorted(p for p in folder.iterdir() if p.is_file() and is_data_file(p.name)):
                 for number, raw in data_lines(path.read_bytes()):
                     if (path.name, number) in excluded:
