@@ -35,10 +35,10 @@ def build(rows: int, days: int) -> dict[str, Any]:
 
     from glue_scripts.zfish_etl.hudi import hudi_options
     from glue_scripts.zfish_etl.transform import join_labeled
-    from zfish_assets.crawl import PARTITION_KEYS
+    from zfish_assets.domain.crawl import PARTITION_KEYS
     from zfish_assets.io_managers.hudi import hive_type
-    from zfish_assets.resources.hudi_reader import read_hudi_snapshot
-    from zfish_assets.resources.spark import get_spark_session
+    from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+    from zfish_assets.engines.spark_session import get_spark_session
 
     defs = harness.definitions()
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]
@@ -109,7 +109,7 @@ def run_checks(defs: Any, instance: Any, selection: Any, days: list[str] | None)
     """The selected checks as one Dagster run, tagged as a range run of `days` (none: every day); all must pass."""
     from dagster import materialize
 
-    from zfish_assets.runs import RANGE_END, RANGE_START
+    from zfish_assets.tools.runs import RANGE_END, RANGE_START
 
     result = materialize(
         [*defs.assets, *defs.asset_checks], selection=selection, resources=defs.resources, instance=instance,
@@ -126,7 +126,7 @@ def measure(days: list[str] | None) -> list[dict[str, Any]]:
     from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance
 
     from zfish_assets.checks import JOINED, joined_checks
-    from zfish_assets.resources.hudi_reader import read_hudi_snapshot, snapshot_dataset
+    from zfish_assets.engines.hudi_reader import read_hudi_snapshot, snapshot_dataset
 
     phases = harness.Phases()
     with phases("imports+definitions"):

@@ -71,8 +71,8 @@ def engine(kind: str) -> Iterator[None]:
     if kind == "cold":
         yield
         return
-    from zfish_assets.resources import connect_server
-    from zfish_assets.resources.spark import REMOTE_VARIABLE
+    from zfish_assets.engines import connect_server
+    from zfish_assets.engines.spark_session import REMOTE_VARIABLE
 
     began = time.perf_counter()
     state = connect_server.start()
@@ -208,7 +208,7 @@ def materialize_assets(defs: Any, instance: Any, assets: Sequence[str], partitio
     """
     from dagster import AssetKey, AssetSelection, materialize
 
-    from zfish_assets.runs import RANGE_END, RANGE_START
+    from zfish_assets.tools.runs import RANGE_END, RANGE_START
 
     tags = {RANGE_START: first, RANGE_END: last} if first and last else {}
     result = materialize(
@@ -230,7 +230,7 @@ def run_checks(defs: Any, instance: Any, assets: Sequence[str], partition: str |
     """
     from dagster import AssetKey, AssetSelection, materialize
 
-    from zfish_assets.runs import RANGE_END, RANGE_START
+    from zfish_assets.tools.runs import RANGE_END, RANGE_START
 
     tags = {"dagster/partition": partition} if partition else {RANGE_START: first, RANGE_END: last} if first else {}
     result = materialize(
@@ -253,7 +253,7 @@ def land_and_crawl_directly(first: int, last: int) -> dict[str, int]:
     Not through Dagster runs (two runs a day would make 400 days of history take an hour); the
     same simulator and crawl code the assets call, so the lake and catalog are the assets' own.
     """
-    from zfish_assets.crawl import crawl_day
+    from zfish_assets.domain.crawl import crawl_day
     from zfish_assets.synthetic import SimSettings, generate
 
     defs = definitions()
@@ -293,7 +293,7 @@ def evening(offset: int, with_checks: bool = True) -> dict[str, Any]:
         from dagster import DagsterInstance
 
         from zfish_assets import settings
-        from zfish_assets.resources.spark import get_spark_session
+        from zfish_assets.engines.spark_session import get_spark_session
 
         defs = definitions()
     window_start = day(max(0, offset - settings.label_horizon_days() + 1))
@@ -327,7 +327,7 @@ def spark_stages(spark: Any, since: float) -> dict[str, Any]:
     listing, commit) or Python. `top` names the longest jobs by Hudi's job description where it
     sets one, else Spark's call site. Read from Spark's status store, which runs without the UI too.
     """
-    from zfish_assets.resources.spark import remote_url
+    from zfish_assets.engines.spark_session import remote_url
 
     if remote_url():  # a Spark Connect client cannot read the server's status store
         return {"jobs": 0, "tasks": 0, "busy_s": 0.0, "top": ["(not read on the warm engine)"]}

@@ -31,7 +31,7 @@ def main() -> None:
         from dagster import DagsterInstance
 
         from zfish_assets.definitions import build_definitions
-        from zfish_assets.runs import land_and_crawl
+        from zfish_assets.tools.runs import land_and_crawl
 
         defs = build_definitions()
         with DagsterInstance.ephemeral() as instance:

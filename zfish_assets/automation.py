@@ -44,11 +44,11 @@ from dagster import (
 from dagster._core.execution.backfill import BulkActionStatus  # not exported; the UI's own status enum
 
 from zfish_assets import settings
-from zfish_assets.crawl import fingerprint
+from zfish_assets.domain.crawl import fingerprint
 from zfish_assets.partitions import last_day
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.lake import RAW_TABLES, Lake
-from zfish_assets.runs import RANGE_END, RANGE_START, RAW_AND_CRAWLED
+from zfish_assets.tools.runs import RANGE_END, RANGE_START, RAW_AND_CRAWLED
 
 JOIN_THROUGH = "zfish/join_through"  # on a crawl run: join the window ending at this day once it succeeded
 TRIGGER = "zfish/trigger"

@@ -28,8 +28,8 @@ from dagster import (
 from glue_scripts.zfish_etl.contract import contract_for, is_data_file
 from zfish_assets import settings
 from zfish_assets.partitions import days_between, validate_day
-from zfish_assets.crawl import QUARANTINED_ROWS, fingerprint
-from zfish_assets.quarantine import read_ledger
+from zfish_assets.domain.crawl import QUARANTINED_ROWS, fingerprint
+from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.query import QueryEngine, identifier, sql_string
@@ -175,7 +175,7 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
         scope = sorted((set(lake.list_days(table)) | set(registered)) if days is None else set(days))
         per_day: dict[str, dict] = {}
         for day in scope:
-            entries = read_ledger(lake, table, day) or []
+            entries = read_ledger(lake.get_bytes, table, day) or []
             if entries:
                 accepted = int(registered.get(day, {}).get("recordCount", 0))
                 per_day[day] = {"quarantined": len(entries), "rows": accepted + len(entries),

@@ -5,7 +5,7 @@
 reading S3 (Athena on request: its answers to the checks cannot be proven without an account).
 Each part can be chosen on its own: `ZFISH_LAKE=local|s3`, `ZFISH_CATALOG=local|glue`,
 `ZFISH_ENGINE=spark|glue`, `ZFISH_QUERY=duckdb|athena`, and `ZFISH_CRAWL_MODE=partitions|crawler`
-(how the crawled assets register a day; read at run time by `resources/crawler.py`, checked here).
+(how the crawled assets register a day; read at run time by `domain/crawler.py`, checked here).
 AWS settings come through Dagster's `EnvVar` (resolved at run time): `ZFISH_S3_BUCKET`,
 `ZFISH_AWS_REGION`, optional `ZFISH_AWS_ENDPOINT_URL` (every AWS client), `ZFISH_GLUE_JOB_NAME`
 (engine glue; default `zfish-joined-fish-data`, as `zfish deploy`'s), `ZFISH_ATHENA_WORKGROUP` and `ZFISH_ATHENA_OUTPUT` (query athena).

@@ -33,8 +33,8 @@ def spark_engine(request, tmp_path_factory):
         return
     import socket
 
-    from zfish_assets.resources import connect_server
-    from zfish_assets.resources.spark import REMOTE_VARIABLE
+    from zfish_assets.engines import connect_server
+    from zfish_assets.engines.spark_session import REMOTE_VARIABLE
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -51,7 +51,7 @@ def spark_engine(request, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(spark_engine):
-    from zfish_assets.resources.spark import get_spark_session
+    from zfish_assets.engines.spark_session import get_spark_session
 
     return get_spark_session()
 
@@ -94,7 +94,7 @@ def walkthrough_template(data_dir_path, tmp_path_factory):
 
     from zfish_assets.definitions import build_definitions
     from zfish_assets.partitions import days_between
-    from zfish_assets.runs import land_and_crawl
+    from zfish_assets.tools.runs import land_and_crawl
 
     shutil.rmtree(data_dir_path, ignore_errors=True)
     with pytest.MonkeyPatch.context() as mp:

@@ -153,7 +153,7 @@ def hold(signal: Path, what: str) -> None:
 
 def join(job_args: dict[str, str], classes: str) -> None:
     from glue_scripts.joined_fish_data import JobArgs, run
-    from zfish_assets.resources.spark import SparkSettings, get_spark_session
+    from zfish_assets.engines.spark_session import SparkSettings, get_spark_session
 
     conf = (("spark.driver.extraClassPath", classes), ("spark.hadoop.fs.file.impl", HOLD_FS_CLASS))
     spark = get_spark_session(SparkSettings(extra_conf=conf))
@@ -165,7 +165,7 @@ def join(job_args: dict[str, str], classes: str) -> None:
 
 
 def land(spec: dict[str, str]) -> None:
-    from zfish_assets.crawl import crawl_day
+    from zfish_assets.domain.crawl import crawl_day
     from zfish_assets.resources.catalog import LocalCatalog
     from zfish_assets.resources.lake import LocalLake
     from zfish_assets.resources.simulator import SimulatorResource

@@ -72,7 +72,7 @@ def _deploy(*flags: str) -> str:
     import contextlib
     import io
 
-    from zfish_assets.cli import main
+    from zfish_assets.tools.cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -81,7 +81,7 @@ def _deploy(*flags: str) -> str:
 
 
 def test_deploy_converges_on_each_setting_and_dry_run_shows_each_change(proxy, aws, monkeypatch):
-    from zfish_assets.glue_code import code_objects
+    from zfish_assets.engines.job_code import code_objects
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     _deploy()
@@ -137,7 +137,7 @@ def _job_args():
 
 def test_a_replaced_code_object_is_refused_before_any_glue_run(proxy, aws):
     from zfish_assets.deployments import resources_for
-    from zfish_assets.glue_code import code_objects
+    from zfish_assets.engines.job_code import code_objects
     from zfish_assets.resources.engines import GlueJobError
 
     _deploy()
@@ -166,7 +166,7 @@ def _materialize_joined(instance, raise_on_error: bool = True):
     from dagster import AssetKey, AssetSelection, materialize
 
     from zfish_assets.definitions import build_definitions
-    from zfish_assets.runs import RANGE_END, RANGE_START
+    from zfish_assets.tools.runs import RANGE_END, RANGE_START
 
     defs = build_definitions()
     return materialize(defs.assets, selection=AssetSelection.assets(AssetKey("joined_fish_data")),
@@ -245,7 +245,7 @@ def test_zfish_demo_on_the_aws_deployment_refuses_at_once_or_runs(aws, data_dir,
     four days from 2025-05-07, labels two days later, 15 images a day)."""
     from datetime import date, timedelta
 
-    from zfish_assets.demo import run_demo
+    from zfish_assets.tools.demo import run_demo
 
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
     for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_ENGINE": "glue", "ZFISH_SIM_START": "2025-05-07",

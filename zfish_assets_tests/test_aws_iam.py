@@ -36,7 +36,7 @@ KEYS = {"deployer": "AKIAZFISHDEPLOYER", "runner": "AKIAZFISHRUNNER", "job-role"
 JOB_PROCESS = """
 import sys
 from dataclasses import replace
-from zfish_assets.resources.spark import SparkSettings, apply_s3a, get_spark_session, s3a_conf
+from zfish_assets.engines.spark_session import SparkSettings, apply_s3a, get_spark_session, s3a_conf
 endpoint, region, key, secret, *argv = sys.argv[1:]
 spark = get_spark_session(replace(SparkSettings.from_env(), with_s3a=True))
 apply_s3a(spark, s3a_conf(endpoint, region, {"access_key": key, "secret_key": secret}))
@@ -91,8 +91,8 @@ class GlueStandIn(threading.Thread):
 def test_each_principal_does_its_part_of_the_walkthrough_within_its_own_policy(proxy, aws, instance, data_dir,  # noqa: F811
                                                                                 tmp_path, monkeypatch):
     from zfish_assets.definitions import build_definitions
-    from zfish_assets.policies import PRINCIPALS
-    from zfish_assets.runs import join_range, land_and_crawl
+    from zfish_assets.tools.policies import PRINCIPALS
+    from zfish_assets.tools.runs import join_range, land_and_crawl
 
     for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_ENGINE": "glue", "ZFISH_CATALOG": "glue",
                         "ZFISH_LAKE": "s3", "ZFISH_QUERY": "duckdb", "ZFISH_GLUE_ROLE_ARN": ROLE}.items():
@@ -137,7 +137,7 @@ def test_the_runners_policy_covers_its_athena_queries_and_the_configured_output(
     """With ZFISH_QUERY=athena and ZFISH_ATHENA_OUTPUT elsewhere, the runner's queries pass the replay,
     and its policy grants the result location that is configured, not the default one."""
     from zfish_assets.deployments import resources_for
-    from zfish_assets.policies import PRINCIPALS
+    from zfish_assets.tools.policies import PRINCIPALS
     from zfish_assets_tests.iam_replay import Need, allowed
     from zfish_assets_tests.test_aws_services import queue_athena_result
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from zfish_assets.partitions import days_between
-from zfish_assets.runs import join_range, land_and_crawl
+from zfish_assets.tools.runs import join_range, land_and_crawl
 
 START = "2025-04-05"
 BUCKET = "zfish-test-lake"
@@ -94,7 +94,7 @@ def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance, monkeypatch, 
     no_default_endpoint(monkeypatch, tmp_path)
 
     from zfish_assets.definitions import build_definitions
-    from zfish_assets.resources.hudi_reader import read_hudi_snapshot
+    from zfish_assets.engines.hudi_reader import read_hudi_snapshot
 
     started = time.monotonic()
     defs = build_definitions()
@@ -149,7 +149,7 @@ JOB = "zfish-joined-fish-data-test"
 def _create_job(glue, name: str, deployed: bool) -> None:
     """The job as `zfish deploy` leaves it (the engine itself never creates one): this checkout's code
     uploaded under its content keys and named by the job, or (`deployed=False`) a script elsewhere."""
-    from zfish_assets.glue_code import code_objects
+    from zfish_assets.engines.job_code import code_objects
     from zfish_assets.resources.lake import aws_client
 
     uris = {n: f"s3://{BUCKET}/scripts/{n}" for n in ("joined_fish_data.py", "glue_scripts.zip")}
@@ -264,8 +264,8 @@ def test_glue_engine_runs_the_job_script_succeeds_and_fails_with_glues_message(a
 def test_deploy_creates_the_resources_once_and_upload_lands_a_day(aws, tmp_path, monkeypatch, capsys):
     import boto3
 
-    from zfish_assets.cli import main
-    from zfish_assets.glue_code import code_objects
+    from zfish_assets.tools.cli import main
+    from zfish_assets.engines.job_code import code_objects
 
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", "arn:aws:iam::123456789012:role/zfish-test")
     monkeypatch.setenv("ZFISH_GLUE_JOB_NAME", JOB)

@@ -179,10 +179,10 @@ def test_crawler_mode_creates_the_crawler_once_waits_and_needs_the_day_registere
     moto's crawler does not register, fails naming the day."""
     import boto3
 
-    from zfish_assets.crawl import fingerprint
+    from zfish_assets.domain.crawl import fingerprint
     from zfish_assets.definitions import build_definitions
     from zfish_assets.resources.lake import S3Lake
-    from zfish_assets.runs import land_and_crawl
+    from zfish_assets.tools.runs import land_and_crawl
 
     d1, d2 = "2025-04-05", "2025-04-06"
     defs = build_definitions()
@@ -226,12 +226,12 @@ def test_crawler_mode_judges_the_day_by_the_contract_as_partitions_mode_does(aws
     the same lines and both modes give the same table for the same lake."""
     import boto3
 
-    from zfish_assets.cli import main as zfish
+    from zfish_assets.tools.cli import main as zfish
     from zfish_assets.definitions import build_definitions
-    from zfish_assets.quarantine import keys_key
+    from zfish_assets.domain.quarantine import keys_key
     from zfish_assets.resources.lake import S3Lake
-    from zfish_assets.runs import land_and_crawl
-    from glue_scripts.zfish_etl.contract import ledger_key
+    from zfish_assets.tools.runs import land_and_crawl
+    from glue_scripts.zfish_etl.ledger import ledger_key
 
     monkeypatch.setenv("ZFISH_QUARANTINE_MAX_RATE", "1")  # mostly bad on purpose: warn, do not stop
     day = "2025-04-07"
@@ -285,7 +285,7 @@ def _run_failing(defs, instance, day: str) -> tuple[bool, str]:
 def test_crawler_waits_for_a_running_crawl_reports_a_stopped_one_and_times_out(aws):
     import boto3
 
-    from zfish_assets.resources.crawler import CrawlerError, crawler_definition, ensure_crawler, run_crawler
+    from zfish_assets.domain.crawler import CrawlerError, crawler_definition, ensure_crawler, run_crawler
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     name = "zebra_fish_demo-outcomes"
@@ -331,7 +331,7 @@ def test_deploy_sets_hive_sync_and_the_job_gets_hudis_glue_sync_options(aws, mon
     import boto3
 
     from glue_scripts.joined_fish_data import extra_hudi_options, parse_args
-    from zfish_assets.cli import main
+    from zfish_assets.tools.cli import main
     from zfish_assets.resources.engines import GlueJobEngine, GlueJobError
 
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)

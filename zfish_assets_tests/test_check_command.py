@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from zfish_assets.cli import main
+from zfish_assets.tools.cli import main
 
 LAKE = Path("lake") / "use-cases" / "fish-demo"
 
@@ -26,7 +26,7 @@ LAKE = Path("lake") / "use-cases" / "fish-demo"
 def joined_template(walkthrough_template, data_dir_path, tmp_path_factory):
     """The walkthrough landed, crawled and joined over 2025-04-05..2025-05-10 (60 rows), kept aside."""
     from zfish_assets.definitions import build_definitions
-    from zfish_assets.runs import join_range
+    from zfish_assets.tools.runs import join_range
 
     shutil.rmtree(data_dir_path, ignore_errors=True)
     shutil.copytree(walkthrough_template, data_dir_path)
@@ -105,8 +105,8 @@ def test_passing_checks_exit_0_and_the_junit_file_is_the_run_the_instance_record
 
     # Once a training set exists, its checks run too.
     from zfish_assets.definitions import build_definitions
-    from zfish_assets.instance import local_instance
-    from zfish_assets.runs import materialize_training
+    from zfish_assets.tools.instance import local_instance
+    from zfish_assets.tools.runs import materialize_training
 
     with local_instance() as instance:
         assert materialize_training(build_definitions(), instance).success

@@ -9,8 +9,8 @@ import json
 
 from dagster import AssetCheckEvaluation, AssetKey, AssetSelection, materialize
 
-from zfish_assets.resources.hudi_reader import read_hudi_snapshot
-from zfish_assets.runs import RANGE_END, RANGE_START, join_range
+from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+from zfish_assets.tools.runs import RANGE_END, RANGE_START, join_range
 
 START = "2025-04-05"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from zfish_assets.cli import main
-from zfish_assets.progress import Progress
+from zfish_assets.tools.cli import main
+from zfish_assets.tools.progress import Progress
 
 ZFISH = str(Path(sys.executable).parent / "zfish")
 

@@ -29,7 +29,8 @@ from glue_scripts.zfish_etl.contract import (
     is_data_file,
     judge_line,
 )
-from zfish_assets.quarantine import Entry, decode_keys, encode_keys, judge_day
+from glue_scripts.zfish_etl.ledger import Entry
+from zfish_assets.domain.quarantine import decode_keys, encode_keys, judge_day
 
 VALID = {"fish_id": "zfish_A", "image_id": "img-1", "timestamp": "2025-05-01T09:00:00Z", "age_days": 12,
          "treatment": "drug_a", "genetic_markers": {"gene_a": 0.5, "gene_b": -1.25, "gene_c": 2},
@@ -239,7 +240,7 @@ def scratch():
                        st.lists(line_kinds, min_size=1, max_size=5), min_size=1, max_size=3))
 def test_duckdb_reads_exactly_what_the_crawl_accepted(scratch, layout):
     """The real crawl over a generated day, then DuckDB's view of it: the same rows, the same values."""
-    from zfish_assets.crawl import crawl_day
+    from zfish_assets.domain.crawl import crawl_day
     from zfish_assets.resources.catalog import LocalCatalog
     from zfish_assets.resources.lake import LocalLake
     from zfish_assets.resources.query import DuckDBQueryEngine

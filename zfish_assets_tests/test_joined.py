@@ -9,8 +9,8 @@ import pytest
 
 from zfish_assets.definitions import build_definitions
 from zfish_assets.partitions import days_between
-from zfish_assets.resources.hudi_reader import completed_commits, read_hudi_snapshot
-from zfish_assets.runs import join_range, land_and_crawl
+from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot
+from zfish_assets.tools.runs import join_range, land_and_crawl
 
 START = "2025-04-05"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from zfish_assets.partitions import days_between
-from zfish_assets.runs import land_and_crawl, run_checks
+from zfish_assets.tools.runs import land_and_crawl, run_checks
 
 WALKTHROUGH_DAYS = days_between("2025-04-05", "2025-05-10")
 

@@ -33,10 +33,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from glue_scripts.joined_fish_data import JobArgs, run
-from zfish_assets.crawl import crawl_day
+from zfish_assets.domain.crawl import crawl_day
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.catalog import LocalCatalog
-from zfish_assets.resources.hudi_reader import completed_commits, read_hudi_snapshot
+from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot
 from zfish_assets.resources.lake import STAGING, LocalLake
 from zfish_assets.resources.simulator import SimulatorResource
 
@@ -534,7 +534,7 @@ def what_readers_see(lake, catalog: LocalCatalog, table: str) -> dict[str, Any]:
     read path (`readable_folders`), and registered after a crawl (catalog records)."""
     from glue_scripts.zfish_etl.files import join, list_folders, read_files
     from glue_scripts.zfish_etl.landing import readable_folders
-    from zfish_assets.crawl import fingerprint
+    from zfish_assets.domain.crawl import fingerprint
 
     listed = lake.list_day(table, NEW_DAY)
     local = lake.local_day_dir(table, NEW_DAY)

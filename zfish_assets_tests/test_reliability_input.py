@@ -20,10 +20,10 @@ import pytest
 from dagster import (AssetKey, AssetSelection, DagsterInstance, DagsterUnknownPartitionError, Definitions,
                      materialize)
 
-from zfish_assets.cli import main as zfish
+from zfish_assets.tools.cli import main as zfish
 from zfish_assets.definitions import build_definitions
-from zfish_assets.resources.hudi_reader import read_hudi_snapshot
-from zfish_assets.runs import CheckOutcome, join_range, land_and_crawl
+from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+from zfish_assets.tools.runs import CheckOutcome, join_range, land_and_crawl
 
 PREFIX = "use-cases/fish-demo"
 OBS_DAYS = ("2025-05-01", "2025-05-02", "2025-05-03")
@@ -423,7 +423,7 @@ def test_a_hostile_day_is_refused_by_the_cli(tmp_path, capsys, day):
 
 
 def test_a_hostile_day_or_table_is_refused_by_the_crawl_and_the_checks(defs, instance):
-    from zfish_assets.crawl import crawl_day
+    from zfish_assets.domain.crawl import crawl_day
 
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]
     with pytest.raises(ValueError, match=r"day='\.\./\.\./etc' is not a day"):

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from zfish_assets.cli import main as zfish
+from zfish_assets.tools.cli import main as zfish
 from zfish_assets.definitions import build_definitions
-from zfish_assets.resources.hudi_reader import read_hudi_snapshot
-from zfish_assets.runs import join_range, land_and_crawl
+from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+from zfish_assets.tools.runs import join_range, land_and_crawl
 
 PREFIX = "use-cases/fish-demo"
 D1, D2, LABELS = "2025-05-01", "2025-05-02", "2025-05-05"

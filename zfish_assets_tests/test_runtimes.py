@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from zfish_assets import runtimes, settings
-from zfish_assets.resources.spark import SparkEnvironmentError, SparkSettings, check_pyspark, jar_paths
+from zfish_assets.engines.spark_session import SparkEnvironmentError, SparkSettings, check_pyspark, jar_paths
 
 
 def test_each_runtime_names_its_spark_hudi_jars_and_folders(monkeypatch):
@@ -53,7 +53,7 @@ def test_the_other_runtimes_spark_is_refused_before_a_session_starts(monkeypatch
 
 @pytest.mark.parametrize("version", sorted(runtimes.RUNTIMES))
 def test_the_deployed_job_runs_the_chosen_glue_version(monkeypatch, version):
-    from zfish_assets.deploy import DeploySettings, job_definition
+    from zfish_assets.tools.deploy import DeploySettings, job_definition
 
     monkeypatch.setenv("ZFISH_GLUE_VERSION", version)
     for name, value in (("ZFISH_S3_BUCKET", "lake"), ("ZFISH_GLUE_ROLE_ARN", "arn:aws:iam::000000000000:role/zfish"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from zfish_assets.cli import main
+from zfish_assets.tools.cli import main
 from zfish_assets.synthetic import (
     SimSettings,
     WrittenDay,

@@ -11,7 +11,7 @@ import pytest
 from dagster import AssetKey
 
 from zfish_assets.assets.training import MANIFEST, SPLITS, TrainingSetConfig, parquet_bytes, read_parquet, split_of
-from zfish_assets.runs import join_range, land_and_crawl, materialize_training, run_checks
+from zfish_assets.tools.runs import join_range, land_and_crawl, materialize_training, run_checks
 
 START = "2025-04-05"
 FILES = (MANIFEST, *(f"{s}.parquet" for s in SPLITS))

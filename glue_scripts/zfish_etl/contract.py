@@ -31,7 +31,7 @@ column, null from then on. A new member whose name is not a plain lower-case ide
 and stays an unknown field. Other fields the contract does not declare are dropped from the row,
 and named, so their arrival is visible but harmless. Rules across rows (a key seen twice) live with the crawl, which sees the
 whole day and the other days' keys; it records every rejected row in the day's quarantine ledger
-(`ledger_key`), which the job reads to exclude the same rows.
+(`ledger.py`), which the job reads to exclude the same rows.
 """
 
 from __future__ import annotations
@@ -453,17 +453,3 @@ def judge_line(contract: Contract, raw: bytes) -> Verdict:
         return Verdict(NOT_UTF8, f"byte {exc.start + 1} ({raw[exc.start:exc.start + 1].hex()}) is not UTF-8: "
                                  "re-export the file as UTF-8")
     return check_line(contract, text)
-
-
-LEDGER = "quarantine/{table}/day={day}/quarantine.jsonl"
-
-
-def ledger_key(table: str, day: str) -> str:
-    """Where a day's quarantine ledger lives, relative to the lake prefix (beside the table folders)."""
-    return LEDGER.format(table=table, day=day)
-
-
-def ledger_uri(table_location: str, day: str) -> str:
-    """The ledger's URI from the raw table's location `<lake prefix>/<table>` (what the catalog holds)."""
-    prefix, _, table = table_location.rstrip("/").rpartition("/")
-    return f"{prefix}/{ledger_key(table, day)}"

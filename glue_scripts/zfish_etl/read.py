@@ -21,7 +21,8 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
-from glue_scripts.zfish_etl.contract import Contract, contract_for, data_lines, is_data_file, judge_line, ledger_uri
+from glue_scripts.zfish_etl.contract import Contract, contract_for, data_lines, is_data_file, judge_line
+from glue_scripts.zfish_etl.ledger import ledger_uri, parse_ledger
 from glue_scripts.zfish_etl.files import join, list_folders, read_files
 from glue_scripts.zfish_etl.landing import readable_folders
 from glue_scripts.zfish_etl.session import KEPT, materialized, parallelism
@@ -50,9 +51,8 @@ def _judged_lines(day: str, name: str, content: bytes, contract: Contract,
 def quarantined_lines(table: CatalogTable, days: list[str]) -> frozenset[tuple[str, str, int]]:
     """(day, file, line) of every quarantine entry of `days` (a day crawled without a ledger has none)."""
     uris = [ledger_uri(table.location, d) for d in days]
-    entries = (json.loads(text) for _, content in read_files(uris, missing_ok=True) if content
-               for text in content.decode("utf-8").splitlines() if text.strip())
-    return frozenset((e["day"], e["file"], e["line"]) for e in entries)
+    return frozenset((e.day, e.file, e.line) for _, content in read_files(uris, missing_ok=True) if content
+                     for e in parse_ledger(content))
 
 
 def day_files(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str]]:

@@ -21,9 +21,10 @@ from dagster import (
     asset,
 )
 
-from glue_scripts.zfish_etl.contract import ledger_key, struct_fields
+from glue_scripts.zfish_etl.contract import struct_fields
+from glue_scripts.zfish_etl.ledger import ledger_key
 from zfish_assets.resources.catalog import Catalog
-from zfish_assets.resources.crawler import crawl
+from zfish_assets.domain.crawler import crawl
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
 

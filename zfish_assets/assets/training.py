@@ -36,7 +36,7 @@ from dagster import (
 from pydantic import Field, model_validator
 
 from zfish_assets.partitions import validate_day
-from zfish_assets.resources.hudi_reader import HudiSnapshot, read_hudi_snapshot
+from zfish_assets.engines.hudi_reader import HudiSnapshot, read_hudi_snapshot
 from zfish_assets.resources.lake import Lake
 
 TRAINING = "training_set"

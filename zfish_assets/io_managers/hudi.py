@@ -31,7 +31,7 @@ from zfish_assets import settings
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.engines import Engine
-from zfish_assets.resources.hudi_reader import (
+from zfish_assets.engines.hudi_reader import (
     META_COLUMNS,
     HudiSnapshot,
     completed_commits,
@@ -168,7 +168,7 @@ class HudiIOManager(ConfigurableIOManager):
         if context.dagster_type.typing_type is HudiSnapshot:
             return HudiSnapshot(uri, tuple(days) if days is not None else None, self.lake.storage_options())
         if context.dagster_type.typing_type.__module__.startswith("pyspark"):
-            from zfish_assets.resources.spark import get_spark_session
+            from zfish_assets.engines.spark_session import get_spark_session
 
             df = get_spark_session().read.format("hudi").load(self.lake.spark_uri(f"processed/{table}"))
             return df.where(df.day.isin(days)) if days is not None else df

@@ -17,10 +17,10 @@ from pydantic import Field
 
 from glue_scripts.joined_fish_data import JobArgs, JobResult, run
 from zfish_assets import settings
-from zfish_assets.glue_code import CodeIntegrityError, verify_job_code
+from zfish_assets.engines.job_code import CodeIntegrityError, verify_job_code
 from zfish_assets.resources.lake import aws_credentials
-from zfish_assets.resources.polling import PollTimeout, poll_until
-from zfish_assets.resources.spark import (
+from zfish_assets.engines.polling import PollTimeout, poll_until
+from zfish_assets.engines.spark_session import (
     REMOTE_VARIABLE,
     SparkEnvironmentError,
     SparkSettings,
@@ -101,7 +101,7 @@ class GlueJobEngine(Engine):
     """Starts the deployed Glue job (made by `zfish deploy`) for a window and waits for it.
 
     It only starts runs: it never creates or changes AWS resources. Before starting, it verifies
-    the job's code (`glue_code.verify_job_code`). Each run carries the asking step's key
+    the job's code (`engines/job_code.verify_job_code`). Each run carries the asking step's key
     (`--zfish-run-key`: the Dagster run id and step), so a retry of the step finds the run it
     started and watches it again instead of starting a second one. A terminated Dagster run stops
     its Glue run. The job writes its result as JSON to `result_prefix/<token>.json`; a run that

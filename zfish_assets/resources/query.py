@@ -26,10 +26,10 @@ from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.contract import data_lines, is_data_file, struct_fields
 from zfish_assets import settings
 from zfish_assets.resources.catalog import Catalog
-from zfish_assets.resources.hudi_reader import snapshot_dataset
-from zfish_assets.quarantine import read_ledger
+from zfish_assets.engines.hudi_reader import snapshot_dataset
+from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.resources.lake import Lake
-from zfish_assets.resources.polling import PollTimeout, poll_until
+from zfish_assets.engines.polling import PollTimeout, poll_until
 
 _SIMPLE = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
            "boolean": "BOOLEAN", "timestamp": "TIMESTAMP", "date": "DATE"}
@@ -112,7 +112,7 @@ class DuckDBQueryEngine(QueryEngine):
         if not partitions:
             nulls = ", ".join(f"CAST(NULL AS {duckdb_type(t)}) AS {identifier(n)}" for n, t in table.columns)
             return f"SELECT {nulls}, CAST(NULL AS VARCHAR) AS day WHERE false"
-        ledgers = {day: read_ledger(self.lake, table.name, day) or [] for day in partitions}
+        ledgers = {day: read_ledger(self.lake.get_bytes, table.name, day) or [] for day in partitions}
         entries = [e for found in ledgers.values() for e in found]
 
         def files(days: list[str]) -> str:

@@ -12,7 +12,6 @@ quotes and all, reads back exactly) for the crawls of other days.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -25,45 +24,12 @@ from glue_scripts.zfish_etl.contract import (
     MULTILINE_JSON,
     NESTED_FILE,
     NOT_A_DATA_FILE,
-    RAW_LIMIT,
     Contract,
     data_lines,
     judge_line,
-    ledger_key,
-    shown_raw,
 )
+from glue_scripts.zfish_etl.ledger import Entry, format_ledger, ledger_key
 from zfish_assets.resources.lake import Lake
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One quarantined row (or a whole stray file: `line` 0).
-
-    `raw` is the delivered text (bytes that are not UTF-8 shown as `\\xNN`); when the bytes are not
-    UTF-8, `raw_base64` holds them exactly, so nothing the lab sent is lost in the ledger.
-    """
-
-    table: str
-    day: str
-    file: str
-    line: int
-    reason: str
-    detail: str
-    raw: str
-    raw_base64: str = ""
-
-    @classmethod
-    def of(cls, table: str, day: str, file: str, line: int, reason: str, detail: str, raw: bytes) -> Entry:
-        kept = raw[:4 * RAW_LIMIT]
-        try:
-            kept.decode("utf-8")
-            exact = ""
-        except UnicodeDecodeError:
-            exact = base64.b64encode(kept).decode()
-        return cls(table, day, file, line, reason, detail, shown_raw(raw), exact)
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True)  # ASCII: any text the lab sent survives the ledger
 
 
 @dataclass
@@ -176,7 +142,7 @@ def decode_keys(data: bytes) -> list[str]:
 
 def write_day(lake: Lake, contract: Contract, day: str, judged: JudgedDay) -> None:
     """Replace the day's ledger (and its accepted keys): a re-crawl leaves exactly its own verdict."""
-    lake.put_bytes(ledger_key(contract.table, day), "".join(e.to_json() + "\n" for e in judged.entries).encode())
+    lake.put_bytes(ledger_key(contract.table, day), format_ledger(judged.entries))
     if contract.key:
         lake.put_bytes(keys_key(contract.table, day), encode_keys(judged.keys))
 
@@ -191,12 +157,3 @@ def keys_of_other_days(lake: Lake, contract: Contract, days: Iterable[str], day:
             continue  # crawled before the keys file existed (or in its old format): re-crawl that day
         taken.update(dict.fromkeys(keys, other))
     return taken
-
-
-def read_ledger(lake: Lake, table: str, day: str) -> list[Entry] | None:
-    """The day's quarantine entries; None when the day was never crawled with a quarantine."""
-    try:
-        text = lake.get_bytes(ledger_key(table, day)).decode()
-    except FileNotFoundError:
-        return None
-    return [Entry(**json.loads(line)) for line in text.splitlines() if line.strip()]

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from zfish_assets import settings
-from zfish_assets.job_code import script_sha256
-from zfish_assets.resources.spark import CODE_CONF, SparkEnvironmentError, SparkSettings, check_java, spark_conf
+from zfish_assets.engines.job_code import script_sha256
+from zfish_assets.engines.spark_session import CODE_CONF, SparkEnvironmentError, SparkSettings, check_java, spark_conf
 from zfish_assets.runtimes import jar_name, runtime
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"

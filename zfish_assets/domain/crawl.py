@@ -2,7 +2,7 @@
 
 The table's schema is its contract (`glue_scripts/zfish_etl/contract.py`), not what a day's files
 suggest: a bad day cannot redefine the table. Each line is judged; unusable rows go to the day's
-quarantine with a named reason (`zfish_assets/quarantine.py`) and the good rows of the same day
+quarantine with a named reason (`zfish_assets/domain/quarantine.py`) and the good rows of the same day
 still flow. The partition parameters record what was crawled (`recordCount` usable rows,
 `objectCount`, `sizeKey`, as Glue's crawler does, plus the quarantined row count and a fingerprint
 of the files) so a check can tell when files change behind the catalog's back.
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from glue_scripts.zfish_etl.contract import Contract, contract_for, is_data_file
 from zfish_assets.partitions import validate_day
-from zfish_assets.quarantine import JudgedDay, judge_day, keys_of_other_days, read_ledger, write_day
+from glue_scripts.zfish_etl.ledger import read_ledger
+from zfish_assets.domain.quarantine import JudgedDay, judge_day, keys_of_other_days, write_day
 from zfish_assets.resources.catalog import Catalog, Columns
 from zfish_assets.resources.lake import Lake, LakeObject, validate_table
 
@@ -82,7 +83,7 @@ def judge_and_record(lake: Lake, catalog: Catalog, table: str, day: str,
         judged.added_members = {s: tuple(m for m in names if m not in before.get(s, ()))
                                 for s, names in evolved.members().items() if names != before.get(s, ())}
     judged.refused_members = refused
-    if objects or read_ledger(lake, table, day) is not None:  # an empty day leaves no trace, unless it had one
+    if objects or read_ledger(lake.get_bytes, table, day) is not None:  # an empty day leaves no trace, unless it had one
         write_day(lake, contract, day, judged)
     return judged, contract
 

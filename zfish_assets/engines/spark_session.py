@@ -174,7 +174,7 @@ def remote_session(url: str):
 
     from pyspark.sql import SparkSession
 
-    from zfish_assets.job_code import script_sha256
+    from zfish_assets.engines.job_code import script_sha256
 
     parsed = urlparse(url)
     if parsed.scheme != "sc" or not parsed.hostname:

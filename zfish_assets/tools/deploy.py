@@ -2,7 +2,7 @@
 
 Every resource deploy owns is compared field by field with its definition here, and created or
 updated where it differs: the Glue database, one on-demand crawler per raw table (for crawler
-mode), the job's code in S3 (content-addressed, see `glue_code.py`), and the Glue job of the
+mode), the job's code in S3 (content-addressed, see `engines/job_code.py`), and the Glue job of the
 `ZFISH_GLUE_VERSION` runtime, 5.0 or 5.1 (Hudi through `--datalake-formats hudi`, the Glue Data
 Catalog as metastore, the code's keys). A second deploy changes nothing; `--dry-run` prints each difference. Runs (the Glue job engine) only start
 this job; they never create or change anything.
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from zfish_assets import settings
-from zfish_assets.glue_code import EXTRA_PY_FILES, code_objects
-from zfish_assets.resources.crawler import crawler_definition, crawler_name
+from zfish_assets.engines.job_code import EXTRA_PY_FILES, code_objects
+from zfish_assets.domain.crawler import crawler_definition, crawler_name
 from zfish_assets.resources.engines import DEFAULT_JOB_NAME
 from zfish_assets.resources.lake import RAW_TABLES, aws_client
 from zfish_assets.runtimes import runtime

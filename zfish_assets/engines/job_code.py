@@ -1,4 +1,8 @@
-"""The Glue job's code as content-addressed S3 objects, and the check that a job runs exactly them.
+"""The job's code: its digest, its content-addressed S3 objects, and the check that a job runs exactly them.
+
+Every engine runs `glue_scripts` outside this process (Glue's workers; a warm Spark Connect
+server's Python workers), so each is refused when the code it was given differs from this
+checkout's. One digest names that code everywhere: the package's (`script_sha256`).
 
 `zfish deploy` uploads the entry point and the `glue_scripts` package (`--extra-py-files`) to
 `<code prefix>/sha256/<digest of the object's bytes>/<name>`, and the job definition names those
@@ -58,6 +62,12 @@ def code_objects() -> dict[str, CodeObject]:
     """This checkout's job code, by name: the entry point and the package."""
     return {ENTRY_POINT: CodeObject(ENTRY_POINT, (GLUE_SCRIPTS / ENTRY_POINT).read_bytes()),
             PACKAGE: CodeObject(PACKAGE, package_zip())}
+
+
+def script_sha256() -> str:
+    """The digest of this checkout's job code: the sha256 of the package `zfish deploy` uploads, which
+    holds the entry point and zfish_etl (a warm engine records it at start; a Glue job's key names it)."""
+    return code_objects()[PACKAGE].sha256
 
 
 def job_code_uris(job: dict) -> dict[str, str]:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from glue_scripts.zfish_etl.landing import LANDING_DIR
 from zfish_assets.assets.training import EXPORT_PREFIX
-from zfish_assets.deploy import DeploySettings
-from zfish_assets.resources.crawler import crawler_name
+from zfish_assets.tools.deploy import DeploySettings
+from zfish_assets.domain.crawler import crawler_name
 from zfish_assets.resources.lake import RAW_TABLES
 
 CATALOG_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",

@@ -22,10 +22,10 @@ from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterEventTyp
 
 from zfish_assets import settings
 from zfish_assets.automation import CHECKED_ON_DEMAND, CHECKS_JOB, TRIGGER
-from zfish_assets.instance import dagster_home
+from zfish_assets.tools.instance import dagster_home
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.lake import RAW_TABLES
-from zfish_assets.runs import RANGE_END, RANGE_START
+from zfish_assets.tools.runs import RANGE_END, RANGE_START
 
 PASSED, FAILED, USAGE, NOTHING_TO_CHECK = 0, 1, 2, 3
 """Exit statuses: every blocking check passed (warnings allowed); a blocking check failed or could

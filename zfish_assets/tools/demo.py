@@ -78,8 +78,8 @@ def run_demo() -> int:
 
 def _evenings(defs, resources) -> int:
     """Both evenings, each landed, crawled, joined and reported."""
-    from zfish_assets.instance import dagster_home, local_instance
-    from zfish_assets.runs import join_range, land_and_crawl
+    from zfish_assets.tools.instance import dagster_home, local_instance
+    from zfish_assets.tools.runs import join_range, land_and_crawl
 
     home = dagster_home()
     horizon = settings.label_horizon_days()
@@ -114,7 +114,7 @@ def _evenings(defs, resources) -> int:
 
 
 def _commit_instants(resources) -> list[str]:
-    from zfish_assets.resources.hudi_reader import HudiSnapshot
+    from zfish_assets.engines.hudi_reader import HudiSnapshot
 
     uri = resources.hudi_io_manager.table_uri("joined_fish_data")
     return HudiSnapshot(uri, storage_options=resources.lake.storage_options()).commits()

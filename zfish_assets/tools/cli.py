@@ -52,7 +52,7 @@ def _generate(args: argparse.Namespace) -> int:
     """
     from datetime import timedelta
 
-    from zfish_assets.progress import Progress
+    from zfish_assets.tools.progress import Progress
     from zfish_assets.synthetic import photos_between
 
     flags = ("fish_per_day", "images_per_fish", "label_delay_days", "seed")
@@ -105,7 +105,7 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from zfish_assets.demo import run_demo
+    from zfish_assets.tools.demo import run_demo
 
     return run_demo()
 
@@ -129,8 +129,8 @@ def _add_deploy(subparsers: argparse._SubParsersAction) -> None:
 def _deploy(args: argparse.Namespace) -> int:
     import json
 
-    from zfish_assets.deploy import DeploySettings, deploy
-    from zfish_assets.policies import policies
+    from zfish_assets.tools.deploy import DeploySettings, deploy
+    from zfish_assets.tools.policies import policies
 
     try:
         deploy_settings = DeploySettings.from_env()
@@ -165,7 +165,7 @@ def _upload(args: argparse.Namespace) -> int:
     import shutil
 
     from zfish_assets.deployments import resources_for
-    from zfish_assets.progress import Progress
+    from zfish_assets.tools.progress import Progress
     from zfish_assets.resources.lake import RAW_TABLES, is_day_folder, staged_files
 
     day = args.day.isoformat()
@@ -209,8 +209,8 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _engine(args: argparse.Namespace) -> int:
-    from zfish_assets.job_code import script_sha256
-    from zfish_assets.resources import connect_server
+    from zfish_assets.engines.job_code import script_sha256
+    from zfish_assets.engines import connect_server
 
     if args.action == "start":
         began = time.perf_counter()
@@ -233,7 +233,7 @@ def _engine(args: argparse.Namespace) -> int:
 
 def _range(value: str) -> tuple[str, str]:
     """argparse type for `FIRST..LAST`: malformed or reversed is a usage error (exit status 2)."""
-    from zfish_assets.checking import parse_range
+    from zfish_assets.tools.checking import parse_range
 
     try:
         return parse_range(value)
@@ -266,9 +266,9 @@ def _check(args: argparse.Namespace) -> int:
 
     warnings.filterwarnings("ignore", category=BetaWarning)  # before the definitions' module builds them
     warnings.filterwarnings("ignore", category=PreviewWarning)
-    from zfish_assets import checking
+    from zfish_assets.tools import checking
     from zfish_assets.definitions import build_definitions
-    from zfish_assets.instance import local_instance
+    from zfish_assets.tools.instance import local_instance
 
     defs = build_definitions()
     try:
@@ -312,7 +312,7 @@ def _dev(args: argparse.Namespace) -> int:
     import os
     import signal
 
-    from zfish_assets.instance import dagster_home
+    from zfish_assets.tools.instance import dagster_home
     from zfish_assets.settings import REPO_ROOT
 
     os.environ["DAGSTER_HOME"] = str(dagster_home())

@@ -1,6 +1,6 @@
 """Crawler mode: the walkthrough's Glue crawler registers day D, instead of zfish's own crawl.
 
-`ZFISH_CRAWL_MODE=partitions` (default) crawls in process (`zfish_assets/crawl.py`): the schema
+`ZFISH_CRAWL_MODE=partitions` (default) crawls in process (`zfish_assets/domain/crawl.py`): the schema
 inferred and checked for drift, `batch_create_partition` for day D, no waiting. `crawler` runs the
 walkthrough's on-demand crawler of the table (S3 target `PREFIX/<table>/`, the catalog database;
 `day=` folders become the partition key): created when missing, started, waited for with a
@@ -21,10 +21,10 @@ from dagster import get_dagster_logger
 
 from glue_scripts.zfish_etl.contract import is_data_file
 from zfish_assets import settings
-from zfish_assets.crawl import QUARANTINED_ROWS, CrawledDay, crawl_day, fingerprint, judge_and_record
+from zfish_assets.domain.crawl import QUARANTINED_ROWS, CrawledDay, crawl_day, fingerprint, judge_and_record
 from zfish_assets.resources.catalog import Catalog, GlueCatalog
 from zfish_assets.resources.lake import Lake
-from zfish_assets.resources.polling import PollTimeout, poll_until
+from zfish_assets.engines.polling import PollTimeout, poll_until
 
 CRAWL_MODES = ("partitions", "crawler")
 # LastCrawl.Status of a crawl that did not succeed: Glue says FAILED or CANCELLED (moto: STOPPED).
