@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+from zfish_assets.names import JOINED, RANGE_END, RANGE_START
 
 TARGET_S = 5.0
 DONE = "benchmark-table.json"
@@ -109,7 +110,7 @@ def run_checks(defs: Any, instance: Any, selection: Any, days: list[str] | None)
     """The selected checks as one Dagster run, tagged as a range run of `days` (none: every day); all must pass."""
     from dagster import materialize
 
-    from zfish_assets.tools.runs import RANGE_END, RANGE_START
+
 
     result = materialize(
         [*defs.assets, *defs.asset_checks], selection=selection, resources=defs.resources, instance=instance,
@@ -125,7 +126,7 @@ def measure(days: list[str] | None) -> list[dict[str, Any]]:
     """The checks over `days` (None: every day) and their reads, timed in this process; it must end without a JVM."""
     from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance
 
-    from zfish_assets.checks import JOINED, joined_checks
+    from zfish_assets.checks import joined_checks
     from zfish_assets.engines.hudi_reader import read_hudi_snapshot, snapshot_dataset
 
     phases = harness.Phases()

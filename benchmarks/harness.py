@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zfish_assets.names import RANGE_END, RANGE_START
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -208,7 +209,7 @@ def materialize_assets(defs: Any, instance: Any, assets: Sequence[str], partitio
     """
     from dagster import AssetKey, AssetSelection, materialize
 
-    from zfish_assets.tools.runs import RANGE_END, RANGE_START
+
 
     tags = {RANGE_START: first, RANGE_END: last} if first and last else {}
     result = materialize(
@@ -230,7 +231,7 @@ def run_checks(defs: Any, instance: Any, assets: Sequence[str], partition: str |
     """
     from dagster import AssetKey, AssetSelection, materialize
 
-    from zfish_assets.tools.runs import RANGE_END, RANGE_START
+
 
     tags = {"dagster/partition": partition} if partition else {RANGE_START: first, RANGE_END: last} if first else {}
     result = materialize(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+from zfish_assets.names import META_COLUMNS
 
 TARGET_RATIO = 1.2
 SPREAD = "7-35"
@@ -28,7 +29,7 @@ SPREAD = "7-35"
 
 def _snapshot_by_day(uri: str, options: dict[str, str]) -> dict[str, frozenset[tuple]]:
     """The table's rows per day without Hudi's meta columns: what a reader sees, to tell news from churn."""
-    from zfish_assets.engines.hudi_reader import META_COLUMNS, read_hudi_snapshot, table_exists
+    from zfish_assets.engines.hudi_reader import read_hudi_snapshot, table_exists
 
     if not table_exists(uri, options):
         return {}

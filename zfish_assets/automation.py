@@ -47,14 +47,10 @@ from zfish_assets import settings
 from zfish_assets.domain.crawl import fingerprint
 from zfish_assets.partitions import last_day
 from zfish_assets.resources.catalog import Catalog
-from zfish_assets.resources.lake import RAW_TABLES, Lake
-from zfish_assets.tools.runs import RANGE_END, RANGE_START, RAW_AND_CRAWLED
+from zfish_assets.resources.lake import Lake
+from zfish_assets.names import ALL_DAYS_CHECKS_JOB, CHECKED_ON_DEMAND, CHECKED_OVER_ALL_DAYS, CHECKS_JOB, FINGERPRINT, JOINED, JOIN_JOB, JOIN_THROUGH, LAND_AND_CRAWL_JOB, PARTITION, RANGE_END, RANGE_START, RAW_AND_CRAWLED, RAW_TABLES, TRIGGER
 
-JOIN_THROUGH = "zfish/join_through"  # on a crawl run: join the window ending at this day once it succeeded
-TRIGGER = "zfish/trigger"
-CHECKED_OVER_ALL_DAYS = ("observations", "outcomes", "joined_fish_data")
-CHECKED_ON_DEMAND = (*CHECKED_OVER_ALL_DAYS, "training_set")
-CHECKS_JOB = "checks_on_demand"
+
 IN_FLIGHT = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING,
              DagsterRunStatus.STARTED]
 
@@ -78,15 +74,15 @@ def _on_locally() -> bool:
 def build_automation(partitions) -> tuple[list[JobDefinition], list, list]:
     """The jobs, schedules and sensors of zfish, over `partitions` (the assets' daily partitions)."""
     crawl_job = define_asset_job(
-        "land_and_crawl", selection=AssetSelection.assets(*[AssetKey(a) for a in RAW_AND_CRAWLED]),
+        LAND_AND_CRAWL_JOB, selection=AssetSelection.assets(*[AssetKey(a) for a in RAW_AND_CRAWLED]),
         partitions_def=partitions, description="Land and crawl one day (raw and crawled assets, with checks).",
     )
     join_job = define_asset_job(
-        "join_window", selection=AssetSelection.assets(AssetKey("joined_fish_data")),
+        JOIN_JOB, selection=AssetSelection.assets(AssetKey(JOINED)),
         partitions_def=partitions, description="joined_fish_data over a range of days, in one run.",
     )
     checks_job = define_asset_job(
-        "all_days_checks", selection=AssetSelection.checks_for_assets(*[AssetKey(a) for a in CHECKED_OVER_ALL_DAYS]),
+        ALL_DAYS_CHECKS_JOB, selection=AssetSelection.checks_for_assets(*[AssetKey(a) for a in CHECKED_OVER_ALL_DAYS]),
         description="Every check of the crawled tables and joined_fish_data, over every day (a run without days).",
     )
     on_demand_job = define_asset_job(
@@ -131,11 +127,11 @@ def build_automation(partitions) -> tuple[list[JobDefinition], list, list]:
             digest = "/".join(prints[t] for t in RAW_TABLES)
             if seen.get(day) == digest:
                 continue
-            if all(prints[t] == registered[t].get(day, {}).get("zfish.fingerprint", fingerprint([]))
+            if all(prints[t] == registered[t].get(day, {}).get(FINGERPRINT, fingerprint([]))
                    for t in RAW_TABLES):
                 changed[day] = digest  # crawled already (by a schedule or backfill run)
                 continue
-            if context.instance.get_run_ids(RunsFilter(tags={"dagster/partition": day}, statuses=IN_FLIGHT), limit=1):
+            if context.instance.get_run_ids(RunsFilter(tags={PARTITION: day}, statuses=IN_FLIGHT), limit=1):
                 continue  # a run is landing or crawling it now: look again next tick
             changed[day] = digest
             requests.append(RunRequest(

@@ -28,15 +28,15 @@ from dagster import (
 from glue_scripts.zfish_etl.contract import contract_for, is_data_file
 from zfish_assets import settings
 from zfish_assets.partitions import days_between, validate_day
-from zfish_assets.domain.crawl import QUARANTINED_ROWS, fingerprint
+from zfish_assets.domain.crawl import fingerprint
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.query import QueryEngine, identifier, sql_string
+from zfish_assets.names import COLUMN_SCHEMA, FINGERPRINT, JOINED, PARTITION, QUARANTINED_ROWS, RANGE_END, RANGE_START, ROW_COUNT
 
 MAX_RATE_VARIABLE = "ZFISH_QUARANTINE_MAX_RATE"
 DEFAULT_MAX_RATE = "0.1"
-JOINED = "joined_fish_data"
 MAX_LISTED = 20
 
 
@@ -55,9 +55,9 @@ def max_quarantine_rate() -> float:
 def run_days(context: AssetCheckExecutionContext) -> list[str] | None:
     """The days of the run's partition or partition range; None for a run without partitions."""
     tags = context.run.tags
-    if "dagster/partition" in tags:
-        return [validate_day(tags["dagster/partition"])]
-    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    if PARTITION in tags:
+        return [validate_day(tags[PARTITION])]
+    start, end = tags.get(RANGE_START), tags.get(RANGE_END)
     return days_between(start, end) if start and end else None
 
 
@@ -89,7 +89,7 @@ def landed_rows(context: AssetCheckExecutionContext, raw_asset: str, day: str) -
     ).records
     if not records:
         return None
-    value = records[0].asset_materialization.metadata.get("dagster/row_count")
+    value = records[0].asset_materialization.metadata.get(ROW_COUNT)
     return None if value is None else int(value.value)
 
 
@@ -112,7 +112,7 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
             f"day={day}: {len(files[day])} files / {sum(o.size for o in files[day])} bytes now, "
             f"{registered[day].get('objectCount')} files / {registered[day].get('sizeKey')} bytes when crawled"
             for day in sorted(in_lake & set(registered))
-            if fingerprint(listed[day]) != registered[day].get("zfish.fingerprint")
+            if fingerprint(listed[day]) != registered[day].get(FINGERPRINT)
         ]
         problems = (
             [f"day folders not registered: {_listed(unregistered)}"] * bool(unregistered)
@@ -315,13 +315,13 @@ def column_schema_change_check(asset: str) -> AssetChecksDefinition:
                  description="Columns added, removed or retyped since the previous run's materialization.")
     def column_schema_change(context: AssetCheckExecutionContext) -> AssetCheckResult:
         records = [r for r in context.instance.fetch_materializations(AssetKey(asset), limit=200).records
-                   if "dagster/column_schema" in r.asset_materialization.metadata]
+                   if COLUMN_SCHEMA in r.asset_materialization.metadata]
         earlier = [r for r in records if records and r.run_id != records[0].run_id]
         if not earlier:
             return AssetCheckResult(passed=True, description="no earlier run's column schema to compare with")
 
         def columns(record) -> dict[str, str]:
-            schema = record.asset_materialization.metadata["dagster/column_schema"].value
+            schema = record.asset_materialization.metadata[COLUMN_SCHEMA].value
             return {c.name: c.type for c in schema.columns}
 
         now, before = columns(records[0]), columns(earlier[0])

@@ -19,6 +19,7 @@ from moto.moto_api import state_manager
 
 from zfish_assets_tests.aws_proxy import AwsProxy, Recorded, glue_error
 from zfish_assets_tests.test_aws_moto import BUCKET, REGION, aws, moto_url, no_default_endpoint  # noqa: F401 (fixtures)
+from zfish_assets.names import RANGE_END, RANGE_START
 
 ROLE, OTHER_ROLE = "arn:aws:iam::000000000000:role/zfish-a", "arn:aws:iam::000000000000:role/zfish-b"
 JOB = "zfish-deploy-test"
@@ -166,7 +167,7 @@ def _materialize_joined(instance, raise_on_error: bool = True):
     from dagster import AssetKey, AssetSelection, materialize
 
     from zfish_assets.definitions import build_definitions
-    from zfish_assets.tools.runs import RANGE_END, RANGE_START
+
 
     defs = build_definitions()
     return materialize(defs.assets, selection=AssetSelection.assets(AssetKey("joined_fish_data")),

@@ -10,7 +10,8 @@ import json
 from dagster import AssetCheckEvaluation, AssetKey, AssetSelection, materialize
 
 from zfish_assets.engines.hudi_reader import read_hudi_snapshot
-from zfish_assets.tools.runs import RANGE_END, RANGE_START, join_range
+from zfish_assets.tools.runs import join_range
+from zfish_assets.names import META_COLUMNS, RANGE_END, RANGE_START
 
 START = "2025-04-05"
 
@@ -60,7 +61,7 @@ def write_duplicate(spark, defs, image_id: str, day: str) -> None:
     """A second row for `image_id` in partition `day`: what Hudi's per-partition keys let through."""
     from pyspark.sql import functions as F
 
-    from glue_scripts.zfish_etl.hudi import META_COLUMNS, hudi_options
+    from glue_scripts.zfish_etl.hudi import hudi_options
 
     row = (spark.read.format("hudi").load(table_uri(defs)).where(F.col("image_id") == image_id)
            .drop(*META_COLUMNS).withColumn("day", F.lit(day)))

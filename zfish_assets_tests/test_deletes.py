@@ -22,8 +22,9 @@ from glue_scripts.joined_fish_data import JobArgs, run
 from zfish_assets.assets.training import MANIFEST, SPLITS, read_parquet
 from zfish_assets.domain.crawl import crawl_day
 from zfish_assets.partitions import days_between
-from zfish_assets.engines.hudi_reader import META_COLUMNS, read_hudi_snapshot
+from zfish_assets.engines.hudi_reader import read_hudi_snapshot
 from zfish_assets.tools.runs import join_range, materialize_training
+from zfish_assets.names import META_COLUMNS
 
 JOINED = "joined_fish_data"
 FULL, FRESH = "processed/joined_full_mode", "processed/joined_fresh_build"

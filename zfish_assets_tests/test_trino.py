@@ -16,10 +16,11 @@ from dagster import Definitions
 
 from zfish_assets import settings
 from zfish_assets.definitions import build_definitions
-from zfish_assets.tools.runs import RANGE_END, RANGE_START, RunSummary, join_range, land_and_crawl, run_checks
+from zfish_assets.tools.runs import RunSummary, join_range, land_and_crawl, run_checks
 from zfish_assets_tests.test_joined import START, evening_window, expected_rows
 from zfish_assets_tests.trino import ENGINE_SOURCE, MIN_JAVA, SCHEMA_FILE, TrinoQueryEngine, TrinoServer, fetch_trino, \
     find_java_home, run_statement
+from zfish_assets.names import RANGE_END, RANGE_START
 
 CRAWLED, JOINED = ("observations", "outcomes"), "joined_fish_data"
 

@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from glue_scripts.zfish_etl.files import join, list_folders, read_files
 from glue_scripts.zfish_etl.session import parallelism
+from glue_scripts.zfish_etl.names import META_COLUMNS
 
 HUDI_OPTIONS: dict[str, str] = {
     "hoodie.table.type": "COPY_ON_WRITE",
@@ -51,8 +52,6 @@ HUDI_OPTIONS: dict[str, str] = {
     "hoodie.write.table.version": "6",
 }
 
-META_COLUMNS = ("_hoodie_commit_time", "_hoodie_commit_seqno", "_hoodie_record_key",
-                "_hoodie_partition_path", "_hoodie_file_name")
 """Columns Hudi adds to every row; they say which commit wrote the row, not what the row is."""
 
 

@@ -27,6 +27,7 @@ from zfish_assets.resources.catalog import Catalog
 from zfish_assets.domain.crawler import crawl
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
+from zfish_assets.names import COLUMN_SCHEMA, ROW_COUNT
 
 
 def column_schema(columns: Sequence[tuple[str, str]]) -> TableSchema:
@@ -70,7 +71,7 @@ def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDe
             context.log.warning(f"{table} day={day}: {len(judged.entries)} quarantined ({judged.reasons()}) "
                                 f"at {lake.uri(ledger_key(table, day))}")
         metadata = {
-            "dagster/row_count": crawled.rows,
+            ROW_COUNT: crawled.rows,
             "files": crawled.files,
             "registered": crawled.registered,
             "location": MetadataValue.path(crawled.location),
@@ -86,7 +87,7 @@ def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDe
             "duration_s": round(time.monotonic() - started, 3),
         }
         if crawled.columns:
-            metadata["dagster/column_schema"] = column_schema(crawled.columns)
+            metadata[COLUMN_SCHEMA] = column_schema(crawled.columns)
         return MaterializeResult(metadata=metadata)
 
     return _crawled

@@ -19,6 +19,7 @@ from dagster import (
 
 from zfish_assets.io_managers.hudi import JoinPlan
 from zfish_assets.partitions import label_window_mapping
+from zfish_assets.names import JOINED
 
 HUDI_WRITER_POOL = "hudi_writer"  # one writer at a time (limit 1 in the instance's dagster.yaml)
 
@@ -27,7 +28,7 @@ def joined_asset(partitions: DailyPartitionsDefinition, label_horizon_days: int)
     """joined_fish_data over `partitions`; its day D waits on labels for `label_horizon_days`."""
 
     @asset(
-        name="joined_fish_data",
+        name=JOINED,
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         deps=[

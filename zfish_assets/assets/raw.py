@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, DailyPartitionsDefi
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
 from zfish_assets.resources.simulator import SimulatorResource
+from zfish_assets.names import ROW_COUNT
 
 DESCRIPTIONS = {
     "observations": "One JSON object per observation image, one file per image, landed per day.",
@@ -36,7 +37,7 @@ def raw_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDefini
         context.log.info(f"landed {table} day={day}: {rows} rows in {landed.files} files at {landed.uri}")
         return MaterializeResult(
             metadata={
-                "dagster/row_count": rows,
+                ROW_COUNT: rows,
                 "files_written": landed.files,
                 "bytes_written": landed.bytes,
                 "location": MetadataValue.path(landed.uri),

@@ -38,8 +38,8 @@ from pydantic import Field, model_validator
 from zfish_assets.partitions import validate_day
 from zfish_assets.engines.hudi_reader import HudiSnapshot, read_hudi_snapshot
 from zfish_assets.resources.lake import Lake
+from zfish_assets.names import COLUMN_SCHEMA, JOINED, ROW_COUNT, TRAINING
 
-TRAINING = "training_set"
 SPLITS = ("train", "validation", "test")
 LABEL = "condition_developed"
 ID_COLUMNS = ("image_id", "fish_id")
@@ -155,7 +155,7 @@ def training_asset() -> AssetsDefinition:
 
     @asset(
         name=TRAINING,
-        ins={"joined": AssetIn("joined_fish_data")},
+        ins={"joined": AssetIn(JOINED)},
         group_name="ml",
         kinds={"python", "parquet"},
         owners=["team:data-platform"],
@@ -208,14 +208,14 @@ def training_asset() -> AssetsDefinition:
         preview = [{"split": assigned[r["fish_id"]], **r} for r in data.slice(0, PREVIEW_ROWS).to_pylist()]
         return MaterializeResult(
             metadata={
-                "dagster/row_count": data.num_rows,
+                ROW_COUNT: data.num_rows,
                 **{f"rows_{name}": table.num_rows for name, table in splits.items()},
                 "label_balance": MetadataValue.json(balance),
                 "commit_instant": instant,
                 "export_path": MetadataValue.path(lake.uri(export_key(instant, digest))),
                 "manifest_key": manifest_key,
                 "fish": len(assigned),
-                "dagster/column_schema": TableSchema(
+                COLUMN_SCHEMA: TableSchema(
                     columns=[TableColumn(f["name"], f["type"]) for f in manifest["schema"]]
                 ),
                 "preview": MetadataValue.md(_markdown(preview, preview_columns)),

@@ -19,9 +19,9 @@ from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.domain.quarantine import JudgedDay, judge_day, keys_of_other_days, write_day
 from zfish_assets.resources.catalog import Catalog, Columns
 from zfish_assets.resources.lake import Lake, LakeObject, validate_table
+from zfish_assets.names import FINGERPRINT, QUARANTINED_ROWS
 
 PARTITION_KEYS: Columns = (("day", "string"),)
-QUARANTINED_ROWS = "zfish.quarantinedRows"
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
             "objectCount": str(len(data_objects)),
             "sizeKey": str(size),
             QUARANTINED_ROWS: str(judged.quarantined_rows()),
-            "zfish.fingerprint": fingerprint(objects),
+            FINGERPRINT: fingerprint(objects),
         },
     )
     return CrawledDay(table, day, location, judged.rows, len(data_objects), size, columns, True, judged)

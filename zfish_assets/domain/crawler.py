@@ -21,10 +21,11 @@ from dagster import get_dagster_logger
 
 from glue_scripts.zfish_etl.contract import is_data_file
 from zfish_assets import settings
-from zfish_assets.domain.crawl import QUARANTINED_ROWS, CrawledDay, crawl_day, fingerprint, judge_and_record
+from zfish_assets.domain.crawl import CrawledDay, crawl_day, fingerprint, judge_and_record
 from zfish_assets.resources.catalog import Catalog, GlueCatalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.engines.polling import PollTimeout, poll_until
+from zfish_assets.names import FINGERPRINT, QUARANTINED_ROWS
 
 CRAWL_MODES = ("partitions", "crawler")
 # LastCrawl.Status of a crawl that did not succeed: Glue says FAILED or CANCELLED (moto: STOPPED).
@@ -179,7 +180,7 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
     # quarantine ledger and accepted keys exist and the job leaves out the same lines in both modes.
     judged, _ = judge_and_record(lake, catalog, table, day, listed)  # the crawler owns the table's schema
     catalog.put_partition(table, day, location, {**parameters, QUARANTINED_ROWS: str(judged.quarantined_rows()),
-                                                 "zfish.fingerprint": fingerprint(listed)})
+                                                 FINGERPRINT: fingerprint(listed)})
     return CrawledDay(table, day, location, int(parameters.get("recordCount", 0)), len(objects),
                       sum(o.size for o in objects), tuple(found.columns), registered=True, judged=judged)
 

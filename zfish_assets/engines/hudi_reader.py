@@ -16,8 +16,6 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from hudi import HudiReadOptions, HudiTableBuilder
 
-META_COLUMNS = ("_hoodie_commit_time", "_hoodie_commit_seqno", "_hoodie_record_key",
-                "_hoodie_partition_path", "_hoodie_file_name")
 
 
 def _table(uri: str, storage_options: Mapping[str, str]):

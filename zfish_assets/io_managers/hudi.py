@@ -31,15 +31,10 @@ from zfish_assets import settings
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.engines import Engine
-from zfish_assets.engines.hudi_reader import (
-    META_COLUMNS,
-    HudiSnapshot,
-    completed_commits,
-    read_hudi_snapshot,
-    table_exists,
-)
+from zfish_assets.engines.hudi_reader import HudiSnapshot, completed_commits, read_hudi_snapshot, table_exists
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
+from zfish_assets.names import COLUMN_SCHEMA, COMMIT_TIME, FILE_NAME, META_COLUMNS, ROW_COUNT
 
 
 @dataclass(frozen=True)
@@ -130,7 +125,7 @@ class HudiIOManager(ConfigurableIOManager):
                 "deleted": MetadataValue.json(result.deleted_per_day),
                 "delete_instant": result.delete_instant or "",
                 "duration_s": round(duration, 2),
-                **({"dagster/column_schema": _column_schema(snapshot.schema)} if snapshot is not None else {}),
+                **({COLUMN_SCHEMA: _column_schema(snapshot.schema)} if snapshot is not None else {}),
                 **({"preview": MetadataValue.md(_preview(snapshot))} if snapshot is not None else {}),
             }
         )
@@ -139,7 +134,7 @@ class HudiIOManager(ConfigurableIOManager):
         for day in days:
             observations = int(observed.get(day, {}).get("recordCount", 0))
             context.step_context.add_asset_metadata(
-                {"dagster/row_count": per_day[day], "rows_upserted": result.rows_per_day.get(day, 0),
+                {ROW_COUNT: per_day[day], "rows_upserted": result.rows_per_day.get(day, 0),
                  "rows_deleted": result.deleted_per_day.get(day, 0),
                  # numbers per partition, so the UI plots them over the days
                  "observations": observations,
@@ -190,8 +185,8 @@ def _files_rewritten(snapshot: pa.Table | None, instant: str | None) -> dict[str
     """Per day, the base files the commit `instant` (re)wrote: the files its rows now live in."""
     if snapshot is None or not instant or not snapshot.num_rows:
         return {}
-    written = snapshot.filter(pc.equal(snapshot["_hoodie_commit_time"], instant))
-    pairs = {(d, f) for d, f in zip(written["day"].to_pylist(), written["_hoodie_file_name"].to_pylist())}
+    written = snapshot.filter(pc.equal(snapshot[COMMIT_TIME], instant))
+    pairs = {(d, f) for d, f in zip(written["day"].to_pylist(), written[FILE_NAME].to_pylist())}
     counts: dict[str, int] = {}
     for day, _ in pairs:
         counts[day] = counts.get(day, 0) + 1

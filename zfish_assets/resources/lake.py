@@ -23,8 +23,8 @@ from pydantic import Field
 from glue_scripts.zfish_etl.landing import LANDING_DIR, marker_key, staging_prefix
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
+from zfish_assets.names import RAW_TABLES
 
-RAW_TABLES = ("observations", "outcomes")
 T = TypeVar("T")
 
 

@@ -21,18 +21,19 @@ from pathlib import Path
 from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance, Definitions
 
 from zfish_assets import settings
-from zfish_assets.automation import CHECKED_ON_DEMAND, CHECKS_JOB, TRIGGER
+
 from zfish_assets.tools.instance import dagster_home
 from zfish_assets.partitions import days_between
-from zfish_assets.resources.lake import RAW_TABLES
-from zfish_assets.tools.runs import RANGE_END, RANGE_START
+from zfish_assets.names import CHECKED_ON_DEMAND, CHECKS_JOB, LAND_AND_CRAWL_JOB, RANGE_END, RANGE_START, RAW_TABLES, TRAINING, TRIGGER
+
+
 
 PASSED, FAILED, USAGE, NOTHING_TO_CHECK = 0, 1, 2, 3
 """Exit statuses: every blocking check passed (warnings allowed); a blocking check failed or could
 not run; a usage error (bad day or range, a day that is no partition); nothing landed or registered
 in the scope yet, so there is nothing to check (a CI job pointed at an empty deployment)."""
 
-UNSCOPED = {"training_set": "latest export"}
+UNSCOPED = {TRAINING: "latest export"}
 """Assets whose checks look at something other than days: what their `days` column says instead."""
 
 MAX_SHOWN = 160
@@ -74,7 +75,7 @@ def scope_of(defs: Definitions, day: str | None = None, day_range: tuple[str, st
     if day is None and day_range is None:
         return Scope(None)
     days = [day] if day else days_between(*day_range)
-    keys = defs.resolve_job_def("land_and_crawl").partitions_def.get_partition_keys()
+    keys = defs.resolve_job_def(LAND_AND_CRAWL_JOB).partitions_def.get_partition_keys()
     outside = [d for d in days if d < keys[0] or d > keys[-1]]
     if outside:
         named = outside[0] + " is not a partition" if len(outside) == 1 else \
@@ -133,7 +134,7 @@ class CheckReport:
 
 
 def training_set_exists(instance: DagsterInstance) -> bool:
-    return bool(instance.fetch_materializations(AssetKey("training_set"), limit=1).records)
+    return bool(instance.fetch_materializations(AssetKey(TRAINING), limit=1).records)
 
 
 def _step_times(instance: DagsterInstance, run_id: str) -> dict[str, float]:
@@ -170,7 +171,7 @@ def run_checks(defs: Definitions, instance: DagsterInstance, scope: Scope) -> Ch
              for checks_def in defs.asset_checks for spec in checks_def.check_specs
              if spec.asset_key.to_user_string() in CHECKED_ON_DEMAND}
     if not training_set_exists(instance):
-        specs = {key: value for key, value in specs.items() if key.asset_key != AssetKey("training_set")}
+        specs = {key: value for key, value in specs.items() if key.asset_key != AssetKey(TRAINING)}
     job = defs.resolve_job_def(CHECKS_JOB).get_subset(asset_check_selection=set(specs))
     started, began = datetime.now(timezone.utc), time.monotonic()
     result = job.execute_in_process(

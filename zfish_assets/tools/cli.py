@@ -16,6 +16,7 @@ from pathlib import Path
 
 from zfish_assets.settings import parse_day
 from zfish_assets.synthetic import SimSettings, generate
+from zfish_assets.names import RAW_TABLES
 
 
 def _day(value: str) -> date:
@@ -166,7 +167,7 @@ def _upload(args: argparse.Namespace) -> int:
 
     from zfish_assets.deployments import resources_for
     from zfish_assets.tools.progress import Progress
-    from zfish_assets.resources.lake import RAW_TABLES, is_day_folder, staged_files
+    from zfish_assets.resources.lake import is_day_folder, staged_files
 
     day = args.day.isoformat()
     sources = {t: args.dir / t / f"day={day}" for t in RAW_TABLES if (args.dir / t / f"day={day}").is_dir()}

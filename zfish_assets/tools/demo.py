@@ -16,6 +16,7 @@ from dagster import BetaWarning, PreviewWarning, build_resources
 
 from zfish_assets import settings
 from zfish_assets.partitions import days_between
+from zfish_assets.names import JOINED
 
 FIRST_EVENING, SECOND_EVENING = "2025-05-10", "2025-05-11"
 
@@ -48,10 +49,10 @@ def preflight(resources) -> None:
 
 def _counts(resources) -> dict[str, int]:
     query, db = resources.query, settings.database()
-    found = {name for name in ("observations", "outcomes", "joined_fish_data")
+    found = {name for name in ("observations", "outcomes", JOINED)
              if resources.catalog.get_table(name) is not None}
     return {name: query.scalar(f'SELECT count(*) FROM "{db}"."{name}"') if name in found else 0
-            for name in ("observations", "outcomes", "joined_fish_data")}
+            for name in ("observations", "outcomes", JOINED)}
 
 
 def _report(resources, summary, seconds: float) -> None:
@@ -116,5 +117,5 @@ def _evenings(defs, resources) -> int:
 def _commit_instants(resources) -> list[str]:
     from zfish_assets.engines.hudi_reader import HudiSnapshot
 
-    uri = resources.hudi_io_manager.table_uri("joined_fish_data")
+    uri = resources.hudi_io_manager.table_uri(JOINED)
     return HudiSnapshot(uri, storage_options=resources.lake.storage_options()).commits()

@@ -21,8 +21,9 @@ from zfish_assets import settings
 from zfish_assets.engines.job_code import EXTRA_PY_FILES, code_objects
 from zfish_assets.domain.crawler import crawler_definition, crawler_name
 from zfish_assets.resources.engines import DEFAULT_JOB_NAME
-from zfish_assets.resources.lake import RAW_TABLES, aws_client
+from zfish_assets.resources.lake import aws_client
 from zfish_assets.runtimes import runtime
+from zfish_assets.names import RAW_TABLES
 
 SPARK_CONF = (
     "spark.serializer=org.apache.spark.serializer.KryoSerializer"

@@ -21,7 +21,8 @@ from glue_scripts.zfish_etl.landing import LANDING_DIR
 from zfish_assets.assets.training import EXPORT_PREFIX
 from zfish_assets.tools.deploy import DeploySettings
 from zfish_assets.domain.crawler import crawler_name
-from zfish_assets.resources.lake import RAW_TABLES
+from zfish_assets.names import JOINED, RAW_TABLES
+
 
 CATALOG_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",
                 "glue:BatchGetPartition"]
@@ -116,7 +117,7 @@ def runner_policy(s: DeploySettings) -> dict:
 
 def job_role_policy(s: DeploySettings) -> dict:
     a = _Arns(s)
-    joined = "joined_fish_data"
+    joined = JOINED
     statements = [
         _statement("ListTheLake", ["s3:ListBucket"], [a.bucket], _prefixes([f"{s.prefix}/*"])),
         # the landing markers too: a day being replaced is read from its copy (landing.py)

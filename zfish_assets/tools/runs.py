@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, materialize
 
 from zfish_assets import settings
+from zfish_assets.names import JOINED, RANGE_END, RANGE_START, RAW_AND_CRAWLED, TRAINING
 
-RAW_AND_CRAWLED = ("raw_observations", "raw_outcomes", "observations", "outcomes")
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)
@@ -64,15 +63,15 @@ def land_and_crawl(defs: Definitions, instance: DagsterInstance, days: Iterable[
 def join_range(defs: Definitions, instance: DagsterInstance, first: str, last: str,
                raise_on_error: bool = True) -> RunSummary:
     """joined_fish_data for [first, last] in one run, as a single-run backfill does, checks included."""
-    selection = AssetSelection.assets(AssetKey("joined_fish_data"))
+    selection = AssetSelection.assets(AssetKey(JOINED))
     return _run(defs, selection, instance, {RANGE_START: first, RANGE_END: last}, raise_on_error=raise_on_error)
 
 
 def materialize_training(defs: Definitions, instance: DagsterInstance, config: dict | None = None,
                          raise_on_error: bool = True) -> RunSummary:
     """training_set with its run config (`TrainingSetConfig` fields; none: the latest commit), checks included."""
-    selection = AssetSelection.assets(AssetKey("training_set"))
-    ops = {"training_set": {"config": config}} if config else None
+    selection = AssetSelection.assets(AssetKey(TRAINING))
+    ops = {TRAINING: {"config": config}} if config else None
     return _run(defs, selection, instance, {}, raise_on_error=raise_on_error, ops=ops)
 
 

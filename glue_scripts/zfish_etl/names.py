@@ -1,0 +1,10 @@
+"""Names both sides share (the job and the Dagster code), Spark-free: the tables and Hudi's meta columns."""
+
+from __future__ import annotations
+
+RAW_TABLES = ("observations", "outcomes")  # their contracts: contract.OBSERVATIONS, contract.OUTCOMES
+JOINED = "joined_fish_data"
+
+# The columns Hudi adds to every row it writes (not data: left out of reads, schemas and exports).
+COMMIT_TIME, FILE_NAME = "_hoodie_commit_time", "_hoodie_file_name"
+META_COLUMNS = (COMMIT_TIME, "_hoodie_commit_seqno", "_hoodie_record_key", "_hoodie_partition_path", FILE_NAME)
