@@ -361,10 +361,9 @@ def spark_stages(spark: Any, since: float) -> dict[str, Any]:
 
 def hudi_commits(table_dir: Path) -> list[str]:
     """Completed commit instants of the Hudi table at `table_dir`, oldest first."""
-    timeline = table_dir / ".hoodie"
-    if not timeline.is_dir():
-        return []
-    return sorted(p.name.removesuffix(".commit") for p in timeline.glob("*.commit") if p.name[0].isdigit())
+    from glue_scripts.zfish_etl.hudi import completed_instants
+
+    return completed_instants(str(table_dir)) if (table_dir / ".hoodie").is_dir() else []
 
 
 def commit_write_stats(table_dir: Path, instant: str) -> dict[str, Any]:
@@ -373,7 +372,9 @@ def commit_write_stats(table_dir: Path, instant: str) -> dict[str, Any]:
     A stat with a `prevCommit` is a new version of an existing file group (copy-on-write rewrote
     it whole); without one it is a new file group.
     """
-    doc = json.loads((table_dir / ".hoodie" / f"{instant}.commit").read_text())
+    from glue_scripts.zfish_etl.hudi import commit_metadata
+
+    doc = commit_metadata(str(table_dir), instant)
     stats = [(partition, s) for partition, group in doc["partitionToWriteStats"].items() for s in group]
     rewritten = [s for _, s in stats if s.get("prevCommit") not in (None, "null")]
     return {

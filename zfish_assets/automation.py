@@ -68,7 +68,7 @@ def evening_day(scheduled: datetime) -> str:
 
 
 def _on_locally() -> bool:
-    return settings.env("ZFISH_DEPLOYMENT", "local") == "local"
+    return settings.DEPLOYMENT.get() == "local"
 
 
 def build_automation(partitions) -> tuple[list[JobDefinition], list, list]:

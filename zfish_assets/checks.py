@@ -35,21 +35,13 @@ from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.query import QueryEngine, identifier, sql_string
 from zfish_assets.names import COLUMN_SCHEMA, FINGERPRINT, JOINED, PARTITION, QUARANTINED_ROWS, RANGE_END, RANGE_START, ROW_COUNT
 
-MAX_RATE_VARIABLE = "ZFISH_QUARANTINE_MAX_RATE"
-DEFAULT_MAX_RATE = "0.1"
+MAX_RATE_VARIABLE, DEFAULT_MAX_RATE = settings.QUARANTINE_MAX_RATE.name, settings.QUARANTINE_MAX_RATE.default
 MAX_LISTED = 20
 
 
 def max_quarantine_rate() -> float:
     """`ZFISH_QUARANTINE_MAX_RATE`: the share of a day's rows that may be quarantined before it is an error."""
-    raw = settings.env(MAX_RATE_VARIABLE, DEFAULT_MAX_RATE)
-    try:
-        rate = float(raw)
-    except ValueError:
-        rate = -1.0
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"{MAX_RATE_VARIABLE}={raw!r} is not a share between 0 and 1")
-    return rate
+    return settings.QUARANTINE_MAX_RATE.get()
 
 
 def run_days(context: AssetCheckExecutionContext) -> list[str] | None:

@@ -1,134 +1,122 @@
 """Which implementation serves each resource key, per deployment: decided here and nowhere else.
 
-`ZFISH_DEPLOYMENT=local` (default): a folder lake, a JSON catalog, Spark in process, DuckDB.
-`ZFISH_DEPLOYMENT=aws`: the lake on S3, the Glue Data Catalog, the deployed Glue job, and DuckDB
-reading S3 (Athena on request: its answers to the checks cannot be proven without an account).
-Each part can be chosen on its own: `ZFISH_LAKE=local|s3`, `ZFISH_CATALOG=local|glue`,
-`ZFISH_ENGINE=spark|glue`, `ZFISH_QUERY=duckdb|athena`, and `ZFISH_CRAWL_MODE=partitions|crawler`
-(how the crawled assets register a day; read at run time by `domain/crawler.py`, checked here).
-AWS settings come through Dagster's `EnvVar` (resolved at run time): `ZFISH_S3_BUCKET`,
-`ZFISH_AWS_REGION`, optional `ZFISH_AWS_ENDPOINT_URL` (every AWS client), `ZFISH_GLUE_JOB_NAME`
-(engine glue; default `zfish-joined-fish-data`, as `zfish deploy`'s), `ZFISH_ATHENA_WORKGROUP` and `ZFISH_ATHENA_OUTPUT` (query athena).
+A deployment is five parts (`Parts`), each a choice: `ZFISH_DEPLOYMENT=local` (default) is a folder
+lake, a JSON catalog, Spark in process, DuckDB and zfish's own crawl; `aws` is the lake on S3, the
+Glue Data Catalog, the deployed Glue job, DuckDB reading S3 (Athena on request: its answers to the
+checks cannot be proven without an account) and zfish's own crawl. Each part can be chosen on its
+own (`ZFISH_LAKE`, `ZFISH_CATALOG`, `ZFISH_ENGINE`, `ZFISH_QUERY`, `ZFISH_CRAWL_MODE`; see
+`settings.py`), and `Parts.check` refuses combinations that cannot work, saying why. Every AWS
+resource shares one `AWSConnection` (region and endpoint stated once).
+
+>>> Parts.of("local")
+Parts(lake='local', catalog='local', engine='spark', query='duckdb', crawl_mode='partitions')
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from typing import Any
-
-from dagster import EnvVar
 
 from zfish_assets import settings
 from zfish_assets.io_managers.hudi import HudiIOManager
+from zfish_assets.resources.aws import AWSConnection
 from zfish_assets.resources.catalog import GlueCatalog, LocalCatalog
-from zfish_assets.resources.engines import DEFAULT_JOB_NAME, GlueJobEngine, LocalSparkEngine
+from zfish_assets.resources.engines import GlueJobEngine, LocalSparkEngine
 from zfish_assets.resources.lake import LocalLake, S3Lake
 from zfish_assets.resources.query import AthenaQueryEngine, DuckDBQueryEngine
 from zfish_assets.resources.simulator import SimulatorResource
-
-DEPLOYMENTS = ("local", "aws")
-
-# Each part: its environment variable and the choice of each deployment.
-PARTS: dict[str, dict[str, str]] = {
-    "ZFISH_LAKE": {"local": "local", "aws": "s3"},
-    "ZFISH_CATALOG": {"local": "local", "aws": "glue"},
-    "ZFISH_ENGINE": {"local": "spark", "aws": "glue"},
-    "ZFISH_QUERY": {"local": "duckdb", "aws": "duckdb"},
-    "ZFISH_CRAWL_MODE": {"local": "partitions", "aws": "partitions"},
-}
-CHOICES: dict[str, tuple[str, ...]] = {
-    "ZFISH_LAKE": ("local", "s3"),
-    "ZFISH_CATALOG": ("local", "glue"),
-    "ZFISH_ENGINE": ("spark", "glue"),
-    "ZFISH_QUERY": ("duckdb", "athena"),
-    "ZFISH_CRAWL_MODE": ("partitions", "crawler"),
-}
+from zfish_assets.settings import CatalogKind, CrawlMode, Deployment, EngineKind, LakeKind, QueryKind
 
 
-def part(name: str, deployment: str) -> str:
-    """The choice of `name` (e.g. `ZFISH_ENGINE`) in `deployment`, its variable overriding, checked."""
-    value = settings.env(name, PARTS[name][deployment])
-    if value not in CHOICES[name]:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(CHOICES[name])}")
-    return value
+@dataclass(frozen=True)
+class Parts:
+    """The choice of each part of a deployment (the field names are the settings' without `ZFISH_`)."""
 
+    lake: LakeKind
+    catalog: CatalogKind
+    engine: EngineKind
+    query: QueryKind
+    crawl_mode: CrawlMode
 
-def _env(name: str, default: str = ""):
-    """`EnvVar(name)` when set (resolved by Dagster at run time), else the default."""
-    return EnvVar(name) if settings.env(name, "") else default
+    @classmethod
+    def of(cls, deployment: Deployment) -> Parts:
+        """`deployment`'s parts, each overridden by its variable when set, checked."""
+        chosen = {f.name: getattr(settings, f.name.upper()).get() for f in fields(cls)}
+        return replace(DEFAULT_PARTS[deployment], **{k: v for k, v in chosen.items() if v is not None}).check()
 
-
-def _required(name: str, what: str):
-    if not settings.env(name, ""):
-        raise ValueError(f"{name} must be set: {what}")
-    return EnvVar(name)
-
-
-def configured_resources(deployment: str) -> dict[str, Any]:
-    """The resource set of `deployment`, with each part overridable by its `ZFISH_*` variable."""
-    region, endpoint = _env("ZFISH_AWS_REGION"), _env("ZFISH_AWS_ENDPOINT_URL")
-    lake_kind, engine_kind = part("ZFISH_LAKE", deployment), part("ZFISH_ENGINE", deployment)
-    if lake_kind == "s3":
-        # On Glue, Spark addresses the bucket as s3:// (EMRFS); locally through s3a.
-        lake = S3Lake(bucket=_required("ZFISH_S3_BUCKET", "the lake's bucket"), region=region, endpoint_url=endpoint,
-                      spark_scheme="s3" if engine_kind == "glue" else "s3a")
-    else:
-        lake = LocalLake()
-    catalog = GlueCatalog(region=region, endpoint_url=endpoint) if part("ZFISH_CATALOG", deployment) == "glue" \
-        else LocalCatalog()
-    if engine_kind == "glue":
-        if lake_kind != "s3":
+    def check(self) -> Parts:
+        """These parts, or a ValueError naming the combination that cannot work and why."""
+        if self.engine == "glue" and self.lake != "s3":
             raise ValueError("ZFISH_ENGINE=glue needs the lake on S3 (ZFISH_LAKE=s3): a Glue job cannot read this machine")
-        bucket = settings.env("ZFISH_S3_BUCKET", "")
-        engine = GlueJobEngine(
-            job_name=_env("ZFISH_GLUE_JOB_NAME", DEFAULT_JOB_NAME),
-            result_prefix=f"s3://{bucket}/{settings.lake_prefix()}/_zfish/job-results",
-            region=region, endpoint_url=endpoint,
-            timeout_s=float(settings.env("ZFISH_GLUE_TIMEOUT_S", str(3 * 3600))),
-            poll_interval_s=float(settings.env("ZFISH_GLUE_POLL_S", "15")),
-        )
-    else:
-        engine = LocalSparkEngine(s3a=lake_kind == "s3", s3_region=region, s3_endpoint_url=endpoint)
-    if part("ZFISH_CRAWL_MODE", deployment) == "crawler" and (lake_kind != "s3" or not isinstance(catalog, GlueCatalog)):
-        raise ValueError("ZFISH_CRAWL_MODE=crawler needs the lake on S3 and the Glue catalog "
-                         "(ZFISH_LAKE=s3, ZFISH_CATALOG=glue): a Glue crawler reads S3 and writes the Data Catalog")
-    if part("ZFISH_QUERY", deployment) == "athena":
-        if not isinstance(catalog, GlueCatalog):
+        if self.crawl_mode == "crawler" and (self.lake != "s3" or self.catalog != "glue"):
+            raise ValueError("ZFISH_CRAWL_MODE=crawler needs the lake on S3 and the Glue catalog "
+                             "(ZFISH_LAKE=s3, ZFISH_CATALOG=glue): a Glue crawler reads S3 and writes the Data Catalog")
+        if self.query == "athena" and self.catalog != "glue":
             raise ValueError("ZFISH_QUERY=athena needs the Glue catalog (ZFISH_CATALOG=glue): Athena reads its tables")
-        bucket = settings.env("ZFISH_S3_BUCKET", "")
-        query = AthenaQueryEngine(
-            workgroup=_env("ZFISH_ATHENA_WORKGROUP", "primary"),
-            output_location=_env("ZFISH_ATHENA_OUTPUT",
-                                 f"s3://{bucket}/{settings.lake_prefix()}/_zfish/athena-results/" if bucket else ""),
-            region=region, endpoint_url=endpoint,
-        )
-    else:
-        query = DuckDBQueryEngine(catalog=catalog, lake=lake)
+        return self
+
+
+DEFAULT_PARTS: dict[Deployment, Parts] = {
+    "local": Parts(lake="local", catalog="local", engine="spark", query="duckdb", crawl_mode="partitions"),
+    "aws": Parts(lake="s3", catalog="glue", engine="glue", query="duckdb", crawl_mode="partitions"),
+}
+
+
+def _bucket() -> Any:
+    """The lake's bucket for a resource field, or a ValueError when unset."""
+    if not settings.S3_BUCKET.is_set():
+        raise ValueError("ZFISH_S3_BUCKET must be set: the lake's bucket")
+    return settings.S3_BUCKET.config()
+
+
+def _under_lake(folder: str) -> str:
+    return f"s3://{settings.S3_BUCKET.raw()}/{settings.lake_prefix()}/_zfish/{folder}"
+
+
+# Resource key -> the part's choice -> how to build it (from the parts, the AWS connection and the
+# resources built before it).
+Build = Callable[[Parts, AWSConnection, dict[str, Any]], Any]
+IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Build]]] = {
+    "lake": ("lake", {
+        "local": lambda parts, aws, built: LocalLake(),
+        # On Glue, Spark addresses the bucket as s3:// (EMRFS); locally through s3a.
+        "s3": lambda parts, aws, built: S3Lake(bucket=_bucket(), aws=aws,
+                                               spark_scheme="s3" if parts.engine == "glue" else "s3a"),
+    }),
+    "catalog": ("catalog", {
+        "local": lambda parts, aws, built: LocalCatalog(),
+        "glue": lambda parts, aws, built: GlueCatalog(
+            aws=aws, crawl_mode=parts.crawl_mode, crawler_role_arn=settings.GLUE_ROLE_ARN.raw(),
+            crawler_timeout_s=settings.CRAWLER_TIMEOUT_S.get(), crawler_poll_interval_s=settings.CRAWLER_POLL_S.get()),
+    }),
+    "engine": ("engine", {
+        "spark": lambda parts, aws, built: LocalSparkEngine(s3a=parts.lake == "s3", aws=aws),
+        "glue": lambda parts, aws, built: GlueJobEngine(
+            job_name=settings.GLUE_JOB_NAME.config(), result_prefix=_under_lake("job-results"), aws=aws,
+            timeout_s=settings.GLUE_TIMEOUT_S.get(), poll_interval_s=settings.GLUE_POLL_S.get()),
+    }),
+    "query": ("query", {
+        "duckdb": lambda parts, aws, built: DuckDBQueryEngine(catalog=built["catalog"], lake=built["lake"]),
+        "athena": lambda parts, aws, built: AthenaQueryEngine(
+            workgroup=settings.ATHENA_WORKGROUP.config(), aws=aws,
+            output_location=settings.ATHENA_OUTPUT.config() or (
+                _under_lake("athena-results/") if settings.S3_BUCKET.is_set() else "")),
+    }),
+}
+
+
+def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
+    """The resource set of `deployment` (default: `ZFISH_DEPLOYMENT`), each part overridable by its variable."""
+    parts = Parts.of(deployment or settings.DEPLOYMENT.get())
+    aws = AWSConnection.from_settings()
+    built: dict[str, Any] = {}
+    for key, (part, choices) in IMPLEMENTATIONS.items():
+        built[key] = choices[getattr(parts, part)](parts, aws, built)
     return {
-        "lake": lake,
-        "catalog": catalog,
-        "query": query,
+        "lake": built["lake"],
+        "catalog": built["catalog"],
+        "query": built["query"],
         "simulator": SimulatorResource(),
-        "hudi_io_manager": HudiIOManager(engine=engine, catalog=catalog, lake=lake),
+        "hudi_io_manager": HudiIOManager(engine=built["engine"], catalog=built["catalog"], lake=built["lake"]),
     }
-
-
-def local_resources() -> dict[str, Any]:
-    lake = LocalLake()
-    catalog = LocalCatalog()
-    return {
-        "lake": lake,
-        "catalog": catalog,
-        "query": DuckDBQueryEngine(catalog=catalog, lake=lake),
-        "simulator": SimulatorResource(),
-        "hudi_io_manager": HudiIOManager(engine=LocalSparkEngine(), catalog=catalog, lake=lake),
-    }
-
-
-def resources_for(deployment: str | None = None) -> dict[str, Any]:
-    """The resource set of `deployment` (default: `ZFISH_DEPLOYMENT`, else local)."""
-    deployment = deployment or settings.env("ZFISH_DEPLOYMENT", "local")
-    if deployment == "local" and not any(settings.env(name, "") for name in PARTS):
-        return local_resources()
-    if deployment in DEPLOYMENTS:
-        return configured_resources(deployment)
-    raise ValueError(f"ZFISH_DEPLOYMENT={deployment!r} is not one of {', '.join(DEPLOYMENTS)}")

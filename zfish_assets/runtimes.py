@@ -11,13 +11,14 @@ the Makefile and `bin/fetch-jars`: `python3 zfish_assets/runtimes.py pyspark 5.1
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
-VARIABLE = "ZFISH_GLUE_VERSION"
-DEFAULT = "5.0"
+GlueVersion = Literal["5.0", "5.1"]
+VARIABLE = "ZFISH_GLUE_VERSION"  # read by settings.GLUE_VERSION; named here for this script's errors
+DEFAULT: GlueVersion = "5.0"
 S3A_COORDINATES = ("org.apache.hadoop:hadoop-aws:3.3.4", "com.amazonaws:aws-java-sdk-bundle:1.12.262")
 """s3a for the Hadoop 3.3.4 client both pyspark wheels bundle."""
 
@@ -54,7 +55,7 @@ class GlueRuntime:
         return "" if self.glue_version == DEFAULT else f"-glue{self.glue_version}"
 
 
-RUNTIMES = {
+RUNTIMES: dict[GlueVersion, GlueRuntime] = {
     "5.0": GlueRuntime("5.0", pyspark="3.5.4", hudi="0.15.0"),
     "5.1": GlueRuntime("5.1", pyspark="3.5.6", hudi="1.0.2", warm_engine=False),
 }
@@ -67,14 +68,17 @@ def jar_name(coordinate: str) -> str:
 
 
 def runtime(version: str | None = None) -> GlueRuntime:
-    """The runtime of `version`, else of `ZFISH_GLUE_VERSION` (default 5.0); a ValueError naming a bad one."""
-    chosen = version if version is not None else (os.environ.get(VARIABLE, "").strip() or DEFAULT)
-    if chosen not in RUNTIMES:
-        raise ValueError(f"{VARIABLE}={chosen!r} is not one of {', '.join(RUNTIMES)}")
-    return RUNTIMES[chosen]
+    """The runtime of `version`, else the configured one (`settings.GLUE_VERSION`); a ValueError naming a bad one."""
+    if version is None:
+        from zfish_assets import settings  # not at import: this module also runs as a stdlib-only script
+
+        version = settings.glue_version()
+    if version not in RUNTIMES:
+        raise ValueError(f"{VARIABLE}={version!r} is not one of {', '.join(get_args(GlueVersion))}")
+    return RUNTIMES[version]
 
 
-def default_jars_dir(repo_root: Path, version: str | None = None) -> Path:
+def default_jars_dir(repo_root: Path, version: str) -> Path:
     """`.cache/jars` for Glue 5.0, `.cache/jars-glue5.1` for 5.1: the bundles differ."""
     return repo_root / ".cache" / f"jars{runtime(version).suffix}"
 

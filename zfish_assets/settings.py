@@ -1,111 +1,315 @@
-"""Every `ZFISH_*` setting in one place, each with its local default.
+"""Every `ZFISH_*` setting, declared once: its variable, type, local default and meaning.
 
-Settings are read from the environment when asked for (not at import), so a test or the demo can
-set them before building resources. Dagster resources take the same values through `EnvVar`.
+This module is the only one that reads the environment for zfish. Each setting is a `Setting`
+in `SETTINGS` (README's settings table lists the same), read when asked for (not at import), so a
+test or the demo can set variables before building resources. A bad value fails with the
+variable, the value and what is expected; choices are `Literal` types, flags are `bool`.
+
+>>> LABEL_HORIZON_DAYS.parse("36")
+36
+>>> JOIN_MODE.parse("fast")
+Traceback (most recent call last):
+...
+ValueError: ZFISH_JOIN_MODE='fast' is not one of incremental, full
+
+Dagster resources that hold a setting take it through `Setting.config()`: an `EnvVar` when the
+variable is set (resolved by Dagster at run time, shown as such in the UI), else the default.
+The module's length (~310 lines) is the table of settings itself: one declaration each.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar, get_args
 
-from glue_scripts.zfish_etl.modes import JOIN_MODES
-from zfish_assets.runtimes import default_jars_dir
+from dagster import EnvVar
+
+from glue_scripts.zfish_etl.modes import JoinMode
+from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
+from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueVersion, default_jars_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+T = TypeVar("T")
 
-def env(name: str, default: str) -> str:
-    """The value of `name`, or `default` when unset or empty."""
-    value = os.environ.get(name, "")
-    return value if value.strip() else default
-
-
-def data_dir() -> Path:
-    """`ZFISH_DATA_DIR`: everything a local run writes (lake, catalog, Dagster home)."""
-    return Path(env("ZFISH_DATA_DIR", "./.zfish")).expanduser().resolve()
+Deployment = Literal["local", "aws"]
+LakeKind = Literal["local", "s3"]
+CatalogKind = Literal["local", "glue"]
+EngineKind = Literal["spark", "glue"]
+QueryKind = Literal["duckdb", "athena"]
+CrawlMode = Literal["partitions", "crawler"]
 
 
-def jars_dir() -> Path:
-    """`ZFISH_JARS_DIR`: the Maven-fetched jars Spark loads (filled by `bin/fetch-jars`); by default
-    `.cache/jars`, or `.cache/jars-glue5.1` under `ZFISH_GLUE_VERSION=5.1` (its own Hudi bundle)."""
-    return Path(env("ZFISH_JARS_DIR", str(default_jars_dir(REPO_ROOT)))).expanduser().resolve()
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One `ZFISH_*` variable: `parse` turns its text (or `default` when unset or blank) into a `T`."""
+
+    name: str
+    default: str
+    parse_text: Callable[[str], T]
+    description: str
+
+    def raw(self) -> str:
+        value = os.environ.get(self.name, "")
+        return value if value.strip() else self.default
+
+    def is_set(self) -> bool:
+        return bool(os.environ.get(self.name, "").strip())
+
+    def parse(self, text: str) -> T:
+        """`text` as this setting's type, or a ValueError naming the variable and the value."""
+        try:
+            return self.parse_text(text)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}={text!r} is not {exc}") from None
+
+    def get(self) -> T:
+        return self.parse(self.raw())
+
+    def config(self) -> Any:
+        """For a resource field: `EnvVar(name)` when set (Dagster resolves it at run time), else the default."""
+        return EnvVar(self.name) if self.is_set() else self.default
 
 
-def sim_start() -> date:
-    """`ZFISH_SIM_START`: the first simulated day, and the first partition."""
-    return parse_day(env("ZFISH_SIM_START", "2025-04-05"), "ZFISH_SIM_START")
+# Parsers: each raises ValueError("<what was expected>"), which `Setting.parse` completes.
+
+def text(value: str) -> str:
+    return value.strip()
 
 
-def simulated() -> bool:
-    """Whether `ZFISH_CLOCK` sets a simulated "now"."""
-    return bool(env("ZFISH_CLOCK", ""))
+def one_of(choices: Any) -> Callable[[str], Any]:
+    """A parser accepting the values of a `Literal` type (its choices, in order, in the error)."""
+    allowed = get_args(choices)
+
+    def parse(value: str) -> Any:
+        if value.strip() not in allowed:
+            raise ValueError(f"one of {', '.join(allowed)}")
+        return value.strip()
+    return parse
 
 
-def clock() -> datetime:
-    """`ZFISH_CLOCK`: the simulated "now" (ISO 8601); unset means the real clock (production)."""
-    raw = env("ZFISH_CLOCK", "")
-    if not raw:
-        return datetime.now(timezone.utc)
+def optional(parse: Callable[[str], T]) -> Callable[[str], T | None]:
+    """Blank means "not chosen" (None), e.g. a deployment part its deployment decides."""
+    return lambda value: parse(value) if value.strip() else None
+
+
+def flag(value: str) -> bool:
+    if value.strip().lower() not in ("true", "false"):
+        raise ValueError("true or false")
+    return value.strip().lower() == "true"
+
+
+def integer(minimum: int | None = None) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or (minimum is not None and number < minimum):
+            raise ValueError("an integer" + ("" if minimum is None else f" >= {minimum}"))
+        return number
+    return parse
+
+
+def seconds(value: str) -> float:
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValueError(f"ZFISH_CLOCK={raw!r} is not an ISO 8601 date-time, e.g. 2025-05-10T18:00:00Z") from exc
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number >= 0:
+        raise ValueError("a number of seconds >= 0")
+    return number
+
+
+def share(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise ValueError("a share between 0 and 1")
+    return number
+
+
+def day(value: str) -> date:
+    """A `YYYY-MM-DD` day: days reach paths and SQL, so nothing but a real date in this exact form passes."""
+    try:
+        parsed = date.fromisoformat(value)
+    except (TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.isoformat() != value:
+        raise ValueError("a day in YYYY-MM-DD form")
+    return parsed
+
+
+def instant(value: str) -> datetime | None:
+    if not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("an ISO 8601 date-time, e.g. 2025-05-10T18:00:00Z") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
 
 
-def lake_prefix() -> str:
-    """`ZFISH_LAKE_PREFIX`: the key prefix of the walkthrough's layout inside the lake.
+def plain_name(value: str) -> str:
+    """A name that reaches SQL and paths: letters, digits, `_`, not starting with a digit."""
+    if not _NAME.match(value):
+        raise ValueError("a plain name (letters, digits, _; not starting with a digit)")
+    return value
 
-    It reaches paths and S3 keys: plain `/`-separated names only (no `..`, no empty segment).
-    """
-    raw = env("ZFISH_LAKE_PREFIX", "use-cases/fish-demo")
-    prefix = raw.strip("/")
+
+def key_prefix(value: str) -> str:
+    """Plain `/`-separated names (no `..`, no empty segment): it reaches paths and S3 keys."""
+    prefix = value.strip("/")
     if not all(_SEGMENT.match(part) and part != ".." for part in prefix.split("/")):
-        raise ValueError(f"ZFISH_LAKE_PREFIX={raw!r} is not a key prefix of plain names separated by '/'")
+        raise ValueError("a key prefix of plain names separated by '/'")
     return prefix
 
 
+def folder(value: str) -> Path:
+    return Path(value).expanduser().resolve()
+
+
+# Where things are.
+DATA_DIR = Setting("ZFISH_DATA_DIR", "./.zfish", folder,
+                   "Everything a local run writes: the lake, the catalog, Dagster's home, caches.")
+GLUE_VERSION: Setting[GlueVersion] = Setting(
+    GLUE_VERSION_VARIABLE, DEFAULT_GLUE_VERSION, one_of(GlueVersion),
+    f"The AWS Glue runtime whose Spark and Hudi run the job: {', '.join(RUNTIMES)}.")
+JARS_DIR = Setting("ZFISH_JARS_DIR", "", optional(folder),
+                   "The Maven-fetched jars Spark loads (`bin/fetch-jars`); default `.cache/jars`, "
+                   "or `.cache/jars-glue5.1` for Glue 5.1.")
+LAKE_PREFIX = Setting("ZFISH_LAKE_PREFIX", "use-cases/fish-demo", key_prefix,
+                      "The key prefix of the walkthrough's layout inside the lake.")
+DATABASE = Setting("ZFISH_DATABASE", "zebra_fish_demo", plain_name,
+                   "The catalog database holding the three tables.")
+
+# The pipeline.
+SIM_START = Setting("ZFISH_SIM_START", "2025-04-05", day, "The first simulated day, and the first partition.")
+CLOCK = Setting("ZFISH_CLOCK", "", instant, "A simulated \"now\" (ISO 8601); unset: the real clock (production).")
+LABEL_HORIZON_DAYS = Setting("ZFISH_LABEL_HORIZON_DAYS", "36", integer(1),
+                             "How many days back an evening run reprocesses (the window).")
+JOIN_MODE: Setting[JoinMode] = Setting(
+    "ZFISH_JOIN_MODE", "incremental", one_of(JoinMode),
+    "How an evening writes joined_fish_data: `incremental` upserts only the rows that changed (copy-on-"
+    "write rewrites only partitions with news); `full` re-upserts every labeled row of the window.")
+QUARANTINE_MAX_RATE = Setting("ZFISH_QUARANTINE_MAX_RATE", "0.1", share,
+                              "The share of a day's rows that may be quarantined before the check is an error.")
+LOG_LEVEL = Setting("ZFISH_LOG_LEVEL", "", text,
+                    "Dagster's console log level for runs the CLI starts (default INFO; `zfish check` CRITICAL).")
+PROGRESS_INTERVAL_S = Setting("ZFISH_PROGRESS_INTERVAL_S", "10", seconds,
+                              "Seconds between progress lines of long commands when not on a terminal.")
+
+# The simulated instrument.
+FISH_PER_DAY = Setting("ZFISH_FISH_PER_DAY", "5", integer(1), "Fish imaged per simulated day.")
+IMAGES_PER_FISH = Setting("ZFISH_IMAGES_PER_FISH", "3", integer(1), "Images per fish and day.")
+LABEL_DELAY_DAYS = Setting("ZFISH_LABEL_DELAY_DAYS", "32", integer(0), "Days after its images a fish's label arrives.")
+LABEL_DELAY_SPREAD = Setting("ZFISH_LABEL_DELAY_SPREAD", "off", text,
+                             "`off`, or `MIN-MAX` days (e.g. `7-35`): each fish's label delay drawn from the range.")
+SEED = Setting("ZFISH_SEED", "42", integer(), "The simulation's random seed.")
+
+# The deployment: one switch, and each part overridable on its own.
+DEPLOYMENT: Setting[Deployment] = Setting("ZFISH_DEPLOYMENT", "local", one_of(Deployment),
+                                          "`local` (no cloud account) or `aws`: the parts below, by default.")
+LAKE: Setting[LakeKind | None] = Setting("ZFISH_LAKE", "", optional(one_of(LakeKind)),
+                                         "Where the lake is: a local folder or S3.")
+CATALOG: Setting[CatalogKind | None] = Setting("ZFISH_CATALOG", "", optional(one_of(CatalogKind)),
+                                               "The catalog: a local JSON catalog or the Glue Data Catalog.")
+ENGINE: Setting[EngineKind | None] = Setting("ZFISH_ENGINE", "", optional(one_of(EngineKind)),
+                                             "Where the job runs: Spark in process or the deployed Glue job.")
+QUERY: Setting[QueryKind | None] = Setting("ZFISH_QUERY", "", optional(one_of(QueryKind)),
+                                           "What the checks query: DuckDB (here or over S3) or Athena.")
+CRAWL_MODE: Setting[CrawlMode | None] = Setting(
+    "ZFISH_CRAWL_MODE", "", optional(one_of(CrawlMode)),
+    "How a crawled asset registers a day: zfish's own crawl (`partitions`) or the table's Glue crawler.")
+PARTS = (LAKE, CATALOG, ENGINE, QUERY, CRAWL_MODE)
+
+# AWS.
+S3_BUCKET = Setting("ZFISH_S3_BUCKET", "", text, "The lake's bucket (lake s3).")
+AWS_REGION = Setting("ZFISH_AWS_REGION", "", text, "The region of every AWS client; blank: boto3's own resolution.")
+AWS_ENDPOINT_URL = Setting("ZFISH_AWS_ENDPOINT_URL", "", text,
+                           "One endpoint for every AWS client (e.g. a local moto server); blank: AWS's.")
+GLUE_JOB_NAME = Setting("ZFISH_GLUE_JOB_NAME", "zfish-joined-fish-data", text,
+                        "The Glue job `zfish deploy` defines and engine glue runs.")
+GLUE_ROLE_ARN = Setting("ZFISH_GLUE_ROLE_ARN", "", text,
+                        "The role the Glue job (and a crawler a run creates) assumes; `zfish deploy` needs it.")
+GLUE_TIMEOUT_S = Setting("ZFISH_GLUE_TIMEOUT_S", str(3 * 3600), seconds, "How long a Glue job run may take.")
+GLUE_POLL_S = Setting("ZFISH_GLUE_POLL_S", "15", seconds, "Seconds between polls of a Glue job run.")
+CRAWLER_TIMEOUT_S = Setting("ZFISH_CRAWLER_TIMEOUT_S", "1800", seconds, "How long a Glue crawl may take.")
+CRAWLER_POLL_S = Setting("ZFISH_CRAWLER_POLL_S", "15", seconds, "Seconds between polls of a Glue crawler.")
+ATHENA_WORKGROUP = Setting("ZFISH_ATHENA_WORKGROUP", "primary", text, "Athena's workgroup (query athena).")
+ATHENA_OUTPUT = Setting("ZFISH_ATHENA_OUTPUT", "", text,
+                        "Where Athena writes results; blank: `_zfish/athena-results/` under the lake prefix.")
+
+# Spark.
+SPARK_MASTER = Setting("ZFISH_SPARK_MASTER", "local[2]", text, "Spark's master for local runs: local[N] or a URL.")
+SPARK_DRIVER_MEMORY = Setting("ZFISH_SPARK_DRIVER_MEMORY", "4g", text, "The local Spark driver's memory.")
+SPARK_LOG_LEVEL = Setting("ZFISH_SPARK_LOG_LEVEL", "WARN", text, "Spark's log level.")
+SPARK_S3A = Setting("ZFISH_SPARK_S3A", "false", flag,
+                    "Load the s3a jars into every local session (an S3 lake's session loads them anyway).")
+SPARK_REMOTE = Setting("ZFISH_SPARK_REMOTE", "", text,
+                       "The warm engine's Spark Connect URL (`zfish engine start` prints it); blank: Spark in process.")
+
+SETTINGS: tuple[Setting[Any], ...] = tuple(v for v in list(globals().values()) if isinstance(v, Setting))
+
+
+# Accessors for the settings most modules need, under the names they have always had.
+
+def data_dir() -> Path:
+    return DATA_DIR.get()
+
+
+def glue_version() -> GlueVersion:
+    return GLUE_VERSION.get()
+
+
+def jars_dir() -> Path:
+    return JARS_DIR.get() or default_jars_dir(REPO_ROOT, glue_version())
+
+
+def sim_start() -> date:
+    return SIM_START.get()
+
+
+def simulated() -> bool:
+    """Whether `ZFISH_CLOCK` sets a simulated "now"."""
+    return CLOCK.get() is not None
+
+
+def clock() -> datetime:
+    """The simulated "now", else the real clock."""
+    return CLOCK.get() or datetime.now(timezone.utc)
+
+
+def lake_prefix() -> str:
+    return LAKE_PREFIX.get()
+
+
 def database() -> str:
-    """`ZFISH_DATABASE`: the catalog database holding the three tables; it reaches SQL and paths, so a plain name."""
-    name = env("ZFISH_DATABASE", "zebra_fish_demo")
-    if not _NAME.match(name):
-        raise ValueError(f"ZFISH_DATABASE={name!r} is not a plain name (letters, digits, _; not starting with a digit)")
-    return name
+    return DATABASE.get()
 
 
 def label_horizon_days() -> int:
-    """`ZFISH_LABEL_HORIZON_DAYS`: how many days back an evening run reprocesses (the window)."""
-    return int(env("ZFISH_LABEL_HORIZON_DAYS", "36"))
+    return LABEL_HORIZON_DAYS.get()
 
 
-def join_mode() -> str:
-    """`ZFISH_JOIN_MODE`: how an evening run writes joined_fish_data.
-
-    `incremental` (default) upserts only the rows that changed, so copy-on-write rewrites only the
-    partitions with news; `full` re-upserts every labeled row of the window (the walkthrough's way).
-    """
-    mode = env("ZFISH_JOIN_MODE", "incremental")
-    if mode not in JOIN_MODES:
-        raise ValueError(f"ZFISH_JOIN_MODE={mode!r} is not one of {', '.join(JOIN_MODES)}")
-    return mode
+def join_mode() -> JoinMode:
+    return JOIN_MODE.get()
 
 
 def parse_day(value: str, what: str = "day") -> date:
-    """A `YYYY-MM-DD` day, or a ValueError naming `what` and the bad value.
-
-    Days reach paths and SQL, so nothing but a real calendar date in this exact form passes.
-    """
+    """A `YYYY-MM-DD` day, or a ValueError naming `what` and the bad value (for days not from a variable)."""
     try:
-        parsed = date.fromisoformat(value)
-    except (TypeError, ValueError):
-        parsed = None
-    if parsed is None or parsed.isoformat() != value:
-        raise ValueError(f"{what}={value!r} is not a day in YYYY-MM-DD form")
-    return parsed
+        return day(value)
+    except ValueError as exc:
+        raise ValueError(f"{what}={value!r} is not {exc}") from None

@@ -6,7 +6,8 @@ file per day). With `label_delay_spread` (MIN, MAX) each fish's label instead ar
 number of days in [MIN, MAX] after its photos, so one day's labels concern many imaging days.
 Every random draw is seeded from (seed, day, stream, block of fish), never from what came before,
 so any day can be generated alone, in any order, on any number of processes, and comes out
-byte-identical.
+byte-identical. One module (~500 lines) because that determinism (the seeding, the blocks, the
+parallel writing) is one design, read together.
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ import os
 import random
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, timedelta
 from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from zfish_assets.settings import env, sim_start
+from zfish_assets import settings
+from zfish_assets.names import RAW_TABLES
 
-TABLES = ("observations", "outcomes")
+TABLES = RAW_TABLES
 TREATMENTS = ("control", "drug_a", "drug_b")
 GENES = ("gene_a", "gene_b", "gene_c")
 
@@ -40,13 +42,13 @@ _MASK64 = (1 << 64) - 1
 _MIX_MULTIPLIERS = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
 _UNMIX_MULTIPLIERS = tuple(pow(multiplier, -1, 1 << 64) for multiplier in _MIX_MULTIPLIERS)
 _JSON = json.JSONEncoder(separators=(",", ":"))
-_ENV_VARS = {
-    "fish_per_day": "ZFISH_FISH_PER_DAY",
-    "images_per_fish": "ZFISH_IMAGES_PER_FISH",
-    "label_delay_days": "ZFISH_LABEL_DELAY_DAYS",
-    "seed": "ZFISH_SEED",
+_SETTINGS = {
+    "fish_per_day": settings.FISH_PER_DAY,
+    "images_per_fish": settings.IMAGES_PER_FISH,
+    "label_delay_days": settings.LABEL_DELAY_DAYS,
+    "seed": settings.SEED,
 }
-_SPREAD_VAR = "ZFISH_LABEL_DELAY_SPREAD"
+_SPREAD_VAR = settings.LABEL_DELAY_SPREAD.name
 _MINIMUMS = {"fish_per_day": 1, "images_per_fish": 1, "label_delay_days": 0, "seed": None}
 
 
@@ -95,10 +97,10 @@ class SimSettings:
     """What to simulate; together with a day it fully determines that day's files."""
 
     start: date
-    fish_per_day: int = 5
-    images_per_fish: int = 3
-    label_delay_days: int = 32
-    seed: int = 42
+    fish_per_day: int = int(settings.FISH_PER_DAY.default)
+    images_per_fish: int = int(settings.IMAGES_PER_FISH.default)
+    label_delay_days: int = int(settings.LABEL_DELAY_DAYS.default)
+    seed: int = int(settings.SEED.default)
     label_delay_spread: tuple[int, int] | None = None
     """(MIN, MAX): each fish's label arrives a random number of days in [MIN, MAX] after its photos
     (then `label_delay_days` is not used). None (the default) keeps one delay for every fish, so the
@@ -116,19 +118,9 @@ class SimSettings:
 
         Read when called, so the CLI, the demo and the tests agree with the Dagster deployment.
         """
-        defaults = {field.name: field.default for field in fields(cls)}
-        values = {name: _env_int(var, defaults[name], _MINIMUMS[name]) for name, var in _ENV_VARS.items()}
-        spread = parse_delay_spread(env(_SPREAD_VAR, "off"))
-        return cls(start=sim_start(), label_delay_spread=spread, **values)
-
-
-def _env_int(var: str, default: int, minimum: int | None) -> int:
-    """The integer in environment variable `var`, with the error naming the variable, not the field."""
-    raw = env(var, str(default))
-    try:
-        return _checked_int(int(raw), minimum, var)
-    except ValueError:
-        raise ValueError(f"{var}={raw!r} is not {_expected(minimum)}") from None
+        values = {name: setting.get() for name, setting in _SETTINGS.items()}
+        spread = parse_delay_spread(settings.LABEL_DELAY_SPREAD.get())
+        return cls(start=settings.sim_start(), label_delay_spread=spread, **values)
 
 
 @dataclass(frozen=True)

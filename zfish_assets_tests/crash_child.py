@@ -200,11 +200,12 @@ def land_s3(spec: dict) -> None:
     """Land the simulator's day on S3, held before the `nth` request `operation` whose key matches `key`."""
     import re
 
+    from zfish_assets.resources.aws import AWSConnection
     from zfish_assets.resources.lake import S3Lake
     from zfish_assets.resources.simulator import SimulatorResource
 
-    lake = S3Lake(bucket=spec["bucket"], prefix=spec["prefix"], endpoint_url=spec["endpoint_url"],
-                  region=spec["region"], cache_dir=spec["cache_dir"], upload_threads=1)
+    lake = S3Lake(bucket=spec["bucket"], prefix=spec["prefix"], cache_dir=spec["cache_dir"], upload_threads=1,
+                  aws=AWSConnection(region_name=spec["region"], endpoint_url=spec["endpoint_url"]))
     operation, pattern, nth = spec["operation"], re.compile(spec["key"]), int(spec["nth"])
     seen = []
 

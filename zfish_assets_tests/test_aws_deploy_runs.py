@@ -55,7 +55,7 @@ def serve_what_moto_lacks(proxy: AwsProxy, moto: str) -> None:
 @pytest.fixture
 def proxy(aws, monkeypatch, tmp_path):
     """Every zfish client pointed at the proxy in front of moto; a client on boto3's default endpoint fails."""
-    from zfish_assets.resources.lake import aws_client
+    from zfish_assets.resources.aws import aws_client
 
     front = AwsProxy(aws)
     serve_what_moto_lacks(front, aws)
@@ -149,7 +149,8 @@ def test_a_replaced_code_object_is_refused_before_any_glue_run(proxy, aws):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ZFISH_DEPLOYMENT", "aws")
         mp.setenv("ZFISH_ENGINE", "glue")
-        engine = resources_for()["hudi_io_manager"].engine.process_config_and_initialize()
+        with resources_for()["hudi_io_manager"].engine.process_config_and_initialize_cm() as engine:
+            pass
     with pytest.raises(GlueJobError, match=rf"s3://{BUCKET}/{key} was replaced: its bytes hash to sha256 [0-9a-f]{{64}}, "
                                            rf"not the {package.sha256} its key names\. Refusing to start the job; "
                                            r"run `zfish deploy`"):

@@ -48,7 +48,7 @@ main(["joined_fish_data.py", *argv])
 def _as(monkeypatch, principal: str) -> dict[str, str]:
     """This process's AWS keys become `principal`'s; returns them. Cached clients and boto3's default
     session (which resolved the previous keys once) are dropped, as a new process would start."""
-    from zfish_assets.resources.lake import aws_client
+    from zfish_assets.resources.aws import aws_client
 
     keys = {"AWS_ACCESS_KEY_ID": KEYS[principal], "AWS_SECRET_ACCESS_KEY": f"secret-of-{principal}"}
     for name, value in keys.items():
@@ -152,7 +152,8 @@ def test_the_runners_policy_covers_its_athena_queries_and_the_configured_output(
     _as(monkeypatch, "runner")
     boto3.client("athena", region_name=REGION, endpoint_url=aws).create_work_group(Name="zfish")
     queue_athena_result(aws, [("n", "bigint")], [["75"]])
-    query = resources_for()["query"].process_config_and_initialize()
+    with resources_for()["query"].process_config_and_initialize_cm() as query:
+        pass
     assert query.scalar('SELECT count(*) AS n FROM "zebra_fish_demo"."joined_fish_data"') == 75
     assert proxy.calls("AmazonAthena.StartQueryExecution") and not denied(proxy.requests, policies)
     assert allowed(runner, Need("s3:PutObject", "arn:aws:s3:::zfish-query-results/athena/q.csv"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from zfish_assets.partitions import days_between
+from zfish_assets.resources.aws import AWSConnection
 from zfish_assets.tools.runs import join_range, land_and_crawl
 
 START = "2025-04-05"
@@ -150,7 +151,7 @@ def _create_job(glue, name: str, deployed: bool) -> None:
     """The job as `zfish deploy` leaves it (the engine itself never creates one): this checkout's code
     uploaded under its content keys and named by the job, or (`deployed=False`) a script elsewhere."""
     from zfish_assets.engines.job_code import code_objects
-    from zfish_assets.resources.lake import aws_client
+    from zfish_assets.resources.aws import aws_client
 
     uris = {n: f"s3://{BUCKET}/scripts/{n}" for n in ("joined_fish_data.py", "glue_scripts.zip")}
     if deployed:
@@ -208,7 +209,7 @@ def _engine(aws, local_runs: bool, **kwargs):
             return RunsTheScriptLocally(client) if local_runs else client
 
     return Engine(job_name=kwargs.pop("job_name", JOB), result_prefix=f"s3://{BUCKET}/job-results",
-                  region=REGION, endpoint_url=aws, poll_interval_s=0.05, **kwargs)
+                  aws=AWSConnection(region_name=REGION, endpoint_url=aws), poll_interval_s=0.05, **kwargs)
 
 
 def _args(database: str = "zebra_fish_demo"):
@@ -250,7 +251,7 @@ def test_glue_engine_runs_the_job_script_succeeds_and_fails_with_glues_message(a
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     _create_job(glue, JOB, deployed=True)
-    GlueCatalog(region=REGION, endpoint_url=aws).put_table(
+    GlueCatalog(aws=AWSConnection(region_name=REGION, endpoint_url=aws)).put_table(
         "observations", [("image_id", "string"), ("fish_id", "string"), ("timestamp", "string")],
         [("day", "string")], f"s3://{BUCKET}/use-cases/fish-demo/observations", "json")
     result = _engine(aws, True).run_job(_args())  # no day registered yet: nothing read, nothing written

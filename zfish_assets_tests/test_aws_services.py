@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from zfish_assets.resources.aws import AWSConnection
 from zfish_assets_tests.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
 
 ROLE = "arn:aws:iam::000000000000:role/zfish-test"  # moto accepts any role; no real account
@@ -93,8 +94,8 @@ def _athena(url: str, paging: PagesLikeAthena | None = None, **kwargs):
                 return paging
             return client
 
-    return Engine(database="zebra_fish_demo", output_location=f"s3://{BUCKET}/athena-results/", region=REGION,
-                  endpoint_url=url, poll_interval_s=0.05, **kwargs)
+    return Engine(database="zebra_fish_demo", output_location=f"s3://{BUCKET}/athena-results/",
+                  aws=AWSConnection(region_name=REGION, endpoint_url=url), poll_interval_s=0.05, **kwargs)
 
 
 COLUMNS = [("day", "varchar"), ("n", "bigint"), ("share", "double"), ("labeled", "boolean"),
@@ -209,7 +210,7 @@ def test_crawler_mode_creates_the_crawler_once_waits_and_needs_the_day_registere
         created = glue.get_crawler(Name=crawler)["Crawler"]
         assert created["Targets"]["S3Targets"] == [{"Path": f"s3://{BUCKET}/use-cases/fish-demo/observations/"}]
         assert created["DatabaseName"] == "zebra_fish_demo" and "Schedule" not in created
-        files = S3Lake(bucket=BUCKET, region=REGION, endpoint_url=aws).list_day("observations", d1)
+        files = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=aws)).list_day("observations", d1)
         partition = glue.get_partition(DatabaseName="zebra_fish_demo", TableName="observations", PartitionValues=[d1])
         assert partition["Partition"]["Parameters"]["zfish.fingerprint"] == fingerprint(files)
 
@@ -242,7 +243,7 @@ def test_crawler_mode_judges_the_day_by_the_contract_as_partitions_mode_does(aws
     (folder / "a.json").write_bytes(json.dumps(good).encode() + b"\n{broken\n" + json.dumps({**good, "length_mm": "4"}).encode())
     (folder / "b.json").write_bytes(json.dumps({**good, "image_id": "img 2"}).encode() + b"\n\xff\n")
     assert zfish(["upload", str(tmp_path / "lab"), "--day", day]) == 0
-    lake = S3Lake(bucket=BUCKET, region=REGION, endpoint_url=aws)
+    lake = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=aws))
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
 
     (in_process,) = land_and_crawl(build_definitions(), instance, [day], assets=["observations"])
@@ -345,7 +346,7 @@ def test_deploy_sets_hive_sync_and_the_job_gets_hudis_glue_sync_options(aws, mon
     from glue_scripts.joined_fish_data import JobArgs
 
     engine = GlueJobEngine(job_name="zfish-hive-sync-test", result_prefix=f"s3://{BUCKET}/job-results",
-                           region=REGION, endpoint_url=aws, poll_interval_s=0.05)
+                           aws=AWSConnection(region_name=REGION, endpoint_url=aws), poll_interval_s=0.05)
     args = JobArgs(first_day="2025-05-01", last_day="2025-05-02", database="zebra_fish_demo",
                    observations_table="observations", outcomes_table="outcomes",
                    target_path=f"s3://{BUCKET}/processed/joined_fish_data", target_table="joined_fish_data")
@@ -384,9 +385,10 @@ def test_deployment_settings_choose_athena_and_crawler_mode(monkeypatch):
                         "ZFISH_CRAWL_MODE": "crawler", "ZFISH_S3_BUCKET": BUCKET, "ZFISH_AWS_REGION": REGION,
                         "ZFISH_ATHENA_WORKGROUP": "zfish"}.items():
         monkeypatch.setenv(name, value)
-    query = resources_for("aws")["query"].process_config_and_initialize()
+    with resources_for("aws")["query"].process_config_and_initialize_cm() as query:
+        pass
     assert isinstance(query, AthenaQueryEngine)
-    assert (query.workgroup, query.region, query.database) == ("zfish", REGION, "zebra_fish_demo")
+    assert (query.workgroup, query.aws.region_name, query.database) == ("zfish", REGION, "zebra_fish_demo")
     assert query.output_location == f"s3://{BUCKET}/use-cases/fish-demo/_zfish/athena-results/"
 
     monkeypatch.setenv("ZFISH_CATALOG", "local")

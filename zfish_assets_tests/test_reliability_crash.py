@@ -557,6 +557,7 @@ def test_s3_landing_killed(step: str, replaced: bool, s3_endpoint, tmp_path, mon
     day) until the marker is deleted, then the new one; the next landing completes and leaves no copy or marker."""
     import boto3
 
+    from zfish_assets.resources.aws import AWSConnection
     from zfish_assets.resources.lake import S3Lake
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -566,7 +567,8 @@ def test_s3_landing_killed(step: str, replaced: bool, s3_endpoint, tmp_path, mon
     s3.create_bucket(Bucket=S3_BUCKET)
     prefix = f"crash-{request.node.callspec.id}"
     settings = {"bucket": S3_BUCKET, "prefix": prefix, "endpoint_url": s3_endpoint, "region": S3_REGION}
-    lake = S3Lake(**settings, cache_dir=str(tmp_path / "cache"))
+    lake = S3Lake(bucket=S3_BUCKET, prefix=prefix, cache_dir=str(tmp_path / "cache"),
+                  aws=AWSConnection(region_name=S3_REGION, endpoint_url=s3_endpoint))
     catalog = LocalCatalog(root=str(tmp_path / "catalog"))
     table = "observations"
     old, new = written(old_version), written(lambda f: simulator().write_day(table, NEW_DAY, f))

@@ -32,6 +32,9 @@ and stays an unknown field. Other fields the contract does not declare are dropp
 and named, so their arrival is visible but harmless. Rules across rows (a key seen twice) live with the crawl, which sees the
 whole day and the other days' keys; it records every rejected row in the day's quarantine ledger
 (`ledger.py`), which the job reads to exclude the same rows.
+
+Its length (~450 lines) is deliberate: the rules of a line are read together, and both sides
+import exactly this one file, so no rule can exist on one side only.
 """
 
 from __future__ import annotations

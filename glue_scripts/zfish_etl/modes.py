@@ -4,4 +4,7 @@
 `full` re-upserts every labeled row of the range, as the walkthrough does.
 """
 
-JOIN_MODES = ("incremental", "full")
+from typing import Literal, get_args
+
+JoinMode = Literal["incremental", "full"]
+JOIN_MODES: tuple[JoinMode, ...] = get_args(JoinMode)

@@ -1,6 +1,6 @@
 """Crawler mode: the walkthrough's Glue crawler registers day D, instead of zfish's own crawl.
 
-`ZFISH_CRAWL_MODE=partitions` (default) crawls in process (`zfish_assets/domain/crawl.py`): the schema
+`ZFISH_CRAWL_MODE=partitions` (default; the Glue catalog's `crawl_mode`) crawls in process (`zfish_assets/domain/crawl.py`): the schema
 inferred and checked for drift, `batch_create_partition` for day D, no waiting. `crawler` runs the
 walkthrough's on-demand crawler of the table (S3 target `PREFIX/<table>/`, the catalog database;
 `day=` folders become the partition key): created when missing, started, waited for with a
@@ -14,50 +14,23 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from dagster import get_dagster_logger
 
 from glue_scripts.zfish_etl.contract import is_data_file
-from zfish_assets import settings
 from zfish_assets.domain.crawl import CrawledDay, crawl_day, fingerprint, judge_and_record
 from zfish_assets.resources.catalog import Catalog, GlueCatalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.engines.polling import PollTimeout, poll_until
 from zfish_assets.names import FINGERPRINT, QUARANTINED_ROWS
 
-CRAWL_MODES = ("partitions", "crawler")
 # LastCrawl.Status of a crawl that did not succeed: Glue says FAILED or CANCELLED (moto: STOPPED).
 FAILED_CRAWLS = ("FAILED", "CANCELLED", "STOPPED")
 
 
 class CrawlerError(RuntimeError):
     """The crawler could not be created or started, failed, timed out, or did not register the day."""
-
-
-@dataclass(frozen=True)
-class CrawlerSettings:
-    """`ZFISH_CRAWLER_TIMEOUT_S` (default 1800), `ZFISH_CRAWLER_POLL_S` (15), `ZFISH_GLUE_ROLE_ARN`
-    (the role a crawler created by a run assumes; without it a missing crawler is an error)."""
-
-    timeout_s: float
-    poll_interval_s: float
-    role_arn: str
-
-    @classmethod
-    def from_env(cls) -> "CrawlerSettings":
-        return cls(timeout_s=float(settings.env("ZFISH_CRAWLER_TIMEOUT_S", "1800")),
-                   poll_interval_s=float(settings.env("ZFISH_CRAWLER_POLL_S", "15")),
-                   role_arn=settings.env("ZFISH_GLUE_ROLE_ARN", ""))
-
-
-def crawl_mode() -> str:
-    """`ZFISH_CRAWL_MODE`, checked."""
-    mode = settings.env("ZFISH_CRAWL_MODE", "partitions")
-    if mode not in CRAWL_MODES:
-        raise ValueError(f"ZFISH_CRAWL_MODE={mode!r} is not one of {', '.join(CRAWL_MODES)}")
-    return mode
 
 
 def crawler_name(database: str, table: str) -> str:
@@ -151,8 +124,7 @@ def run_crawler(glue, name: str, timeout_s: float, poll_interval_s: float) -> di
     return last
 
 
-def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: str,
-                           config: CrawlerSettings) -> CrawledDay:
+def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: str) -> CrawledDay:
     """Day D registered by the table's Glue crawler; the partition then records the files' fingerprint.
 
     The fingerprint (beside the crawler's own `recordCount`, `objectCount`, `sizeKey`) is what the
@@ -165,9 +137,9 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
         return CrawledDay(table, day, location, 0, 0, 0, (), registered=False)
     glue = catalog.client()
     name = crawler_name(catalog.database, table)
-    if ensure_crawler(glue, crawler_definition(name, config.role_arn, catalog.database, lake.table_uri(table) + "/")):
+    if ensure_crawler(glue, crawler_definition(name, catalog.crawler_role_arn, catalog.database, lake.table_uri(table) + "/")):
         get_dagster_logger().info(f"created crawler {name}")
-    last = run_crawler(glue, name, config.timeout_s, config.poll_interval_s)
+    last = run_crawler(glue, name, catalog.crawler_timeout_s, catalog.crawler_poll_interval_s)
     parameters = catalog.partition_parameters(table).get(day)
     found = catalog.get_table(table)
     if parameters is None or found is None:
@@ -186,9 +158,7 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
 
 
 def crawl(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
-    """Register day D of `table` the way `ZFISH_CRAWL_MODE` says (see the module docstring)."""
-    if crawl_mode() == "partitions":
-        return crawl_day(lake, catalog, table, day)
-    if not isinstance(catalog, GlueCatalog):
-        raise ValueError("ZFISH_CRAWL_MODE=crawler needs the Glue catalog (ZFISH_CATALOG=glue)")
-    return crawl_day_with_crawler(lake, catalog, table, day, CrawlerSettings.from_env())
+    """Register day D of `table` the way the catalog's `crawl_mode` says (see the module docstring)."""
+    if isinstance(catalog, GlueCatalog) and catalog.crawl_mode == "crawler":
+        return crawl_day_with_crawler(lake, catalog, table, day)
+    return crawl_day(lake, catalog, table, day)

@@ -112,7 +112,7 @@ def start(port: int = DEFAULT_PORT, home: Path | None = None, timeout_s: float =
     path.parent.mkdir(parents=True, exist_ok=True)
     log = path.with_name("server.log")
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
-    env.pop("ZFISH_SPARK_REMOTE", None)
+    env.pop(settings.SPARK_REMOTE.name, None)
     with log.open("wb") as out:
         process = subprocess.Popen(server_command(port, code), stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)

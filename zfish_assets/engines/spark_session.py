@@ -18,10 +18,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from glue_scripts.zfish_etl.spark_conf import SESSION_CONF
 from zfish_assets import settings
 from zfish_assets.runtimes import S3A_COORDINATES, jar_name, runtime
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
-REMOTE_VARIABLE = "ZFISH_SPARK_REMOTE"
+REMOTE_VARIABLE = settings.SPARK_REMOTE.name
 CODE_CONF = "spark.zfish.code_sha256"  # the job code's digest a Connect server was started with
 
 
@@ -46,8 +47,7 @@ class SparkSettings:
     @classmethod
     def from_env(cls) -> "SparkSettings":
         """`ZFISH_SPARK_MASTER` (default `local[2]`), `ZFISH_SPARK_S3A` and `ZFISH_JARS_DIR`."""
-        return cls(master=settings.env("ZFISH_SPARK_MASTER", "local[2]"),
-                   with_s3a=settings.env("ZFISH_SPARK_S3A", "false") == "true")
+        return cls(master=settings.SPARK_MASTER.get(), with_s3a=settings.SPARK_S3A.get())
 
     @property
     def cores(self) -> int:
@@ -109,12 +109,7 @@ def spark_conf(spark_settings: SparkSettings) -> dict[str, str]:
     cores = str(spark_settings.cores)
     conf = {
         "spark.jars": ",".join(str(p) for p in jar_paths(spark_settings)),
-        "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
-        "spark.kryo.registrator": "org.apache.spark.HoodieSparkKryoRegistrar",
-        "spark.sql.extensions": "org.apache.spark.sql.hudi.HoodieSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.hudi.catalog.HoodieCatalog",
-        "spark.sql.hive.convertMetastoreParquet": "false",
-        "spark.sql.session.timeZone": "UTC",
+        **SESSION_CONF,
         # UTC everywhere; self-attach lets Hudi size objects without printing a warning per write.
         "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Djdk.attach.allowAttachSelf=true -Djol.skipHotspotSAAttach=true "
         f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
@@ -125,7 +120,7 @@ def spark_conf(spark_settings: SparkSettings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
-        "spark.driver.memory": settings.env("ZFISH_SPARK_DRIVER_MEMORY", "4g"),
+        "spark.driver.memory": settings.SPARK_DRIVER_MEMORY.get(),
     }
     if spark_settings.master.startswith("local"):
         # Python workers run this interpreter: the job judges raw lines on them with glue_scripts' contract.
@@ -136,7 +131,7 @@ def spark_conf(spark_settings: SparkSettings) -> dict[str, str]:
 
 def remote_url() -> str:
     """`ZFISH_SPARK_REMOTE`: the Spark Connect server runs connect to (empty: an in-process session)."""
-    return settings.env(REMOTE_VARIABLE, "")
+    return settings.SPARK_REMOTE.get()
 
 
 def get_spark_session(spark_settings: SparkSettings | None = None):
@@ -160,7 +155,7 @@ def get_spark_session(spark_settings: SparkSettings | None = None):
     for key, value in spark_conf(spark_settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(settings.env("ZFISH_SPARK_LOG_LEVEL", "WARN"))
+    spark.sparkContext.setLogLevel(settings.SPARK_LOG_LEVEL.get())
     return spark
 
 

@@ -18,7 +18,7 @@ from pydantic import Field
 from glue_scripts.joined_fish_data import JobArgs, JobResult, run
 from zfish_assets import settings
 from zfish_assets.engines.job_code import CodeIntegrityError, verify_job_code
-from zfish_assets.resources.lake import aws_credentials
+from zfish_assets.resources.aws import AWSConnection, aws_credentials
 from zfish_assets.engines.polling import PollTimeout, poll_until
 from zfish_assets.engines.spark_session import (
     REMOTE_VARIABLE,
@@ -47,12 +47,10 @@ class LocalSparkEngine(Engine):
     """The job's code in this process on the shared Spark session (`local[2]` by default)."""
 
     master: str = Field(
-        default_factory=lambda: settings.env("ZFISH_SPARK_MASTER", "local[2]"),
-        description="Spark master: local[N] or a cluster URL.",
+        default_factory=settings.SPARK_MASTER.get, description=settings.SPARK_MASTER.description,
     )
     s3a: bool = Field(default=False, description="Configure s3a (the lake is on S3).")
-    s3_region: str = Field(default="", description="AWS region for s3a (ZFISH_AWS_REGION).")
-    s3_endpoint_url: str = Field(default="", description="Optional S3 endpoint for s3a (ZFISH_AWS_ENDPOINT_URL).")
+    aws: AWSConnection = Field(default_factory=AWSConnection, description="Where s3a connects (with s3a only).")
 
     def run_job(self, args: JobArgs, run_key: str = "") -> JobResult:
         log = get_dagster_logger()
@@ -65,7 +63,7 @@ class LocalSparkEngine(Engine):
         base = SparkSettings.from_env()
         spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a))
         if self.s3a:
-            apply_s3a(spark, s3a_conf(self.s3_endpoint_url, self.s3_region, aws_credentials()))
+            apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials()))
         log.info(f"Spark session ready in {time.monotonic() - started:.1f}s "
                  f"({'Spark Connect at ' + remote if remote else self.master})")
         started = time.monotonic()
@@ -78,7 +76,6 @@ class LocalSparkEngine(Engine):
         return result
 
 
-DEFAULT_JOB_NAME = "zfish-joined-fish-data"
 RUN_KEY_ARGUMENT = "--zfish-run-key"
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED")
 
@@ -108,17 +105,15 @@ class GlueJobEngine(Engine):
     succeeds without a result fails.
     """
 
-    job_name: str = Field(description="The deployed Glue job (ZFISH_GLUE_JOB_NAME).")
+    job_name: str = Field(default=settings.GLUE_JOB_NAME.default, description=settings.GLUE_JOB_NAME.description)
     result_prefix: str = Field(description="s3://... folder where job runs write their results.")
-    region: str = Field(default="", description="AWS region (ZFISH_AWS_REGION).")
-    endpoint_url: str = Field(default="", description="Optional endpoint for Glue and S3 (ZFISH_AWS_ENDPOINT_URL).")
-    timeout_s: float = Field(default=3 * 3600, description="Give up (and stop the run) this many seconds after it started.")
-    poll_interval_s: float = Field(default=15.0, description="Seconds between job run status polls.")
+    aws: AWSConnection = Field(default_factory=AWSConnection, description="Where the Glue and S3 clients connect.")
+    timeout_s: float = Field(default=float(settings.GLUE_TIMEOUT_S.default),
+                             description="Give up (and stop the run) this many seconds after it started (ZFISH_GLUE_TIMEOUT_S).")
+    poll_interval_s: float = Field(default=float(settings.GLUE_POLL_S.default), description=settings.GLUE_POLL_S.description)
 
     def _client(self, service: str):
-        import boto3
-
-        return boto3.client(service, region_name=self.region or None, endpoint_url=self.endpoint_url or None)
+        return self.aws.client(service)
 
     def _glue_client(self):
         return self._client("glue")
@@ -159,7 +154,7 @@ class GlueJobEngine(Engine):
 
         log = get_dagster_logger()
         glue = self._glue_client()
-        region = self.region or glue.meta.region_name
+        region = self.aws.region_of(glue)
         found = self.find_run(glue, run_key)
         if found is not None:
             run_id, started = found["Id"], found["StartedOn"]

@@ -1,12 +1,12 @@
 """The lake: where raw days land, in the walkthrough's layout `<prefix>/<table>/day=YYYY-MM-DD/`.
 
 Assets speak to a `Lake` only; the local folder lake lives here and the S3 lake beside it, so the
-AWS deployment adds S3 without touching an asset.
+AWS deployment adds S3 without touching an asset. The module is long (~470 lines) for that reason:
+each operation's local and S3 forms (listing, atomic landing, caching) are meant to be read side by side.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -23,6 +23,7 @@ from pydantic import Field
 from glue_scripts.zfish_etl.landing import LANDING_DIR, marker_key, staging_prefix
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
+from zfish_assets.resources.aws import AWSConnection
 from zfish_assets.names import RAW_TABLES
 
 T = TypeVar("T")
@@ -274,28 +275,6 @@ def _swap_folders(a: Path, b: Path) -> None:
         raise OSError(errno, f"exchanging {a} and {b}: {os.strerror(errno)}")
 
 
-@functools.lru_cache(maxsize=16)
-def aws_client(service: str, region: str, endpoint_url: str):
-    """One client per service and endpoint per process (boto3 clients are thread-safe; creating one is slow)."""
-    import boto3
-
-    return boto3.client(service, region_name=region or None, endpoint_url=endpoint_url or None)
-
-
-def aws_credentials() -> dict[str, str]:
-    """The credentials boto3 resolves (environment, profile, instance role): for s3a and hudi-rs."""
-    import boto3
-
-    found = boto3.Session().get_credentials()
-    if found is None:
-        return {}
-    frozen = found.get_frozen_credentials()
-    creds = {"access_key": frozen.access_key, "secret_key": frozen.secret_key}
-    if frozen.token:
-        creds["token"] = frozen.token
-    return creds
-
-
 class S3Lake(Lake):
     """The walkthrough's bucket: `s3://<bucket>/<prefix>/<table>/day=YYYY-MM-DD/`, as upload_to_s3.sh lays it out.
 
@@ -304,9 +283,8 @@ class S3Lake(Lake):
     """
 
     bucket: str = Field(description="The lake's bucket (ZFISH_S3_BUCKET).")
-    region: str = Field(default="", description="AWS region (ZFISH_AWS_REGION).")
-    endpoint_url: str = Field(default="", description="Optional S3 endpoint, e.g. a local S3 server (ZFISH_AWS_ENDPOINT_URL).")
-    spark_scheme: str = Field(default="s3a", description="Scheme Spark uses: s3a locally, s3 on Glue.")
+    aws: AWSConnection = Field(default_factory=AWSConnection, description="Where the S3 client connects.")
+    spark_scheme: Literal["s3a", "s3"] = Field(default="s3a", description="Scheme Spark uses: s3a locally, s3 (EMRFS) on Glue.")
     cache_dir: str = Field(
         default_factory=lambda: str(settings.data_dir() / "cache" / "s3"),
         description="Local folder caching downloaded days for DuckDB and crawls.",
@@ -314,7 +292,7 @@ class S3Lake(Lake):
     upload_threads: int = Field(default=8, description="Parallel uploads when landing a day.")
 
     def client(self):
-        return aws_client("s3", self.region, self.endpoint_url)
+        return self.aws.client("s3")
 
     def _key(self, key: str = "") -> str:
         return f"{self.prefix}/{key}" if key else self.prefix
@@ -326,19 +304,7 @@ class S3Lake(Lake):
         return f"{self.spark_scheme}://{self.bucket}/{self._key(key)}"
 
     def storage_options(self) -> dict[str, str]:
-        options = {"aws_virtual_hosted_style_request": "false"}
-        if self.region:
-            options["aws_region"] = self.region
-        if self.endpoint_url:
-            options["aws_endpoint"] = self.endpoint_url
-            options["aws_allow_http"] = str(self.endpoint_url.startswith("http://")).lower()
-        creds = aws_credentials()
-        if creds:
-            options["aws_access_key_id"] = creds["access_key"]
-            options["aws_secret_access_key"] = creds["secret_key"]
-            if "token" in creds:
-                options["aws_session_token"] = creds["token"]
-        return options
+        return self.aws.storage_options()
 
     def _list(self, prefix: str, delimiter: str = "") -> tuple[list[dict], list[str]]:
         paginator = self.client().get_paginator("list_objects_v2")

@@ -28,6 +28,7 @@ from zfish_assets import settings
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.engines.hudi_reader import snapshot_dataset
 from glue_scripts.zfish_etl.ledger import read_ledger
+from zfish_assets.resources.aws import AWSConnection
 from zfish_assets.resources.lake import Lake
 from zfish_assets.engines.polling import PollTimeout, poll_until
 
@@ -262,20 +263,17 @@ class AthenaQueryEngine(QueryEngine):
     """
 
     database: str = Field(default_factory=settings.database, description="Default database (ZFISH_DATABASE).")
-    workgroup: str = Field(default="primary", description="Athena workgroup (ZFISH_ATHENA_WORKGROUP).")
+    workgroup: str = Field(default=settings.ATHENA_WORKGROUP.default, description=settings.ATHENA_WORKGROUP.description)
     output_location: str = Field(
         default="", description="s3://... folder for result files (ZFISH_ATHENA_OUTPUT); empty: the workgroup's."
     )
-    region: str = Field(default="", description="AWS region (ZFISH_AWS_REGION).")
-    endpoint_url: str = Field(default="", description="Optional Athena endpoint (ZFISH_AWS_ENDPOINT_URL).")
+    aws: AWSConnection = Field(default_factory=AWSConnection, description="Where the Athena client connects.")
     timeout_s: float = Field(default=600.0, description="Give up (and stop the query) after this many seconds.")
     poll_interval_s: float = Field(default=1.0, description="Seconds between query state polls.")
     page_size: int = Field(default=1000, description="Rows per GetQueryResults page (Athena allows at most 1000).")
 
     def client(self):
-        from zfish_assets.resources.lake import aws_client
-
-        return aws_client("athena", self.region, self.endpoint_url)
+        return self.aws.client("athena")
 
     def start(self, athena, sql: str) -> str:
         """Start `sql`; returns its query execution id."""
@@ -290,7 +288,7 @@ class AthenaQueryEngine(QueryEngine):
 
     def wait(self, athena, query_id: str) -> dict[str, Any]:
         """The query's execution once it succeeded; raise `AthenaQueryError` when it did not."""
-        region = self.region or athena.meta.region_name
+        region = self.aws.region_of(athena)
         link = athena_console_link(region, query_id)
         try:
             execution = poll_until(

@@ -5,7 +5,8 @@ tables, joined_fish_data and training_set, and runs in process on the instance t
 use, so the run and every check result show in the UI. training_set's checks run once the asset
 was materialized (before, they could only say "no training set yet"). The days travel as the range
 tags a backfill sets, which the checks read (`checks.run_days`); without them a check covers every
-day. What comes out: a table, JUnit XML for a CI system to display, and an exit status.
+day. What comes out: a table, JUnit XML for a CI system to display, and an exit status. Those
+three renderings of one run's results are why the module runs to ~270 lines.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def run_checks(defs: Definitions, instance: DagsterInstance, scope: Scope) -> Ch
     started, began = datetime.now(timezone.utc), time.monotonic()
     result = job.execute_in_process(
         instance=instance, raise_on_error=False, tags={**scope.tags(), TRIGGER: "zfish check"},
-        run_config={"loggers": {"console": {"config": {"log_level": settings.env("ZFISH_LOG_LEVEL", "CRITICAL")}}}},
+        run_config={"loggers": {"console": {"config": {"log_level": settings.LOG_LEVEL.get() or "CRITICAL"}}}},
     )
     seconds = time.monotonic() - began
     evaluations = {AssetCheckKey(e.asset_key, e.check_name): e for e in result.get_asset_check_evaluations()}
@@ -250,7 +251,7 @@ def junit_xml(report: CheckReport) -> ET.ElementTree:
         totals(suite, outcomes)
         properties = ET.SubElement(suite, "properties")
         for name, value in (("days", outcomes[0].days), ("dagster_run_id", report.run_id), ("dagster_job", CHECKS_JOB),
-                            ("deployment", settings.env("ZFISH_DEPLOYMENT", "local"))):
+                            ("deployment", settings.DEPLOYMENT.get())):
             ET.SubElement(properties, "property", name=name, value=value)
         for o in outcomes:
             case = ET.SubElement(suite, "testcase", classname=asset, name=o.name, time=f"{o.seconds:.3f}")

@@ -2,7 +2,8 @@
 
 Each subcommand has an `_add_<name>` that declares its flags and sets `run` (the function that runs
 it, taking the parsed args) and `error` (its parser's usage error), so a new one is two functions and
-one line in `_parser`.
+one line in `_parser`. The module (~350 lines) is the declarations of every subcommand's flags
+and help; what a subcommand does lives in the module it names.
 """
 
 from __future__ import annotations
@@ -173,27 +174,26 @@ def _upload(args: argparse.Namespace) -> int:
     sources = {t: args.dir / t / f"day={day}" for t in RAW_TABLES if (args.dir / t / f"day={day}").is_dir()}
     if not sources:
         args.error(f"{args.dir} has no observations/day={day}/ or outcomes/day={day}/")
-    lake = resources_for()["lake"].process_config_and_initialize()
+    with resources_for()["lake"].process_config_and_initialize_cm() as lake:
+        for table in RAW_TABLES:
+            misnamed = sorted(p.name for p in (args.dir / table).glob("*") if not is_day_folder(p.name))
+            if misnamed:
+                print(f"zfish: {args.dir / table} holds {', '.join(misnamed)}: not day=YYYY-MM-DD folders, "
+                      "so not uploaded (rename them to the day they hold)", file=sys.stderr)
+        for table, source in sources.items():
+            files = staged_files(source)  # the whole folder, subfolders too: the crawl names what it cannot read
 
-    for table in RAW_TABLES:
-        misnamed = sorted(p.name for p in (args.dir / table).glob("*") if not is_day_folder(p.name))
-        if misnamed:
-            print(f"zfish: {args.dir / table} holds {', '.join(misnamed)}: not day=YYYY-MM-DD folders, "
-                  "so not uploaded (rename them to the day they hold)", file=sys.stderr)
-    for table, source in sources.items():
-        files = staged_files(source)  # the whole folder, subfolders too: the crawl names what it cannot read
+            def copy(folder: Path, files: list[Path] = files, table: str = table, source: Path = source) -> None:
+                with Progress(f"{table} day={day}: copied", len(files), "files") as bar:
+                    for path in files:
+                        target = folder / path.relative_to(source)
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(path, target)
+                        bar.advance()
 
-        def copy(folder: Path, files: list[Path] = files, table: str = table, source: Path = source) -> None:
-            with Progress(f"{table} day={day}: copied", len(files), "files") as bar:
-                for path in files:
-                    target = folder / path.relative_to(source)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, target)
-                    bar.advance()
-
-        with Progress(f"{table} day={day}: stored in {lake.uri(table)}", len(files), "files") as stored:
-            landed = lake.land_day(table, day, copy, stored=stored.advance)
-        print(f"{table} day={day}: {landed.files} files, {landed.bytes:,} bytes -> {landed.uri}")
+            with Progress(f"{table} day={day}: stored in {lake.uri(table)}", len(files), "files") as stored:
+                landed = lake.land_day(table, day, copy, stored=stored.advance)
+            print(f"{table} day={day}: {landed.files} files, {landed.bytes:,} bytes -> {landed.uri}")
     return 0
 
 

@@ -65,8 +65,8 @@ def _report(resources, summary, seconds: float) -> None:
 
 def run_demo() -> int:
     """Run both evenings; returns the exit status (non-zero when a run or a check failed)."""
-    os.environ.setdefault("ZFISH_CLOCK", f"{SECOND_EVENING}T18:00:00Z")
-    os.environ.setdefault("ZFISH_LOG_LEVEL", "WARNING")  # the demo prints its own progress
+    os.environ.setdefault(settings.CLOCK.name, f"{SECOND_EVENING}T18:00:00Z")
+    os.environ.setdefault(settings.LOG_LEVEL.name, "WARNING")  # the demo prints its own progress
     warnings.filterwarnings("ignore", category=BetaWarning)
     warnings.filterwarnings("ignore", category=PreviewWarning)
     from zfish_assets.definitions import build_definitions
@@ -109,7 +109,7 @@ def _evenings(defs, resources) -> int:
     _say(f"\nHudi commits of joined_fish_data: {', '.join(commits) or 'none'}")
     _say(f"Demo {'finished' if ok else 'FAILED'} in {time.monotonic() - total:.0f}s.")
     _say("Open the same data in Dagster's UI:\n"
-         f"  DAGSTER_HOME={home} ZFISH_DATA_DIR={settings.data_dir()} ZFISH_CLOCK={os.environ['ZFISH_CLOCK']} "
+         f"  DAGSTER_HOME={home} ZFISH_DATA_DIR={settings.data_dir()} ZFISH_CLOCK={settings.CLOCK.raw()} "
          ".venv/bin/zfish dev\n  (or simply `make dev`)")
     return 0 if ok else 1
 

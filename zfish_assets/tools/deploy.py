@@ -17,22 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from glue_scripts.zfish_etl.spark_conf import glue_conf_argument
 from zfish_assets import settings
+from zfish_assets.settings import CrawlMode, EngineKind, QueryKind
 from zfish_assets.engines.job_code import EXTRA_PY_FILES, code_objects
 from zfish_assets.domain.crawler import crawler_definition, crawler_name
-from zfish_assets.resources.engines import DEFAULT_JOB_NAME
-from zfish_assets.resources.lake import aws_client
+from zfish_assets.resources.aws import aws_client
 from zfish_assets.runtimes import runtime
 from zfish_assets.names import RAW_TABLES
 
-SPARK_CONF = (
-    "spark.serializer=org.apache.spark.serializer.KryoSerializer"
-    " --conf spark.sql.hive.convertMetastoreParquet=false"
-    " --conf spark.sql.extensions=org.apache.spark.sql.hudi.HoodieSparkSessionExtension"
-    " --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.hudi.catalog.HoodieCatalog"
-    " --conf spark.kryo.registrator=org.apache.spark.HoodieSparkKryoRegistrar"
-    " --conf spark.sql.session.timeZone=UTC"
-)
+SPARK_CONF = glue_conf_argument()
 DATABASE_DESCRIPTION = "zfish: the walkthrough's raw tables and joined_fish_data (managed by `zfish deploy`)"
 
 
@@ -47,27 +41,25 @@ class DeploySettings:
     role_arn: str
     athena_workgroup: str = "primary"
     athena_output: str = ""  # s3://... (default: under the lake prefix)
-    engine: str = "glue"  # which principal writes processed/: the job role (glue) or Dagster (spark)
-    crawl_mode: str = "partitions"
-    query: str = "duckdb"
+    engine: EngineKind = "glue"  # which principal writes processed/: the job role (glue) or Dagster (spark)
+    crawl_mode: CrawlMode = "partitions"
+    query: QueryKind = "duckdb"
 
     @classmethod
     def from_env(cls) -> "DeploySettings":
-        missing = [n for n in ("ZFISH_S3_BUCKET", "ZFISH_GLUE_ROLE_ARN") if not settings.env(n, "")]
+        missing = [s.name for s in (settings.S3_BUCKET, settings.GLUE_ROLE_ARN) if not s.is_set()]
         if missing:
             raise ValueError(f"zfish deploy needs {', '.join(missing)} set")
-        from zfish_assets.deployments import part
+        from zfish_assets.deployments import Parts
 
-        deployment = settings.env("ZFISH_DEPLOYMENT", "aws")
+        # What is deployed is the aws deployment's parts, unless ZFISH_DEPLOYMENT says otherwise.
+        parts = Parts.of(settings.DEPLOYMENT.get() if settings.DEPLOYMENT.is_set() else "aws")
         return cls(
-            bucket=settings.env("ZFISH_S3_BUCKET", ""), region=settings.env("ZFISH_AWS_REGION", ""),
-            endpoint_url=settings.env("ZFISH_AWS_ENDPOINT_URL", ""), prefix=settings.lake_prefix(),
-            database=settings.database(), job_name=settings.env("ZFISH_GLUE_JOB_NAME", DEFAULT_JOB_NAME),
-            role_arn=settings.env("ZFISH_GLUE_ROLE_ARN", ""),
-            athena_workgroup=settings.env("ZFISH_ATHENA_WORKGROUP", "primary"),
-            athena_output=settings.env("ZFISH_ATHENA_OUTPUT", ""),
-            engine=part("ZFISH_ENGINE", deployment), crawl_mode=part("ZFISH_CRAWL_MODE", deployment),
-            query=part("ZFISH_QUERY", deployment),
+            bucket=settings.S3_BUCKET.get(), region=settings.AWS_REGION.get(),
+            endpoint_url=settings.AWS_ENDPOINT_URL.get(), prefix=settings.lake_prefix(),
+            database=settings.database(), job_name=settings.GLUE_JOB_NAME.get(), role_arn=settings.GLUE_ROLE_ARN.get(),
+            athena_workgroup=settings.ATHENA_WORKGROUP.get(), athena_output=settings.ATHENA_OUTPUT.get(),
+            engine=parts.engine, crawl_mode=parts.crawl_mode, query=parts.query,
         )
 
     @property

@@ -15,21 +15,13 @@ from typing import TextIO
 
 from zfish_assets import settings
 
-INTERVAL_VARIABLE = "ZFISH_PROGRESS_INTERVAL_S"
 BAR_WIDTH = 30
 REDRAW_S = 0.1
 
 
 def log_interval() -> float:
     """`ZFISH_PROGRESS_INTERVAL_S`: seconds between progress lines when not on a terminal."""
-    raw = settings.env(INTERVAL_VARIABLE, "10")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise ValueError(f"{INTERVAL_VARIABLE}={raw!r} is not a number of seconds >= 0")
-    return value
+    return settings.PROGRESS_INTERVAL_S.get()
 
 
 def _duration(seconds: float) -> str:

@@ -43,7 +43,7 @@ def _run(defs: Definitions, selection: AssetSelection, instance: DagsterInstance
         instance=instance,
         tags=tags,
         raise_on_error=raise_on_error,
-        run_config={"loggers": {"console": {"config": {"log_level": settings.env("ZFISH_LOG_LEVEL", "INFO")}}},
+        run_config={"loggers": {"console": {"config": {"log_level": settings.LOG_LEVEL.get() or "INFO"}}},
                     **({"ops": ops} if ops else {})},
     )
     checks = [
