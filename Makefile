@@ -18,8 +18,8 @@ JARS_STAMP := .cache/jars$(RUNTIME_SUFFIX)/.complete
 
 # What a second Glue runtime must pass beside the whole suite on the default (CI: GLUE=5.1): the
 # engine, the walkthrough, the incremental join, the crash points, and the runtime's own facts.
-RUNTIME_TESTS := zfish_assets_tests/test_runtimes.py zfish_assets_tests/test_hudi_roundtrip.py \
-	zfish_assets_tests/test_joined.py zfish_assets_tests/test_incremental.py zfish_assets_tests/test_reliability_crash.py
+RUNTIME_TESTS := zfish_assets_tests/foundation/test_runtimes.py zfish_assets_tests/engines/test_hudi_roundtrip.py \
+	zfish_assets_tests/assets/test_joined.py zfish_assets_tests/assets/test_incremental.py zfish_assets_tests/reliability/test_reliability_crash.py
 
 demo: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/zfish demo
@@ -29,8 +29,8 @@ demo: $(STAMP) $(JARS_STAMP)
 # test_daily_evenings_equal_one_backfill run the same job calls as the walkthrough's: left out there.
 test: $(STAMP) $(JARS_STAMP) trino
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
-	$(VENV)/bin/python -m pytest --spark-connect zfish_assets_tests/test_joined.py zfish_assets_tests/test_warm_engine.py \
-	  --deselect zfish_assets_tests/test_joined.py::test_daily_evenings_equal_one_backfill
+	$(VENV)/bin/python -m pytest --spark-connect zfish_assets_tests/assets/test_joined.py zfish_assets_tests/engines/test_warm_engine.py \
+	  --deselect zfish_assets_tests/assets/test_joined.py::test_daily_evenings_equal_one_backfill
 
 test-runtime: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(RUNTIME_TESTS)
@@ -55,7 +55,7 @@ dev: $(STAMP) $(JARS_STAMP)
 
 venv: $(STAMP)
 jars: $(JARS_STAMP)
-# Trino (Athena's engine) for zfish_assets_tests/test_trino.py; bin/fetch-trino returns at once when it is there.
+# Trino (Athena's engine) for zfish_assets_tests/resources/test_trino.py; bin/fetch-trino returns at once when it is there.
 trino:
 	bin/fetch-trino >/dev/null
 

@@ -1,7 +1,7 @@
 """zfish: the Glue + Hudi zebrafish data lake as Dagster software-defined assets.
 
 The package is laid out by role, in layers; a module imports only from its own layer or below
-(`zfish_assets_tests/test_layout.py` holds the rule):
+(`zfish_assets_tests/foundation/test_layout.py` holds the rule):
 
 1. `glue_scripts/zfish_etl/` (outside this package): the job's code and what both sides share.
 2. Foundation: `settings` (every `ZFISH_*` variable), `names` (asset keys, tags, metadata keys),

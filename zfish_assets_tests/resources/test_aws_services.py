@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from zfish_assets.resources.aws import AWSConnection
-from zfish_assets_tests.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
+from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
 
 ROLE = "arn:aws:iam::000000000000:role/zfish-test"  # moto accepts any role; no real account
 QUERY_ID = r"[0-9a-f-]{36}"

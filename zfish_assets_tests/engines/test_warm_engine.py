@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from zfish_assets.resources import spark as spark_module
+from zfish_assets.engines import spark_session as spark_module
 from zfish_assets.engines.spark_session import StaleEngineError, get_spark_session
 
 

@@ -147,7 +147,7 @@ def world(request, tmp_path_factory) -> Iterator[World]:
     and writes the baseline; they run the job once their copy of the baseline is in place, and each
     then holds at its crash point until its test kills it.
     """
-    from crash_child import compile_hold_fs
+    from zfish_assets_tests.reliability.crash_child import compile_hold_fs
 
     root = tmp_path_factory.mktemp("crash")
     lake, catalog = LocalLake(root=str(root / "lake")), LocalCatalog(root=str(root / "catalog"))

@@ -28,9 +28,9 @@ import time
 import boto3
 from moto.moto_api import state_manager
 
-from zfish_assets_tests.iam_replay import denied, wildcard_actions
-from zfish_assets_tests.test_aws_deploy_runs import ROLE, STUCK, _deploy, proxy  # noqa: F401 (fixture)
-from zfish_assets_tests.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
+from zfish_assets_tests.tools.iam_replay import denied, wildcard_actions
+from zfish_assets_tests.tools.test_aws_deploy_runs import ROLE, STUCK, _deploy, proxy  # noqa: F401 (fixture)
+from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
 
 KEYS = {"deployer": "AKIAZFISHDEPLOYER", "runner": "AKIAZFISHRUNNER", "job-role": "AKIAZFISHJOBROLE"}
 JOB_PROCESS = """
@@ -138,8 +138,8 @@ def test_the_runners_policy_covers_its_athena_queries_and_the_configured_output(
     and its policy grants the result location that is configured, not the default one."""
     from zfish_assets.deployments import resources_for
     from zfish_assets.tools.policies import PRINCIPALS
-    from zfish_assets_tests.iam_replay import Need, allowed
-    from zfish_assets_tests.test_aws_services import queue_athena_result
+    from zfish_assets_tests.tools.iam_replay import Need, allowed
+    from zfish_assets_tests.resources.test_aws_services import queue_athena_result
 
     for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_QUERY": "athena", "ZFISH_ATHENA_WORKGROUP": "zfish",
                         "ZFISH_ATHENA_OUTPUT": "s3://zfish-query-results/athena/"}.items():

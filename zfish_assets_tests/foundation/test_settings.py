@@ -17,7 +17,7 @@ ROOT = settings.REPO_ROOT
 CODE = sorted([*(ROOT / "zfish_assets").rglob("*.py"), *(ROOT / "glue_scripts").rglob("*.py")])
 VARIABLE = re.compile(r"\bZFISH_[A-Z0-9_]*[A-Z0-9]\b")
 NOT_VARIABLES = {"ZFISH_RESULT"}  # the job's result line on stdout, not a setting
-# The Trino test harness's own, read by it (zfish_assets_tests/trino.py, bin/fetch-trino): not zfish's settings.
+# The Trino test harness's own, read by it (zfish_assets_tests/resources/trino.py, bin/fetch-trino): not zfish's settings.
 NOT_VARIABLES |= {"ZFISH_TRINO_JAVA_HOME", "ZFISH_TRINO_VERSION", "ZFISH_TRINO_DIR"}
 
 

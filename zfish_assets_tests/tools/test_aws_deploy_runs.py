@@ -17,8 +17,8 @@ import boto3
 import pytest
 from moto.moto_api import state_manager
 
-from zfish_assets_tests.aws_proxy import AwsProxy, Recorded, glue_error
-from zfish_assets_tests.test_aws_moto import BUCKET, REGION, aws, moto_url, no_default_endpoint  # noqa: F401 (fixtures)
+from zfish_assets_tests.resources.aws_proxy import AwsProxy, Recorded, glue_error
+from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url, no_default_endpoint  # noqa: F401 (fixtures)
 from zfish_assets.names import RANGE_END, RANGE_START
 
 ROLE, OTHER_ROLE = "arn:aws:iam::000000000000:role/zfish-a", "arn:aws:iam::000000000000:role/zfish-b"
