@@ -42,7 +42,7 @@ from zfish_assets.resources.catalog import FORMATS, Catalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.query import QueryEngine
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: zfish_assets_tests/resources/)
 MIN_JAVA = 24
 JAVA_HOME_VARIABLE = "ZFISH_TRINO_JAVA_HOME"
 SCHEMA_FILE = ".trinoSchema"

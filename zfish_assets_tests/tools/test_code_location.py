@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the repository (this file: zfish_assets_tests/tools/)
 
 
 def test_dagster_definitions_validate_loads_the_workspace(tmp_path):
