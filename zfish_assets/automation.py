@@ -21,7 +21,7 @@ fingerprint of their files.
 """
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 from dagster import (
     AssetKey,
@@ -45,7 +45,7 @@ from dagster._core.execution.backfill import BulkActionStatus  # not exported; t
 
 from zfish_assets import settings
 from zfish_assets.domain.crawl import fingerprint
-from zfish_assets.partitions import last_day
+from zfish_assets.partitions import evening_window, last_day
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.names import ALL_DAYS_CHECKS_JOB, CHECKED_ON_DEMAND, CHECKED_OVER_ALL_DAYS, CHECKS_JOB, FINGERPRINT, JOINED, JOIN_JOB, JOIN_THROUGH, LAND_AND_CRAWL_JOB, PARTITION, RANGE_END, RANGE_START, RAW_AND_CRAWLED, RAW_TABLES, TRIGGER
@@ -53,13 +53,6 @@ from zfish_assets.names import ALL_DAYS_CHECKS_JOB, CHECKED_ON_DEMAND, CHECKED_O
 
 IN_FLIGHT = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING,
              DagsterRunStatus.STARTED]
-
-
-def evening_window(day: str, horizon_days: int | None = None) -> tuple[str, str]:
-    """The evening run's days: [max(start, day - horizon + 1), day]."""
-    horizon = settings.label_horizon_days() if horizon_days is None else horizon_days
-    first = max(settings.sim_start(), date.fromisoformat(day) - timedelta(days=horizon - 1))
-    return first.isoformat(), day
 
 
 def evening_day(scheduled: datetime) -> str:
