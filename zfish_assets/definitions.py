@@ -11,7 +11,8 @@ from zfish_assets.automation.schedules import evening_schedule, weekly_checks_sc
 from zfish_assets.automation.sensors import join_after_crawl_sensor, new_lake_days_sensor
 from zfish_assets.assets.joined import joined_asset
 from zfish_assets.assets.raw import raw_asset
-from zfish_assets.assets.training import training_asset, training_checks
+from zfish_assets.assets.training import training_asset
+from zfish_assets.assets.training_checks import training_checks
 from zfish_assets.checks import crawled_checks, joined_checks, schema_checks
 from zfish_assets.deployments import resources_for
 from zfish_assets.partitions import daily_partitions
