@@ -9,22 +9,44 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 import time
-from datetime import date
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from zfish_assets.settings import parse_day
 from zfish_assets.synthetic import SimSettings, generate
 from zfish_assets.names import RAW_TABLES
 
 
-def _day(value: str) -> date:
-    """argparse type for `YYYY-MM-DD`: a bad day becomes a usage error (exit status 2)."""
-    try:
-        return parse_day(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+T = TypeVar("T")
+
+
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from `parse`: its ValueError (which names the bad value) becomes a usage
+    error with that message (exit status 2)."""
+
+    @functools.wraps(parse)
+    def parsed(value: str) -> T:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parsed
+
+
+def _parse_range(value: str) -> tuple[str, str]:
+    """`FIRST..LAST`, parsed by `zfish check`'s own module, imported only when `--range` is given
+    (it imports Dagster, which the other subcommands need not wait for)."""
+    from zfish_assets.tools.checking import parse_range
+
+    return parse_range(value)
+
+
+_day, _range = _argument(parse_day), _argument(_parse_range)
 
 
 def _add_generate(subparsers: argparse._SubParsersAction) -> None:
@@ -230,16 +252,6 @@ def _engine(args: argparse.Namespace) -> int:
     fresh = "this checkout's job code" if state.code_sha256 == script_sha256() else "STALE job code: run `zfish engine start`"
     print(f"{state.url} pid {state.pid}, {fresh}; log {state.log}")
     return 0
-
-
-def _range(value: str) -> tuple[str, str]:
-    """argparse type for `FIRST..LAST`: malformed or reversed is a usage error (exit status 2)."""
-    from zfish_assets.tools.checking import parse_range
-
-    try:
-        return parse_range(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_check(subparsers: argparse._SubParsersAction) -> None:
