@@ -293,11 +293,11 @@ def evening(offset: int, with_checks: bool = True) -> dict[str, Any]:
     with phases("imports+definitions"):
         from dagster import DagsterInstance
 
-        from zfish_assets import settings
         from zfish_assets.engines.spark_session import get_spark_session
+        from zfish_assets.partitions import evening_window
 
         defs = definitions()
-    window_start = day(max(0, offset - settings.label_horizon_days() + 1))
+    window_start, _ = evening_window(today)
     checks = 0
     with DagsterInstance.ephemeral() as instance:
         with phases("land"):

@@ -59,13 +59,13 @@ def scenario(history_days: int, evenings: int) -> list[dict[str, Any]]:
 
     from dagster import DagsterInstance
 
-    from zfish_assets import settings
+    from zfish_assets.partitions import evening_window
 
     harness.seed_history(0, history_days - 1)
     rows = []
     for offset in range(history_days, history_days + evenings):
         today = harness.day(offset)
-        first = harness.day(max(0, offset - settings.label_horizon_days() + 1))
+        first, _ = evening_window(today)
         os.environ["ZFISH_CLOCK"] = f"{today}T18:00:00Z"
         defs = harness.definitions()
         io_manager = defs.resources["hudi_io_manager"]

@@ -6,10 +6,13 @@ from dagster import Definitions, in_process_executor, with_source_code_reference
 
 from zfish_assets import settings
 from zfish_assets.assets.catalog import crawled_asset
-from zfish_assets.automation import build_automation
+from zfish_assets.automation.jobs import all_days_checks_job, checks_job, join_job, land_and_crawl_job
+from zfish_assets.automation.schedules import evening_schedule, weekly_checks_schedule
+from zfish_assets.automation.sensors import join_after_crawl_sensor, new_lake_days_sensor
 from zfish_assets.assets.joined import joined_asset
 from zfish_assets.assets.raw import raw_asset
-from zfish_assets.assets.training import training_asset, training_checks
+from zfish_assets.assets.training import training_asset
+from zfish_assets.assets.training_checks import training_checks
 from zfish_assets.checks import crawled_checks, joined_checks, schema_checks
 from zfish_assets.deployments import resources_for
 from zfish_assets.partitions import daily_partitions
@@ -18,7 +21,7 @@ from zfish_assets.partitions import daily_partitions
 def build_definitions() -> Definitions:
     """The definitions for the current environment (`ZFISH_*`): clock, deployment, settings."""
     days = daily_partitions()
-    jobs, schedules, sensors = build_automation(days)
+    crawl, join, all_days_checks = land_and_crawl_job(days), join_job(days), all_days_checks_job()
     return Definitions(
         # Code references: the UI links each asset to the file and line defining it.
         assets=with_source_code_references([
@@ -31,9 +34,9 @@ def build_definitions() -> Definitions:
         ]),
         asset_checks=[*crawled_checks, *joined_checks, *schema_checks, *training_checks],
         resources=resources_for(),
-        jobs=jobs,
-        schedules=schedules,
-        sensors=sensors,
+        jobs=[crawl, join, all_days_checks, checks_job()],
+        schedules=[evening_schedule(crawl, days), weekly_checks_schedule(all_days_checks)],
+        sensors=[new_lake_days_sensor(crawl, days), join_after_crawl_sensor(crawl, join)],
         # One process per run: a step process would re-import the code (~4 s) and start its own JVM.
         executor=in_process_executor,
     )

@@ -54,6 +54,17 @@ def label_window_mapping(horizon_days: int) -> TimeWindowPartitionMapping:
     )
 
 
+def evening_window(day: str, horizon_days: int | None = None) -> tuple[str, str]:
+    """The days evening `day` joins: [max(start, day - horizon + 1), day], horizon `ZFISH_LABEL_HORIZON_DAYS`.
+
+    A label arrives up to horizon - 1 days after its image, so the evening rejoins every day a
+    label landed today can belong to; the window never reaches before the first partition.
+    """
+    horizon = settings.label_horizon_days() if horizon_days is None else horizon_days
+    first = max(settings.sim_start(), settings.parse_day(day, "day") - timedelta(days=horizon - 1))
+    return first.isoformat(), day
+
+
 def days_between(first: str, last: str) -> list[str]:
     """Every day from `first` to `last`, inclusive, as partition keys."""
     start, end = settings.parse_day(first, "first day"), settings.parse_day(last, "last day")

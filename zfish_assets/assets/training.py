@@ -6,24 +6,24 @@ a commit (the latest, or `as_of_commit`), splits it by fish, and writes one Parq
 and a manifest under `ml/training_set/commit=<instant>/config=<digest>/` in the lake. The same
 commit and configuration give the same bytes, so an export can be re-made exactly later (for as
 long as Hudi keeps the commit's files: its cleaner removes old file versions).
+
+The cut, the manifest and the metadata are plain functions of Arrow tables; the asset reads,
+calls them and writes. Its checks, judging the latest export, are beside it in `training_checks.py`.
 """
 
 import hashlib
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import accumulate
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetChecksDefinition,
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
     AssetsDefinition,
     Config,
     MaterializeResult,
@@ -31,12 +31,11 @@ from dagster import (
     TableColumn,
     TableSchema,
     asset,
-    asset_check,
 )
 from pydantic import Field, model_validator
 
 from zfish_assets.partitions import validate_day
-from zfish_assets.engines.hudi_reader import HudiSnapshot, read_hudi_snapshot
+from zfish_assets.engines.hudi_reader import HudiSnapshot
 from zfish_assets.resources.lake import Lake
 from zfish_assets.names import COLUMN_SCHEMA, JOINED, ROW_COUNT, TRAINING
 
@@ -150,6 +149,78 @@ def _markdown(rows: list[dict], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class TrainingCut:
+    """What a training set holds before it is written: its rows, each fish's split, each split's rows."""
+
+    data: pa.Table
+    split_of_fish: dict[str, str]
+    splits: dict[str, pa.Table]  # every split of SPLITS, in order, empty when no fish falls in it
+
+
+def cut(rows: pa.Table, config: TrainingSetConfig) -> TrainingCut:
+    """The labeled rows of `config`'s days in `rows`, dealt into splits by fish."""
+    data = labeled_rows(rows, config.first_day, config.last_day)
+    fish = data["fish_id"].to_pylist()
+    assigned = {f: split_of(config.seed, f, config.fractions) for f in set(fish)}
+    split_column = pa.array([assigned[f] for f in fish], pa.string())
+    return TrainingCut(data, assigned, {name: data.filter(pc.equal(split_column, name)) for name in SPLITS})
+
+
+def export_manifest(instant: str, source_uri: str, config: TrainingSetConfig, training: TrainingCut) -> dict:
+    """The manifest of an export: where it was cut from, how, and what each split file holds."""
+    data = training.data
+    return {
+        "commit_instant": instant,
+        "source_table_uri": source_uri,
+        "first_day": config.first_day,
+        "last_day": config.last_day,
+        "days": sorted(set(data["day"].to_pylist())),
+        "split_fractions": dict(zip(SPLITS, config.fractions)),
+        "seed": config.seed,
+        "splits": {
+            name: {"file": f"{name}.parquet", "rows": table.num_rows,
+                   "fish": len(set(table["fish_id"].to_pylist())), "label_balance": label_balance(table)}
+            for name, table in training.splits.items()
+        },
+        "label_column": LABEL,
+        "id_columns": list(ID_COLUMNS),
+        "feature_columns": [c for c in data.column_names if c not in NOT_FEATURES],
+        "schema": schema_fields(data.schema),
+    }
+
+
+def write_export(lake: Lake, digest: str, training: TrainingCut, manifest: dict) -> str:
+    """The split files, then the manifest, in the lake; returns the manifest's key.
+
+    The manifest is written last: a manifest in the lake means the files it names are there.
+    """
+    instant = manifest["commit_instant"]
+    for name, table in training.splits.items():
+        lake.put_bytes(export_key(instant, digest, f"{name}.parquet"), parquet_bytes(table))
+    manifest_key = export_key(instant, digest, MANIFEST)
+    lake.put_bytes(manifest_key, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    return manifest_key
+
+
+def export_metadata(export_uri: str, manifest_key: str, training: TrainingCut, manifest: dict) -> dict:
+    """The materialization's metadata: counts per split, label balance, where the export is, a preview."""
+    data, splits = training.data, training.splits
+    preview_columns = ["split", *ID_COLUMNS, "day", *manifest["feature_columns"], LABEL]
+    preview = [{"split": training.split_of_fish[r["fish_id"]], **r} for r in data.slice(0, PREVIEW_ROWS).to_pylist()]
+    return {
+        ROW_COUNT: data.num_rows,
+        **{f"rows_{name}": table.num_rows for name, table in splits.items()},
+        "label_balance": MetadataValue.json({name: split["label_balance"] for name, split in manifest["splits"].items()}),
+        "commit_instant": manifest["commit_instant"],
+        "export_path": MetadataValue.path(export_uri),
+        "manifest_key": manifest_key,
+        "fish": len(training.split_of_fish),
+        COLUMN_SCHEMA: TableSchema(columns=[TableColumn(f["name"], f["type"]) for f in manifest["schema"]]),
+        "preview": MetadataValue.md(_markdown(preview, preview_columns)),
+    }
+
+
 def training_asset() -> AssetsDefinition:
     """training_set: every day of joined_fish_data (the IO manager maps all its partitions)."""
 
@@ -168,142 +239,15 @@ def training_asset() -> AssetsDefinition:
         context: AssetExecutionContext, config: TrainingSetConfig, lake: Lake, joined: HudiSnapshot
     ) -> MaterializeResult:
         instant, rows = joined.read(config.as_of_commit)
-        data = labeled_rows(rows, config.first_day, config.last_day)
-        fish = data["fish_id"].to_pylist()
-        assigned = {f: split_of(config.seed, f, config.fractions) for f in set(fish)}
-        split_column = pa.array([assigned[f] for f in fish], pa.string())
-        splits = {name: data.filter(pc.equal(split_column, name)) for name in SPLITS}
-
+        training = cut(rows, config)
+        manifest = export_manifest(instant, joined.uri, config, training)
         digest = config.digest()
-        for name, table in splits.items():
-            lake.put_bytes(export_key(instant, digest, f"{name}.parquet"), parquet_bytes(table))
-        balance = {name: label_balance(table) for name, table in splits.items()}
-        manifest = {
-            "commit_instant": instant,
-            "source_table_uri": joined.uri,
-            "first_day": config.first_day,
-            "last_day": config.last_day,
-            "days": sorted(set(data["day"].to_pylist())),
-            "split_fractions": dict(zip(SPLITS, config.fractions)),
-            "seed": config.seed,
-            "splits": {
-                name: {"file": f"{name}.parquet", "rows": table.num_rows,
-                       "fish": len(set(table["fish_id"].to_pylist())), "label_balance": balance[name]}
-                for name, table in splits.items()
-            },
-            "label_column": LABEL,
-            "id_columns": list(ID_COLUMNS),
-            "feature_columns": [c for c in data.column_names if c not in NOT_FEATURES],
-            "schema": schema_fields(data.schema),
-        }
-        # Written last: a manifest in the lake means the files it names are there.
-        manifest_key = export_key(instant, digest, MANIFEST)
-        lake.put_bytes(manifest_key, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        manifest_key = write_export(lake, digest, training, manifest)
+        export_uri = lake.uri(export_key(instant, digest))
         context.log.info(
-            f"training set from commit {instant}: {data.num_rows} rows of {len(assigned)} fish "
-            f"({', '.join(f'{n} {t.num_rows}' for n, t in splits.items())}) at {lake.uri(export_key(instant, digest))}"
+            f"training set from commit {instant}: {training.data.num_rows} rows of {len(training.split_of_fish)} fish "
+            f"({', '.join(f'{n} {t.num_rows}' for n, t in training.splits.items())}) at {export_uri}"
         )
-
-        preview_columns = ["split", *ID_COLUMNS, "day", *manifest["feature_columns"], LABEL]
-        preview = [{"split": assigned[r["fish_id"]], **r} for r in data.slice(0, PREVIEW_ROWS).to_pylist()]
-        return MaterializeResult(
-            metadata={
-                ROW_COUNT: data.num_rows,
-                **{f"rows_{name}": table.num_rows for name, table in splits.items()},
-                "label_balance": MetadataValue.json(balance),
-                "commit_instant": instant,
-                "export_path": MetadataValue.path(lake.uri(export_key(instant, digest))),
-                "manifest_key": manifest_key,
-                "fish": len(assigned),
-                COLUMN_SCHEMA: TableSchema(
-                    columns=[TableColumn(f["name"], f["type"]) for f in manifest["schema"]]
-                ),
-                "preview": MetadataValue.md(_markdown(preview, preview_columns)),
-            }
-        )
+        return MaterializeResult(metadata=export_metadata(export_uri, manifest_key, training, manifest))
 
     return _training
-
-
-def _latest_export(context: AssetCheckExecutionContext, lake: Lake) -> tuple[str, dict] | None:
-    """The manifest key and manifest of the latest materialization (None before the first)."""
-    records = context.instance.fetch_materializations(AssetKey(TRAINING), limit=1).records
-    if not records:
-        return None
-    key = str(records[0].asset_materialization.metadata["manifest_key"].value)
-    return key, json.loads(lake.get_bytes(key))
-
-
-def _split_files(lake: Lake, manifest_key: str, manifest: dict) -> dict[str, pa.Table]:
-    folder = manifest_key.rsplit("/", 1)[0]
-    return {name: read_parquet(lake.get_bytes(f"{folder}/{split['file']}")) for name, split in manifest["splits"].items()}
-
-
-@asset_check(asset=TRAINING, name="fish_in_one_split", blocking=True,
-             description="No fish has images in two splits: the split files share no fish_id.")
-def fish_in_one_split(context: AssetCheckExecutionContext, lake: Lake) -> AssetCheckResult:
-    export = _latest_export(context, lake)
-    if export is None:
-        return AssetCheckResult(passed=True, description="no training set yet")
-    fish = {name: set(t["fish_id"].to_pylist()) for name, t in _split_files(lake, *export).items()}
-    shared = sorted({f for a in fish for b in fish if a < b for f in fish[a] & fish[b]})
-    return AssetCheckResult(
-        passed=not shared,
-        description=f"fish in two splits: {', '.join(shared[:20])}" if shared else
-        f"{sum(len(f) for f in fish.values())} fish, each in one split",
-        metadata={"fish_in_two_splits": len(shared), **{f"fish_{name}": len(f) for name, f in fish.items()}},
-    )
-
-
-@asset_check(asset=TRAINING, name="rows_match_snapshot", blocking=True,
-             description="The export holds exactly the labeled rows of the chosen days at the recorded commit "
-                         "(read again through hudi-rs).")
-def rows_match_snapshot(context: AssetCheckExecutionContext, lake: Lake) -> AssetCheckResult:
-    export = _latest_export(context, lake)
-    if export is None:
-        return AssetCheckResult(passed=True, description="no training set yet")
-    manifest = export[1]
-    # The rule restated from the manifest alone: labeled rows of the chosen days at its commit.
-    at_commit = read_hudi_snapshot(manifest["source_table_uri"], lake.storage_options(), as_of=manifest["commit_instant"])
-    keep = pc.is_valid(at_commit[LABEL])
-    if manifest["first_day"]:
-        keep = pc.and_(keep, pc.greater_equal(at_commit["day"], manifest["first_day"]))
-    if manifest["last_day"]:
-        keep = pc.and_(keep, pc.less_equal(at_commit["day"], manifest["last_day"]))
-    expected = set(at_commit.filter(keep)["image_id"].to_pylist())
-    exported = [i for t in _split_files(lake, *export).values() for i in t["image_id"].to_pylist()]
-    missing, extra = expected - set(exported), set(exported) - expected
-    duplicated = len(exported) - len(set(exported))
-    differences = f": {len(missing)} missing, {len(extra)} extra, {duplicated} duplicated"
-    return AssetCheckResult(
-        passed=not (missing or extra or duplicated),
-        description=f"{len(exported)} rows exported, {len(expected)} labeled rows at commit {manifest['commit_instant']}"
-        + (differences if missing or extra or duplicated else ""),
-        metadata={"expected_rows": len(expected), "exported_rows": len(exported), "missing": len(missing),
-                  "extra": len(extra), "duplicated": duplicated},
-    )
-
-
-@asset_check(asset=TRAINING, name="manifest_matches_files", blocking=True,
-             description="The manifest's row counts, label balance and schema are those of the Parquet files.")
-def manifest_matches_files(context: AssetCheckExecutionContext, lake: Lake) -> AssetCheckResult:
-    export = _latest_export(context, lake)
-    if export is None:
-        return AssetCheckResult(passed=True, description="no training set yet")
-    manifest = export[1]
-    problems = []
-    for name, table in _split_files(lake, *export).items():
-        recorded = manifest["splits"][name]
-        if table.num_rows != recorded["rows"]:
-            problems.append(f"{name}: {table.num_rows} rows in the file, {recorded['rows']} in the manifest")
-        if (balance := label_balance(table)) != recorded["label_balance"]:
-            problems.append(f"{name}: label balance {balance} in the file, {recorded['label_balance']} in the manifest")
-        if schema_fields(table.schema) != manifest["schema"]:
-            problems.append(f"{name}: schema differs from the manifest's")
-    missing = sorted(set(SPLITS) - set(manifest["splits"]))
-    problems += [f"splits missing from the manifest: {', '.join(missing)}"] * bool(missing)
-    return AssetCheckResult(passed=not problems, description="; ".join(problems) or "manifest matches the split files",
-                            metadata={"problems": len(problems)})
-
-
-training_checks: list[AssetChecksDefinition] = [fish_in_one_split, rows_match_snapshot, manifest_matches_files]

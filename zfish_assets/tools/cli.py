@@ -10,22 +10,45 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 import time
-from datetime import date
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from zfish_assets.settings import parse_day
 from zfish_assets.synthetic import SimSettings, generate
 from zfish_assets.names import RAW_TABLES
 
 
-def _day(value: str) -> date:
-    """argparse type for `YYYY-MM-DD`: a bad day becomes a usage error (exit status 2)."""
-    try:
-        return parse_day(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+T = TypeVar("T")
+
+
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from `parse`: its ValueError (which names the bad value) becomes a usage
+    error with that message (exit status 2)."""
+
+    @functools.wraps(parse)
+    def parsed(value: str) -> T:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parsed
+
+
+def _parse_range(value: str) -> tuple[str, str]:
+    """`FIRST..LAST`, parsed by `zfish check`'s own module, imported only when `--range` is given
+    (it imports Dagster, which the other subcommands need not wait for)."""
+    from zfish_assets.tools.checking import parse_range
+
+    return parse_range(value)
+
+
+_day, _range = _argument(parse_day), _argument(_parse_range)
 
 
 def _add_generate(subparsers: argparse._SubParsersAction) -> None:
@@ -47,16 +70,27 @@ def _add_generate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    """Generate the days and print what was written and how fast (file creation is the bound).
+    """Generate the days and print what was written and how fast (file creation is the bound)."""
+    from zfish_assets.tools.progress import Progress
+    from zfish_assets.synthetic import photos_between
+
+    sim = _generation_settings(args)
+    try:
+        began = time.perf_counter()
+        with Progress(f"generate {args.start}..{args.end}", photos_between(sim, args.start, args.end), "photos") as bar:
+            summary = generate(sim, args.out, args.start, args.end, workers=args.workers, progress=bar.advance)
+    except ValueError as exc:  # bad range or workers: a usage error, exit status 2
+        args.error(str(exc))
+    _print_generated(args, sim, summary, time.perf_counter() - began)
+    return 0
+
+
+def _generation_settings(args: argparse.Namespace) -> SimSettings:
+    """The simulator's settings with the flags given, once the range is checked against them.
 
     A range wholly before the simulation's start would write nothing: a usage error saying why and
     which range can be generated. A range starting before it writes from the start on, and says so.
     """
-    from datetime import timedelta
-
-    from zfish_assets.tools.progress import Progress
-    from zfish_assets.synthetic import photos_between
-
     flags = ("fish_per_day", "images_per_fish", "label_delay_days", "seed")
     overrides = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
     try:
@@ -74,13 +108,10 @@ def _generate(args: argparse.Namespace) -> int:
     if args.start < sim.start <= args.end:
         print(f"note: {args.start}..{sim.start - timedelta(days=1)} is before ZFISH_SIM_START={sim.start} and holds "
               f"no fish; writing {sim.start}..{args.end}", file=sys.stderr)
-    try:
-        began = time.perf_counter()
-        with Progress(f"generate {args.start}..{args.end}", photos_between(sim, args.start, args.end), "photos") as bar:
-            summary = generate(sim, args.out, args.start, args.end, workers=args.workers, progress=bar.advance)
-    except ValueError as exc:  # bad range or workers: a usage error, exit status 2
-        args.error(str(exc))
-    seconds = time.perf_counter() - began
+    return sim
+
+
+def _print_generated(args: argparse.Namespace, sim: SimSettings, summary: dict, seconds: float) -> None:
     print(f"generated {args.start}..{args.end} into {args.out}")
     for label, value in (
         ("days", summary["days"]),
@@ -94,7 +125,6 @@ def _generate(args: argparse.Namespace) -> int:
     if summary["observations"] and not summary["outcomes"] and sim.label_delay_spread is None:
         print(f"  (no outcomes yet: a label arrives {sim.label_delay_days} days after its fish's images "
               f"(ZFISH_LABEL_DELAY_DAYS), the first on {sim.start + timedelta(days=sim.label_delay_days)})")
-    return 0
 
 
 def _add_demo(subparsers: argparse._SubParsersAction) -> None:
@@ -230,16 +260,6 @@ def _engine(args: argparse.Namespace) -> int:
     fresh = "this checkout's job code" if state.code_sha256 == script_sha256() else "STALE job code: run `zfish engine start`"
     print(f"{state.url} pid {state.pid}, {fresh}; log {state.log}")
     return 0
-
-
-def _range(value: str) -> tuple[str, str]:
-    """argparse type for `FIRST..LAST`: malformed or reversed is a usage error (exit status 2)."""
-    from zfish_assets.tools.checking import parse_range
-
-    try:
-        return parse_range(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_check(subparsers: argparse._SubParsersAction) -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from datetime import date, timedelta
 
 from dagster import BetaWarning, PreviewWarning, build_resources
 
 from zfish_assets import settings
-from zfish_assets.partitions import days_between
+from zfish_assets.partitions import days_between, evening_window
 from zfish_assets.names import JOINED
 
 FIRST_EVENING, SECOND_EVENING = "2025-05-10", "2025-05-11"
@@ -83,7 +82,6 @@ def _evenings(defs, resources) -> int:
     from zfish_assets.tools.runs import join_range, land_and_crawl
 
     home = dagster_home()
-    horizon = settings.label_horizon_days()
     start = settings.sim_start().isoformat()
     _say(f"zfish demo: data in {settings.data_dir()}, Dagster home {home}")
     total = time.monotonic()
@@ -91,8 +89,7 @@ def _evenings(defs, resources) -> int:
     with local_instance() as instance:
         for evening, days, first in (
             (FIRST_EVENING, days_between(start, FIRST_EVENING), start),
-            (SECOND_EVENING, [SECOND_EVENING],
-             max(start, (date.fromisoformat(SECOND_EVENING) - timedelta(days=horizon - 1)).isoformat())),
+            (SECOND_EVENING, [SECOND_EVENING], evening_window(SECOND_EVENING)[0]),
         ):
             started = time.monotonic()
             _say(f"\nEvening of {evening}: landing and crawling {days[0]}..{days[-1]} ({len(days)} days)")

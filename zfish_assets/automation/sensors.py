@@ -1,0 +1,129 @@
+"""The sensors: a day the lab uploads itself, and the join chained after every crawl.
+
+The lake sensor notices a `day=` folder that is not registered in the catalog, or whose files
+changed since the crawl (lab data uploaded from outside), and crawls it (not landing: that would
+replace the upload) and then joins its window the same way. Its cursor is the days seen, with the
+fingerprint of their files.
+
+The run-status sensor `join_after_crawl` is the chain: when a run tagged `zfish/join_through`
+succeeds (an evening's crawl, or the lake sensor's), it launches the join of that day's window.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DagsterRunStatus,
+    DailyPartitionsDefinition,
+    RunRequest,
+    RunsFilter,
+    RunStatusSensorContext,
+    RunStatusSensorDefinition,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    run_status_sensor,
+    sensor,
+)
+from dagster._core.execution.backfill import BulkActionStatus  # not exported; the UI's own status enum
+
+from zfish_assets.automation import sensor_status
+from zfish_assets.domain.crawl import fingerprint
+from zfish_assets.names import FINGERPRINT, JOIN_THROUGH, PARTITION, RANGE_END, RANGE_START, RAW_TABLES, TRIGGER
+from zfish_assets.partitions import evening_window
+from zfish_assets.resources.catalog import Catalog
+from zfish_assets.resources.lake import Lake
+
+if TYPE_CHECKING:
+    from zfish_assets.automation.jobs import AssetJob
+
+IN_FLIGHT = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING,
+             DagsterRunStatus.STARTED]
+
+
+def new_lake_days_sensor(crawl_job: AssetJob, partitions: DailyPartitionsDefinition) -> SensorDefinition:
+    """Crawls each day folder of `partitions` that is new or changed in the lake; waits out backfills."""
+
+    @sensor(job=crawl_job, minimum_interval_seconds=15, default_status=sensor_status(),
+            description="A day folder uploaded to the lake from outside: crawl it, then join its window.")
+    def new_lake_days(context: SensorEvaluationContext, lake: Lake, catalog: Catalog):
+        if context.instance.get_backfills(status=BulkActionStatus.REQUESTED, limit=1):
+            return SkipReason("a backfill is in progress: it crawls the days it lands")
+        days = sorted({d for t in RAW_TABLES for d in lake.list_days(t)})
+        _warn_misnamed(context, lake)
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        requests, cursor = _crawl_requests(context.instance, lake, catalog, seen,
+                                           [d for d in days if partitions.has_partition_key(d)])
+        context.update_cursor(json.dumps(cursor, sort_keys=True))
+        return requests or SkipReason(f"no new or changed day folder among {len(days)}")
+
+    return new_lake_days
+
+
+def _warn_misnamed(context: SensorEvaluationContext, lake: Lake) -> None:
+    """Folders that are not `day=YYYY-MM-DD` are never read: said on every tick until renamed
+    (the quarantine check names them too)."""
+    misnamed = [f"{t}/{name}" for t in RAW_TABLES for name in lake.misnamed(t)]
+    if misnamed:
+        context.log.warning(f"not day=YYYY-MM-DD folders, never crawled (rename them): {', '.join(misnamed)}")
+
+
+def _crawl_requests(instance: DagsterInstance, lake: Lake, catalog: Catalog, seen: dict[str, str],
+                    days: list[str]) -> tuple[list[RunRequest], dict[str, str]]:
+    """The crawls of those `days` whose files changed since `seen` (the cursor), and the cursor after them.
+
+    A day the catalog registered with these very files (crawled by a schedule or backfill run)
+    enters the cursor without a crawl; a day a run is landing or crawling now enters neither, so
+    the next tick looks at it again.
+    """
+    registered = {t: catalog.partition_parameters(t) for t in RAW_TABLES}
+    requests, cursor = [], dict(seen)
+    for day in days:
+        prints = {t: fingerprint(lake.list_day(t, day)) for t in RAW_TABLES}
+        digest = "/".join(prints[t] for t in RAW_TABLES)
+        if seen.get(day) == digest:
+            continue
+        crawled = all(prints[t] == registered[t].get(day, {}).get(FINGERPRINT, fingerprint([])) for t in RAW_TABLES)
+        if not crawled:
+            if _in_flight(instance, day):
+                continue
+            requests.append(_crawl_request(day, digest))
+        cursor[day] = digest
+    return requests, cursor
+
+
+def _in_flight(instance: DagsterInstance, day: str) -> bool:
+    """Whether a run of partition `day` is queued or running."""
+    return bool(instance.get_run_ids(RunsFilter(tags={PARTITION: day}, statuses=IN_FLIGHT), limit=1))
+
+
+def _crawl_request(day: str, digest: str) -> RunRequest:
+    """The crawled assets of `day` (not the raw ones: landing would replace the upload), keyed by
+    its files so that a changed upload is crawled again."""
+    return RunRequest(
+        run_key=f"lake-{day}-{digest[:16]}", partition_key=day,
+        asset_selection=[AssetKey(t) for t in RAW_TABLES],
+        tags={JOIN_THROUGH: day, TRIGGER: "lake"},
+    )
+
+
+def join_after_crawl_sensor(crawl_job: AssetJob, join_job: AssetJob) -> RunStatusSensorDefinition:
+    """After a crawl tagged `zfish/join_through` D succeeded: the join of D's evening window, one run."""
+
+    @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[crawl_job], request_job=join_job,
+                       default_status=sensor_status(), minimum_interval_seconds=15,
+                       description="After a crawl of day D succeeded: joined_fish_data over [D-35, D], one run.")
+    def join_after_crawl(context: RunStatusSensorContext):
+        day = context.dagster_run.tags.get(JOIN_THROUGH)
+        if not day:
+            return SkipReason("not an evening or lake crawl")
+        first, last = evening_window(day)
+        return RunRequest(run_key=f"join-after-{context.dagster_run.run_id}",
+                          tags={RANGE_START: first, RANGE_END: last, JOIN_THROUGH: day,
+                                TRIGGER: context.dagster_run.tags.get(TRIGGER, "")})
+
+    return join_after_crawl
