@@ -3,8 +3,8 @@
 Checks are not partitioned (a preview feature that runs partition-less in range runs): they cover
 the days of the run that triggered them, and every day when run on their own, so that an evening's
 checks cost what its days cost, however long the history. The SQL says its days (`day IN (...)`,
-on which Athena prunes partitions) and tells the engine (`query(sql, days=...)`, over which DuckDB
-builds its views). Two reads stay whole: every label (a fish's latest may be of any day), and the
+on which Athena prunes partitions) and tells the engine the tables it reads with their days
+(`query(sql, {table: days})`, over which DuckDB builds its views). Two reads stay whole: every label (a fish's latest may be of any day), and the
 image_id column of every day (`unique_image_id`: the run's image_ids against all others). The
 `quarantine` check of a crawled table reports the rows its crawls quarantined (a warning), and
 fails the run (an error) when a day's share exceeds `ZFISH_QUARANTINE_MAX_RATE`.
@@ -32,7 +32,8 @@ from zfish_assets.domain.crawl import fingerprint
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.lake import Lake
-from zfish_assets.resources.query import QueryEngine, identifier, sql_string
+from zfish_assets.engines.sql import identifier, sql_string
+from zfish_assets.resources.query import QueryEngine
 from zfish_assets.names import COLUMN_SCHEMA, FINGERPRINT, JOINED, PARTITION, QUARANTINED_ROWS, RANGE_END, RANGE_START, ROW_COUNT
 
 MAX_RATE_VARIABLE = "ZFISH_QUARANTINE_MAX_RATE"
@@ -75,11 +76,6 @@ def _in_days(column: str, days: Sequence[str] | None) -> str:
     if days is None:
         return "TRUE"
     return f"{column} IN ({', '.join(sql_string(d) for d in days)})" if days else "FALSE"
-
-
-def _scope(days: Sequence[str] | None, *tables: str) -> dict[str, list[str]] | None:
-    """The days each of `tables` is read over (the rest are read whole); None when the run has no days."""
-    return None if days is None else dict.fromkeys(tables, list(days))
 
 
 def landed_rows(context: AssetCheckExecutionContext, raw_asset: str, day: str) -> int | None:
@@ -135,7 +131,7 @@ def crawled_table_checks(table: str) -> list[AssetChecksDefinition]:
         scope = sorted(set(registered) if days is None else set(days) & set(registered))
         counted = {r["day"]: r["n"] for r in query.query(
             f"SELECT day, count(*) AS n FROM {_table_name(catalog, table)} WHERE {_in_days('day', scope)} GROUP BY day",
-            _scope(scope, table)).to_pylist()} if scope else {}
+            {table: scope}).to_pylist()} if scope else {}
         mismatches = []
         for day in scope:
             landed = landed_rows(context, f"raw_{table}", day)
@@ -217,10 +213,10 @@ def labeled_rows(context: AssetCheckExecutionContext, query: QueryEngine, catalo
     expected = {} if catalog.get_table("outcomes") is None else {r["day"]: r["n"] for r in query.query(
         f"SELECT o.day, count(*) AS n FROM {obs} o WHERE {_in_days('o.day', days)} "
         f"AND o.fish_id IN (SELECT fish_id FROM {out} WHERE condition_developed IS NOT NULL) GROUP BY o.day",
-        _scope(days, "observations")).to_pylist()}
+        {"observations": days, "outcomes": None}).to_pylist()}
     actual = {} if catalog.get_table(JOINED) is None else {r["day"]: r["n"] for r in query.query(
         f"SELECT day, count(*) AS n FROM {_table_name(catalog, JOINED)} WHERE {_in_days('day', days)} GROUP BY day",
-        _scope(days, JOINED)).to_pylist()}
+        {JOINED: days}).to_pylist()}
     differing = sorted(d for d in set(expected) | set(actual) if expected.get(d, 0) != actual.get(d, 0))
     return AssetCheckResult(
         passed=not differing,
@@ -247,8 +243,8 @@ def unique_image_id(context: AssetCheckExecutionContext, query: QueryEngine, cat
     # Every day is read (a run's image_id may repeat one of any day), but only its image_id and day columns.
     of_run = "" if days is None else f"WHERE image_id IN (SELECT image_id FROM {joined} WHERE {_in_days('day', days)}) "
     dupes = query.query(
-        f"SELECT image_id, count(*) AS n FROM {joined} {of_run}GROUP BY image_id HAVING count(*) > 1"
-    ).to_pylist()
+        f"SELECT image_id, count(*) AS n FROM {joined} {of_run}GROUP BY image_id HAVING count(*) > 1",
+        {JOINED: None}).to_pylist()
     return AssetCheckResult(
         passed=not dupes,
         description=f"duplicated image_id: {_listed([d['image_id'] + ' x' + str(d['n']) for d in dupes])}" if dupes else "no duplicate image_id",
@@ -273,7 +269,7 @@ def labels_are_latest(context: AssetCheckExecutionContext, query: QueryEngine, c
         f"FROM {joined} j LEFT JOIN ranked r ON r.fish_id = j.fish_id AND r.rn = 1 "
         f"WHERE {_in_days('j.day', days)} AND (j.condition_developed IS NULL OR r.condition_developed IS NULL "
         f"OR j.condition_developed <> r.condition_developed)",
-        _scope(days, JOINED),
+        {JOINED: days, "outcomes": None},
     ).to_pylist()
     return AssetCheckResult(
         passed=not rows,
