@@ -126,7 +126,7 @@ def measure(days: list[str] | None) -> list[dict[str, Any]]:
     """The checks over `days` (None: every day) and their reads, timed in this process; it must end without a JVM."""
     from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance
 
-    from zfish_assets.checks import joined_checks
+    from zfish_assets.assets.joined_checks import joined_checks
     from zfish_assets.engines.hudi_reader import read_hudi_snapshot, snapshot_dataset
 
     phases = harness.Phases()

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor, with_source_code_references
 
 from zfish_assets import settings
-from zfish_assets.assets.catalog import crawled_asset
+from zfish_assets.assets.crawled import crawled_asset
+from zfish_assets.assets.crawled_checks import crawled_checks
 from zfish_assets.automation import build_automation
 from zfish_assets.assets.joined import joined_asset
+from zfish_assets.assets.joined_checks import joined_checks
 from zfish_assets.assets.raw import raw_asset
+from zfish_assets.assets.schema_checks import schema_checks
 from zfish_assets.assets.training import training_asset, training_checks
-from zfish_assets.checks import crawled_checks, joined_checks, schema_checks
 from zfish_assets.deployments import resources_for
 from zfish_assets.partitions import daily_partitions
 
