@@ -82,8 +82,7 @@ def json_view(con: duckdb.DuckDBPyConnection, lake: LakeFiles, table: CatalogTab
     folders = {day: lake.local_day_dir(table.name, day) for day in table.partitions if day in wanted}
     partitions = [day for day, folder in folders.items() if next(folder.glob("*.json"), None) is not None]
     if not partitions:
-        nulls = ", ".join(f"CAST(NULL AS {duckdb_type(t)}) AS {identifier(n)}" for n, t in table.columns)
-        return f"SELECT {nulls}, CAST(NULL AS VARCHAR) AS day WHERE false"
+        return empty_view(table)
     ledgers = {day: read_ledger(lake.get_bytes, table.name, day) or [] for day in partitions}
     entries = [e for found in ledgers.values() for e in found]
 
@@ -109,6 +108,12 @@ def json_view(con: duckdb.DuckDBPyConnection, lake: LakeFiles, table: CatalogTab
             f"(SELECT day, json_transform(text, '{structure}') AS r FROM {kept})"
         )
     return " UNION ALL ".join(views)
+
+
+def empty_view(table: CatalogTable) -> str:
+    """No rows, with the table's columns and types."""
+    nulls = ", ".join(f"CAST(NULL AS {duckdb_type(t)}) AS {identifier(n)}" for n, t in table.columns)
+    return f"SELECT {nulls}, CAST(NULL AS VARCHAR) AS day WHERE false"
 
 
 def kept_lines(table: str, ledgers: Mapping[str, tuple[Path, list]]) -> pa.Table:
