@@ -126,7 +126,7 @@ def measure(days: list[str] | None) -> list[dict[str, Any]]:
     """The checks over `days` (None: every day) and their reads, timed in this process; it must end without a JVM."""
     from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance
 
-    from zfish_assets.checks import joined_checks
+    from zfish_assets.assets.joined_checks import joined_checks
     from zfish_assets.engines.hudi_reader import read_hudi_snapshot, snapshot_dataset
 
     phases = harness.Phases()
@@ -146,9 +146,10 @@ def measure(days: list[str] | None) -> list[dict[str, Any]]:
     db = f'"{catalog.database}"'
     of_days = "day <> ''" if days is None else f"day IN ({', '.join(repr(d) for d in days)})"
 
-    def count(sql: str, table: str | None = None) -> int:
-        """Rows counted by `sql` (whose conditions make DuckDB decode the columns, not read a footer's count)."""
-        return query.query(sql, None if days is None or table is None else {table: days}).column(0)[0].as_py()
+    def count(sql: str, table: str, whole: bool = False) -> int:
+        """Rows counted by `sql` over `table` (of the run's days, or every day), whose conditions make
+        DuckDB decode the columns, not read a footer's count."""
+        return query.query(sql, {table: None if whole else days}).column(0)[0].as_py()
 
     reads = {
         "hudi-rs: the snapshot's files (labeled_rows, labels_are_latest)":
@@ -156,11 +157,11 @@ def measure(days: list[str] | None) -> list[dict[str, Any]]:
         "hudi-rs: the snapshot's files, every day (unique_image_id)": lambda: len(snapshot_dataset(uri, options).files),
         "DuckDB: day column (labeled_rows)": lambda: count(f"SELECT count(*) FROM {db}.{JOINED} WHERE {of_days}", JOINED),
         "DuckDB: image_id column of every day (unique_image_id)":
-            lambda: count(f"SELECT count(*) FROM {db}.{JOINED} WHERE image_id <> ''"),
+            lambda: count(f"SELECT count(*) FROM {db}.{JOINED} WHERE image_id <> ''", JOINED, whole=True),
         "DuckDB: raw observations (labeled_rows)":
             lambda: count(f"SELECT count(*), sum(length_mm) FROM {db}.observations WHERE {of_days}", "observations"),
         "DuckDB: every label (labeled_rows, labels_are_latest)":
-            lambda: count(f"SELECT count(*), count(condition_developed) FROM {db}.outcomes"),
+            lambda: count(f"SELECT count(*), count(condition_developed) FROM {db}.outcomes", "outcomes", whole=True),
         "hudi-rs: every column (what each check read before)": lambda: read_hudi_snapshot(uri, options, days).num_rows,
     }
     rows = {}

@@ -41,7 +41,7 @@ def main() -> None:
                 (run,) = land_and_crawl(defs, instance, [DAY], assets=assets)
                 figures[phase] = time.perf_counter() - began
                 assert run.success and all(c.passed for c in run.checks), run.checks
-            rows = defs.resources["query"].scalar('SELECT count(*) FROM "zebra_fish_demo"."observations"')
+            rows = defs.resources["query"].scalar('SELECT count(*) FROM "zebra_fish_demo"."observations"', {"observations": None})
     print(f"{'cores':<14}{os.cpu_count():>10}")
     print(f"{'rows':<14}{rows:>10,}")
     for phase, seconds in figures.items():

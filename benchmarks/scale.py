@@ -54,7 +54,7 @@ def one_day(rows: int) -> list[dict[str, Any]]:
                 stages = harness.spark_stages(get_spark_session(), began)
                 figures[-1].update(spark_busy_s=stages["busy_s"], longest_jobs="; ".join(stages["top"][:3]))
         observed = defs.resources["catalog"].partition_parameters("observations")[today]["recordCount"]
-        joined = defs.resources["query"].scalar('SELECT count(*) FROM "zebra_fish_demo"."joined_fish_data"')
+        joined = defs.resources["query"].scalar('SELECT count(*) FROM "zebra_fish_demo"."joined_fish_data"', {"joined_fish_data": None})
     for row in figures:
         row["rows/s"] = round(int(observed) / row["seconds"]) if row["phase"] != "spark start" else 0
     figures.append({"phase": "rows", "seconds": 0.0, "observations": int(observed), "joined": joined})

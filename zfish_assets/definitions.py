@@ -5,15 +5,17 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor, with_source_code_references
 
 from zfish_assets import settings
-from zfish_assets.assets.catalog import crawled_asset
+from zfish_assets.assets.crawled import crawled_asset
+from zfish_assets.assets.crawled_checks import crawled_checks
 from zfish_assets.automation.jobs import all_days_checks_job, checks_job, join_job, land_and_crawl_job
 from zfish_assets.automation.schedules import evening_schedule, weekly_checks_schedule
 from zfish_assets.automation.sensors import join_after_crawl_sensor, new_lake_days_sensor
 from zfish_assets.assets.joined import joined_asset
+from zfish_assets.assets.joined_checks import joined_checks
 from zfish_assets.assets.raw import raw_asset
+from zfish_assets.assets.schema_checks import schema_checks
 from zfish_assets.assets.training import training_asset
 from zfish_assets.assets.training_checks import training_checks
-from zfish_assets.checks import crawled_checks, joined_checks, schema_checks
 from zfish_assets.deployments import resources_for
 from zfish_assets.partitions import daily_partitions
 

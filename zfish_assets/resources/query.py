@@ -1,92 +1,53 @@
 """The query engine: SQL over the catalog's tables, reading registered partitions only.
 
 Asset checks speak SQL to a `QueryEngine`, never to DuckDB or Athena directly, so they run
-unchanged on either (the SQL they use is common to DuckDB and Athena's Trino). DuckDB reads the JSON days with the catalog's schema (no inference), minus the lines the crawl quarantined, and Hudi
-tables through the files hudi-rs names as the latest snapshot (never a parquet glob, which would
-see superseded files). A query may name the days it reads per table, so that a check of one
-evening reads that evening.
+unchanged on either (the SQL they use is common to DuckDB and Athena's Trino: `engines/sql.py`).
+The caller names the tables a statement reads, each with the days it reads of it: DuckDB builds a
+view of exactly those (`engines/duckdb_views.py`), asking the catalog for nothing else; Athena
+resolves the names in the Glue Data Catalog itself and prunes partitions on the statement's
+`day IN (...)`.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.fs as pafs
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from glue_scripts.zfish_etl.catalog import CatalogTable
-from glue_scripts.zfish_etl.contract import data_lines, is_data_file, struct_fields
 from zfish_assets import settings
-from zfish_assets.resources.catalog import Catalog
-from zfish_assets.engines.hudi_reader import snapshot_dataset
-from glue_scripts.zfish_etl.ledger import read_ledger
+from zfish_assets.engines.duckdb_views import table_view
 from zfish_assets.resources.aws import AWSConnection
-from zfish_assets.resources.lake import Lake
 from zfish_assets.engines.polling import PollTimeout, poll_until
+from zfish_assets.engines.sql import identifier
+from zfish_assets.resources.catalog import Catalog
+from zfish_assets.resources.lake import Lake
 
-_SIMPLE = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
-           "boolean": "BOOLEAN", "timestamp": "TIMESTAMP", "date": "DATE"}
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def identifier(name: str) -> str:
-    """A table or column name checked to be a plain identifier, quoted for SQL."""
-    if not _IDENT.match(name):
-        raise ValueError(f"{name!r} is not a plain SQL identifier")
-    return f'"{name}"'
-
-
-def sql_string(value: str) -> str:
-    """`value` as an SQL string literal (the same in DuckDB and Athena)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def duckdb_type(hive: str) -> str:
-    """DuckDB's spelling of a Glue/Hive column type (`struct<a:double>` -> `STRUCT("a" DOUBLE)`)."""
-    hive = hive.strip()
-    if hive in _SIMPLE:
-        return _SIMPLE[hive]
-    if hive.startswith("struct<") and hive.endswith(">"):
-        inner = ", ".join(f"{identifier(name)} {duckdb_type(ftype)}" for name, ftype in struct_fields(hive))
-        return f"STRUCT({inner})"
-    if hive.startswith("array<") and hive.endswith(">"):
-        return f"{duckdb_type(hive[len('array<'):-1])}[]"
-    raise ValueError(f"no DuckDB type for catalog type {hive!r}")
-
-
-def json_structure(columns: list[tuple[str, str]]) -> str:
-    """The `json_transform` structure of catalog columns: undeclared keys are ignored, as the contract does."""
-    def shape(hive: str) -> object:
-        hive = hive.strip()
-        return {n: shape(t) for n, t in struct_fields(hive)} if hive.startswith("struct<") else duckdb_type(hive)
-
-    return json.dumps({name: shape(hive) for name, hive in columns})
+Tables = Mapping[str, Sequence[str] | None]
+"""The tables a statement reads (names in the catalog's database), each with the only days it reads
+of it, or None for every registered day."""
 
 
 class QueryEngine(ConfigurableResource, ABC):
     """Answers SQL over `<database>.<table>` names, as Athena does."""
 
     @abstractmethod
-    def query(self, sql: str, days: Mapping[str, Sequence[str]] | None = None) -> pa.Table:
-        """The result of one statement.
+    def query(self, sql: str, tables: Tables) -> pa.Table:
+        """The result of one statement, which reads `tables` and nothing else.
 
-        `days` names, per table, the only days the statement reads, which the statement itself
-        restricts with `WHERE day IN (...)`: Athena prunes partitions on that condition, DuckDB
-        builds the table's view over those days alone. It lets an engine read less; it never
-        changes the result of a statement that keeps to its days.
+        Each table's days, when given, are the only days the statement reads of it, which the
+        statement itself restricts with `WHERE day IN (...)`: Athena prunes partitions on that
+        condition, DuckDB builds the table's view over those days alone. They let an engine read
+        less; they never change the result of a statement that keeps to its days.
         """
 
-    def scalar(self, sql: str):
+    def scalar(self, sql: str, tables: Tables):
         """The single value of a one-row, one-column query."""
-        result = self.query(sql)
+        result = self.query(sql, tables)
         return result.column(0)[0].as_py() if result.num_rows else None
 
 
@@ -96,101 +57,21 @@ class DuckDBQueryEngine(QueryEngine):
     catalog: Catalog
     lake: Lake
 
-    def _json_view(self, con: duckdb.DuckDBPyConnection, table: CatalogTable, days: Sequence[str] | None) -> str:
-        """The registered days' rows (of `days` only, if given), minus the lines the crawl quarantined.
+    def query(self, sql: str, tables: Tables) -> pa.Table:
+        """The statement over views of `tables`, each over its days if given.
 
-        Days with an empty quarantine (nearly all) go through DuckDB's JSON reader: every line of
-        theirs passed the contract, whose domains DuckDB carries. Days with one are cut into lines
-        by the contract's `data_lines` (`_kept_lines`), their quarantined lines left out by (day,
-        file, line) as the Spark job does, so bytes DuckDB would choke on (not UTF-8, a field twice)
-        never reach it; the rest cast cleanly. Columns are the catalog's.
-        """
-        wanted = set(table.partitions if days is None else days)
-        # A registered day whose files are gone holds no rows, as Athena reads an empty partition
-        # (DuckDB's readers refuse a path that matches nothing); `partitions_match_lake` names the day.
-        folders = {day: self.lake.local_day_dir(table.name, day) for day in table.partitions if day in wanted}
-        partitions = [day for day, folder in folders.items() if next(folder.glob("*.json"), None) is not None]
-        if not partitions:
-            nulls = ", ".join(f"CAST(NULL AS {duckdb_type(t)}) AS {identifier(n)}" for n, t in table.columns)
-            return f"SELECT {nulls}, CAST(NULL AS VARCHAR) AS day WHERE false"
-        ledgers = {day: read_ledger(self.lake.get_bytes, table.name, day) or [] for day in partitions}
-        entries = [e for found in ledgers.values() for e in found]
-
-        def files(days: list[str]) -> str:
-            globs = [str(folders[day] / "*.json") for day in days]
-            return ", ".join(sql_string(g) for g in globs)  # DuckDB's glob skips subfolders, as the job does
-
-        views = []
-        clean = [day for day, found in ledgers.items() if not found]
-        if clean:
-            columns = ", ".join(f"{identifier(n)}: '{duckdb_type(t)}'" for n, t in table.columns)
-            views.append(
-                f"SELECT {', '.join(identifier(n) for n, _ in table.columns)}, day FROM read_json([{files(clean)}], "
-                f"columns={{{columns}}}, format='newline_delimited', hive_partitioning=true, hive_types={{'day': 'VARCHAR'}})"
-            )
-        if entries:
-            kept = f"__kept_{table.name}"
-            con.register(kept, self._kept_lines(table.name, {day: (folders[day], found)
-                                                             for day, found in ledgers.items() if found}))
-            structure = json_structure(list(table.columns)).replace("'", "''")
-            views.append(
-                f"SELECT {', '.join(f'r.{identifier(n)} AS {identifier(n)}' for n, _ in table.columns)}, day FROM "
-                f"(SELECT day, json_transform(text, '{structure}') AS r FROM {kept})"
-            )
-        return " UNION ALL ".join(views)
-
-    def _kept_lines(self, table: str, ledgers: Mapping[str, tuple[Path, list]]) -> pa.Table:
-        """(day, text) of the lines of days with a quarantine (day -> its local folder and quarantine
-        entries) that the quarantine does not name.
-
-        Cut and decoded by the contract's own `data_lines` (bytes, strict UTF-8), as the crawl and the
-        job cut them: DuckDB never sees bytes the crawl refused.
-        """
-        days, texts = [], []
-        for day, (folder, entries) in ledgers.items():
-            excluded = {(e.file, e.line) for e in entries}
-            for path in sorted(p for p in folder.iterdir() if p.is_file() and is_data_file(p.name)):
-                for number, raw in data_lines(path.read_bytes()):
-                    if (path.name, number) in excluded:
-                        continue
-                    try:
-                        texts.append(raw.decode("utf-8"))
-                    except UnicodeDecodeError:
-                        raise ValueError(f"{table} day={day} {path.name}:{number} is not UTF-8 and not in the "
-                                         "quarantine: the file changed after the crawl. Re-crawl the day.") from None
-                    days.append(day)
-        return pa.table({"day": pa.array(days, pa.string()), "text": pa.array(texts, pa.string())})
-
-    def _hudi_view(self, con: duckdb.DuckDBPyConnection, table: CatalogTable, days: Sequence[str] | None) -> str:
-        """The latest snapshot's rows (of `days` only, if given), from the base files hudi-rs names.
-
-        Local files go to DuckDB's own Parquet reader, which also skips files by their statistics
-        (a day's file for another day); files elsewhere (S3) through the Arrow dataset.
-        """
-        dataset = snapshot_dataset(table.location, self.lake.storage_options(), days)
-        if isinstance(dataset.filesystem, pafs.LocalFileSystem) and dataset.files:
-            files = ", ".join(sql_string(f) for f in dataset.files)
-            return f"SELECT * FROM read_parquet([{files}], union_by_name=true, hive_partitioning=false)"
-        con.register(f"__{table.name}", dataset)
-        return f"SELECT * FROM __{table.name}"
-
-    def query(self, sql: str, days: Mapping[str, Sequence[str]] | None = None) -> pa.Table:
-        """The statement over views of the tables it names, each over its `days` if given.
-
-        A Hudi table's view scans the base files of its latest snapshot (of its days), decoding
-        only the columns the statement needs.
+        A table the catalog does not hold gets no view: DuckDB's error then names it. A Hudi
+        table's view scans the base files of its latest snapshot (of its days), decoding only the
+        columns the statement needs.
         """
         con = duckdb.connect()
         try:
             db = identifier(self.catalog.database)
             con.execute(f"CREATE SCHEMA {db}")
-            for name in sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql))):
+            for name, days in sorted(tables.items()):
                 table = self.catalog.get_table(name)
-                if table is None:
-                    continue
-                scope = (days or {}).get(name)
-                view = self._hudi_view if table.classification == "hudi" else self._json_view
-                con.execute(f"CREATE VIEW {db}.{identifier(name)} AS {view(con, table, scope)}")
+                if table is not None:
+                    con.execute(f"CREATE VIEW {db}.{identifier(name)} AS {table_view(con, self.lake, table, days)}")
             return con.sql(sql).to_arrow_table()
         finally:
             con.close()
@@ -337,8 +218,9 @@ class AthenaQueryEngine(QueryEngine):
         arrays = [pa.array([_athena_value(r[i], t) for r in rows], type=t) for i, t in enumerate(types)]
         return pa.Table.from_arrays(arrays, names=[c["Name"] for c in columns])
 
-    def query(self, sql: str, days: Mapping[str, Sequence[str]] | None = None) -> pa.Table:
-        """The statement's result; `days` is not needed: Athena prunes partitions on the statement's `day IN`."""
+    def query(self, sql: str, tables: Tables) -> pa.Table:
+        """The statement's result; `tables` is not needed: Athena finds them in the Glue Data Catalog
+        and prunes partitions on the statement's `day IN`."""
         athena = self.client()
         query_id = self.start(athena, sql)
         execution = self.wait(athena, query_id)

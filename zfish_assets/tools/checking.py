@@ -4,7 +4,7 @@ The checks are the definitions' own: job `checks_on_demand` selects the checks o
 tables, joined_fish_data and training_set, and runs in process on the instance the other commands
 use, so the run and every check result show in the UI. training_set's checks run once the asset
 was materialized (before, they could only say "no training set yet"). The days travel as the range
-tags a backfill sets, which the checks read (`checks.run_days`); without them a check covers every
+tags a backfill sets, which the checks read (`check_specs.run_days`); without them a check covers every
 day. What comes out: a table, JUnit XML for a CI system to display, and an exit status. Those
 three renderings of one run's results are why the module runs to ~270 lines.
 """

@@ -50,7 +50,7 @@ def _counts(resources) -> dict[str, int]:
     query, db = resources.query, settings.database()
     found = {name for name in ("observations", "outcomes", JOINED)
              if resources.catalog.get_table(name) is not None}
-    return {name: query.scalar(f'SELECT count(*) FROM "{db}"."{name}"') if name in found else 0
+    return {name: query.scalar(f'SELECT count(*) FROM "{db}"."{name}"', {name: None}) if name in found else 0
             for name in ("observations", "outcomes", JOINED)}
 
 

@@ -13,7 +13,7 @@ WALKTHROUGH_DAYS = days_between("2025-04-05", "2025-05-10")
 
 
 def count(defs, table: str) -> int:
-    return defs.resources["query"].scalar(f'SELECT count(*) FROM "zebra_fish_demo"."{table}"')
+    return defs.resources["query"].scalar(f'SELECT count(*) FROM "zebra_fish_demo"."{table}"', {table: None})
 
 
 def raw_rows(lake_root, table: str) -> int:

@@ -105,9 +105,10 @@ def test_older_partitions_are_not_rewritten(evolved):
 def test_duckdb_sees_the_new_column_in_the_raw_and_the_joined_table(evolved):
     query = evolved["defs"].resources["query"]
     raw = {r["image_id"]: r["gene_d"] for r in query.query(
-        'SELECT image_id, genetic_markers.gene_d AS gene_d FROM "zebra_fish_demo"."observations"').to_pylist()}
+        'SELECT image_id, genetic_markers.gene_d AS gene_d FROM "zebra_fish_demo"."observations"',
+        {"observations": None}).to_pylist()}
     joined = {r["image_id"]: r["gene_d"] for r in query.query(
-        'SELECT image_id, gene_d FROM "zebra_fish_demo"."joined_fish_data"').to_pylist()}
+        'SELECT image_id, gene_d FROM "zebra_fish_demo"."joined_fish_data"', {"joined_fish_data": None}).to_pylist()}
     assert raw == joined == expected_gene_d()
 
 

@@ -261,6 +261,6 @@ def test_duckdb_reads_exactly_what_the_crawl_accepted(scratch, layout):
     expected = sorted({json.loads(raw)["image_id"] for name, lines in layout.items() if is_data_file(name)
                        for raw in b"\n".join(lines).split(b"\n") if judge_line(OBSERVATIONS, raw).reason is None})
     got = DuckDBQueryEngine(catalog=catalog, lake=lake).query(
-        'SELECT image_id, fish_id, length_mm FROM "db"."observations" ORDER BY image_id').to_pylist()
+        'SELECT image_id, fish_id, length_mm FROM "db"."observations" ORDER BY image_id', {"observations": None}).to_pylist()
     assert [r["image_id"] for r in got] == expected == sorted(crawled.judged.keys)
     assert all(r["length_mm"] == VALID["length_mm"] for r in got)

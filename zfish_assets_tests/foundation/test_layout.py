@@ -18,7 +18,7 @@ LAYERS = [
     ("zfish_assets.resources",),
     ("zfish_assets.domain",),
     ("zfish_assets.io_managers",),
-    ("zfish_assets.assets", "zfish_assets.checks"),
+    ("zfish_assets.assets",),
     ("zfish_assets.automation", "zfish_assets.jobs", "zfish_assets.schedules", "zfish_assets.sensors"),
     ("zfish_assets.definitions", "zfish_assets.deployments"),
     ("zfish_assets.tools",),

@@ -119,7 +119,7 @@ def test_athena_pages_and_types_results(aws):
     rows[3][1] = None  # a NULL bigint
     queue_athena_result(aws, COLUMNS, rows)
     paging = PagesLikeAthena(None)
-    result = _athena(aws, paging, page_size=3).query('SELECT * FROM "zebra_fish_demo"."observations"')
+    result = _athena(aws, paging, page_size=3).query('SELECT * FROM "zebra_fish_demo"."observations"', {"observations": None})
 
     assert paging.pages_served == 3  # 1 header + 7 rows in pages of 3
     assert result.num_rows == 7 and result.column_names == [n for n, _ in COLUMNS]
@@ -140,7 +140,8 @@ def test_athena_pages_and_types_results(aws):
 
     # Without paging (moto's own single page) and through `scalar`: the header row is skipped.
     queue_athena_result(aws, [("n", "bigint")], [["75"]])
-    assert _athena(aws).scalar('SELECT count(*) AS n FROM "zebra_fish_demo"."joined_fish_data"') == 75
+    assert _athena(aws).scalar('SELECT count(*) AS n FROM "zebra_fish_demo"."joined_fish_data"',
+                              {"joined_fish_data": None}) == 75
 
 
 def test_athena_timeout_and_cancellation_name_the_query(aws):
@@ -152,7 +153,7 @@ def test_athena_timeout_and_cancellation_name_the_query(aws):
     link = rf"https://{REGION}\.console\.aws\.amazon\.com/athena/home\?region={REGION}#/query-editor/history/"
     with transition(aws, "athena::execution", STUCK):
         with pytest.raises(AthenaQueryError, match=rf"query ({QUERY_ID}) still QUEUED after 0\.3s: stopped it; {link}") as timed_out:
-            _athena(aws, timeout_s=0.3).query("SELECT 1")
+            _athena(aws, timeout_s=0.3).query("SELECT 1", {})
         query_id = timed_out.value.query_id
         assert re.search(rf"history/{query_id}$", str(timed_out.value))
         assert athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "CANCELLED"
@@ -168,7 +169,7 @@ def test_athena_timeout_and_cancellation_name_the_query(aws):
         timer.start()
         try:
             with pytest.raises(AthenaQueryError, match=rf"query {QUERY_ID} ended CANCELLED: no reason given; {link}") as cancelled:
-                _athena(aws, timeout_s=30).query("SELECT 2")
+                _athena(aws, timeout_s=30).query("SELECT 2", {})
         finally:
             timer.cancel()
         assert cancelled.value.query_id != query_id and cancelled.value.query_id in str(cancelled.value)

@@ -96,7 +96,8 @@ def test_athena_sql_on_trino_answers_as_duckdb(walkthrough, defs, instance, data
 
     query = trino_defs.resources["query"]
     # The Hudi table as Athena reads it: the latest snapshot, no superseded file version, every row as the raw files say.
-    stored = query.query(f'SELECT image_id, condition_developed, gene_a, gene_b, gene_c, day FROM "{db}"."{JOINED}"')
+    stored = query.query(f'SELECT image_id, condition_developed, gene_a, gene_b, gene_c, day FROM "{db}"."{JOINED}"',
+                         {JOINED: None})
     assert stored.num_rows == 75
     by_image = {r["image_id"]: (r["condition_developed"], r["gene_a"], r["gene_b"], r["gene_c"], r["day"])
                 for r in stored.to_pylist()}
@@ -105,7 +106,7 @@ def test_athena_sql_on_trino_answers_as_duckdb(walkthrough, defs, instance, data
     # Rows per day of each table, against counts from the raw files.
     def per_day(table: str) -> dict[str, int]:
         return {r["day"]: r["n"] for r in query.query(
-            f'SELECT day, count(*) AS n FROM "{db}"."{table}" GROUP BY day').to_pylist()}
+            f'SELECT day, count(*) AS n FROM "{db}"."{table}" GROUP BY day', {table: None}).to_pylist()}
 
     for table in CRAWLED:
         assert per_day(table) == raw_rows_per_day(data_dir, table), table

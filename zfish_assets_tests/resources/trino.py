@@ -40,7 +40,7 @@ from pydantic import Field
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from zfish_assets.resources.catalog import FORMATS, Catalog
 from zfish_assets.resources.lake import Lake
-from zfish_assets.resources.query import QueryEngine
+from zfish_assets.resources.query import QueryEngine, Tables
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: zfish_assets_tests/resources/)
 MIN_JAVA = 24
@@ -282,8 +282,8 @@ def write_metastore(root: Path, catalog: Catalog, lake: Lake, tables: Sequence[s
 class TrinoQueryEngine(QueryEngine):
     """The checks' SQL on Trino, with the catalog database as the session schema (Athena's query context).
 
-    Before each statement, the metastore is rewritten from the catalog for the tables the
-    statement names, so Trino sees what Athena would see in Glue at that moment.
+    Before each statement, the metastore is rewritten from the catalog for the tables the caller
+    names, so Trino sees what Athena would see in Glue at that moment.
     """
 
     catalog: Catalog
@@ -292,10 +292,10 @@ class TrinoQueryEngine(QueryEngine):
     metastore_dir: str = Field(description="The server's file metastore folder (hive.metastore.catalog.dir).")
     writer_version: str = Field(description="The server's version, which its file metastore requires of every record.")
 
-    def query(self, sql: str, days: Mapping[str, Sequence[str]] | None = None) -> pa.Table:
-        """The statement's result; `days` is not needed: Trino prunes partitions on the statement's `day IN`."""
-        names = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)))  # the tables among them, as DuckDB's views
-        write_metastore(Path(self.metastore_dir), self.catalog, self.lake, names, self.writer_version)
+    def query(self, sql: str, tables: Tables) -> pa.Table:
+        """The statement's result; the tables' days are not needed: Trino prunes partitions on the
+        statement's `day IN`."""
+        write_metastore(Path(self.metastore_dir), self.catalog, self.lake, sorted(tables), self.writer_version)
         columns, rows = run_statement(self.url, sql, "hive", self.catalog.database, source=ENGINE_SOURCE)
         arrays = [arrow_column(c["type"], [r[i] for r in rows]) for i, c in enumerate(columns)]
         return pa.Table.from_arrays(arrays, names=[c["name"] for c in columns])

@@ -154,7 +154,7 @@ def test_the_runners_policy_covers_its_athena_queries_and_the_configured_output(
     queue_athena_result(aws, [("n", "bigint")], [["75"]])
     with resources_for()["query"].process_config_and_initialize_cm() as query:
         pass
-    assert query.scalar('SELECT count(*) AS n FROM "zebra_fish_demo"."joined_fish_data"') == 75
+    assert query.scalar('SELECT count(*) AS n FROM "zebra_fish_demo"."joined_fish_data"', {"joined_fish_data": None}) == 75
     assert proxy.calls("AmazonAthena.StartQueryExecution") and not denied(proxy.requests, policies)
     assert allowed(runner, Need("s3:PutObject", "arn:aws:s3:::zfish-query-results/athena/q.csv"))
     assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{BUCKET}/use-cases/fish-demo/_zfish/athena-results/q.csv"))
