@@ -72,7 +72,7 @@ class Catalog(ConfigurableResource, ABC):
 
     @abstractmethod
     def job_arguments(self) -> dict[str, str]:
-        """How the Glue job script finds this catalog (`--catalog ...`)."""
+        """How the job finds this catalog: its arguments (JobArgs fields: `catalog`, ...) for this catalog."""
 
 
 def _storage_descriptor(columns: Columns, location: str, classification: str) -> dict[str, Any]:
@@ -160,7 +160,7 @@ class LocalCatalog(Catalog):
         return {p["Values"][0]: p.get("Parameters", {}) for p in json.loads(path.read_text())["Partitions"]}
 
     def job_arguments(self) -> dict[str, str]:
-        return {"--catalog": "file", "--catalog_dir": str(Path(self.root).resolve())}
+        return {"catalog": "file", "catalog_dir": str(Path(self.root).resolve())}
 
 
 class GlueCatalog(Catalog):
@@ -265,5 +265,5 @@ class GlueCatalog(Catalog):
 
     def job_arguments(self) -> dict[str, str]:
         """The Glue catalog, and this catalog's endpoint and region where set, so the job's clients reach it."""
-        located = {"--aws_endpoint_url": self.endpoint_url, "--aws_region": self.region}
-        return {"--catalog": "glue", **{k: v for k, v in located.items() if v}}
+        located = {"aws_endpoint_url": self.endpoint_url, "aws_region": self.region}
+        return {"catalog": "glue", **{k: v for k, v in located.items() if v}}
