@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor, with_source_code_references
 
+from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets import settings
 from zfish_assets.assets.catalog import crawled_asset
 from zfish_assets.automation import build_automation
@@ -26,7 +27,7 @@ def build_definitions() -> Definitions:
             raw_asset("outcomes", days),
             crawled_asset("observations", days),
             crawled_asset("outcomes", days),
-            joined_asset(days, settings.label_horizon_days()),
+            joined_asset(days, settings.label_horizon_days(), JoinMode(settings.join_mode())),
             training_asset(),
         ]),
         asset_checks=[*crawled_checks, *joined_checks, *schema_checks, *training_checks],
