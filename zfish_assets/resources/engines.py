@@ -15,7 +15,8 @@ from urllib.parse import quote
 from dagster import ConfigurableResource, DagsterExecutionInterruptedError, get_dagster_logger
 from pydantic import Field
 
-from glue_scripts.joined_fish_data import JobArgs, JobResult, glue_argument, run
+from glue_scripts.joined_fish_data import run
+from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, glue_argument
 from zfish_assets import settings
 from zfish_assets.engines.job_code import CodeIntegrityError, verify_job_code
 from zfish_assets.resources.lake import aws_credentials
