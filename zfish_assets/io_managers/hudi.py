@@ -15,35 +15,27 @@ window is read, and a range run writes once for the whole range (single-run back
 The run's figures go on every day's materialization (`OutputContext.add_output_metadata`); each
 day's own figures (its rows, what the run redid and deleted there) through the asset's context:
 Dagster 1.13 gives an IO manager no call for partition-scoped metadata of its own (see
-`_running_asset`). The metadata says which days were redone, what the commit rewrote, and how many
-rows each day lost to the run's delete commit (images a re-delivery no longer holds, fish whose
-label was withdrawn).
+`_running_asset`). The metadata (`metadata.py`) says which days were redone, what the commit
+rewrote, and how many rows each day lost to the run's delete commit (images a re-delivery no
+longer holds, fish whose label was withdrawn).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-from dagster import (
-    AssetExecutionContext,
-    ConfigurableIOManager,
-    InputContext,
-    MetadataValue,
-    OutputContext,
-    TableColumn,
-    TableSchema,
-)
+from dagster import AssetExecutionContext, ConfigurableIOManager, InputContext, OutputContext
 from pyspark.sql import DataFrame as SparkDataFrame
 
-from glue_scripts.joined_fish_data import JobArgs, JobResult
+from glue_scripts.zfish_etl.job_args import JobArgs
 from glue_scripts.zfish_etl.modes import JoinMode
-from zfish_assets.engines.hudi_reader import HudiSnapshot, completed_commits, read_hudi_snapshot, table_exists
-from zfish_assets.names import COLUMN_SCHEMA, COMMIT_TIME, FILE_NAME, META_COLUMNS, ROW_COUNT
+from zfish_assets.engines.hudi_reader import HudiSnapshot, read_hudi_snapshot, table_exists
+from zfish_assets.io_managers.metadata import Written, day_metadata, hive_type, run_metadata
+from zfish_assets.names import META_COLUMNS
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.engines import Engine
@@ -80,44 +72,6 @@ class TableSlice:
     uri: str  # as hudi-rs and the catalog address it
     spark_uri: str  # as the engine's Spark does (s3:// on Glue, s3a:// for local Spark)
     days: tuple[str, ...] | None  # None: the whole table (an input without partitions)
-
-
-@dataclass(frozen=True)
-class Written:
-    """The job's result and what the table holds for the written slice after it, read once."""
-
-    result: JobResult
-    duration_s: float
-    snapshot: pa.Table | None  # None: the table does not exist (nothing was ever written)
-    rows_per_day: dict[str, int]
-    files_rewritten: dict[str, int]
-    commits: list[str]
-
-    @classmethod
-    def read(cls, target: TableSlice, options: Mapping[str, str], result: JobResult, duration_s: float) -> Written:
-        days = target.days or ()
-        snapshot = read_hudi_snapshot(target.uri, options, days) if table_exists(target.uri, options) else None
-        return cls(result, duration_s, snapshot, _rows_per_day(snapshot, days),
-                   _files_rewritten(snapshot, result.commit_instant),
-                   completed_commits(target.uri, options) if snapshot is not None else [])
-
-    def registered_days(self) -> list[str]:
-        """The days the catalog must list (Athena reads registered partitions only): those of the
-        slice with rows, and the earlier days the commit redid."""
-        return sorted({d for d, n in self.rows_per_day.items() if n} | set(self.result.partitions_touched))
-
-
-def hive_type(arrow_type: pa.DataType) -> str:
-    """The catalog type of an Arrow column of the Hudi table."""
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp"
-    if pa.types.is_boolean(arrow_type):
-        return "boolean"
-    if pa.types.is_integer(arrow_type):
-        return "bigint" if arrow_type.bit_width == 64 else "int"
-    if pa.types.is_floating(arrow_type):
-        return "double"
-    return "string"
 
 
 def window_days(context: OutputContext | InputContext) -> list[str]:
@@ -166,10 +120,10 @@ class HudiIOManager(ConfigurableIOManager):
         # The step's key, the same on each retry of it: an engine finds the work it started by it.
         with retry_transient(step.retry_number, f"the {target.table} job"):
             result = self.engine.run_job(self._job_args(obj, target), run_key=f"{context.run_id}:{context.step_key}")
-        written = Written.read(target, self.lake.storage_options(), result, time.monotonic() - started)
+        written = Written.read(target.uri, target.days, self.lake.storage_options(), result, time.monotonic() - started)
         if written.snapshot is not None:
             self._register(target, written)
-        context.add_output_metadata(run_metadata(target, written))
+        context.add_output_metadata(run_metadata(written))
         observed = self.catalog.partition_parameters(obj.sources.observations)
         for day in target.days:
             step.add_asset_metadata(day_metadata(written, day, observed.get(day, {})), partition_key=day)
@@ -214,85 +168,3 @@ class HudiIOManager(ConfigurableIOManager):
 
         df = get_spark_session().read.format("hudi").load(source.spark_uri)
         return df.where(df.day.isin(list(source.days))) if source.days is not None else df
-
-
-def run_metadata(target: TableSlice, written: Written) -> dict[str, Any]:
-    """The run's figures, the same on every day's materialization."""
-    result, snapshot = written.result, written.snapshot
-    return {
-        "table_uri": MetadataValue.path(target.uri),
-        "window": f"{target.days[0]}..{target.days[-1]}",
-        "rows_upserted": result.rows_upserted,
-        "observations_read": result.observations_read,
-        "commit_instant": result.commit_instant or "",
-        "latest_commit": written.commits[-1] if written.commits else "",
-        "files_written": result.files_written,
-        "bytes_written": result.bytes_written,
-        "join_mode": result.join_mode.value,
-        "rows_labeled": result.rows_labeled,
-        "days_redone": len(result.rows_per_day),
-        "redone": MetadataValue.json(sorted(result.rows_per_day)),
-        "partitions_touched": len(result.partitions_touched),
-        "files_replaced": result.files_replaced,
-        "bytes_replaced": result.bytes_replaced,
-        # the older days read for stale labels: only those a label newer than the last commit reaches
-        "stale_scan": MetadataValue.json({"all_older_days": result.days_scanned is None,
-                                          "days": result.days_scanned or []}),
-        # rows of the days read they no longer make (dropped, moved, label withdrawn), per day
-        "rows_deleted": result.rows_deleted,
-        "deleted": MetadataValue.json(result.deleted_per_day),
-        "delete_instant": result.delete_instant or "",
-        "duration_s": round(written.duration_s, 2),
-        **({COLUMN_SCHEMA: _column_schema(snapshot.schema), "preview": MetadataValue.md(_preview(snapshot))}
-           if snapshot is not None else {}),
-    }
-
-
-def day_metadata(written: Written, day: str, observed: Mapping[str, str]) -> dict[str, Any]:
-    """One day's figures, numbers so that the UI plots them over the days; `observed` is the
-    observations' catalog partition of the day (its crawl's record count)."""
-    rows, observations = written.rows_per_day[day], int(observed.get("recordCount", 0))
-    return {
-        ROW_COUNT: rows,
-        "rows_upserted": written.result.rows_per_day.get(day, 0),
-        "rows_deleted": written.result.deleted_per_day.get(day, 0),
-        "observations": observations,
-        "labeled_fraction": round(rows / observations, 4) if observations else 0.0,
-        "files_rewritten": written.files_rewritten.get(day, 0),
-        "job_duration_s": round(written.duration_s, 2),
-    }
-
-
-def _rows_per_day(snapshot: pa.Table | None, days: tuple[str, ...]) -> dict[str, int]:
-    counts = dict.fromkeys(days, 0)
-    if snapshot is not None and snapshot.num_rows:
-        for row in snapshot.group_by("day").aggregate([("day", "count")]).to_pylist():
-            counts[row["day"]] = row["day_count"]
-    return counts
-
-
-def _files_rewritten(snapshot: pa.Table | None, instant: str | None) -> dict[str, int]:
-    """Per day, the base files the commit `instant` (re)wrote: the files its rows now live in."""
-    if snapshot is None or not instant or not snapshot.num_rows:
-        return {}
-    written = snapshot.filter(pc.equal(snapshot[COMMIT_TIME], instant))
-    pairs = {(d, f) for d, f in zip(written["day"].to_pylist(), written[FILE_NAME].to_pylist())}
-    counts: dict[str, int] = {}
-    for day, _ in pairs:
-        counts[day] = counts.get(day, 0) + 1
-    return counts
-
-
-def _preview(snapshot: pa.Table, limit: int = 5) -> str:
-    """A markdown table of a few rows (no Hudi meta columns), for the UI."""
-    columns = [c for c in snapshot.column_names if c not in META_COLUMNS]
-    rows = snapshot.select(columns).slice(0, limit).to_pylist()
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
-    return f"{snapshot.num_rows} rows in the window; the first {len(rows)}:\n\n" + "\n".join(lines)
-
-
-def _column_schema(schema: pa.Schema) -> TableSchema:
-    return TableSchema(
-        columns=[TableColumn(f.name, hive_type(f.type)) for f in schema if f.name not in META_COLUMNS]
-    )
