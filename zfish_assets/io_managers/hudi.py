@@ -149,8 +149,9 @@ class HudiIOManager(ConfigurableIOManager):
             HudiSnapshot: self._load_snapshot, pa.Table: self._load_arrow, SparkDataFrame: self._load_spark}
         wanted = pa.Table if context.dagster_type.is_any else context.dagster_type.typing_type
         if wanted not in loaders:
-            raise TypeError(f"{context.asset_key.to_user_string()} loads as one of "
-                            f"{', '.join(t.__qualname__ for t in loaders)}, not {wanted!r}: declare the input so")
+            names = ", ".join(f"{t.__module__}.{t.__qualname__}" for t in loaders)
+            raise TypeError(f"{context.asset_key.to_user_string()} loads as one of {names}, not {wanted!r}: "
+                            "declare the input as one of them")
         return loaders[wanted](context, self._slice(context))
 
     def _load_snapshot(self, context: InputContext, source: TableSlice) -> HudiSnapshot:
