@@ -37,7 +37,7 @@ class JobArgs:
     catalog: CatalogKind = "glue"
     catalog_dir: str = ""  # the local catalog's folder (catalog "file")
     result_uri: str = ""  # s3://... where the job writes its JobResult as JSON (the Glue engine reads it)
-    join_mode: JoinMode = JoinMode.INCREMENTAL  # see the module docstring
+    join_mode: JoinMode = JoinMode.INCREMENTAL  # see modes.py and the job script's docstring
     # The endpoint and region of the job's own AWS clients (catalog, result): set when the catalog
     # is served by a local endpoint (ZFISH_AWS_ENDPOINT_URL); on Glue both are empty (AWS's own).
     aws_endpoint_url: str = ""

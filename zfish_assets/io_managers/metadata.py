@@ -58,7 +58,6 @@ def hive_type(arrow_type: pa.DataType) -> str:
     return "string"
 
 
-
 def run_metadata(written: Written) -> dict[str, Any]:
     """The run's figures, the same on every day's materialization."""
     result, snapshot = written.result, written.snapshot
