@@ -31,7 +31,7 @@ def build_definitions() -> Definitions:
             raw_asset("outcomes", days),
             crawled_asset("observations", days),
             crawled_asset("outcomes", days),
-            joined_asset(days, settings.label_horizon_days()),
+            joined_asset(days, settings.label_horizon_days(), settings.join_mode()),
             training_asset(),
         ]),
         asset_checks=[*crawled_checks, *joined_checks, *schema_checks, *training_checks],

@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, get_args
 
@@ -83,13 +84,15 @@ def text(value: str) -> str:
 
 
 def one_of(choices: Any) -> Callable[[str], Any]:
-    """A parser accepting the values of a `Literal` type (its choices, in order, in the error)."""
-    allowed = get_args(choices)
+    """A parser accepting the values of a `Literal` type or a string `Enum` (its choices, in order, in the
+    error); an Enum's parse returns its member."""
+    is_enum = isinstance(choices, type) and issubclass(choices, Enum)
+    allowed = tuple(member.value for member in choices) if is_enum else get_args(choices)
 
     def parse(value: str) -> Any:
         if value.strip() not in allowed:
             raise ValueError(f"one of {', '.join(allowed)}")
-        return value.strip()
+        return choices(value.strip()) if is_enum else value.strip()
     return parse
 
 

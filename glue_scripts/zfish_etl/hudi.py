@@ -123,19 +123,6 @@ def read_table(spark: SparkSession, base_path: str) -> DataFrame | None:
     return spark.read.format("hudi").load(base_path).drop(*META_COLUMNS)
 
 
-def hive_sync_options(database: str, table_name: str) -> dict[str, str]:
-    """Hudi's catalog sync, as on Glue with `--enable-glue-datacatalog true` (the Data Catalog is the metastore)."""
-    return {
-        "hoodie.datasource.hive_sync.enable": "true",
-        "hoodie.datasource.hive_sync.mode": "hms",
-        "hoodie.datasource.hive_sync.use_jdbc": "false",
-        "hoodie.datasource.hive_sync.database": database,
-        "hoodie.datasource.hive_sync.table": table_name,
-        "hoodie.datasource.hive_sync.partition_fields": "day",
-        "hoodie.datasource.hive_sync.partition_extractor_class": "org.apache.hudi.hive.MultiPartKeysValueExtractor",
-    }
-
-
 def upsert(df: DataFrame, base_path: str, table_name: str, database: str,
            extra: dict[str, str] | None = None) -> CommitStats | None:
     """Upsert `df` into the Hudi table at `base_path`; None when there was nothing to write."""

@@ -4,7 +4,24 @@
 `full` re-upserts every labeled row of the range, as the walkthrough does.
 """
 
-from typing import Literal, get_args
+from __future__ import annotations
 
-JoinMode = Literal["incremental", "full"]
-JOIN_MODES: tuple[JoinMode, ...] = get_args(JoinMode)
+from enum import StrEnum
+
+
+class JoinMode(StrEnum):
+    """A join mode; its value is the spelling of `ZFISH_JOIN_MODE` and of the job's `--join_mode`."""
+
+    INCREMENTAL = "incremental"
+    FULL = "full"
+
+    @classmethod
+    def parse(cls, value: str, what: str = "join_mode") -> JoinMode:
+        """The mode `value` names, or a ValueError naming `what`, the value and the modes there are."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"{what}={value!r} is not one of {', '.join(JOIN_MODES)}") from None
+
+
+JOIN_MODES = tuple(mode.value for mode in JoinMode)

@@ -5,6 +5,9 @@ recomputes those days from their observations and every label registered so far,
 the evening run of day D is [D-35, D], the first run a backfill over all days. In the default
 incremental mode (`ZFISH_JOIN_MODE`) only the recomputed rows that differ from the table's are
 upserted, so the evening rewrites the partitions with news, not the whole window.
+
+The asset decides what a run joins (its partition range, the join mode, the crawled tables it
+depends on) and returns that as a `JoinRequest`; the Hudi IO manager has an engine carry it out.
 """
 
 from dagster import (
@@ -17,23 +20,26 @@ from dagster import (
     asset,
 )
 
-from zfish_assets.io_managers.hudi import JoinPlan
+from glue_scripts.zfish_etl.modes import JoinMode
+from zfish_assets.io_managers.hudi import JoinRequest, SourceTables
+from zfish_assets.names import JOINED, RAW_TABLES
 from zfish_assets.partitions import label_window_mapping
-from zfish_assets.names import JOINED
 
 HUDI_WRITER_POOL = "hudi_writer"  # one writer at a time (limit 1 in the instance's dagster.yaml)
 
 
-def joined_asset(partitions: DailyPartitionsDefinition, label_horizon_days: int) -> AssetsDefinition:
-    """joined_fish_data over `partitions`; its day D waits on labels for `label_horizon_days`."""
+def joined_asset(partitions: DailyPartitionsDefinition, label_horizon_days: int,
+                 join_mode: JoinMode) -> AssetsDefinition:
+    """joined_fish_data over `partitions`, written in `join_mode`; day D waits on labels for `label_horizon_days`."""
+    sources = SourceTables(*RAW_TABLES)
 
     @asset(
         name=JOINED,
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         deps=[
-            AssetDep("observations", partition_mapping=TimeWindowPartitionMapping()),
-            AssetDep("outcomes", partition_mapping=label_window_mapping(label_horizon_days)),
+            AssetDep(sources.observations, partition_mapping=TimeWindowPartitionMapping()),
+            AssetDep(sources.outcomes, partition_mapping=label_window_mapping(label_horizon_days)),
         ],
         io_manager_key="hudi_io_manager",
         pool=HUDI_WRITER_POOL,
@@ -46,9 +52,10 @@ def joined_asset(partitions: DailyPartitionsDefinition, label_horizon_days: int)
             "partitioned by the image's day."
         ),
     )
-    def _joined(context: AssetExecutionContext) -> JoinPlan:
+    def _joined(context: AssetExecutionContext) -> JoinRequest:
         key_range = context.partition_key_range
-        context.log.info(f"joining observations {key_range.start}..{key_range.end} with every registered label")
-        return JoinPlan(observations_table="observations", outcomes_table="outcomes")
+        context.log.info(f"joining observations {key_range.start}..{key_range.end} with every registered label "
+                         f"({join_mode})")
+        return JoinRequest(key_range.start, key_range.end, join_mode, sources)
 
     return _joined

@@ -58,9 +58,9 @@ class AWSConnection(ConfigurableResource):
         return options
 
     def job_arguments(self) -> dict[str, str]:
-        """The Glue job's `--aws_endpoint_url` and `--aws_region`, where set, so the job's clients reach
-        the same services (`glue_scripts/zfish_etl/aws.py`)."""
-        located = {"--aws_endpoint_url": self.endpoint_url, "--aws_region": self.region_name}
+        """The job's `aws_endpoint_url` and `aws_region` (`JobArgs` fields), where set, so the job's clients
+        reach the same services (`glue_scripts/zfish_etl/aws.py`)."""
+        located = {"aws_endpoint_url": self.endpoint_url, "aws_region": self.region_name}
         return {name: value for name, value in located.items() if value}
 
 

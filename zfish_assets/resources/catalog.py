@@ -75,7 +75,7 @@ class Catalog(ConfigurableResource, ABC):
 
     @abstractmethod
     def job_arguments(self) -> dict[str, str]:
-        """How the Glue job script finds this catalog (`--catalog ...`)."""
+        """How the job finds this catalog: its arguments (JobArgs fields: `catalog`, ...) for this catalog."""
 
 
 def _storage_descriptor(columns: Columns, location: str, classification: str) -> dict[str, Any]:
@@ -163,7 +163,7 @@ class LocalCatalog(Catalog):
         return {p["Values"][0]: p.get("Parameters", {}) for p in json.loads(path.read_text())["Partitions"]}
 
     def job_arguments(self) -> dict[str, str]:
-        return {"--catalog": "file", "--catalog_dir": str(Path(self.root).resolve())}
+        return {"catalog": "file", "catalog_dir": str(Path(self.root).resolve())}
 
 
 class GlueCatalog(Catalog):
@@ -272,4 +272,4 @@ class GlueCatalog(Catalog):
 
     def job_arguments(self) -> dict[str, str]:
         """The Glue catalog, and this catalog's endpoint and region where set, so the job's clients reach it."""
-        return {"--catalog": "glue", **self.aws.job_arguments()}
+        return {"catalog": "glue", **self.aws.job_arguments()}

@@ -15,7 +15,8 @@ from urllib.parse import quote
 from dagster import ConfigurableResource, DagsterExecutionInterruptedError, get_dagster_logger
 from pydantic import Field
 
-from glue_scripts.joined_fish_data import JobArgs, JobResult, run
+from glue_scripts.joined_fish_data import run
+from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, glue_argument
 from zfish_assets import settings
 from zfish_assets.engines.job_code import CodeIntegrityError, verify_job_code
 from zfish_assets.resources.aws import AWSConnection, aws_credentials
@@ -148,30 +149,10 @@ class GlueJobEngine(Engine):
         return None
 
     def run_job(self, args: JobArgs, run_key: str = "") -> JobResult:
-        import json
-        import uuid
-        from dataclasses import asdict
-
         log = get_dagster_logger()
         glue = self._glue_client()
         region = self.aws.region_of(glue)
-        found = self.find_run(glue, run_key)
-        if found is not None:
-            run_id, started = found["Id"], found["StartedOn"]
-            result_uri = found.get("Arguments", {}).get("--result_uri", "")
-            log.info(f"Glue job {self.job_name} run {run_id} was started for this step ({run_key}) and is "
-                     f"{found['JobRunState']}: watching it again, not starting another; "
-                     f"{job_run_links(self.job_name, run_id, region)}")
-        else:
-            self.check_deployed_code(glue)
-            result_uri = f"{self.result_prefix.rstrip('/')}/{args.first_day}_{args.last_day}_{uuid.uuid4().hex}.json"
-            arguments = {f"--{k}": str(v) for k, v in asdict(replace(args, result_uri=result_uri)).items() if v != ""}
-            if run_key:
-                arguments[RUN_KEY_ARGUMENT] = run_key
-            run_id = glue.start_job_run(JobName=self.job_name, Arguments=arguments)["JobRunId"]
-            started = datetime.now(timezone.utc)
-            log.info(f"started Glue job {self.job_name} run {run_id} for {args.first_day}..{args.last_day}; "
-                     f"{job_run_links(self.job_name, run_id, region)}")
+        run_id, started, result_uri = self._resume_or_start(glue, args, run_key, region)
         try:
             job_run = self._wait(glue, run_id, region, started)
         except DagsterExecutionInterruptedError:
@@ -184,6 +165,37 @@ class GlueJobEngine(Engine):
                 f"Glue job {self.job_name} run {run_id} ended {state}: "
                 f"{job_run.get('ErrorMessage') or 'no error message'}; {links}"
             )
+        result = self._read_result(run_id, result_uri, links)
+        log.info(f"Glue job {self.job_name} run {run_id} succeeded; {links}")
+        return result
+
+    def _resume_or_start(self, glue, args: JobArgs, run_key: str, region: str) -> tuple[str, datetime, str]:
+        """The run this step started before (a retry watches it again), else a new one of this checkout's
+        verified code: its id, start time and where it writes its result."""
+        import uuid
+
+        log = get_dagster_logger()
+        found = self.find_run(glue, run_key)
+        if found is not None:
+            run_id = found["Id"]
+            log.info(f"Glue job {self.job_name} run {run_id} was started for this step ({run_key}) and is "
+                     f"{found['JobRunState']}: watching it again, not starting another; "
+                     f"{job_run_links(self.job_name, run_id, region)}")
+            return run_id, found["StartedOn"], found.get("Arguments", {}).get(glue_argument("result_uri"), "")
+        self.check_deployed_code(glue)
+        result_uri = f"{self.result_prefix.rstrip('/')}/{args.first_day}_{args.last_day}_{uuid.uuid4().hex}.json"
+        arguments = replace(args, result_uri=result_uri).glue_arguments()
+        if run_key:
+            arguments[RUN_KEY_ARGUMENT] = run_key
+        run_id = glue.start_job_run(JobName=self.job_name, Arguments=arguments)["JobRunId"]
+        log.info(f"started Glue job {self.job_name} run {run_id} for {args.first_day}..{args.last_day}; "
+                 f"{job_run_links(self.job_name, run_id, region)}")
+        return run_id, datetime.now(timezone.utc), result_uri
+
+    def _read_result(self, run_id: str, result_uri: str, links: str) -> JobResult:
+        """The JobResult the run wrote; a run that wrote none did not run zfish's script."""
+        import json
+
         bucket, _, key = result_uri.removeprefix("s3://").partition("/")
         s3 = self._client("s3")
         try:
@@ -193,7 +205,6 @@ class GlueJobEngine(Engine):
                 f"Glue job {self.job_name} run {run_id} succeeded but reported no result at {result_uri}: "
                 f"the deployed script is not zfish's (run `zfish deploy`); {links}"
             ) from exc
-        log.info(f"Glue job {self.job_name} run {run_id} succeeded; {links}")
         return JobResult(**json.loads(body))
 
     def _stop(self, glue, run_id: str) -> str:

@@ -127,8 +127,6 @@ def job_definition(s: DeploySettings) -> dict:
             EXTRA_PY_FILES: code["glue_scripts.zip"],
             "--job-language": "python",
             "--enable-continuous-cloudwatch-log": "true",
-            "--catalog": "glue",
-            "--hive_sync": "true",
         },
     }
 

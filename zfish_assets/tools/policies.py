@@ -8,8 +8,9 @@
   (reads, never writes it), reads the Hudi table, exports training sets, runs Athena in its
   workgroup. Writes `processed/` only when it runs the job itself (`ZFISH_ENGINE=spark`).
 - **job role** (what the Glue job and the crawlers run as): reads raw days, their ledgers and the
-  catalog, writes `processed/` and its run results, registers joined_fish_data (Hudi's hive sync)
-  and, in crawler mode, the raw tables' partitions; writes its logs. Reads its code, never writes it.
+  catalog, writes `processed/` and its run results and, in crawler mode, registers the raw tables'
+  partitions; writes its logs. Reads its code, never writes it. It never writes joined_fish_data's
+  catalog entry: the runner registers it (the Hudi IO manager, whichever engine wrote).
 
 No statement grants a `*` action. Account ids are `*` in ARNs (the policies name no account);
 the region is the configured one, else `*`.
@@ -21,14 +22,13 @@ from glue_scripts.zfish_etl.landing import LANDING_DIR
 from zfish_assets.assets.training import EXPORT_PREFIX
 from zfish_assets.tools.deploy import DeploySettings
 from zfish_assets.domain.crawler import crawler_name
-from zfish_assets.names import JOINED, RAW_TABLES
+from zfish_assets.names import RAW_TABLES
 
 
 CATALOG_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",
                 "glue:BatchGetPartition"]
 CATALOG_WRITE = ["glue:CreateTable", "glue:UpdateTable", "glue:CreatePartition", "glue:BatchCreatePartition",
                  "glue:UpdatePartition", "glue:BatchUpdatePartition"]
-HIVE_SYNC_EXTRA = ["glue:DeletePartition", "glue:BatchDeletePartition"]  # Hudi's sync drops partitions it removed
 PRINCIPALS = ("deployer", "runner", "job-role")
 GLUE_TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -117,7 +117,6 @@ def runner_policy(s: DeploySettings) -> dict:
 
 def job_role_policy(s: DeploySettings) -> dict:
     a = _Arns(s)
-    joined = JOINED
     statements = [
         _statement("ListTheLake", ["s3:ListBucket"], [a.bucket], _prefixes([f"{s.prefix}/*"])),
         # the landing markers too: a day being replaced is read from its copy (landing.py)
@@ -126,7 +125,6 @@ def job_role_policy(s: DeploySettings) -> dict:
         _statement("WriteTheHudiTable", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], a.objects("processed")),
         _statement("WriteRunResults", ["s3:PutObject"], a.objects("_zfish/job-results")),
         _statement("ReadTheCatalog", CATALOG_READ, a.tables("*")),
-        _statement("HiveSyncTheJoinedTable", CATALOG_WRITE + HIVE_SYNC_EXTRA, a.tables(joined)),
         _statement("GlueLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                    [f"{a.logs}/aws-glue/*", f"{a.logs}/aws-glue/*:log-stream:*"]),
     ]

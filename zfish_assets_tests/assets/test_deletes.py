@@ -98,7 +98,7 @@ def job_args(defs, key: str, mode: str) -> JobArgs:
     return JobArgs(first_day=WINDOW[0], last_day=WINDOW[1], database=catalog.database,
                    observations_table="observations", outcomes_table="outcomes", target_path=lake.spark_uri(key),
                    target_table=JOINED, join_mode=mode,
-                   **{k.removeprefix("--"): v for k, v in catalog.job_arguments().items()})
+                   **catalog.job_arguments())
 
 
 def redeliver(defs, table: str, day: str, change) -> None:
@@ -255,7 +255,7 @@ def test_random_edits_give_the_fresh_build(seed, tmp_path, spark, reliability):
         return JobArgs(first_day=RANDOM_DAYS[0], last_day=RANDOM_DAYS[-1], database=catalog.database,
                        observations_table="observations", outcomes_table="outcomes",
                        target_path=lake.spark_uri(key), target_table=JOINED, join_mode=mode,
-                       **{k.removeprefix("--"): v for k, v in catalog.job_arguments().items()})
+                       **catalog.job_arguments())
 
     mine, full, fresh = (f"processed/{name}" for name in ("incremental", "full", "fresh"))
     run(spark, job(mine, "incremental"))

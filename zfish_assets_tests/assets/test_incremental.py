@@ -96,7 +96,7 @@ def job_args(defs, key: str, first: str, last: str, mode: str) -> JobArgs:
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]
     return JobArgs(first_day=first, last_day=last, database=catalog.database, observations_table="observations",
                    outcomes_table="outcomes", target_path=lake.spark_uri(key), target_table=JOINED, join_mode=mode,
-                   **{k.removeprefix("--"): v for k, v in catalog.job_arguments().items()})
+                   **catalog.job_arguments())
 
 
 def both_modes(spark, defs, first: str, last: str) -> tuple[JobResult, JobResult]:

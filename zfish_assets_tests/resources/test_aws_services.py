@@ -327,12 +327,14 @@ def test_crawler_waits_for_a_running_crawl_reports_a_stopped_one_and_times_out(a
         timer.join()
 
 
-def test_deploy_sets_hive_sync_and_the_job_gets_hudis_glue_sync_options(aws, monkeypatch, capsys):
-    """`zfish deploy` gives the job `--hive_sync true`; a run's arguments merged over it, as Glue merges
-    them, make the job hand Hudi the hive-sync options Glue 5.0 needs. A failed run names its logs."""
+def test_a_glue_run_gets_the_engines_arguments_back_and_a_failed_run_names_its_logs(aws, monkeypatch, capsys):
+    """A run's arguments merged over the deployed job's defaults, as Glue merges them, parse back to
+    the JobArgs the engine started it with (one spelling both ways); the deployed job has no argument
+    of its own that registers the table (the IO manager does). A failed run names its logs."""
     import boto3
+    from dataclasses import replace
 
-    from glue_scripts.joined_fish_data import extra_hudi_options, parse_args
+    from glue_scripts.joined_fish_data import parse_args
     from zfish_assets.tools.cli import main
     from zfish_assets.resources.engines import GlueJobEngine, GlueJobError
 
@@ -342,7 +344,7 @@ def test_deploy_sets_hive_sync_and_the_job_gets_hudis_glue_sync_options(aws, mon
     capsys.readouterr()
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     defaults = glue.get_job(JobName="zfish-hive-sync-test")["Job"]["DefaultArguments"]
-    assert defaults["--hive_sync"] == "true"
+    assert "--hive_sync" not in defaults and "--catalog" not in defaults
 
     from glue_scripts.joined_fish_data import JobArgs
 
@@ -350,7 +352,8 @@ def test_deploy_sets_hive_sync_and_the_job_gets_hudis_glue_sync_options(aws, mon
                            aws=AWSConnection(region_name=REGION, endpoint_url=aws), poll_interval_s=0.05)
     args = JobArgs(first_day="2025-05-01", last_day="2025-05-02", database="zebra_fish_demo",
                    observations_table="observations", outcomes_table="outcomes",
-                   target_path=f"s3://{BUCKET}/processed/joined_fish_data", target_table="joined_fish_data")
+                   target_path=f"s3://{BUCKET}/processed/joined_fish_data", target_table="joined_fish_data",
+                   join_mode="full", aws_region=REGION)
     # moto runs nothing, so the run "succeeds" without the result the real script writes.
     with pytest.raises(GlueJobError) as failed:
         engine.run_job(args)
@@ -363,17 +366,7 @@ def test_deploy_sets_hive_sync_and_the_job_gets_hudis_glue_sync_options(aws, mon
 
     merged = {**defaults, **run["Arguments"]}  # what Glue passes the script: run arguments over defaults
     argv = ["joined_fish_data.py", *[item for pair in merged.items() for item in pair]]
-    # What Glue 5.0 needs for Hudi to register the table in the Data Catalog (Glue's Hudi docs).
-    assert extra_hudi_options(parse_args(argv)).items() >= {
-        "hoodie.datasource.hive_sync.enable": "true",
-        "hoodie.datasource.hive_sync.mode": "hms",
-        "hoodie.datasource.hive_sync.database": "zebra_fish_demo",
-        "hoodie.datasource.hive_sync.table": "joined_fish_data",
-        "hoodie.datasource.hive_sync.partition_fields": "day",
-        "hoodie.datasource.hive_sync.partition_extractor_class": "org.apache.hudi.hive.MultiPartKeysValueExtractor",
-    }.items()
-    without = {k: v for k, v in merged.items() if k != "--hive_sync"}  # the local engine passes none
-    assert extra_hudi_options(parse_args(["joined_fish_data.py", *[i for p in without.items() for i in p]])) is None
+    assert parse_args(argv) == replace(args, result_uri=run["Arguments"]["--result_uri"])
 
 
 def test_deployment_settings_choose_athena_and_crawler_mode(monkeypatch):

@@ -1,0 +1,140 @@
+"""What the Hudi IO manager records after a write: the table's state for the written days (`Written`),
+read once, and the metadata made of it: the run's figures (on every day's materialization) and each
+day's own (numbers, so the UI plots them over the days).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import MetadataValue, TableColumn, TableSchema
+
+from glue_scripts.zfish_etl.job_args import JobResult
+from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot, table_exists
+from zfish_assets.names import COLUMN_SCHEMA, COMMIT_TIME, FILE_NAME, META_COLUMNS, ROW_COUNT
+
+
+@dataclass(frozen=True)
+class Written:
+    """The job's result and what the table holds for the written slice after it, read once."""
+
+    uri: str  # the table's
+    days: tuple[str, ...]  # the written slice's
+    result: JobResult
+    duration_s: float
+    snapshot: pa.Table | None  # None: the table does not exist (nothing was ever written)
+    rows_per_day: dict[str, int]
+    files_rewritten: dict[str, int]
+    commits: list[str]
+
+    @classmethod
+    def read(cls, uri: str, days: tuple[str, ...], options: Mapping[str, str], result: JobResult,
+             duration_s: float) -> Written:
+        snapshot = read_hudi_snapshot(uri, options, days) if table_exists(uri, options) else None
+        return cls(uri, days, result, duration_s, snapshot, _rows_per_day(snapshot, days),
+                   _files_rewritten(snapshot, result.commit_instant),
+                   completed_commits(uri, options) if snapshot is not None else [])
+
+    def registered_days(self) -> list[str]:
+        """The days the catalog must list (Athena reads registered partitions only): those of the
+        slice with rows, and the earlier days the commit redid."""
+        return sorted({d for d, n in self.rows_per_day.items() if n} | set(self.result.partitions_touched))
+
+
+def hive_type(arrow_type: pa.DataType) -> str:
+    """The catalog type of an Arrow column of the Hudi table."""
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_integer(arrow_type):
+        return "bigint" if arrow_type.bit_width == 64 else "int"
+    if pa.types.is_floating(arrow_type):
+        return "double"
+    return "string"
+
+
+def run_metadata(written: Written) -> dict[str, Any]:
+    """The run's figures, the same on every day's materialization."""
+    result, snapshot = written.result, written.snapshot
+    return {
+        "table_uri": MetadataValue.path(written.uri),
+        "window": f"{written.days[0]}..{written.days[-1]}",
+        "rows_upserted": result.rows_upserted,
+        "observations_read": result.observations_read,
+        "commit_instant": result.commit_instant or "",
+        "latest_commit": written.commits[-1] if written.commits else "",
+        "files_written": result.files_written,
+        "bytes_written": result.bytes_written,
+        "join_mode": result.join_mode.value,
+        "rows_labeled": result.rows_labeled,
+        "days_redone": len(result.rows_per_day),
+        "redone": MetadataValue.json(sorted(result.rows_per_day)),
+        "partitions_touched": len(result.partitions_touched),
+        "files_replaced": result.files_replaced,
+        "bytes_replaced": result.bytes_replaced,
+        # the older days read for stale labels: only those a label newer than the last commit reaches
+        "stale_scan": MetadataValue.json({"all_older_days": result.days_scanned is None,
+                                          "days": result.days_scanned or []}),
+        # rows of the days read they no longer make (dropped, moved, label withdrawn), per day
+        "rows_deleted": result.rows_deleted,
+        "deleted": MetadataValue.json(result.deleted_per_day),
+        "delete_instant": result.delete_instant or "",
+        "duration_s": round(written.duration_s, 2),
+        **({COLUMN_SCHEMA: _column_schema(snapshot.schema), "preview": MetadataValue.md(_preview(snapshot))}
+           if snapshot is not None else {}),
+    }
+
+
+def day_metadata(written: Written, day: str, observed: Mapping[str, str]) -> dict[str, Any]:
+    """One day's figures, numbers so that the UI plots them over the days; `observed` is the
+    observations' catalog partition of the day (its crawl's record count)."""
+    rows, observations = written.rows_per_day[day], int(observed.get("recordCount", 0))
+    return {
+        ROW_COUNT: rows,
+        "rows_upserted": written.result.rows_per_day.get(day, 0),
+        "rows_deleted": written.result.deleted_per_day.get(day, 0),
+        "observations": observations,
+        "labeled_fraction": round(rows / observations, 4) if observations else 0.0,
+        "files_rewritten": written.files_rewritten.get(day, 0),
+        "job_duration_s": round(written.duration_s, 2),
+    }
+
+
+def _rows_per_day(snapshot: pa.Table | None, days: tuple[str, ...]) -> dict[str, int]:
+    counts = dict.fromkeys(days, 0)
+    if snapshot is not None and snapshot.num_rows:
+        for row in snapshot.group_by("day").aggregate([("day", "count")]).to_pylist():
+            counts[row["day"]] = row["day_count"]
+    return counts
+
+
+def _files_rewritten(snapshot: pa.Table | None, instant: str | None) -> dict[str, int]:
+    """Per day, the base files the commit `instant` (re)wrote: the files its rows now live in."""
+    if snapshot is None or not instant or not snapshot.num_rows:
+        return {}
+    written = snapshot.filter(pc.equal(snapshot[COMMIT_TIME], instant))
+    pairs = {(d, f) for d, f in zip(written["day"].to_pylist(), written[FILE_NAME].to_pylist())}
+    counts: dict[str, int] = {}
+    for day, _ in pairs:
+        counts[day] = counts.get(day, 0) + 1
+    return counts
+
+
+def _preview(snapshot: pa.Table, limit: int = 5) -> str:
+    """A markdown table of a few rows (no Hudi meta columns), for the UI."""
+    columns = [c for c in snapshot.column_names if c not in META_COLUMNS]
+    rows = snapshot.select(columns).slice(0, limit).to_pylist()
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    return f"{snapshot.num_rows} rows in the window; the first {len(rows)}:\n\n" + "\n".join(lines)
+
+
+def _column_schema(schema: pa.Schema) -> TableSchema:
+    return TableSchema(
+        columns=[TableColumn(f.name, hive_type(f.type)) for f in schema if f.name not in META_COLUMNS]
+    )
