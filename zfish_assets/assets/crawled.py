@@ -8,6 +8,7 @@ of `observations` reads day D of `raw_observations`; the same for outcomes.
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from dagster import (
     AssetDep,
@@ -24,10 +25,11 @@ from dagster import (
 from glue_scripts.zfish_etl.contract import struct_fields
 from glue_scripts.zfish_etl.ledger import ledger_key
 from zfish_assets.resources.catalog import Catalog
+from zfish_assets.domain.crawl import CrawledDay
 from zfish_assets.domain.crawler import crawl
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
-from zfish_assets.names import COLUMN_SCHEMA, ROW_COUNT
+from zfish_assets.names import COLUMN_SCHEMA, ROW_COUNT, raw_asset_name
 
 
 def column_schema(columns: Sequence[tuple[str, str]]) -> TableSchema:
@@ -40,13 +42,53 @@ def column_schema(columns: Sequence[tuple[str, str]]) -> TableSchema:
     return TableSchema(columns=listed)
 
 
+def _log_crawl(context: AssetExecutionContext, lake: Lake, catalog: Catalog, crawled: CrawledDay) -> None:
+    """Say what the crawl of a day did: registered or not, columns added or refused, rows quarantined."""
+    table, day, judged = crawled.table, crawled.day, crawled.judged
+    if crawled.registered:
+        context.log.info(f"registered {catalog.database}.{table} day={day}: {crawled.rows} rows, {crawled.files} files")
+    else:
+        context.log.info(f"{table} day={day} has no data files: nothing to register")
+    for struct, members in judged.added_members.items():
+        context.log.info(f"{catalog.database}.{table}: new columns {', '.join(f'{struct}.{m}' for m in members)} "
+                         f"from day={day} (schema evolution: nullable, older rows null)")
+    for member, why in judged.refused_members.items():
+        context.log.warning(f"{table} day={day}: {member} not added as a column: {why}; it stays an unknown field")
+    if judged.entries:
+        context.log.warning(f"{table} day={day}: {len(judged.entries)} quarantined ({judged.reasons()}) "
+                            f"at {lake.uri(ledger_key(table, day))}")
+
+
+def crawl_metadata(lake: Lake, catalog: Catalog, crawled: CrawledDay) -> dict[str, Any]:
+    """The materialization's metadata: the day's registration, its quarantine, and its schema's evolution."""
+    judged = crawled.judged
+    metadata = {
+        ROW_COUNT: crawled.rows,
+        "files": crawled.files,
+        "registered": crawled.registered,
+        "location": MetadataValue.path(crawled.location),
+        "table": f"{catalog.database}.{crawled.table}",
+        "quarantined": len(judged.entries),
+        "quarantine_reasons": MetadataValue.json(judged.reasons()),
+        "quarantine": MetadataValue.path(lake.uri(ledger_key(crawled.table, crawled.day))),
+        # fields the contract does not declare: dropped from the rows, named here so drift shows
+        "unknown_fields": MetadataValue.json(dict(sorted(judged.unknown_fields.items()))),
+        # schema evolution: the members this day added as columns, and those refused (with why)
+        "schema_added": MetadataValue.json({s: list(m) for s, m in judged.added_members.items()}),
+        "schema_refused": MetadataValue.json(judged.refused_members),
+    }
+    if crawled.columns:
+        metadata[COLUMN_SCHEMA] = column_schema(crawled.columns)
+    return metadata
+
+
 def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDefinition:
     """The catalog table of one raw table; materializing day D crawls and registers `day=D`."""
 
     @asset(
         name=table,
         partitions_def=partitions,
-        deps=[AssetDep(f"raw_{table}")],
+        deps=[AssetDep(raw_asset_name(table))],
         group_name="catalog",
         kinds={"glue", "athena", "duckdb"},
         description=f"The crawled `{table}` table, partitioned by day: registered days are queryable.",
@@ -56,39 +98,10 @@ def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDe
         day = context.partition_key
         started = time.monotonic()
         with retry_transient(context.retry_number, f"crawling {table} day={day}"):
-            crawled = crawl(lake, catalog, table, day)  # ZFISH_CRAWL_MODE: in process or the Glue crawler
-        judged = crawled.judged
-        if crawled.registered:
-            context.log.info(f"registered {catalog.database}.{table} day={day}: {crawled.rows} rows, {crawled.files} files")
-        else:
-            context.log.info(f"{table} day={day} has no data files: nothing to register")
-        for struct, members in judged.added_members.items():
-            context.log.info(f"{catalog.database}.{table}: new columns {', '.join(f'{struct}.{m}' for m in members)} "
-                             f"from day={day} (schema evolution: nullable, older rows null)")
-        for member, why in judged.refused_members.items():
-            context.log.warning(f"{table} day={day}: {member} not added as a column: {why}; it stays an unknown field")
-        if judged.entries:
-            context.log.warning(f"{table} day={day}: {len(judged.entries)} quarantined ({judged.reasons()}) "
-                                f"at {lake.uri(ledger_key(table, day))}")
-        metadata = {
-            ROW_COUNT: crawled.rows,
-            "files": crawled.files,
-            "registered": crawled.registered,
-            "location": MetadataValue.path(crawled.location),
-            "table": f"{catalog.database}.{table}",
-            "quarantined": len(judged.entries),
-            "quarantine_reasons": MetadataValue.json(judged.reasons()),
-            "quarantine": MetadataValue.path(lake.uri(ledger_key(table, day))),
-            # fields the contract does not declare: dropped from the rows, named here so drift shows
-            "unknown_fields": MetadataValue.json(dict(sorted(judged.unknown_fields.items()))),
-            # schema evolution: the members this day added as columns, and those refused (with why)
-            "schema_added": MetadataValue.json({s: list(m) for s, m in judged.added_members.items()}),
-            "schema_refused": MetadataValue.json(judged.refused_members),
-            "duration_s": round(time.monotonic() - started, 3),
-        }
-        if crawled.columns:
-            metadata[COLUMN_SCHEMA] = column_schema(crawled.columns)
-        return MaterializeResult(metadata=metadata)
+            crawled = crawl(lake, catalog, table, day)  # the catalog's crawl mode: in process or the Glue crawler
+        _log_crawl(context, lake, catalog, crawled)
+        return MaterializeResult(metadata={**crawl_metadata(lake, catalog, crawled),
+                                           "duration_s": round(time.monotonic() - started, 3)})
 
     return _crawled
 

@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, DailyPartitionsDefi
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
 from zfish_assets.resources.simulator import SimulatorResource
-from zfish_assets.names import ROW_COUNT
+from zfish_assets.names import ROW_COUNT, raw_asset_name
 
 DESCRIPTIONS = {
     "observations": "One JSON object per observation image, one file per image, landed per day.",
@@ -20,7 +20,7 @@ def raw_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDefini
     """The landing asset of one raw table: day D of the source replaces day D in the lake."""
 
     @asset(
-        name=f"raw_{table}",
+        name=raw_asset_name(table),
         partitions_def=partitions,
         group_name="ingest",
         kinds={"s3", "json"},

@@ -325,7 +325,7 @@ class S3Lake(Lake):
         the folder verified; 3. the marker is deleted: readers read the folder, the new day; 4. the
         copy is deleted. A kill before 3 leaves readers on the old day; the next landing keeps that
         marker and its copy (the folder may be half replaced) and completes. A kill after 3 leaves
-        only the copy, which the next landing removes.
+        only the copy, which the next landing removes. One function: the protocol's steps read in order.
         """
         import tempfile
 
