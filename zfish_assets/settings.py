@@ -119,24 +119,21 @@ def integer(minimum: int | None = None) -> Callable[[str], int]:
     return parse
 
 
-def seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not number >= 0:
-        raise ValueError("a number of seconds >= 0")
-    return number
+def number(low: float, high: float | None, expected: str) -> Callable[[str], float]:
+    """A parser of numbers in [low, high] (no upper bound when None); NaN is in no range."""
+    def parse(value: str) -> float:
+        try:
+            parsed = float(value)
+        except ValueError:
+            parsed = float("nan")
+        if not (parsed >= low and (high is None or parsed <= high)):
+            raise ValueError(expected)
+        return parsed
+    return parse
 
 
-def share(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not 0.0 <= number <= 1.0:
-        raise ValueError("a share between 0 and 1")
-    return number
+seconds = number(0.0, None, "a number of seconds >= 0")
+share = number(0.0, 1.0, "a share between 0 and 1")
 
 
 def day(value: str) -> date:

@@ -8,15 +8,30 @@ Runs use an in-memory Dagster instance: the sqlite one spends most of a run stor
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance
 
 # The walkthrough's clock: partitions run through the evening of 2025-05-11.
 os.environ.setdefault("ZFISH_CLOCK", "2025-05-11T18:00:00Z")
 # The suite's one Spark session serves the local lake and the S3 (moto) tests alike.
 os.environ.setdefault("ZFISH_SPARK_S3A", "true")
+
+
+@contextmanager
+def scenario_instance(root: Path) -> Iterator[tuple[pytest.MonkeyPatch, DagsterInstance]]:
+    """A module's scenario: its data dir and Dagster home under `root`, an ephemeral instance, and a
+    quarantine check that warns rather than stops (these deliveries are mostly bad on purpose)."""
+    with pytest.MonkeyPatch.context() as mp, DagsterInstance.ephemeral() as instance:
+        mp.setenv("ZFISH_DATA_DIR", str(root / "zfish"))
+        mp.setenv("DAGSTER_HOME", str(root / "zfish" / "dagster"))
+        mp.setenv("ZFISH_QUARANTINE_MAX_RATE", "1")
+        yield mp, instance
 
 
 def pytest_addoption(parser) -> None:

@@ -13,12 +13,13 @@ import json
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey
 
 from zfish_assets.tools.cli import main as zfish
 from zfish_assets.definitions import build_definitions
 from zfish_assets.engines.hudi_reader import read_hudi_snapshot
 from zfish_assets.tools.runs import join_range, land_and_crawl, materialize_training
+from zfish_assets_tests.conftest import scenario_instance
 
 D1, D2, D3, LABELS = "2025-05-01", "2025-05-02", "2025-05-03", "2025-05-05"
 BASE = {"fish_id": "zfish_A", "timestamp": "2025-05-01T09:00:00Z", "age_days": 12, "treatment": "drug_a",
@@ -64,10 +65,7 @@ def expected_gene_d() -> dict[str, float | None]:
 @pytest.fixture(scope="module")
 def evolved(tmp_path_factory, spark):
     root = tmp_path_factory.mktemp("schema-evolution")
-    with pytest.MonkeyPatch.context() as mp, DagsterInstance.ephemeral() as instance:
-        mp.setenv("ZFISH_DATA_DIR", str(root / "zfish"))
-        mp.setenv("DAGSTER_HOME", str(root / "zfish" / "dagster"))
-        mp.setenv("ZFISH_QUARANTINE_MAX_RATE", "1")
+    with scenario_instance(root) as (mp, instance):
         defs = build_definitions()
         lab = write_lab(root / "lab")
         for day in (D1, LABELS):

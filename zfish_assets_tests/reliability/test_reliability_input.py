@@ -24,6 +24,7 @@ from zfish_assets.tools.cli import main as zfish
 from zfish_assets.definitions import build_definitions
 from zfish_assets.engines.hudi_reader import read_hudi_snapshot
 from zfish_assets.tools.runs import CheckOutcome, join_range, land_and_crawl
+from zfish_assets_tests.conftest import scenario_instance
 
 PREFIX = "use-cases/fish-demo"
 OBS_DAYS = ("2025-05-01", "2025-05-02", "2025-05-03")
@@ -232,10 +233,7 @@ class Scenario:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory, spark):
     root = tmp_path_factory.mktemp("reliability-input")
-    with pytest.MonkeyPatch.context() as mp, DagsterInstance.ephemeral() as instance:
-        mp.setenv("ZFISH_DATA_DIR", str(root / "zfish"))
-        mp.setenv("DAGSTER_HOME", str(root / "zfish" / "dagster"))
-        mp.setenv("ZFISH_QUARANTINE_MAX_RATE", "1")  # this delivery is mostly bad on purpose: warn, do not stop
+    with scenario_instance(root) as (mp, instance):
         for name, value in SECRETS.items():  # credentials in reach of every step: none may be written anywhere
             mp.setenv(name, value)
         defs = build_definitions()

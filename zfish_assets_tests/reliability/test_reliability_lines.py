@@ -26,6 +26,7 @@ from zfish_assets.tools.cli import main as zfish
 from zfish_assets.definitions import build_definitions
 from zfish_assets.engines.hudi_reader import read_hudi_snapshot
 from zfish_assets.tools.runs import join_range, land_and_crawl
+from zfish_assets_tests.conftest import scenario_instance
 
 PREFIX = "use-cases/fish-demo"
 D1, D2, LABELS = "2025-05-01", "2025-05-02", "2025-05-05"
@@ -192,10 +193,7 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, spark):
     root = tmp_path_factory.mktemp("reliability-lines")
-    with pytest.MonkeyPatch.context() as mp, DagsterInstance.ephemeral() as instance:
-        mp.setenv("ZFISH_DATA_DIR", str(root / "zfish"))
-        mp.setenv("DAGSTER_HOME", str(root / "zfish" / "dagster"))
-        mp.setenv("ZFISH_QUARANTINE_MAX_RATE", "1")  # mostly bad on purpose: warn, do not stop
+    with scenario_instance(root) as (mp, instance):
         yield Lab(build_definitions(), instance, root / "zfish" / "lake" / PREFIX, root / "lab")
 
 
