@@ -11,8 +11,8 @@ What is here, and why:
 - `write_metastore`: the server's file metastore written from zfish's catalog, table by table, in
   the Glue shapes zfish registers (columns, partition key, formats from `FORMATS`, every registered
   partition and its location). Trino's `CREATE TABLE` cannot say Hudi's input format; the file
-  metastore can. A Hudi table the catalog holds without partitions (no hive sync runs against the
-  local catalog) gets those Hudi's hive sync registers on Glue: every partition of its latest snapshot.
+  metastore can. A Hudi table the catalog holds without partitions (registered by hand, as a benchmark
+  does) gets every partition of its latest snapshot, what the IO manager would register.
 - `TrinoQueryEngine`: a `QueryEngine` speaking Trino's HTTP API, so the checks' SQL reaches Trino
   exactly as they hand it to Athena (`AthenaQueryEngine` sends the same text unchanged).
 """
