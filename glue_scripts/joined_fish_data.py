@@ -13,7 +13,8 @@ redoes the days before the range on which a fish whose stored label is not its l
 Both modes then delete, in a second commit of the run, the stored rows of the days read that
 those days no longer make (`deleted_keys`): images a re-delivery dropped, quarantined or moved to
 another day, and images of a fish whose last label was withdrawn. The days read are then exactly
-what a fresh build of them gives; a rerun finds what a killed run left undeleted.
+what a fresh build of them gives; a rerun finds what a killed run left undeleted. Last, the
+digests of the touched days' keys are replaced beside the table (`table_keys`), for the checks.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, 
 from glue_scripts.zfish_etl.modes import JOIN_MODES
 from glue_scripts.zfish_etl.read import read_days
 from glue_scripts.zfish_etl.session import materialized
+from glue_scripts.zfish_etl.table_keys import write_table_keys
 from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
 
 ARGUMENTS = (
@@ -188,6 +190,8 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     if outcomes is not None:
         outcomes.unpersist()
     commits = [c for c in (stats, deleted) if c is not None]
+    touched = sorted({p.removeprefix("day=") for c in commits for p in c.partitions})
+    write_table_keys(spark, args.target_path, touched)
     return JobResult(
         first_day=args.first_day,
         last_day=args.last_day,
@@ -200,7 +204,7 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
         join_mode=args.join_mode,
         rows_labeled=rows_labeled,
         days_read=days,
-        partitions_touched=sorted({p.removeprefix("day=") for c in commits for p in c.partitions}),
+        partitions_touched=touched,
         files_replaced=sum(c.files_replaced for c in commits),
         bytes_replaced=sum(c.bytes_replaced for c in commits),
         days_scanned=days_scanned,
