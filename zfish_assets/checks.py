@@ -4,8 +4,10 @@ Checks are not partitioned (a preview feature that runs partition-less in range 
 the days of the run that triggered them, and every day when run on their own, so that an evening's
 checks cost what its days cost, however long the history. The SQL says its days (`day IN (...)`,
 on which Athena prunes partitions) and tells the engine (`query(sql, days=...)`, over which DuckDB
-builds its views). Two reads stay whole: every label (a fish's latest may be of any day), and the
-image_id column of every day (`unique_image_id`: the run's image_ids against all others). The
+builds its views). One read stays whole: every label (a fish's latest may be of any day).
+`unique_image_id` compares the run's image_ids with every day's through the key digests the job
+keeps beside the table (`table_keys`), reading image_ids only of the days where a hash repeats and
+of days without a digest of their current files (every day when most have none). The
 `quarantine` check of a crawled table reports the rows its crawls quarantined (a warning), and
 fails the run (an error) when a day's share exceeds `ZFISH_QUARANTINE_MAX_RATE`.
 """
@@ -33,6 +35,7 @@ from zfish_assets.quarantine import read_ledger
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.query import QueryEngine, identifier, sql_string
+from zfish_assets.table_keys import repeated_key_days
 
 MAX_RATE_VARIABLE = "ZFISH_QUARANTINE_MAX_RATE"
 DEFAULT_MAX_RATE = "0.1"
@@ -240,19 +243,34 @@ def labeled_rows(context: AssetCheckExecutionContext, query: QueryEngine, catalo
 @asset_check(asset=JOINED, name="unique_image_id", blocking=True,
              description="No image_id of the run's days twice in the whole table (Hudi keys are unique per "
                          "partition only).")
-def unique_image_id(context: AssetCheckExecutionContext, query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
-    if catalog.get_table(JOINED) is None:
+def unique_image_id(context: AssetCheckExecutionContext, query: QueryEngine, catalog: Catalog,
+                    lake: Lake) -> AssetCheckResult:
+    table = catalog.get_table(JOINED)
+    if table is None:
         return AssetCheckResult(passed=True, description="no table yet")
     days, joined = run_days(context), _table_name(catalog, JOINED)
-    # Every day is read (a run's image_id may repeat one of any day), but only its image_id and day columns.
-    of_run = "" if days is None else f"WHERE image_id IN (SELECT image_id FROM {joined} WHERE {_in_days('day', days)}) "
-    dupes = query.query(
-        f"SELECT image_id, count(*) AS n FROM {joined} {of_run}GROUP BY image_id HAVING count(*) > 1"
-    ).to_pylist()
+    # A run's image_id may repeat one of any day: the key digests beside the table name the days
+    # where it can (see table_keys), and only those days' image_ids are read and counted.
+    repeated = repeated_key_days(table.location, lake.storage_options(), days, lambda undigested: query.query(
+        f"SELECT day, image_id FROM {joined} WHERE {_in_days('day', undigested)}", _scope(undigested, JOINED)))
+    read = None if repeated is None else repeated.days
+    if read == []:
+        dupes = []
+    else:
+        # Without usable digests, every day's image_id column (only it and day) is read.
+        of_run = "" if days is None else \
+            f"WHERE image_id IN (SELECT image_id FROM {joined} WHERE {_in_days('day', days if read is None else sorted(set(days) & set(read)))}) "
+        of_read = "" if read is None else f"{'AND' if of_run else 'WHERE'} {_in_days('day', read)} "
+        dupes = query.query(
+            f"SELECT image_id, count(*) AS n FROM {joined} {of_run}{of_read}GROUP BY image_id HAVING count(*) > 1 "
+            "ORDER BY image_id", _scope(read, JOINED)).to_pylist()
     return AssetCheckResult(
         passed=not dupes,
         description=f"duplicated image_id: {_listed([d['image_id'] + ' x' + str(d['n']) for d in dupes])}" if dupes else "no duplicate image_id",
-        metadata={"duplicated_image_ids": len(dupes)},
+        metadata={"duplicated_image_ids": len(dupes),
+                  "key_digest_days": 0 if repeated is None else repeated.from_digests,
+                  "days_without_key_digest": MetadataValue.json("every day" if repeated is None else repeated.from_table),
+                  "days_counted": MetadataValue.json("every day" if read is None else read)},
     )
 
 

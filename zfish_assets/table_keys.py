@@ -1,0 +1,101 @@
+"""Which days can hold a repeated key, from the key digests the job keeps beside the table.
+
+A key of the run's days repeated anywhere in the table repeats its hash there too, so the days
+whose digests share a hash with the run's are the only days where a duplicate can be: the check
+reads image_ids of those days alone (none, nearly always), and counts them exactly there (hash
+collisions only add days to read). A day is taken from its digest only when the digest names the
+day's current files (`glue_scripts/zfish_etl/table_keys.py`); any other day's keys are read from
+the table and hashed here, so a missing or stale digest changes what is read, never the answer.
+Reading and hashing a day's image_ids costs about twice reading them (DuckDB's MD5), and the plain
+scan reads every day once and joins: when days without a digest hold more than
+`MAX_UNDIGESTED_SHARE` of the table's bytes, `repeated_key_days` says so (None) and the check scans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from glue_scripts.zfish_etl.table_keys import FILES_PARTITION, fingerprint, key_hash_sql, keys_root
+from zfish_assets.resources.hudi_reader import _filesystem, base_files_by_day
+from zfish_assets.resources.query import sql_string
+
+MAX_UNDIGESTED_SHARE = 0.5
+DIGEST_SCHEMA = pa.schema([("day", pa.string()), (FILES_PARTITION, pa.string())])
+
+
+@dataclass(frozen=True)
+class RepeatedKeys:
+    """The days to read image_ids of, and how the table's days were compared."""
+
+    days: list[str]  # days holding a hash that a key of the run's days shares with another row
+    from_digests: int  # days compared through their digest
+    from_table: list[str]  # days whose keys were read from the table (no digest of their current files)
+
+
+def stored_digests(filesystem: pafs.FileSystem, root: str) -> dict[tuple[str, str], list[str]]:
+    """(day, fingerprint) -> the digest's Parquet files, as listed under the keys folder `root`."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for info in filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True, recursive=True)):
+        parts = info.path[len(root):].strip("/").split("/")
+        if (info.type == pafs.FileType.File and len(parts) == 3 and parts[2].endswith(".parquet")
+                and not parts[2].startswith((".", "_")) and parts[0].startswith("day=")
+                and parts[1].startswith(f"{FILES_PARTITION}=")):
+            found.setdefault((parts[0][len("day="):], parts[1][len(FILES_PARTITION) + 1:]), []).append(info.path)
+    return found
+
+
+def _digest_view(con: duckdb.DuckDBPyConnection, filesystem: pafs.FileSystem, root: str, files: list[str]) -> str:
+    """SQL over the digests' (day, key_hash) rows: DuckDB's own reader for local files, Arrow's elsewhere."""
+    if not files:
+        return "SELECT CAST(NULL AS VARCHAR) AS day, CAST(NULL AS BIGINT) AS key_hash WHERE false"
+    if isinstance(filesystem, pafs.LocalFileSystem):
+        listed = ", ".join(sql_string(f) for f in files)
+        return (f"SELECT day, key_hash FROM read_parquet([{listed}], hive_partitioning=true, "
+                f"hive_types={{'day': 'VARCHAR', '{FILES_PARTITION}': 'VARCHAR'}})")
+    con.register("__digests", ds.dataset(files, filesystem=filesystem, format="parquet", partition_base_dir=root,
+                                         partitioning=ds.partitioning(DIGEST_SCHEMA, flavor="hive")))
+    return "SELECT day, key_hash FROM __digests"
+
+
+def repeated_key_days(table_uri: str, storage_options: Mapping[str, str], days: Sequence[str] | None,
+                      read_keys: Callable[[list[str]], pa.Table]) -> RepeatedKeys | None:
+    """The days where a key of `days` (every day when None) may occur more than once in the table.
+
+    `read_keys(days)` returns the (day, image_id) rows of those days, read from the table: for
+    days without a digest of their current files. None when those hold more than
+    `MAX_UNDIGESTED_SHARE` of the table's bytes (scan the table instead).
+    """
+    filesystem, root = _filesystem(keys_root(table_uri), storage_options)
+    return compare_keys(base_files_by_day(table_uri, storage_options), filesystem, root, days, read_keys)
+
+
+def compare_keys(current: Mapping[str, list[tuple[str, int]]], filesystem: pafs.FileSystem, root: str,
+                 days: Sequence[str] | None, read_keys: Callable[[list[str]], pa.Table]) -> RepeatedKeys | None:
+    """`repeated_key_days` given the table's current files by day ((name, bytes) each) and where its digests are."""
+    digests = stored_digests(filesystem, root)
+    covered = {day: digests.get((day, fingerprint(n for n, _ in files))) for day, files in current.items()}
+    undigested = sorted(day for day, found in covered.items() if found is None)
+    size = {day: sum(b for _, b in files) for day, files in current.items()}
+    if sum(size[d] for d in undigested) > MAX_UNDIGESTED_SHARE * sum(size.values()):
+        return None
+    con = duckdb.connect()
+    try:
+        views = [_digest_view(con, filesystem, root, sorted(f for found in covered.values() if found for f in found))]
+        if undigested:
+            con.register("__read_keys", read_keys(undigested))
+            views.append(f"SELECT day, {key_hash_sql('image_id')} AS key_hash FROM __read_keys "
+                         "WHERE image_id IS NOT NULL")
+        con.execute(f"CREATE VIEW keys AS {' UNION ALL '.join(views)}")
+        of_run = "" if days is None else \
+            f"WHERE key_hash IN (SELECT key_hash FROM keys WHERE day IN ({', '.join(sql_string(d) for d in days) or 'NULL'})) "
+        found = con.sql(f"SELECT DISTINCT unnest(days) AS day FROM (SELECT list(day) AS days FROM keys {of_run}"
+                        "GROUP BY key_hash HAVING count(*) > 1) ORDER BY day").fetchall()
+    finally:
+        con.close()
+    return RepeatedKeys(days=[d for d, in found], from_digests=len(current) - len(undigested), from_table=undigested)
