@@ -240,6 +240,16 @@ def labeled_rows(context: AssetCheckExecutionContext, query: QueryEngine, catalo
     )
 
 
+def _repeated_image_ids(joined: str, days: Sequence[str] | None, counted: Sequence[str] | None) -> str:
+    """SQL: the image_ids of `days` found more than once, with their count, over the days `counted`
+    (None: every day). Exact when `counted` holds every row of each such image_id."""
+    of_run = days if days is None or counted is None else sorted(set(days) & set(counted))
+    where = [f"image_id IN (SELECT image_id FROM {joined} WHERE {_in_days('day', of_run)})"] * (of_run is not None) \
+        + [_in_days("day", counted)] * (counted is not None)
+    return (f"SELECT image_id, count(*) AS n FROM {joined} {'WHERE ' + ' AND '.join(where) + ' ' if where else ''}"
+            "GROUP BY image_id HAVING count(*) > 1 ORDER BY image_id")
+
+
 @asset_check(asset=JOINED, name="unique_image_id", blocking=True,
              description="No image_id of the run's days twice in the whole table (Hudi keys are unique per "
                          "partition only).")
@@ -250,27 +260,20 @@ def unique_image_id(context: AssetCheckExecutionContext, query: QueryEngine, cat
         return AssetCheckResult(passed=True, description="no table yet")
     days, joined = run_days(context), _table_name(catalog, JOINED)
     # A run's image_id may repeat one of any day: the key digests beside the table name the days
-    # where it can (see table_keys), and only those days' image_ids are read and counted.
+    # where it can (see table_keys), and only those days' image_ids are read and counted (without
+    # digests, only the image_id and day columns of every day).
     repeated = repeated_key_days(table.location, lake.storage_options(), days, lambda undigested: query.query(
         f"SELECT day, image_id FROM {joined} WHERE {_in_days('day', undigested)}", _scope(undigested, JOINED)))
-    read = None if repeated is None else repeated.days
-    if read == []:
-        dupes = []
-    else:
-        # Without usable digests, every day's image_id column (only it and day) is read.
-        of_run = "" if days is None else \
-            f"WHERE image_id IN (SELECT image_id FROM {joined} WHERE {_in_days('day', days if read is None else sorted(set(days) & set(read)))}) "
-        of_read = "" if read is None else f"{'AND' if of_run else 'WHERE'} {_in_days('day', read)} "
-        dupes = query.query(
-            f"SELECT image_id, count(*) AS n FROM {joined} {of_run}{of_read}GROUP BY image_id HAVING count(*) > 1 "
-            "ORDER BY image_id", _scope(read, JOINED)).to_pylist()
+    counted = None if repeated is None else repeated.days  # None: no digests to go by, every day is read
+    dupes = [] if counted == [] else query.query(
+        _repeated_image_ids(joined, days, counted), _scope(counted, JOINED)).to_pylist()
     return AssetCheckResult(
         passed=not dupes,
         description=f"duplicated image_id: {_listed([d['image_id'] + ' x' + str(d['n']) for d in dupes])}" if dupes else "no duplicate image_id",
         metadata={"duplicated_image_ids": len(dupes),
                   "key_digest_days": 0 if repeated is None else repeated.from_digests,
                   "days_without_key_digest": MetadataValue.json("every day" if repeated is None else repeated.from_table),
-                  "days_counted": MetadataValue.json("every day" if read is None else read)},
+                  "days_counted": MetadataValue.json("every day" if counted is None else counted)},
     )
 
 

@@ -4,7 +4,7 @@
 The property test stands in for the table with key lists per day (each day's current files named
 as Hudi names them), writes digests beside it as the job lays them out (some days current, some
 from an older version of the day, some none), and compares what the check would count on the days
-`repeated_key_days` names with a brute-force count over every row.
+`repeated_key_days` names, with the check's own SQL, against a brute-force count over every row.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glue_scripts.zfish_etl.table_keys import FILES_PARTITION, fingerprint, key_hash, key_hash_sql
+from zfish_assets.checks import _repeated_image_ids
 from zfish_assets.table_keys import MAX_UNDIGESTED_SHARE, compare_keys
 
 DAYS = ["2025-04-05", "2025-04-06", "2025-04-07", "2025-04-08", "2025-04-09"]
@@ -74,13 +75,17 @@ def test_stale_or_missing_digests_never_change_the_duplicates_found(tmp_path_fac
     undigested = sorted(d for d, s in states.items() if s in ("missing", "stale"))
     weight = {d: 2 * (1 + len(keys)) for d, keys in rows.items()}
     if sum(weight[d] for d in undigested) > MAX_UNDIGESTED_SHARE * sum(weight.values()):
-        assert found is None and not read  # the check scans every day: the plain SQL, exact by itself
-        return
-    assert found is not None and found.from_table == undigested and read == ([undigested] if undigested else [])
-    # What the check then counts: the rows of the named days, keys of the run's days among them.
-    counted = Counter(k for day in found.days for k in rows[day])
-    of_run_read = {k for day in found.days if run is None or day in run for k in rows[day]}
-    assert {k: n for k, n in counted.items() if n > 1 and k in of_run_read} == expected
+        assert found is None and not read  # the check scans every day
+    else:
+        assert found is not None and found.from_table == undigested and read == ([undigested] if undigested else [])
+    # The check's own SQL, over the days it names (or every day), against the count of every row.
+    counted = None if found is None else found.days
+    con = duckdb.connect()
+    con.register("j", pa.table({"day": [d for d, keys in rows.items() for _ in keys],
+                                "image_id": [k for keys in rows.values() for k in keys]},
+                               schema=pa.schema([("day", pa.string()), ("image_id", pa.string())])))
+    answered = {} if counted == [] else dict(con.sql(_repeated_image_ids("j", run, counted)).fetchall())
+    assert answered == expected
 
 
 CON = duckdb.connect()
