@@ -173,7 +173,7 @@ def measure(days: list[str] | None) -> list[dict[str, Any]]:
         "hudi-rs: the snapshot's files, every day (unique_image_id)": lambda: len(snapshot_dataset(uri, options).files),
         "DuckDB: day column (labeled_rows)": lambda: count(f"SELECT count(*) FROM {db}.{JOINED} WHERE {of_days}", JOINED),
         "the key digests of every day, listed and compared (unique_image_id)":
-            lambda: len(repeated_key_days(uri, options, days, lambda undigested: None).days),
+            lambda: len(repeated_key_days(uri, options, days).days),
         "DuckDB: image_id column of every day (unique_image_id without digests)":
             lambda: count(f"SELECT count(*) FROM {db}.{JOINED} WHERE image_id <> ''"),
         "DuckDB: raw observations (labeled_rows)":

@@ -262,8 +262,7 @@ def unique_image_id(context: AssetCheckExecutionContext, query: QueryEngine, cat
     # A run's image_id may repeat one of any day: the key digests beside the table name the days
     # where it can (see table_keys), and only those days' image_ids are read and counted (without
     # digests, only the image_id and day columns of every day).
-    repeated = repeated_key_days(table.location, lake.storage_options(), days, lambda undigested: query.query(
-        f"SELECT day, image_id FROM {joined} WHERE {_in_days('day', undigested)}", _scope(undigested, JOINED)))
+    repeated = repeated_key_days(table.location, lake.storage_options(), days)
     counted = None if repeated is None else repeated.days  # None: no digests to go by, every day is read
     dupes = [] if counted == [] else query.query(
         _repeated_image_ids(joined, days, counted), _scope(counted, JOINED)).to_pylist()

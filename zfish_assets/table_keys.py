@@ -5,7 +5,7 @@ whose digests share a hash with the run's are the only days where a duplicate ca
 reads image_ids of those days alone (none, nearly always), and counts them exactly there (hash
 collisions only add days to read). A day is taken from its digest only when the digest names the
 day's current files (`glue_scripts/zfish_etl/table_keys.py`); any other day's keys are read from
-the table and hashed here, so a missing or stale digest changes what is read, never the answer.
+its files and hashed here, so a missing or stale digest changes what is read, never the answer.
 Reading and hashing a day's image_ids costs about twice reading them (DuckDB's MD5), and the plain
 scan reads every day once and joins: when days without a digest hold more than
 `MAX_UNDIGESTED_SHARE` of the table's bytes, `repeated_key_days` says so (None) and the check scans.
@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from glue_scripts.zfish_etl.table_keys import FILES_PARTITION, fingerprint, key_hash_sql, keys_root
-from zfish_assets.resources.hudi_reader import _filesystem, base_files_by_day
+from zfish_assets.resources.hudi_reader import _filesystem, base_files_by_day, snapshot_dataset
 from zfish_assets.resources.query import sql_string
 
 MAX_UNDIGESTED_SHARE = 0.5
@@ -78,21 +78,23 @@ def _repeated_hashes(con: duckdb.DuckDBPyConnection, days: Sequence[str] | None)
                    "GROUP BY key_hash HAVING count(*) > 1").to_arrow_table()
 
 
-def repeated_key_days(table_uri: str, storage_options: Mapping[str, str], days: Sequence[str] | None,
-                      read_keys: Callable[[list[str]], pa.Table]) -> RepeatedKeys | None:
+def repeated_key_days(table_uri: str, storage_options: Mapping[str, str], days: Sequence[str] | None) -> RepeatedKeys | None:
     """The days where a key of `days` (every day when None) may occur more than once in the table.
 
-    `read_keys(days)` returns the (day, image_id) rows of those days, read from the table: for
-    days without a digest of their current files. None when those hold more than
-    `MAX_UNDIGESTED_SHARE` of the table's bytes (scan the table instead).
+    Days without a digest of their current files are read from those files (their image_id
+    column, in process, whichever engine answers the checks' SQL: Athena would page every key
+    back). None when those hold more than `MAX_UNDIGESTED_SHARE` of the table's bytes (scan instead).
     """
     filesystem, root = _filesystem(keys_root(table_uri), storage_options)
-    return compare_keys(base_files_by_day(table_uri, storage_options), filesystem, root, days, read_keys)
+    return compare_keys(base_files_by_day(table_uri, storage_options), filesystem, root, days,
+                        lambda undigested: snapshot_dataset(table_uri, storage_options, undigested))
 
 
 def compare_keys(current: Mapping[str, list[tuple[str, int]]], filesystem: pafs.FileSystem, root: str,
-                 days: Sequence[str] | None, read_keys: Callable[[list[str]], pa.Table]) -> RepeatedKeys | None:
-    """`repeated_key_days` given the table's current files by day ((name, bytes) each) and where its digests are."""
+                 days: Sequence[str] | None,
+                 read_keys: Callable[[list[str]], pa.Table | ds.Dataset]) -> RepeatedKeys | None:
+    """`repeated_key_days` given the table's current files by day ((name, bytes) each), where its
+    digests are, and how to read the (day, image_id) rows of the days without one."""
     digests = stored_digests(filesystem, root)
     covered = {day: digests.get((day, fingerprint(n for n, _ in files))) for day, files in current.items()}
     undigested = sorted(day for day, found in covered.items() if found is None)
