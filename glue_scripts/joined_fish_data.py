@@ -13,10 +13,12 @@ redoes the days before the range on which a fish whose stored label is not its l
 Both modes then delete, in a second commit of the run, the stored rows of the days read that
 those days no longer make (`deleted_keys`): images a re-delivery dropped, quarantined or moved to
 another day, and images of a fish whose last label was withdrawn. The days read are then exactly
-what a fresh build of them gives; a rerun finds what a killed run left undeleted.
+what a fresh build of them gives; a rerun finds what a killed run left undeleted. Last, the
+digests of the touched days' keys are replaced beside the table (`table_keys`), for the checks.
 
-The job writes the table and nothing else: the catalog learns of it from the Dagster side (the
-Hudi IO manager registers it and its partitions after every run, whichever engine ran the job).
+The job writes the table (and those digests) and nothing else: the catalog learns of it from the
+Dagster side (the Hudi IO manager registers it and its partitions after every run, whichever
+engine ran the job).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, 
 from glue_scripts.zfish_etl.modes import JoinMode
 from glue_scripts.zfish_etl.read import read_days
 from glue_scripts.zfish_etl.session import materialized
+from glue_scripts.zfish_etl.table_keys import write_table_keys
 from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
 
 
@@ -150,13 +153,16 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     for frame in (gone, labeled, observations, outcomes):
         if frame is not None:
             frame.unpersist()
-    return job_result(args, observations_read, rows_labeled, days, days_scanned, upserted, deleted)
+    result = job_result(args, observations_read, rows_labeled, days, days_scanned, upserted, deleted)
+    write_table_keys(spark, args.target_path, result.partitions_touched)
+    return result
 
 
 def job_result(args: JobArgs, observations_read: int, rows_labeled: int, days: list[str],
                days_scanned: list[str] | None, upserted: Commit, deleted: Commit) -> JobResult:
     """What the run read and wrote, from its (up to) two commits."""
     commits = [c.stats for c in (upserted, deleted) if c.stats is not None]
+    touched = sorted({p.removeprefix("day=") for c in commits for p in c.partitions})
     return JobResult(
         first_day=args.first_day,
         last_day=args.last_day,
@@ -169,7 +175,7 @@ def job_result(args: JobArgs, observations_read: int, rows_labeled: int, days: l
         join_mode=args.join_mode,
         rows_labeled=rows_labeled,
         days_read=days,
-        partitions_touched=sorted({p.removeprefix("day=") for c in commits for p in c.partitions}),
+        partitions_touched=touched,
         files_replaced=sum(c.files_replaced for c in commits),
         bytes_replaced=sum(c.bytes_replaced for c in commits),
         days_scanned=days_scanned,

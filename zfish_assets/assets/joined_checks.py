@@ -1,18 +1,24 @@
 """joined_fish_data's checks: labeled rows, unique image_id, latest labels, the flattened schema.
 
-Each is a pure function of what it reads (`check_specs`), over the run's days. Two reads stay
-whole: every label (a fish's latest may be of any day), and the image_id column of every day
-(`unique_image_id`: the run's image_ids against all others).
+Each is a pure function of what it reads (`check_specs`), over the run's days. One read stays
+whole: every label (a fish's latest may be of any day). `unique_image_id` compares the run's
+image_ids with every day's through the key digests the job keeps beside the table
+(`engines/table_keys.py`), reading image_ids only of the days where a hash repeats and of days
+without a digest of their current files (every day when most have none).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from dagster import AssetCheckResult, MetadataValue
 
 from zfish_assets.assets.check_specs import CheckSpec, TableLookup, asset_checks, listed, tables_exist
 from zfish_assets.engines.sql import in_days, qualified
 from zfish_assets.names import JOINED
+from zfish_assets.engines.table_keys import repeated_key_days
 from zfish_assets.resources.catalog import Catalog
+from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.query import QueryEngine
 
 
@@ -42,18 +48,34 @@ def labeled_rows(days: list[str] | None, query: QueryEngine, catalog: Catalog, t
     )
 
 
-def unique_image_id(days: list[str] | None, query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
-    """The run's image_ids that occur more than once in the whole table (every day is read, but only
-    its image_id and day columns: a run's image_id may repeat one of any day)."""
+def repeated_image_ids_sql(joined: str, days: Sequence[str] | None, counted: Sequence[str] | None) -> str:
+    """SQL: the image_ids of `days` found more than once, with their count, over the days `counted`
+    (None: every day). Exact when `counted` holds every row of each such image_id."""
+    of_run = days if days is None or counted is None else sorted(set(days) & set(counted))
+    where = [f"image_id IN (SELECT image_id FROM {joined} WHERE {in_days('day', of_run)})"] * (of_run is not None) \
+        + [in_days("day", counted)] * (counted is not None)
+    return (f"SELECT image_id, count(*) AS n FROM {joined} {'WHERE ' + ' AND '.join(where) + ' ' if where else ''}"
+            "GROUP BY image_id HAVING count(*) > 1 ORDER BY image_id")
+
+
+def unique_image_id(days: list[str] | None, query: QueryEngine, catalog: Catalog, lake: Lake,
+                    tables: TableLookup) -> AssetCheckResult:
+    """The run's image_ids that occur more than once in the whole table. A run's image_id may repeat
+    one of any day: the key digests beside the table name the days where it can (`table_keys`), and
+    only those days' image_ids are read and counted (without digests, the image_id and day columns
+    of every day)."""
     joined = qualified(catalog.database, JOINED)
-    of_run = "" if days is None else f"WHERE image_id IN (SELECT image_id FROM {joined} WHERE {in_days('day', days)}) "
-    dupes = query.query(
-        f"SELECT image_id, count(*) AS n FROM {joined} {of_run}GROUP BY image_id HAVING count(*) > 1",
-        {JOINED: None}).to_pylist()
+    repeated = repeated_key_days(tables(JOINED).location, lake.storage_options(), days)
+    counted = None if repeated is None else repeated.days  # None: no digests to go by, every day is read
+    dupes = [] if counted == [] else query.query(
+        repeated_image_ids_sql(joined, days, counted), {JOINED: counted}).to_pylist()
     return AssetCheckResult(
         passed=not dupes,
         description=f"duplicated image_id: {listed([d['image_id'] + ' x' + str(d['n']) for d in dupes])}" if dupes else "no duplicate image_id",
-        metadata={"duplicated_image_ids": len(dupes)},
+        metadata={"duplicated_image_ids": len(dupes),
+                  "key_digest_days": 0 if repeated is None else repeated.from_digests,
+                  "days_without_key_digest": MetadataValue.json("every day" if repeated is None else repeated.from_table),
+                  "days_counted": MetadataValue.json("every day" if counted is None else counted)},
     )
 
 

@@ -101,6 +101,17 @@ def snapshot_dataset(uri: str, storage_options: Mapping[str, str], days: Sequenc
                       filesystem=filesystem)
 
 
+def base_files_by_day(uri: str, storage_options: Mapping[str, str]) -> dict[str, list[tuple[str, int]]]:
+    """(name, bytes) of each file of the latest snapshot's file slices, by day: what a day's rows are
+    read from now. Base files, and log files of a merge-on-read slice (with their sizes)."""
+    files: dict[str, list[tuple[str, int]]] = {}
+    for s in _table(uri, storage_options).get_file_slices(HudiReadOptions()):
+        day = files.setdefault(s.partition_path.removeprefix("day="), [])
+        day.append((s.base_file_name, s.base_file_size))
+        day.extend(zip(s.log_file_names, s.log_file_sizes))
+    return files
+
+
 class CommitRead(NamedTuple):
     """Rows read from a Hudi table, and the commit instant they were read as of."""
 

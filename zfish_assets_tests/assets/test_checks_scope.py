@@ -80,7 +80,11 @@ def test_joined_checks_read_the_runs_days_and_check_its_image_ids_against_every_
     with open(lake / "outcomes/day=2025-05-10/outcomes-2025-05-10.json", "a") as f:
         f.write(json.dumps({"fish_id": fish["fish_id"], "condition_developed": not fish["condition_developed"]}) + "\n")
 
-    assert failed(checks(defs, instance, "joined_fish_data", "2025-04-07", "2025-04-08")) == {}
+    evening = checks(defs, instance, "joined_fish_data", "2025-04-07", "2025-04-08")
+    assert failed(evening) == {}
+    # The job kept a key digest of each day it wrote: the run's image_ids were compared through them alone.
+    compared = evening["unique_image_id"].metadata
+    assert (compared["key_digest_days"].value, compared["days_without_key_digest"].value) == (4, [])
     every_day = failed(checks(defs, instance, "joined_fish_data"))
     assert set(every_day) == {"labeled_rows", "labels_are_latest"}
     assert every_day["labeled_rows"] == "days differ (expected vs actual): 2025-04-05: 14 vs 15"
@@ -89,9 +93,14 @@ def test_joined_checks_read_the_runs_days_and_check_its_image_ids_against_every_
     # An image of 2025-04-05 (outside the run; its fish's label unchanged) written again on 2025-04-08 (inside it).
     image = next(r["image_id"] for r in first_day if r["fish_id"] != fish["fish_id"])
     write_duplicate(spark, defs, image, "2025-04-08")
-    assert failed(checks(defs, instance, "joined_fish_data", "2025-04-07", "2025-04-08")) == {
+    evening = checks(defs, instance, "joined_fish_data", "2025-04-07", "2025-04-08")
+    assert failed(evening) == {
         "labeled_rows": "days differ (expected vs actual): 2025-04-08: 15 vs 16",
         "unique_image_id": f"duplicated image_id: {image} x2",
     }
+    # That writer kept no digest: 2025-04-08's keys came from the table; both days of the image were counted.
+    compared = evening["unique_image_id"].metadata
+    assert compared["days_without_key_digest"].value == ["2025-04-08"]
+    assert compared["days_counted"].value == ["2025-04-05", "2025-04-08"]
     assert "unique_image_id" not in failed(checks(defs, instance, "joined_fish_data", "2025-04-06", "2025-04-07"))
     assert failed(checks(defs, instance, "joined_fish_data"))["unique_image_id"] == f"duplicated image_id: {image} x2"

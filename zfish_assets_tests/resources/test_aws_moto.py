@@ -96,6 +96,7 @@ def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance, monkeypatch, 
 
     from zfish_assets.definitions import build_definitions
     from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+    from zfish_assets.engines.table_keys import repeated_key_days
 
     started = time.monotonic()
     defs = build_definitions()
@@ -141,6 +142,9 @@ def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance, monkeypatch, 
     rows = read_hudi_snapshot(uri, options).to_pylist()
     assert len(rows) == 75 and len({r["image_id"] for r in rows}) == 75
     assert set(registered_days()) == days_with_rows() and len(days_with_rows()) == 5
+    # Beside the table on S3, the job kept a key digest of each day, naming the day's current files.
+    digests = repeated_key_days(uri, options, None)
+    assert (digests.from_digests, digests.from_table, digests.days) == (5, [], [])
     print(f"done at {time.monotonic() - started:.0f}s")
 
 

@@ -1,0 +1,98 @@
+"""The joined table's key digests, kept beside it: each day's record keys as 64-bit hashes.
+
+`unique_image_id` asks whether a run's image_ids occur anywhere else in the table. Hudi keys are
+unique per partition only, so the answer needs every day's keys: 10^7 strings to decode and
+compare. The digests let the check compare 64-bit hashes instead, and read strings only on the
+days where two hashes meet.
+
+Layout: `<table path>.keys/v1/day=D/files=F/part-*.parquet`, one `key_hash` column (`key_hash`
+of every row's `image_id`), where `F` is the `fingerprint` of the names of the base files the
+rows were read from. Base files are immutable and every new version of a day's data is a new file
+name (copy-on-write), so a digest describes exactly the file slice it names: a reader that lists
+the day's current base files and finds no digest under their fingerprint (a commit since, by a
+writer that keeps no digests, a run that died between its commit and its digests) reads the day
+from the table instead. A stale digest is never consulted, whichever writer made the table.
+
+The job writes the digests of the days its commits touched, right after them (`write_table_keys`);
+the same hash is spelled three ways here (Spark, DuckDB, Python), one definition each, checked
+against each other by the tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterable
+
+from pyspark.sql import Column, SparkSession, Window
+from pyspark.sql import functions as F
+
+from glue_scripts.zfish_etl import aws
+from glue_scripts.zfish_etl.files import S3_SCHEMES, local_path
+
+KEY_COLUMN = "image_id"
+DIGEST_VERSION = "v1"  # a new hash or layout gets a new folder: digests of another version are never read
+HASH_HEX_DIGITS = 15  # 60 bits of the key's MD5: a non-negative BIGINT in Spark, DuckDB and Athena alike
+FILES_PARTITION = "files"
+
+
+def keys_root(table_path: str) -> str:
+    """Where the digests of the table at `table_path` live (any URI scheme the table's path uses)."""
+    return f"{table_path.rstrip('/')}.keys/{DIGEST_VERSION}"
+
+
+def fingerprint(base_files: Iterable[str]) -> str:
+    """The name of a day's file slice: SHA-1 of its base files' names, sorted, one a line."""
+    return hashlib.sha1("\n".join(sorted(set(base_files))).encode()).hexdigest()
+
+
+def key_hash(key: str) -> int:
+    """A key's hash, in Python: the first 15 hex digits of the MD5 of its UTF-8 bytes."""
+    return int(hashlib.md5(key.encode("utf-8")).hexdigest()[:HASH_HEX_DIGITS], 16)
+
+
+def key_hash_column(key: Column) -> Column:
+    """`key_hash` as a Spark expression."""
+    return F.conv(F.substring(F.md5(key), 1, HASH_HEX_DIGITS), 16, 10).cast("bigint")
+
+
+def key_hash_sql(key: str) -> str:
+    """`key_hash` in DuckDB's SQL, of the column `key`."""
+    return f"('0x' || substr(md5({key}), 1, {HASH_HEX_DIGITS}))::BIGINT"
+
+
+def _delete_days(root: str, days: Iterable[str]) -> None:
+    """Remove every digest of `days` (local folders or S3 objects under `root`)."""
+    scheme = root.partition("://")[0] if "://" in root else ""
+    if scheme not in S3_SCHEMES:
+        for day in days:
+            shutil.rmtree(os.path.join(local_path(root), f"day={day}"), ignore_errors=True)
+        return
+    bucket, _, prefix = root.partition("://")[2].partition("/")
+    s3 = aws.client("s3")
+    for day in days:
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"{prefix}/day={day}/") for o in page.get("Contents", [])]
+        for start in range(0, len(keys), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})
+
+
+def write_table_keys(spark: SparkSession, table_path: str, days: Iterable[str]) -> None:
+    """Replace the digests of `days` by those of the table's current rows there.
+
+    The old digests go first: between the two steps a day has none, and a reader falls back to
+    the table, never to a digest of files since replaced. The new ones are named by the files the
+    rows were read from (the same scan), so a commit landing meanwhile only leaves them unused.
+    """
+    days = sorted(set(days))
+    if not days:
+        return
+    root = keys_root(table_path)
+    _delete_days(root, days)
+    rows = (spark.read.format("hudi").load(table_path).where(F.col("day").isin(days))
+            .select("day", F.element_at(F.split(F.input_file_name(), "/"), -1).alias("file"),
+                    key_hash_column(F.col(KEY_COLUMN)).alias("key_hash")))
+    files = F.array_sort(F.collect_set("file").over(Window.partitionBy("day")))
+    (rows.withColumn(FILES_PARTITION, F.sha1(F.concat_ws("\n", files))).drop("file")
+     .write.partitionBy("day", FILES_PARTITION).mode("append").parquet(root))
