@@ -82,7 +82,7 @@ def server_command(port: int, code: str, spark_settings: SparkSettings | None = 
     import pyspark
 
     spark_settings = spark_settings or SparkSettings.from_env()
-    conf = spark_conf(spark_settings)
+    conf = spark_conf(spark_settings, long_lived=True)
     connect_jar = spark_settings.jars_dir / jar_name(runtime().connect_coordinate)
     if not connect_jar.is_file():
         raise SparkEnvironmentError(

@@ -104,15 +104,24 @@ def jar_paths(spark_settings: SparkSettings) -> list[Path]:
     return paths
 
 
-def spark_conf(spark_settings: SparkSettings) -> dict[str, str]:
-    """Every Spark setting zfish relies on, sized for the master's cores."""
+SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1"
+"""A run's own JVM compiles with C1 only: it lives for one run of seconds, in which the C2
+compiler's threads spent half of the join's CPU on a fresh JVM (35.5 s of CPU with C2, 19.0 s
+without, the same evening on 2 cores; BENCHMARKS.md) and never paid it back. The warm engine, which
+lives for many runs, keeps C2."""
+
+
+def spark_conf(spark_settings: SparkSettings, long_lived: bool = False) -> dict[str, str]:
+    """Every Spark setting zfish relies on, sized for the master's cores; `long_lived` for a JVM
+    that serves many runs (the warm engine), else one run's own."""
     cores = str(spark_settings.cores)
+    jit = "" if long_lived else f"{SHORT_LIVED_JVM} "
     conf = {
         "spark.jars": ",".join(str(p) for p in jar_paths(spark_settings)),
         **SESSION_CONF,
         # UTC everywhere; self-attach lets Hudi size objects without printing a warning per write.
-        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Djdk.attach.allowAttachSelf=true -Djol.skipHotspotSAAttach=true "
-        f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
+        "spark.driver.extraJavaOptions": f"{jit}-Duser.timezone=UTC -Djdk.attach.allowAttachSelf=true "
+        f"-Djol.skipHotspotSAAttach=true -Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.shuffle.partitions": cores,
         "spark.default.parallelism": cores,
