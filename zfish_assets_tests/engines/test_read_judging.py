@@ -7,13 +7,13 @@ crawled with its quarantine ledgers.
 from __future__ import annotations
 
 import pytest
-from dagster import DagsterInstance
 
 from glue_scripts.zfish_etl import read
 from glue_scripts.zfish_etl.catalog import read_local_table
 from zfish_assets.tools.cli import main as zfish
 from zfish_assets.definitions import build_definitions
 from zfish_assets.tools.runs import land_and_crawl
+from zfish_assets_tests.conftest import scenario_instance
 from zfish_assets_tests.reliability.test_reliability_lines import D1, D2, DAYS, LABELS, PREFIX, ROUND_ONE, write_delivery
 
 
@@ -21,10 +21,7 @@ from zfish_assets_tests.reliability.test_reliability_lines import D1, D2, DAYS, 
 def crawled(tmp_path_factory, spark):
     """The first round's observations landed and crawled (no join): the lake and the observations table."""
     root = tmp_path_factory.mktemp("read-judging")
-    with pytest.MonkeyPatch.context() as mp, DagsterInstance.ephemeral() as instance:
-        mp.setenv("ZFISH_DATA_DIR", str(root / "zfish"))
-        mp.setenv("DAGSTER_HOME", str(root / "zfish" / "dagster"))
-        mp.setenv("ZFISH_QUARANTINE_MAX_RATE", "1")  # mostly bad on purpose
+    with scenario_instance(root) as (mp, instance):
         defs = build_definitions()
         delivery = write_delivery(root / "lab", ROUND_ONE)
         for day in (D1, D2, LABELS):
