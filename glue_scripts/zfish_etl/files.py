@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlparse
 
 from glue_scripts.zfish_etl import aws
 
@@ -23,18 +22,36 @@ READ_THREADS = 16
 T = TypeVar("T")
 
 
+def _scheme(uri: str) -> str:
+    """The scheme of a URI (`s3`, `file`), lower case; "" for a plain path."""
+    head, colon, _ = uri.partition(":")
+    return head.lower() if colon and head and "/" not in head else ""
+
+
 def _s3(uri: str) -> tuple[str, str] | None:
-    """(bucket, key) of an S3 URI; None for a local one."""
-    parsed = urlparse(uri)
-    return (parsed.netloc, parsed.path.lstrip("/")) if parsed.scheme in S3_SCHEMES else None
+    """(bucket, key) of an S3 URI; None for a local one.
+
+    Taken as written, not parsed as a URL: the lake and the listing join names into URIs as they
+    are, so a `#`, `?` or `%` in a file's name is part of its key, not a fragment, query or escape.
+    """
+    scheme = _scheme(uri)
+    if scheme not in S3_SCHEMES:
+        return None
+    bucket, _, key = uri[len(scheme) + 1:].lstrip("/").partition("/")
+    return bucket, key.lstrip("/")
 
 
 def local_path(uri: str) -> Path:
-    """The path of a `file:` URI or a plain path."""
-    parsed = urlparse(uri)
-    if parsed.scheme not in ("", "file"):
+    """The path of a `file:` URI (`file:///p`, `file:/p`) or a plain path, taken as written (see `_s3`)."""
+    scheme = _scheme(uri)
+    if scheme not in ("", "file"):
         raise ValueError(f"{uri!r}: not a local path or a file:, s3:, s3a: URI")
-    return Path(unquote(parsed.path) if parsed.scheme else uri)
+    if not scheme:
+        return Path(uri)
+    rest = uri[len("file:"):]
+    if rest.startswith("//"):  # an authority (empty, or localhost) before the path
+        rest = "/" + rest[2:].partition("/")[2]
+    return Path(rest)
 
 
 def _each(uris: list[str], work: Callable[[Any, str], T]) -> Iterator[T]:
