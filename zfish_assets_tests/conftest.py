@@ -117,17 +117,27 @@ def walkthrough_template(data_dir_path, tmp_path_factory):
         with DagsterInstance.ephemeral() as inst:
             runs = land_and_crawl(build_definitions(), inst, days_between("2025-04-05", "2025-05-10"))
     assert all(r.success and all(c.passed for c in r.checks) for r in runs)
-    template = tmp_path_factory.mktemp("walkthrough") / "zfish"
-    shutil.copytree(data_dir_path, template)
+    return keep_as_template(data_dir_path, tmp_path_factory, "walkthrough")
+
+
+def keep_as_template(data_dir: Path, tmp_path_factory, name: str) -> Path:
+    """A copy of `data_dir` set aside, for `restore` to give each test a fresh one."""
+    template = tmp_path_factory.mktemp(name) / "zfish"
+    shutil.copytree(data_dir, template)
     return template
+
+
+def restore(template: Path, data_dir: Path) -> Path:
+    """`data_dir` replaced by a copy of `template`."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    shutil.copytree(template, data_dir)
+    return data_dir
 
 
 @pytest.fixture
 def walkthrough(walkthrough_template, data_dir):
     """The data dir holding 2025-04-05..2025-05-10 landed and crawled (not yet joined)."""
-    shutil.rmtree(data_dir)
-    shutil.copytree(walkthrough_template, data_dir)
-    return data_dir
+    return restore(walkthrough_template, data_dir)
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,6 @@ from zfish_assets.resources.query import QueryEngine
 MAX_RATE_VARIABLE, DEFAULT_MAX_RATE = settings.QUARANTINE_MAX_RATE.name, settings.QUARANTINE_MAX_RATE.default
 
 
-def max_quarantine_rate() -> float:
-    """`ZFISH_QUARANTINE_MAX_RATE`: the share of a day's rows that may be quarantined before it is an error."""
-    return settings.QUARANTINE_MAX_RATE.get()
-
-
 def partitions_match_lake(asset: str, days: list[str] | None, lake: Lake, catalog: Catalog) -> AssetCheckResult:
     """Registered days against the day folders holding data files, and each day's files against
     the fingerprint its crawl recorded."""
@@ -116,7 +111,7 @@ def quarantined_per_day(lake: Lake, table: str, registered: dict[str, dict[str, 
 
 def quarantine(asset: str, days: list[str] | None, lake: Lake, catalog: Catalog) -> AssetCheckResult:
     """Quarantined rows and misnamed folders: a warning, an error when a day's share is above the maximum."""
-    max_rate = max_quarantine_rate()
+    max_rate = settings.QUARANTINE_MAX_RATE.get()
     registered = catalog.partition_parameters(asset)
     scope = sorted((set(lake.list_days(asset)) | set(registered)) if days is None else set(days))
     per_day = quarantined_per_day(lake, asset, registered, scope)

@@ -18,6 +18,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from zfish_assets.tools.cli import main
+from zfish_assets_tests.conftest import keep_as_template, restore
 
 LAKE = Path("lake") / "use-cases" / "fish-demo"
 
@@ -28,22 +29,17 @@ def joined_template(walkthrough_template, data_dir_path, tmp_path_factory):
     from zfish_assets.definitions import build_definitions
     from zfish_assets.tools.runs import join_range
 
-    shutil.rmtree(data_dir_path, ignore_errors=True)
-    shutil.copytree(walkthrough_template, data_dir_path)
+    restore(walkthrough_template, data_dir_path)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ZFISH_DATA_DIR", str(data_dir_path))
         with DagsterInstance.ephemeral() as instance:
             assert join_range(build_definitions(), instance, "2025-04-05", "2025-05-10").success
-    template = tmp_path_factory.mktemp("joined") / "zfish"
-    shutil.copytree(data_dir_path, template)
-    return template
+    return keep_as_template(data_dir_path, tmp_path_factory, "joined")
 
 
 @pytest.fixture
 def joined(joined_template, data_dir):
-    shutil.rmtree(data_dir)
-    shutil.copytree(joined_template, data_dir)
-    return data_dir
+    return restore(joined_template, data_dir)
 
 
 def junit_cases(path: Path) -> dict[str, ET.Element]:
@@ -157,8 +153,7 @@ def test_a_day_whose_lake_files_are_deleted_fails_blocking_checks_with_exit_1(jo
 def test_nothing_to_check_exits_3_saying_so(data_dir, walkthrough_template, capsys):
     assert main(["check", "--all"]) == 3
     assert "nothing to check yet for every day" in capsys.readouterr().err
-    shutil.rmtree(data_dir)
-    shutil.copytree(walkthrough_template, data_dir)
+    restore(walkthrough_template, data_dir)
     # 2025-05-11 is a partition (the clock's evening) that nothing landed yet.
     assert main(["check", "--day", "2025-05-11"]) == 3
     err = capsys.readouterr().err
