@@ -72,17 +72,17 @@ def engine(kind: str) -> Iterator[None]:
     if kind == "cold":
         yield
         return
+    from zfish_assets import settings
     from zfish_assets.engines import connect_server
-    from zfish_assets.engines.spark_session import REMOTE_VARIABLE
 
     began = time.perf_counter()
     state = connect_server.start()
     print(f"(warm engine {state.url} started in {time.perf_counter() - began:.1f} s)", flush=True)
-    os.environ[REMOTE_VARIABLE] = state.url
+    os.environ[settings.SPARK_REMOTE.name] = state.url
     try:
         yield
     finally:
-        os.environ.pop(REMOTE_VARIABLE, None)
+        os.environ.pop(settings.SPARK_REMOTE.name, None)
         connect_server.stop()
 
 

@@ -107,16 +107,35 @@ def flag(value: str) -> bool:
     return value.strip().lower() == "true"
 
 
-def integer(minimum: int | None = None) -> Callable[[str], int]:
-    def parse(value: str) -> int:
+@dataclass(frozen=True)
+class IntegerParser:
+    """A parser of integers at or above `minimum` (any integer when None). The bound is kept as a field so
+    code that judges integers given another way (the simulator's keyword arguments) uses the same one."""
+
+    minimum: int | None = None
+
+    @property
+    def expected(self) -> str:
+        return "an integer" + ("" if self.minimum is None else f" >= {self.minimum}")
+
+    def accepts(self, number: object) -> bool:
+        """Whether `number` (already a Python value) is in this parser's domain; bools are not integers."""
+        return (isinstance(number, int) and not isinstance(number, bool)
+                and (self.minimum is None or number >= self.minimum))
+
+    def __call__(self, value: str) -> int:
         try:
             number = int(value)
         except ValueError:
-            number = None
-        if number is None or (minimum is not None and number < minimum):
-            raise ValueError("an integer" + ("" if minimum is None else f" >= {minimum}"))
+            raise ValueError(self.expected) from None
+        if not self.accepts(number):
+            raise ValueError(self.expected)
         return number
-    return parse
+
+
+def integer(minimum: int | None = None) -> IntegerParser:
+    """A parser of integers at or above `minimum` (any integer when None)."""
+    return IntegerParser(minimum)
 
 
 def number(low: float, high: float | None, expected: str) -> Callable[[str], float]:

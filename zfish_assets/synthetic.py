@@ -49,17 +49,12 @@ _SETTINGS = {
     "seed": settings.SEED,
 }
 _SPREAD_VAR = settings.LABEL_DELAY_SPREAD.name
-_MINIMUMS = {"fish_per_day": 1, "images_per_fish": 1, "label_delay_days": 0, "seed": None}
 
 
-def _expected(minimum: int | None) -> str:
-    return "an integer" if minimum is None else f"an integer >= {minimum}"
-
-
-def _checked_int(value: object, minimum: int | None, what: str) -> int:
-    """`value` if it is an int at or above `minimum`, else a ValueError naming `what` and the value."""
-    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
-        raise ValueError(f"{what}={value!r} is not {_expected(minimum)}")
+def _checked_int(value: object, parser: settings.IntegerParser, what: str) -> int:
+    """`value` if it is in `parser`'s domain (the setting's own bound), else a ValueError naming `what`."""
+    if not parser.accepts(value):
+        raise ValueError(f"{what}={value!r} is not {parser.expected}")
     return value
 
 
@@ -107,8 +102,8 @@ class SimSettings:
     walkthrough's numbers stay; the spread exercises labels landing on many image days at once."""
 
     def __post_init__(self) -> None:
-        for name, minimum in _MINIMUMS.items():
-            _checked_int(getattr(self, name), minimum, name)
+        for name, setting in _SETTINGS.items():
+            _checked_int(getattr(self, name), setting.parse_text, name)
         _checked_spread(self.label_delay_spread, "label_delay_spread")
 
     @classmethod
@@ -456,7 +451,7 @@ def _pool(sim: SimSettings, workers: int | None) -> Iterator[Pool | None]:
     that runs threads (Spark, gRPC) can copy held locks into the child.
     """
     if workers is not None:
-        _checked_int(workers, 1, "workers")
+        _checked_int(workers, settings.integer(1), "workers")
     count = min(workers or os.cpu_count() or 1, len(_blocks(sim)))
     if count <= 1:
         yield None

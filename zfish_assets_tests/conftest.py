@@ -37,6 +37,9 @@ def scenario_instance(root: Path) -> Iterator[tuple[pytest.MonkeyPatch, DagsterI
 def pytest_addoption(parser) -> None:
     parser.addoption("--spark-connect", action="store_true",
                      help="run every Spark session of the tests on one Spark Connect server this test session starts")
+    parser.addoption("--screenshots", metavar="DIR", default=None,
+                     help="where the Dagster UI test saves its screenshots (default: the test's temporary folder); "
+                          "`--screenshots docs/screenshots` refreshes README's")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,19 +51,19 @@ def spark_engine(request, tmp_path_factory):
         return
     import socket
 
+    from zfish_assets import settings
     from zfish_assets.engines import connect_server
-    from zfish_assets.engines.spark_session import REMOTE_VARIABLE
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     home = tmp_path_factory.mktemp("engine")
     state = connect_server.start(port=port, home=home)
-    os.environ[REMOTE_VARIABLE] = state.url
+    os.environ[settings.SPARK_REMOTE.name] = state.url
     try:
         yield state
     finally:
-        del os.environ[REMOTE_VARIABLE]
+        del os.environ[settings.SPARK_REMOTE.name]
         connect_server.stop(home)
 
 

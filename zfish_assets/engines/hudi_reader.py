@@ -62,7 +62,7 @@ def read_hudi_snapshot(
     return result
 
 
-def _filesystem(uri: str, storage_options: Mapping[str, str]) -> tuple[pafs.FileSystem, str]:
+def filesystem_of(uri: str, storage_options: Mapping[str, str]) -> tuple[pafs.FileSystem, str]:
     """pyarrow's filesystem for the table at `uri`, set up as hudi-rs's storage options say, and the table's path in it."""
     scheme, _, path = uri.partition("://")
     if scheme == "file":
@@ -96,7 +96,7 @@ def snapshot_dataset(uri: str, storage_options: Mapping[str, str], days: Sequenc
     slices = table.get_file_slices(options)
     if any(s.has_log_files() for s in slices):
         raise ValueError(f"{uri} has log files (merge-on-read): read it with read_hudi_snapshot, which merges them")
-    filesystem, root = _filesystem(uri, storage_options)
+    filesystem, root = filesystem_of(uri, storage_options)
     return ds.dataset([f"{root}/{s.base_file_relative_path()}" for s in slices], schema=schema, format="parquet",
                       filesystem=filesystem)
 

@@ -22,7 +22,6 @@ from glue_scripts.zfish_etl.spark_conf import SESSION_CONF
 from zfish_assets import settings
 from zfish_assets.runtimes import S3A_COORDINATES, jar_name, runtime
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
-REMOTE_VARIABLE = settings.SPARK_REMOTE.name
 CODE_CONF = "spark.zfish.code_sha256"  # the job code's digest a Connect server was started with
 
 
@@ -182,14 +181,14 @@ def remote_session(url: str):
 
     parsed = urlparse(url)
     if parsed.scheme != "sc" or not parsed.hostname:
-        raise StaleEngineError(f"{REMOTE_VARIABLE}={url!r} is not a Spark Connect URL such as sc://127.0.0.1:15002")
+        raise StaleEngineError(f"{settings.SPARK_REMOTE.name}={url!r} is not a Spark Connect URL such as sc://127.0.0.1:15002")
     try:
         # The client retries an absent server for minutes; a closed port is known at once.
         socket.create_connection((parsed.hostname, parsed.port or 15002), timeout=5).close()
     except OSError as exc:
         raise StaleEngineError(
-            f"no Spark Connect server answers at {url} ({REMOTE_VARIABLE}): {exc}. Start it with "
-            f"`zfish engine start` (`make dev` does), or unset {REMOTE_VARIABLE} for an in-process session."
+            f"no Spark Connect server answers at {url} ({settings.SPARK_REMOTE.name}): {exc}. Start it with "
+            f"`zfish engine start` (`make dev` does), or unset {settings.SPARK_REMOTE.name} for an in-process session."
         ) from None
     spark = SparkSession.builder.remote(url).getOrCreate()
     served, expected = spark.conf.get(CODE_CONF, "") or "none", script_sha256()

@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from glue_scripts.zfish_etl.table_keys import FILES_PARTITION, fingerprint, key_hash_sql, keys_root
-from zfish_assets.engines.hudi_reader import _filesystem, base_files_by_day, snapshot_dataset
+from zfish_assets.engines.hudi_reader import filesystem_of, base_files_by_day, snapshot_dataset
 from zfish_assets.engines.sql import sql_string
 
 MAX_UNDIGESTED_SHARE = 0.5
@@ -85,7 +85,7 @@ def repeated_key_days(table_uri: str, storage_options: Mapping[str, str], days: 
     column, in process, whichever engine answers the checks' SQL: Athena would page every key
     back). None when those hold more than `MAX_UNDIGESTED_SHARE` of the table's bytes (scan instead).
     """
-    filesystem, root = _filesystem(keys_root(table_uri), storage_options)
+    filesystem, root = filesystem_of(keys_root(table_uri), storage_options)
     return compare_keys(base_files_by_day(table_uri, storage_options), filesystem, root, days,
                         lambda undigested: snapshot_dataset(table_uri, storage_options, undigested))
 

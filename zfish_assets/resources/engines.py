@@ -22,7 +22,6 @@ from zfish_assets.engines.job_code import CodeIntegrityError, verify_job_code
 from zfish_assets.resources.aws import AWSConnection, aws_credentials
 from zfish_assets.engines.polling import PollTimeout, poll_until
 from zfish_assets.engines.spark_session import (
-    REMOTE_VARIABLE,
     SparkEnvironmentError,
     SparkSettings,
     apply_s3a,
@@ -59,8 +58,8 @@ class LocalSparkEngine(Engine):
         remote = remote_url()
         if remote and self.s3a:
             raise SparkEnvironmentError(
-                f"{REMOTE_VARIABLE}={remote}: the warm engine serves lakes on this machine's disk, and this "
-                f"lake is on S3 (its s3a settings and credentials belong to the run): unset {REMOTE_VARIABLE}")
+                f"{settings.SPARK_REMOTE.name}={remote}: the warm engine serves lakes on this machine's disk, and this "
+                f"lake is on S3 (its s3a settings and credentials belong to the run): unset {settings.SPARK_REMOTE.name}")
         base = SparkSettings.from_env()
         spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a))
         if self.s3a:

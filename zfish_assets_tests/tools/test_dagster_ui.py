@@ -251,7 +251,6 @@ def test_two_join_runs_at_once_take_turns_in_the_hudi_writer_pool(dev):
 
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 
 
 def _chromium(dev: DagsterDev, tmp_path: Path, path: str, *args: str) -> str:
@@ -268,15 +267,17 @@ def _chromium(dev: DagsterDev, tmp_path: Path, path: str, *args: str) -> str:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_the_browser_shows_the_asset_graph_and_the_checks(dev, tmp_path):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_the_browser_shows_the_asset_graph_and_the_checks(dev, tmp_path, request):
+    chosen = request.config.getoption("--screenshots")
+    screenshots = Path(chosen) if chosen else tmp_path / "screenshots"
+    screenshots.mkdir(parents=True, exist_ok=True)
     # The instance's `nux: enabled: false`: the question the UI asks before showing its community sign-up
     # dialog on a first visit is answered no, so the screenshots show the pages, not the dialog.
     assert dev.graphql("{ shouldShowNux }")["shouldShowNux"] is False
     pages = {"asset-graph": "/assets/joined_fish_data?view=lineage&lineageScope=upstream&lineageDepth=3",
              "joined_fish_data": "/assets/joined_fish_data?view=checks"}
     for name, path in pages.items():
-        shot = SCREENSHOTS / f"{name}.png"
+        shot = screenshots / f"{name}.png"
         _chromium(dev, tmp_path, path, f"--screenshot={shot}")
         assert shot.stat().st_size > 10_000
     graph = _chromium(dev, tmp_path, pages["asset-graph"], "--dump-dom")
