@@ -11,7 +11,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
@@ -190,6 +190,30 @@ _RELIABILITY = ReliabilityReport()
 def reliability() -> ReliabilityReport:
     """Where reliability tests record their figures (see `pytest_terminal_summary`)."""
     return _RELIABILITY
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "long_module: a module that runs for minutes; collected first (see below)")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Modules marked `long_module` first, the rest in their order: with pytest-xdist (`make test` runs
+    two workers) a long module dispatched last would leave one worker running it alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("long_module") is None)
+
+
+def pytest_sessionfinish(session) -> None:
+    """On a pytest-xdist worker, hand this worker's reliability rows to the controller, which prints the table."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["reliability"] = [asdict(row) for row in _RELIABILITY.rows]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist's controller: collect a finished worker's reliability rows (see `pytest_sessionfinish`)."""
+    for row in getattr(node, "workeroutput", {}).get("reliability", []):
+        _RELIABILITY.rows.append(ReliabilityRow(**row))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -12,6 +12,8 @@ from zfish_assets.partitions import days_between
 from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot
 from zfish_assets.tools.runs import join_range, land_and_crawl
 
+pytestmark = pytest.mark.long_module  # minutes of work: scheduled first (conftest)
+
 START = "2025-04-05"
 
 

@@ -40,6 +40,8 @@ from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapsh
 from zfish_assets.resources.lake import STAGING, LocalLake
 from zfish_assets.resources.simulator import SimulatorResource
 
+pytestmark = pytest.mark.long_module  # minutes of work: scheduled first (conftest)
+
 CHILD = Path(__file__).with_name("crash_child.py")
 SIM = {"start": "2025-04-05", "fish_per_day": 5, "images_per_fish": 3, "label_delay_days": 2, "seed": 42}
 FIRST_DAYS = days_between("2025-04-05", "2025-04-08")

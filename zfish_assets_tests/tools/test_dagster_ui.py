@@ -24,6 +24,8 @@ from zfish_assets.definitions import build_definitions
 from zfish_assets.partitions import days_between
 from zfish_assets.settings import REPO_ROOT
 
+pytestmark = pytest.mark.long_module  # minutes of work: scheduled first (conftest)
+
 CLOCK = "2025-05-11T18:00:00Z"
 ASSETS = ["raw_observations", "raw_outcomes", "observations", "outcomes", "joined_fish_data"]
 ACTIVE = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"}
