@@ -72,7 +72,7 @@ def build(rows: int, days: int) -> dict[str, Any]:
     table_root = lambda table: Path(lake.local_day_dir(table, harness.day(0))).parent  # noqa: E731
     for table, df in (("observations", observations), ("outcomes", outcomes)):
         df.repartition("day").write.mode("overwrite").partitionBy("day").json(str(table_root(table)))
-    uri = defs.resources["hudi_io_manager"].table_uri("joined_fish_data")
+    uri = defs.resources["hudi_io_manager"].table_uri(JOINED)
     joined = join_labeled(spark.read.schema(", ".join([
         "fish_id string", "image_id string", "timestamp string", "age_days bigint", "treatment string",
         "genetic_markers struct<gene_a:double,gene_b:double,gene_c:double>", "length_mm double",
@@ -114,9 +114,9 @@ def add_keys(days: int) -> float:
     """Seconds to write the key digests of every day of a table built before the job kept them
     (the job's own `write_table_keys`, in this process, with Spark)."""
     from glue_scripts.zfish_etl.table_keys import write_table_keys
-    from zfish_assets.resources.spark import get_spark_session
+    from zfish_assets.engines.spark_session import get_spark_session
 
-    uri = harness.definitions().resources["hudi_io_manager"].table_uri("joined_fish_data")
+    uri = harness.definitions().resources["hudi_io_manager"].table_uri(JOINED)
     spark = get_spark_session()
     began = time.perf_counter()
     write_table_keys(spark, uri, [harness.day(offset) for offset in range(days)])
