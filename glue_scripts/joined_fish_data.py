@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, dataclass
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -34,10 +35,10 @@ from glue_scripts.zfish_etl import aws
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
 from glue_scripts.zfish_etl.hudi import CommitStats, delete, read_table, upsert
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, parse_args
-from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, plan_stale_label_scan
+from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, label_day_pairs, plan_stale_label_scan
 from glue_scripts.zfish_etl.modes import JoinMode
 from glue_scripts.zfish_etl.read import read_days
-from glue_scripts.zfish_etl.session import materialized
+from glue_scripts.zfish_etl.session import KEPT
 from glue_scripts.zfish_etl.table_keys import write_table_keys
 from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
 
@@ -67,15 +68,75 @@ def days_to_read(args: JobArgs, stored: DataFrame | None, outcomes: DataFrame | 
 
 
 def keys_to_delete(stored: DataFrame, labeled: DataFrame | None, days: list[str]) -> DataFrame:
-    """The keys to delete: stored rows of `days` the labeled rows (none: no label or no observation) do not hold.
+    """The keys to delete: stored rows of `days` the labeled rows (none: no label) do not hold.
 
-    Materialized (computed once, kept) so the delete commit writes what was counted, not a
-    recomputation over files the run's upsert has just replaced.
+    Persisted (kept once computed: `count_run` computes it before the upsert) so the delete commit
+    writes what was counted, not a recomputation over files the run's upsert has just replaced.
     """
     in_days = stored.where(F.col("day").isin(days))
     if labeled is None:
-        return materialized(in_days.select("image_id", "day", "timestamp"))
-    return materialized(deleted_keys(in_days, labeled))
+        return in_days.select("image_id", "day", "timestamp").persist(KEPT)
+    return deleted_keys(in_days, labeled).persist(KEPT)
+
+
+def rows_to_write(args: JobArgs, labeled: DataFrame, stored: DataFrame | None, days: list[str]) -> DataFrame:
+    """The labeled rows to upsert: all of them, or in incremental mode those that differ from the stored ones.
+
+    The changed rows are persisted (kept once computed, spilling to disk: `count_run` computes
+    them), then written, without comparing again against files the upsert is replacing.
+    """
+    if stored is None or args.join_mode is not JoinMode.INCREMENTAL:
+        return labeled
+    return changed_rows(labeled, stored.where(F.col("day").isin(days))).persist(KEPT)
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    """What the run counted: observations read, labeled rows, rows to write per (day, label day), keys
+    to delete per day."""
+
+    observations: int
+    labeled: int
+    to_write: dict[tuple[str, str], int]
+    to_delete: dict[str, int]
+
+    def rows_per_day(self) -> dict[str, int]:
+        per_day: dict[str, int] = {}
+        for (day, _), n in self.to_write.items():
+            per_day[day] = per_day.get(day, 0) + n
+        return per_day
+
+    def label_days(self) -> dict[str, list[str]]:
+        """The (label day -> image days) pairs of the rows to write, as the label state records them."""
+        return label_day_pairs((outcome_day, day) for day, outcome_day in self.to_write)
+
+
+def count_run(observations: DataFrame, labeled: DataFrame | None, to_write: DataFrame | None,
+              gone: DataFrame | None) -> RunCounts:
+    """The run's counts in one Spark action, which also computes the persisted frames it counts.
+
+    Each action has a fixed cost (planning, scheduling: 0.2-3 s each here, BENCHMARKS.md) far above
+    what 10^3 rows take, so the observations, the labeled rows, the rows to write and the keys to
+    delete are counted together, grouped as the run needs them.
+    """
+    null = F.lit(None).cast("string")
+    parts = [df.groupBy().count().select(F.lit(of).alias("of"), null.alias("day"), null.alias("outcome_day"), "count")
+             for of, df in (("observations", observations), ("labeled", labeled)) if df is not None]
+    if to_write is not None:
+        parts.append(to_write.groupBy("day", "outcome_day").count().select(
+            F.lit("to_write").alias("of"), "day", "outcome_day", "count"))
+    if gone is not None:
+        parts.append(gone.groupBy("day").count().select(
+            F.lit("to_delete").alias("of"), "day", null.alias("outcome_day"), "count"))
+    # `a.unionByName`, not `DataFrame.unionByName`: on Spark Connect the frames are another class.
+    rows = reduce(lambda a, b: a.unionByName(b), parts).collect()
+    of = {name: [r for r in rows if r["of"] == name] for name in ("observations", "labeled", "to_write", "to_delete")}
+    return RunCounts(  # int(): Spark Connect 3.5 counts through pandas (numpy.int64)
+        observations=sum(int(r["count"]) for r in of["observations"]),
+        labeled=sum(int(r["count"]) for r in of["labeled"]),
+        to_write={(r["day"], r["outcome_day"]): int(r["count"]) for r in of["to_write"]},
+        to_delete={r["day"]: int(r["count"]) for r in of["to_delete"]},
+    )
 
 
 def read_sources(spark: SparkSession, args: JobArgs) -> tuple[CatalogTable, DataFrame | None, DataFrame | None]:
@@ -105,27 +166,22 @@ class Commit:
     stats: CommitStats | None = None
 
 
-def upsert_changes(args: JobArgs, labeled: DataFrame, stored: DataFrame | None, days: list[str],
+def upsert_changes(args: JobArgs, to_write: DataFrame, counts: RunCounts, stored: DataFrame | None,
                    scan: StaleLabelScan | None) -> tuple[Commit, dict[str, str]]:
-    """Upsert the labeled rows of `days` (incremental: those that differ from the stored ones).
+    """Upsert the rows to write (no commit when `counts` found none).
 
     Also the commit metadata both of the run's commits carry: what this run saw of the labels, for
-    the next evening's stale-label scan. The changed rows are materialized once (kept, spilling to
-    disk): counted, then written, without comparing again against files the upsert is replacing.
+    the next evening's stale-label scan.
     """
-    incremental = args.join_mode is JoinMode.INCREMENTAL
-    to_write = labeled if stored is None or not incremental else \
-        materialized(changed_rows(labeled, stored.where(F.col("day").isin(days))))
-    rows_per_day = {r["day"]: r["count"] for r in to_write.groupBy("day").count().collect()}
-    extra = {LABEL_STATE_KEY: scan.next_state(stored, to_write).to_json()} if scan is not None else {}
-    stats = upsert(to_write, args.target_path, args.target_table, args.database, extra)
-    to_write.unpersist()
+    rows_per_day = counts.rows_per_day()
+    extra = {LABEL_STATE_KEY: scan.next_state(stored, counts.label_days()).to_json()} if scan is not None else {}
+    stats = upsert(to_write, args.target_path, args.target_table, args.database, extra) if rows_per_day else None
     return Commit(rows_per_day, stats), extra
 
 
-def delete_gone(args: JobArgs, gone: DataFrame, extra: dict[str, str]) -> Commit:
-    """Delete the keys `gone` holds, in a commit of its own (none when there are none)."""
-    per_day = {r["day"]: r["count"] for r in gone.groupBy("day").count().collect()}
+def delete_gone(args: JobArgs, gone: DataFrame, counts: RunCounts, extra: dict[str, str]) -> Commit:
+    """Delete the keys `gone` holds, in a commit of its own (none when `counts` found none)."""
+    per_day = counts.to_delete
     return Commit(per_day, delete(gone, args.target_path, args.target_table, args.database, extra) if per_day else None)
 
 
@@ -143,17 +199,19 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     scan = plan_stale_label_scan(args.target_path, outcomes) if incremental and outcomes is not None else None
     days, days_scanned = days_to_read(args, stored if incremental else None, outcomes, scan)
     observations = read_days(spark, observations_table, days)
-    observations_read = int(observations.count())  # Spark Connect 3.5 counts through pandas: numpy.int64
-    labeled = join_labeled(observations, outcomes).cache() if outcomes is not None and observations_read else None
-    rows_labeled = int(labeled.count()) if labeled is not None else 0
-    # Found before the upsert rewrites the files `stored` reads.
+    labeled = join_labeled(observations, outcomes).persist(KEPT) if outcomes is not None else None
+    to_write = rows_to_write(args, labeled, stored, days) if labeled is not None else None
     gone = keys_to_delete(stored, labeled, days) if stored is not None else None
-    upserted, extra = upsert_changes(args, labeled, stored, days, scan) if labeled is not None else (Commit({}), {})
-    deleted = delete_gone(args, gone, extra) if gone is not None else Commit({})
-    for frame in (gone, labeled, observations, outcomes):
+    # Computed here, before the upsert rewrites the files `stored` reads.
+    counts = count_run(observations, labeled, to_write, gone)
+    # No observation: no row is labeled (and every stored row of `days` is gone).
+    upserted, extra = upsert_changes(args, to_write, counts, stored, scan) \
+        if to_write is not None and counts.observations else (Commit({}), {})
+    deleted = delete_gone(args, gone, counts, extra) if gone is not None else Commit({})
+    for frame in (gone, to_write, labeled, observations, outcomes):
         if frame is not None:
             frame.unpersist()
-    result = job_result(args, observations_read, rows_labeled, days, days_scanned, upserted, deleted)
+    result = job_result(args, counts.observations, counts.labeled, days, days_scanned, upserted, deleted)
     write_table_keys(spark, args.target_path, result.partitions_touched)
     return result
 

@@ -124,11 +124,13 @@ def read_table(spark: SparkSession, base_path: str) -> DataFrame | None:
 
 
 def upsert(df: DataFrame, base_path: str, table_name: str, database: str,
-           extra: dict[str, str] | None = None) -> CommitStats | None:
-    """Upsert `df` into the Hudi table at `base_path`; None when there was nothing to write."""
+           extra: dict[str, str] | None = None) -> CommitStats:
+    """Upsert `df`, which holds rows, into the Hudi table at `base_path` in one commit.
+
+    The caller knows that `df` is not empty from its own counts: asking Spark again here was one
+    more action (a fixed cost of 0.2-1 s) per commit.
+    """
     before = set(completed_instants(base_path))
-    if df.isEmpty():
-        return None
     options = hudi_options(table_name, database, parallelism(df.sparkSession), extra)
     df.write.format("hudi").options(**options).mode("append").save(base_path)
     new = [i for i in completed_instants(base_path) if i not in before]
@@ -138,8 +140,8 @@ def upsert(df: DataFrame, base_path: str, table_name: str, database: str,
 
 
 def delete(keys: DataFrame, base_path: str, table_name: str, database: str,
-           extra: dict[str, str] | None = None) -> CommitStats | None:
-    """Delete the records `keys` names (`image_id`, `day`, `timestamp`) in one commit; None when there are none.
+           extra: dict[str, str] | None = None) -> CommitStats:
+    """Delete the records `keys` names (`image_id`, `day`, `timestamp`, at least one) in one commit.
 
     Hudi's delete operation: the same record key, partition path and index as the upserts, so each
     key is found in its day's file group and copy-on-write rewrites that file without it.

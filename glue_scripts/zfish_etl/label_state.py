@@ -22,6 +22,7 @@ older day, as before, and the commit records a fresh state.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -52,23 +53,37 @@ class LabelState:
         return cls(outcome_days=doc["outcome_days"], label_days=doc["label_days"])
 
 
-def outcome_digests(outcomes: DataFrame) -> dict[str, str]:
-    """A digest of each outcome day's labels (rows, and two order-free folds of a hash of each row)."""
+def outcome_days(outcomes: DataFrame, with_fish_days: bool) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Per outcome day, in one Spark action (each has a fixed cost of 0.2-3 s here, BENCHMARKS.md): a
+    digest of its labels (rows, and two order-free folds of a hash of each row) and, when
+    `with_fish_days`, the days holding a label of a fish labeled on it (its fish's label days)."""
     row_hash = F.xxhash64("fish_id", "condition_developed")
     per_day = outcomes.groupBy("day").agg(
         F.count(F.lit(1)).alias("n"),
         F.sum(row_hash.bitwiseAND(F.lit(0xFFFFFFFF))).alias("s"),
         F.bit_xor(row_hash).alias("x"),
-    ).collect()
-    return {r["day"]: f"{r['n']}:{r['s']}:{r['x']}" for r in per_day}
+    )
+    if with_fish_days:
+        fish = outcomes.where(F.col("fish_id").isNotNull()).select("fish_id", "day").distinct()
+        linked = fish.join(fish.withColumnRenamed("day", "linked"), "fish_id").groupBy("day").agg(
+            F.collect_set("linked").alias("fish_days"))
+        per_day = per_day.join(linked, "day", "left")
+    rows = per_day.collect()
+    digests = {r["day"]: f"{r['n']}:{r['s']}:{r['x']}" for r in rows}
+    return digests, {r["day"]: sorted(r["fish_days"] or ()) for r in rows} if with_fish_days else {}
 
 
-def label_day_pairs(rows: DataFrame) -> dict[str, list[str]]:
-    """`label_days` of `rows` (columns `outcome_day`, `day`): label day -> sorted image days."""
-    pairs: dict[str, set[str]] = {}
-    for r in rows.select("outcome_day", "day").distinct().collect():
-        pairs.setdefault(r["outcome_day"], set()).add(r["day"])
-    return {k: sorted(v) for k, v in sorted(pairs.items())}
+def label_day_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """`label_days` of (label day, image day) pairs: label day -> sorted image days."""
+    days: dict[str, set[str]] = {}
+    for label_day, day in pairs:
+        days.setdefault(label_day, set()).add(day)
+    return {k: sorted(v) for k, v in sorted(days.items())}
+
+
+def stored_label_days(rows: DataFrame) -> dict[str, list[str]]:
+    """`label_days` of `rows` (columns `outcome_day`, `day`), read from Spark."""
+    return label_day_pairs((r["outcome_day"], r["day"]) for r in rows.select("outcome_day", "day").distinct().collect())
 
 
 def merged(*maps: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -79,17 +94,16 @@ def merged(*maps: dict[str, list[str]]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in sorted(out.items())}
 
 
-def days_to_scan(previous: LabelState | None, digests: dict[str, str], outcomes: DataFrame) -> list[str] | None:
+def days_to_scan(previous: LabelState | None, digests: dict[str, str],
+                 fish_days: dict[str, list[str]]) -> list[str] | None:
     """The image days whose stored rows may carry a stale label since the `previous` commit's state;
-    None when every day must be scanned (no state, or an outcome day it saw is no longer registered)."""
+    None when every day must be scanned (no state, or an outcome day it saw is no longer registered).
+    `fish_days`: each outcome day's fish's label days (`outcome_days`)."""
     if previous is None or set(previous.outcome_days) - set(digests):
         return None
     changed = sorted(d for d, digest in digests.items() if previous.outcome_days.get(d) != digest)
-    if not changed:
-        return []
     # A changed day's rows (also labels it no longer holds), and every label day of its fish.
-    fish = outcomes.where(F.col("day").isin(changed)).select("fish_id").distinct()
-    label_days = {r["day"] for r in outcomes.join(fish, "fish_id", "left_semi").select("day").distinct().collect()}
+    label_days = {d for day in changed for d in fish_days.get(day, [])}
     return sorted({d for label_day in label_days | set(changed) for d in previous.label_days.get(label_day, [])})
 
 
@@ -101,19 +115,19 @@ class StaleLabelScan:
     digests: dict[str, str]  # the outcome days as this run read them
     days: list[str] | None  # the image days to scan; None: every older day
 
-    def next_state(self, stored: DataFrame | None, written: DataFrame) -> LabelState:
+    def next_state(self, stored: DataFrame | None, written: dict[str, list[str]]) -> LabelState:
         """The state this run's commit records: these labels, and where the rows of each label day live
-        (the previous commit's pairs, else every stored row's, plus those of the rows written)."""
+        (the previous commit's pairs, else every stored row's, plus `written`: those of the rows written)."""
         if self.previous is not None:
             known = self.previous.label_days
         else:
-            known = label_day_pairs(stored) if stored is not None else {}
-        return LabelState(outcome_days=self.digests, label_days=merged(known, label_day_pairs(written)))
+            known = stored_label_days(stored) if stored is not None else {}
+        return LabelState(outcome_days=self.digests, label_days=merged(known, written))
 
 
 def plan_stale_label_scan(base_path: str, outcomes: DataFrame) -> StaleLabelScan:
     """The scan for this run, from the table's last commit's recorded state and the labels read now."""
     instants = completed_instants(base_path)
     previous = LabelState.from_commit(commit_metadata(base_path, instants[-1])) if instants else None
-    digests = outcome_digests(outcomes)
-    return StaleLabelScan(previous=previous, digests=digests, days=days_to_scan(previous, digests, outcomes))
+    digests, fish_days = outcome_days(outcomes, with_fish_days=previous is not None)
+    return StaleLabelScan(previous=previous, digests=digests, days=days_to_scan(previous, digests, fish_days))

@@ -29,6 +29,7 @@ from pathlib import Path
 from zfish_assets import settings
 from zfish_assets.engines.job_code import script_sha256
 from zfish_assets.engines.spark_session import CODE_CONF, SparkEnvironmentError, SparkSettings, check_java, spark_conf
+from zfish_assets.engines.warm_up import warm_up
 from zfish_assets.runtimes import jar_name, runtime
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -96,9 +97,12 @@ def server_command(port: int, code: str, spark_settings: SparkSettings | None = 
             *[arg for key, value in sorted(conf.items()) for arg in ("--conf", f"{key}={value}")]]
 
 
-def start(port: int = DEFAULT_PORT, home: Path | None = None, timeout_s: float = START_TIMEOUT_S) -> ServerState:
+def start(port: int = DEFAULT_PORT, home: Path | None = None, timeout_s: float = START_TIMEOUT_S,
+          warm: bool = True) -> ServerState:
     """The running server for this checkout's code: the recorded one if it runs this code, else a
-    new one (a stale server is stopped first). Waits until it accepts connections."""
+    new one (a stale server is stopped first). Waits until it accepts connections, then (`warm`)
+    until it has run the job's steps once on a throwaway table (`warm_up`), so that the first run
+    does not pay the new JVM's first Hudi commit and first plans."""
     code = script_sha256()
     running = read_state(home)
     if running is not None and running.code_sha256 == code and _answers(running.port):
@@ -127,6 +131,12 @@ def start(port: int = DEFAULT_PORT, home: Path | None = None, timeout_s: float =
                 f"the Spark Connect server did not start ({'exited ' + str(process.returncode) if process.returncode is not None else f'not listening after {timeout_s:g}s'}); "
                 f"the end of {log}:\n{tail}")
         time.sleep(0.5)
+    if warm:
+        try:
+            warm_up(state.url, path.with_name("warm-up"))
+        except Exception as exc:
+            stop(home)
+            raise SparkEnvironmentError(f"the new Spark Connect server failed its warm-up job ({exc}); see {log}") from exc
     return state
 
 

@@ -31,3 +31,15 @@ def test_a_run_refuses_a_server_started_with_other_job_code(spark_engine, monkey
     monkeypatch.setattr("zfish_assets.engines.job_code.script_sha256", lambda: "0" * 64)
     with pytest.raises(StaleEngineError, match=rf"runs other job code .*{spark_engine.code_sha256}.*zfish engine start"):
         get_spark_session()
+
+
+def test_a_new_server_leaves_no_warm_up_table_behind(spark_engine):
+    """`connect_server.start` warmed the session's server on a throwaway table in the engine's folder
+    (`warm_up`); the table and its key digests are gone, and the server still serves this checkout."""
+    if spark_engine is None:
+        pytest.skip("needs the warm engine: run with --spark-connect")
+    from pathlib import Path
+
+    engine_home = Path(spark_engine.log).parent
+    assert engine_home.is_dir() and not (engine_home / "warm-up").exists()
+    assert get_spark_session().conf.get(spark_module.CODE_CONF) == spark_engine.code_sha256
