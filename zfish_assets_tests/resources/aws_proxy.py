@@ -62,6 +62,9 @@ class AwsProxy:
 
         class Forward(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without TCP_NODELAY the body waits for the
+            # client's delayed ACK, ~40 ms a request (measured: 56 ms a GET through the proxy, 8.5 ms with it).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args) -> None:  # quiet
                 pass
