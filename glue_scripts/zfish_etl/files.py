@@ -4,7 +4,8 @@ The raw layout is one small object per image. Spark's file sources pay a task-si
 (and, on a local disk without Hadoop's native library, a forked shell per file for permissions),
 so a day of 10^4 files took 19-54 s through them against ~4 s listed and read here, with S3 GETs in
 a thread pool (benchmarks/read_path.py). S3 goes through the job's boto3 client (`aws.py`: the
-job's endpoint, and on Glue the job's role).
+job's endpoint, and on Glue the job's role), or, in an executor, a client made from the settings
+the driver handed it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def _s3(uri: str) -> tuple[str, str] | None:
     return bucket, key.lstrip("/")
 
 
+def is_s3(uri: str) -> bool:
+    """Whether `uri` names an S3 object (`s3://`, `s3a://`, `s3n://`)."""
+    return _s3(uri) is not None
+
+
 def local_path(uri: str) -> Path:
     """The path of a `file:` URI (`file:///p`, `file:/p`) or a plain path, taken as written (see `_s3`)."""
     scheme = _scheme(uri)
@@ -54,44 +60,53 @@ def local_path(uri: str) -> Path:
     return Path(rest)
 
 
-def _each(uris: list[str], work: Callable[[Any, str], T]) -> Iterator[T]:
+def _each(uris: list[str], work: Callable[[Any, str], T], threads: int = READ_THREADS,
+          settings: aws.ClientSettings | None = None) -> Iterator[T]:
     """`work(client, uri)` for each URI, in order. With an S3 URI among them, one S3 client serves
-    them all, in a thread pool (one round trip each); local paths alone run in order, client None."""
+    them all (the job's, or one made from `settings`), in a pool of `threads` (one round trip
+    each); local paths alone run in order, client None."""
     if not any(_s3(u) for u in uris):
         yield from (work(None, u) for u in uris)
         return
-    client = aws.client("s3")
-    with ThreadPoolExecutor(READ_THREADS) as pool:
+    client = aws.client("s3") if settings is None else aws.client_for("s3", settings, threads)
+    with ThreadPoolExecutor(threads) as pool:
         yield from pool.map(lambda uri: work(client, uri), uris)
 
 
-def _listed(client: Any, uri: str) -> list[str]:
+def _listed(client: Any, uri: str) -> list[tuple[str, int]]:
     found = _s3(uri)
     if found is None:
         folder = local_path(uri)
         if not folder.is_dir():
             return []
         with os.scandir(folder) as entries:
-            return sorted(e.name for e in entries if e.is_file())
+            return sorted((e.name, e.stat().st_size) for e in entries if e.is_file())
     bucket, key = found
     prefix = key.rstrip("/") + "/"
-    names = []
+    listed = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-        names.extend(o["Key"][len(prefix):] for o in page.get("Contents", []))
-    return sorted(names)
+        listed.extend((o["Key"][len(prefix):], o["Size"]) for o in page.get("Contents", []))
+    return sorted(listed)
+
+
+def list_sized(uris: list[str]) -> list[list[tuple[str, int]]]:
+    """(name, bytes) of the files directly in each folder, sorted by name (none when it does not exist), in order."""
+    return list(_each(uris, _listed))
 
 
 def list_folders(uris: list[str]) -> list[list[str]]:
     """Names of the files directly in each folder, sorted (none when it does not exist), in order."""
-    return list(_each(uris, _listed))
+    return [[name for name, _ in listed] for listed in list_sized(uris)]
 
 
 def join(folder: str, name: str) -> str:
     return folder.rstrip("/") + "/" + name
 
 
-def read_files(uris: list[str], missing_ok: bool = False) -> Iterator[tuple[str, bytes | None]]:
-    """(uri, content) of each file, in order; content None for a missing file when `missing_ok`."""
+def read_files(uris: list[str], missing_ok: bool = False, threads: int = READ_THREADS,
+               settings: aws.ClientSettings | None = None) -> Iterator[tuple[str, bytes | None]]:
+    """(uri, content) of each file, in order; content None for a missing file when `missing_ok`, else a
+    FileNotFoundError naming it. S3 objects are fetched `threads` at a time (see `_each`)."""
 
     def read(client: Any, uri: str) -> tuple[str, bytes | None]:
         found = _s3(uri)
@@ -104,8 +119,10 @@ def read_files(uris: list[str], missing_ok: bool = False) -> Iterator[tuple[str,
                 return uri, None
             raise
         except Exception as exc:
-            if missing_ok and getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+            if missing_ok:
                 return uri, None
-            raise
+            raise FileNotFoundError(f"no such object: {uri}") from exc
 
-    return _each(uris, read)
+    return _each(uris, read, threads, settings)

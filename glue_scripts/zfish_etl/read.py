@@ -7,12 +7,17 @@ also gives the same normalized values (UTC timestamps, undeclared fields dropped
 dropped without a quarantine entry, and bad input never fails the job. A line the contract rejects
 but the ledger does not name means the files changed after the crawl: the job refuses to guess and
 fails naming the lines, as the `partitions_match_lake` check does for the same cause.
+
+Where the files are fetched and their lines judged (the driver, or Spark's executors) is decided
+from the read's listing, by one rule: `placement`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from enum import Enum
+from functools import partial
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
@@ -20,12 +25,13 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
+from glue_scripts.zfish_etl import aws
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.contract import Contract, contract_for, data_lines, is_data_file, judge_line
 from glue_scripts.zfish_etl.ledger import ledger_uri, parse_ledger
-from glue_scripts.zfish_etl.files import join, list_folders, read_files
+from glue_scripts.zfish_etl.files import is_s3, join, list_sized, read_files
 from glue_scripts.zfish_etl.landing import readable_folders
-from glue_scripts.zfish_etl.session import KEPT, materialized, parallelism
+from glue_scripts.zfish_etl.session import KEPT, executors_are_local, materialized, parallelism
 
 _LINES = StructType([
     StructField("day", StringType()), StructField("file", StringType()), StructField("line", IntegerType()),
@@ -34,14 +40,49 @@ _LINES = StructType([
 _LINES_ARROW = to_arrow_schema(_LINES)
 _FILES = StructType([StructField("day", StringType()), StructField("file", StringType()),
                      StructField("content", BinaryType())])
+_KEYS = StructType([StructField("day", StringType()), StructField("file", StringType()),
+                    StructField("uri", StringType())])
 STALE_SHOWN = 10
-FILES_PER_TASK = 2000
 DRIVER_JUDGED_BYTES = 4 * 2**20
-"""Up to this many bytes of files in the read, the lines are judged where the bytes already are
-(the process that fetched them) instead of on Spark's Python workers: ~15,000 lines at ~12 us a
-line is ~0.2 s, while the Spark action that would judge them costs more than that in fixed cost
-(its first one starts the Python workers: 3-5 s on a fresh JVM, BENCHMARKS.md). Beyond it the
-executors judge in parallel. Both run `_judged_lines`, so the verdicts are the same."""
+"""A read of at most this many bytes is small (`placement`): ~15,000 lines at ~12 us a line is
+~0.2 s of judging, less than the fixed cost of the Spark action that would spread it (its first
+one starts the Python workers: 3-5 s on a fresh JVM, BENCHMARKS.md)."""
+DRIVER_FETCHED_OBJECTS = 1000
+"""A read of remote objects (S3) is small (`placement`) up to this many: the driver GETs them
+`files.READ_THREADS` (16) at a time, 1000 in ~3 s at 50 ms a request, about what starting the
+executors' Python workers costs; beyond it the executors' requests in flight outgrow the driver's."""
+FILES_PER_TASK = 2000
+"""Local files per task at least (shipped by the driver): judging a file's line costs tens of microseconds."""
+OBJECTS_PER_TASK = 64
+"""S3 objects per task at least (fetched by the task): each is a round trip of tens of milliseconds,
+so tasks can be small and every executor slot gets some as soon as a day has a few hundred objects."""
+FETCH_THREADS = 4
+"""Concurrent GETs of one task: each executor slot keeps this many requests in flight, so a read's
+throughput is slots x FETCH_THREADS / latency, up to what the store serves (benchmarks/s3_read.py)."""
+
+
+class Where(Enum):
+    """Where a read's files are fetched and their lines judged (`placement`)."""
+
+    DRIVER = "the driver fetches the files and judges their lines"
+    SHIPPED = "the driver reads the files, the executors judge their lines"
+    EXECUTORS = "the executors fetch the files and judge their lines"
+
+
+def placement(files: int, size: int, remote: bool) -> Where:
+    """Where a read of `files` files of `size` bytes in all (as listed) runs; `remote`: S3 objects.
+
+    A small read (at most `DRIVER_JUDGED_BYTES`, and for remote objects at most
+    `DRIVER_FETCHED_OBJECTS` of them) is fetched and judged by the driver: no Spark job, no Python
+    workers, which would cost more than the read itself. A larger read of remote objects is fetched
+    by the executors, each task its slice of the listing: the GETs are latency-bound round trips,
+    so throughput grows with the executor slots, not with one machine's threads. A larger read of
+    local files is read by the driver (microseconds a file, nothing to spread) and shipped to the
+    executors, which judge it in parallel. Every way runs `_judged_lines`: the verdicts are the same.
+    """
+    if size <= DRIVER_JUDGED_BYTES and (not remote or files <= DRIVER_FETCHED_OBJECTS):
+        return Where.DRIVER
+    return Where.EXECUTORS if remote else Where.SHIPPED
 
 
 def _judged_lines(day: str, name: str, content: bytes, contract: Contract,
@@ -61,14 +102,14 @@ def quarantined_lines(table: CatalogTable, days: list[str]) -> frozenset[tuple[s
                      for e in parse_ledger(content))
 
 
-def day_files(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str]]:
-    """(day, file name, URI) of every data file of the registered `days`, listed as the crawl lists them:
+def day_files(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str, int]]:
+    """(day, file name, URI, bytes) of every data file of the registered `days`, listed as the crawl lists them:
     a day an S3 landing is replacing is read from its previous copy (see `landing`), never half."""
     resolved = readable_folders([table.partitions[day] for day in days])
     readable = [(day, folder) for day, folder in zip(days, resolved) if folder is not None]
     folders = [folder for _, folder in readable]
-    return [(day, name, join(folder, name))
-            for (day, folder), names in zip(readable, list_folders(folders)) for name in names if is_data_file(name)]
+    return [(day, name, join(folder, name), size) for (day, folder), listed in zip(readable, list_sized(folders))
+            for name, size in listed if is_data_file(name)]
 
 
 def _judge_batches(batches: Iterator[pa.RecordBatch], contract: Contract,
@@ -77,9 +118,36 @@ def _judge_batches(batches: Iterator[pa.RecordBatch], contract: Contract,
     for batch in batches:
         judged = [line for day, name, content in zip(*(batch.column(i).to_pylist() for i in range(3)))
                   for line in _judged_lines(day, name, content, contract, excluded)]
-        columns = list(zip(*judged)) if judged else [()] * len(_LINES_ARROW)
-        yield pa.RecordBatch.from_arrays([pa.array(c, f.type) for c, f in zip(columns, _LINES_ARROW)],
-                                         schema=_LINES_ARROW)
+        yield _lines_batch(judged)
+
+
+def _fetch_and_judge(batches: Iterator[pa.RecordBatch], contract: Contract, excluded: frozenset[tuple[str, str, int]],
+                     settings: aws.ClientSettings) -> Iterator[pa.RecordBatch]:
+    """`mapInArrow`'s function, on the executors: batches of (day, file, URI) to batches of judged
+    lines (`_LINES`). The files are fetched here, `FETCH_THREADS` at a time, by a client made from
+    the driver's `settings`."""
+    for batch in batches:
+        days, names, uris = (batch.column(i).to_pylist() for i in range(3))
+        contents = read_files(uris, threads=FETCH_THREADS, settings=settings)
+        try:
+            judged = [line for day, name, (_, content) in zip(days, names, contents)
+                      for line in _judged_lines(day, name, content, contract, excluded)]
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{contract.table}: a file listed for the read is gone ({exc}): the day was "
+                                    "landed again during the run; run it again") from exc
+        yield _lines_batch(judged)
+
+
+def _lines_batch(judged: list[tuple]) -> pa.RecordBatch:
+    columns = list(zip(*judged)) if judged else [()] * len(_LINES_ARROW)
+    return pa.RecordBatch.from_arrays([pa.array(c, f.type) for c, f in zip(columns, _LINES_ARROW)],
+                                      schema=_LINES_ARROW)
+
+
+def slices_for(files: int, per_task: int, spark: SparkSession) -> int:
+    """Tasks for `files` files: at least `per_task` each, at most four per core (every slot gets some,
+    with room to even out slow ones)."""
+    return max(1, min(-(-files // per_task), 4 * parallelism(spark)))
 
 
 def read_days(spark: SparkSession, table: CatalogTable, days: list[str] | None = None) -> DataFrame:
@@ -89,10 +157,10 @@ def read_days(spark: SparkSession, table: CatalogTable, days: list[str] | None =
     The catalog's columns are the schema (`day` from the folder). Fails, naming the lines, when a
     line breaks the contract without a quarantine entry (files changed since the crawl).
 
-    The driver lists each day and reads its files (see `files`); Spark's executors judge the lines
-    (`mapInArrow`, in a task per `FILES_PER_TASK` files, at most four per core), or the driver
-    itself up to `DRIVER_JUDGED_BYTES`, and Spark parses the accepted rows with the catalog's
-    schema. DataFrames only, so it runs on Spark Connect too.
+    The driver lists each day (see `files`); `placement` decides from the listing who fetches the
+    files and judges their lines (`mapInArrow` on the executors, in `slices_for` tasks); Spark
+    parses the accepted rows with the catalog's schema. DataFrames only, so it runs on Spark
+    Connect too.
     """
     wanted = sorted(table.partitions if days is None else set(days) & set(table.partitions))
     if not wanted:
@@ -100,18 +168,28 @@ def read_days(spark: SparkSession, table: CatalogTable, days: list[str] | None =
     contract = contract_for(table.name).evolve_from_columns(table.columns)  # the members the table gained
     excluded = quarantined_lines(table, wanted)
     listed = day_files(table, wanted)
-    contents = read_files([uri for _, _, uri in listed])
-    files = [(day, name, content) for (day, name, _), (_, content) in zip(listed, contents)]
+    where = placement(len(listed), sum(size for *_, size in listed), any(is_s3(uri) for _, _, uri, _ in listed))
     columns = StructType([f for f in spark.createDataFrame([], table.ddl()).schema.fields if f.name != "day"])
-    if sum(len(content) for _, _, content in files) <= DRIVER_JUDGED_BYTES:
-        return _parsed(_judged_here(spark, table, files, contract, excluded), columns).persist(KEPT)
-    slices = max(1, min(len(files) // FILES_PER_TASK + 1, 4 * parallelism(spark)))
-    shipped = spark.createDataFrame(files, _FILES)
-    del files  # Spark holds them now
+    if where is Where.EXECUTORS:
+        # Endpoint and region for the executors' clients; credentials only for executors on this
+        # machine (Glue's resolve the job role's). In the task's closure, never logged.
+        settings = aws.for_executors(with_credentials=executors_are_local(spark))
+        shipped = spark.createDataFrame([(day, name, uri) for day, name, uri, _ in listed], _KEYS)
+        slices = slices_for(len(listed), OBJECTS_PER_TASK, spark)
+        judge = partial(_fetch_and_judge, contract=contract, excluded=excluded, settings=settings)
+    else:
+        contents = read_files([uri for _, _, uri, _ in listed])
+        files = [(day, name, content) for (day, name, _, _), (_, content) in zip(listed, contents)]
+        if where is Where.DRIVER:
+            return _parsed(_judged_here(spark, table, files, contract, excluded), columns).persist(KEPT)
+        shipped = spark.createDataFrame(files, _FILES)
+        del files  # Spark holds them now
+        slices = slices_for(len(listed), FILES_PER_TASK, spark)
+        judge = partial(_judge_batches, contract=contract, excluded=excluded)
     if slices > 1:
         shipped = shipped.repartition(slices)
-    # Judged once (kept, so the files are not shipped and judged again): for the stale lines, then the rows.
-    lines = shipped.mapInArrow(lambda batches: _judge_batches(batches, contract, excluded), _LINES).persist(KEPT)
+    # Judged once (kept, so no file is fetched, shipped or judged twice): for the stale lines, then the rows.
+    lines = shipped.mapInArrow(judge, _LINES).persist(KEPT)
     stale = lines.where(F.col("reason").isNotNull()).orderBy("day", "file", "line").limit(STALE_SHOWN).collect()
     if stale:
         lines.unpersist()

@@ -27,3 +27,9 @@ def materialized(df: DataFrame) -> DataFrame:
     kept = df.persist(KEPT)
     kept.count()
     return kept
+
+
+def executors_are_local(spark: SparkSession) -> bool:
+    """Whether the executors are processes of this machine (a `local[N]` master), started with the
+    environment of the first run that started the session (see `aws.ClientSettings`)."""
+    return spark.conf.get("spark.master", "").startswith("local")

@@ -150,10 +150,9 @@ def write_day(lake: Lake, contract: Contract, day: str, judged: JudgedDay) -> No
 def keys_of_other_days(lake: Lake, contract: Contract, days: Iterable[str], day: str) -> dict[str, str]:
     """Keys accepted on `days` other than `day`, mapped to their day (earliest day first wins the map)."""
     taken: dict[str, str] = {}
-    for other in sorted(set(days) - {day}, reverse=True):
-        try:
-            keys = decode_keys(lake.get_bytes(keys_key(contract.table, other)))
-        except FileNotFoundError:
+    others = sorted(set(days) - {day}, reverse=True)
+    for other, data in zip(others, lake.get_many([keys_key(contract.table, o) for o in others])):
+        if data is None:
             continue  # crawled before the keys file existed (or in its old format): re-crawl that day
-        taken.update(dict.fromkeys(keys, other))
+        taken.update(dict.fromkeys(decode_keys(data), other))
     return taken

@@ -27,6 +27,7 @@ from zfish_assets.resources.aws import AWSConnection
 from zfish_assets.names import RAW_TABLES
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,16 @@ class Lake(ConfigurableResource, ABC):
     @abstractmethod
     def get_bytes(self, key: str) -> bytes:
         """The object at `key`; FileNotFoundError when there is none."""
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """The objects at `keys`, in order; None for a key with no object."""
+        return [self._get_or_none(key) for key in keys]
+
+    def _get_or_none(self, key: str) -> bytes | None:
+        try:
+            return self.get_bytes(key)
+        except FileNotFoundError:
+            return None
 
     def spark_uri(self, key: str = "") -> str:
         """The URI of `key` as Spark addresses it (`s3://` on Glue, `s3a://` locally)."""
@@ -279,7 +290,10 @@ class S3Lake(Lake):
     """The walkthrough's bucket: `s3://<bucket>/<prefix>/<table>/day=YYYY-MM-DD/`, as upload_to_s3.sh lays it out.
 
     Readers that need a filesystem (crawling, DuckDB) get the day downloaded into a cache folder
-    under `$ZFISH_DATA_DIR/cache/s3`, refreshed by ETag.
+    under `$ZFISH_DATA_DIR/cache/s3`, refreshed by ETag. They run on the Dagster machine, where no
+    executor can share the GETs, so those go `read_threads` at a time: one object per request is
+    latency-bound, and a day of 10^4 objects one after another at 50 ms each takes ~8 minutes
+    (benchmarks/s3_read.py).
     """
 
     bucket: str = Field(description="The lake's bucket (ZFISH_S3_BUCKET).")
@@ -290,6 +304,7 @@ class S3Lake(Lake):
         description="Local folder caching downloaded days for DuckDB and crawls.",
     )
     upload_threads: int = Field(default=8, description="Parallel uploads when landing a day.")
+    read_threads: int = Field(default=16, description="Parallel GETs when downloading a day or reading other days' keys.")
 
     def client(self):
         return self.aws.client("s3")
@@ -373,11 +388,12 @@ class S3Lake(Lake):
             return None
         return json.loads(self.get_bytes(marker_key(table, day)))
 
-    def _pooled(self, work: Callable[[T], object], items: list[T]) -> None:
+    def _pooled(self, work: Callable[[T], U], items: list[T], threads: int | None = None) -> list[U]:
+        """`work(item)` for each item, in order, `threads` at a time (default: `upload_threads`)."""
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=max(1, self.upload_threads)) as pool:
-            list(pool.map(work, items))
+        with ThreadPoolExecutor(max_workers=max(1, threads or self.upload_threads)) as pool:
+            return list(pool.map(work, items))
 
     def _copy(self, source: str, dest: str) -> None:
         self.client().copy_object(Bucket=self.bucket, Key=dest, CopySource={"Bucket": self.bucket, "Key": source})
@@ -448,10 +464,22 @@ class S3Lake(Lake):
         day_prefix = self._readable_prefix(table, day)
         objects = {o.name: o.version for o in self._objects(day_prefix)}
         client = self.client()
-        for name, etag in objects.items():
-            if cached.get(name) != etag or not (folder / name).is_file():
-                (folder / name).parent.mkdir(parents=True, exist_ok=True)
-                client.download_file(self.bucket, day_prefix + name, str(folder / name))
+
+        def download(name: str) -> None:
+            # One GET (download_file would send a HEAD first), written beside and renamed into place:
+            # a crawl reading the cache meanwhile sees the old file or the new one.
+            body = client.get_object(Bucket=self.bucket, Key=day_prefix + name)["Body"].read()
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging = path.parent / f".staging-{path.name}-{uuid.uuid4().hex}"
+            try:
+                staging.write_bytes(body)
+                os.replace(staging, path)
+            finally:
+                staging.unlink(missing_ok=True)
+
+        changed = [n for n, etag in objects.items() if cached.get(n) != etag or not (folder / n).is_file()]
+        self._pooled(download, changed, self.read_threads)
         for path in staged_files(folder):
             name = path.relative_to(folder).as_posix()
             if name not in objects and name != ".zfish-etags":
@@ -473,3 +501,6 @@ class S3Lake(Lake):
             return client.get_object(Bucket=self.bucket, Key=self._object_key(key))["Body"].read()
         except client.exceptions.NoSuchKey as exc:
             raise FileNotFoundError(self.uri(key)) from exc
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        return self._pooled(self._get_or_none, keys, self.read_threads)
