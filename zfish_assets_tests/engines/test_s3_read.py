@@ -17,6 +17,8 @@ from urllib.parse import unquote
 
 import boto3
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from glue_scripts.zfish_etl import read
 from zfish_assets_tests.resources.aws_proxy import AwsProxy
@@ -104,6 +106,20 @@ def test_placement_from_the_listing():
     assert read.placement(10 * objects, small, remote=False) is read.Where.DRIVER
     assert read.placement(3, small + 1, remote=False) is read.Where.SHIPPED
 
+
+
+@given(files=st.integers(0, 10**7), size=st.integers(0, 2**40), remote=st.booleans(),
+       more_files=st.integers(0, 10**6), more_bytes=st.integers(0, 2**30))
+def test_a_larger_read_never_moves_back_to_the_driver(files, size, remote, more_files, more_bytes):
+    """Whatever the listing: local files are never fetched by executors nor S3 objects shipped from
+    the driver, and a read with more files or more bytes is never placed on the driver when a
+    smaller one is not (no size at which growing a day would make the driver fetch it again)."""
+    where = read.placement(files, size, remote)
+    assert where in ((read.Where.DRIVER, read.Where.EXECUTORS) if remote else (read.Where.DRIVER, read.Where.SHIPPED))
+    if where is not read.Where.DRIVER:
+        assert read.placement(files + more_files, size + more_bytes, remote) is where
+    if size > read.DRIVER_JUDGED_BYTES:
+        assert where is not read.Where.DRIVER
 
 @pytest.mark.parametrize("fetched_by", ["driver", "executors"])
 def test_every_data_object_fetched_once_where_placed_and_exactly_its_lines_read(lake_on_s3, spark, fetched_by):
