@@ -32,13 +32,24 @@ def latest_labels(outcomes: DataFrame) -> DataFrame:
     )
 
 
-def flatten_markers(df: DataFrame) -> DataFrame:
-    """`genetic_markers.{gene_a,...}` become top-level columns: the keys the data has, in its order."""
-    markers = df.schema[MARKERS].dataType
+def flat_names(schema: StructType) -> list[str]:
+    """The columns `flatten_markers` makes of a frame of `schema`: its own but `genetic_markers`, then each gene."""
+    markers = schema[MARKERS].dataType
     if not isinstance(markers, StructType):
         raise TypeError(f"{MARKERS} must be a struct, the catalog says {markers.simpleString()}")
-    others = [F.col(c) for c in df.columns if c != MARKERS]
-    return df.select(*others, *[F.col(f"{MARKERS}.{name}").alias(name) for name in markers.fieldNames()])
+    return [name for name in schema.names if name != MARKERS] + markers.fieldNames()
+
+
+def flatten_markers(df: DataFrame, schema: StructType) -> DataFrame:
+    """`genetic_markers.{gene_a,...}` become top-level columns: the keys the data has, in its order.
+
+    `schema` is `df.schema`, asked once by the caller: on Spark Connect every `.schema` or
+    `.columns` is a round trip that analyses the whole plan again.
+    """
+    names = flat_names(schema)  # refuses a `genetic_markers` that is not a struct
+    genes = schema[MARKERS].dataType.fieldNames()
+    own = names[:len(names) - len(genes)]
+    return df.select(*[F.col(name) for name in own], *[F.col(f"{MARKERS}.{gene}").alias(gene) for gene in genes])
 
 
 def with_event_time(df: DataFrame) -> DataFrame:
@@ -49,11 +60,12 @@ def with_event_time(df: DataFrame) -> DataFrame:
 def join_labeled(observations: DataFrame, outcomes: DataFrame) -> DataFrame:
     """The rows of `joined_fish_data`: each observation with its fish's latest label, labeled only."""
     labels = latest_labels(outcomes)
-    joined = with_event_time(flatten_markers(observations)).join(labels, on="fish_id", how="left")
+    schema = observations.schema
+    joined = with_event_time(flatten_markers(observations, schema)).join(labels, on="fish_id", how="left")
     labeled = joined.where(F.col(LABEL).isNotNull())
     leading = ["image_id", "fish_id", "timestamp"]
     trailing = [LABEL, "outcome_day", "day"]
-    middle = [c for c in labeled.columns if c not in leading + trailing]
+    middle = [c for c in flat_names(schema) if c not in leading + trailing]
     return labeled.select(*leading, *middle, *trailing)
 
 
@@ -77,11 +89,12 @@ def changed_rows(candidates: DataFrame, stored: DataFrame) -> DataFrame:
     A column the table lacks, or holds with another type, changes every row.
     """
     stored_types = {f.name: f.dataType for f in stored.schema}
-    if any(stored_types.get(f.name) != f.dataType for f in candidates.schema):
+    schema = candidates.schema  # asked once: on Spark Connect each `.schema`/`.columns` is a round trip
+    if any(stored_types.get(f.name) != f.dataType for f in schema):
         return candidates
-    same = [F.col(f"c.`{name}`").eqNullSafe(F.col(f"s.`{name}`")) for name in candidates.columns]
-    unchanged = stored.select(*candidates.columns).alias("s")
-    return candidates.alias("c").join(unchanged, on=same, how="left_anti").select(*candidates.columns)
+    same = [F.col(f"c.`{name}`").eqNullSafe(F.col(f"s.`{name}`")) for name in schema.names]
+    unchanged = stored.select(*schema.names).alias("s")
+    return candidates.alias("c").join(unchanged, on=same, how="left_anti").select(*schema.names)
 
 
 def deleted_keys(stored: DataFrame, labeled: DataFrame) -> DataFrame:
