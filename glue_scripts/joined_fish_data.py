@@ -38,7 +38,7 @@ from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, parse_args
 from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, label_day_pairs, plan_stale_label_scan
 from glue_scripts.zfish_etl.modes import JoinMode
 from glue_scripts.zfish_etl.read import read_days
-from glue_scripts.zfish_etl.session import KEPT
+from glue_scripts.zfish_etl.session import KEPT, release
 from glue_scripts.zfish_etl.table_keys import write_table_keys
 from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
 
@@ -208,9 +208,7 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     upserted, extra = upsert_changes(args, to_write, counts, stored, scan) \
         if to_write is not None and counts.observations else (Commit({}), {})
     deleted = delete_gone(args, gone, counts, extra) if gone is not None else Commit({})
-    for frame in (gone, to_write, labeled, observations, outcomes):
-        if frame is not None:
-            frame.unpersist()
+    release((gone, to_write, labeled, observations, outcomes))
     result = job_result(args, counts.observations, counts.labeled, days, days_scanned, upserted, deleted)
     write_table_keys(spark, args.target_path, result.partitions_touched)
     return result

@@ -7,6 +7,9 @@ and no `localCheckpoint`; the job keeps to DataFrames, the session's conf, and `
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
@@ -27,6 +30,19 @@ def materialized(df: DataFrame) -> DataFrame:
     kept = df.persist(KEPT)
     kept.count()
     return kept
+
+
+def release(frames: Iterable[DataFrame | None]) -> None:
+    """Unpersist the persisted `frames` (None skipped), all at once.
+
+    On Spark Connect each `unpersist` is a round trip in which the server analyses the frame's whole
+    plan again to find its cache entry (a frame over the stored table re-resolves its Hudi relation):
+    0.9-1.5 s for an evening's five one after another, so they are sent together. On classic Spark
+    an unpersist is a local call and this costs nothing more.
+    """
+    kept = [frame for frame in frames if frame is not None]
+    with ThreadPoolExecutor(max_workers=max(1, len(kept))) as pool:
+        list(pool.map(lambda frame: frame.unpersist(), kept))
 
 
 def executors_are_local(spark: SparkSession) -> bool:

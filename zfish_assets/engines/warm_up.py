@@ -38,7 +38,7 @@ def warm_up(url: str, folder: Path) -> float:
     from glue_scripts.joined_fish_data import count_run
     from glue_scripts.zfish_etl.hudi import delete, read_table, upsert
     from glue_scripts.zfish_etl.label_state import outcome_days
-    from glue_scripts.zfish_etl.session import KEPT
+    from glue_scripts.zfish_etl.session import KEPT, release
     from glue_scripts.zfish_etl.table_keys import write_table_keys
     from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
 
@@ -62,9 +62,7 @@ def warm_up(url: str, folder: Path) -> float:
             if counts.to_delete:
                 delete(gone, table, TABLE, "default")
             write_table_keys(spark, table, counts.rows_per_day())
-            for frame in (gone, to_write, labeled, observations, outcomes):
-                if frame is not None:
-                    frame.unpersist()
+            release((gone, to_write, labeled, observations, outcomes))
     finally:
         spark.stop()
         shutil.rmtree(folder, ignore_errors=True)  # the table and its key digests beside it
