@@ -30,6 +30,17 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """`data` written beside `path` and renamed onto it: a reader meanwhile sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent / f".staging-{path.name}-{uuid.uuid4().hex}"
+    try:
+        staging.write_bytes(data)
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class LakeObject:
     """One file of a day: its name within the day folder, size, and a version tag.
@@ -226,14 +237,7 @@ class LocalLake(Lake):
         return self._path(key)
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        final = self._object_path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = final.parent / f".staging-{final.name}-{uuid.uuid4().hex}"
-        try:
-            staging.write_bytes(data)
-            os.replace(staging, final)
-        finally:
-            staging.unlink(missing_ok=True)
+        write_atomically(self._object_path(key), data)
 
     def get_bytes(self, key: str) -> bytes:
         return self._object_path(key).read_bytes()
@@ -468,15 +472,7 @@ class S3Lake(Lake):
         def download(name: str) -> None:
             # One GET (download_file would send a HEAD first), written beside and renamed into place:
             # a crawl reading the cache meanwhile sees the old file or the new one.
-            body = client.get_object(Bucket=self.bucket, Key=day_prefix + name)["Body"].read()
-            path = folder / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            staging = path.parent / f".staging-{path.name}-{uuid.uuid4().hex}"
-            try:
-                staging.write_bytes(body)
-                os.replace(staging, path)
-            finally:
-                staging.unlink(missing_ok=True)
+            write_atomically(folder / name, client.get_object(Bucket=self.bucket, Key=day_prefix + name)["Body"].read())
 
         changed = [n for n, etag in objects.items() if cached.get(n) != etag or not (folder / n).is_file()]
         self._pooled(download, changed, self.read_threads)
