@@ -32,12 +32,17 @@ def latest_labels(outcomes: DataFrame) -> DataFrame:
     )
 
 
-def flat_names(schema: StructType) -> list[str]:
-    """The columns `flatten_markers` makes of a frame of `schema`: its own but `genetic_markers`, then each gene."""
+def _genes(schema: StructType) -> list[str]:
+    """The genes of `schema`'s `genetic_markers`, in its order; a TypeError when it is not a struct."""
     markers = schema[MARKERS].dataType
     if not isinstance(markers, StructType):
         raise TypeError(f"{MARKERS} must be a struct, the catalog says {markers.simpleString()}")
-    return [name for name in schema.names if name != MARKERS] + markers.fieldNames()
+    return markers.fieldNames()
+
+
+def flat_names(schema: StructType) -> list[str]:
+    """The columns `flatten_markers` makes of a frame of `schema`: its own but `genetic_markers`, then each gene."""
+    return [name for name in schema.names if name != MARKERS] + _genes(schema)
 
 
 def flatten_markers(df: DataFrame, schema: StructType) -> DataFrame:
@@ -46,10 +51,8 @@ def flatten_markers(df: DataFrame, schema: StructType) -> DataFrame:
     `schema` is `df.schema`, asked once by the caller: on Spark Connect every `.schema` or
     `.columns` is a round trip that analyses the whole plan again.
     """
-    names = flat_names(schema)  # refuses a `genetic_markers` that is not a struct
-    genes = schema[MARKERS].dataType.fieldNames()
-    own = names[:len(names) - len(genes)]
-    return df.select(*[F.col(name) for name in own], *[F.col(f"{MARKERS}.{gene}").alias(gene) for gene in genes])
+    return df.select(*[F.col(name) for name in schema.names if name != MARKERS],
+                     *[F.col(f"{MARKERS}.{gene}").alias(gene) for gene in _genes(schema)])
 
 
 def with_event_time(df: DataFrame) -> DataFrame:
