@@ -11,10 +11,13 @@ ifeq ($(PYSPARK),)
 $(error GLUE=$(GLUE) is not a Glue runtime zfish knows: 5.0 or 5.1)
 endif
 VENV := .venv$(RUNTIME_SUFFIX)
+# What the virtualenv installs: every package pinned, per Glue runtime, so a fresh clone installs what CI
+# tested (`make lock` refreshes both from pyproject.toml's ranges; `make test-latest` does so and runs the suite).
+LOCK := requirements/glue$(GLUE).txt
 STAMP := $(VENV)/.installed
 JARS_STAMP := .cache/jars$(RUNTIME_SUFFIX)/.complete
 
-.PHONY: demo test test-runtime check dev jars trino venv clean
+.PHONY: demo test test-runtime check dev jars trino venv lock test-latest clean
 
 # What a second Glue runtime must pass beside the whole suite on the default (CI: GLUE=5.1): the
 # engine, the walkthrough, the incremental join, the crash points, and the runtime's own facts.
@@ -64,12 +67,30 @@ jars: $(JARS_STAMP)
 trino:
 	bin/fetch-trino >/dev/null
 
-$(STAMP): pyproject.toml zfish_assets/runtimes.py
+$(STAMP): pyproject.toml zfish_assets/runtimes.py $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "zfish: Python 3.11 is required ('$(PYTHON)' not found); set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -e '.[test]' 'pyspark==$(PYSPARK)'
+	$(VENV)/bin/python -m pip install -q -r $(LOCK)
+	$(VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve both runtimes' locks from pyproject.toml's ranges (UPGRADE=1: to the newest versions served).
+# uv resolves for Linux x86-64 and Python 3.11 whatever runs it; it is installed into the virtualenv on demand, not locked.
+lock: $(STAMP)
+	@test -x $(VENV)/bin/uv || $(VENV)/bin/python -m pip install -q uv
+	@mkdir -p .cache/lock
+	@for glue in 5.0 5.1; do \
+	  echo "pyspark[connect]==$$(python3 zfish_assets/runtimes.py pyspark $$glue)" > .cache/lock/pyspark-$$glue.txt; \
+	  $(VENV)/bin/uv pip compile -q pyproject.toml --extra test -c .cache/lock/pyspark-$$glue.txt $(if $(UPGRADE),--upgrade) \
+	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header -o requirements/glue$$glue.txt; \
+	done
+	@git diff --stat -- requirements/ || true
+
+# The suite on the newest versions pyproject.toml allows: catches the next drift before a fresh clone does.
+test-latest:
+	$(MAKE) lock UPGRADE=1
+	$(MAKE) test
 
 $(JARS_STAMP): bin/fetch-jars zfish_assets/runtimes.py
 	bin/fetch-jars
