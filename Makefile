@@ -59,7 +59,7 @@ dev: $(STAMP) $(JARS_STAMP)
 	  ZFISH_SPARK_REMOTE=$$($(VENV)/bin/zfish engine start); export ZFISH_SPARK_REMOTE; \
 	  trap '$(VENV)/bin/zfish engine stop' EXIT INT TERM; \
 	fi; \
-	ZFISH_CLOCK=$${ZFISH_CLOCK:-2025-05-11T18:00:00Z} $(VENV)/bin/zfish dev
+	$(VENV)/bin/zfish dev
 
 # The definitions load as `dg dev` loads them (the project's [tool.dg]); CI runs it first.
 check-defs: $(STAMP)

@@ -300,6 +300,9 @@ def _check(args: argparse.Namespace) -> int:
     if reason:
         print(f"zfish check: {reason}", file=sys.stderr)
         return checking.NOTHING_TO_CHECK
+    empty = checking.days_without_data(defs, scope)
+    if empty:
+        print(f"zfish check: {empty}", file=sys.stderr)
     with local_instance() as instance:
         report = checking.run_checks(defs, instance, scope)
     if args.junit:
@@ -359,10 +362,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+WRITES_DATA_DIR = ("demo", "check", "dev", "engine", "upload")
+"""The commands that keep state in ZFISH_DATA_DIR (Dagster's instance, the local lake, the engine's state)."""
+
+
+def data_dir_problem() -> str | None:
+    """Why ZFISH_DATA_DIR cannot hold zfish's state (not creatable, not writable), in a line; None when it can."""
+    import tempfile
+
+    from zfish_assets import settings
+
+    path = settings.data_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".zfish-write-probe-"):
+            pass
+    except OSError as exc:
+        return (f"ZFISH_DATA_DIR={path} is not a writable folder ({exc.strerror or exc}): point ZFISH_DATA_DIR at "
+                "a folder you can write (default ./.zfish), or fix its permissions")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `zfish` console script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    problem = data_dir_problem() if args.command in WRITES_DATA_DIR else None
+    if problem:
+        print(f"zfish {args.command}: {problem}", file=sys.stderr)
+        return 2
     return args.run(args)
 
 
