@@ -28,6 +28,7 @@ from zfish_assets.resources.catalog import Catalog
 from zfish_assets.domain.crawl import CrawledDay
 from zfish_assets.domain.crawler import crawl
 from zfish_assets.resources.lake import Lake
+from zfish_assets.partitions import evening_freshness
 from zfish_assets.retries import retry_transient
 from zfish_assets.names import COLUMN_SCHEMA, PARTITION_ROW_COUNT, ROW_COUNT, TABLE_NAME, URI, raw_asset_name
 
@@ -94,6 +95,7 @@ def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDe
         name=table,
         partitions_def=partitions,
         deps=[AssetDep(raw_asset_name(table))],
+        freshness_policy=evening_freshness(),
         group_name="catalog",
         kinds={"glue", "athena", "duckdb"},
         description=f"The crawled `{table}` table, partitioned by day: registered days are queryable.",

@@ -7,6 +7,11 @@ fingerprint of their files.
 
 The run-status sensor `join_after_crawl` is the chain: when a run tagged `zfish/join_through`
 succeeds (an evening's crawl, or the lake sensor's), it launches the join of that day's window.
+Declarative automation (`AutomationCondition`) cannot state this rule: its conditions request
+partitions of an asset, each evaluated on its own, while the evening is one run over the 36-day
+window (a single-run range, one Spark job and one Hudi commit) launched once its crawl succeeded;
+an eager condition would request up to 36 partitions in separate evaluations and runs. The
+evening's deadline is stated as the assets' freshness policy (`partitions.evening_freshness`).
 """
 
 from __future__ import annotations
