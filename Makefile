@@ -57,7 +57,7 @@ dev: $(STAMP) $(JARS_STAMP)
 	@set -e; \
 	if [ -z "$$ZFISH_SPARK_REMOTE" ]; then \
 	  ZFISH_SPARK_REMOTE=$$($(VENV)/bin/zfish engine start); export ZFISH_SPARK_REMOTE; \
-	  trap '$(VENV)/bin/zfish engine stop' EXIT INT TERM; \
+	  trap '$(VENV)/bin/zfish engine stop' EXIT; trap 'exit 130' INT TERM; \
 	fi; \
 	$(VENV)/bin/zfish dev
 
