@@ -215,7 +215,8 @@ DATABASE = Setting("ZFISH_DATABASE", "zebra_fish_demo", plain_name,
 
 # The pipeline.
 SIM_START = Setting("ZFISH_SIM_START", "2025-04-05", day, "The first simulated day, and the first partition.")
-CLOCK = Setting("ZFISH_CLOCK", "", instant, "A simulated \"now\" (ISO 8601); unset: the real clock (production).")
+CLOCK = Setting("ZFISH_CLOCK", "", instant, "A simulated \"now\" (ISO 8601); unset: the clock recorded in the "
+                "data dir (`zfish demo` records its own), else the real clock (production).")
 LABEL_HORIZON_DAYS = Setting("ZFISH_LABEL_HORIZON_DAYS", "36", integer(1),
                              "How many days back an evening run reprocesses (the window).")
 JOIN_MODE: Setting[JoinMode] = Setting(
@@ -300,14 +301,45 @@ def sim_start() -> date:
     return SIM_START.get()
 
 
+CLOCK_FILE = "clock"
+"""The data dir's own simulated "now" (`zfish demo` writes it): every command, `zfish dev` and the UI
+on that data dir then share one notion of today, unless `ZFISH_CLOCK` says otherwise."""
+
+
+def clock_text() -> str:
+    """`ZFISH_CLOCK` when set, else the clock recorded in the data dir, else "" (the real clock)."""
+    if CLOCK.is_set():
+        return CLOCK.raw()
+    try:
+        return (data_dir() / CLOCK_FILE).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+
+
+def record_clock() -> None:
+    """Record `ZFISH_CLOCK` as the data dir's clock (what the demo simulates stays its today)."""
+    data_dir().mkdir(parents=True, exist_ok=True)
+    (data_dir() / CLOCK_FILE).write_text(CLOCK.raw() + "\n")
+
+
+def simulated_clock() -> datetime | None:
+    text = clock_text()
+    try:
+        return CLOCK.parse(text)
+    except ValueError as exc:
+        if CLOCK.is_set():
+            raise
+        raise ValueError(f"{exc} (recorded in {data_dir() / CLOCK_FILE}: fix or delete the file)") from None
+
+
 def simulated() -> bool:
-    """Whether `ZFISH_CLOCK` sets a simulated "now"."""
-    return CLOCK.get() is not None
+    """Whether a simulated "now" is set (`ZFISH_CLOCK`, or the data dir's recorded clock)."""
+    return simulated_clock() is not None
 
 
 def clock() -> datetime:
     """The simulated "now", else the real clock."""
-    return CLOCK.get() or datetime.now(timezone.utc)
+    return simulated_clock() or datetime.now(timezone.utc)
 
 
 def lake_prefix() -> str:

@@ -25,7 +25,10 @@ from zfish_assets.engines.spark_session import (
     SparkEnvironmentError,
     SparkSettings,
     apply_s3a,
+    check_java,
+    check_pyspark,
     get_spark_session,
+    jar_paths,
     remote_url,
     s3a_conf,
 )
@@ -51,6 +54,14 @@ class LocalSparkEngine(Engine):
     )
     s3a: bool = Field(default=False, description="Configure s3a (the lake is on S3).")
     aws: AWSConnection = Field(default_factory=AWSConnection, description="Where s3a connects (with s3a only).")
+
+    def preflight(self) -> None:
+        """Java 17, this runtime's pyspark and the jars, unless the warm engine (its own JVM) serves the runs."""
+        if remote_url():
+            return
+        check_java()
+        check_pyspark()
+        jar_paths(replace(SparkSettings.from_env(), with_s3a=self.s3a))
 
     def run_job(self, args: JobArgs, run_key: str = "") -> JobResult:
         log = get_dagster_logger()

@@ -92,3 +92,25 @@ def test_unset_and_blank_mean_the_default_and_config_defers_a_set_value_to_run_t
     assert settings.GLUE_JOB_NAME.config() == "zfish-joined-fish-data"
     monkeypatch.setenv("ZFISH_GLUE_JOB_NAME", "other-job")
     assert settings.GLUE_JOB_NAME.config().env_var_name == "ZFISH_GLUE_JOB_NAME"
+
+
+def test_the_data_dirs_recorded_clock_is_every_commands_clock(tmp_path, monkeypatch):
+    """What `zfish demo` records in its data dir is "now" for every later command on it, unless
+    ZFISH_CLOCK says otherwise; a data dir without one lives on the real clock."""
+    from datetime import datetime, timezone
+
+    from zfish_assets import settings
+
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ZFISH_CLOCK", raising=False)
+    assert not settings.simulated()
+    monkeypatch.setenv("ZFISH_CLOCK", "2025-05-11T18:00:00Z")
+    settings.record_clock()
+    monkeypatch.delenv("ZFISH_CLOCK")
+    assert settings.clock() == datetime(2025, 5, 11, 18, tzinfo=timezone.utc)
+    monkeypatch.setenv("ZFISH_CLOCK", "2025-04-20T18:00:00Z")
+    assert settings.clock() == datetime(2025, 4, 20, 18, tzinfo=timezone.utc)
+    monkeypatch.delenv("ZFISH_CLOCK")
+    (tmp_path / "data" / settings.CLOCK_FILE).write_text("yesterday\n")
+    with pytest.raises(ValueError, match=r"ZFISH_CLOCK='yesterday'.*recorded in .*data/clock"):
+        settings.clock()
