@@ -1,5 +1,5 @@
 """The configuration layer: every `ZFISH_*` variable declared once in settings.py, read nowhere else,
-documented in README, and each parser accepting exactly its domain."""
+documented in docs/configuration.md, and each parser accepting exactly its domain."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from zfish_assets import settings
 
 ROOT = settings.REPO_ROOT
 CODE = sorted([*(ROOT / "zfish_assets").rglob("*.py"), *(ROOT / "glue_scripts").rglob("*.py")])
+REFERENCE = ROOT / "docs" / "configuration.md"  # the settings' reference: every declared variable listed
+PAGES = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
 VARIABLE = re.compile(r"\bZFISH_[A-Z0-9_]*[A-Z0-9]\b")
 NOT_VARIABLES = {"ZFISH_RESULT"}  # the job's result line on stdout, not a setting
 # The Trino test harness's own, read by it (zfish_assets_tests/resources/trino.py, bin/fetch-trino): not zfish's settings.
@@ -24,12 +26,12 @@ NOT_VARIABLES |= {"ZFISH_TRINO_JAVA_HOME", "ZFISH_TRINO_VERSION", "ZFISH_TRINO_D
 def test_every_variable_named_anywhere_is_declared_and_documented():
     declared = {s.name for s in settings.SETTINGS}
     assert len(declared) == len(settings.SETTINGS), "a variable declared twice"
-    texts = {p: p.read_text() for p in [*CODE, ROOT / "Makefile", ROOT / "README.md", ROOT / "bin" / "fetch-jars"]}
+    texts = {p: p.read_text() for p in [*CODE, *PAGES, ROOT / "Makefile", ROOT / "bin" / "fetch-jars"]}
     named = {(m, p.relative_to(ROOT).as_posix()) for p, t in texts.items() for m in VARIABLE.findall(t)}
     undeclared = sorted((m, p) for m, p in named if m not in declared | NOT_VARIABLES)
     assert not undeclared, f"variables named but not declared in settings.py: {undeclared}"
-    undocumented = sorted(declared - set(VARIABLE.findall(texts[ROOT / "README.md"])))
-    assert not undocumented, f"settings missing from README: {undocumented}"
+    undocumented = sorted(declared - set(VARIABLE.findall(texts[REFERENCE])))
+    assert not undocumented, f"settings missing from {REFERENCE.relative_to(ROOT)}: {undocumented}"
 
 
 def _reads_environment(node: ast.AST) -> bool:
