@@ -115,7 +115,7 @@ def count_run(observations: DataFrame, labeled: DataFrame | None, to_write: Data
               gone: DataFrame | None) -> RunCounts:
     """The run's counts in one Spark action, which also computes the persisted frames it counts.
 
-    Each action has a fixed cost (planning, scheduling: 0.2-3 s each here, BENCHMARKS.md) far above
+    Each action has a fixed cost (planning, scheduling: 0.2-3 s each here, docs/performance.md) far above
     what 10^3 rows take, so the observations, the labeled rows, the rows to write and the keys to
     delete are counted together, grouped as the run needs them.
     """

@@ -1,7 +1,7 @@
 """Every `ZFISH_*` setting, declared once: its variable, type, local default and meaning.
 
 This module is the only one that reads the environment for zfish. Each setting is a `Setting`
-in `SETTINGS` (README's settings table lists the same), read when asked for (not at import), so a
+in `SETTINGS` (docs/configuration.md's settings table lists the same), read when asked for (not at import), so a
 test or the demo can set variables before building resources. A bad value fails with the
 variable, the value and what is expected; choices are `Literal` types, flags are `bool`.
 

@@ -86,7 +86,7 @@ DOMAINS = {
     "boolean": "true or false",
     "timestamp": f"ISO 8601 with a zone, in [{TIMESTAMP_RANGE[0]:%Y-%m-%d}, {TIMESTAMP_RANGE[1]:%Y-%m-%d}) UTC",
 }
-"""Each kind's domain, as the quarantine's details and README's table state it."""
+"""Each kind's domain, as the quarantine's details and docs/contract.md's table state it."""
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")

@@ -106,7 +106,7 @@ def jar_paths(spark_settings: SparkSettings) -> list[Path]:
 SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1"
 """A run's own JVM compiles with C1 only: it lives for one run of seconds, in which the C2
 compiler's threads spent half of the join's CPU on a fresh JVM (35.5 s of CPU with C2, 19.0 s
-without, the same evening on 2 cores; BENCHMARKS.md) and never paid it back. The warm engine, which
+without, the same evening on 2 cores; docs/performance.md) and never paid it back. The warm engine, which
 lives for many runs, keeps C2."""
 
 
