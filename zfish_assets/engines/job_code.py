@@ -20,6 +20,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 
+from glue_scripts.zfish_etl.files import get_s3_object
 from zfish_assets import settings
 
 GLUE_SCRIPTS = settings.REPO_ROOT / "glue_scripts"
@@ -89,11 +90,10 @@ def verify_job_code(s3, job_name: str, job: dict) -> None:
             raise CodeIntegrityError(
                 f"Glue job {job_name!r} runs other code than this checkout: it names {uri or 'nothing'} for "
                 f"{name}, this checkout's is sha256/{expected[name].sha256}/{name}: run `zfish deploy` first")
-        try:
-            body = s3.get_object(Bucket=match["bucket"], Key=match["key"])["Body"].read()
-        except s3.exceptions.NoSuchKey:
+        body = get_s3_object(s3, match["bucket"], match["key"])
+        if body is None:
             raise CodeIntegrityError(f"s3://{match['bucket']}/{match['key']} (the job's {name}) is missing: "
-                                     "run `zfish deploy` to upload it") from None
+                                     "run `zfish deploy` to upload it")
         found = hashlib.sha256(body).hexdigest()
         if found != match["digest"]:
             raise CodeIntegrityError(

@@ -16,6 +16,7 @@ from dagster import ConfigurableResource, DagsterExecutionInterruptedError, get_
 from pydantic import Field
 
 from glue_scripts.joined_fish_data import run
+from glue_scripts.zfish_etl.files import get_s3_object
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, glue_argument
 from zfish_assets import settings
 from zfish_assets.engines.job_code import CodeIntegrityError, verify_job_code
@@ -207,14 +208,11 @@ class GlueJobEngine(Engine):
         import json
 
         bucket, _, key = result_uri.removeprefix("s3://").partition("/")
-        s3 = self._client("s3")
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey as exc:
+        body = get_s3_object(self._client("s3"), bucket, key)
+        if body is None:
             raise GlueJobError(
                 f"Glue job {self.job_name} run {run_id} succeeded but reported no result at {result_uri}: "
-                f"the deployed script is not zfish's (run `zfish deploy`); {links}"
-            ) from exc
+                f"the deployed script is not zfish's (run `zfish deploy`); {links}")
         return JobResult(**json.loads(body))
 
     def _stop(self, glue, run_id: str) -> str:

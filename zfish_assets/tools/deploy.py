@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from glue_scripts.zfish_etl.files import get_s3_object
 from glue_scripts.zfish_etl.spark_conf import glue_conf_argument
 from zfish_assets import settings
 from zfish_assets.settings import CrawlMode, EngineKind, QueryKind
@@ -164,9 +165,8 @@ def _plan_code(s3, s: DeploySettings) -> list[Action]:
     actions = []
     for obj in code_objects().values():
         key = obj.key(s.code_prefix)
-        try:
-            body = s3.get_object(Bucket=s.bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
+        body = get_s3_object(s3, s.bucket, key)  # a missing key is 403 to the deployer: found by listing
+        if body is None:
             actions.append(Action(f"upload s3://{s.bucket}/{key}",
                                   lambda key=key, obj=obj: s3.put_object(Bucket=s.bucket, Key=key, Body=obj.body)))
             continue

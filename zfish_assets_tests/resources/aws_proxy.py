@@ -173,3 +173,31 @@ class AwsProxy:
 def glue_error(status: int, code: str, message: str) -> tuple[int, bytes]:
     """An AWS JSON-protocol error answer (what Glue sends for a 503 or an unknown entity)."""
     return status, json.dumps({"__type": code, "Message": message}).encode()
+
+
+ACCESS_DENIED = 403, b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+
+
+def missing_keys_denied(upstream: str) -> Handler:
+    """S3 as a least-privilege principal meets it: a GET or HEAD of a missing object is 403 AccessDenied.
+
+    AWS answers 404 NoSuchKey only to a principal allowed `s3:ListBucket` on the whole bucket; zfish's
+    principals may list only under their prefixes, so to them a missing key looks like a denied one
+    (S3 user guide, "GetObject": permissions). moto, with no IAM, always says 404. Whether the key is
+    missing is asked of moto directly (an unsigned HEAD: moto checks no signature).
+    """
+    server = urlsplit(upstream)
+
+    def answer(r: Recorded) -> tuple[int, bytes] | None:
+        bucket, _, key = r.path.lstrip("/").partition("/")
+        if r.method not in ("GET", "HEAD") or not key or "uploadId" in r.query:
+            return None
+        connection = http.client.HTTPConnection(server.hostname, server.port, timeout=30)
+        try:
+            connection.request("HEAD", r.path)
+            missing = connection.getresponse().status == 404
+        finally:
+            connection.close()
+        return ACCESS_DENIED if missing else None
+
+    return answer

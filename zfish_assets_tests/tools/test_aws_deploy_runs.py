@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto.moto_api import state_manager
 
-from zfish_assets_tests.resources.aws_proxy import AwsProxy, Recorded, glue_error
+from zfish_assets_tests.resources.aws_proxy import AwsProxy, Recorded, glue_error, missing_keys_denied
 from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url, no_default_endpoint  # noqa: F401 (fixtures)
 from zfish_assets.names import RANGE_END, RANGE_START
 
@@ -161,6 +161,36 @@ def test_a_replaced_code_object_is_refused_before_any_glue_run(proxy, aws):
     assert f"would restore s3://{BUCKET}/{key} (replaced" in _deploy("--dry-run")
     _deploy()
     engine.check_deployed_code()  # restored: the job's code is this checkout's again
+
+
+def test_deploy_and_runs_from_an_empty_account_where_s3_answers_403_for_missing_keys(proxy, aws):
+    """Under least privilege S3 answers a GET of a missing key 403, not 404 (`missing_keys_denied`):
+    deploy (`--dry-run` too) finds the code it must upload by listing, and a run missing its code or
+    its result says which and the fix, not AccessDenied."""
+    from zfish_assets.deployments import resources_for
+    from zfish_assets.engines.job_code import code_objects
+    from zfish_assets.resources.engines import GlueJobError
+
+    proxy.handlers["s3"] = missing_keys_denied(aws)
+    objects = code_objects()
+    keys = {name: obj.key("use-cases/fish-demo/_zfish/glue") for name, obj in objects.items()}
+    planned = _deploy("--dry-run")
+    assert all(f"would upload s3://{BUCKET}/{key}" in planned for key in keys.values()), planned
+    _deploy()
+    assert "up to date: nothing to change" in _deploy()
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_ENGINE": "glue"}.items():
+            mp.setenv(name, value)
+        with resources_for()["hudi_io_manager"].engine.process_config_and_initialize_cm() as engine:
+            pass
+    with pytest.raises(GlueJobError, match=r"succeeded but reported no result at s3://.*run `zfish deploy`"):
+        engine.run_job(_job_args())  # moto's run succeeds at once and, running nothing, writes no result
+    boto3.client("s3", region_name=REGION, endpoint_url=aws).delete_object(Bucket=BUCKET, Key=keys["glue_scripts.zip"])
+    with pytest.raises(GlueJobError, match=rf"s3://{BUCKET}/{keys['glue_scripts.zip']} \(the job's glue_scripts.zip\) "
+                                           r"is missing: run `zfish deploy` to upload it"):
+        engine.check_deployed_code()
+    assert any(r.status == 403 for r in proxy.calls("s3")), "the proxy denied no GET: the test proves nothing"
 
 
 def _materialize_joined(instance, raise_on_error: bool = True):
