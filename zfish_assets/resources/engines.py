@@ -75,7 +75,8 @@ class LocalSparkEngine(Engine):
         base = SparkSettings.from_env()
         spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a))
         if self.s3a:
-            apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials()))
+            apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials(),
+                                      self.aws.kms_key_arn))
         log.info(f"Spark session ready in {time.monotonic() - started:.1f}s "
                  f"({'Spark Connect at ' + remote if remote else self.master})")
         started = time.monotonic()
@@ -104,6 +105,16 @@ def job_run_links(job_name: str, run_id: str, region: str, log_group_prefix: str
     console = (f"https://{region}.console.aws.amazon.com/gluestudio/home?region={region}"
                f"#/job/{quote(job_name, safe='')}/run/{run_id}")
     return f"logs: CloudWatch {prefix}/output and {prefix}/error, streams {run_id}*; console: {console}"
+
+
+def run_arguments(args: JobArgs, result_uri: str, run_key: str) -> dict[str, str]:
+    """A run's `Arguments`: the run's own (its window, catalog, where it writes its result, its key), never
+    code: the job's code and runtime are the deployed job's `NonOverridableArguments` (`zfish deploy`),
+    which Glue keeps over a run's (the KMS key too: a job's, not a run's)."""
+    arguments = replace(args, result_uri=result_uri, kms_key_arn="").glue_arguments()
+    if run_key:
+        arguments[RUN_KEY_ARGUMENT] = run_key
+    return arguments
 
 
 class GlueJobEngine(Engine):
@@ -195,10 +206,7 @@ class GlueJobEngine(Engine):
             return run_id, found["StartedOn"], found.get("Arguments", {}).get(glue_argument("result_uri"), "")
         self.check_deployed_code(glue)
         result_uri = f"{self.result_prefix.rstrip('/')}/{args.first_day}_{args.last_day}_{uuid.uuid4().hex}.json"
-        arguments = replace(args, result_uri=result_uri).glue_arguments()
-        if run_key:
-            arguments[RUN_KEY_ARGUMENT] = run_key
-        run_id = glue.start_job_run(JobName=self.job_name, Arguments=arguments)["JobRunId"]
+        run_id = glue.start_job_run(JobName=self.job_name, Arguments=run_arguments(args, result_uri, run_key))["JobRunId"]
         log.info(f"started Glue job {self.job_name} run {run_id} for {args.first_day}..{args.last_day}; "
                  f"{job_run_links(self.job_name, run_id, region)}")
         return run_id, datetime.now(timezone.utc), result_uri

@@ -111,7 +111,7 @@ def test_deploy_converges_on_each_setting_and_dry_run_shows_each_change(proxy, a
         assert crawler["Targets"]["S3Targets"] == [{"Path": f"s3://{BUCKET}/labs/fish-b/{table}/"}]
     job = glue.get_job(JobName=JOB)["Job"]
     assert job["Role"] == OTHER_ROLE and job["Command"]["ScriptLocation"] == new_script
-    assert job["DefaultArguments"]["--extra-py-files"].startswith(f"s3://{BUCKET}/labs/fish-b/_zfish/glue/sha256/")
+    assert job["NonOverridableArguments"]["--extra-py-files"].startswith(f"s3://{BUCKET}/labs/fish-b/_zfish/glue/sha256/")
     assert len(proxy.calls("AWSGlue.UpdateJob")) == 1 and len(proxy.calls("AWSGlue.UpdateCrawler")) == 2
 
     # The database, changed behind deploy's back, is put back (moto's own UpdateDatabase).
@@ -191,6 +191,34 @@ def test_deploy_and_runs_from_an_empty_account_where_s3_answers_403_for_missing_
                                            r"is missing: run `zfish deploy` to upload it"):
         engine.check_deployed_code()
     assert any(r.status == 403 for r in proxy.calls("s3")), "the proxy denied no GET: the test proves nothing"
+
+
+def test_a_run_cannot_swap_the_jobs_code(proxy, aws, monkeypatch):
+    """The runner may start the job and write raw days; naming its own script at StartJobRun must not run
+    it. The deployed job pins its code and runtime (`NonOverridableArguments`), so the run's
+    `--scriptLocation` (and `--extra-py-files`, `--conf`) give way to the job's: what moto applies, as
+    Glue documents the field. The engine itself passes only run arguments. One timeout fact: the
+    job's `Timeout` (minutes) is `ZFISH_GLUE_TIMEOUT_S`, which the runner waits."""
+    from zfish_assets.resources.engines import run_arguments
+
+    monkeypatch.setenv("ZFISH_GLUE_TIMEOUT_S", "5400")
+    _deploy()
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
+    job = glue.get_job(JobName=JOB)["Job"]
+    assert job["Timeout"] == 90
+    pinned = job["NonOverridableArguments"]
+    assert pinned["--scriptLocation"] == job["Command"]["ScriptLocation"]
+    planted = f"s3://{BUCKET}/use-cases/fish-demo/observations/day=2025-04-05/x.py"  # the runner may write here
+    run_id = glue.start_job_run(JobName=JOB, Arguments={
+        "--scriptLocation": planted, "--extra-py-files": planted, "--conf": "spark.driver.extraJavaOptions=-Dx",
+        "--first_day": "2025-04-05"})["JobRunId"]
+    ran = glue.get_job_run(JobName=JOB, RunId=run_id)["JobRun"]["Arguments"]
+    assert {k: ran[k] for k in ("--scriptLocation", "--extra-py-files", "--conf")} == \
+        {k: pinned[k] for k in ("--scriptLocation", "--extra-py-files", "--conf")}
+    assert ran["--first_day"] == "2025-04-05"  # a run argument still reaches the run
+
+    arguments = run_arguments(_job_args(), f"s3://{BUCKET}/r.json", "run:step")
+    assert not set(arguments) & set(pinned) and arguments["--first_day"] == "2025-05-01"
 
 
 def _materialize_joined(instance, raise_on_error: bool = True):
