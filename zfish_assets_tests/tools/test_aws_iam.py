@@ -19,6 +19,7 @@ grants none): the runner's IO manager registers the table.
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -156,3 +157,79 @@ def test_the_runners_policy_covers_its_athena_queries_and_the_configured_output(
     assert proxy.calls("AmazonAthena.StartQueryExecution") and not denied(proxy.requests, policies)
     assert allowed(runner, Need("s3:PutObject", "arn:aws:s3:::zfish-query-results/athena/q.csv"))
     assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{BUCKET}/use-cases/fish-demo/_zfish/athena-results/q.csv"))
+
+
+# Policies for every setting: bucket names as S3 allows them, lake prefixes as ZFISH_LAKE_PREFIX takes them,
+# Athena outputs as a user writes them (a bucket root with or without `/`, a prefix with or without it).
+_SEGMENT = "[a-z0-9][a-z0-9_.=-]{0,8}"
+_BUCKET = r"[a-z0-9][a-z0-9-]{1,20}[a-z0-9]"
+
+
+def _prefixes():
+    from hypothesis import strategies as st
+
+    return st.lists(st.from_regex(_SEGMENT, fullmatch=True).filter(lambda p: p != ".."), min_size=1, max_size=3)
+
+
+def test_policies_are_well_formed_and_allow_exactly_what_is_needed_for_every_setting():
+    from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+    from zfish_assets.tools.deploy import DeploySettings
+    from zfish_assets.tools.policies import policies
+    from zfish_assets_tests.tools.iam_replay import Need, allowed
+
+    well_formed = re.compile(r"^arn:aws:s3:::[a-z0-9.-]+(/([^/]+/)*([^/]+|\*))?$")
+
+    @hsettings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(bucket=st.from_regex(_BUCKET, fullmatch=True), lake=_prefixes(),
+           out_bucket=st.from_regex(_BUCKET, fullmatch=True), out=st.lists(st.from_regex(_SEGMENT, fullmatch=True),
+                                                                                   max_size=2),
+           slash=st.booleans(), kms=st.booleans())
+    def check(bucket, lake, out_bucket, out, slash, kms):
+        prefix, out_key = "/".join(lake), "/".join(out)
+        output = f"s3://{out_bucket}" + (f"/{out_key}" if out_key else "") + ("/" if slash else "")
+        key = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        s = DeploySettings(bucket=bucket, region="us-east-1", endpoint_url="", prefix=prefix, database="db",
+                           job_name="job", role_arn="arn:aws:iam::000000000000:role/r", athena_output=output,
+                           query="athena", kms_key_arn=key if kms else "")
+        documents = policies(s)
+        s3_arns = [r for name, doc in documents.items() if name != "job-role-trust" for st_ in doc["Statement"]
+                   for r in (st_["Resource"] if isinstance(st_["Resource"], list) else [st_["Resource"]])
+                   if r.startswith("arn:aws:s3")]
+        assert s3_arns and all(well_formed.match(r) for r in s3_arns), [r for r in s3_arns if not well_formed.match(r)]
+        runner, job, deployer = documents["runner"], documents["job-role"], documents["deployer"]
+        result = "/".join([*out, "q1.csv"])
+        assert allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{out_bucket}/{result}"))
+        assert allowed(runner, Need("s3:GetObject", f"arn:aws:s3:::{out_bucket}/{result}"))
+        if out:  # a sibling of the output prefix is not the output
+            assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{out_bucket}/{out_key}x/q1.csv"))
+        day = f"arn:aws:s3:::{bucket}/{prefix}/observations/day=2025-04-05/a.json"
+        for action in ("s3:PutObject", "s3:AbortMultipartUpload"):
+            assert allowed(runner, Need(action, day))
+            assert allowed(job, Need(action, f"arn:aws:s3:::{bucket}/{prefix}/processed/joined_fish_data/x.parquet"))
+            assert allowed(deployer, Need(action, f"arn:aws:s3:::{bucket}/{prefix}/_zfish/glue/sha256/d/x.py"))
+        if out_bucket != bucket:  # (Athena's results in the lake's bucket may well cover these keys)
+            assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{prefix}x/observations/day=2025-04-05/a.json"))
+            assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{prefix}/_zfish/glue/sha256/d/x.py"))
+        assert not allowed(job, Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{prefix}/_zfish/glue/sha256/d/x.py"))
+        for doc in (runner, job, deployer):
+            assert allowed(doc, Need("kms:GenerateDataKey", key)) is kms and allowed(doc, Need("kms:Decrypt", key)) is kms
+        trust = documents["job-role-trust"]["Statement"][0]["Condition"]
+        assert trust == {"StringEquals": {"aws:SourceAccount": "000000000000"},
+                         "ArnLike": {"aws:SourceArn": "arn:aws:glue:us-east-1:000000000000:*"}}
+
+    check()
+
+
+def test_a_bucket_root_as_athena_output_grants_the_buckets_objects():
+    """`ZFISH_ATHENA_OUTPUT=s3://bucket/` (and without the slash): `arn:aws:s3:::bucket/*`, not `bucket//*`."""
+    from zfish_assets.tools.deploy import DeploySettings
+    from zfish_assets.tools.policies import runner_policy
+    from zfish_assets_tests.tools.iam_replay import Need, allowed
+
+    for output in ("s3://athena-results-bucket/", "s3://athena-results-bucket"):
+        s = DeploySettings(bucket="lake", region="", endpoint_url="", prefix="p", database="db", job_name="j",
+                           role_arn="arn:aws:iam::000000000000:role/r", athena_output=output, query="athena")
+        (results,) = [st for st in runner_policy(s)["Statement"] if st["Sid"] == "AthenaResults"]
+        assert results["Resource"] == ["arn:aws:s3:::athena-results-bucket/*"]
+        assert allowed(runner_policy(s), Need("s3:PutObject", "arn:aws:s3:::athena-results-bucket/abc.csv"))
