@@ -164,11 +164,20 @@ def _deploy(args: argparse.Namespace) -> int:
     from zfish_assets.tools.deploy import DeploySettings, deploy
     from zfish_assets.tools.policies import policies
 
+    from zfish_assets.aws_errors import explain
+
     try:
         deploy_settings = DeploySettings.from_env()
     except ValueError as exc:
         args.error(str(exc))
-    deploy(deploy_settings, dry_run=args.dry_run)
+    try:
+        deploy(deploy_settings, dry_run=args.dry_run)
+    except Exception as exc:
+        message = explain(exc)
+        if message is None:
+            raise
+        print(f"zfish deploy: {message}", file=sys.stderr)
+        return 1
     documents = {name: json.dumps(policy, indent=2) + "\n" for name, policy in policies(deploy_settings).items()}
     if args.policy_out:
         args.policy_out.mkdir(parents=True, exist_ok=True)

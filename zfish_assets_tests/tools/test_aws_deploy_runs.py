@@ -327,3 +327,73 @@ def test_zfish_demo_on_the_aws_deployment_refuses_at_once_or_runs(aws, data_dir,
 
     assert f"joined_fish_data: {labeled('2025-05-10')}" in out and f"joined_fish_data: {labeled('2025-05-11')}" in out
     assert "Demo finished" in out and "FAIL" not in out, out
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound, then closed: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _deploy_failing(capsys) -> tuple[int, str]:
+    from zfish_assets.tools.cli import main
+
+    capsys.readouterr()
+    status = main(["deploy"])
+    captured = capsys.readouterr()
+    return status, captured.err.strip()
+
+
+def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_bucket(aws, monkeypatch, capsys):
+    """A closed endpoint and a missing bucket: `zfish deploy` says so in a line naming the setting (no
+    traceback), and a run's step fails at once (not retried as transient: every attempt meets them)."""
+    import time
+
+    from dagster import RetryRequested
+
+    from zfish_assets.aws_errors import AWSSettingError
+    from zfish_assets.resources.aws import aws_client
+    from zfish_assets.resources.lake import S3Lake
+    from zfish_assets.resources.aws import AWSConnection
+    from zfish_assets.retries import retry_transient
+
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    monkeypatch.setenv("ZFISH_S3_BUCKET", "no-such-bucket")
+    status, err = _deploy_failing(capsys)
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert "bucket 'no-such-bucket' does not exist (ZFISH_S3_BUCKET=no-such-bucket" in err and "fix ZFISH_S3_BUCKET" in err
+
+    closed = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("ZFISH_S3_BUCKET", BUCKET)
+    monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", closed)
+    aws_client.cache_clear()
+    began = time.monotonic()
+    status, err = _deploy_failing(capsys)
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert f"nothing answers at ZFISH_AWS_ENDPOINT_URL={closed}" in err, err
+
+    lake = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=closed))
+    with pytest.raises(AWSSettingError, match=f"nothing answers at ZFISH_AWS_ENDPOINT_URL={closed}") as failed:
+        with retry_transient(0, "landing observations"):
+            lake.list_days("observations")
+    assert not isinstance(failed.value, RetryRequested)
+    assert time.monotonic() - began < 30  # botocore's own few quick attempts, no 10-20-40 s step retries
+
+
+def test_an_unknown_region_is_refused_at_the_settings(monkeypatch, capsys):
+    from zfish_assets import settings
+    from zfish_assets.deployments import resources_for
+    from zfish_assets.tools.cli import main
+
+    for region in ("us-east-1", "eu-west-3", "cn-north-1", "us-gov-west-1", "ap-southeast-7", ""):
+        assert settings.AWS_REGION.parse(region) == region
+    monkeypatch.setenv("ZFISH_AWS_REGION", "us-east-l")
+    monkeypatch.setenv("ZFISH_S3_BUCKET", BUCKET)
+    with pytest.raises(ValueError, match=r"ZFISH_AWS_REGION='us-east-l' is not an AWS region such as us-east-1"):
+        resources_for("aws")
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    with pytest.raises(SystemExit):
+        main(["deploy"])
+    assert "ZFISH_AWS_REGION='us-east-l' is not an AWS region" in capsys.readouterr().err
