@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from zfish_assets import settings
 
-_UNREACHABLE = {"EndpointConnectionError", "ConnectTimeoutError", "NewConnectionError", "ConnectionRefusedError",
-                "gaierror"}
+_UNREACHABLE = {"ConnectionRefusedError", "gaierror"}  # nothing listens there; no such host
 
 
 def _chain(exc: BaseException | None):
@@ -22,7 +21,8 @@ def _chain(exc: BaseException | None):
 
 
 def unreachable(exc: BaseException) -> bool:
-    """Whether `exc` is a connection that could not be made (refused, no such host, connect timeout)."""
+    """Whether `exc` comes of a connection refused or a host name that does not resolve: a closed or wrong
+    endpoint, not a blip (a timeout may be one, and stays transient)."""
     return any(type(e).__name__ in _UNREACHABLE for e in _chain(exc))
 
 
@@ -39,7 +39,13 @@ def explain(exc: BaseException) -> str | None:
                 "Check the region and this machine's network.")
     for e in _chain(exc):
         error = getattr(e, "response", None)
-        if isinstance(error, dict) and error.get("Error", {}).get("Code") == "NoSuchBucket":
+        code = error.get("Error", {}).get("Code", "") if isinstance(error, dict) else ""
+        endpoint = settings.AWS_ENDPOINT_URL.raw()
+        if code.isdigit() and endpoint and not getattr(e, "operation_name", "").startswith("Head"):
+            # botocore names the error by the HTTP status when the answer holds no AWS error code: not an AWS API
+            return (f"{endpoint} answered {getattr(e, 'operation_name', 'a request')} with HTTP {code} and no AWS "
+                    f"error: {settings.AWS_ENDPOINT_URL.name} names something that is not an AWS (or moto) endpoint.")
+        if code == "NoSuchBucket":
             bucket = error["Error"].get("BucketName") or settings.S3_BUCKET.raw()
             return (f"bucket {bucket!r} does not exist ({settings.S3_BUCKET.name}={settings.S3_BUCKET.raw()}, "
                     f"region {settings.AWS_REGION.raw() or 'default'}): create it, or fix {settings.S3_BUCKET.name}.")

@@ -106,6 +106,19 @@ def _prefixes(folders: list[str]) -> dict:
     return {"StringLike": {"s3:prefix": folders}}
 
 
+def _list_lake(a: "_Arns", spark: bool) -> dict:
+    """Listing the lake: under its prefix only, except for a principal whose Spark writes the table.
+
+    Spark's S3 filesystems (s3a here, EMRFS on Glue) look a path up with HEAD before listing it, and S3
+    answers a HEAD of a missing key 404 only to a principal that may list the bucket itself (a HEAD
+    has no `s3:prefix`, so a prefix-scoped right does not count); to others it is 403, which they
+    take as a failure, not as "not there". Listing reveals names, never contents.
+    """
+    if spark:
+        return _statement("ListTheLakesBucketForSpark", ["s3:ListBucket"], [a.bucket])
+    return _statement("ListTheLake", ["s3:ListBucket"], [a.bucket], _prefixes([f"{a.s.prefix}/*"]))
+
+
 def deployer_policy(s: DeploySettings) -> dict:
     a = _Arns(s)
     return {"Version": "2012-10-17", "Statement": [
@@ -127,7 +140,7 @@ def runner_policy(s: DeploySettings) -> dict:
     lake_write = [*RAW_TABLES, "quarantine", "_zfish/keys", LANDING_DIR, EXPORT_PREFIX] + \
         (["processed"] if s.engine == "spark" else [])
     statements = [
-        _statement("ListTheLake", ["s3:ListBucket"], [a.bucket], _prefixes([f"{s.prefix}/*"])),
+        _list_lake(a, spark=s.engine == "spark"),
         _statement("LandDaysAndLedgersExportTrainingSets", ["s3:GetObject", *WRITE, "s3:DeleteObject"],
                    a.objects(*lake_write)),
         _statement("ReadTheTableTheCodeAndRunResults", ["s3:GetObject"],
@@ -153,7 +166,7 @@ def runner_policy(s: DeploySettings) -> dict:
 def job_role_policy(s: DeploySettings) -> dict:
     a = _Arns(s)
     statements = [
-        _statement("ListTheLake", ["s3:ListBucket"], [a.bucket], _prefixes([f"{s.prefix}/*"])),
+        _list_lake(a, spark=True),
         # the landing markers too: a day being replaced is read from its copy (landing.py)
         _statement("ReadRawDaysLedgersAndTheCode", ["s3:GetObject"],
                    a.objects(*RAW_TABLES, "quarantine", LANDING_DIR, "_zfish/glue")),

@@ -20,6 +20,7 @@ import pytest
 
 from zfish_assets.resources.aws import AWSConnection
 from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
+from zfish_assets_tests.tools.test_aws_deploy_runs import _deploy
 
 ROLE = "arn:aws:iam::000000000000:role/zfish-test"  # moto accepts any role; no real account
 QUERY_ID = r"[0-9a-f-]{36}"
@@ -175,16 +176,6 @@ def test_athena_timeout_and_cancellation_name_the_query(aws):
         assert cancelled.value.query_id != query_id and cancelled.value.query_id in str(cancelled.value)
 
 
-def _deploy_quietly() -> None:
-    import contextlib
-    import io
-
-    from zfish_assets.tools.cli import main
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["deploy"]) == 0
-
-
 def test_crawler_mode_needs_the_deployed_crawler_waits_and_needs_the_day_registered(aws, instance, monkeypatch):
     """The crawled asset in crawler mode, through Dagster: before `zfish deploy` the run fails naming the
     fix and creates nothing (runs never change infrastructure); after it, day D1 registered (by the
@@ -219,7 +210,7 @@ def test_crawler_mode_needs_the_deployed_crawler_waits_and_needs_the_day_registe
     success, error = _run_failing(defs, instance, d1)
     assert not success and f"crawler {crawler} does not exist: run `zfish deploy`" in error, error
     assert glue.list_crawlers()["CrawlerNames"] == []
-    _deploy_quietly()
+    _deploy()
     with transition(aws, "glue::crawl", IMMEDIATE):
         (ok,) = land_and_crawl(defs, instance, [d1], assets=["observations"])
         assert ok.success and ok.checks and all(c.passed for c in ok.checks), ok.checks
@@ -280,7 +271,7 @@ def test_crawler_mode_judges_the_day_by_the_contract_as_partitions_mode_does(aws
     for name, value in {"ZFISH_CRAWL_MODE": "crawler", "ZFISH_GLUE_ROLE_ARN": ROLE, "ZFISH_CRAWLER_POLL_S": "0.05",
                         "ZFISH_CRAWLER_TIMEOUT_S": "20"}.items():
         monkeypatch.setenv(name, value)
-    _deploy_quietly()
+    _deploy()
     with transition(aws, "glue::crawl", IMMEDIATE):
         (by_crawler,) = land_and_crawl(build_definitions(), instance, [day], assets=["observations"])
     assert by_crawler.success

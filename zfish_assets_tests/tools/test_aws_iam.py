@@ -30,7 +30,7 @@ import boto3
 from moto.moto_api import state_manager
 
 from zfish_assets_tests.resources.aws_proxy import missing_keys_denied
-from zfish_assets_tests.tools.iam_replay import denied, wildcard_actions
+from zfish_assets_tests.tools.iam_replay import Need, allowed, denied, wildcard_actions
 from zfish_assets_tests.tools.test_aws_deploy_runs import ROLE, STUCK, _deploy, proxy  # noqa: F401 (fixture)
 from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
 
@@ -107,7 +107,8 @@ def test_each_principal_does_its_part_of_the_walkthrough_within_its_own_policy(p
 
     # As AWS answers principals that may list only under their prefixes: a GET of a missing key (hudi-rs's
     # defaults file, see iam_replay.TOLERATED, a day's ledger not yet written) is 403 AccessDenied.
-    proxy.handlers["s3"] = missing_keys_denied(aws)
+    proxy.handlers["s3"] = missing_keys_denied(  # 404 only to whom its policy lets list the whole bucket
+        aws, lambda r, bucket: r.access_key in policies and allowed(policies[r.access_key], Need("s3:ListBucket", f"arn:aws:s3:::{bucket}")))
     _as(monkeypatch, "runner")
     defs = build_definitions()
     landed = land_and_crawl(defs, instance, ["2025-04-05"], assets=["raw_observations", "observations"])
@@ -137,7 +138,6 @@ def test_the_runners_policy_covers_its_athena_queries_and_the_configured_output(
     and its policy grants the result location that is configured, not the default one."""
     from zfish_assets.deployments import resources_for
     from zfish_assets.tools.policies import PRINCIPALS
-    from zfish_assets_tests.tools.iam_replay import Need, allowed
     from zfish_assets_tests.resources.test_aws_services import queue_athena_result
 
     for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_QUERY": "athena", "ZFISH_ATHENA_WORKGROUP": "zfish",
@@ -176,7 +176,6 @@ def test_policies_are_well_formed_and_allow_exactly_what_is_needed_for_every_set
 
     from zfish_assets.tools.deploy import DeploySettings
     from zfish_assets.tools.policies import policies
-    from zfish_assets_tests.tools.iam_replay import Need, allowed
 
     well_formed = re.compile(r"^arn:aws:s3:::[a-z0-9.-]+(/([^/]+/)*([^/]+|\*))?$")
 
@@ -225,7 +224,6 @@ def test_a_bucket_root_as_athena_output_grants_the_buckets_objects():
     """`ZFISH_ATHENA_OUTPUT=s3://bucket/` (and without the slash): `arn:aws:s3:::bucket/*`, not `bucket//*`."""
     from zfish_assets.tools.deploy import DeploySettings
     from zfish_assets.tools.policies import runner_policy
-    from zfish_assets_tests.tools.iam_replay import Need, allowed
 
     for output in ("s3://athena-results-bucket/", "s3://athena-results-bucket"):
         s = DeploySettings(bucket="lake", region="", endpoint_url="", prefix="p", database="db", job_name="j",
