@@ -98,6 +98,31 @@ def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_
     assert time.monotonic() - began < 30  # botocore's own few quick attempts, no 10-20-40 s step retries
 
 
+def _known_regions() -> list[str]:
+    """Every region botocore's endpoint data lists, in every partition (data, not the pattern the parser uses)."""
+    from botocore.loaders import create_loader
+
+    return sorted(r for p in create_loader().load_data("endpoints")["partitions"] for r in p["regions"])
+
+
+def test_every_known_region_passes_and_a_typo_of_one_does_not():
+    from hypothesis import given, settings as hsettings, strategies as st
+
+    from zfish_assets import settings
+
+    assert all(settings.AWS_REGION.parse(region) == region for region in _known_regions())
+
+    @hsettings(max_examples=200, deadline=None)
+    @given(st.sampled_from(_known_regions()), st.sampled_from("lIoO_ "), st.booleans())
+    def typo(region, letter, at_end):
+        # A letter for the region's number (`us-east-l`), or in place of the dash before it (`us-east_1`).
+        wrong = region[:-1] + letter if at_end else region[:-2] + letter + region[-1]
+        with pytest.raises(ValueError, match=r"ZFISH_AWS_REGION=.* is not an AWS region such as us-east-1"):
+            settings.AWS_REGION.parse(wrong)
+
+    typo()
+
+
 def test_an_unknown_region_is_refused_at_the_settings(monkeypatch, capsys):
     from zfish_assets import settings
     from zfish_assets.deployments import resources_for

@@ -159,6 +159,41 @@ def test_the_runners_policy_covers_its_athena_queries_and_the_configured_output(
     assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{BUCKET}/use-cases/fish-demo/_zfish/athena-results/q.csv"))
 
 
+def test_crawler_mode_runs_start_the_deployed_crawler_within_the_runners_policy(proxy, aws, instance, data_dir,  # noqa: F811
+                                                                              tmp_path, monkeypatch):
+    """Crawler mode under the policies `zfish deploy` writes for it: the deployer creates the crawlers
+    (passing the job role), the runner only starts and watches them (no CreateCrawler, no PassRole)."""
+    from zfish_assets.definitions import build_definitions
+    from zfish_assets.tools.policies import PRINCIPALS
+    from zfish_assets.tools.runs import land_and_crawl
+
+    for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_CRAWL_MODE": "crawler", "ZFISH_CRAWLER_POLL_S": "0.05",
+                        "ZFISH_CRAWLER_TIMEOUT_S": "20"}.items():
+        monkeypatch.setenv(name, value)
+    _as(monkeypatch, "deployer")
+    _deploy("--policy-out", str(tmp_path / "policies"))
+    policies = {KEYS[p]: json.loads((tmp_path / "policies" / f"{p}.json").read_text()) for p in PRINCIPALS}
+    proxy.handlers["s3"] = missing_keys_denied(
+        aws, lambda r, bucket: r.access_key in policies and allowed(policies[r.access_key], Need("s3:ListBucket", f"arn:aws:s3:::{bucket}")))
+
+    _as(monkeypatch, "runner")
+    day = "2025-04-05"
+    monkeypatch.setenv("ZFISH_CRAWL_MODE", "partitions")  # what a real crawl would register, registered by zfish's
+    (landed,) = land_and_crawl(build_definitions(), instance, [day], assets=["raw_observations", "observations"])
+    monkeypatch.setenv("ZFISH_CRAWL_MODE", "crawler")
+    state_manager.set_transition(model_name="glue::crawl", transition={"progression": "immediate"})
+    try:
+        (crawled,) = land_and_crawl(build_definitions(), instance, [day], assets=["observations"])
+    finally:
+        state_manager.unset_transition(model_name="glue::crawl")
+    assert landed.success and crawled.success and all(c.passed for c in crawled.checks), crawled.checks
+
+    runner = [r for r in proxy.requests if r.access_key == KEYS["runner"]]
+    assert {r.target for r in runner} >= {"AWSGlue.GetCrawler", "AWSGlue.StartCrawler"}
+    assert not [r for r in runner if r.target in ("AWSGlue.CreateCrawler", "AWSGlue.UpdateCrawler")]
+    problems = denied(proxy.requests, policies)
+    assert not problems, "\n".join(sorted(set(problems)))
+
 # Policies for every setting: bucket names as S3 allows them, lake prefixes as ZFISH_LAKE_PREFIX takes them,
 # Athena outputs as a user writes them (a bucket root with or without `/`, a prefix with or without it).
 _SEGMENT = "[a-z0-9][a-z0-9_.=-]{0,8}"
