@@ -3,9 +3,11 @@
 Every resource deploy owns is compared field by field with its definition here, and created or
 updated where it differs: the Glue database, one on-demand crawler per raw table (for crawler
 mode), the job's code in S3 (content-addressed, see `engines/job_code.py`), and the Glue job of the
-`ZFISH_GLUE_VERSION` runtime, 5.0 or 5.1 (Hudi through `--datalake-formats hudi`, the Glue Data
-Catalog as metastore, the code's keys). A second deploy changes nothing; `--dry-run` prints each difference. Runs (the Glue job engine) only start
-this job; they never create or change anything.
+`ZFISH_GLUE_VERSION` runtime, 5.0 or 5.1 (Hudi through `--datalake-formats hudi`, the code's keys,
+all of its arguments pinned: `job_definition`). A second deploy changes nothing; `--dry-run` prints
+each difference. Runs (the Glue job engine, crawler mode's crawls) only start this job and these
+crawlers; they never create or change anything. Whether a code object exists is found by listing
+(`get_s3_object`): to the deployer's least-privilege policy S3 answers a GET of a missing key 403.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ No statement grants a `*` action. Account ids are `*` in ARNs (the policies name
 the region is the configured one, else `*`. The job role's trust policy names the role's own
 account (`aws:SourceAccount`, `aws:SourceArn`): Glue assumes it for this account's jobs and crawlers
 only. Every statement that writes objects may abort a multipart upload; with `ZFISH_KMS_KEY_ARN`
-each principal may use that key (`kms:GenerateDataKey` to write, `kms:Decrypt` to read).
+each principal may use that key (`kms:GenerateDataKey` to write, `kms:Decrypt` to read). Listing
+is scoped to the lake's prefix, except for the principal whose Spark writes the table (`_list_lake`).
 """
 
 from __future__ import annotations
@@ -58,13 +59,18 @@ def _account(role_arn: str) -> str:
 
 
 def trust_policy(s: DeploySettings) -> dict:
-    """Glue may assume the job role, only on behalf of this account's Glue resources (no confused deputy:
-    another account's job or crawler naming this role is refused)."""
+    """Glue may assume the job role, on behalf of this account's Glue resources only (no confused deputy:
+    another account's job or crawler naming this role is refused).
+
+    `...IfExists`: a service that sends `aws:SourceAccount` / `aws:SourceArn` with its AssumeRole is
+    held to them; Glue's documentation does not say that it sends them for jobs and crawlers, and
+    a plain `StringEquals` on a key never sent would lock Glue out of the role.
+    """
     account, region = _account(s.role_arn), s.region or "*"
     return {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"aws:SourceAccount": account},
-                      "ArnLike": {"aws:SourceArn": f"arn:aws:glue:{region}:{account}:*"}}}]}
+        "Condition": {"StringEqualsIfExists": {"aws:SourceAccount": account},
+                      "ArnLikeIfExists": {"aws:SourceArn": f"arn:aws:glue:{region}:{account}:*"}}}]}
 
 
 class _Arns:
@@ -93,7 +99,7 @@ class _Arns:
 
 def _kms(s: DeploySettings) -> list[dict]:
     """Use of the SSE-KMS key every write names (`ZFISH_KMS_KEY_ARN`); none without one."""
-    return [_statement("UseTheBucketKey", KMS_USE, [s.kms_key_arn])] if s.kms_key_arn else []
+    return [_statement("UseTheKmsKey", KMS_USE, [s.kms_key_arn])] if s.kms_key_arn else []
 
 
 def _statement(sid: str, actions: list[str], resources: list[str] | str, condition: dict | None = None) -> dict:

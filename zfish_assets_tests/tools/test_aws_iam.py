@@ -249,8 +249,8 @@ def test_policies_are_well_formed_and_allow_exactly_what_is_needed_for_every_set
         for doc in (runner, job, deployer):
             assert allowed(doc, Need("kms:GenerateDataKey", key)) is kms and allowed(doc, Need("kms:Decrypt", key)) is kms
         trust = documents["job-role-trust"]["Statement"][0]["Condition"]
-        assert trust == {"StringEquals": {"aws:SourceAccount": "000000000000"},
-                         "ArnLike": {"aws:SourceArn": "arn:aws:glue:us-east-1:000000000000:*"}}
+        assert trust == {"StringEqualsIfExists": {"aws:SourceAccount": "000000000000"},
+                         "ArnLikeIfExists": {"aws:SourceArn": "arn:aws:glue:us-east-1:000000000000:*"}}
 
     check()
 
