@@ -38,6 +38,10 @@ from zfish_assets.engines.spark_session import (
 class Engine(ConfigurableResource, ABC):
     """Runs the joined_fish_data job for a window and reports what it wrote."""
 
+    def preflight(self) -> None:
+        """Refuse at once what would make every run fail on this machine (none here: the Glue engine's
+        deployed code is checked before each run, `GlueJobEngine.check_deployed_code`)."""
+
     @abstractmethod
     def run_job(self, args: JobArgs, run_key: str = "") -> JobResult:
         """Run the job to completion; raise with the engine's own error when it fails.
