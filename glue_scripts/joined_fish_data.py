@@ -193,7 +193,7 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     incremental mode nothing is written either when no row changed and none is gone: no commit, no
     file rewritten.
     """
-    aws.use_endpoint(args.aws_endpoint_url, args.aws_region)
+    aws.use_endpoint(args.aws_endpoint_url, args.aws_region, args.kms_key_arn)
     observations_table, outcomes, stored = read_sources(spark, args)
     incremental = args.join_mode is JoinMode.INCREMENTAL
     scan = plan_stale_label_scan(args.target_path, outcomes) if incremental and outcomes is not None else None

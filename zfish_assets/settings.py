@@ -195,6 +195,28 @@ def key_prefix(value: str) -> str:
     return prefix
 
 
+def aws_region(value: str) -> str:
+    """Blank (boto3's own resolution), or a region of one of botocore's partitions (its `regionRegex`):
+    a typo such as `us-east-l` would otherwise reach an endpoint host that does not exist."""
+    from botocore.loaders import create_loader
+
+    region = value.strip()
+    patterns = [p["regionRegex"] for p in create_loader().load_data("partitions")["partitions"]]
+    if region and not any(re.match(pattern, region) for pattern in patterns):
+        raise ValueError("an AWS region such as us-east-1 or eu-west-1 (botocore's partitions know no such name)")
+    return region
+
+
+_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)$")
+
+
+def kms_key_arn(value: str) -> str:
+    """Blank, or a KMS key's (or alias's) full ARN: S3 needs the ARN to name a key in SSE-KMS requests."""
+    if value.strip() and not _KMS_KEY.match(value.strip()):
+        raise ValueError("a KMS key ARN, arn:aws:kms:<region>:<account>:key/<id>")
+    return value.strip()
+
+
 def folder(value: str) -> Path:
     return Path(value).expanduser().resolve()
 
@@ -256,14 +278,20 @@ PARTS = (LAKE, CATALOG, ENGINE, QUERY, CRAWL_MODE)
 
 # AWS.
 S3_BUCKET = Setting("ZFISH_S3_BUCKET", "", text, "The lake's bucket (lake s3).")
-AWS_REGION = Setting("ZFISH_AWS_REGION", "", text, "The region of every AWS client; blank: boto3's own resolution.")
+AWS_REGION = Setting("ZFISH_AWS_REGION", "", aws_region,
+                     "The region of every AWS client; blank: boto3's own resolution.")
 AWS_ENDPOINT_URL = Setting("ZFISH_AWS_ENDPOINT_URL", "", text,
                            "One endpoint for every AWS client (e.g. a local moto server); blank: AWS's.")
 GLUE_JOB_NAME = Setting("ZFISH_GLUE_JOB_NAME", "zfish-joined-fish-data", text,
                         "The Glue job `zfish deploy` defines and engine glue runs.")
 GLUE_ROLE_ARN = Setting("ZFISH_GLUE_ROLE_ARN", "", text,
-                        "The role the Glue job (and a crawler a run creates) assumes; `zfish deploy` needs it.")
-GLUE_TIMEOUT_S = Setting("ZFISH_GLUE_TIMEOUT_S", str(3 * 3600), seconds, "How long a Glue job run may take.")
+                        "The role the Glue job and the crawlers assume; `zfish deploy` needs it.")
+GLUE_TIMEOUT_S = Setting("ZFISH_GLUE_TIMEOUT_S", str(2 * 3600), seconds,
+                         "How long a Glue job run may take: the job's `Timeout` (`zfish deploy`, whole minutes) "
+                         "and how long a run waits for it.")
+KMS_KEY_ARN = Setting("ZFISH_KMS_KEY_ARN", "", kms_key_arn,
+                      "A KMS key for SSE-KMS on every object zfish writes (boto3, s3a, the Glue job); "
+                      "blank: the bucket's default encryption.")
 GLUE_POLL_S = Setting("ZFISH_GLUE_POLL_S", "15", seconds, "Seconds between polls of a Glue job run.")
 CRAWLER_TIMEOUT_S = Setting("ZFISH_CRAWLER_TIMEOUT_S", "1800", seconds, "How long a Glue crawl may take.")
 CRAWLER_POLL_S = Setting("ZFISH_CRAWLER_POLL_S", "15", seconds, "Seconds between polls of a Glue crawler.")

@@ -16,6 +16,7 @@ from dagster import ConfigurableResource, DagsterExecutionInterruptedError, get_
 from pydantic import Field
 
 from glue_scripts.joined_fish_data import run
+from glue_scripts.zfish_etl.files import get_s3_object
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, glue_argument
 from zfish_assets import settings
 from zfish_assets.engines.job_code import CodeIntegrityError, verify_job_code
@@ -36,6 +37,10 @@ from zfish_assets.engines.spark_session import (
 
 class Engine(ConfigurableResource, ABC):
     """Runs the joined_fish_data job for a window and reports what it wrote."""
+
+    def preflight(self) -> None:
+        """Refuse at once what would make every run fail on this machine (none here: the Glue engine's
+        deployed code is checked before each run, `GlueJobEngine.check_deployed_code`)."""
 
     @abstractmethod
     def run_job(self, args: JobArgs, run_key: str = "") -> JobResult:
@@ -74,7 +79,8 @@ class LocalSparkEngine(Engine):
         base = SparkSettings.from_env()
         spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a))
         if self.s3a:
-            apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials()))
+            apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials(),
+                                      self.aws.kms_key_arn))
         log.info(f"Spark session ready in {time.monotonic() - started:.1f}s "
                  f"({'Spark Connect at ' + remote if remote else self.master})")
         started = time.monotonic()
@@ -103,6 +109,16 @@ def job_run_links(job_name: str, run_id: str, region: str, log_group_prefix: str
     console = (f"https://{region}.console.aws.amazon.com/gluestudio/home?region={region}"
                f"#/job/{quote(job_name, safe='')}/run/{run_id}")
     return f"logs: CloudWatch {prefix}/output and {prefix}/error, streams {run_id}*; console: {console}"
+
+
+def run_arguments(args: JobArgs, result_uri: str, run_key: str) -> dict[str, str]:
+    """A run's `Arguments`: the run's own (its window, catalog, where it writes its result, its key), never
+    code: the job's code and runtime are the deployed job's `NonOverridableArguments` (`zfish deploy`),
+    which Glue keeps over a run's (the KMS key too: a job's, not a run's)."""
+    arguments = replace(args, result_uri=result_uri, kms_key_arn="").glue_arguments()
+    if run_key:
+        arguments[RUN_KEY_ARGUMENT] = run_key
+    return arguments
 
 
 class GlueJobEngine(Engine):
@@ -194,10 +210,7 @@ class GlueJobEngine(Engine):
             return run_id, found["StartedOn"], found.get("Arguments", {}).get(glue_argument("result_uri"), "")
         self.check_deployed_code(glue)
         result_uri = f"{self.result_prefix.rstrip('/')}/{args.first_day}_{args.last_day}_{uuid.uuid4().hex}.json"
-        arguments = replace(args, result_uri=result_uri).glue_arguments()
-        if run_key:
-            arguments[RUN_KEY_ARGUMENT] = run_key
-        run_id = glue.start_job_run(JobName=self.job_name, Arguments=arguments)["JobRunId"]
+        run_id = glue.start_job_run(JobName=self.job_name, Arguments=run_arguments(args, result_uri, run_key))["JobRunId"]
         log.info(f"started Glue job {self.job_name} run {run_id} for {args.first_day}..{args.last_day}; "
                  f"{job_run_links(self.job_name, run_id, region)}")
         return run_id, datetime.now(timezone.utc), result_uri
@@ -207,14 +220,11 @@ class GlueJobEngine(Engine):
         import json
 
         bucket, _, key = result_uri.removeprefix("s3://").partition("/")
-        s3 = self._client("s3")
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey as exc:
+        body = get_s3_object(self._client("s3"), bucket, key)
+        if body is None:
             raise GlueJobError(
                 f"Glue job {self.job_name} run {run_id} succeeded but reported no result at {result_uri}: "
-                f"the deployed script is not zfish's (run `zfish deploy`); {links}"
-            ) from exc
+                f"the deployed script is not zfish's (run `zfish deploy`); {links}")
         return JobResult(**json.loads(body))
 
     def _stop(self, glue, run_id: str) -> str:

@@ -161,15 +161,23 @@ def _add_deploy(subparsers: argparse._SubParsersAction) -> None:
 def _deploy(args: argparse.Namespace) -> int:
     import json
 
+    from zfish_assets.aws_errors import explain
     from zfish_assets.tools.deploy import DeploySettings, deploy
     from zfish_assets.tools.policies import policies
 
-    try:
+    try:  # a bad setting (the role's ARN included) is refused before anything changes
         deploy_settings = DeploySettings.from_env()
+        documents = {name: json.dumps(policy, indent=2) + "\n" for name, policy in policies(deploy_settings).items()}
     except ValueError as exc:
         args.error(str(exc))
-    deploy(deploy_settings, dry_run=args.dry_run)
-    documents = {name: json.dumps(policy, indent=2) + "\n" for name, policy in policies(deploy_settings).items()}
+    try:
+        deploy(deploy_settings, dry_run=args.dry_run)
+    except Exception as exc:
+        message = explain(exc)  # a closed or wrong endpoint, a missing bucket: one line naming the setting
+        if message is None:
+            raise
+        print(f"zfish deploy: {message}", file=sys.stderr)
+        return 1
     if args.policy_out:
         args.policy_out.mkdir(parents=True, exist_ok=True)
         for name, text in documents.items():
