@@ -77,7 +77,7 @@ def engine(kind: str) -> Iterator[None]:
 
     began = time.perf_counter()
     state = connect_server.start()
-    print(f"(warm engine {state.url} started in {time.perf_counter() - began:.1f} s)", flush=True)
+    print(f"(warm engine {state.masked_url} started in {time.perf_counter() - began:.1f} s)", flush=True)
     os.environ[settings.SPARK_REMOTE.name] = state.url
     try:
         yield

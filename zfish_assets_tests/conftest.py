@@ -56,16 +56,11 @@ def spark_engine(request, tmp_path_factory):
     if not request.config.getoption("--spark-connect"):
         yield None
         return
-    import socket
-
     from zfish_assets import settings
     from zfish_assets.engines import connect_server
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     home = tmp_path_factory.mktemp("engine")
-    state = connect_server.start(port=port, home=home)
+    state = connect_server.start(home=home)  # on a free port the kernel picks
     os.environ[settings.SPARK_REMOTE.name] = state.url
     try:
         yield state

@@ -3,52 +3,65 @@ settings loaded once, shared by every run that sets `ZFISH_SPARK_REMOTE` to its 
 
 A fresh JVM per Dagster run paid class loading and code generation on its first jobs (Hudi's first
 listing alone 5-7 s, BENCHMARKS.md); a long-lived server pays them once. It is Spark 3.5.4's
-`SparkConnectServer` (the `spark-connect_2.12` jar from Maven Central, `bin/fetch-jars`) started
+Connect service (the `spark-connect_2.12` jar from Maven Central, `bin/fetch-jars`) started
 through pyspark's `spark-submit`, with the settings of `spark.spark_conf`, and the digest of the
 job code it was started with in its conf (`spark.zfish.code_sha256`): a run refuses a server whose
 digest differs from its checkout's, and `start` replaces such a server. Its state (pid, port, code,
-log) is `$ZFISH_DATA_DIR/engine/server.json`; `make dev` starts and stops it, as the test suite
-does with `--spark-connect`.
+log, secret file) is `$ZFISH_DATA_DIR/engine/server.json`; `make dev` starts and stops it, as the
+test suite does with `--spark-connect`.
 
-Spark 3.5's server has no authentication and listens on every interface of the machine (a binding
-address arrives with Spark 4.0): it is for a laptop or a CI box, not for a shared network.
+The server is closed (`connect_guard`): it listens on 127.0.0.1 only, and refuses any call that
+does not come from loopback or lacks its secret, a random value made at each start and kept in
+`$ZFISH_DATA_DIR/engine/secret` (mode 0600); the URL `start` returns carries it, and everything
+that shows the URL masks it. Without `port`, the kernel picks a free port as the server binds, so
+engines of several data dirs started at once never race for one; a port asked for and taken is
+refused naming what holds it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Iterator
 
 from zfish_assets import settings
+from zfish_assets.engines import connect_guard, ports
 from zfish_assets.engines.job_code import script_sha256
 from zfish_assets.engines.spark_session import CODE_CONF, SparkEnvironmentError, SparkSettings, check_java, spark_conf
 from zfish_assets.engines.warm_up import warm_up
 from zfish_assets.runtimes import jar_name, runtime
 
-SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
-DEFAULT_PORT = 15002
+SERVER_CLASS = connect_guard.MAIN_CLASS
 START_TIMEOUT_S = 180.0
+_LABELS = {SERVER_CLASS: "a zfish warm engine of another data dir"}
 
 
 @dataclass(frozen=True)
 class ServerState:
-    """A server this machine started: its process, port, the job code it runs and its log."""
+    """A server this machine started: its process, port, the job code it runs, its log and secret's file."""
 
     pid: int
     port: int
     code_sha256: str
     log: str
+    secret_file: str = ""
 
     @property
     def url(self) -> str:
-        return f"sc://127.0.0.1:{self.port}"
+        """What runs connect with (`ZFISH_SPARK_REMOTE`), secret included: print `masked_url` instead."""
+        return connect_guard.url(self.port, self.secret_file)
+
+    @property
+    def masked_url(self) -> str:
+        return connect_guard.masked(self.url)
 
 
 def state_file(home: Path | None = None) -> Path:
@@ -61,7 +74,8 @@ def read_state(home: Path | None = None) -> ServerState | None:
     path = state_file(home)
     if not path.is_file():
         return None
-    state = ServerState(**json.loads(path.read_text()))
+    known = {f.name for f in fields(ServerState)}
+    state = ServerState(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
     try:
         os.kill(state.pid, 0)
     except ProcessLookupError:
@@ -70,16 +84,15 @@ def read_state(home: Path | None = None) -> ServerState | None:
     return state
 
 
-def _answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+def _serves(state: ServerState, code: str) -> bool:
+    """Whether a recorded server is closed, runs this job code and answers."""
+    closed = bool(state.secret_file) and Path(state.secret_file).is_file()
+    return closed and state.code_sha256 == code and state.port > 0 and ports.answers(state.port)
 
 
-def server_command(port: int, code: str, spark_settings: SparkSettings | None = None) -> list[str]:
-    """`spark-submit` of Spark's Connect server with every zfish session setting and the code digest."""
+def server_command(port: int, code: str, home: Path, spark_settings: SparkSettings | None = None) -> list[str]:
+    """`spark-submit` of the closed Connect server (`connect_guard`'s jar, the application) with every
+    zfish session setting, the code digest, and where it reads its secret and writes the port it bound."""
     import pyspark
 
     spark_settings = spark_settings or SparkSettings.from_env()
@@ -89,60 +102,111 @@ def server_command(port: int, code: str, spark_settings: SparkSettings | None = 
         raise SparkEnvironmentError(
             f"Spark jars missing from {spark_settings.jars_dir}: {connect_jar.name}. "
             "Run `make jars` (or `bin/fetch-jars`) to fetch them with Maven.")
+    guard = connect_guard.guard_jar(spark_settings.jars_dir, connect_jar)
     conf["spark.jars"] = ",".join([conf["spark.jars"], str(connect_jar)])
     conf.update({"spark.connect.grpc.binding.port": str(port), CODE_CONF: code,
+                 connect_guard.SECRET_FILE_CONF: str(home / "secret"),
+                 connect_guard.PORT_FILE_CONF: str(home / "port"),
                  "spark.app.name": "zfish-spark-connect"})
     submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
     return [str(submit), "--class", SERVER_CLASS, "--master", spark_settings.master,
-            *[arg for key, value in sorted(conf.items()) for arg in ("--conf", f"{key}={value}")]]
+            *[arg for key, value in sorted(conf.items()) for arg in ("--conf", f"{key}={value}")], str(guard)]
 
 
-def start(port: int = DEFAULT_PORT, home: Path | None = None, timeout_s: float = START_TIMEOUT_S,
-          warm: bool = True) -> ServerState:
-    """The running server for this checkout's code: the recorded one if it runs this code, else a
-    new one (a stale server is stopped first). Waits until it accepts connections, then (`warm`)
-    until it has run the job's steps once on a throwaway table (`warm_up`), so that the first run
-    does not pay the new JVM's first Hudi commit and first plans."""
-    code = script_sha256()
-    running = read_state(home)
-    if running is not None and running.code_sha256 == code and _answers(running.port):
-        return running
-    if running is not None:
-        stop(home)
-    if _answers(port):
-        raise SparkEnvironmentError(f"port {port} is taken by a process zfish did not start: choose another port")
-    check_java()
+def start(port: int | None = None, home: Path | None = None, timeout_s: float = START_TIMEOUT_S,
+          warm: bool = True, spark_settings: SparkSettings | None = None) -> ServerState:
+    """The running server for this checkout's code: the recorded one if it runs this code (on `port`,
+    when asked for), else a new one (a stale server is stopped first) on `port`, or without it on a
+    free port. Waits until it listens, then (`warm`) until it has run the job's steps once on a
+    throwaway table (`warm_up`), so that the first run does not pay the new JVM's first Hudi commit
+    and first plans. Starts in one data dir wait for each other (a lock), so they share one server."""
     path = state_file(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    log = path.with_name("server.log")
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
-    env.pop(settings.SPARK_REMOTE.name, None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(server_command(port, code), stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    state = ServerState(pid=process.pid, port=port, code_sha256=code, log=str(log))
-    path.write_text(json.dumps(asdict(state)))
-    deadline = time.monotonic() + timeout_s
-    while not _answers(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(home)
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+    with _locked(path.with_name("start.lock")):
+        code = script_sha256()
+        running = read_state(home)
+        if running is not None and _serves(running, code):
+            if port in (None, running.port):
+                return running
             raise SparkEnvironmentError(
-                f"the Spark Connect server did not start ({'exited ' + str(process.returncode) if process.returncode is not None else f'not listening after {timeout_s:g}s'}); "
-                f"the end of {log}:\n{tail}")
-        time.sleep(0.5)
+                f"this data dir's warm engine already runs on port {running.port} (pid {running.pid}): stop it "
+                f"with `zfish engine stop` to start one on port {port}, or use it as it is")
+        if running is not None:
+            stop(home)
+        if port is not None and ports.answers(port):
+            raise _port_taken(port)
+        check_java()
+        process, state = _launch(port or 0, code, path, spark_settings)
+        state = _wait_listening(process, state, home, timeout_s, asked=port)
     if warm:
         try:
             warm_up(state.url, path.with_name("warm-up"))
         except Exception as exc:
             stop(home)
-            raise SparkEnvironmentError(f"the new Spark Connect server failed its warm-up job ({exc}); see {log}") from exc
+            raise SparkEnvironmentError(
+                f"the new Spark Connect server failed its warm-up job ({connect_guard.masked(str(exc))}); "
+                f"see {state.log}") from None
     return state
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _port_taken(port: int) -> SparkEnvironmentError:
+    return SparkEnvironmentError(
+        f"port {port} on 127.0.0.1 is taken by {ports.holder(port, _LABELS)}: choose another `--port`, "
+        "or leave it out and the engine takes a free port")
+
+
+def _launch(port: int, code: str, path: Path, spark_settings: SparkSettings | None):
+    """Start the server process with a new secret; its state is recorded at once (port 0 until bound)."""
+    command = server_command(port, code, path.parent, spark_settings)
+    secret = connect_guard.new_secret(path.parent)
+    path.with_name("port").unlink(missing_ok=True)
+    log = path.with_name("server.log")
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    env.pop(settings.SPARK_REMOTE.name, None)
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    state = ServerState(pid=process.pid, port=0, code_sha256=code, log=str(log), secret_file=str(secret))
+    path.write_text(json.dumps(asdict(state)))
+    return process, state
+
+
+def _wait_listening(process: subprocess.Popen, state: ServerState, home: Path | None, timeout_s: float,
+                    asked: int | None) -> ServerState:
+    """The state once the server has written the port it bound and answers there; else the server is
+    stopped and the error says why (the port taken, its exit, or the time out) with its log's end."""
+    path, port_file = state_file(home), Path(state.log).with_name("port")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        bound = int(port_file.read_text()) if port_file.is_file() else 0
+        if bound and ports.answers(bound):
+            state = ServerState(**{**asdict(state), "port": bound})
+            path.write_text(json.dumps(asdict(state)))
+            return state
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(home)
+            if process.returncode == connect_guard.PORT_TAKEN_EXIT and asked:
+                raise _port_taken(asked)
+            tail = "\n".join(Path(state.log).read_text(errors="replace").splitlines()[-20:])
+            why = f"exited {process.returncode}" if process.returncode is not None else f"not listening after {timeout_s:g}s"
+            raise SparkEnvironmentError(f"the Spark Connect server did not start ({why}); the end of {state.log}:\n{tail}")
+        time.sleep(0.5)
 
 
 def stop(home: Path | None = None, timeout_s: float = 30.0) -> bool:
     """Stop the recorded server (its whole process group: the JVM and its Python workers); False if none ran."""
     state = read_state(home)
+    state_file(home).with_name("secret").unlink(missing_ok=True)  # the server read it at its start
     if state is None:
         return False
     try:

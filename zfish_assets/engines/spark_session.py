@@ -172,32 +172,54 @@ def remote_session(url: str):
 
     Its Python workers import `glue_scripts` as it was when the server started (and keep it: workers
     are reused), so a server started before the code changed would judge and join with old code.
+    Messages show the URL with its secret masked.
     """
     from urllib.parse import urlparse
 
+    from pyspark.errors.exceptions.connect import SparkConnectGrpcException
     from pyspark.sql import SparkSession
 
     from zfish_assets.engines.job_code import script_sha256
 
-    parsed = urlparse(url)
+    parsed, shown = urlparse(url), masked_url(url)
     if parsed.scheme != "sc" or not parsed.hostname:
-        raise StaleEngineError(f"{settings.SPARK_REMOTE.name}={url!r} is not a Spark Connect URL such as sc://127.0.0.1:15002")
+        raise StaleEngineError(f"{settings.SPARK_REMOTE.name}={shown!r} is not a Spark Connect URL such as "
+                               "sc://127.0.0.1:15002/;x-zfish-token=... (`zfish engine start` prints it)")
     try:
         # The client retries an absent server for minutes; a closed port is known at once.
         socket.create_connection((parsed.hostname, parsed.port or 15002), timeout=5).close()
     except OSError as exc:
         raise StaleEngineError(
-            f"no Spark Connect server answers at {url} ({settings.SPARK_REMOTE.name}): {exc}. Start it with "
+            f"no Spark Connect server answers at {shown} ({settings.SPARK_REMOTE.name}): {exc}. Start it with "
             f"`zfish engine start` (`make dev` does), or unset {settings.SPARK_REMOTE.name} for an in-process session."
         ) from None
     spark = SparkSession.builder.remote(url).getOrCreate()
-    served, expected = spark.conf.get(CODE_CONF, "") or "none", script_sha256()
+    try:
+        served, expected = spark.conf.get(CODE_CONF, "") or "none", script_sha256()
+    except SparkConnectGrpcException as exc:
+        if "UNAUTHENTICATED" not in str(exc) and "PERMISSION_DENIED" not in str(exc):
+            raise
+        spark.stop()  # else the refused session stays the process's default, whatever URL comes next
+        raise StaleEngineError(
+            f"the Spark Connect server at {shown} ({settings.SPARK_REMOTE.name}) refused this client: "
+            f"{_grpc_details(str(exc))}") from None
     if served != expected:
         raise StaleEngineError(
-            f"the Spark Connect server at {url} runs other job code than this checkout ({CODE_CONF} {served}, "
+            f"the Spark Connect server at {shown} runs other job code than this checkout ({CODE_CONF} {served}, "
             f"code {expected}): restart it with `zfish engine start` (it replaces a stale server)."
         )
     return spark
+
+
+def masked_url(url: str) -> str:
+    """`url` with the value of each `;...token=` parameter (the warm engine's secret) shown as `***`."""
+    return re.sub(r"(;[^;=/]*token=)[^;]*", r"\1***", url, flags=re.IGNORECASE)
+
+
+def _grpc_details(message: str) -> str:
+    """The server's own words from a gRPC error's text (`details = "..."`), else the text."""
+    found = re.search(r'details = "([^"]*)"', message)
+    return found.group(1) if found else message.strip()
 
 
 REFRESHING_PROVIDER = "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"

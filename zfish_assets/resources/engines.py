@@ -30,6 +30,7 @@ from zfish_assets.engines.spark_session import (
     check_pyspark,
     get_spark_session,
     jar_paths,
+    masked_url,
     remote_url,
     s3a_conf,
 )
@@ -74,7 +75,7 @@ class LocalSparkEngine(Engine):
         remote = remote_url()
         if remote and self.s3a:
             raise SparkEnvironmentError(
-                f"{settings.SPARK_REMOTE.name}={remote}: the warm engine serves lakes on this machine's disk, and this "
+                f"{settings.SPARK_REMOTE.name}={masked_url(remote)}: the warm engine serves lakes on this machine's disk, and this "
                 f"lake is on S3 (its s3a settings and credentials belong to the run): unset {settings.SPARK_REMOTE.name}")
         base = SparkSettings.from_env()
         spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a))
@@ -82,7 +83,7 @@ class LocalSparkEngine(Engine):
             apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials(),
                                       self.aws.kms_key_arn))
         log.info(f"Spark session ready in {time.monotonic() - started:.1f}s "
-                 f"({'Spark Connect at ' + remote if remote else self.master})")
+                 f"({'Spark Connect at ' + masked_url(remote) if remote else self.master})")
         started = time.monotonic()
         result = run(spark, args)
         log.info(

@@ -239,11 +239,14 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "engine",
         help="start, stop or show the warm local engine (Spark Connect) that runs with ZFISH_SPARK_REMOTE use",
-        description="`start` prints the URL to set as ZFISH_SPARK_REMOTE and replaces a server started with other "
-        "job code; its state and log are in ZFISH_DATA_DIR/engine/. `make dev` starts and stops it.",
+        description="`start` prints the URL to set as ZFISH_SPARK_REMOTE (it carries the server's secret: "
+        "`export ZFISH_SPARK_REMOTE=$(zfish engine start)`) and replaces a server started with other job code. "
+        "The server listens on 127.0.0.1 only and refuses clients without its secret, which is new at each start "
+        "and kept in ZFISH_DATA_DIR/engine/secret (mode 0600) beside its state and log. `make dev` starts and stops it.",
     )
     parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument("--port", type=int, default=None, metavar="PORT", help="port of a new server (default 15002)")
+    parser.add_argument("--port", type=int, default=None, metavar="PORT",
+                        help="port of a new server (default: a free port); a taken port is refused naming its holder")
     parser.set_defaults(run=_engine, error=parser.error)
 
 
@@ -253,10 +256,11 @@ def _engine(args: argparse.Namespace) -> int:
 
     if args.action == "start":
         began = time.perf_counter()
-        state = connect_server.start(port=args.port or connect_server.DEFAULT_PORT)
+        state = connect_server.start(port=args.port)
         print(state.url)
-        print(f"zfish: Spark Connect server pid {state.pid} ready in {time.perf_counter() - began:.1f}s "
-              f"(log {state.log})", file=sys.stderr)
+        print(f"zfish: Spark Connect server pid {state.pid} on 127.0.0.1:{state.port} ready in "
+              f"{time.perf_counter() - began:.1f}s, closed to clients without its secret (log {state.log})",
+              file=sys.stderr)
         return 0
     if args.action == "stop":
         print("stopped" if connect_server.stop() else "no server was running")
@@ -266,7 +270,9 @@ def _engine(args: argparse.Namespace) -> int:
         print("no server running")
         return 1
     fresh = "this checkout's job code" if state.code_sha256 == script_sha256() else "STALE job code: run `zfish engine start`"
-    print(f"{state.url} pid {state.pid}, {fresh}; log {state.log}")
+    print(f"{state.masked_url} pid {state.pid}, {fresh}; listening on 127.0.0.1 only, clients need the secret in "
+          f"{state.secret_file or 'no file: an open server of an older zfish, replace it with `zfish engine start`'} "
+          f"(`zfish engine start` prints the whole URL); log {state.log}")
     return 0
 
 

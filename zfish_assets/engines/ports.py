@@ -1,0 +1,71 @@
+"""Who holds a TCP port: for a refusal that names the process, not only the port.
+
+Read from Linux's /proc (the socket's inode in /proc/net/tcp{,6}, then the process whose file
+descriptors include it), with no tool to install; elsewhere, or for another user's process, the
+answer says what it could not see.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+_LISTEN = "0A"
+
+
+def answers(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on `host:port`."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def listening(port: int, proc: Path = Path("/proc")) -> list[tuple[str, int]]:
+    """(local address, socket inode) of every listening TCP socket on `port`, IPv4 and IPv6."""
+    found = []
+    for table in ("tcp", "tcp6"):
+        path = proc / "net" / table
+        if not path.is_file():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            address, _, hex_port = fields[1].rpartition(":")
+            if fields[3] == _LISTEN and int(hex_port, 16) == port:
+                found.append((_address(address), int(fields[9])))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    """/proc/net's address (each 32-bit word in host byte order) as text."""
+    raw = b"".join(int(hex_address[i:i + 8], 16).to_bytes(4, "little") for i in range(0, len(hex_address), 8))
+    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+
+
+def holder(port: int, labels: dict[str, str] | None = None, proc: Path = Path("/proc")) -> str:
+    """What listens on `port`: `pid N (command)` where this user can see it, else what is known.
+
+    `labels` names known programs: a command line containing a key is shown as its value (a JVM's
+    command line is its whole classpath and settings)."""
+    sockets = listening(port, proc)
+    if not sockets:
+        return "no process listening now" if proc.is_dir() else "a process (no /proc here to name it)"
+    wanted = {f"socket:[{inode}]" for _, inode in sockets}
+    for pid_dir in proc.iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in wanted for fd in (pid_dir / "fd").iterdir()):
+                command = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                label = next((name for key, name in (labels or {}).items() if key in command), _short(command))
+                return f"pid {pid_dir.name} ({label})"
+        except OSError:
+            continue
+    return f"a process this user cannot see (listening on {', '.join(a for a, _ in sockets)})"
+
+
+def _short(command: str, width: int = 120) -> str:
+    command = command.strip()
+    return command if len(command) <= width else command[:width - 3] + "..."
