@@ -199,7 +199,7 @@ def remote_session(url: str):
     except SparkConnectGrpcException as exc:
         if "UNAUTHENTICATED" not in str(exc) and "PERMISSION_DENIED" not in str(exc):
             raise
-        spark.stop()  # else the refused session stays the process's default, whatever URL comes next
+        _discard(spark)
         raise StaleEngineError(
             f"the Spark Connect server at {shown} ({settings.SPARK_REMOTE.name}) refused this client: "
             f"{_grpc_details(str(exc))}") from None
@@ -209,6 +209,18 @@ def remote_session(url: str):
             f"code {expected}): restart it with `zfish engine start` (it replaces a stale server)."
         )
     return spark
+
+
+def _discard(spark) -> None:
+    """Stop a refused session (else it stays the process's default, whatever URL comes next) and
+    collect it now, on this thread: pyspark 3.5 closes a collected session from `__del__`, and when
+    that runs on a thread of its shared release pool while another thread stops a session, each
+    waits for the other forever (`ExecutePlanResponseReattachableIterator.shutdown`)."""
+    import gc
+
+    spark.stop()
+    del spark
+    gc.collect()
 
 
 def masked_url(url: str) -> str:
