@@ -17,15 +17,25 @@ import secrets
 import shutil
 import socket
 import stat
+import string
 import subprocess
 import sys
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from zfish_assets.engines import connect_server
-from zfish_assets.engines.spark_session import CODE_CONF, SparkEnvironmentError, StaleEngineError, remote_session
+from zfish_assets.engines import connect_guard, connect_server
+from zfish_assets.engines.spark_session import (
+    CODE_CONF,
+    SparkEnvironmentError,
+    StaleEngineError,
+    masked_url,
+    remote_session,
+)
 from zfish_assets.tools.cli import main as zfish
 
 HERE = Path(__file__).parent
@@ -203,3 +213,31 @@ def test_a_client_from_outside_loopback_is_refused(tmp_path):
     assert seen["peer"] == "10.200.0.1"
     assert "refused this client: zfish's warm engine serves clients on this machine's loopback only" in seen["outside"]
     assert seen["loopback"] == 7
+
+
+@given(secret=st.text(alphabet=string.ascii_letters + string.digits + "-_.~", min_size=8, max_size=80),
+       port=st.integers(1, 65535))
+def test_a_url_is_shown_with_its_secret_masked(secret, port):
+    url = f"sc://127.0.0.1:{port}/;user_id=zfish;x-zfish-token={secret};token={secret[::-1]}"
+    shown = masked_url(url)
+    assert shown == f"sc://127.0.0.1:{port}/;user_id=zfish;x-zfish-token=***;token=***"
+
+
+def test_the_guard_is_compiled_once_per_source_and_spark(tmp_path):
+    from zfish_assets.runtimes import jar_name, runtime
+    from zfish_assets.settings import jars_dir
+
+    connect_jar = jars_dir() / jar_name(runtime().connect_coordinate)
+    built = connect_guard.guard_jar(tmp_path, connect_jar)
+    with zipfile.ZipFile(built) as jar:
+        names = set(jar.namelist())
+    assert {"zfish/connect/SecretInterceptor.class", "zfish/connect/LoopbackConnectServer.class"} <= names
+    stamp = built.stat().st_mtime_ns
+    assert connect_guard.guard_jar(tmp_path, connect_jar) == built and built.stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [built.name]  # no build folder left behind
+
+
+def test_a_machine_without_javac_is_told_to_install_a_jdk(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jre"))  # a Java with no bin/javac
+    with pytest.raises(SparkEnvironmentError, match=r"javac.*JAVA_HOME=.*jre.*install a JDK 17"):
+        connect_guard.guard_jar(tmp_path, tmp_path / "spark-connect_2.12-3.5.4.jar")
