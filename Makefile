@@ -52,7 +52,8 @@ check: $(STAMP)
 # created with the project's dagster.yaml (run queue, the hudi_writer pool limit, no sign-up dialog), and
 # SIGTERM stopping it even when started in the background; the schedule and sensors start RUNNING.
 # Runs share the warm engine (a Spark Connect server started here, stopped when dagster dev ends),
-# unless ZFISH_SPARK_REMOTE already names one.
+# unless ZFISH_SPARK_REMOTE already names one. It listens on 127.0.0.1 only, and the URL `zfish engine
+# start` prints carries the secret it requires (new at each start; never printed by status or logs).
 dev: $(STAMP) $(JARS_STAMP)
 	@set -e; \
 	if [ -z "$$ZFISH_SPARK_REMOTE" ]; then \

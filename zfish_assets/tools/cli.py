@@ -269,6 +269,9 @@ def _engine(args: argparse.Namespace) -> int:
     if state is None:
         print("no server running")
         return 1
+    if state.port == 0:
+        print(f"starting (pid {state.pid}; log {state.log})")
+        return 0
     fresh = "this checkout's job code" if state.code_sha256 == script_sha256() else "STALE job code: run `zfish engine start`"
     print(f"{state.masked_url} pid {state.pid}, {fresh}; listening on 127.0.0.1 only, clients need the secret in "
           f"{state.secret_file or 'no file: an open server of an older zfish, replace it with `zfish engine start`'} "
