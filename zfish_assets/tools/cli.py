@@ -251,12 +251,17 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _engine(args: argparse.Namespace) -> int:
-    from zfish_assets.engines.job_code import script_sha256
     from zfish_assets.engines import connect_server
+    from zfish_assets.engines.job_code import script_sha256
+    from zfish_assets.engines.spark_session import SparkEnvironmentError
 
     if args.action == "start":
         began = time.perf_counter()
-        state = connect_server.start(port=args.port)
+        try:
+            state = connect_server.start(port=args.port)
+        except SparkEnvironmentError as exc:  # a taken port, a missing JDK or jar: the message says the fix
+            print(f"zfish: {exc}", file=sys.stderr)
+            return 1
         print(state.url)
         print(f"zfish: Spark Connect server pid {state.pid} on 127.0.0.1:{state.port} ready in "
               f"{time.perf_counter() - began:.1f}s, closed to clients without its secret (log {state.log})",

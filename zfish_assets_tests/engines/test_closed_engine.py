@@ -174,6 +174,15 @@ def test_a_taken_port_is_refused_naming_the_port_and_its_holder(engines, tmp_pat
     assert connect_server.read_state(tmp_path / "engine") is None  # nothing was started
 
 
+def test_the_command_refuses_a_taken_port_in_one_line(engines, tmp_path, monkeypatch, capsys):
+    a = engines["a"]
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(tmp_path))
+    assert zfish(["engine", "start", "--port", str(a.port)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"zfish: port {a.port} on 127.0.0.1 is taken by pid {a.pid} (a zfish warm engine")
+
+
 def test_a_data_dirs_engine_is_not_moved_to_another_port_silently(engines):
     b, home = engines["b"], engines["homes"]["b"]
     assert connect_server.start(port=b.port, home=home, warm=False) == b
