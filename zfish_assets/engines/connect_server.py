@@ -119,7 +119,7 @@ def start(port: int | None = None, home: Path | None = None, timeout_s: float = 
     when asked for), else a new one (a stale server is stopped first) on `port`, or without it on a
     free port. Waits until it listens, then (`warm`) until it has run the job's steps once on a
     throwaway table (`warm_up`), so that the first run does not pay the new JVM's first Hudi commit
-    and first plans. Starts in one data dir wait for each other (a lock), so they share one server."""
+    and first plans. Starts in one data dir wait for each other (a lock), so they share one warmed server."""
     path = state_file(home)
     with _locked(path.with_name("start.lock")):
         code = script_sha256()
@@ -137,14 +137,14 @@ def start(port: int | None = None, home: Path | None = None, timeout_s: float = 
         check_java()
         process, state = _launch(port or 0, code, path, spark_settings)
         state = _wait_listening(process, state, home, timeout_s, asked=port)
-    if warm:
-        try:
-            warm_up(state.url, path.with_name("warm-up"))
-        except Exception as exc:
-            stop(home)
-            raise SparkEnvironmentError(
-                f"the new Spark Connect server failed its warm-up job ({connect_guard.masked(str(exc))}); "
-                f"see {state.log}") from None
+        if warm:
+            try:
+                warm_up(state.url, path.with_name("warm-up"))
+            except Exception as exc:
+                stop(home)
+                raise SparkEnvironmentError(
+                    f"the new Spark Connect server failed its warm-up job ({connect_guard.masked(str(exc))}); "
+                    f"see {state.log}") from exc
     return state
 
 
