@@ -43,6 +43,7 @@ from glue_scripts.zfish_etl.read import read_days
 from glue_scripts.zfish_etl.session import KEPT, release
 from glue_scripts.zfish_etl.table_keys import write_table_keys
 from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
+from glue_scripts.zfish_etl.write_errors import ensure_room, os_errors
 
 
 def find_table(args: JobArgs, name: str) -> CatalogTable | None:
@@ -213,15 +214,17 @@ def run_holding(spark: SparkSession, args: JobArgs, still_held: Callable[[], Non
     gone = keys_to_delete(stored, labeled, days) if stored is not None else None
     # Computed here, before the upsert rewrites the files `stored` reads.
     counts = count_run(observations, labeled, to_write, gone)
-    still_held()
-    # No observation: no row is labeled (and every stored row of `days` is gone).
-    upserted, extra = upsert_changes(args, to_write, counts, stored, scan) \
-        if to_write is not None and counts.observations else (Commit({}), {})
-    still_held()
-    deleted = delete_gone(args, gone, counts, extra) if gone is not None else Commit({})
-    release((gone, to_write, labeled, observations, outcomes))
-    result = job_result(args, counts.observations, counts.labeled, days, days_scanned, upserted, deleted)
-    write_table_keys(spark, args.target_path, result.partitions_touched)
+    ensure_room(args.target_path, set(counts.rows_per_day()) | set(counts.to_delete))
+    with os_errors(args.target_path):
+        still_held()
+        # No observation: no row is labeled (and every stored row of `days` is gone).
+        upserted, extra = upsert_changes(args, to_write, counts, stored, scan) \
+            if to_write is not None and counts.observations else (Commit({}), {})
+        still_held()
+        deleted = delete_gone(args, gone, counts, extra) if gone is not None else Commit({})
+        release((gone, to_write, labeled, observations, outcomes))
+        result = job_result(args, counts.observations, counts.labeled, days, days_scanned, upserted, deleted)
+        write_table_keys(spark, args.target_path, result.partitions_touched)
     return result
 
 

@@ -134,8 +134,12 @@ class LocalLease:
             os.close(fd)
             with open(self.path, "rb") as handle:
                 return Holder.parse(handle.read()) or Holder("(unknown: starting)", "?", 0, "?", "")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, me.to_bytes(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, me.to_bytes(), 0)
+        except OSError as exc:  # a full disk: name the file, which os.pwrite does not
+            os.close(fd)
+            raise OSError(exc.errno, f"{exc.strerror}: writing the table's lease {self.path}", self.path) from exc
         self.fd = fd
         return None
 
