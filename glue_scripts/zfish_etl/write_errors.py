@@ -7,7 +7,9 @@ line says nothing of the disk (`SparkException: Job aborted due to stage failure
 operating system's own words anywhere in the chain and raises `TableWriteError`, an OSError with
 that errno, naming the table, the path when the chain names one, the cause, the room left and the
 fix. `ensure_room` refuses, before a commit, a local table whose filesystem lacks the room the
-commit may take.
+commit may take. Python's own writes fail at once but name no path (`write()` on a full disk:
+`[Errno 28] No space left on device`, and `shutil.copy2` names its *source*): `writing` names the
+file being written and the room left.
 """
 
 from __future__ import annotations
@@ -79,6 +81,21 @@ def os_errors(table_path: str) -> Iterator[None]:
             code, f"writing {table_path} failed: {os.strerror(code)} at {path}{left}. The table stays at its last "
                   "commit; fix the cause (free room, permissions), then run again: the next run rolls the failed "
                   "commit back", path) from exc
+
+
+@contextmanager
+def writing(path: Path | str) -> Iterator[None]:
+    """Re-raise an OSError of the body as one naming `path` (the file or folder being written) and the room left:
+    a full disk or quota always, another error when it names no file (one naming a file, a source that
+    cannot be read, is right as it is)."""
+    try:
+        yield
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        if exc.errno is None or (exc.filename is not None and not full):
+            raise
+        left = f"; {room(Path(path))} there" if full else ""
+        raise OSError(exc.errno, f"{exc.strerror}: writing {path}{left}", str(path)) from exc
 
 
 def folder_bytes(folder: Path) -> int:

@@ -199,6 +199,7 @@ def _upload(args: argparse.Namespace) -> int:
     from zfish_assets.deployments import resources_for
     from zfish_assets.tools.progress import Progress
     from zfish_assets.resources.lake import is_day_folder
+    from glue_scripts.zfish_etl.write_errors import writing
     from zfish_assets.tools.upload import plan_upload
 
     day = args.day.isoformat()
@@ -218,8 +219,9 @@ def _upload(args: argparse.Namespace) -> int:
                 with Progress(f"{table} day={day}: copied", len(files), "files") as bar:
                     for path in files:
                         target = folder / path.relative_to(source)
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(path, target)
+                        with writing(target):  # copy2 would name the source
+                            target.parent.mkdir(parents=True, exist_ok=True)
+                            shutil.copy2(path, target)
                         bar.advance()
 
             with Progress(f"{table} day={day}: stored in {lake.uri(table)}", len(files), "files") as stored:

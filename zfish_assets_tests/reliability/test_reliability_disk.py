@@ -119,3 +119,26 @@ def test_a_full_disk_fails_the_join_in_seconds_naming_the_cause_and_the_next_run
     reliability.add("disk", f"disk full during the commit (failed in {took:.0f} s), then room", rows_in=len(expected),
                     rows_out=len(stored), quarantined=0, lost=len(set(expected) - set(stored)),
                     duplicates=len(stored) - len(set(stored) & set(expected)))
+
+
+def test_a_full_disk_fails_landing_and_upload_at_once_naming_the_file_being_written(tmp_path, small_fs, monkeypatch):
+    """Python's writes fail at once but name no path (or, for shutil.copy2, the source): each names the target."""
+    from zfish_assets.tools.cli import main
+
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(small_fs / "zfish"))
+    lab = tmp_path / "lab" / "observations" / f"day={DAYS[0]}"
+    lab.mkdir(parents=True)
+    (lab / "big.json").write_bytes(b"{}\n" * (SIZE_MIB * 2**20 // 3 + 1))  # more than the whole filesystem
+    started = time.monotonic()
+    with pytest.raises(OSError) as failed:
+        main(["upload", str(tmp_path / "lab"), "--day", DAYS[0]])
+    assert failed.value.errno == errno.ENOSPC and time.monotonic() - started < 30
+    message = str(failed.value)
+    assert f"writing {small_fs / 'zfish' / 'lake'}" in message and "big.json" in message, message
+    assert str(lab) not in message and "MiB free of" in message, message
+
+    lake = LocalLake(root=str(small_fs / "lake"))
+    fill(small_fs / "filler")
+    with pytest.raises(OSError) as full:
+        lake.put_bytes("use-cases/fish-demo/_zfish/note.json", b"{}" * 4096)
+    assert full.value.errno == errno.ENOSPC and "note.json" in str(full.value), full.value
