@@ -226,7 +226,10 @@ class S3Lease:
         if self._renewer is not None:
             self._renewer.join()
         if self.me is not None and not self.lost:
-            self._put(replace(self.me, released=True, expires=time.time()), IfMatch=self.etag)
+            try:
+                self._put(replace(self.me, released=True, expires=time.time()), IfMatch=self.etag)
+            except Exception:  # noqa: BLE001 - the run's own outcome matters more; the lease lapses by itself
+                pass
         self.me = None
 
 
