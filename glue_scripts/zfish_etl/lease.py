@@ -48,6 +48,8 @@ LEASE_TTL_S = 120.0
 """How long an S3 lease stays valid unrenewed: how long a writer killed elsewhere (a Glue run) blocks the next."""
 RENEW_EVERY_S = 20.0
 POLL_S = 0.5
+UNKNOWN_GRACE_S = 2.0
+"""How long a writer looks again at a lease that names no holder yet (one being taken or given up) before it says so."""
 SUFFIX = ".lease"
 
 
@@ -246,8 +248,12 @@ def hold(table_path: str, writer: str = "", wait_s: float = 0.0,
          log: Callable[[str], None] = print) -> Iterator[LocalLease | S3Lease]:
     """Hold the table's lease for the body: wait up to `wait_s` for another writer (logging whom), else TableBusy."""
     lease, me = lease_for(table_path), Holder.me(writer)
-    deadline, said = time.monotonic() + wait_s, None
+    started = time.monotonic()
+    deadline, said = started + wait_s, None
     while (holder := lease.try_acquire(me)) is not None:
+        if not holder.token and time.monotonic() < max(deadline, started + UNKNOWN_GRACE_S):
+            time.sleep(0.02)  # a lease changing hands names no holder for a moment: look again, say nothing
+            continue
         if time.monotonic() >= deadline:
             raise TableBusy(f"{table_path} is being written by {holder.describe()}: waited {wait_s:g} s (the Hudi "
                             "IO manager's writer_wait_s). Run again when it has finished; a writer that died frees "
