@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import reduce
 
@@ -35,12 +36,14 @@ from glue_scripts.zfish_etl import aws
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
 from glue_scripts.zfish_etl.hudi import CommitStats, delete, read_table, upsert
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, parse_args
+from glue_scripts.zfish_etl.lease import hold
 from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, label_day_pairs, plan_stale_label_scan
 from glue_scripts.zfish_etl.modes import JoinMode
 from glue_scripts.zfish_etl.read import read_days
 from glue_scripts.zfish_etl.session import KEPT, release
 from glue_scripts.zfish_etl.table_keys import write_table_keys
 from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
+from glue_scripts.zfish_etl.write_errors import ensure_room, os_errors
 
 
 def find_table(args: JobArgs, name: str) -> CatalogTable | None:
@@ -185,15 +188,22 @@ def delete_gone(args: JobArgs, gone: DataFrame, counts: RunCounts, extra: dict[s
     return Commit(per_day, delete(gone, args.target_path, args.target_table, args.database, extra) if per_day else None)
 
 
-def run(spark: SparkSession, args: JobArgs) -> JobResult:
+def run(spark: SparkSession, args: JobArgs, log: Callable[[str], None] = print) -> JobResult:
     """The whole job: read the window and every registered label, transform, upsert (all or what changed),
     then delete the stored rows of the days read that they no longer make.
 
     No outcomes table yet (no label has arrived) means no labeled row: nothing is written. In
     incremental mode nothing is written either when no row changed and none is gone: no commit, no
-    file rewritten.
+    file rewritten. All of it holds the table's lease (`lease.py`): one writer at a time, whoever
+    started it; a second one waits up to `args.writer_wait_s` (`log` says for whom), then refuses.
     """
     aws.use_endpoint(args.aws_endpoint_url, args.aws_region, args.kms_key_arn)
+    with hold(args.target_path, args.writer, args.writer_wait_s, log) as lease:
+        return run_holding(spark, args, lease.check)
+
+
+def run_holding(spark: SparkSession, args: JobArgs, still_held: Callable[[], None]) -> JobResult:
+    """`run`, with the table's lease held; `still_held` raises before a commit when the lease lapsed."""
     observations_table, outcomes, stored = read_sources(spark, args)
     incremental = args.join_mode is JoinMode.INCREMENTAL
     scan = plan_stale_label_scan(args.target_path, outcomes) if incremental and outcomes is not None else None
@@ -204,13 +214,17 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     gone = keys_to_delete(stored, labeled, days) if stored is not None else None
     # Computed here, before the upsert rewrites the files `stored` reads.
     counts = count_run(observations, labeled, to_write, gone)
-    # No observation: no row is labeled (and every stored row of `days` is gone).
-    upserted, extra = upsert_changes(args, to_write, counts, stored, scan) \
-        if to_write is not None and counts.observations else (Commit({}), {})
-    deleted = delete_gone(args, gone, counts, extra) if gone is not None else Commit({})
-    release((gone, to_write, labeled, observations, outcomes))
-    result = job_result(args, counts.observations, counts.labeled, days, days_scanned, upserted, deleted)
-    write_table_keys(spark, args.target_path, result.partitions_touched)
+    ensure_room(args.target_path, set(counts.rows_per_day()) | set(counts.to_delete))
+    with os_errors(args.target_path):
+        still_held()
+        # No observation: no row is labeled (and every stored row of `days` is gone).
+        upserted, extra = upsert_changes(args, to_write, counts, stored, scan) \
+            if to_write is not None and counts.observations else (Commit({}), {})
+        still_held()
+        deleted = delete_gone(args, gone, counts, extra) if gone is not None else Commit({})
+        release((gone, to_write, labeled, observations, outcomes))
+        result = job_result(args, counts.observations, counts.labeled, days, days_scanned, upserted, deleted)
+        write_table_keys(spark, args.target_path, result.partitions_touched)
     return result
 
 

@@ -42,6 +42,26 @@ def last_day(now: datetime) -> date:
     return today if now.astimezone(timezone.utc).timetz() >= EVENING else today - timedelta(days=1)
 
 
+def last_partition_day() -> date:
+    """The last day with a partition: the simulated clock's last evening's day, or today (the real clock)."""
+    if settings.simulated():
+        return last_day(settings.clock())
+    return datetime.now(timezone.utc).date()
+
+
+def outside_partitions(day: str) -> str | None:
+    """Why `day` has no partition (before ZFISH_SIM_START, or after the clock), naming the bound; None when it has one."""
+    when = settings.parse_day(day, "day")
+    if when < settings.sim_start():
+        return f"day {day} is before {settings.SIM_START.name}={settings.sim_start().isoformat()}, the first partition"
+    last = last_partition_day()
+    if when > last:
+        clock = (f"{settings.CLOCK.name}={settings.CLOCK.raw()}" if settings.simulated()
+                 else f"the real clock ({settings.CLOCK.name} unset)")
+        return f"day {day} is after the clock: {clock} makes {last.isoformat()} the last day with a partition"
+    return None
+
+
 def daily_partitions() -> DailyPartitionsDefinition:
     """Days from `ZFISH_SIM_START`: through the simulated clock's day, or through today.
 

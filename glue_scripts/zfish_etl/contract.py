@@ -295,7 +295,10 @@ def utc_timestamp(value: str) -> str:
     found = _TIMESTAMP.match(value)
     if not found:
         raise ValueError(f"{value!r} is not an ISO 8601 timestamp with a zone (e.g. 2025-05-10T09:30:00Z)")
-    moment = datetime.fromisoformat(value)  # also rejects impossible dates (2025-02-30)
+    try:
+        moment = datetime.fromisoformat(value)  # also rejects impossible moments (2025-02-30, 24:00:00)
+    except ValueError as exc:  # Python's words ("hour must be in 0..23") name no value: name it
+        raise ValueError(f"{value!r} is not a real date and time ({exc})") from None
     try:
         inside = TIMESTAMP_RANGE[0] <= moment < TIMESTAMP_RANGE[1]
     except OverflowError:  # its zone takes it past year 1 or 9999

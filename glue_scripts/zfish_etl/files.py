@@ -42,6 +42,11 @@ def _s3(uri: str) -> tuple[str, str] | None:
     return bucket, key.lstrip("/")
 
 
+def s3_location(uri: str) -> tuple[str, str] | None:
+    """(bucket, key) of an S3 URI (`s3://`, `s3a://`, `s3n://`), taken as written; None for a local one."""
+    return _s3(uri)
+
+
 def is_s3(uri: str) -> bool:
     """Whether `uri` names an S3 object (`s3://`, `s3a://`, `s3n://`)."""
     return _s3(uri) is not None

@@ -50,6 +50,12 @@ HUDI_OPTIONS: dict[str, str] = {
     # Table version 6 on both runtimes: Hudi 0.15 (Glue 5.0) writes it anyway (and ignores the key);
     # Hudi 1.0 (Glue 5.1) would write version 8, which Athena's and hudi-rs 0.5's readers refuse.
     "hoodie.write.table.version": "6",
+    # Markers (which files a commit is writing, for its rollback) written by the tasks themselves, not
+    # sent to the driver's embedded timeline server: there a full disk kills the server's writing
+    # thread, and every task then waits out the client's 5-minute read timeout before failing with
+    # `SocketTimeoutException`. Direct, the task's own IOException fails the run in seconds. The cost,
+    # one small file per data file, is nothing at a day's few files.
+    "hoodie.write.markers.type": "DIRECT",
 }
 
 """Columns Hudi adds to every row; they say which commit wrote the row, not what the row is."""

@@ -43,12 +43,24 @@ class JobArgs:
     aws_endpoint_url: str = ""
     aws_region: str = ""
     kms_key_arn: str = ""  # SSE-KMS for the job's own S3 writes (its result); a deployed job's, not a run's
+    # Who runs the job (the Dagster run and step), named by the table's lease to a second writer,
+    # and how long that second writer waits for the lease before refusing (see lease.py).
+    writer: str = ""
+    writer_wait_s: float = 0.0
 
     def __post_init__(self) -> None:
-        """Refuse an unknown catalog or join mode (naming it) before any work; the mode becomes a JoinMode."""
+        """Refuse an unknown catalog or join mode (naming it) before any work; the mode becomes a JoinMode,
+        the wait a number (Glue and argparse hand over text)."""
         if self.catalog not in CATALOG_KINDS:
             raise ValueError(f"catalog={self.catalog!r} is not one of {', '.join(CATALOG_KINDS)}")
         object.__setattr__(self, "join_mode", JoinMode.parse(self.join_mode))
+        try:
+            wait = float(self.writer_wait_s)
+        except ValueError:
+            raise ValueError(f"writer_wait_s={self.writer_wait_s!r} is not a number of seconds") from None
+        if not wait >= 0:
+            raise ValueError(f"writer_wait_s={self.writer_wait_s!r} must be 0 or more seconds")
+        object.__setattr__(self, "writer_wait_s", wait)
 
     def days(self) -> list[str]:
         first, last = date.fromisoformat(self.first_day), date.fromisoformat(self.last_day)

@@ -24,6 +24,7 @@ from dagster import (
 
 from glue_scripts.zfish_etl.contract import CONTRACTS, struct_fields
 from glue_scripts.zfish_etl.ledger import ledger_key
+from zfish_assets.bounded import bounded_json
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.domain.crawl import CrawledDay
 from zfish_assets.domain.crawler import crawl
@@ -75,13 +76,13 @@ def crawl_metadata(lake: Lake, catalog: Catalog, crawled: CrawledDay) -> dict[st
         URI: MetadataValue.path(crawled.location),
         TABLE_NAME: f"{catalog.database}.{crawled.table}",
         "quarantined": len(judged.entries),
-        "quarantine_reasons": MetadataValue.json(judged.reasons()),
+        "quarantine_reasons": bounded_json(judged.reasons()),
         "quarantine": MetadataValue.path(lake.uri(ledger_key(crawled.table, crawled.day))),
         # fields the contract does not declare: dropped from the rows, named here so drift shows
-        "unknown_fields": MetadataValue.json(dict(sorted(judged.unknown_fields.items()))),
+        "unknown_fields": bounded_json(dict(sorted(judged.unknown_fields.items()))),
         # schema evolution: the members this day added as columns, and those refused (with why)
-        "schema_added": MetadataValue.json({s: list(m) for s, m in judged.added_members.items()}),
-        "schema_refused": MetadataValue.json(judged.refused_members),
+        "schema_added": bounded_json({s: list(m) for s, m in judged.added_members.items()}),
+        "schema_refused": bounded_json(judged.refused_members),
     }
     if crawled.columns:
         metadata[COLUMN_SCHEMA] = column_schema(crawled.columns, CONTRACTS[crawled.table].descriptions())

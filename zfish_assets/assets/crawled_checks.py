@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
+from dagster import AssetCheckResult, AssetCheckSeverity
 
 from glue_scripts.zfish_etl.contract import contract_for, is_data_file
 from glue_scripts.zfish_etl.ledger import read_ledger
+from zfish_assets.bounded import bounded_json
 from zfish_assets import settings
 from zfish_assets.assets.check_specs import (
     MAX_LISTED, CheckSpec, LandedLookup, TableLookup, asset_checks, listed, tables_exist,
@@ -91,7 +92,7 @@ def required_columns(asset: str, tables: TableLookup) -> AssetCheckResult:
         if columns.get(name) != ctype
     ]
     return AssetCheckResult(passed=not problems, description="; ".join(problems) or "all required columns present",
-                            metadata={"columns": MetadataValue.json(columns)})
+                            metadata={"columns": bounded_json(columns)})
 
 
 def quarantined_per_day(lake: Lake, table: str, registered: dict[str, dict[str, str]],
@@ -132,10 +133,10 @@ def quarantine(asset: str, days: list[str] | None, lake: Lake, catalog: Catalog)
                 if misnamed else ""]))
         ) if per_day or misnamed else f"{len(scope)} days: nothing quarantined",
         metadata={"days_checked": len(scope), "quarantined": sum(v["quarantined"] for v in per_day.values()),
-                  "misnamed_folders": MetadataValue.json(misnamed),
+                  "misnamed_folders": bounded_json(misnamed),
                   "max_rate": max_rate, "days_over_max_rate": len(over),
-                  "reasons": MetadataValue.json(dict(sorted(reasons.items()))),
-                  "per_day": MetadataValue.json(per_day)},
+                  "reasons": bounded_json(dict(sorted(reasons.items()))),
+                  "per_day": bounded_json(per_day)},
     )
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dagster import AssetCheckResult, MetadataValue
+from dagster import AssetCheckResult
 
+from zfish_assets.bounded import bounded_json
 from zfish_assets.assets.check_specs import CheckSpec, TableLookup, asset_checks, listed, tables_exist
 from zfish_assets.engines.sql import in_days, qualified
 from zfish_assets.names import JOINED
@@ -43,7 +44,7 @@ def labeled_rows(days: list[str] | None, query: QueryEngine, catalog: Catalog, t
         metadata={
             "expected_rows": sum(expected.values()),
             "actual_rows": sum(actual.values()),
-            "days_differing": MetadataValue.json({d: {"expected": expected.get(d, 0), "actual": actual.get(d, 0)} for d in differing}),
+            "days_differing": bounded_json({d: {"expected": expected.get(d, 0), "actual": actual.get(d, 0)} for d in differing}),
         },
     )
 
@@ -74,8 +75,8 @@ def unique_image_id(days: list[str] | None, query: QueryEngine, catalog: Catalog
         description=f"duplicated image_id: {listed([d['image_id'] + ' x' + str(d['n']) for d in dupes])}" if dupes else "no duplicate image_id",
         metadata={"duplicated_image_ids": len(dupes),
                   "key_digest_days": 0 if repeated is None else repeated.from_digests,
-                  "days_without_key_digest": MetadataValue.json("every day" if repeated is None else repeated.from_table),
-                  "days_counted": MetadataValue.json("every day" if counted is None else counted)},
+                  "days_without_key_digest": bounded_json("every day" if repeated is None else repeated.from_table),
+                  "days_counted": bounded_json("every day" if counted is None else counted)},
     )
 
 

@@ -9,8 +9,9 @@ all with the same schema.
 
 from __future__ import annotations
 
-from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
+from dagster import AssetCheckResult, AssetCheckSeverity
 
+from zfish_assets.bounded import bounded_json
 from zfish_assets.assets.check_specs import CheckSpec, Schemas, asset_checks
 from zfish_assets.names import JOINED, RAW_TABLES
 
@@ -26,7 +27,7 @@ def column_schema_change(schemas: Schemas) -> AssetCheckResult:
                + [f"{n}: {before[n]} -> {t}" for n, t in now.items() if n in before and before[n] != t])
     return AssetCheckResult(passed=not changes, severity=AssetCheckSeverity.WARN,
                             description="; ".join(changes) or f"{len(now)} columns, as in the previous run",
-                            metadata={"changes": MetadataValue.json(changes)})
+                            metadata={"changes": bounded_json(changes)})
 
 
 schema_checks = asset_checks(

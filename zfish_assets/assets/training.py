@@ -34,6 +34,7 @@ from dagster import (
 )
 from pydantic import Field, model_validator
 
+from zfish_assets.bounded import bounded_json
 from zfish_assets.partitions import validate_day
 from zfish_assets.engines.hudi_reader import HudiSnapshot
 from zfish_assets.resources.lake import Lake
@@ -211,7 +212,7 @@ def export_metadata(export_uri: str, manifest_key: str, training: TrainingCut, m
     return {
         ROW_COUNT: data.num_rows,
         **{f"rows_{name}": table.num_rows for name, table in splits.items()},
-        "label_balance": MetadataValue.json({name: split["label_balance"] for name, split in manifest["splits"].items()}),
+        "label_balance": bounded_json({name: split["label_balance"] for name, split in manifest["splits"].items()}),
         "commit_instant": manifest["commit_instant"],
         "export_path": MetadataValue.path(export_uri),
         "manifest_key": manifest_key,

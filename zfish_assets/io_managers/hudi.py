@@ -28,6 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 from dagster import AssetExecutionContext, ConfigurableIOManager, InputContext, OutputContext
+from pydantic import Field
 from pyspark.sql import DataFrame as SparkDataFrame
 
 from glue_scripts.zfish_etl.job_args import JobArgs
@@ -40,6 +41,10 @@ from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.engines import Engine
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
+
+
+WRITER_WAIT_S = 600.0
+"""A second writer's wait for the table: an evening's join takes under a minute, a long backfill minutes."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,10 @@ class HudiIOManager(ConfigurableIOManager):
     engine: Engine
     catalog: Catalog
     lake: Lake
+    writer_wait_s: float = Field(
+        default=WRITER_WAIT_S, ge=0,
+        description="How long a run waits for another writer of the table (its lease, named in the log) before it "
+                    "refuses, naming that writer.")
 
     def table_uri(self, table: str) -> str:
         return self.lake.uri(f"processed/{table}")
@@ -117,8 +126,9 @@ class HudiIOManager(ConfigurableIOManager):
                          f"{obj.mode}) into {target.uri}")
         started = time.monotonic()
         # The step's key, the same on each retry of it: an engine finds the work it started by it.
+        run_key = f"{context.run_id}:{context.step_key}"
         with retry_transient(step.retry_number, f"the {target.table} job"):
-            result = self.engine.run_job(self._job_args(obj, target), run_key=f"{context.run_id}:{context.step_key}")
+            result = self.engine.run_job(self._job_args(obj, target, run_key), run_key=run_key)
         written = Written.read(target.uri, target.days, self.lake.storage_options(), result, time.monotonic() - started)
         if written.snapshot is not None:
             self._register(target, written)
@@ -128,12 +138,12 @@ class HudiIOManager(ConfigurableIOManager):
         step.add_asset_metadata(run_metadata(written, f"{self.catalog.database}.{target.table}"),
                                 partition_key=target.days[-1])
 
-    def _job_args(self, request: JoinRequest, target: TableSlice) -> JobArgs:
+    def _job_args(self, request: JoinRequest, target: TableSlice, run_key: str) -> JobArgs:
         return JobArgs(
             first_day=request.first_day, last_day=request.last_day, database=self.catalog.database,
             observations_table=request.sources.observations, outcomes_table=request.sources.outcomes,
             target_path=target.spark_uri, target_table=target.table, join_mode=request.mode,
-            **self.catalog.job_arguments(),
+            writer=run_key, writer_wait_s=self.writer_wait_s, **self.catalog.job_arguments(),
         )
 
     def _register(self, target: TableSlice, written: Written) -> None:

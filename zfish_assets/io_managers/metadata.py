@@ -17,6 +17,7 @@ from dagster import MetadataValue, TableColumn, TableSchema
 
 from glue_scripts.zfish_etl.contract import OBSERVATIONS, OUTCOMES
 from glue_scripts.zfish_etl.job_args import JobResult
+from zfish_assets.bounded import bounded_json
 from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot, snapshot_dataset, table_exists
 from zfish_assets.names import (
     COLUMN_SCHEMA, COMMIT_TIME, FILE_NAME, META_COLUMNS, PARTITION_ROW_COUNT, ROW_COUNT, TABLE_NAME, URI,
@@ -90,16 +91,16 @@ def run_metadata(written: Written, table_name: str) -> dict[str, Any]:
         "join_mode": result.join_mode.value,
         "rows_labeled": result.rows_labeled,
         "days_redone": len(result.rows_per_day),
-        "redone": MetadataValue.json(sorted(result.rows_per_day)),
+        "redone": bounded_json(sorted(result.rows_per_day)),
         "partitions_touched": len(result.partitions_touched),
         "files_replaced": result.files_replaced,
         "bytes_replaced": result.bytes_replaced,
         # the older days read for stale labels: only those a label newer than the last commit reaches
-        "stale_scan": MetadataValue.json({"all_older_days": result.days_scanned is None,
+        "stale_scan": bounded_json({"all_older_days": result.days_scanned is None,
                                           "days": result.days_scanned or []}),
         # rows of the days read they no longer make (dropped, moved, label withdrawn), per day
         "window_rows_deleted": result.rows_deleted,
-        "deleted": MetadataValue.json(result.deleted_per_day),
+        "deleted": bounded_json(result.deleted_per_day),
         "delete_instant": result.delete_instant or "",
         "duration_s": round(written.duration_s, 2),
         **({COLUMN_SCHEMA: _column_schema(snapshot.schema), "preview": MetadataValue.md(_preview(snapshot))}

@@ -21,6 +21,7 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from glue_scripts.zfish_etl.write_errors import writing
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
@@ -112,7 +113,8 @@ class LocalCatalog(Catalog):
             yield holder
             if holder["doc"] is not None:
                 tmp = path.with_suffix(f".tmp{os.getpid()}")
-                tmp.write_text(json.dumps(holder["doc"], indent=1, sort_keys=True))
+                with writing(path):
+                    tmp.write_text(json.dumps(holder["doc"], indent=1, sort_keys=True))
                 os.replace(tmp, path)
 
     def get_table(self, table: str) -> CatalogTable | None:

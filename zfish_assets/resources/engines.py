@@ -85,7 +85,7 @@ class LocalSparkEngine(Engine):
         log.info(f"Spark session ready in {time.monotonic() - started:.1f}s "
                  f"({'Spark Connect at ' + masked_url(remote) if remote else self.master})")
         started = time.monotonic()
-        result = run(spark, args)
+        result = run(spark, args, log=log.info)
         log.info(
             f"job {args.first_day}..{args.last_day}: {result.observations_read} observations read, "
             f"{result.rows_upserted} labeled rows upserted in {time.monotonic() - started:.1f}s, "

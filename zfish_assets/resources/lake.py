@@ -21,6 +21,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from glue_scripts.zfish_etl.files import get_s3_object
+from glue_scripts.zfish_etl.write_errors import writing
 from glue_scripts.zfish_etl.landing import LANDING_DIR, marker_key, staging_prefix
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
@@ -36,7 +37,8 @@ def write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.parent / f".staging-{path.name}-{uuid.uuid4().hex}"
     try:
-        staging.write_bytes(data)
+        with writing(path):
+            staging.write_bytes(data)
         os.replace(staging, path)
     finally:
         staging.unlink(missing_ok=True)
@@ -197,7 +199,8 @@ class LocalLake(Lake):
         staging = final.parent / f"{STAGING}{final.name}-{os.getpid()}-{uuid.uuid4().hex}"
         staging.mkdir()
         try:
-            write(staging)
+            with writing(staging):  # the lab's files, however the caller writes them
+                write(staging)
             files = staged_files(staging)
             if files and final.exists():
                 _swap_folders(staging, final)  # the old day is in `staging` now

@@ -206,27 +206,30 @@ def _upload(args: argparse.Namespace) -> int:
 
     from zfish_assets.deployments import resources_for
     from zfish_assets.tools.progress import Progress
-    from zfish_assets.resources.lake import is_day_folder, staged_files
+    from zfish_assets.resources.lake import is_day_folder
+    from glue_scripts.zfish_etl.write_errors import writing
+    from zfish_assets.tools.upload import plan_upload
 
     day = args.day.isoformat()
-    sources = {t: args.dir / t / f"day={day}" for t in RAW_TABLES if (args.dir / t / f"day={day}").is_dir()}
-    if not sources:
-        args.error(f"{args.dir} has no observations/day={day}/ or outcomes/day={day}/")
+    try:  # every entry's fate, and the day's partition, before anything lands
+        uploads = plan_upload(args.dir, day)
+    except ValueError as exc:
+        args.error(str(exc))
     with resources_for()["lake"].process_config_and_initialize_cm() as lake:
         for table in RAW_TABLES:
             misnamed = sorted(p.name for p in (args.dir / table).glob("*") if not is_day_folder(p.name))
             if misnamed:
                 print(f"zfish: {args.dir / table} holds {', '.join(misnamed)}: not day=YYYY-MM-DD folders, "
                       "so not uploaded (rename them to the day they hold)", file=sys.stderr)
-        for table, source in sources.items():
-            files = staged_files(source)  # the whole folder, subfolders too: the crawl names what it cannot read
+        for table, source, files in ((u.table, u.source, u.files) for u in uploads):
 
             def copy(folder: Path, files: list[Path] = files, table: str = table, source: Path = source) -> None:
                 with Progress(f"{table} day={day}: copied", len(files), "files") as bar:
                     for path in files:
                         target = folder / path.relative_to(source)
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(path, target)
+                        with writing(target):  # copy2 would name the source
+                            target.parent.mkdir(parents=True, exist_ok=True)
+                            shutil.copy2(path, target)
                         bar.advance()
 
             with Progress(f"{table} day={day}: stored in {lake.uri(table)}", len(files), "files") as stored:

@@ -38,7 +38,8 @@ def job_args(draw) -> JobArgs:
         outcomes_table=draw(VALUE), target_path=draw(VALUE), target_table=draw(VALUE),
         catalog=draw(st.sampled_from(["glue", "file"])), catalog_dir=draw(OPTIONAL), result_uri=draw(OPTIONAL),
         join_mode=draw(st.sampled_from(["incremental", "full"])), aws_endpoint_url=draw(OPTIONAL),
-        aws_region=draw(OPTIONAL),
+        aws_region=draw(OPTIONAL), writer=draw(OPTIONAL),
+        writer_wait_s=draw(st.floats(min_value=0, max_value=1e6, allow_infinity=False)),
     )
 
 

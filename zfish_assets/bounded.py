@@ -1,0 +1,50 @@
+"""Metadata that stays small however large the input: each list or mapping in an event is a sample plus a count.
+
+Dagster keeps every event's metadata in its event log and the UI renders it whole, so a value that
+grows with the data grows every event: a crawl of a day whose rows carried 50,000 extra field
+names wrote one `unknown_fields` event naming all 50,000. `bounded` caps every list and mapping,
+at any depth, at `MAX_SHOWN` entries: a longer one becomes `{"count": N, "shown": <the first
+MAX_SHOWN>, "not_shown": N - MAX_SHOWN}` (a mapping of numbers shows its largest values first, a
+set its smallest members), so the UI says how many there were and names a sample. Values within
+the cap keep their shape. Every JSON value the assets, checks and IO manager record goes through
+`bounded_json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import MetadataValue
+
+MAX_SHOWN = 100
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _capped(items: list[Any], shown: Any) -> dict[str, Any]:
+    return {"count": len(items), "shown": shown, "not_shown": len(items) - MAX_SHOWN}
+
+
+def bounded(value: Any) -> Any:
+    """`value` with every list, tuple, set and mapping in it cut to MAX_SHOWN entries plus their count."""
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        if len(items) <= MAX_SHOWN:
+            return {key: bounded(v) for key, v in items}
+        if all(_is_number(v) for _, v in items):
+            items.sort(key=lambda kv: (-kv[1], str(kv[0])))
+        return _capped(items, {str(key): bounded(v) for key, v in items[:MAX_SHOWN]})
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
+        if len(items) <= MAX_SHOWN:
+            return [bounded(v) for v in items]
+        return _capped(items, [bounded(v) for v in items[:MAX_SHOWN]])
+    return value
+
+
+def bounded_json(value: Any) -> Any:
+    """A JSON metadata value of `bounded(value)`."""
+    return MetadataValue.json(bounded(value))

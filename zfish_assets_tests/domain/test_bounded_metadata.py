@@ -1,0 +1,112 @@
+"""Metadata stays bounded, and a refused value is shown (no Spark).
+
+A crawl of a day whose row carries 50,000 undeclared fields records a sample of their names and
+their count, not all 50,000; any nested list or mapping recorded as metadata is cut to a sample
+plus its count (Hypothesis); a timestamp the contract refuses is named in the refusal, `24:00:00`
+and `2025-02-30` included.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from glue_scripts.zfish_etl.contract import utc_timestamp
+from zfish_assets.assets.crawled import crawl_metadata
+from zfish_assets.bounded import MAX_SHOWN, bounded
+from zfish_assets.domain.crawl import crawl_day
+from zfish_assets.resources.catalog import LocalCatalog
+from zfish_assets.resources.lake import LocalLake
+
+EXTRA = 50_000
+
+
+def test_a_crawl_names_a_sample_of_50000_unknown_fields_and_their_count(tmp_path):
+    lake, catalog = LocalLake(root=str(tmp_path / "lake")), LocalCatalog(root=str(tmp_path / "catalog"))
+    row = {"fish_id": "zfish_00000", "image_id": "img-1", "timestamp": "2025-04-05T10:28:42Z", "age_days": 4,
+           "treatment": "drug_b", "genetic_markers": {"gene_a": 0.6721, "gene_b": -0.4004, "gene_c": -1.3496},
+           "length_mm": 3.58, "sex": "F", **{f"extra_{n:05d}": n for n in range(EXTRA)}}
+
+    def write(folder):
+        (folder / "img-1.json").write_text(json.dumps(row) + "\n")
+
+    lake.land_day("observations", "2025-04-05", write)
+    crawled = crawl_day(lake, catalog, "observations", "2025-04-05")
+    assert crawled.rows == 1  # the row is kept, its extra fields dropped
+    unknown = crawl_metadata(lake, catalog, crawled)["unknown_fields"].value
+    assert unknown["count"] == EXTRA and unknown["not_shown"] == EXTRA - MAX_SHOWN
+    assert len(unknown["shown"]) == MAX_SHOWN and set(unknown["shown"]) <= {f"extra_{n:05d}" for n in range(EXTRA)}
+    assert len(json.dumps(unknown)) < 5_000
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=250) | st.dictionaries(st.text(max_size=8), inner, max_size=250),
+                    max_leaves=2_000)
+
+
+def entries(value) -> int:
+    """Leaves and containers of a JSON value, counted independently of `bounded`."""
+    if isinstance(value, dict):
+        return 1 + sum(entries(v) for v in value.values())
+    if isinstance(value, list):
+        return 1 + sum(entries(v) for v in value)
+    return 1
+
+
+def check_capped(original, shown) -> None:
+    """Every container of `shown` holds at most MAX_SHOWN entries; a capped one gives the original's count."""
+    if isinstance(original, (dict, list)):
+        if len(original) > MAX_SHOWN:
+            assert shown["count"] == len(original) and shown["not_shown"] == len(original) - MAX_SHOWN
+            assert len(shown["shown"]) == MAX_SHOWN
+            kept = shown["shown"]
+        else:
+            assert type(shown) is type(original) and len(shown) == len(original)
+            kept = shown
+        pairs = zip(original.values(), kept.values()) if isinstance(original, dict) and len(original) <= MAX_SHOWN \
+            else [] if isinstance(original, dict) else zip(original, kept)
+        for a, b in pairs:
+            check_capped(a, b)
+    else:
+        assert shown == original
+
+
+@given(JSON)
+def test_every_list_and_mapping_in_metadata_is_a_sample_and_a_count(value):
+    shown = bounded(value)
+    check_capped(value, shown)
+    json.dumps(shown)
+    if entries(value) <= MAX_SHOWN:
+        assert shown == value  # small values keep their shape
+
+
+def test_a_mapping_of_counts_shows_its_largest_first():
+    counts = Counter({f"field_{n}": n for n in range(MAX_SHOWN * 3)})
+    assert list(bounded(counts)["shown"]) == [f"field_{n}" for n in range(MAX_SHOWN * 3 - 1, MAX_SHOWN * 2 - 1, -1)]
+
+
+MOMENT = st.builds(lambda y, mo, d, h, mi, s: f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}Z",
+                   st.integers(1, 9999), st.integers(0, 99), st.integers(0, 99), st.integers(0, 99),
+                   st.integers(0, 99), st.integers(0, 99))
+
+
+@given(MOMENT)
+def test_a_refused_timestamp_is_shown_in_its_refusal(text):
+    try:
+        utc_timestamp(text)
+    except (ValueError, OverflowError) as exc:
+        assert repr(text) in str(exc), str(exc)
+
+
+def test_24_00_00_is_refused_showing_the_value():
+    for text in ("2025-05-10T24:00:00Z", "2025-02-30T10:00:00Z"):
+        try:
+            utc_timestamp(text)
+        except ValueError as exc:
+            assert re.search(rf"'{text}' is not a real date and time \(", str(exc)), str(exc)
+        else:
+            raise AssertionError(f"{text} accepted")

@@ -1,0 +1,144 @@
+"""A full disk under joined_fish_data: the run ends within seconds naming the cause and the path, and the
+next run, given room, recovers with nothing lost.
+
+The table lives on a filesystem of its own that the test mounts (a 32 MiB tmpfs: root only, else
+skipped, saying so). Before a commit the job checks the room the commit may take and refuses
+without writing; when the disk fills during the commit (a thread fills it as soon as the commit's
+`.commit.requested` appears), the run fails with "No space left on device" and the table's path
+instead of waiting out the embedded timeline server's 5-minute read timeout. Readers keep the last
+commit meanwhile; the next run rolls the failed one back and the table equals the raw files' join.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from glue_scripts.joined_fish_data import run
+from glue_scripts.zfish_etl.write_errors import ROOM_MARGIN, TableWriteError
+from zfish_assets.partitions import days_between
+from zfish_assets.resources.catalog import LocalCatalog
+from zfish_assets.resources.lake import LocalLake
+from zfish_assets_tests.assets.test_deletes import as_expected, raw_expected, table_rows
+from zfish_assets_tests.reliability.test_reliability_crash import job_args, land_and_crawl, timeline
+
+DAYS = days_between("2025-04-05", "2025-04-09")
+SIZE_MIB = 32
+
+
+@pytest.fixture
+def small_fs(tmp_path) -> Iterator[Path]:
+    """A tmpfs of SIZE_MIB mounted for the test (skipped where mounting is not permitted)."""
+    mount = tmp_path / "small-fs"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE_MIB}m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(path: Path, leave: int = 0) -> None:
+    """Write zeros into `path` until its filesystem has `leave` bytes free (or none)."""
+    with open(path, "ab") as handle:
+        while (free := shutil.disk_usage(path.parent).free - leave) > 0:
+            try:
+                handle.write(b"\0" * min(free, 2**20))
+                handle.flush()
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                return
+
+
+def fill_when_a_commit_starts(table: Path, filler: Path) -> threading.Thread:
+    """A thread that fills the disk as soon as a new `.commit.requested` appears in the table's timeline."""
+    before = set(timeline(table))
+
+    def watch() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if any(n.endswith(".commit.requested") for n in set(timeline(table)) - before):
+                fill(filler)
+                return
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_full_disk_fails_the_join_in_seconds_naming_the_cause_and_the_next_run_recovers(
+        tmp_path, small_fs, spark, reliability):
+    lake, catalog = LocalLake(root=str(tmp_path / "lake")), LocalCatalog(root=str(tmp_path / "catalog"))
+    table, filler = small_fs / "joined_fish_data", small_fs / "filler"
+    for day in DAYS[:-1]:
+        for raw in ("observations", "outcomes"):
+            land_and_crawl(lake, catalog, raw, day)
+    assert run(spark, job_args(str(tmp_path / "catalog"), table, DAYS[0], DAYS[-2])).commit_instant
+    baseline, baseline_rows = timeline(table), table_rows(f"file://{table}")
+    for raw in ("observations", "outcomes"):
+        land_and_crawl(lake, catalog, raw, DAYS[-1])
+    args = job_args(str(tmp_path / "catalog"), table, DAYS[0], DAYS[-1])
+
+    fill(filler, leave=ROOM_MARGIN // 2)  # less room than a commit may take: refused before writing
+    started = time.monotonic()
+    with pytest.raises(TableWriteError) as refused:
+        run(spark, args)
+    assert refused.value.errno == errno.ENOSPC and time.monotonic() - started < 60
+    assert "not enough room" in str(refused.value) and str(table) in str(refused.value), refused.value
+    assert timeline(table) == baseline
+
+    filler.unlink()  # room for the check, then the disk fills during the commit
+    watcher = fill_when_a_commit_starts(table, filler)
+    started = time.monotonic()
+    with pytest.raises(TableWriteError) as failed:
+        run(spark, args)
+    took = time.monotonic() - started
+    watcher.join(5)
+    message = str(failed.value)
+    assert failed.value.errno == errno.ENOSPC and took < 120, (took, message)
+    assert os.strerror(errno.ENOSPC) in message and str(table) in message and "MiB free" in message, message
+    assert table_rows(f"file://{table}") == baseline_rows  # readers keep the last commit
+
+    filler.unlink()
+    assert run(spark, args).commit_instant
+    expected = raw_expected(tmp_path / "lake" / "use-cases/fish-demo")
+    stored = as_expected(table_rows(f"file://{table}"))
+    assert stored == expected and len(expected) == 3 * 15
+    reliability.add("disk", f"disk full during the commit (failed in {took:.0f} s), then room", rows_in=len(expected),
+                    rows_out=len(stored), quarantined=0, lost=len(set(expected) - set(stored)),
+                    duplicates=len(stored) - len(set(stored) & set(expected)))
+
+
+def test_a_full_disk_fails_landing_and_upload_at_once_naming_the_file_being_written(tmp_path, small_fs, monkeypatch):
+    """Python's writes fail at once but name no path (or, for shutil.copy2, the source): each names the target."""
+    from zfish_assets.tools.cli import main
+
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(small_fs / "zfish"))
+    lab = tmp_path / "lab" / "observations" / f"day={DAYS[0]}"
+    lab.mkdir(parents=True)
+    (lab / "big.json").write_bytes(b"{}\n" * (SIZE_MIB * 2**20 // 3 + 1))  # more than the whole filesystem
+    started = time.monotonic()
+    with pytest.raises(OSError) as failed:
+        main(["upload", str(tmp_path / "lab"), "--day", DAYS[0]])
+    assert failed.value.errno == errno.ENOSPC and time.monotonic() - started < 30
+    message = str(failed.value)
+    assert f"writing {small_fs / 'zfish' / 'lake'}" in message and "big.json" in message, message
+    assert str(lab) not in message and "MiB free of" in message, message
+
+    lake = LocalLake(root=str(small_fs / "lake"))
+    fill(small_fs / "filler")
+    with pytest.raises(OSError) as full:
+        lake.put_bytes("use-cases/fish-demo/_zfish/note.json", b"{}" * 4096)
+    assert full.value.errno == errno.ENOSPC and "note.json" in str(full.value), full.value

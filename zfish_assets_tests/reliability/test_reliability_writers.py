@@ -1,0 +1,78 @@
+"""Two writers of joined_fish_data at once, outside the daemon's run queue: one writes, the other waits or refuses.
+
+A child process runs the production job (`crash_child.py join`) and is held inside its commit
+(the completed instant never written), so it holds the table's lease for as long as the test
+wants. The test's own job, started meanwhile with no wait, is refused naming the child (its pid);
+one started with a wait goes on once the child is SIGKILLed (a dead holder frees the table at
+once), rolls the child's half-made commit back and ends with the table the raw files make: every
+labeled image once, with its fish's latest label, nothing lost.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import asdict, replace
+
+import pytest
+
+from glue_scripts.joined_fish_data import run
+from glue_scripts.zfish_etl.lease import TableBusy
+from zfish_assets.partitions import days_between
+from zfish_assets.resources.catalog import LocalCatalog
+from zfish_assets.resources.lake import LocalLake
+from zfish_assets_tests.assets.test_deletes import as_expected, raw_expected, table_rows
+from zfish_assets_tests.reliability.test_reliability_crash import (
+    HUDI_CRASH_POINTS,
+    hold_then_kill,
+    job_args,
+    land_and_crawl,
+    start_child,
+    timeline,
+)
+
+DAYS = days_between("2025-04-05", "2025-04-09")
+
+
+def test_a_second_writer_is_refused_or_waits_naming_the_first_and_no_row_is_lost(tmp_path, spark, reliability):
+    from zfish_assets_tests.reliability.crash_child import compile_hold_fs
+
+    lake, catalog = LocalLake(root=str(tmp_path / "lake")), LocalCatalog(root=str(tmp_path / "catalog"))
+    table = tmp_path / "processed" / "joined_fish_data"
+    args = replace(job_args(str(tmp_path / "catalog"), table, DAYS[0], DAYS[-1]), writer="run-one:joined_fish_data")
+    go = tmp_path / "go"
+    env = {"ZFISH_CRASH_HOLD": HUDI_CRASH_POINTS["before completed instant"],
+           "ZFISH_CRASH_SIGNAL": str(tmp_path / "held"), "ZFISH_CRASH_GO": str(go),
+           "JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
+    classes = compile_hold_fs(tmp_path / "java")
+    child = start_child(["join", json.dumps(asdict(args)), str(classes)], env, tmp_path / "child")
+    for day in DAYS:
+        for raw in ("observations", "outcomes"):
+            land_and_crawl(lake, catalog, raw, day)
+    go.touch()
+    while not (tmp_path / "held").exists():  # the child is inside its commit, holding the lease
+        assert child.poll() is None, (tmp_path / "child" / "stderr").read_text()[-3000:]
+        time.sleep(0.2)
+
+    second = replace(args, writer="run-two:joined_fish_data")
+    with pytest.raises(TableBusy) as refused:
+        run(spark, second)
+    assert "run run-one:joined_fish_data (host " in str(refused.value) and f"pid {child.pid}," in str(refused.value)
+    assert not [n for n in timeline(table) if n.endswith(".commit")]  # the refused run wrote nothing
+
+    said: list[str] = []
+    waiting = threading.Thread(target=lambda: said.append(run(spark, replace(second, writer_wait_s=300), said.append)))
+    waiting.start()
+    time.sleep(3)
+    assert waiting.is_alive() and "run run-one:joined_fish_data" in said[0], said  # it waits, naming the holder
+    hold_then_kill(child, tmp_path / "held", tmp_path / "child")
+    waiting.join(300)
+    assert not waiting.is_alive() and said[-1].commit_instant, said
+
+    expected = raw_expected(tmp_path / "lake" / "use-cases/fish-demo")
+    stored = as_expected(table_rows(f"file://{table}"))
+    assert stored == expected and len(expected) == 3 * 15  # fish of 04-05..04-07 are labeled (2-day delay)
+    reliability.add("writers", "two joins at once: second refused, then waits", rows_in=len(expected),
+                    rows_out=len(stored), quarantined=0, lost=len(set(expected) - set(stored)),
+                    duplicates=len(stored) - len(set(stored) & set(expected)))
