@@ -119,7 +119,8 @@ class HudiIOManager(ConfigurableIOManager):
         started = time.monotonic()
         # The step's key, the same on each retry of it: an engine finds the work it started by it.
         with retry_transient(step.retry_number, f"the {target.table} job"):
-            result = self.engine.run_job(self._job_args(obj, target), run_key=f"{context.run_id}:{context.step_key}")
+            result = self.engine.run_job(self._job_args(obj, target), run_key=f"{context.run_id}:{context.step_key}",
+                                         context=context)
         written = Written.read(target.uri, target.days, self.lake.storage_options(), result, time.monotonic() - started)
         if written.snapshot is not None:
             self._register(target, written)

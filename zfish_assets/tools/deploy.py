@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 
 from glue_scripts.zfish_etl.spark_conf import glue_conf_argument
@@ -127,6 +128,8 @@ def job_definition(s: DeploySettings) -> dict:
             EXTRA_PY_FILES: code["glue_scripts.zip"],
             "--job-language": "python",
             "--enable-continuous-cloudwatch-log": "true",
+            # The job's side of Dagster Pipes (no dependencies), at the version this checkout installs.
+            "--additional-python-modules": f"dagster-pipes=={version('dagster-pipes')}",
         },
     }
 
