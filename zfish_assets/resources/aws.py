@@ -1,11 +1,18 @@
 """Where zfish's AWS clients connect: one region and one optional endpoint, stated once for every service.
 
 Every AWS resource (`S3Lake`, `GlueCatalog`, `GlueJobEngine`, `AthenaQueryEngine`, and the local
-engine's s3a) holds the same `AWSConnection`, as dagster-aws's resources hold their boto3
-configuration. Unlike dagster-aws's `ResourceWithBoto3Configuration`, it has no credential fields
-(credentials come from boto3's own chain: the environment, a profile, the instance or job role,
-and never reach config, logs or metadata) and no boto3 retries (zfish retries transient errors
-itself, `retries.py`, so a failure is reported once with its cause).
+engine's s3a) holds the same `AWSConnection`: dagster-aws's `ResourceWithBoto3Configuration`
+(region, endpoint, profile, SSL, botocore's retries in its standard mode), whose S3 clients are
+made by dagster-aws's `S3Resource`. Its credential fields must stay empty: credentials come from
+boto3's own chain (the environment, a profile, the instance or job role) and never reach config,
+logs or metadata; a value there is refused, naming the field.
+
+dagster-aws's `AthenaClientResource` cannot serve as the Athena client: it has no region or
+endpoint field (`get_client` is `boto3.client("athena", aws_access_key_id=..., aws_secret_access_key=...)`,
+dagster-aws 0.29.27), so it reaches only the environment's default region and endpoint, never
+this connection's (a moto server in tests, a configured region); and its `AthenaClient` polls a
+fixed `max_polls` times and returns rows as untyped strings. `AthenaQueryEngine` makes its client
+here instead.
 
 >>> AWSConnection(region_name="eu-west-1").client("s3").meta.region_name
 'eu-west-1'
@@ -14,19 +21,35 @@ itself, `retries.py`, so a failure is reported once with its cause).
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster_aws.s3 import S3Resource
+from dagster_aws.utils import ResourceWithBoto3Configuration
+from pydantic import Field, model_validator
 
 from zfish_assets import settings
 
+CREDENTIAL_FIELDS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 
-class AWSConnection(ConfigurableResource):
+
+class AWSConnection(ResourceWithBoto3Configuration):
     """The region and endpoint of every AWS client of a deployment (`ZFISH_AWS_REGION`, `ZFISH_AWS_ENDPOINT_URL`)."""
 
-    region_name: str = Field(default="", description=settings.AWS_REGION.description)
-    endpoint_url: str = Field(default="", description=settings.AWS_ENDPOINT_URL.description)
+    region_name: str | None = Field(default="", description=settings.AWS_REGION.description)
+    endpoint_url: str | None = Field(default="", description=settings.AWS_ENDPOINT_URL.description)
+    # botocore's own variable as the default, so a deployment (or a test) that sets it is obeyed.
+    max_attempts: int = Field(default_factory=lambda: int(os.environ.get("AWS_MAX_ATTEMPTS") or 5),
+                              description="Attempts per request, the first included (botocore's standard retry "
+                                          "mode); default AWS_MAX_ATTEMPTS, else 5.")
+
+    @model_validator(mode="after")
+    def _no_credentials(self) -> AWSConnection:
+        given = [name for name in CREDENTIAL_FIELDS if getattr(self, name)]
+        if given:
+            raise ValueError(f"AWSConnection: {', '.join(given)} set in config: credentials come from boto3's chain "
+                             "(environment, profile, role), never from config: remove the field")
+        return self
 
     @classmethod
     def from_settings(cls) -> AWSConnection:
@@ -35,7 +58,8 @@ class AWSConnection(ConfigurableResource):
 
     def client(self, service: str) -> Any:
         """A boto3 client of `service` at this region and endpoint, shared in the process."""
-        return aws_client(service, self.region_name, self.endpoint_url)
+        return aws_client(service, self.region_name or "", self.endpoint_url or "", self.max_attempts,
+                          self.profile_name or "", self.use_ssl, self.verify)
 
     def region_of(self, client: Any) -> str:
         """The region a client resolved (this connection's, else boto3's own): for console links."""
@@ -65,11 +89,25 @@ class AWSConnection(ConfigurableResource):
 
 
 @functools.lru_cache(maxsize=16)
-def aws_client(service: str, region: str, endpoint_url: str) -> Any:
-    """One client per service, region and endpoint per process (boto3 clients are thread-safe; creating one is slow)."""
-    import boto3
+def aws_client(service: str, region: str, endpoint_url: str, max_attempts: int = 5, profile: str = "",
+               use_ssl: bool = True, verify: bool | None = True) -> Any:
+    """One client per service and settings per process (boto3 clients are thread-safe; creating one is slow).
 
-    return boto3.client(service, region_name=region or None, endpoint_url=endpoint_url or None)
+    S3's is dagster-aws's `S3Resource`'s; the others are made as dagster-aws's resources make theirs
+    (a session of the profile, botocore's standard retries), with `max_attempts` attempts in all.
+    dagster-aws hands its `max_attempts` to botocore's `max_attempts`, which counts retries only
+    (measured: 5 gives botocore's `total_max_attempts` 6, though its description says the first
+    attempt counts): S3Resource is given one less, and the others' config names the total.
+    """
+    import boto3
+    from botocore.config import Config
+
+    if service == "s3":
+        return S3Resource(region_name=region or None, endpoint_url=endpoint_url or None, max_attempts=max_attempts - 1,
+                          profile_name=profile or None, use_ssl=use_ssl, verify=verify).get_client()
+    return boto3.session.Session(profile_name=profile or None).client(
+        service, region_name=region or None, endpoint_url=endpoint_url or None, use_ssl=use_ssl, verify=verify,
+        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}))
 
 
 def aws_credentials() -> dict[str, str]:

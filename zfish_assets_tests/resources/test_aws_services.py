@@ -332,7 +332,6 @@ def test_a_glue_run_gets_the_engines_arguments_back_and_a_failed_run_names_its_l
     the JobArgs the engine started it with (one spelling both ways); the deployed job has no argument
     of its own that registers the table (the IO manager does). A failed run names its logs."""
     import boto3
-    from dataclasses import replace
 
     from glue_scripts.joined_fish_data import parse_args
     from zfish_assets.tools.cli import main
@@ -367,7 +366,11 @@ def test_a_glue_run_gets_the_engines_arguments_back_and_a_failed_run_names_its_l
 
     merged = {**defaults, **run["Arguments"]}  # what Glue passes the script: run arguments over defaults
     argv = ["joined_fish_data.py", *[item for pair in merged.items() for item in pair]]
-    assert parse_args(argv) == replace(args, result_uri=run["Arguments"]["--result_uri"])
+    assert parse_args(argv) == args  # the Pipes arguments beside them are not the job's
+    assert {"--dagster-pipes-context", "--dagster-pipes-messages"} <= set(run["Arguments"])
+    from importlib.metadata import version
+
+    assert defaults["--additional-python-modules"] == f"dagster-pipes=={version('dagster-pipes')}"  # what Glue installs
 
 
 def test_deployment_settings_choose_athena_and_crawler_mode(monkeypatch):
@@ -395,3 +398,19 @@ def test_deployment_settings_choose_athena_and_crawler_mode(monkeypatch):
     monkeypatch.setenv("ZFISH_CRAWL_MODE", "sometimes")
     with pytest.raises(ValueError, match="ZFISH_CRAWL_MODE='sometimes' is not one of partitions, crawler"):
         resources_for("aws")
+
+
+def test_the_aws_connection_is_dagster_aws_boto3_configuration_without_credentials(monkeypatch):
+    """One region, endpoint and retry setting for every client (S3's made by dagster-aws's S3Resource);
+    AWS_MAX_ATTEMPTS counts every attempt, as botocore documents it; credentials in config are refused."""
+    from dagster_aws.utils import ResourceWithBoto3Configuration
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    connection = AWSConnection(region_name="eu-west-1", endpoint_url="http://127.0.0.1:9")
+    assert isinstance(connection, ResourceWithBoto3Configuration)
+    for service in ("s3", "glue", "athena", "logs"):
+        client = connection.client(service)
+        assert (client.meta.region_name, client.meta.endpoint_url, client.meta.config.retries) == \
+            ("eu-west-1", "http://127.0.0.1:9", {"mode": "standard", "total_max_attempts": 2}), service
+    with pytest.raises(ValueError, match=r"aws_secret_access_key set in config: credentials come from boto3's chain"):
+        AWSConnection(aws_secret_access_key="not-a-secret")
