@@ -141,16 +141,20 @@ class GlueRunClient(PipesGlueClient):
         found = self.find_run(job_name, run_key)
         if found is None:
             self._before_start()
+        else:
+            self._resume(context, found, run_key)
         with open_pipes_session(context=context, message_reader=self._message_reader,
                                 context_injector=self._context_injector, extras=extras) as session:
-            job_run = self._resume(context, found, run_key) if found else \
-                self._start(context, dict(start_job_run_params), session, run_key)
-            self._follow_output(context, session, job_run)
-            try:
+            run_id = found["Id"] if found else None
+            try:  # from the start request on: a terminated step stops the run it started, even mid-request
+                run_id = run_id or self._start(context, dict(start_job_run_params), session, run_key)
+                job_run = found or self._client.get_job_run(JobName=job_name, RunId=run_id)["JobRun"]
+                self._follow_output(context, session, job_run)
                 job_run = self._wait(job_name, job_run)
             except DagsterExecutionInterruptedError:
-                if self.forward_termination:
-                    self._terminate_job_run(context=context, job_name=job_name, run_id=job_run["Id"])
+                run_id = run_id or (self.find_run(job_name, run_key) or {}).get("Id")
+                if self.forward_termination and run_id:
+                    self._terminate_job_run(context=context, job_name=job_name, run_id=run_id)
                 raise
             if job_run["JobRunState"] != "SUCCEEDED":
                 raise GlueJobError(
@@ -178,22 +182,20 @@ class GlueRunClient(PipesGlueClient):
                 break
         return None
 
-    def _resume(self, context, found: dict, run_key: str) -> dict:
-        """Watch again the run this step started before: its Pipes context is the first attempt's, which
-        the job read when it started (a failed attempt leaves its context object in place)."""
+    def _resume(self, context, found: dict, run_key: str) -> None:
+        """Say that the step watches again the run it started before: its Pipes context is the first
+        attempt's, which the job read when it started (a failed attempt leaves its context object in place)."""
         context.log.info(f"Glue job {found['JobName']} run {found['Id']} was started for this step ({run_key}) and is "
                          f"{found['JobRunState']}: watching it again, not starting another; {self.links(found)}")
-        return found
 
-    def _start(self, context, params: dict, session, run_key: str) -> dict:
-        """A new run, with the session's Pipes arguments and the step's run key."""
-        job_name = params["JobName"]
+    def _start(self, context, params: dict, session, run_key: str) -> str:
+        """A new run, with the session's Pipes arguments and the step's run key: its id."""
         params["Arguments"] = {**params.get("Arguments", {}), **session.get_bootstrap_cli_arguments(),
                                **({RUN_KEY_ARGUMENT: run_key} if run_key else {})}
         run_id = self._client.start_job_run(**params)["JobRunId"]
-        job_run = self._client.get_job_run(JobName=job_name, RunId=run_id)["JobRun"]
-        context.log.info(f"started Glue job {job_name} run {run_id}; {self.links(job_run)}")
-        return job_run
+        context.log.info(f"started Glue job {params['JobName']} run {run_id}; "
+                         f"{job_run_links(params['JobName'], run_id, self.region)}")
+        return run_id
 
     def _follow_output(self, context, session, job_run: dict) -> None:
         """Read the run's Pipes messages from its CloudWatch output stream, from the run's start (a
