@@ -17,7 +17,7 @@ LOCK := requirements/glue$(GLUE).txt
 STAMP := $(VENV)/.installed
 JARS_STAMP := .cache/jars$(RUNTIME_SUFFIX)/.complete
 
-.PHONY: demo test test-runtime check dev jars trino venv lock test-latest clean
+.PHONY: demo test test-runtime check check-defs dev jars trino venv lock test-latest clean
 
 # What a second Glue runtime must pass beside the whole suite on the default (CI: GLUE=5.1): the
 # engine, the walkthrough, the incremental join, the crash points, and the runtime's own facts.
@@ -57,9 +57,13 @@ dev: $(STAMP) $(JARS_STAMP)
 	@set -e; \
 	if [ -z "$$ZFISH_SPARK_REMOTE" ]; then \
 	  ZFISH_SPARK_REMOTE=$$($(VENV)/bin/zfish engine start); export ZFISH_SPARK_REMOTE; \
-	  trap '$(VENV)/bin/zfish engine stop' EXIT INT TERM; \
+	  trap '$(VENV)/bin/zfish engine stop' EXIT; trap 'exit 130' INT TERM; \
 	fi; \
-	ZFISH_CLOCK=$${ZFISH_CLOCK:-2025-05-11T18:00:00Z} $(VENV)/bin/zfish dev
+	$(VENV)/bin/zfish dev
+
+# The definitions load as `dg dev` loads them (the project's [tool.dg]); CI runs it first.
+check-defs: $(STAMP)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/dg check defs
 
 venv: $(STAMP)
 jars: $(JARS_STAMP)

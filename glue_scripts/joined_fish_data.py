@@ -115,7 +115,7 @@ def count_run(observations: DataFrame, labeled: DataFrame | None, to_write: Data
               gone: DataFrame | None) -> RunCounts:
     """The run's counts in one Spark action, which also computes the persisted frames it counts.
 
-    Each action has a fixed cost (planning, scheduling: 0.2-3 s each here, BENCHMARKS.md) far above
+    Each action has a fixed cost (planning, scheduling: 0.2-3 s each here, docs/performance.md) far above
     what 10^3 rows take, so the observations, the labeled rows, the rows to write and the keys to
     delete are counted together, grouped as the run needs them.
     """
@@ -193,7 +193,7 @@ def run(spark: SparkSession, args: JobArgs) -> JobResult:
     incremental mode nothing is written either when no row changed and none is gone: no commit, no
     file rewritten.
     """
-    aws.use_endpoint(args.aws_endpoint_url, args.aws_region)
+    aws.use_endpoint(args.aws_endpoint_url, args.aws_region, args.kms_key_arn)
     observations_table, outcomes, stored = read_sources(spark, args)
     incremental = args.join_mode is JoinMode.INCREMENTAL
     scan = plan_stale_label_scan(args.target_path, outcomes) if incremental and outcomes is not None else None
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     """The job's entry point (Glue's): run it for the arguments, report its result (`zfish_etl.pipes`)."""
     argv = sys.argv if argv is None else argv
     args = parse_args(argv)
-    aws.use_endpoint(args.aws_endpoint_url, args.aws_region)
+    aws.use_endpoint(args.aws_endpoint_url, args.aws_region, args.kms_key_arn)
     with dagster_pipes(argv) as pipes:
         spark = SparkSession.builder.getOrCreate()
         result = run(spark, args)

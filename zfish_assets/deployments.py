@@ -88,7 +88,7 @@ IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Build]]] = {
     "catalog": ("catalog", {
         "local": lambda parts, aws, built: LocalCatalog(),
         "glue": lambda parts, aws, built: GlueCatalog(
-            aws=aws, crawl_mode=parts.crawl_mode, crawler_role_arn=settings.GLUE_ROLE_ARN.raw(),
+            aws=aws, crawl_mode=parts.crawl_mode,
             crawler_timeout_s=settings.CRAWLER_TIMEOUT_S.get(), crawler_poll_interval_s=settings.CRAWLER_POLL_S.get()),
     }),
     "engine": ("engine", {

@@ -37,6 +37,8 @@ TRIGGER = "zfish/trigger"  # what launched the run: evening, lake, weekly_checks
 PIPES_FOLDER = "_zfish/pipes"  # each Glue run's Dagster Pipes context, put by the runner, read by the job
 
 # Metadata keys: Dagster's, then those zfish records on catalog partitions.
-ROW_COUNT, COLUMN_SCHEMA = "dagster/row_count", "dagster/column_schema"
+ROW_COUNT, COLUMN_SCHEMA = "dagster/row_count", "dagster/column_schema"  # the table's rows, its columns
+PARTITION_ROW_COUNT = "dagster/partition_row_count"  # one partition's rows
+URI, TABLE_NAME = "dagster/uri", "dagster/table_name"  # where the table lives, its name in the catalog
 FINGERPRINT = "zfish.fingerprint"  # the day's files when crawled (names, sizes, versions)
 QUARANTINED_ROWS = "zfish.quarantinedRows"

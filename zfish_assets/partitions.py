@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
-from dagster import DailyPartitionsDefinition, TimeWindowPartitionMapping
+from dagster import DailyPartitionsDefinition, FreshnessPolicy, TimeWindowPartitionMapping
 
 from zfish_assets import settings
 
 EVENING = time(18, 0, tzinfo=timezone.utc)
+EVENING_DEADLINE = timedelta(hours=2)
+"""How long an evening may take: the crawled tables and joined_fish_data are late when not
+materialized between the evening (18:00 UTC) and the evening plus this (20:00 UTC)."""
+
+
+def evening_freshness() -> FreshnessPolicy:
+    """The evening's promise as Dagster's freshness policy: materialized each day between 18:00 and
+    20:00 UTC. The UI shows each asset's freshness state against it and the daemon flags a late one."""
+    deadline = (datetime.combine(date(2000, 1, 1), EVENING) + EVENING_DEADLINE).timetz()
+    return FreshnessPolicy.cron(deadline_cron=f"{deadline.minute} {deadline.hour} * * *",
+                                lower_bound_delta=EVENING_DEADLINE, timezone="UTC")
 
 
 def validate_day(day: str) -> str:

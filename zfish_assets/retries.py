@@ -3,13 +3,17 @@
 A `RetryPolicy` on an asset would retry every exception, schema drift included. Instead, the steps
 that call out wrap those calls in `retry_transient`: an error that a later attempt may not meet
 (throttling, a dropped connection, a timeout, a service-side 5xx, a lost Spark gateway) becomes
-`RetryRequested` with exponential backoff (10 s, 20 s, 40 s); anything else fails the step at once.
+`RetryRequested` with exponential backoff (10 s, 20 s, 40 s); anything else fails the step at once,
+in a line naming the setting when one explains it (a closed endpoint, a missing bucket: `aws_errors`).
+Single requests are retried by botocore first (`resources/aws.py`: its standard retry mode).
 """
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from dagster import RetryRequested
+
+from zfish_assets.aws_errors import reraise_explained, unreachable
 
 MAX_RETRIES = 3
 BASE_SECONDS = 10
@@ -23,7 +27,13 @@ TRANSIENT_AWS_CODES = {
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether `exc` (or what it was raised from) is a failure a later attempt may not meet."""
+    """Whether `exc` (or what it was raised from) is a failure a later attempt may not meet.
+
+    A connection that cannot be made (refused, no such host) is not: it is a closed or wrong endpoint,
+    which every attempt meets (`aws_errors.unreachable`); botocore's own retries covered a blip.
+    """
+    if unreachable(exc):
+        return False
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -59,5 +69,6 @@ def retry_transient(attempt: int, what: str) -> Iterator[None]:
         yield
     except Exception as exc:
         if not is_transient(exc):
+            reraise_explained(exc)
             raise
         raise RetryRequested(max_retries=MAX_RETRIES, seconds_to_wait=backoff_seconds(attempt)) from exc

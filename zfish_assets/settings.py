@@ -1,7 +1,7 @@
 """Every `ZFISH_*` setting, declared once: its variable, type, local default and meaning.
 
 This module is the only one that reads the environment for zfish. Each setting is a `Setting`
-in `SETTINGS` (README's settings table lists the same), read when asked for (not at import), so a
+in `SETTINGS` (docs/configuration.md's settings table lists the same), read when asked for (not at import), so a
 test or the demo can set variables before building resources. A bad value fails with the
 variable, the value and what is expected; choices are `Literal` types, flags are `bool`.
 
@@ -195,6 +195,28 @@ def key_prefix(value: str) -> str:
     return prefix
 
 
+def aws_region(value: str) -> str:
+    """Blank (boto3's own resolution), or a region of one of botocore's partitions (its `regionRegex`):
+    a typo such as `us-east-l` would otherwise reach an endpoint host that does not exist."""
+    from botocore.loaders import create_loader
+
+    region = value.strip()
+    patterns = [p["regionRegex"] for p in create_loader().load_data("partitions")["partitions"]]
+    if region and not any(re.match(pattern, region) for pattern in patterns):
+        raise ValueError("an AWS region such as us-east-1 or eu-west-1 (botocore's partitions know no such name)")
+    return region
+
+
+_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)$")
+
+
+def kms_key_arn(value: str) -> str:
+    """Blank, or a KMS key's (or alias's) full ARN: S3 needs the ARN to name a key in SSE-KMS requests."""
+    if value.strip() and not _KMS_KEY.match(value.strip()):
+        raise ValueError("a KMS key ARN, arn:aws:kms:<region>:<account>:key/<id>")
+    return value.strip()
+
+
 def folder(value: str) -> Path:
     return Path(value).expanduser().resolve()
 
@@ -215,7 +237,8 @@ DATABASE = Setting("ZFISH_DATABASE", "zebra_fish_demo", plain_name,
 
 # The pipeline.
 SIM_START = Setting("ZFISH_SIM_START", "2025-04-05", day, "The first simulated day, and the first partition.")
-CLOCK = Setting("ZFISH_CLOCK", "", instant, "A simulated \"now\" (ISO 8601); unset: the real clock (production).")
+CLOCK = Setting("ZFISH_CLOCK", "", instant, "A simulated \"now\" (ISO 8601); unset: the clock recorded in the "
+                "data dir (`zfish demo` records its own), else the real clock (production).")
 LABEL_HORIZON_DAYS = Setting("ZFISH_LABEL_HORIZON_DAYS", "36", integer(1),
                              "How many days back an evening run reprocesses (the window).")
 JOIN_MODE: Setting[JoinMode] = Setting(
@@ -255,14 +278,20 @@ PARTS = (LAKE, CATALOG, ENGINE, QUERY, CRAWL_MODE)
 
 # AWS.
 S3_BUCKET = Setting("ZFISH_S3_BUCKET", "", text, "The lake's bucket (lake s3).")
-AWS_REGION = Setting("ZFISH_AWS_REGION", "", text, "The region of every AWS client; blank: boto3's own resolution.")
+AWS_REGION = Setting("ZFISH_AWS_REGION", "", aws_region,
+                     "The region of every AWS client; blank: boto3's own resolution.")
 AWS_ENDPOINT_URL = Setting("ZFISH_AWS_ENDPOINT_URL", "", text,
                            "One endpoint for every AWS client (e.g. a local moto server); blank: AWS's.")
 GLUE_JOB_NAME = Setting("ZFISH_GLUE_JOB_NAME", "zfish-joined-fish-data", text,
                         "The Glue job `zfish deploy` defines and engine glue runs.")
 GLUE_ROLE_ARN = Setting("ZFISH_GLUE_ROLE_ARN", "", text,
-                        "The role the Glue job (and a crawler a run creates) assumes; `zfish deploy` needs it.")
-GLUE_TIMEOUT_S = Setting("ZFISH_GLUE_TIMEOUT_S", str(3 * 3600), seconds, "How long a Glue job run may take.")
+                        "The role the Glue job and the crawlers assume; `zfish deploy` needs it.")
+GLUE_TIMEOUT_S = Setting("ZFISH_GLUE_TIMEOUT_S", str(2 * 3600), seconds,
+                         "How long a Glue job run may take: the job's `Timeout` (`zfish deploy`, whole minutes) "
+                         "and how long a run waits for it.")
+KMS_KEY_ARN = Setting("ZFISH_KMS_KEY_ARN", "", kms_key_arn,
+                      "A KMS key for SSE-KMS on every object zfish writes (boto3, s3a, the Glue job); "
+                      "blank: the bucket's default encryption.")
 GLUE_POLL_S = Setting("ZFISH_GLUE_POLL_S", "15", seconds, "Seconds between polls of a Glue job run.")
 CRAWLER_TIMEOUT_S = Setting("ZFISH_CRAWLER_TIMEOUT_S", "1800", seconds, "How long a Glue crawl may take.")
 CRAWLER_POLL_S = Setting("ZFISH_CRAWLER_POLL_S", "15", seconds, "Seconds between polls of a Glue crawler.")
@@ -300,14 +329,45 @@ def sim_start() -> date:
     return SIM_START.get()
 
 
+CLOCK_FILE = "clock"
+"""The data dir's own simulated "now" (`zfish demo` writes it): every command, `zfish dev` and the UI
+on that data dir then share one notion of today, unless `ZFISH_CLOCK` says otherwise."""
+
+
+def clock_text() -> str:
+    """`ZFISH_CLOCK` when set, else the clock recorded in the data dir, else "" (the real clock)."""
+    if CLOCK.is_set():
+        return CLOCK.raw()
+    try:
+        return (data_dir() / CLOCK_FILE).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+
+
+def record_clock() -> None:
+    """Record `ZFISH_CLOCK` as the data dir's clock (what the demo simulates stays its today)."""
+    data_dir().mkdir(parents=True, exist_ok=True)
+    (data_dir() / CLOCK_FILE).write_text(CLOCK.raw() + "\n")
+
+
+def simulated_clock() -> datetime | None:
+    text = clock_text()
+    try:
+        return CLOCK.parse(text)
+    except ValueError as exc:
+        if CLOCK.is_set():
+            raise
+        raise ValueError(f"{exc} (recorded in {data_dir() / CLOCK_FILE}: fix or delete the file)") from None
+
+
 def simulated() -> bool:
-    """Whether `ZFISH_CLOCK` sets a simulated "now"."""
-    return CLOCK.get() is not None
+    """Whether a simulated "now" is set (`ZFISH_CLOCK`, or the data dir's recorded clock)."""
+    return simulated_clock() is not None
 
 
 def clock() -> datetime:
     """The simulated "now", else the real clock."""
-    return CLOCK.get() or datetime.now(timezone.utc)
+    return simulated_clock() or datetime.now(timezone.utc)
 
 
 def lake_prefix() -> str:

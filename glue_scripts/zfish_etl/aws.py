@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _SETTINGS: dict[str, str | None] = {"endpoint_url": None, "region_name": None}
+_KMS_KEY: dict[str, str] = {"arn": ""}
+SSE_WRITES = ("PutObject", "CopyObject", "CreateMultipartUpload")
+"""The S3 operations that create an object (upload_file's multipart included): SSE-KMS is asked on each."""
 EXECUTOR_ATTEMPTS = 10
 """Attempts per request of an executor's client (botocore's standard retries: backoff up to 20 s)."""
 EXECUTOR_AGENT = "zfish-executor"
@@ -38,15 +41,30 @@ class ClientSettings:
     credentials: tuple[str, str, str | None] | None = field(default=None, repr=False)
 
 
-def use_endpoint(endpoint_url: str, region: str) -> None:
-    """Where the job's clients go from now on ("" for boto3's default)."""
+def use_endpoint(endpoint_url: str, region: str, kms_key_arn: str = "") -> None:
+    """Where the job's clients go from now on ("" for boto3's default), and the KMS key of their writes."""
     _SETTINGS.update(endpoint_url=endpoint_url or None, region_name=region or None)
+    _KMS_KEY["arn"] = kms_key_arn
 
 
 def client(service: str) -> Any:
     import boto3
 
-    return boto3.client(service, **_SETTINGS)
+    made = boto3.client(service, **_SETTINGS)
+    return encrypt_writes(made, _KMS_KEY["arn"]) if service == "s3" else made
+
+
+def encrypt_writes(s3: Any, kms_key_arn: str) -> Any:
+    """`s3` (a client), each of its writes (`SSE_WRITES`) asking SSE-KMS with `kms_key_arn` unless the call
+    names its own encryption; unchanged without a key. A botocore event hook, so no call site can forget it."""
+    def encrypt(params: dict, **_: Any) -> None:
+        params.setdefault("ServerSideEncryption", "aws:kms")
+        params.setdefault("SSEKMSKeyId", kms_key_arn)
+
+    if kms_key_arn:
+        for operation in SSE_WRITES:
+            s3.meta.events.register(f"before-parameter-build.s3.{operation}", encrypt)
+    return s3
 
 
 def for_executors(with_credentials: bool) -> ClientSettings:

@@ -86,7 +86,7 @@ DOMAINS = {
     "boolean": "true or false",
     "timestamp": f"ISO 8601 with a zone, in [{TIMESTAMP_RANGE[0]:%Y-%m-%d}, {TIMESTAMP_RANGE[1]:%Y-%m-%d}) UTC",
 }
-"""Each kind's domain, as the quarantine's details and README's table state it."""
+"""Each kind's domain, as the quarantine's details and docs/contract.md's table state it."""
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -104,6 +104,7 @@ class Field:
 
     `open_kind` (structs only): members the contract does not declare are added as columns of this
     kind when they arrive (schema evolution). `optional`: absent or null is fine (an added member).
+    `description`: what the value means, shown on the column in Dagster's UI and the catalog.
     """
 
     name: str
@@ -111,6 +112,7 @@ class Field:
     fields: tuple[Field, ...] = ()
     open_kind: str | None = None
     optional: bool = False
+    description: str = ""
 
     def hive_type(self) -> str:
         """The catalog type: timestamps stay strings in the raw tables (the job casts them)."""
@@ -130,6 +132,15 @@ class Contract:
     def columns(self) -> tuple[tuple[str, str], ...]:
         """The catalog columns, in declared order (added members after the declared ones)."""
         return tuple((f.name, f.hive_type()) for f in self.fields)
+
+    def descriptions(self) -> dict[str, str]:
+        """Each column's description, struct members under their flattened names (the joined table's
+        columns), an added member described by its struct."""
+        described = {f.name: f.description for f in self.fields}
+        for f in self.fields:
+            for m in f.fields:
+                described[m.name] = m.description or f"{f.description}: member {m.name} (added as it arrived)"
+        return described
 
     def members(self) -> dict[str, tuple[str, ...]]:
         """The added members of each open struct: what evolution gave this contract beyond its declaration."""
@@ -170,19 +181,25 @@ class Contract:
 OBSERVATIONS = Contract(
     "observations",
     (
-        Field("fish_id", "string"),
-        Field("image_id", "string"),
-        Field("timestamp", "timestamp"),
-        Field("age_days", "bigint"),
-        Field("treatment", "string"),
-        Field("genetic_markers", "struct", (Field("gene_a", "double"), Field("gene_b", "double"), Field("gene_c", "double")),
-              open_kind="double"),
-        Field("length_mm", "double"),
-        Field("sex", "string"),
+        Field("fish_id", "string", description="The fish imaged; one fish has many images"),
+        Field("image_id", "string", description="The image, unique across all days: the joined table's record key"),
+        Field("timestamp", "timestamp", description="When the image was taken (UTC): the upsert's precombine field"),
+        Field("age_days", "bigint", description="The fish's age in days when imaged"),
+        Field("treatment", "string", description="The treatment group of the fish"),
+        Field("genetic_markers", "struct",
+              (Field("gene_a", "double", description="Expression level of gene a"),
+               Field("gene_b", "double", description="Expression level of gene b"),
+               Field("gene_c", "double", description="Expression level of gene c")),
+              open_kind="double", description="Expression levels by gene; a new gene becomes a new column"),
+        Field("length_mm", "double", description="The fish's length in millimetres when imaged"),
+        Field("sex", "string", description="The fish's sex as recorded by the lab"),
     ),
     key="image_id",
 )
-OUTCOMES = Contract("outcomes", (Field("fish_id", "string"), Field("condition_developed", "boolean")))
+OUTCOMES = Contract("outcomes", (
+    Field("fish_id", "string", description="The fish the label is for"),
+    Field("condition_developed", "boolean", description="Whether the fish developed the condition (the label)"),
+))
 CONTRACTS = {c.table: c for c in (OBSERVATIONS, OUTCOMES)}
 
 

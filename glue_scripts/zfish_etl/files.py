@@ -103,6 +103,34 @@ def join(folder: str, name: str) -> str:
     return folder.rstrip("/") + "/" + name
 
 
+MISSING_CODES = ("NoSuchKey", "404", "NotFound")
+DENIED_CODES = ("AccessDenied", "403")
+
+
+def s3_object_exists(client: Any, bucket: str, key: str) -> bool:
+    """Whether `key` is an object of `bucket`, found by listing (its first key under `key` as prefix).
+
+    Listing, not a GET or HEAD: S3 answers those for a missing key 404 NoSuchKey only to a principal
+    that may list the whole bucket; every zfish principal may list only under its prefixes, so to
+    them a missing key is 403 AccessDenied, the same answer as a key they may not read. A listing
+    under the key itself is allowed wherever the key's folder is.
+    """
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    return bool(listed) and listed[0]["Key"] == key  # the key sorts before every longer key it prefixes
+
+
+def get_s3_object(client: Any, bucket: str, key: str) -> bytes | None:
+    """The object's bytes; None when there is no such key (a 403 for it is told apart by listing, see
+    `s3_object_exists`); any other error, a real denial included, is raised."""
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code in MISSING_CODES or (code in DENIED_CODES and not s3_object_exists(client, bucket, key)):
+            return None
+        raise
+
+
 def read_files(uris: list[str], missing_ok: bool = False, threads: int = READ_THREADS,
                settings: aws.ClientSettings | None = None) -> Iterator[tuple[str, bytes | None]]:
     """(uri, content) of each file, in order; content None for a missing file when `missing_ok`, else a
@@ -113,16 +141,13 @@ def read_files(uris: list[str], missing_ok: bool = False, threads: int = READ_TH
         try:
             if found is None:
                 return uri, local_path(uri).read_bytes()
-            return uri, client.get_object(Bucket=found[0], Key=found[1])["Body"].read()
+            content = get_s3_object(client, *found)
+            if content is None:
+                raise FileNotFoundError(f"no such object: {uri}")
+            return uri, content
         except FileNotFoundError:
             if missing_ok:
                 return uri, None
             raise
-        except Exception as exc:
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
-                raise
-            if missing_ok:
-                return uri, None
-            raise FileNotFoundError(f"no such object: {uri}") from exc
 
     return _each(uris, read, threads, settings)

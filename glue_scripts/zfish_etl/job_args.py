@@ -41,6 +41,7 @@ class JobArgs:
     # is served by a local endpoint (ZFISH_AWS_ENDPOINT_URL); on Glue both are empty (AWS's own).
     aws_endpoint_url: str = ""
     aws_region: str = ""
+    kms_key_arn: str = ""  # SSE-KMS for the job's own boto3 S3 writes; a deployed job's, not a run's
 
     def __post_init__(self) -> None:
         """Refuse an unknown catalog or join mode (naming it) before any work; the mode becomes a JoinMode."""

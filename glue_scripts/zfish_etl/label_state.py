@@ -54,7 +54,7 @@ class LabelState:
 
 
 def outcome_days(outcomes: DataFrame, with_fish_days: bool) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Per outcome day, in one Spark action (each has a fixed cost of 0.2-3 s here, BENCHMARKS.md): a
+    """Per outcome day, in one Spark action (each has a fixed cost of 0.2-3 s here, docs/performance.md): a
     digest of its labels (rows, and two order-free folds of a hash of each row) and, when
     `with_fish_days`, the days holding a label of a fish labeled on it (its fish's label days)."""
     row_hash = F.xxhash64("fish_id", "condition_developed")

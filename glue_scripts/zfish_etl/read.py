@@ -46,7 +46,7 @@ STALE_SHOWN = 10
 DRIVER_JUDGED_BYTES = 4 * 2**20
 """A read of at most this many bytes is small (`placement`): ~15,000 lines at ~12 us a line is
 ~0.2 s of judging, less than the fixed cost of the Spark action that would spread it (its first
-one starts the Python workers: 3-5 s on a fresh JVM, BENCHMARKS.md)."""
+one starts the Python workers: 3-5 s on a fresh JVM, docs/performance.md)."""
 DRIVER_FETCHED_OBJECTS = 1000
 """A read of remote objects (S3) is small (`placement`) up to this many: the driver GETs them
 `files.READ_THREADS` (16) at a time, 1000 in ~3 s at 50 ms a request, about what starting the

@@ -21,3 +21,18 @@ def glue_conf_argument(conf: dict[str, str] = SESSION_CONF) -> str:
     """`conf` as the value of a Glue job's `--conf` argument: Glue takes one value, so every setting
     after the first rides in it as ` --conf key=value`."""
     return " --conf ".join(f"{key}={value}" for key, value in conf.items())
+
+
+def emrfs_encryption_conf(kms_key_arn: str) -> dict[str, str]:
+    """Spark settings that make a Glue job's `s3://` writes (EMRFS) SSE-KMS with `kms_key_arn` (none without a key)."""
+    if not kms_key_arn:
+        return {}
+    return {"spark.hadoop.fs.s3.enableServerSideEncryption": "true",
+            "spark.hadoop.fs.s3.serverSideEncryption.kms.keyId": kms_key_arn}
+
+
+def s3a_encryption_conf(kms_key_arn: str) -> dict[str, str]:
+    """Hadoop settings (no `spark.hadoop.` prefix) that make s3a's writes SSE-KMS with `kms_key_arn` (Hadoop 3.3's names)."""
+    if not kms_key_arn:
+        return {}
+    return {"fs.s3a.server-side-encryption-algorithm": "SSE-KMS", "fs.s3a.server-side-encryption.key": kms_key_arn}

@@ -33,7 +33,7 @@ from dagster import (
 )
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
-from zfish_assets.names import COLUMN_SCHEMA, PARTITION, RANGE_END, RANGE_START, ROW_COUNT
+from zfish_assets.names import COLUMN_SCHEMA, PARTITION, PARTITION_ROW_COUNT, RANGE_END, RANGE_START, ROW_COUNT
 from zfish_assets.partitions import days_between, validate_day
 
 MAX_LISTED = 20
@@ -69,7 +69,8 @@ def landed_rows(instance: DagsterInstance, raw_asset: str, day: str) -> int | No
     ).records
     if not records:
         return None
-    value = records[0].asset_materialization.metadata.get(ROW_COUNT)
+    metadata = records[0].asset_materialization.metadata
+    value = metadata.get(PARTITION_ROW_COUNT, metadata.get(ROW_COUNT))  # ROW_COUNT: landings recorded before
     return None if value is None else int(value.value)
 
 

@@ -7,7 +7,7 @@ of `observations` reads day D of `raw_observations`; the same for outcomes.
 
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagster import (
@@ -22,23 +22,27 @@ from dagster import (
     asset,
 )
 
-from glue_scripts.zfish_etl.contract import struct_fields
+from glue_scripts.zfish_etl.contract import CONTRACTS, struct_fields
 from glue_scripts.zfish_etl.ledger import ledger_key
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.domain.crawl import CrawledDay
 from zfish_assets.domain.crawler import crawl
 from zfish_assets.resources.lake import Lake
+from zfish_assets.partitions import evening_freshness
 from zfish_assets.retries import retry_transient
-from zfish_assets.names import COLUMN_SCHEMA, ROW_COUNT, raw_asset_name
+from zfish_assets.names import COLUMN_SCHEMA, PARTITION_ROW_COUNT, ROW_COUNT, TABLE_NAME, URI, raw_asset_name
 
 
-def column_schema(columns: Sequence[tuple[str, str]]) -> TableSchema:
+def column_schema(columns: Sequence[tuple[str, str]], described: Mapping[str, str] | None = None) -> TableSchema:
     """The table's columns as the UI lists them, a struct's members each on a line of their own
-    (`genetic_markers.gene_d`), so the schema-change check names a new member, not a changed struct."""
+    (`genetic_markers.gene_d`), so the schema-change check names a new member, not a changed struct;
+    each described as `described` (the contract's descriptions) says."""
+    described = {**(described or {}), "day": "The day the lab delivered the row: the table's partition"}
     listed = []
     for name, ctype in (*columns, ("day", "string")):
         members = struct_fields(ctype) if ctype.startswith("struct<") else []
-        listed.extend([TableColumn(f"{name}.{m}", t) for m, t in members] or [TableColumn(name, ctype)])
+        listed.extend([TableColumn(f"{name}.{m}", t, description=described.get(m)) for m, t in members]
+                      or [TableColumn(name, ctype, description=described.get(name))])
     return TableSchema(columns=listed)
 
 
@@ -63,11 +67,13 @@ def crawl_metadata(lake: Lake, catalog: Catalog, crawled: CrawledDay) -> dict[st
     """The materialization's metadata: the day's registration, its quarantine, and its schema's evolution."""
     judged = crawled.judged
     metadata = {
-        ROW_COUNT: crawled.rows,
+        PARTITION_ROW_COUNT: crawled.rows,
+        # the table's rows: every registered day's, as the crawls recorded them in the catalog
+        ROW_COUNT: sum(int(p.get("recordCount", 0)) for p in catalog.partition_parameters(crawled.table).values()),
         "files": crawled.files,
         "registered": crawled.registered,
-        "location": MetadataValue.path(crawled.location),
-        "table": f"{catalog.database}.{crawled.table}",
+        URI: MetadataValue.path(crawled.location),
+        TABLE_NAME: f"{catalog.database}.{crawled.table}",
         "quarantined": len(judged.entries),
         "quarantine_reasons": MetadataValue.json(judged.reasons()),
         "quarantine": MetadataValue.path(lake.uri(ledger_key(crawled.table, crawled.day))),
@@ -78,7 +84,7 @@ def crawl_metadata(lake: Lake, catalog: Catalog, crawled: CrawledDay) -> dict[st
         "schema_refused": MetadataValue.json(judged.refused_members),
     }
     if crawled.columns:
-        metadata[COLUMN_SCHEMA] = column_schema(crawled.columns)
+        metadata[COLUMN_SCHEMA] = column_schema(crawled.columns, CONTRACTS[crawled.table].descriptions())
     return metadata
 
 
@@ -89,6 +95,7 @@ def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDe
         name=table,
         partitions_def=partitions,
         deps=[AssetDep(raw_asset_name(table))],
+        freshness_policy=evening_freshness(),
         group_name="catalog",
         kinds={"glue", "athena", "duckdb"},
         description=f"The crawled `{table}` table, partitioned by day: registered days are queryable.",

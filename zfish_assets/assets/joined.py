@@ -23,7 +23,7 @@ from dagster import (
 from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.io_managers.hudi import JoinRequest, SourceTables
 from zfish_assets.names import JOINED, RAW_TABLES
-from zfish_assets.partitions import label_window_mapping
+from zfish_assets.partitions import evening_freshness, label_window_mapping
 
 HUDI_WRITER_POOL = "hudi_writer"  # one writer at a time (limit 1 in the instance's dagster.yaml)
 
@@ -37,6 +37,7 @@ def joined_asset(partitions: DailyPartitionsDefinition, label_horizon_days: int,
         name=JOINED,
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
+        freshness_policy=evening_freshness(),
         deps=[
             AssetDep(sources.observations, partition_mapping=TimeWindowPartitionMapping()),
             AssetDep(sources.outcomes, partition_mapping=label_window_mapping(label_horizon_days)),

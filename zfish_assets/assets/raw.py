@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, DailyPartitionsDefi
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
 from zfish_assets.resources.simulator import SimulatorResource
-from zfish_assets.names import ROW_COUNT, raw_asset_name
+from zfish_assets.names import PARTITION_ROW_COUNT, URI, raw_asset_name
 
 DESCRIPTIONS = {
     "observations": "One JSON object per observation image, one file per image, landed per day.",
@@ -37,10 +37,10 @@ def raw_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDefini
         context.log.info(f"landed {table} day={day}: {rows} rows in {landed.files} files at {landed.uri}")
         return MaterializeResult(
             metadata={
-                ROW_COUNT: rows,
+                PARTITION_ROW_COUNT: rows,
                 "files_written": landed.files,
                 "bytes_written": landed.bytes,
-                "location": MetadataValue.path(landed.uri),
+                URI: MetadataValue.path(landed.uri),
                 "duration_s": round(time.monotonic() - started, 3),
             }
         )

@@ -7,9 +7,7 @@ materialize nothing and have no partitions: without range tags their checks cove
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from dagster import AssetSelection, DailyPartitionsDefinition, define_asset_job
+from dagster import AssetSelection, define_asset_job
 
 from zfish_assets.names import (
     ALL_DAYS_CHECKS_JOB,
@@ -22,22 +20,24 @@ from zfish_assets.names import (
     RAW_AND_CRAWLED,
 )
 
-if TYPE_CHECKING:  # what define_asset_job returns; Dagster exports no public name for it
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition as AssetJob
+AssetJob = type(define_asset_job("_"))  # what define_asset_job returns: Dagster exports no public name for it
 
 
-def land_and_crawl_job(partitions: DailyPartitionsDefinition) -> AssetJob:
-    """One day landed and crawled: what the evening schedule and the lake sensor launch."""
+def land_and_crawl_job() -> AssetJob:
+    """One day landed and crawled: what the evening schedule and the lake sensor launch.
+
+    Both jobs take their daily partitions from their assets (Dagster infers them).
+    """
     return define_asset_job(
-        LAND_AND_CRAWL_JOB, selection=AssetSelection.assets(*RAW_AND_CRAWLED), partitions_def=partitions,
+        LAND_AND_CRAWL_JOB, selection=AssetSelection.assets(*RAW_AND_CRAWLED),
         description="Land and crawl one day (raw and crawled assets, with checks).",
     )
 
 
-def join_job(partitions: DailyPartitionsDefinition) -> AssetJob:
+def join_job() -> AssetJob:
     """joined_fish_data over a range of days: what the sensor chained after a crawl launches."""
     return define_asset_job(
-        JOIN_JOB, selection=AssetSelection.assets(JOINED), partitions_def=partitions,
+        JOIN_JOB, selection=AssetSelection.assets(JOINED),
         description="joined_fish_data over a range of days, in one run.",
     )
 

@@ -7,6 +7,11 @@ fingerprint of their files.
 
 The run-status sensor `join_after_crawl` is the chain: when a run tagged `zfish/join_through`
 succeeds (an evening's crawl, or the lake sensor's), it launches the join of that day's window.
+Declarative automation (`AutomationCondition`) cannot state this rule: its conditions request
+partitions of an asset, each evaluated on its own, while the evening is one run over the 36-day
+window (a single-run range, one Spark job and one Hudi commit) launched once its crawl succeeded;
+an eager condition would request up to 36 partitions in separate evaluations and runs. The
+evening's deadline is stated as the assets' freshness policy (`partitions.evening_freshness`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ from dagster import (
     run_status_sensor,
     sensor,
 )
-from dagster._core.execution.backfill import BulkActionStatus  # not exported; the UI's own status enum
 
 from zfish_assets.automation import sensor_status
 from zfish_assets.domain.crawl import fingerprint
@@ -51,7 +55,7 @@ def new_lake_days_sensor(crawl_job: AssetJob, partitions: DailyPartitionsDefinit
     @sensor(job=crawl_job, minimum_interval_seconds=15, default_status=sensor_status(),
             description="A day folder uploaded to the lake from outside: crawl it, then join its window.")
     def new_lake_days(context: SensorEvaluationContext, lake: Lake, catalog: Catalog):
-        if context.instance.get_backfills(status=BulkActionStatus.REQUESTED, limit=1):
+        if _backfill_in_progress(context.instance):
             return SkipReason("a backfill is in progress: it crawls the days it lands")
         days = sorted({d for t in RAW_TABLES for d in lake.list_days(t)})
         _warn_misnamed(context, lake)
@@ -62,6 +66,12 @@ def new_lake_days_sensor(crawl_job: AssetJob, partitions: DailyPartitionsDefinit
         return requests or SkipReason(f"no new or changed day folder among {len(days)}")
 
     return new_lake_days
+
+
+def _backfill_in_progress(instance: DagsterInstance, recent: int = 50) -> bool:
+    """Whether one of the `recent` latest backfills is still requested (running): their status enum is not
+    exported by Dagster, so it is compared by its value."""
+    return any(b.status.value == "REQUESTED" for b in instance.get_backfills(limit=recent))
 
 
 def _warn_misnamed(context: SensorEvaluationContext, lake: Lake) -> None:

@@ -3,7 +3,8 @@
 `ZFISH_CRAWL_MODE=partitions` (default; the Glue catalog's `crawl_mode`) crawls in process (`zfish_assets/domain/crawl.py`): the schema
 inferred and checked for drift, `batch_create_partition` for day D, no waiting. `crawler` runs the
 walkthrough's on-demand crawler of the table (S3 target `PREFIX/<table>/`, the catalog database;
-`day=` folders become the partition key): created when missing, started, waited for with a
+`day=` folders become the partition key), which `zfish deploy` creates (a run missing it fails
+with "run `zfish deploy`"; runs never create or change infrastructure): started, waited for with a
 timeout, failed with the crawl's error message, and then day D must be registered, or the run
 fails naming the day. A crawler is shared by every day's run: a crawl already running is waited
 for and a new one started after it, and a timed-out crawl is left running (another run may be
@@ -64,26 +65,22 @@ def crawler_links(glue, name: str, last_crawl: dict[str, Any] | None = None) -> 
     return f"logs: {logs}; console: {console}"
 
 
-def ensure_crawler(glue, definition: dict[str, Any]) -> bool:
-    """Create the crawler when it does not exist (True when created); refuse one that crawls elsewhere."""
+def require_crawler(glue, definition: dict[str, Any]) -> None:
+    """Refuse (CrawlerError naming the fix) a crawler that is missing or crawls elsewhere.
+
+    A run never creates or changes one: that is `zfish deploy`'s (the runner's policy has neither
+    `glue:CreateCrawler` nor `iam:PassRole`, and a run should never change infrastructure).
+    """
     name = definition["Name"]
     try:
         found = glue.get_crawler(Name=name)["Crawler"]
     except glue.exceptions.EntityNotFoundException:
-        if not definition["Role"]:
-            raise CrawlerError(f"crawler {name} does not exist: run `zfish deploy` "
-                               "(or set ZFISH_GLUE_ROLE_ARN so a run creates it)") from None
-        try:
-            glue.create_crawler(**definition)
-        except glue.exceptions.AlreadyExistsException:  # another day's run created it meanwhile
-            return False
-        return True
+        raise CrawlerError(f"crawler {name} does not exist: run `zfish deploy` (it creates the crawlers)") from None
     wanted = ([t["Path"] for t in definition["Targets"]["S3Targets"]], definition["DatabaseName"])
     actual = ([t["Path"] for t in found.get("Targets", {}).get("S3Targets", [])], found.get("DatabaseName"))
     if actual != wanted:
         raise CrawlerError(f"crawler {name} crawls {actual[0]} into {actual[1]}, not {wanted[0]} into {wanted[1]}: "
-                           "fix or delete it, then run `zfish deploy`")
-    return False
+                           "run `zfish deploy` to put it back")
 
 
 def run_crawler(glue, name: str, timeout_s: float, poll_interval_s: float) -> dict[str, Any]:
@@ -137,8 +134,7 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
         return CrawledDay(table, day, location, 0, 0, 0, (), registered=False)
     glue = catalog.client()
     name = crawler_name(catalog.database, table)
-    if ensure_crawler(glue, crawler_definition(name, catalog.crawler_role_arn, catalog.database, lake.table_uri(table) + "/")):
-        get_dagster_logger().info(f"created crawler {name}")
+    require_crawler(glue, crawler_definition(name, "", catalog.database, lake.table_uri(table) + "/"))
     last = run_crawler(glue, name, catalog.crawler_timeout_s, catalog.crawler_poll_interval_s)
     parameters = catalog.partition_parameters(table).get(day)
     found = catalog.get_table(table)

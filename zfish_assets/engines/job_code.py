@@ -20,11 +20,13 @@ import re
 import zipfile
 from dataclasses import dataclass
 
+from glue_scripts.zfish_etl.files import get_s3_object
 from zfish_assets import settings
 
 GLUE_SCRIPTS = settings.REPO_ROOT / "glue_scripts"
 ENTRY_POINT, PACKAGE = "joined_fish_data.py", "glue_scripts.zip"
-EXTRA_PY_FILES = "--extra-py-files"
+EXTRA_PY_FILES, SCRIPT_LOCATION = "--extra-py-files", "--scriptLocation"
+CODE_DIGEST = "--zfish_code_sha256"  # the package's digest, for whoever reads a run's arguments
 _ADDRESSED = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>(?:.+/)?sha256/(?P<digest>[0-9a-f]{64})/(?P<name>[^/]+))$")
 
 
@@ -71,9 +73,12 @@ def script_sha256() -> str:
 
 
 def job_code_uris(job: dict) -> dict[str, str]:
-    """The code a job definition names: its script and its `--extra-py-files`, by file name."""
-    return {ENTRY_POINT: job.get("Command", {}).get("ScriptLocation", ""),
-            PACKAGE: job.get("DefaultArguments", {}).get(EXTRA_PY_FILES, "")}
+    """The code a job definition names, by file name: its script and its `--extra-py-files`, each only
+    where a run cannot override it (a `NonOverridableArguments` entry; the script's equal to the command's)."""
+    pinned = job.get("NonOverridableArguments") or {}
+    script = job.get("Command", {}).get("ScriptLocation", "")
+    return {ENTRY_POINT: script if pinned.get(SCRIPT_LOCATION) == script else "",
+            PACKAGE: pinned.get(EXTRA_PY_FILES, "")}
 
 
 def verify_job_code(s3, job_name: str, job: dict) -> None:
@@ -87,13 +92,13 @@ def verify_job_code(s3, job_name: str, job: dict) -> None:
         match = _ADDRESSED.match(uri)
         if match is None or match["name"] != name or match["digest"] != expected[name].sha256:
             raise CodeIntegrityError(
-                f"Glue job {job_name!r} runs other code than this checkout: it names {uri or 'nothing'} for "
+                f"Glue job {job_name!r} runs other code than this checkout: it names {uri or 'nothing'} "
+                f"(that a run cannot override) for "
                 f"{name}, this checkout's is sha256/{expected[name].sha256}/{name}: run `zfish deploy` first")
-        try:
-            body = s3.get_object(Bucket=match["bucket"], Key=match["key"])["Body"].read()
-        except s3.exceptions.NoSuchKey:
+        body = get_s3_object(s3, match["bucket"], match["key"])
+        if body is None:
             raise CodeIntegrityError(f"s3://{match['bucket']}/{match['key']} (the job's {name}) is missing: "
-                                     "run `zfish deploy` to upload it") from None
+                                     "run `zfish deploy` to upload it")
         found = hashlib.sha256(body).hexdigest()
         if found != match["digest"]:
             raise CodeIntegrityError(

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glue_scripts.zfish_etl.spark_conf import SESSION_CONF
+from glue_scripts.zfish_etl.spark_conf import SESSION_CONF, s3a_encryption_conf
 from zfish_assets import settings
 from zfish_assets.runtimes import S3A_COORDINATES, jar_name, runtime
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
@@ -106,7 +106,7 @@ def jar_paths(spark_settings: SparkSettings) -> list[Path]:
 SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1"
 """A run's own JVM compiles with C1 only: it lives for one run of seconds, in which the C2
 compiler's threads spent half of the join's CPU on a fresh JVM (35.5 s of CPU with C2, 19.0 s
-without, the same evening on 2 cores; BENCHMARKS.md) and never paid it back. The warm engine, which
+without, the same evening on 2 cores; docs/performance.md) and never paid it back. The warm engine, which
 lives for many runs, keeps C2."""
 
 
@@ -209,8 +209,18 @@ def remote_session(url: str):
     return spark
 
 
-def s3a_conf(endpoint_url: str = "", region: str = "", credentials: dict[str, str] | None = None) -> dict[str, str]:
-    """Hadoop settings for s3a (keys without the `spark.hadoop.` prefix); `s3://` paths go through s3a too."""
+REFRESHING_PROVIDER = "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
+
+
+def s3a_conf(endpoint_url: str = "", region: str = "", credentials: dict[str, str] | None = None,
+             kms_key_arn: str = "") -> dict[str, str]:
+    """Hadoop settings for s3a (keys without the `spark.hadoop.` prefix); `s3://` paths go through s3a too.
+
+    Credentials that expire (`refreshable`: a role's, an instance's or container's, as boto3 found them)
+    are not copied: s3a resolves them itself through the AWS SDK's default chain (environment, profile
+    with `role_arn`, web identity, container and instance roles), which renews them before they expire,
+    so a join longer than a role session's life keeps writing. Static keys are passed as they are.
+    """
     conf = {
         "fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
@@ -226,7 +236,10 @@ def s3a_conf(endpoint_url: str = "", region: str = "", credentials: dict[str, st
         })
     if region:
         conf["fs.s3a.endpoint.region"] = region
-    if credentials:
+    conf.update(s3a_encryption_conf(kms_key_arn))
+    if credentials and credentials.get("refreshable"):
+        conf["fs.s3a.aws.credentials.provider"] = REFRESHING_PROVIDER
+    elif credentials:
         conf["fs.s3a.access.key"] = credentials["access_key"]
         conf["fs.s3a.secret.key"] = credentials["secret_key"]
         if credentials.get("token"):

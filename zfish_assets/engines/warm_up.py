@@ -4,7 +4,7 @@ A new Spark Connect server is a long-lived JVM, but at first as cold as a run's 
 commit and delete, its first read of a Hudi table and its first plan of each shape pay class
 loading, code generation and the JIT. On a server warmed only by a backfill (a first write, no
 incremental step), the first incremental evening's join took 16.4 s and the third 7.7 s (same
-load, BENCHMARKS.md). So `connect_server.start` runs the job's incremental steps once, on a
+load, docs/performance.md). So `connect_server.start` runs the job's incremental steps once, on a
 throwaway table of a few rows in the engine's folder: a first commit, then an evening that
 changes a label, adds an image and loses one: the label state's query, the stale-label scan, the
 one counting action, an upsert, a delete and the key digests, as `joined_fish_data.run` makes them.

@@ -12,10 +12,9 @@ As in Dagster's `DbIOManager`, a `TableSlice` says which days of which table an 
 is. Unlike dagster-deltalake's IO manager, which reads only a window's first day, the whole mapped
 window is read, and a range run writes once for the whole range (single-run backfills).
 
-The run's figures go on every day's materialization (`OutputContext.add_output_metadata`); each
-day's own figures (its rows, what the run redid and deleted there) through the asset's context:
-Dagster 1.13 gives an IO manager no call for partition-scoped metadata of its own (see
-`_running_asset`). The metadata (`metadata.py`) says which days were redone, what the commit
+Each day's own figures (its rows, what the run redid and deleted there) and the run's figures
+(once, on the window's last day) go through the asset's context: Dagster 1.13 gives an IO manager
+no call for partition-scoped metadata of its own (see `_running_asset`). The metadata (`metadata.py`) says which days were redone, what the commit
 rewrote, and how many rows each day lost to the run's delete commit (images a re-delivery no
 longer holds, fish whose label was withdrawn).
 """
@@ -124,10 +123,11 @@ class HudiIOManager(ConfigurableIOManager):
         written = Written.read(target.uri, target.days, self.lake.storage_options(), result, time.monotonic() - started)
         if written.snapshot is not None:
             self._register(target, written)
-        context.add_output_metadata(run_metadata(written))
         observed = self.catalog.partition_parameters(obj.sources.observations)
         for day in target.days:
             step.add_asset_metadata(day_metadata(written, day, observed.get(day, {})), partition_key=day)
+        step.add_asset_metadata(run_metadata(written, f"{self.catalog.database}.{target.table}"),
+                                partition_key=target.days[-1])
 
     def _job_args(self, request: JoinRequest, target: TableSlice) -> JobArgs:
         return JobArgs(

@@ -1,6 +1,8 @@
 """What the Hudi IO manager records after a write: the table's state for the written days (`Written`),
-read once, and the metadata made of it: the run's figures (on every day's materialization) and each
-day's own (numbers, so the UI plots them over the days).
+read once, and the metadata made of it, as Dagster's UI reads it: each day's own figures (numbers,
+`dagster/partition_row_count` among them, so the UI plots them over the days) on every day's
+materialization, and the run's figures once, on the window's last day: the materialization the
+asset's overview shows, where `dagster/row_count` is the whole table's rows.
 """
 
 from __future__ import annotations
@@ -13,9 +15,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import MetadataValue, TableColumn, TableSchema
 
+from glue_scripts.zfish_etl.contract import OBSERVATIONS, OUTCOMES
 from glue_scripts.zfish_etl.job_args import JobResult
-from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot, table_exists
-from zfish_assets.names import COLUMN_SCHEMA, COMMIT_TIME, FILE_NAME, META_COLUMNS, ROW_COUNT
+from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot, snapshot_dataset, table_exists
+from zfish_assets.names import (
+    COLUMN_SCHEMA, COMMIT_TIME, FILE_NAME, META_COLUMNS, PARTITION_ROW_COUNT, ROW_COUNT, TABLE_NAME, URI,
+)
+
+JOINED_DESCRIPTIONS = {
+    **OUTCOMES.descriptions(), **OBSERVATIONS.descriptions(),
+    "outcome_day": "The day the fish's latest label arrived",
+    "day": "The day the image was taken: the table's partition",
+}
+"""The joined table's columns described by the contracts they come from (genes flattened)."""
 
 
 @dataclass(frozen=True)
@@ -30,14 +42,17 @@ class Written:
     rows_per_day: dict[str, int]
     files_rewritten: dict[str, int]
     commits: list[str]
+    table_rows: int  # the whole table's, from its base files' footers (no data read)
 
     @classmethod
     def read(cls, uri: str, days: tuple[str, ...], options: Mapping[str, str], result: JobResult,
              duration_s: float) -> Written:
-        snapshot = read_hudi_snapshot(uri, options, days) if table_exists(uri, options) else None
+        exists = table_exists(uri, options)
+        snapshot = read_hudi_snapshot(uri, options, days) if exists else None
         return cls(uri, days, result, duration_s, snapshot, _rows_per_day(snapshot, days),
                    _files_rewritten(snapshot, result.commit_instant),
-                   completed_commits(uri, options) if snapshot is not None else [])
+                   completed_commits(uri, options) if exists else [],
+                   snapshot_dataset(uri, options).count_rows() if exists else 0)
 
     def registered_days(self) -> list[str]:
         """The days the catalog must list (Athena reads registered partitions only): those of the
@@ -58,13 +73,15 @@ def hive_type(arrow_type: pa.DataType) -> str:
     return "string"
 
 
-def run_metadata(written: Written) -> dict[str, Any]:
-    """The run's figures, the same on every day's materialization."""
+def run_metadata(written: Written, table_name: str) -> dict[str, Any]:
+    """The run's figures, recorded once (on the window's last day); `table_name` as the catalog names it."""
     result, snapshot = written.result, written.snapshot
     return {
-        "table_uri": MetadataValue.path(written.uri),
+        ROW_COUNT: written.table_rows,
+        URI: MetadataValue.path(written.uri),
+        TABLE_NAME: table_name,
         "window": f"{written.days[0]}..{written.days[-1]}",
-        "rows_upserted": result.rows_upserted,
+        "window_rows_upserted": result.rows_upserted,
         "observations_read": result.observations_read,
         "commit_instant": result.commit_instant or "",
         "latest_commit": written.commits[-1] if written.commits else "",
@@ -81,7 +98,7 @@ def run_metadata(written: Written) -> dict[str, Any]:
         "stale_scan": MetadataValue.json({"all_older_days": result.days_scanned is None,
                                           "days": result.days_scanned or []}),
         # rows of the days read they no longer make (dropped, moved, label withdrawn), per day
-        "rows_deleted": result.rows_deleted,
+        "window_rows_deleted": result.rows_deleted,
         "deleted": MetadataValue.json(result.deleted_per_day),
         "delete_instant": result.delete_instant or "",
         "duration_s": round(written.duration_s, 2),
@@ -95,13 +112,12 @@ def day_metadata(written: Written, day: str, observed: Mapping[str, str]) -> dic
     observations' catalog partition of the day (its crawl's record count)."""
     rows, observations = written.rows_per_day[day], int(observed.get("recordCount", 0))
     return {
-        ROW_COUNT: rows,
+        PARTITION_ROW_COUNT: rows,
         "rows_upserted": written.result.rows_per_day.get(day, 0),
         "rows_deleted": written.result.deleted_per_day.get(day, 0),
         "observations": observations,
         "labeled_fraction": round(rows / observations, 4) if observations else 0.0,
         "files_rewritten": written.files_rewritten.get(day, 0),
-        "job_duration_s": round(written.duration_s, 2),
     }
 
 
@@ -135,6 +151,8 @@ def _preview(snapshot: pa.Table, limit: int = 5) -> str:
 
 
 def _column_schema(schema: pa.Schema) -> TableSchema:
-    return TableSchema(
-        columns=[TableColumn(f.name, hive_type(f.type)) for f in schema if f.name not in META_COLUMNS]
-    )
+    return TableSchema(columns=[
+        TableColumn(f.name, hive_type(f.type), description=JOINED_DESCRIPTIONS.get(f.name, f"Expression level of gene "
+                    f"{f.name} (a member of genetic_markers added as it arrived)"))
+        for f in schema if f.name not in META_COLUMNS
+    ])

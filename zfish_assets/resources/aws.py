@@ -2,10 +2,14 @@
 
 Every AWS resource (`S3Lake`, `GlueCatalog`, `GlueJobEngine`, `AthenaQueryEngine`, and the local
 engine's s3a) holds the same `AWSConnection`: dagster-aws's `ResourceWithBoto3Configuration`
-(region, endpoint, profile, SSL, botocore's retries in its standard mode), whose S3 clients are
-made by dagster-aws's `S3Resource`. Its credential fields must stay empty: credentials come from
-boto3's own chain (the environment, a profile, the instance or job role) and never reach config,
-logs or metadata; a value there is refused, naming the field.
+(region, endpoint, profile, SSL, retries), whose S3 clients are made by dagster-aws's
+`S3Resource`. Its credential fields must stay empty: credentials come from boto3's own chain (the
+environment, a profile, the instance or job role) and never reach config, logs or metadata; a
+value there is refused, naming the field. Each request is retried by botocore's `standard` retry
+mode (throttling, 5xx, dropped connections; `max_attempts`, default `AWS_MAX_ATTEMPTS`, else 3
+attempts as botocore's own); a step whose call still fails transiently is retried by Dagster
+(`retries.py`), and a refused connection or a missing bucket fails at once, naming the setting
+(`aws_errors.py`). With `ZFISH_KMS_KEY_ARN` every S3 write asks SSE-KMS with that key (`encrypt_writes`).
 
 dagster-aws's `AthenaClientResource` cannot serve as the Athena client: it has no region or
 endpoint field (`get_client` is `boto3.client("athena", aws_access_key_id=..., aws_secret_access_key=...)`,
@@ -28,7 +32,9 @@ from dagster_aws.s3 import S3Resource
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field, model_validator
 
+from glue_scripts.zfish_etl.aws import encrypt_writes
 from zfish_assets import settings
+
 
 CREDENTIAL_FIELDS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 
@@ -38,10 +44,11 @@ class AWSConnection(ResourceWithBoto3Configuration):
 
     region_name: str | None = Field(default="", description=settings.AWS_REGION.description)
     endpoint_url: str | None = Field(default="", description=settings.AWS_ENDPOINT_URL.description)
-    # botocore's own variable as the default, so a deployment (or a test) that sets it is obeyed.
-    max_attempts: int = Field(default_factory=lambda: int(os.environ.get("AWS_MAX_ATTEMPTS") or 5),
+    kms_key_arn: str = Field(default="", description=settings.KMS_KEY_ARN.description)
+    # botocore's own variable and default, so a deployment (or a test) that sets it is obeyed.
+    max_attempts: int = Field(default_factory=lambda: int(os.environ.get("AWS_MAX_ATTEMPTS") or 3),
                               description="Attempts per request, the first included (botocore's standard retry "
-                                          "mode); default AWS_MAX_ATTEMPTS, else 5.")
+                                          "mode); default AWS_MAX_ATTEMPTS, else 3.")
 
     @model_validator(mode="after")
     def _no_credentials(self) -> AWSConnection:
@@ -54,12 +61,14 @@ class AWSConnection(ResourceWithBoto3Configuration):
     @classmethod
     def from_settings(cls) -> AWSConnection:
         """The connection the settings describe, its values resolved by Dagster at run time when set."""
-        return cls(region_name=settings.AWS_REGION.config(), endpoint_url=settings.AWS_ENDPOINT_URL.config())
+        settings.AWS_REGION.get(), settings.KMS_KEY_ARN.get()  # refused here, naming the variable, when malformed
+        return cls(region_name=settings.AWS_REGION.config(), endpoint_url=settings.AWS_ENDPOINT_URL.config(),
+                   kms_key_arn=settings.KMS_KEY_ARN.config())
 
     def client(self, service: str) -> Any:
         """A boto3 client of `service` at this region and endpoint, shared in the process."""
-        return aws_client(service, self.region_name or "", self.endpoint_url or "", self.max_attempts,
-                          self.profile_name or "", self.use_ssl, self.verify)
+        return aws_client(service, self.region_name or "", self.endpoint_url or "", self.kms_key_arn,
+                          self.max_attempts, self.profile_name or "", self.use_ssl, self.verify)
 
     def region_of(self, client: Any) -> str:
         """The region a client resolved (this connection's, else boto3's own): for console links."""
@@ -89,9 +98,10 @@ class AWSConnection(ResourceWithBoto3Configuration):
 
 
 @functools.lru_cache(maxsize=16)
-def aws_client(service: str, region: str, endpoint_url: str, max_attempts: int = 5, profile: str = "",
-               use_ssl: bool = True, verify: bool | None = True) -> Any:
-    """One client per service and settings per process (boto3 clients are thread-safe; creating one is slow).
+def aws_client(service: str, region: str, endpoint_url: str, kms_key_arn: str = "", max_attempts: int | None = None,
+               profile: str = "", use_ssl: bool = True, verify: bool | None = True) -> Any:
+    """One client per service and settings per process (boto3 clients are thread-safe; creating one is slow);
+    an S3 client's writes SSE-KMS with the key.
 
     S3's is dagster-aws's `S3Resource`'s; the others are made as dagster-aws's resources make theirs
     (a session of the profile, botocore's standard retries), with `max_attempts` attempts in all.
@@ -102,17 +112,21 @@ def aws_client(service: str, region: str, endpoint_url: str, max_attempts: int =
     import boto3
     from botocore.config import Config
 
+    max_attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS") or 3)
     if service == "s3":
-        return S3Resource(region_name=region or None, endpoint_url=endpoint_url or None, max_attempts=max_attempts - 1,
+        made = S3Resource(region_name=region or None, endpoint_url=endpoint_url or None, max_attempts=max_attempts - 1,
                           profile_name=profile or None, use_ssl=use_ssl, verify=verify).get_client()
+        return encrypt_writes(made, kms_key_arn)
     return boto3.session.Session(profile_name=profile or None).client(
         service, region_name=region or None, endpoint_url=endpoint_url or None, use_ssl=use_ssl, verify=verify,
         config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}))
 
 
 def aws_credentials() -> dict[str, str]:
-    """The credentials boto3 resolves (environment, profile, instance role): for s3a and hudi-rs."""
+    """The credentials boto3 resolves (environment, profile, instance role), as of now: for s3a and hudi-rs.
+    `refreshable` is set when they expire and renew (a role's): s3a then resolves its own (`s3a_conf`)."""
     import boto3
+    from botocore.credentials import RefreshableCredentials
 
     found = boto3.Session().get_credentials()
     if found is None:
@@ -121,4 +135,6 @@ def aws_credentials() -> dict[str, str]:
     creds = {"access_key": frozen.access_key, "secret_key": frozen.secret_key}
     if frozen.token:
         creds["token"] = frozen.token
+    if isinstance(found, RefreshableCredentials):
+        creds["refreshable"] = "true"
     return creds

@@ -171,8 +171,6 @@ class GlueCatalog(Catalog):
 
     aws: AWSConnection = Field(default_factory=AWSConnection, description="Where the Glue client connects.")
     crawl_mode: CrawlMode = Field(default="partitions", description=settings.CRAWL_MODE.description)
-    crawler_role_arn: str = Field(default="", description="The role a crawler created by a run assumes "
-                                  "(ZFISH_GLUE_ROLE_ARN); without it a missing crawler is an error.")
     crawler_timeout_s: float = Field(default=float(settings.CRAWLER_TIMEOUT_S.default),
                                      description=settings.CRAWLER_TIMEOUT_S.description)
     crawler_poll_interval_s: float = Field(default=float(settings.CRAWLER_POLL_S.default),

@@ -23,7 +23,10 @@ from zfish_assets.engines.spark_session import (
     SparkEnvironmentError,
     SparkSettings,
     apply_s3a,
+    check_java,
+    check_pyspark,
     get_spark_session,
+    jar_paths,
     remote_url,
     s3a_conf,
 )
@@ -31,6 +34,10 @@ from zfish_assets.engines.spark_session import (
 
 class Engine(ConfigurableResource, ABC):
     """Runs the joined_fish_data job for a window and reports what it wrote."""
+
+    def preflight(self) -> None:
+        """Refuse at once what would make every run fail on this machine (none here: the Glue engine's
+        deployed code is checked before each run, `GlueJobEngine.check_deployed_code`)."""
 
     @abstractmethod
     def run_job(self, args: JobArgs, run_key: str = "", context: OutputContext | None = None) -> JobResult:
@@ -52,6 +59,14 @@ class LocalSparkEngine(Engine):
     s3a: bool = Field(default=False, description="Configure s3a (the lake is on S3).")
     aws: AWSConnection = Field(default_factory=AWSConnection, description="Where s3a connects (with s3a only).")
 
+    def preflight(self) -> None:
+        """Java 17, this runtime's pyspark and the jars, unless the warm engine (its own JVM) serves the runs."""
+        if remote_url():
+            return
+        check_java()
+        check_pyspark()
+        jar_paths(replace(SparkSettings.from_env(), with_s3a=self.s3a))
+
     def run_job(self, args: JobArgs, run_key: str = "", context: OutputContext | None = None) -> JobResult:
         log = get_dagster_logger()
         started = time.monotonic()
@@ -63,7 +78,8 @@ class LocalSparkEngine(Engine):
         base = SparkSettings.from_env()
         spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a))
         if self.s3a:
-            apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials()))
+            apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials(),
+                                      self.aws.kms_key_arn))
         log.info(f"Spark session ready in {time.monotonic() - started:.1f}s "
                  f"({'Spark Connect at ' + remote if remote else self.master})")
         started = time.monotonic()
@@ -74,6 +90,13 @@ class LocalSparkEngine(Engine):
             f"commit {result.commit_instant or 'none (nothing to write)'}"
         )
         return result
+
+
+def run_arguments(args: JobArgs) -> dict[str, str]:
+    """A run's `Arguments`: the run's own (its window, catalog), never code: the job's code and runtime are
+    the deployed job's `NonOverridableArguments` (`zfish deploy`), which Glue keeps over a run's (the KMS
+    key too: a job's, not a run's). The Pipes arguments and the step's run key are added by `GlueRunClient`."""
+    return replace(args, kms_key_arn="").glue_arguments()
 
 
 class GlueJobEngine(Engine):
@@ -131,7 +154,7 @@ class GlueJobEngine(Engine):
         # Pipes opens its session on the step's execution context (an IO manager runs inside the step).
         step = AssetExecutionContext.get() if isinstance(context, OutputContext) else context
         job_run, invocation = client.run(context=step, run_key=run_key, start_job_run_params={
-            "JobName": self.job_name, "Arguments": args.glue_arguments()})
+            "JobName": self.job_name, "Arguments": run_arguments(args)})
         reported = [m["job_result"] for m in invocation.get_custom_messages()
                     if isinstance(m, dict) and "job_result" in m]
         if not reported:

@@ -20,6 +20,7 @@ from typing import Literal, TypeVar
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from glue_scripts.zfish_etl.files import get_s3_object
 from glue_scripts.zfish_etl.landing import LANDING_DIR, marker_key, staging_prefix
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
@@ -492,11 +493,11 @@ class S3Lake(Lake):
         self.client().put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
 
     def get_bytes(self, key: str) -> bytes:
-        client = self.client()
-        try:
-            return client.get_object(Bucket=self.bucket, Key=self._object_key(key))["Body"].read()
-        except client.exceptions.NoSuchKey as exc:
-            raise FileNotFoundError(self.uri(key)) from exc
+        """The object; FileNotFoundError when missing, whether S3 says 404 or (least privilege) 403 (`get_s3_object`)."""
+        content = get_s3_object(self.client(), self.bucket, self._object_key(key))
+        if content is None:
+            raise FileNotFoundError(self.uri(key))
+        return content
 
     def get_many(self, keys: list[str]) -> list[bytes | None]:
         return self._pooled(self._get_or_none, keys, self.read_threads)

@@ -161,15 +161,23 @@ def _add_deploy(subparsers: argparse._SubParsersAction) -> None:
 def _deploy(args: argparse.Namespace) -> int:
     import json
 
+    from zfish_assets.aws_errors import explain
     from zfish_assets.tools.deploy import DeploySettings, deploy
     from zfish_assets.tools.policies import policies
 
-    try:
+    try:  # a bad setting (the role's ARN included) is refused before anything changes
         deploy_settings = DeploySettings.from_env()
+        documents = {name: json.dumps(policy, indent=2) + "\n" for name, policy in policies(deploy_settings).items()}
     except ValueError as exc:
         args.error(str(exc))
-    deploy(deploy_settings, dry_run=args.dry_run)
-    documents = {name: json.dumps(policy, indent=2) + "\n" for name, policy in policies(deploy_settings).items()}
+    try:
+        deploy(deploy_settings, dry_run=args.dry_run)
+    except Exception as exc:
+        message = explain(exc)  # a closed or wrong endpoint, a missing bucket: one line naming the setting
+        if message is None:
+            raise
+        print(f"zfish deploy: {message}", file=sys.stderr)
+        return 1
     if args.policy_out:
         args.policy_out.mkdir(parents=True, exist_ok=True)
         for name, text in documents.items():
@@ -300,6 +308,9 @@ def _check(args: argparse.Namespace) -> int:
     if reason:
         print(f"zfish check: {reason}", file=sys.stderr)
         return checking.NOTHING_TO_CHECK
+    empty = checking.days_without_data(defs, scope)
+    if empty:
+        print(f"zfish check: {empty}", file=sys.stderr)
     with local_instance() as instance:
         report = checking.run_checks(defs, instance, scope)
     if args.junit:
@@ -313,19 +324,20 @@ def _check(args: argparse.Namespace) -> int:
 def _add_dev(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dev",
-        help="`dagster dev -w workspace.yaml` on the project's instance, stopping on SIGTERM (what `make dev` runs)",
+        help="`dg dev` on the project's instance, stopping on SIGTERM (what `make dev` runs)",
         description="DAGSTER_HOME defaults to $ZFISH_DATA_DIR/dagster, created with the project's dagster.yaml. "
-        "Arguments after `--` go to `dagster dev`, e.g. `zfish dev -- -h 127.0.0.1 -p 3000`.",
+        "Arguments after `--` go to `dg dev`, e.g. `zfish dev -- -h 127.0.0.1 -p 3000`.",
     )
-    parser.add_argument("dagster_args", nargs="*", metavar="DAGSTER_DEV_ARG", help="passed to `dagster dev`")
+    parser.add_argument("dagster_args", nargs="*", metavar="DG_DEV_ARG", help="passed to `dg dev`")
     parser.set_defaults(run=_dev, error=parser.error)
 
 
 def _dev(args: argparse.Namespace) -> int:
-    """Become `dagster dev` with DAGSTER_HOME set and SIGINT and SIGTERM at their default dispositions.
+    """Become `dg dev` (the project's [tool.dg]) with DAGSTER_HOME set and SIGINT and SIGTERM at their
+    default dispositions.
 
     A process a non-interactive shell starts in the background (a script, CI, `make dev &`)
-    inherits SIGINT ignored. `dagster dev` hands SIGTERM SIGINT's handler, so it then ignores
+    inherits SIGINT ignored. `dg dev` (Dagster's dev command) hands SIGTERM SIGINT's handler, so it then ignores
     SIGTERM as well, and its webserver and daemon, though they stop their work, wait for a shutdown
     message from it that never comes: SIGTERM stopped nothing. With SIGINT at its default the new
     Python installs its KeyboardInterrupt handler, and SIGTERM shuts every part down.
@@ -337,10 +349,12 @@ def _dev(args: argparse.Namespace) -> int:
     from zfish_assets.settings import REPO_ROOT
 
     os.environ["DAGSTER_HOME"] = str(dagster_home())
+    os.environ["VIRTUAL_ENV"] = sys.prefix  # the project's virtualenv is the active one: dg warns otherwise
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
-    dagster = str(Path(sys.executable).parent / "dagster")
-    os.execv(dagster, [dagster, "dev", "-w", str(REPO_ROOT / "workspace.yaml"), *args.dagster_args])
+    os.chdir(REPO_ROOT)
+    dg = str(Path(sys.executable).parent / "dg")
+    os.execv(dg, [dg, "dev", *args.dagster_args])
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -356,10 +370,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+WRITES_DATA_DIR = ("demo", "check", "dev", "engine", "upload")
+"""The commands that keep state in ZFISH_DATA_DIR (Dagster's instance, the local lake, the engine's state)."""
+
+
+def data_dir_problem() -> str | None:
+    """Why ZFISH_DATA_DIR cannot hold zfish's state (not creatable, not writable), in a line; None when it can."""
+    import tempfile
+
+    from zfish_assets import settings
+
+    path = settings.data_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".zfish-write-probe-"):
+            pass
+    except OSError as exc:
+        return (f"ZFISH_DATA_DIR={path} is not a writable folder ({exc.strerror or exc}): point ZFISH_DATA_DIR at "
+                "a folder you can write (default ./.zfish), or fix its permissions")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `zfish` console script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    problem = data_dir_problem() if args.command in WRITES_DATA_DIR else None
+    if problem:
+        print(f"zfish {args.command}: {problem}", file=sys.stderr)
+        return 2
     return args.run(args)
 
 

@@ -27,8 +27,9 @@ def _say(message: str) -> None:
 def preflight(resources) -> None:
     """Refuse at once, before anything is written, a deployment the demo cannot finish on.
 
-    The aws deployment needs the bucket, and with the Glue engine the job deployed with this
-    checkout's code (`zfish deploy`); each failure names its fix.
+    The engine must be able to run the job here (local Spark: Java 17 and the jars; the Glue engine:
+    the job deployed with this checkout's code, `zfish deploy`); the aws deployment needs the bucket.
+    Each failure names its fix.
     """
     from zfish_assets.resources.engines import GlueJobEngine, GlueJobError
     from zfish_assets.resources.lake import S3Lake
@@ -39,11 +40,14 @@ def preflight(resources) -> None:
             lake.client().list_objects_v2(Bucket=lake.bucket, Prefix=f"{lake.prefix}/", MaxKeys=1)
         except Exception as exc:  # noqa: BLE001 - whatever the reason, the message names the bucket and the setting
             raise SystemExit(f"zfish demo: bucket {lake.bucket!r} (ZFISH_S3_BUCKET) is not reachable: {exc}") from None
-    if isinstance(engine, GlueJobEngine):
-        try:
+    from zfish_assets.engines.spark_session import SparkEnvironmentError
+
+    try:
+        engine.preflight()
+        if isinstance(engine, GlueJobEngine):
             engine.check_deployed_code()
-        except GlueJobError as exc:
-            raise SystemExit(f"zfish demo: refusing to start, nothing written: {exc}") from None
+    except (GlueJobError, SparkEnvironmentError) as exc:
+        raise SystemExit(f"zfish demo: refusing to start, nothing written: {exc}") from None
 
 
 def _counts(resources) -> dict[str, int]:
@@ -65,7 +69,10 @@ def _report(resources, summary, seconds: float) -> None:
 def run_demo() -> int:
     """Run both evenings; returns the exit status (non-zero when a run or a check failed)."""
     os.environ.setdefault(settings.CLOCK.name, f"{SECOND_EVENING}T18:00:00Z")
-    os.environ.setdefault(settings.LOG_LEVEL.name, "WARNING")  # the demo prints its own progress
+    settings.record_clock()  # the data dir's today from now on, for every command and the UI on it
+    # The demo prints its own progress, and a failed run's cause in a line (the run's whole log is in
+    # the UI): Dagster's console stays quiet.
+    os.environ.setdefault(settings.LOG_LEVEL.name, "CRITICAL")
     warnings.filterwarnings("ignore", category=BetaWarning)
     warnings.filterwarnings("ignore", category=PreviewWarning)
     from zfish_assets.definitions import build_definitions
@@ -93,21 +100,30 @@ def _evenings(defs, resources) -> int:
         ):
             started = time.monotonic()
             _say(f"\nEvening of {evening}: landing and crawling {days[0]}..{days[-1]} ({len(days)} days)")
-            crawls = land_and_crawl(defs, instance, days)
+            crawls = land_and_crawl(defs, instance, days, raise_on_error=False)
             failed = [c for r in crawls for c in r.checks if not c.passed]
             ok &= all(r.success for r in crawls) and not failed
             for check in failed:
                 _say(f"  check {check.asset}/{check.name}: FAIL  {check.description}")
-            _say(f"  joined_fish_data for {first}..{evening} (one Spark run)")
-            joined = join_range(defs, instance, first, evening, raise_on_error=False)
-            ok &= joined.success and all(c.passed for c in joined.checks)
-            _report(resources, joined, time.monotonic() - started)
+            runs = crawls
+            if all(r.success for r in crawls):
+                _say(f"  joined_fish_data for {first}..{evening} (one Spark run)")
+                joined = join_range(defs, instance, first, evening, raise_on_error=False)
+                ok &= joined.success and all(c.passed for c in joined.checks)
+                _report(resources, joined, time.monotonic() - started)
+                runs = [*crawls, joined]
+            failed_run = next((r for r in runs if not r.success), None)
+            if failed_run is not None:
+                _say(f"  run {failed_run.run_id} FAILED: {failed_run.error}")
+            if not ok:
+                _say(f"Stopped after the evening of {evening}: it failed (its runs are in the UI: `zfish dev`).")
+                break
         commits = _commit_instants(resources)
     _say(f"\nHudi commits of joined_fish_data: {', '.join(commits) or 'none'}")
     _say(f"Demo {'finished' if ok else 'FAILED'} in {time.monotonic() - total:.0f}s.")
     _say("Open the same data in Dagster's UI:\n"
-         f"  DAGSTER_HOME={home} ZFISH_DATA_DIR={settings.data_dir()} ZFISH_CLOCK={settings.CLOCK.raw()} "
-         ".venv/bin/zfish dev\n  (or simply `make dev`)")
+         f"  ZFISH_DATA_DIR={settings.data_dir()} .venv/bin/zfish dev\n  (or simply `make dev`; the data dir "
+         f"keeps the demo's clock, {settings.clock_text()})")
     return 0 if ok else 1
 
 

@@ -3,31 +3,34 @@
 Every resource deploy owns is compared field by field with its definition here, and created or
 updated where it differs: the Glue database, one on-demand crawler per raw table (for crawler
 mode), the job's code in S3 (content-addressed, see `engines/job_code.py`), and the Glue job of the
-`ZFISH_GLUE_VERSION` runtime, 5.0 or 5.1 (Hudi through `--datalake-formats hudi`, the Glue Data
-Catalog as metastore, the code's keys). A second deploy changes nothing; `--dry-run` prints each difference. Runs (the Glue job engine) only start
-this job; they never create or change anything.
+`ZFISH_GLUE_VERSION` runtime, 5.0 or 5.1 (Hudi through `--datalake-formats hudi`, the code's keys,
+all of its arguments pinned: `job_definition`). A second deploy changes nothing; `--dry-run` prints
+each difference. Runs (the Glue job engine, crawler mode's crawls) only start this job and these
+crawlers; they never create or change anything. Whether a code object exists is found by listing
+(`get_s3_object`): to the deployer's least-privilege policy S3 answers a GET of a missing key 403.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
-from glue_scripts.zfish_etl.spark_conf import glue_conf_argument
+from glue_scripts.zfish_etl.files import get_s3_object
+from glue_scripts.zfish_etl.spark_conf import SESSION_CONF, emrfs_encryption_conf, glue_conf_argument
 from zfish_assets import settings
 from zfish_assets.settings import CrawlMode, EngineKind, QueryKind
-from zfish_assets.engines.job_code import EXTRA_PY_FILES, code_objects
+from zfish_assets.engines.job_code import CODE_DIGEST, ENTRY_POINT, EXTRA_PY_FILES, PACKAGE, SCRIPT_LOCATION, code_objects
 from zfish_assets.domain.crawler import crawler_definition, crawler_name
 from zfish_assets.resources.aws import aws_client
 from zfish_assets.runtimes import runtime
 from zfish_assets.names import RAW_TABLES
 
-SPARK_CONF = glue_conf_argument()
 DATABASE_DESCRIPTION = "zfish: the walkthrough's raw tables and joined_fish_data (managed by `zfish deploy`)"
 
 
@@ -45,6 +48,8 @@ class DeploySettings:
     engine: EngineKind = "glue"  # which principal writes processed/: the job role (glue) or Dagster (spark)
     crawl_mode: CrawlMode = "partitions"
     query: QueryKind = "duckdb"
+    glue_timeout_s: float = float(settings.GLUE_TIMEOUT_S.default)
+    kms_key_arn: str = ""  # SSE-KMS for every object zfish writes (ZFISH_KMS_KEY_ARN)
 
     @classmethod
     def from_env(cls) -> "DeploySettings":
@@ -61,6 +66,7 @@ class DeploySettings:
             database=settings.database(), job_name=settings.GLUE_JOB_NAME.get(), role_arn=settings.GLUE_ROLE_ARN.get(),
             athena_workgroup=settings.ATHENA_WORKGROUP.get(), athena_output=settings.ATHENA_OUTPUT.get(),
             engine=parts.engine, crawl_mode=parts.crawl_mode, query=parts.query,
+            glue_timeout_s=settings.GLUE_TIMEOUT_S.get(), kms_key_arn=settings.KMS_KEY_ARN.get(),
         )
 
     @property
@@ -113,25 +119,41 @@ def crawler_definitions(s: DeploySettings) -> list[dict]:
 
 
 def job_definition(s: DeploySettings) -> dict:
+    """The job as deploy defines it. Every argument is code or how code runs (the script, the package,
+    the Spark settings, the runtime's formats, the code's digest), so all are `NonOverridableArguments`:
+    whoever may start the job (`glue:StartJobRun`) cannot replace them with a run's `Arguments`
+    (Glue keeps the job's value), and runs pass only their own (`JobArgs`). No `--enable-glue-datacatalog`:
+    the job reads the catalog through boto3 (`glue_scripts/zfish_etl/catalog.py`), never through Spark's metastore.
+    """
     code = {name: f"s3://{s.bucket}/{obj.key(s.code_prefix)}" for name, obj in code_objects().items()}
     return {
         "Role": s.role_arn,
-        "Command": {"Name": "glueetl", "ScriptLocation": code["joined_fish_data.py"], "PythonVersion": "3"},
+        "Command": {"Name": "glueetl", "ScriptLocation": code[ENTRY_POINT], "PythonVersion": "3"},
         "GlueVersion": runtime().glue_version,
         "WorkerType": "G.1X",
         "NumberOfWorkers": 2,
-        "Timeout": 120,
-        "DefaultArguments": {
+        "Timeout": job_timeout_minutes(s.glue_timeout_s),
+        "DefaultArguments": {},
+        "NonOverridableArguments": {
+            SCRIPT_LOCATION: code[ENTRY_POINT],
+            EXTRA_PY_FILES: code[PACKAGE],
+            CODE_DIGEST: code_objects()[PACKAGE].sha256,
             "--datalake-formats": "hudi",
-            "--enable-glue-datacatalog": "true",
-            "--conf": SPARK_CONF,
-            EXTRA_PY_FILES: code["glue_scripts.zip"],
+            "--conf": glue_conf_argument({**SESSION_CONF, **emrfs_encryption_conf(s.kms_key_arn)}),
             "--job-language": "python",
             "--enable-continuous-cloudwatch-log": "true",
             # The job's side of Dagster Pipes (no dependencies), at the version this checkout installs.
             "--additional-python-modules": f"dagster-pipes=={version('dagster-pipes')}",
+            **({"--kms_key_arn": s.kms_key_arn} if s.kms_key_arn else {}),
         },
     }
+
+
+def job_timeout_minutes(timeout_s: float) -> int:
+    """The job's Glue `Timeout` (whole minutes, at least 1) from `ZFISH_GLUE_TIMEOUT_S`, which the runner
+    waits for too: one fact for both. Rounded up, so Glue's limit is a backstop for a run the runner
+    stops itself when its wait ends."""
+    return max(1, math.ceil(timeout_s / 60))
 
 
 def _plan_database(glue, s: DeploySettings) -> list[Action]:
@@ -167,9 +189,8 @@ def _plan_code(s3, s: DeploySettings) -> list[Action]:
     actions = []
     for obj in code_objects().values():
         key = obj.key(s.code_prefix)
-        try:
-            body = s3.get_object(Bucket=s.bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
+        body = get_s3_object(s3, s.bucket, key)  # a missing key is 403 to the deployer: found by listing
+        if body is None:
             actions.append(Action(f"upload s3://{s.bucket}/{key}",
                                   lambda key=key, obj=obj: s3.put_object(Bucket=s.bucket, Key=key, Body=obj.body)))
             continue
@@ -187,7 +208,7 @@ def _plan_job(glue, s: DeploySettings) -> list[Action]:
         found = glue.get_job(JobName=s.job_name)["Job"]
     except glue.exceptions.EntityNotFoundException:
         return [Action(f"create Glue {runtime().glue_version} job {s.job_name}", lambda: glue.create_job(Name=s.job_name, **wanted))]
-    changes = differences(wanted, found, exact=("DefaultArguments",))
+    changes = differences(wanted, found, exact=("DefaultArguments", "NonOverridableArguments"))
     return [Action(f"update Glue job {s.job_name}", lambda: glue.update_job(JobName=s.job_name, JobUpdate=wanted),
                    tuple(changes))] if changes else []
 
@@ -197,7 +218,7 @@ def plan(s: DeploySettings) -> list[Action]:
 
     Code comes before the job, so the job never names an object not yet uploaded.
     """
-    glue, s3 = aws_client("glue", s.region, s.endpoint_url), aws_client("s3", s.region, s.endpoint_url)
+    glue, s3 = aws_client("glue", s.region, s.endpoint_url), aws_client("s3", s.region, s.endpoint_url, s.kms_key_arn)
     return [*_plan_database(glue, s), *_plan_crawlers(glue, s), *_plan_code(s3, s), *_plan_job(glue, s)]
 
 

@@ -14,7 +14,11 @@
   catalog entry: the runner registers it (the Hudi IO manager, whichever engine wrote).
 
 No statement grants a `*` action. Account ids are `*` in ARNs (the policies name no account);
-the region is the configured one, else `*`.
+the region is the configured one, else `*`. The job role's trust policy names the role's own
+account (`aws:SourceAccount`, `aws:SourceArn`): Glue assumes it for this account's jobs and crawlers
+only. Every statement that writes objects may abort a multipart upload; with `ZFISH_KMS_KEY_ARN`
+each principal may use that key (`kms:GenerateDataKey` to write, `kms:Decrypt` to read). Listing
+is scoped to the lake's prefix, except for the principal whose Spark writes the table (`_list_lake`).
 """
 
 from __future__ import annotations
@@ -32,26 +36,57 @@ CATALOG_WRITE = ["glue:CreateTable", "glue:UpdateTable", "glue:CreatePartition",
                  "glue:UpdatePartition", "glue:BatchUpdatePartition"]
 PRINCIPALS = ("deployer", "runner", "job-role")
 GLUE_OUTPUT_LOG_GROUP = "/aws-glue/jobs/output"
-GLUE_TRUST = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]  # a multipart upload (boto3's upload_file, s3a) may be aborted
+KMS_USE = ["kms:GenerateDataKey", "kms:Decrypt"]  # writing an SSE-KMS object, and reading one
 
 
 def _split_s3(uri: str) -> tuple[str, str]:
+    """(bucket, key prefix without surrounding `/`) of an `s3://bucket[/prefix][/]` location."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key.rstrip("/")
+    return bucket, key.strip("/")
+
+
+def _s3_arn(bucket: str, *parts: str) -> str:
+    """The ARN of `bucket`, or of the key its non-empty `parts` make (`/`-joined): never an empty segment."""
+    key = "/".join(part.strip("/") for part in parts if part.strip("/"))
+    return f"arn:aws:s3:::{bucket}" + (f"/{key}" if key else "")
+
+
+def _account(role_arn: str) -> str:
+    """The account of the job role's ARN (`arn:aws:iam::<account>:role/...`): the trust policy's source account."""
+    parts = role_arn.split(":")
+    if len(parts) < 6 or parts[2] != "iam" or not parts[4].isdigit():
+        raise ValueError(f"ZFISH_GLUE_ROLE_ARN={role_arn!r} is not a role ARN, arn:aws:iam::<account>:role/<name>")
+    return parts[4]
+
+
+def trust_policy(s: DeploySettings) -> dict:
+    """Glue may assume the job role, on behalf of this account's Glue resources only (no confused deputy:
+    another account's job or crawler naming this role is refused).
+
+    `...IfExists`: a service that sends `aws:SourceAccount` / `aws:SourceArn` with its AssumeRole is
+    held to them; Glue's documentation does not say that it sends them for jobs and crawlers, and
+    a plain `StringEquals` on a key never sent would lock Glue out of the role.
+    """
+    account, region = _account(s.role_arn), s.region or "*"
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEqualsIfExists": {"aws:SourceAccount": account},
+                      "ArnLikeIfExists": {"aws:SourceArn": f"arn:aws:glue:{region}:{account}:*"}}}]}
 
 
 class _Arns:
     def __init__(self, s: DeploySettings) -> None:
         self.s, region = s, s.region or "*"
         self.glue = f"arn:aws:glue:{region}:*:"
-        self.bucket = f"arn:aws:s3:::{s.bucket}"
+        self.bucket = _s3_arn(s.bucket)
         self.logs = f"arn:aws:logs:{region}:*:log-group:"
         self.athena = f"arn:aws:athena:{region}:*:workgroup/{s.athena_workgroup}"
 
     def objects(self, *folders: str) -> list[str]:
         """The objects under each folder, and the folder's own key (what s3a asks for when it looks a folder up)."""
-        return [arn for f in folders for arn in (f"{self.bucket}/{self.s.prefix}/{f}", f"{self.bucket}/{self.s.prefix}/{f}/*")]
+        return [arn for f in folders for arn in (_s3_arn(self.s.bucket, self.s.prefix, f),
+                                                 _s3_arn(self.s.bucket, self.s.prefix, f, "*"))]
 
     def tables(self, *names: str) -> list[str]:
         db = self.s.database
@@ -68,6 +103,11 @@ class _Arns:
         return [f"{self.logs}{GLUE_OUTPUT_LOG_GROUP}", f"{self.logs}{GLUE_OUTPUT_LOG_GROUP}:log-stream:*"]
 
 
+def _kms(s: DeploySettings) -> list[dict]:
+    """Use of the SSE-KMS key every write names (`ZFISH_KMS_KEY_ARN`); none without one."""
+    return [_statement("UseTheKmsKey", KMS_USE, [s.kms_key_arn])] if s.kms_key_arn else []
+
+
 def _statement(sid: str, actions: list[str], resources: list[str] | str, condition: dict | None = None) -> dict:
     return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources,
             **({"Condition": condition} if condition else {})}
@@ -76,6 +116,19 @@ def _statement(sid: str, actions: list[str], resources: list[str] | str, conditi
 def _prefixes(folders: list[str]) -> dict:
     """The condition that limits `s3:ListBucket` to listings under `folders`."""
     return {"StringLike": {"s3:prefix": folders}}
+
+
+def _list_lake(a: "_Arns", spark: bool) -> dict:
+    """Listing the lake: under its prefix only, except for a principal whose Spark writes the table.
+
+    Spark's S3 filesystems (s3a here, EMRFS on Glue) look a path up with HEAD before listing it, and S3
+    answers a HEAD of a missing key 404 only to a principal that may list the bucket itself (a HEAD
+    has no `s3:prefix`, so a prefix-scoped right does not count); to others it is 403, which they
+    take as a failure, not as "not there". Listing reveals names, never contents.
+    """
+    if spark:
+        return _statement("ListTheLakesBucketForSpark", ["s3:ListBucket"], [a.bucket])
+    return _statement("ListTheLake", ["s3:ListBucket"], [a.bucket], _prefixes([f"{a.s.prefix}/*"]))
 
 
 def deployer_policy(s: DeploySettings) -> dict:
@@ -88,7 +141,8 @@ def deployer_policy(s: DeploySettings) -> dict:
         _statement("PassTheJobRoleToGlue", ["iam:PassRole"], [s.role_arn],
                    {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}),
         _statement("ListTheCode", ["s3:ListBucket"], [a.bucket], _prefixes([f"{s.code_prefix}/*"])),
-        _statement("ReadAndWriteTheCode", ["s3:GetObject", "s3:PutObject"], [f"{a.bucket}/{s.code_prefix}/*"]),
+        _statement("ReadAndWriteTheCode", ["s3:GetObject", *WRITE], [_s3_arn(s.bucket, s.code_prefix, "*")]),
+        *_kms(s),
     ]}
 
 
@@ -98,8 +152,8 @@ def runner_policy(s: DeploySettings) -> dict:
     lake_write = [*RAW_TABLES, "quarantine", "_zfish/keys", LANDING_DIR, EXPORT_PREFIX] + \
         (["processed"] if s.engine == "spark" else [])
     statements = [
-        _statement("ListTheLake", ["s3:ListBucket"], [a.bucket], _prefixes([f"{s.prefix}/*"])),
-        _statement("LandDaysAndLedgersExportTrainingSets", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        _list_lake(a, spark=s.engine == "spark"),
+        _statement("LandDaysAndLedgersExportTrainingSets", ["s3:GetObject", *WRITE, "s3:DeleteObject"],
                    a.objects(*lake_write)),
         _statement("ReadTheTableAndTheCode", ["s3:GetObject"], a.objects("processed", "_zfish/glue")),
         _statement("RegisterDaysAndTheJoinedTable", CATALOG_READ + CATALOG_WRITE, a.tables("*")),
@@ -120,20 +174,20 @@ def runner_policy(s: DeploySettings) -> dict:
         statements += [
             _statement("QueriesInTheWorkgroup", ["athena:StartQueryExecution", "athena:GetQueryExecution",
                                                  "athena:GetQueryResults", "athena:StopQueryExecution"], [a.athena]),
-            _statement("AthenaResultsBucket", ["s3:GetBucketLocation", "s3:ListBucket"], [f"arn:aws:s3:::{out_bucket}"]),
-            _statement("AthenaResults", ["s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{out_bucket}/{out_key}/*"]),
+            _statement("AthenaResultsBucket", ["s3:GetBucketLocation", "s3:ListBucket"], [_s3_arn(out_bucket)]),
+            _statement("AthenaResults", ["s3:GetObject", *WRITE], [_s3_arn(out_bucket, out_key, "*")]),
         ]
-    return {"Version": "2012-10-17", "Statement": statements}
+    return {"Version": "2012-10-17", "Statement": statements + _kms(s)}
 
 
 def job_role_policy(s: DeploySettings) -> dict:
     a = _Arns(s)
     statements = [
-        _statement("ListTheLake", ["s3:ListBucket"], [a.bucket], _prefixes([f"{s.prefix}/*"])),
+        _list_lake(a, spark=True),
         # the landing markers too: a day being replaced is read from its copy (landing.py)
         _statement("ReadRawDaysLedgersAndTheCode", ["s3:GetObject"],
                    a.objects(*RAW_TABLES, "quarantine", LANDING_DIR, "_zfish/glue")),
-        _statement("WriteTheHudiTable", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], a.objects("processed")),
+        _statement("WriteTheHudiTable", ["s3:GetObject", *WRITE, "s3:DeleteObject"], a.objects("processed")),
         _statement("ReadEachRunsPipesContext", ["s3:GetObject"], a.objects(PIPES_FOLDER)),
         _statement("ReadTheCatalog", CATALOG_READ, a.tables("*")),
         _statement("GlueLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -141,10 +195,10 @@ def job_role_policy(s: DeploySettings) -> dict:
     ]
     if s.crawl_mode == "crawler":
         statements.append(_statement("CrawlersRegisterRawDays", CATALOG_WRITE, a.tables(*RAW_TABLES)))
-    return {"Version": "2012-10-17", "Statement": statements}
+    return {"Version": "2012-10-17", "Statement": statements + _kms(s)}
 
 
 def policies(s: DeploySettings) -> dict[str, dict]:
     """Each principal's policy, by name; plus the job role's trust policy."""
     return {"deployer": deployer_policy(s), "runner": runner_policy(s), "job-role": job_role_policy(s),
-            "job-role-trust": GLUE_TRUST}
+            "job-role-trust": trust_policy(s)}

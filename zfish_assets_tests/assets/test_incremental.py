@@ -172,15 +172,16 @@ def test_walkthrough_evenings_incremental_equals_full_and_rewrites_only_the_news
     assert last_commit(mine)["bytes"] < last_commit(full)["bytes"]
     assert result.partitions_touched == sorted(last_commit(full)["days"]) and result.rows_upserted == 60
 
-    # What the run recorded: per partition, and the run's figures on each.
+    # What the run recorded: per partition, and the run's figures once, on the window's last day.
     latest = latest_metadata(instance)
-    news_day, quiet_day = latest["2025-04-09"], latest["2025-04-08"]
-    assert news_day["join_mode"].value == "incremental"
-    assert news_day["redone"].value == ["2025-04-09"] and news_day["partitions_touched"].value == 1
+    news_day, quiet_day, run_day = latest["2025-04-09"], latest["2025-04-08"], latest[window[-1]]
+    assert run_day["join_mode"].value == "incremental"
+    assert run_day["redone"].value == ["2025-04-09"] and run_day["partitions_touched"].value == 1
     assert news_day["rows_upserted"].value == 15 and quiet_day["rows_upserted"].value == 0
     assert news_day["files_rewritten"].value == last_commit(mine)["files"]
-    assert news_day["bytes_written"].value == last_commit(mine)["bytes"] and news_day["rows_labeled"].value == 60
-    assert quiet_day["dagster/row_count"].value == 15 and quiet_day["files_rewritten"].value == 0
+    assert run_day["bytes_written"].value == last_commit(mine)["bytes"] and run_day["rows_labeled"].value == 60
+    assert "join_mode" not in news_day and "window" not in quiet_day  # run-wide values recorded once
+    assert quiet_day["dagster/partition_row_count"].value == 15 and quiet_day["files_rewritten"].value == 0
 
     # The lab re-uploads 2025-05-11 itself (crawled, as the lake sensor does) with two corrections:
     # a fish imaged inside the window (2025-04-06) and one imaged before it (2025-04-05), which the
@@ -195,7 +196,7 @@ def test_walkthrough_evenings_incremental_equals_full_and_rewrites_only_the_news
     news = days_with_news(lake_dir, before, "2025-05-11")
     assert news == {"2025-04-05", "2025-04-06"} and last_commit(mine)["days"] == news
     # The stale-label scan read only the older days of fish labeled since the last commit, not every older day.
-    scanned = latest_metadata(instance)["2025-04-09"]["stale_scan"].value
+    scanned = latest_metadata(instance)[window[-1]]["stale_scan"].value
     assert scanned == {"all_older_days": False, "days": sorted(d for d in news if d < window[0])}
     assert last_commit(full)["days"] == {"2025-04-06", "2025-04-07", "2025-04-08", "2025-04-09"}
     stale = {k for k, row in table_rows(full).items() if row["fish_id"] == "zfish_00000"}

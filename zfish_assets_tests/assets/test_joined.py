@@ -61,9 +61,11 @@ def test_walkthrough_60_then_75_and_rerun_is_idempotent(walkthrough, defs, insta
     assert len(rows(defs)) == 60
     first_commit = completed_commits(table_uri(defs), {})[-1]
 
-    land_and_crawl(defs, instance, ["2025-05-11"])
+    crawled = land_and_crawl(defs, instance, ["2025-05-11"])
     second = join_range(defs, instance, *evening_window("2025-05-11"))
     assert second.success and all(c.passed for c in second.checks), second.checks
+    # The runs show in the UI under the project's jobs, not as ad-hoc materializations.
+    assert [instance.get_run_by_id(r.run_id).job_name for r in (*crawled, second)] == ["land_and_crawl", "join_window"]
     assert rows(defs) == expected_rows(data_dir) and len(rows(defs)) == 75
     # Spark reads what hudi-rs reads; time travel to the first evening gives its 60 rows.
     assert len(snapshot(defs, as_of=first_commit)) == 60
@@ -78,9 +80,19 @@ def test_walkthrough_60_then_75_and_rerun_is_idempotent(walkthrough, defs, insta
         __import__("dagster").AssetKey("joined_fish_data"), limit=100
     ).records
     latest = {r.partition_key: r.asset_materialization.metadata for r in reversed(materializations)}
-    assert latest["2025-04-08"]["dagster/row_count"].value == 15
-    assert latest["2025-04-10"]["dagster/row_count"].value == 0
-    assert latest["2025-05-11"]["commit_instant"].value == "" and latest["2025-05-11"]["latest_commit"].value == commits[-1]
+    # Dagster's conventions: each day's rows, the whole table's on the materialization the overview shows
+    # (the window's last day), columns described by the contract; run-wide figures recorded there only.
+    expected = expected_rows(data_dir)
+    assert latest["2025-04-08"]["dagster/partition_row_count"].value == 15
+    assert latest["2025-04-10"]["dagster/partition_row_count"].value == 0
+    last = latest["2025-05-11"]
+    assert last["dagster/row_count"].value == len(expected) == 75
+    assert last["dagster/table_name"].value == "zebra_fish_demo.joined_fish_data"
+    assert last["dagster/uri"].value == table_uri(defs)
+    assert "dagster/row_count" not in latest["2025-04-08"] and "window" not in latest["2025-04-08"]
+    columns = {c.name: c.description for c in last["dagster/column_schema"].value.columns}
+    assert columns["gene_a"] and columns["condition_developed"] and all(columns.values()), columns
+    assert last["commit_instant"].value == "" and last["latest_commit"].value == commits[-1]
 
 
 def test_spark_reads_the_same_rows_as_hudi_rs(spark, defs, instance):

@@ -126,3 +126,16 @@ def test_the_evening_schedule_runs_the_day_whose_evening_has_come(monkeypatch, d
     monkeypatch.delenv("ZFISH_CLOCK")  # the real clock: a scheduled time years ahead is no partition yet
     ahead = evening_request(build_definitions(), datetime(2099, 1, 1, 18, tzinfo=timezone.utc))
     assert not ahead.run_requests and ahead.skip_message == "day 2099-01-01 is not a partition (yet)"
+
+
+def test_the_evenings_deadline_is_the_tables_freshness_policy(defs):
+    """The crawled tables and joined_fish_data are due each day between the evening's start (18:00
+    UTC, when its schedule fires) and two hours later: Dagster's freshness policy says so."""
+    from zfish_assets.automation.schedules import EVENING_CRON
+
+    minute, hour = (int(v) for v in EVENING_CRON.split()[:2])
+    for name in ("observations", "outcomes", "joined_fish_data"):
+        policy = defs.get_assets_def(name).specs_by_key[__import__("dagster").AssetKey(name)].freshness_policy
+        assert policy is not None, f"{name} has no freshness policy"
+        assert policy.deadline_cron == f"{minute} {hour + 2} * * *" and policy.timezone == "UTC"
+        assert policy.lower_bound_delta == timedelta(hours=2)

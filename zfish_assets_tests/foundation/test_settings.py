@@ -1,5 +1,5 @@
 """The configuration layer: every `ZFISH_*` variable declared once in settings.py, read nowhere else,
-documented in README, and each parser accepting exactly its domain."""
+documented in docs/configuration.md, and each parser accepting exactly its domain."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from zfish_assets import settings
 
 ROOT = settings.REPO_ROOT
 CODE = sorted([*(ROOT / "zfish_assets").rglob("*.py"), *(ROOT / "glue_scripts").rglob("*.py")])
+REFERENCE = ROOT / "docs" / "configuration.md"  # the settings' reference: every declared variable listed
+PAGES = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
 VARIABLE = re.compile(r"\bZFISH_[A-Z0-9_]*[A-Z0-9]\b")
 NOT_VARIABLES = {"ZFISH_RESULT"}  # the job's result line on stdout, not a setting
 # The Trino test harness's own, read by it (zfish_assets_tests/resources/trino.py, bin/fetch-trino): not zfish's settings.
@@ -24,12 +26,12 @@ NOT_VARIABLES |= {"ZFISH_TRINO_JAVA_HOME", "ZFISH_TRINO_VERSION", "ZFISH_TRINO_D
 def test_every_variable_named_anywhere_is_declared_and_documented():
     declared = {s.name for s in settings.SETTINGS}
     assert len(declared) == len(settings.SETTINGS), "a variable declared twice"
-    texts = {p: p.read_text() for p in [*CODE, ROOT / "Makefile", ROOT / "README.md", ROOT / "bin" / "fetch-jars"]}
+    texts = {p: p.read_text() for p in [*CODE, *PAGES, ROOT / "Makefile", ROOT / "bin" / "fetch-jars"]}
     named = {(m, p.relative_to(ROOT).as_posix()) for p, t in texts.items() for m in VARIABLE.findall(t)}
     undeclared = sorted((m, p) for m, p in named if m not in declared | NOT_VARIABLES)
     assert not undeclared, f"variables named but not declared in settings.py: {undeclared}"
-    undocumented = sorted(declared - set(VARIABLE.findall(texts[ROOT / "README.md"])))
-    assert not undocumented, f"settings missing from README: {undocumented}"
+    undocumented = sorted(declared - set(VARIABLE.findall(texts[REFERENCE])))
+    assert not undocumented, f"settings missing from {REFERENCE.relative_to(ROOT)}: {undocumented}"
 
 
 def _reads_environment(node: ast.AST) -> bool:
@@ -90,3 +92,25 @@ def test_unset_and_blank_mean_the_default_and_config_defers_a_set_value_to_run_t
     assert settings.GLUE_JOB_NAME.config() == "zfish-joined-fish-data"
     monkeypatch.setenv("ZFISH_GLUE_JOB_NAME", "other-job")
     assert settings.GLUE_JOB_NAME.config().env_var_name == "ZFISH_GLUE_JOB_NAME"
+
+
+def test_the_data_dirs_recorded_clock_is_every_commands_clock(tmp_path, monkeypatch):
+    """What `zfish demo` records in its data dir is "now" for every later command on it, unless
+    ZFISH_CLOCK says otherwise; a data dir without one lives on the real clock."""
+    from datetime import datetime, timezone
+
+    from zfish_assets import settings
+
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ZFISH_CLOCK", raising=False)
+    assert not settings.simulated()
+    monkeypatch.setenv("ZFISH_CLOCK", "2025-05-11T18:00:00Z")
+    settings.record_clock()
+    monkeypatch.delenv("ZFISH_CLOCK")
+    assert settings.clock() == datetime(2025, 5, 11, 18, tzinfo=timezone.utc)
+    monkeypatch.setenv("ZFISH_CLOCK", "2025-04-20T18:00:00Z")
+    assert settings.clock() == datetime(2025, 4, 20, 18, tzinfo=timezone.utc)
+    monkeypatch.delenv("ZFISH_CLOCK")
+    (tmp_path / "data" / settings.CLOCK_FILE).write_text("yesterday\n")
+    with pytest.raises(ValueError, match=r"ZFISH_CLOCK='yesterday'.*recorded in .*data/clock"):
+        settings.clock()

@@ -173,3 +173,35 @@ class AwsProxy:
 def glue_error(status: int, code: str, message: str) -> tuple[int, bytes]:
     """An AWS JSON-protocol error answer (what Glue sends for a 503 or an unknown entity)."""
     return status, json.dumps({"__type": code, "Message": message}).encode()
+
+
+ACCESS_DENIED = 403, b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+
+
+def missing_keys_denied(upstream: str, lists_bucket: Callable[[Recorded, str], bool] | None = None) -> Handler:
+    """S3 as a least-privilege principal meets it: a GET or HEAD of a missing object is 403 AccessDenied.
+
+    AWS answers 404 NoSuchKey only to a principal allowed `s3:ListBucket` on the bucket (a GET has no
+    `s3:prefix`, so a listing right scoped to a prefix does not count); to others a missing key looks
+    like a denied one (S3 API reference, GetObject and HeadObject: permissions). moto, with no IAM,
+    always says 404. `lists_bucket(request, bucket)` says whether the request's principal holds that
+    right (default: none does). Whether the key is missing is asked of moto directly (an unsigned
+    HEAD: moto checks no signature).
+    """
+    server = urlsplit(upstream)
+
+    def answer(r: Recorded) -> tuple[int, bytes] | None:
+        bucket, _, key = r.path.lstrip("/").partition("/")
+        if r.method not in ("GET", "HEAD") or not key or "uploadId" in r.query:
+            return None
+        if lists_bucket is not None and lists_bucket(r, bucket):
+            return None
+        connection = http.client.HTTPConnection(server.hostname, server.port, timeout=30)
+        try:
+            connection.request("HEAD", r.path)
+            missing = connection.getresponse().status == 404
+        finally:
+            connection.close()
+        return ACCESS_DENIED if missing else None
+
+    return answer

@@ -168,7 +168,8 @@ def _create_job(glue, name: str, deployed: bool) -> None:
     glue.create_job(
         Name=name, Role="arn:aws:iam::123456789012:role/zfish-test", GlueVersion="5.0",
         Command={"Name": "glueetl", "ScriptLocation": uris["joined_fish_data.py"], "PythonVersion": "3"},
-        DefaultArguments={"--extra-py-files": uris["glue_scripts.zip"], "--datalake-formats": "hudi"},
+        NonOverridableArguments={"--scriptLocation": uris["joined_fish_data.py"],
+                                 "--extra-py-files": uris["glue_scripts.zip"], "--datalake-formats": "hudi"},
     )
 
 
@@ -360,8 +361,10 @@ def test_deploy_creates_the_resources_once_and_upload_lands_a_day(aws, tmp_path,
     assert "Schedule" not in crawler
     job = glue.get_job(JobName=JOB)["Job"]
     assert job["GlueVersion"] == "5.0" and job["Command"]["Name"] == "glueetl"
-    arguments = job["DefaultArguments"]
-    assert arguments["--datalake-formats"] == "hudi" and arguments["--enable-glue-datacatalog"] == "true"
+    arguments = job["NonOverridableArguments"]  # all of them code, or how it runs: no run overrides one
+    assert not job.get("DefaultArguments") and arguments["--datalake-formats"] == "hudi"
+    assert "--enable-glue-datacatalog" not in arguments  # the job reads the catalog through boto3 only
+    assert job["Timeout"] == 120  # minutes: ZFISH_GLUE_TIMEOUT_S's default, which the runner waits too
     assert "--hive_sync" not in arguments  # the job writes no catalog entry: the IO manager registers the table
     code = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="use-cases/fish-demo/_zfish/glue/")["Contents"]}
     objects = code_objects()

@@ -20,6 +20,7 @@ import pytest
 
 from zfish_assets.resources.aws import AWSConnection
 from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
+from zfish_assets_tests.tools.test_aws_deploy_runs import _deploy
 
 ROLE = "arn:aws:iam::000000000000:role/zfish-test"  # moto accepts any role; no real account
 QUERY_ID = r"[0-9a-f-]{36}"
@@ -175,10 +176,11 @@ def test_athena_timeout_and_cancellation_name_the_query(aws):
         assert cancelled.value.query_id != query_id and cancelled.value.query_id in str(cancelled.value)
 
 
-def test_crawler_mode_creates_the_crawler_once_waits_and_needs_the_day_registered(aws, instance, monkeypatch):
-    """The crawled asset in crawler mode, through Dagster: day D1 registered (by the in-process crawl,
-    standing in for what a real crawler would have registered) passes with its checks; day D2, which
-    moto's crawler does not register, fails naming the day."""
+def test_crawler_mode_needs_the_deployed_crawler_waits_and_needs_the_day_registered(aws, instance, monkeypatch):
+    """The crawled asset in crawler mode, through Dagster: before `zfish deploy` the run fails naming the
+    fix and creates nothing (runs never change infrastructure); after it, day D1 registered (by the
+    in-process crawl, standing in for what a real crawler would have registered) passes with its
+    checks; day D2, which moto's crawler does not register, fails naming the day."""
     import boto3
 
     from zfish_assets.domain.crawl import fingerprint
@@ -205,6 +207,10 @@ def test_crawler_mode_creates_the_crawler_once_waits_and_needs_the_day_registere
         monkeypatch.setenv(name, value)
     crawler = "zebra_fish_demo-observations"
     defs = build_definitions()
+    success, error = _run_failing(defs, instance, d1)
+    assert not success and f"crawler {crawler} does not exist: run `zfish deploy`" in error, error
+    assert glue.list_crawlers()["CrawlerNames"] == []
+    _deploy()
     with transition(aws, "glue::crawl", IMMEDIATE):
         (ok,) = land_and_crawl(defs, instance, [d1], assets=["observations"])
         assert ok.success and ok.checks and all(c.passed for c in ok.checks), ok.checks
@@ -218,7 +224,7 @@ def test_crawler_mode_creates_the_crawler_once_waits_and_needs_the_day_registere
         success, error = _run_failing(defs, instance, d2)
     assert not success
     assert re.search(rf"crawler {crawler} finished but zebra_fish_demo\.observations has no partition day={d2}", error)
-    assert glue.list_crawlers()["CrawlerNames"].count(crawler) == 1  # created once, used twice
+    assert glue.list_crawlers()["CrawlerNames"].count(crawler) == 1  # deployed once, used twice
     assert len(glue.list_crawls(CrawlerName=crawler)["Crawls"]) == 2
 
 
@@ -265,6 +271,7 @@ def test_crawler_mode_judges_the_day_by_the_contract_as_partitions_mode_does(aws
     for name, value in {"ZFISH_CRAWL_MODE": "crawler", "ZFISH_GLUE_ROLE_ARN": ROLE, "ZFISH_CRAWLER_POLL_S": "0.05",
                         "ZFISH_CRAWLER_TIMEOUT_S": "20"}.items():
         monkeypatch.setenv(name, value)
+    _deploy()
     with transition(aws, "glue::crawl", IMMEDIATE):
         (by_crawler,) = land_and_crawl(build_definitions(), instance, [day], assets=["observations"])
     assert by_crawler.success
@@ -287,14 +294,17 @@ def _run_failing(defs, instance, day: str) -> tuple[bool, str]:
 def test_crawler_waits_for_a_running_crawl_reports_a_stopped_one_and_times_out(aws):
     import boto3
 
-    from zfish_assets.domain.crawler import CrawlerError, crawler_definition, ensure_crawler, run_crawler
+    from zfish_assets.domain.crawler import CrawlerError, crawler_definition, require_crawler, run_crawler
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     name = "zebra_fish_demo-outcomes"
     definition = crawler_definition(name, ROLE, "zebra_fish_demo", f"s3://{BUCKET}/use-cases/fish-demo/outcomes/")
-    assert ensure_crawler(glue, definition) is True and ensure_crawler(glue, definition) is False
-    with pytest.raises(CrawlerError, match="crawls .* into zebra_fish_demo, not .*elsewhere/"):
-        ensure_crawler(glue, {**definition, "Targets": {"S3Targets": [{"Path": f"s3://{BUCKET}/elsewhere/"}]}})
+    with pytest.raises(CrawlerError, match=rf"crawler {name} does not exist: run `zfish deploy`"):
+        require_crawler(glue, definition)
+    glue.create_crawler(**definition)  # as `zfish deploy` does
+    require_crawler(glue, definition)
+    with pytest.raises(CrawlerError, match="crawls .* into zebra_fish_demo, not .*elsewhere/.*run `zfish deploy`"):
+        require_crawler(glue, {**definition, "Targets": {"S3Targets": [{"Path": f"s3://{BUCKET}/elsewhere/"}]}})
 
     def stop_then_release() -> None:
         glue.stop_crawler(Name=name)

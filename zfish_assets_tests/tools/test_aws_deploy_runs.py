@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto.moto_api import state_manager
 
-from zfish_assets_tests.resources.aws_proxy import AwsProxy, Recorded, glue_error
+from zfish_assets_tests.resources.aws_proxy import AwsProxy, Recorded, glue_error, missing_keys_denied
 from zfish_assets_tests.resources.test_aws_moto import (  # noqa: F401 (fixtures)
     BUCKET, REGION, aws, moto_url, no_default_endpoint, run_captured, run_in_step, write_output_stream)
 from zfish_assets.names import RANGE_END, RANGE_START
@@ -112,7 +112,7 @@ def test_deploy_converges_on_each_setting_and_dry_run_shows_each_change(proxy, a
         assert crawler["Targets"]["S3Targets"] == [{"Path": f"s3://{BUCKET}/labs/fish-b/{table}/"}]
     job = glue.get_job(JobName=JOB)["Job"]
     assert job["Role"] == OTHER_ROLE and job["Command"]["ScriptLocation"] == new_script
-    assert job["DefaultArguments"]["--extra-py-files"].startswith(f"s3://{BUCKET}/labs/fish-b/_zfish/glue/sha256/")
+    assert job["NonOverridableArguments"]["--extra-py-files"].startswith(f"s3://{BUCKET}/labs/fish-b/_zfish/glue/sha256/")
     assert len(proxy.calls("AWSGlue.UpdateJob")) == 1 and len(proxy.calls("AWSGlue.UpdateCrawler")) == 2
 
     # The database, changed behind deploy's back, is put back (moto's own UpdateDatabase).
@@ -162,6 +162,64 @@ def test_a_replaced_code_object_is_refused_before_any_glue_run(proxy, aws):
     assert f"would restore s3://{BUCKET}/{key} (replaced" in _deploy("--dry-run")
     _deploy()
     engine.check_deployed_code()  # restored: the job's code is this checkout's again
+
+
+def test_deploy_and_runs_from_an_empty_account_where_s3_answers_403_for_missing_keys(proxy, aws):
+    """Under least privilege S3 answers a GET of a missing key 403, not 404 (`missing_keys_denied`):
+    deploy (`--dry-run` too) finds the code it must upload by listing, and a run missing its code or
+    its result says which and the fix, not AccessDenied."""
+    from zfish_assets.deployments import resources_for
+    from zfish_assets.engines.job_code import code_objects
+    from zfish_assets.resources.engines import GlueJobError
+
+    proxy.handlers["s3"] = missing_keys_denied(aws)
+    objects = code_objects()
+    keys = {name: obj.key("use-cases/fish-demo/_zfish/glue") for name, obj in objects.items()}
+    planned = _deploy("--dry-run")
+    assert all(f"would upload s3://{BUCKET}/{key}" in planned for key in keys.values()), planned
+    _deploy()
+    assert "up to date: nothing to change" in _deploy()
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_ENGINE": "glue"}.items():
+            mp.setenv(name, value)
+        with resources_for()["hudi_io_manager"].engine.process_config_and_initialize_cm() as engine:
+            pass
+    with pytest.raises(GlueJobError, match=r"succeeded but reported no result at s3://.*run `zfish deploy`"):
+        engine.run_job(_job_args())  # moto's run succeeds at once and, running nothing, writes no result
+    boto3.client("s3", region_name=REGION, endpoint_url=aws).delete_object(Bucket=BUCKET, Key=keys["glue_scripts.zip"])
+    with pytest.raises(GlueJobError, match=rf"s3://{BUCKET}/{keys['glue_scripts.zip']} \(the job's glue_scripts.zip\) "
+                                           r"is missing: run `zfish deploy` to upload it"):
+        engine.check_deployed_code()
+    assert any(r.status == 403 for r in proxy.calls("s3")), "the proxy denied no GET: the test proves nothing"
+
+
+def test_a_run_cannot_swap_the_jobs_code(proxy, aws, monkeypatch):
+    """The runner may start the job and write raw days; naming its own script at StartJobRun must not run
+    it. The deployed job pins its code and runtime (`NonOverridableArguments`), so the run's
+    `--scriptLocation` (and `--extra-py-files`, `--conf`) give way to the job's: what moto applies, as
+    Glue documents the field. The engine itself passes only run arguments. One timeout fact: the
+    job's `Timeout` (minutes) is `ZFISH_GLUE_TIMEOUT_S`, which the runner waits."""
+    from zfish_assets.resources.engines import run_arguments
+
+    monkeypatch.setenv("ZFISH_GLUE_TIMEOUT_S", "5400")
+    _deploy()
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
+    job = glue.get_job(JobName=JOB)["Job"]
+    assert job["Timeout"] == 90
+    pinned = job["NonOverridableArguments"]
+    assert pinned["--scriptLocation"] == job["Command"]["ScriptLocation"]
+    planted = f"s3://{BUCKET}/use-cases/fish-demo/observations/day=2025-04-05/x.py"  # the runner may write here
+    run_id = glue.start_job_run(JobName=JOB, Arguments={
+        "--scriptLocation": planted, "--extra-py-files": planted, "--conf": "spark.driver.extraJavaOptions=-Dx",
+        "--first_day": "2025-04-05"})["JobRunId"]
+    ran = glue.get_job_run(JobName=JOB, RunId=run_id)["JobRun"]["Arguments"]
+    assert {k: ran[k] for k in ("--scriptLocation", "--extra-py-files", "--conf")} == \
+        {k: pinned[k] for k in ("--scriptLocation", "--extra-py-files", "--conf")}
+    assert ran["--first_day"] == "2025-04-05"  # a run argument still reaches the run
+
+    arguments = run_arguments(_job_args(), f"s3://{BUCKET}/r.json", "run:step")
+    assert not set(arguments) & set(pinned) and arguments["--first_day"] == "2025-05-01"
 
 
 def _materialize_joined(instance, raise_on_error: bool = True):
@@ -284,3 +342,4 @@ def test_zfish_demo_on_the_aws_deployment_refuses_at_once_or_runs(aws, data_dir,
 
     assert f"joined_fish_data: {labeled('2025-05-10')}" in out and f"joined_fish_data: {labeled('2025-05-11')}" in out
     assert "Demo finished" in out and "FAIL" not in out, out
+

@@ -21,6 +21,7 @@ grants none): the runner's IO manager registers the table.
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -30,7 +31,8 @@ import time
 import boto3
 from moto.moto_api import state_manager
 
-from zfish_assets_tests.tools.iam_replay import denied, wildcard_actions
+from zfish_assets_tests.resources.aws_proxy import missing_keys_denied
+from zfish_assets_tests.tools.iam_replay import Need, allowed, denied, wildcard_actions
 from zfish_assets_tests.tools.test_aws_deploy_runs import ROLE, STUCK, _deploy, proxy  # noqa: F401 (fixture)
 from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url, write_output_stream  # noqa: F401
 GLUE_LOG_GROUP = "/aws-glue/jobs"  # what Glue names a run's log group (moto: "test/log")
@@ -108,10 +110,10 @@ def test_each_principal_does_its_part_of_the_walkthrough_within_its_own_policy(p
     policies = {KEYS[p]: json.loads((tmp_path / "policies" / f"{p}.json").read_text()) for p in PRINCIPALS}
     assert {p: wildcard_actions(policy) for p, policy in policies.items()} == {k: [] for k in policies}
 
-    def hudi_defaults_denied(r):  # as AWS answers it under the runner's policy (see iam_replay.TOLERATED)
-        if r.path.endswith("/etc/hudi/conf/hudi-defaults.conf"):
-            return 403, b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
-        return None
+    # As AWS answers principals that may list only under their prefixes: a GET of a missing key (hudi-rs's
+    # defaults file, see iam_replay.TOLERATED, a day's ledger not yet written) is 403 AccessDenied.
+    proxy.handlers["s3"] = missing_keys_denied(  # 404 only to whom its policy lets list the whole bucket
+        aws, lambda r, bucket: r.access_key in policies and allowed(policies[r.access_key], Need("s3:ListBucket", f"arn:aws:s3:::{bucket}")))
 
     def as_glue_names_its_logs(r):  # GetJobRun, with Glue's log group where moto says "test/log"
         body = r.json()
@@ -119,7 +121,6 @@ def test_each_principal_does_its_part_of_the_walkthrough_within_its_own_policy(p
         return 200, json.dumps({"JobRun": {**job_run, "LogGroupName": GLUE_LOG_GROUP}},
                                default=lambda t: t.timestamp()).encode()
 
-    proxy.handlers["s3"] = hudi_defaults_denied
     proxy.handlers["AWSGlue.GetJobRun"] = as_glue_names_its_logs
     _as(monkeypatch, "runner")
     defs = build_definitions()
@@ -155,7 +156,6 @@ def test_the_runners_policy_covers_its_athena_queries_and_the_configured_output(
     and its policy grants the result location that is configured, not the default one."""
     from zfish_assets.deployments import resources_for
     from zfish_assets.tools.policies import PRINCIPALS
-    from zfish_assets_tests.tools.iam_replay import Need, allowed
     from zfish_assets_tests.resources.test_aws_services import queue_athena_result
 
     for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_QUERY": "athena", "ZFISH_ATHENA_WORKGROUP": "zfish",
@@ -175,3 +175,112 @@ def test_the_runners_policy_covers_its_athena_queries_and_the_configured_output(
     assert proxy.calls("AmazonAthena.StartQueryExecution") and not denied(proxy.requests, policies)
     assert allowed(runner, Need("s3:PutObject", "arn:aws:s3:::zfish-query-results/athena/q.csv"))
     assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{BUCKET}/use-cases/fish-demo/_zfish/athena-results/q.csv"))
+
+
+def test_crawler_mode_runs_start_the_deployed_crawler_within_the_runners_policy(proxy, aws, instance, data_dir,  # noqa: F811
+                                                                              tmp_path, monkeypatch):
+    """Crawler mode under the policies `zfish deploy` writes for it: the deployer creates the crawlers
+    (passing the job role), the runner only starts and watches them (no CreateCrawler, no PassRole)."""
+    from zfish_assets.definitions import build_definitions
+    from zfish_assets.tools.policies import PRINCIPALS
+    from zfish_assets.tools.runs import land_and_crawl
+
+    for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_CRAWL_MODE": "crawler", "ZFISH_CRAWLER_POLL_S": "0.05",
+                        "ZFISH_CRAWLER_TIMEOUT_S": "20"}.items():
+        monkeypatch.setenv(name, value)
+    _as(monkeypatch, "deployer")
+    _deploy("--policy-out", str(tmp_path / "policies"))
+    policies = {KEYS[p]: json.loads((tmp_path / "policies" / f"{p}.json").read_text()) for p in PRINCIPALS}
+    proxy.handlers["s3"] = missing_keys_denied(
+        aws, lambda r, bucket: r.access_key in policies and allowed(policies[r.access_key], Need("s3:ListBucket", f"arn:aws:s3:::{bucket}")))
+
+    _as(monkeypatch, "runner")
+    day = "2025-04-05"
+    monkeypatch.setenv("ZFISH_CRAWL_MODE", "partitions")  # what a real crawl would register, registered by zfish's
+    (landed,) = land_and_crawl(build_definitions(), instance, [day], assets=["raw_observations", "observations"])
+    monkeypatch.setenv("ZFISH_CRAWL_MODE", "crawler")
+    state_manager.set_transition(model_name="glue::crawl", transition={"progression": "immediate"})
+    try:
+        (crawled,) = land_and_crawl(build_definitions(), instance, [day], assets=["observations"])
+    finally:
+        state_manager.unset_transition(model_name="glue::crawl")
+    assert landed.success and crawled.success and all(c.passed for c in crawled.checks), crawled.checks
+
+    runner = [r for r in proxy.requests if r.access_key == KEYS["runner"]]
+    assert {r.target for r in runner} >= {"AWSGlue.GetCrawler", "AWSGlue.StartCrawler"}
+    assert not [r for r in runner if r.target in ("AWSGlue.CreateCrawler", "AWSGlue.UpdateCrawler")]
+    problems = denied(proxy.requests, policies)
+    assert not problems, "\n".join(sorted(set(problems)))
+
+# Policies for every setting: bucket names as S3 allows them, lake prefixes as ZFISH_LAKE_PREFIX takes them,
+# Athena outputs as a user writes them (a bucket root with or without `/`, a prefix with or without it).
+_SEGMENT = "[a-z0-9][a-z0-9_.=-]{0,8}"
+_BUCKET = r"[a-z0-9][a-z0-9-]{1,20}[a-z0-9]"
+
+
+def _prefixes():
+    from hypothesis import strategies as st
+
+    return st.lists(st.from_regex(_SEGMENT, fullmatch=True).filter(lambda p: p != ".."), min_size=1, max_size=3)
+
+
+def test_policies_are_well_formed_and_allow_exactly_what_is_needed_for_every_setting():
+    from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+    from zfish_assets.tools.deploy import DeploySettings
+    from zfish_assets.tools.policies import policies
+
+    well_formed = re.compile(r"^arn:aws:s3:::[a-z0-9.-]+(/([^/]+/)*([^/]+|\*))?$")
+
+    @hsettings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(bucket=st.from_regex(_BUCKET, fullmatch=True), lake=_prefixes(),
+           out_bucket=st.from_regex(_BUCKET, fullmatch=True), out=st.lists(st.from_regex(_SEGMENT, fullmatch=True),
+                                                                                   max_size=2),
+           slash=st.booleans(), kms=st.booleans())
+    def check(bucket, lake, out_bucket, out, slash, kms):
+        prefix, out_key = "/".join(lake), "/".join(out)
+        output = f"s3://{out_bucket}" + (f"/{out_key}" if out_key else "") + ("/" if slash else "")
+        key = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        s = DeploySettings(bucket=bucket, region="us-east-1", endpoint_url="", prefix=prefix, database="db",
+                           job_name="job", role_arn="arn:aws:iam::000000000000:role/r", athena_output=output,
+                           query="athena", kms_key_arn=key if kms else "")
+        documents = policies(s)
+        s3_arns = [r for name, doc in documents.items() if name != "job-role-trust" for st_ in doc["Statement"]
+                   for r in (st_["Resource"] if isinstance(st_["Resource"], list) else [st_["Resource"]])
+                   if r.startswith("arn:aws:s3")]
+        assert s3_arns and all(well_formed.match(r) for r in s3_arns), [r for r in s3_arns if not well_formed.match(r)]
+        runner, job, deployer = documents["runner"], documents["job-role"], documents["deployer"]
+        result = "/".join([*out, "q1.csv"])
+        assert allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{out_bucket}/{result}"))
+        assert allowed(runner, Need("s3:GetObject", f"arn:aws:s3:::{out_bucket}/{result}"))
+        if out:  # a sibling of the output prefix is not the output
+            assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{out_bucket}/{out_key}x/q1.csv"))
+        day = f"arn:aws:s3:::{bucket}/{prefix}/observations/day=2025-04-05/a.json"
+        for action in ("s3:PutObject", "s3:AbortMultipartUpload"):
+            assert allowed(runner, Need(action, day))
+            assert allowed(job, Need(action, f"arn:aws:s3:::{bucket}/{prefix}/processed/joined_fish_data/x.parquet"))
+            assert allowed(deployer, Need(action, f"arn:aws:s3:::{bucket}/{prefix}/_zfish/glue/sha256/d/x.py"))
+        if out_bucket != bucket:  # (Athena's results in the lake's bucket may well cover these keys)
+            assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{prefix}x/observations/day=2025-04-05/a.json"))
+            assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{prefix}/_zfish/glue/sha256/d/x.py"))
+        assert not allowed(job, Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{prefix}/_zfish/glue/sha256/d/x.py"))
+        for doc in (runner, job, deployer):
+            assert allowed(doc, Need("kms:GenerateDataKey", key)) is kms and allowed(doc, Need("kms:Decrypt", key)) is kms
+        trust = documents["job-role-trust"]["Statement"][0]["Condition"]
+        assert trust == {"StringEqualsIfExists": {"aws:SourceAccount": "000000000000"},
+                         "ArnLikeIfExists": {"aws:SourceArn": "arn:aws:glue:us-east-1:000000000000:*"}}
+
+    check()
+
+
+def test_a_bucket_root_as_athena_output_grants_the_buckets_objects():
+    """`ZFISH_ATHENA_OUTPUT=s3://bucket/` (and without the slash): `arn:aws:s3:::bucket/*`, not `bucket//*`."""
+    from zfish_assets.tools.deploy import DeploySettings
+    from zfish_assets.tools.policies import runner_policy
+
+    for output in ("s3://athena-results-bucket/", "s3://athena-results-bucket"):
+        s = DeploySettings(bucket="lake", region="", endpoint_url="", prefix="p", database="db", job_name="j",
+                           role_arn="arn:aws:iam::000000000000:role/r", athena_output=output, query="athena")
+        (results,) = [st for st in runner_policy(s)["Statement"] if st["Sid"] == "AthenaResults"]
+        assert results["Resource"] == ["arn:aws:s3:::athena-results-bucket/*"]
+        assert allowed(runner_policy(s), Need("s3:PutObject", "arn:aws:s3:::athena-results-bucket/abc.csv"))

@@ -184,3 +184,11 @@ def test_the_installed_script_exits_2_on_a_reversed_range(data_dir):
                             capture_output=True, text=True, timeout=120)
     assert (result.returncode, result.stdout) == (2, "")
     assert "--range: range '2025-05-10..2025-04-05' is reversed" in result.stderr
+
+
+def test_a_range_reaching_days_without_data_names_them(data_dir, walkthrough_template, capsys):
+    """Checks over days that hold nothing pass over nothing: the command says which days those are."""
+    restore(walkthrough_template, data_dir)  # 2025-04-05..2025-05-10 landed and crawled
+    main(["check", "--range", "2025-05-09..2025-05-11"])
+    err = capsys.readouterr().err
+    assert "1 of the 3 days hold no data (nothing landed or registered): 2025-05-11" in err, err

@@ -1,0 +1,190 @@
+"""AWS edges a user meets first: a setting that is wrong said in one line with its fix, and every object
+zfish writes encrypted with the KMS key `ZFISH_KMS_KEY_ARN` names (moto's server records SSE-KMS)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
+from zfish_assets_tests.tools.test_aws_deploy_runs import ROLE
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound, then closed: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def _not_aws() -> Iterator[str]:
+    """A loopback web server that answers every request 404 with an HTML page, as a wrong URL would."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotFound(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_error(404)
+
+        do_GET = do_POST = do_PUT = do_HEAD = _answer
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _deploy_failing(capsys) -> tuple[int, str]:
+    from zfish_assets.tools.cli import main
+
+    capsys.readouterr()
+    status = main(["deploy"])
+    captured = capsys.readouterr()
+    return status, captured.err.strip()
+
+
+def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_bucket(aws, monkeypatch, capsys):
+    """A closed endpoint and a missing bucket: `zfish deploy` says so in a line naming the setting (no
+    traceback), and a run's step fails at once (not retried as transient: every attempt meets them)."""
+    import time
+
+    from dagster import RetryRequested
+
+    from zfish_assets.aws_errors import AWSSettingError
+    from zfish_assets.resources.aws import aws_client
+    from zfish_assets.resources.lake import S3Lake
+    from zfish_assets.resources.aws import AWSConnection
+    from zfish_assets.retries import retry_transient
+
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    monkeypatch.setenv("ZFISH_S3_BUCKET", "no-such-bucket")
+    status, err = _deploy_failing(capsys)
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert "bucket 'no-such-bucket' does not exist (ZFISH_S3_BUCKET=no-such-bucket" in err and "fix ZFISH_S3_BUCKET" in err
+
+    closed = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("ZFISH_S3_BUCKET", BUCKET)
+    monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", closed)
+    aws_client.cache_clear()
+    began = time.monotonic()
+    status, err = _deploy_failing(capsys)
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert f"nothing answers at ZFISH_AWS_ENDPOINT_URL={closed}" in err, err
+
+    with _not_aws() as wrong:  # something listens, but it is not AWS
+        monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", wrong)
+        aws_client.cache_clear()
+        status, err = _deploy_failing(capsys)
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert f"{wrong} answered GetDatabase with HTTP 404 and no AWS error: ZFISH_AWS_ENDPOINT_URL names" in err, err
+
+    monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", closed)  # what a run's resources connect to
+    lake = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=closed))
+    with pytest.raises(AWSSettingError, match=f"nothing answers at ZFISH_AWS_ENDPOINT_URL={closed}") as failed:
+        with retry_transient(0, "landing observations"):
+            lake.list_days("observations")
+    assert not isinstance(failed.value, RetryRequested)
+    assert time.monotonic() - began < 30  # botocore's own few quick attempts, no 10-20-40 s step retries
+
+
+def _known_regions() -> list[str]:
+    """Every region botocore's endpoint data lists, in every partition (data, not the pattern the parser uses)."""
+    from botocore.loaders import create_loader
+
+    return sorted(r for p in create_loader().load_data("endpoints")["partitions"] for r in p["regions"])
+
+
+def test_every_known_region_passes_and_a_typo_of_one_does_not():
+    from hypothesis import given, settings as hsettings, strategies as st
+
+    from zfish_assets import settings
+
+    assert all(settings.AWS_REGION.parse(region) == region for region in _known_regions())
+
+    @hsettings(max_examples=200, deadline=None)
+    @given(st.sampled_from(_known_regions()), st.sampled_from("lIoO_ "), st.booleans())
+    def typo(region, letter, at_end):
+        # A letter for the region's number (`us-east-l`), or in place of the dash before it (`us-east_1`).
+        wrong = region[:-1] + letter if at_end else region[:-2] + letter + region[-1]
+        with pytest.raises(ValueError, match=r"ZFISH_AWS_REGION=.* is not an AWS region such as us-east-1"):
+            settings.AWS_REGION.parse(wrong)
+
+    typo()
+
+
+def test_an_unknown_region_is_refused_at_the_settings(monkeypatch, capsys):
+    from zfish_assets import settings
+    from zfish_assets.deployments import resources_for
+    from zfish_assets.tools.cli import main
+
+    for region in ("us-east-1", "eu-west-3", "cn-north-1", "us-gov-west-1", "ap-southeast-7", ""):
+        assert settings.AWS_REGION.parse(region) == region
+    monkeypatch.setenv("ZFISH_AWS_REGION", "us-east-l")
+    monkeypatch.setenv("ZFISH_S3_BUCKET", BUCKET)
+    with pytest.raises(ValueError, match=r"ZFISH_AWS_REGION='us-east-l' is not an AWS region such as us-east-1"):
+        resources_for("aws")
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    with pytest.raises(SystemExit):
+        main(["deploy"])
+    assert "ZFISH_AWS_REGION='us-east-l' is not an AWS region" in capsys.readouterr().err
+
+
+KEY = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"  # no real account
+
+
+def test_every_object_zfish_writes_asks_sse_kms_with_the_configured_key(aws, monkeypatch, tmp_path):
+    """With ZFISH_KMS_KEY_ARN: deploy's code, a landed day (upload_file), a ledger (put_object), a Glue
+    run's Dagster Pipes context are SSE-KMS with the key; the job's Spark writes get EMRFS's settings in its
+    pinned `--conf`, a local engine's s3a its own; a malformed ARN is refused naming the variable."""
+    import boto3
+
+    from dagster_aws.pipes import PipesS3ContextInjector
+
+    from zfish_assets import settings
+    from zfish_assets.deployments import resources_for
+    from zfish_assets.engines.spark_session import s3a_conf
+    from zfish_assets_tests.tools.test_aws_deploy_runs import _deploy
+
+    with pytest.raises(ValueError, match=r"ZFISH_KMS_KEY_ARN='alias/lake' is not a KMS key ARN"):
+        settings.KMS_KEY_ARN.parse("alias/lake")
+    for name, value in {"ZFISH_KMS_KEY_ARN": KEY, "ZFISH_GLUE_ROLE_ARN": ROLE, "ZFISH_DEPLOYMENT": "aws"}.items():
+        monkeypatch.setenv(name, value)
+    _deploy()
+    day = tmp_path / "lab" / "outcomes" / "day=2025-05-08"
+    day.mkdir(parents=True)
+    (day / "labels.json").write_text('{"fish_id": "zfish_00001", "condition_developed": true}\n')
+    from zfish_assets.tools.cli import main
+
+    assert main(["upload", str(tmp_path / "lab"), "--day", "2025-05-08"]) == 0
+    with resources_for()["lake"].process_config_and_initialize_cm() as lake:
+        lake.put_bytes("quarantine/outcomes/day=2025-05-08.jsonl", b"")
+    with resources_for()["lake"].process_config_and_initialize_cm() as lake:  # a Glue run's Pipes context
+        injector = PipesS3ContextInjector(bucket=BUCKET, client=lake.aws.client("s3"),
+                                          key_prefix="use-cases/fish-demo/_zfish/pipes/")
+    with injector.inject_context({}) as put:  # deleted when the run ends
+        s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+        assert any("/_zfish/glue/" in k for k in keys) and any(k.endswith("labels.json") for k in keys)
+        assert any(k.startswith("use-cases/fish-demo/quarantine/") for k in keys) and put["key"] in keys
+        encryption = {k: (h.get("ServerSideEncryption"), h.get("SSEKMSKeyId")) for k in keys
+                      for h in [s3.head_object(Bucket=BUCKET, Key=k)]}
+        assert encryption == {k: ("aws:kms", KEY) for k in keys}
+
+    job = boto3.client("glue", region_name=REGION, endpoint_url=aws).get_job(JobName="zfish-joined-fish-data")["Job"]
+    pinned = job["NonOverridableArguments"]
+    assert pinned["--kms_key_arn"] == KEY
+    assert f"spark.hadoop.fs.s3.serverSideEncryption.kms.keyId={KEY}" in pinned["--conf"]
+    assert "spark.hadoop.fs.s3.enableServerSideEncryption=true" in pinned["--conf"]
+    conf = s3a_conf(aws, REGION, None, KEY)
+    assert (conf["fs.s3a.server-side-encryption-algorithm"], conf["fs.s3a.server-side-encryption.key"]) == ("SSE-KMS", KEY)
