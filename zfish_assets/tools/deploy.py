@@ -120,7 +120,8 @@ def crawler_definitions(s: DeploySettings) -> list[dict]:
 
 def job_definition(s: DeploySettings) -> dict:
     """The job as deploy defines it. Every argument is code or how code runs (the script, the package,
-    the Spark settings, the runtime's formats, the code's digest), so all are `NonOverridableArguments`:
+    the Spark settings, the runtime's formats, the code's digest, the Python module it installs:
+    `dagster-pipes`), so all are `NonOverridableArguments`:
     whoever may start the job (`glue:StartJobRun`) cannot replace them with a run's `Arguments`
     (Glue keeps the job's value), and runs pass only their own (`JobArgs`). No `--enable-glue-datacatalog`:
     the job reads the catalog through boto3 (`glue_scripts/zfish_etl/catalog.py`), never through Spark's metastore.

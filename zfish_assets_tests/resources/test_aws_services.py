@@ -380,7 +380,8 @@ def test_a_glue_run_gets_the_engines_arguments_back_and_a_failed_run_names_its_l
     assert {"--dagster-pipes-context", "--dagster-pipes-messages"} <= set(run["Arguments"])
     from importlib.metadata import version
 
-    assert defaults["--additional-python-modules"] == f"dagster-pipes=={version('dagster-pipes')}"  # what Glue installs
+    pinned = glue.get_job(JobName="zfish-hive-sync-test")["Job"]["NonOverridableArguments"]
+    assert pinned["--additional-python-modules"] == f"dagster-pipes=={version('dagster-pipes')}"  # what Glue installs
 
 
 def test_deployment_settings_choose_athena_and_crawler_mode(monkeypatch):
