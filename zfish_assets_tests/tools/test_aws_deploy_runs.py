@@ -185,8 +185,8 @@ def test_deploy_and_runs_from_an_empty_account_where_s3_answers_403_for_missing_
             mp.setenv(name, value)
         with resources_for()["hudi_io_manager"].engine.process_config_and_initialize_cm() as engine:
             pass
-    with pytest.raises(GlueJobError, match=r"succeeded but reported no result at s3://.*run `zfish deploy`"):
-        engine.run_job(_job_args())  # moto's run succeeds at once and, running nothing, writes no result
+    with pytest.raises(GlueJobError, match=r"succeeded but reported no result through Dagster Pipes.*run `zfish deploy`"):
+        run_in_step(engine, _job_args())  # moto's run succeeds at once and, running nothing, reports no result
     boto3.client("s3", region_name=REGION, endpoint_url=aws).delete_object(Bucket=BUCKET, Key=keys["glue_scripts.zip"])
     with pytest.raises(GlueJobError, match=rf"s3://{BUCKET}/{keys['glue_scripts.zip']} \(the job's glue_scripts.zip\) "
                                            r"is missing: run `zfish deploy` to upload it"):
@@ -218,7 +218,7 @@ def test_a_run_cannot_swap_the_jobs_code(proxy, aws, monkeypatch):
         {k: pinned[k] for k in ("--scriptLocation", "--extra-py-files", "--conf")}
     assert ran["--first_day"] == "2025-04-05"  # a run argument still reaches the run
 
-    arguments = run_arguments(_job_args(), f"s3://{BUCKET}/r.json", "run:step")
+    arguments = run_arguments(_job_args())
     assert not set(arguments) & set(pinned) and arguments["--first_day"] == "2025-05-01"
 
 
