@@ -23,7 +23,6 @@ engine ran the job).
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -39,6 +38,7 @@ from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, parse_args
 from glue_scripts.zfish_etl.lease import hold
 from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, label_day_pairs, plan_stale_label_scan
 from glue_scripts.zfish_etl.modes import JoinMode
+from glue_scripts.zfish_etl.pipes import dagster_pipes, report
 from glue_scripts.zfish_etl.read import read_days
 from glue_scripts.zfish_etl.session import KEPT, release
 from glue_scripts.zfish_etl.table_keys import write_table_keys
@@ -256,18 +256,17 @@ def job_result(args: JobArgs, observations_read: int, rows_labeled: int, days: l
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(sys.argv if argv is None else argv)
-    spark = SparkSession.builder.getOrCreate()
-    result = run(spark, args)
-    print("ZFISH_RESULT " + json.dumps(asdict(result)))
-    if args.result_uri:
-        write_result(args, result)
-
-
-def write_result(args: JobArgs, result: JobResult) -> None:
-    """Store the result at `args.result_uri`, where the engine that started the job reads it."""
-    bucket, _, key = args.result_uri.removeprefix("s3://").partition("/")
-    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(asdict(result)).encode())
+    """The job's entry point (Glue's): run it for the arguments, report its result (`zfish_etl.pipes`)."""
+    argv = sys.argv if argv is None else argv
+    args = parse_args(argv)
+    aws.use_endpoint(args.aws_endpoint_url, args.aws_region, args.kms_key_arn)
+    with dagster_pipes(argv) as pipes:
+        spark = SparkSession.builder.getOrCreate()
+        result = run(spark, args)
+        print(f"joined_fish_data {args.first_day}..{args.last_day} ({result.join_mode}): {result.observations_read} "
+              f"observations read, {result.rows_upserted} rows upserted, {result.rows_deleted} deleted, "
+              f"commit {result.commit_instant or 'none'}", flush=True)
+        report(pipes, asdict(result))
 
 
 if __name__ == "__main__":

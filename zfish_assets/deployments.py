@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from zfish_assets import settings
+from zfish_assets.names import PIPES_FOLDER
 from zfish_assets.io_managers.hudi import HudiIOManager
 from zfish_assets.resources.aws import AWSConnection
 from zfish_assets.resources.catalog import GlueCatalog, LocalCatalog
@@ -93,7 +94,7 @@ IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Build]]] = {
     "engine": ("engine", {
         "spark": lambda parts, aws, built: LocalSparkEngine(s3a=parts.lake == "s3", aws=aws),
         "glue": lambda parts, aws, built: GlueJobEngine(
-            job_name=settings.GLUE_JOB_NAME.config(), result_prefix=_under_lake("job-results"), aws=aws,
+            job_name=settings.GLUE_JOB_NAME.config(), context_prefix=_under_lake(PIPES_FOLDER.removeprefix("_zfish/")), aws=aws,
             timeout_s=settings.GLUE_TIMEOUT_S.get(), poll_interval_s=settings.GLUE_POLL_S.get()),
     }),
     "query": ("query", {

@@ -36,13 +36,12 @@ class JobArgs:
     target_table: str
     catalog: CatalogKind = "glue"
     catalog_dir: str = ""  # the local catalog's folder (catalog "file")
-    result_uri: str = ""  # s3://... where the job writes its JobResult as JSON (the Glue engine reads it)
     join_mode: JoinMode = JoinMode.INCREMENTAL  # see modes.py and the job script's docstring
-    # The endpoint and region of the job's own AWS clients (catalog, result): set when the catalog
+    # The endpoint and region of the job's own AWS clients (catalog, Pipes context): set when the catalog
     # is served by a local endpoint (ZFISH_AWS_ENDPOINT_URL); on Glue both are empty (AWS's own).
     aws_endpoint_url: str = ""
     aws_region: str = ""
-    kms_key_arn: str = ""  # SSE-KMS for the job's own S3 writes (its result); a deployed job's, not a run's
+    kms_key_arn: str = ""  # SSE-KMS for the job's own boto3 S3 writes; a deployed job's, not a run's
     # Who runs the job (the Dagster run and step), named by the table's lease to a second writer,
     # and how long that second writer waits for the lease before refusing (see lease.py).
     writer: str = ""
@@ -97,7 +96,7 @@ class JobResult:
     delete_instant: str | None = None  # the run's second commit, when it deleted
 
     def __post_init__(self) -> None:
-        """The mode as a JoinMode, also when the result was read back from JSON (the Glue engine's)."""
+        """The mode as a JoinMode, also when the result was read back from JSON (a Pipes message)."""
         object.__setattr__(self, "join_mode", JoinMode.parse(self.join_mode))
 
 

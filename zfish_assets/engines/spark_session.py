@@ -147,7 +147,6 @@ def get_spark_session(spark_settings: SparkSettings | None = None):
 
     A client of the Spark Connect server at `ZFISH_SPARK_REMOTE` when that is set, else in process.
     """
-    from pyspark.sql import SparkSession
 
     if remote_url():
         return remote_session(remote_url())
@@ -159,12 +158,24 @@ def get_spark_session(spark_settings: SparkSettings | None = None):
         # PySpark launches its Python workers with PYSPARK_PYTHON (else `python3` on the PATH), not
         # `spark.pyspark.python`: without it they ran another interpreter, lacking pyarrow for mapInArrow.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(spark_settings.master).appName(spark_settings.app_name)
-    for key, value in spark_conf(spark_settings).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    spark = pyspark_session({"spark.master": spark_settings.master, "spark.app.name": spark_settings.app_name,
+                             **spark_conf(spark_settings)})
     spark.sparkContext.setLogLevel(settings.SPARK_LOG_LEVEL.get())
     return spark
+
+
+def pyspark_session(spark_config: dict[str, str]):
+    """The session dagster-pyspark's `LazyPySparkResource` builds from `spark_config` (Spark's builder, each
+    key set with `config`, then `getOrCreate`: the process's session once made).
+
+    The same resource serves Spark Connect: pyspark's `builder.remote(url)` is `config("spark.remote", url)`,
+    and `getOrCreate` returns a Connect session when that key is set (pyspark 3.5's `session.py`). It is
+    used here as a plain object, not as a Dagster resource: the session is one per process, shared by
+    the IO manager's reads, the local engine and the checks, whichever resource asks first.
+    """
+    from dagster_pyspark import LazyPySparkResource
+
+    return LazyPySparkResource(spark_config=spark_config).spark_session
 
 
 def remote_session(url: str):
@@ -177,7 +188,6 @@ def remote_session(url: str):
     from urllib.parse import urlparse
 
     from pyspark.errors.exceptions.connect import SparkConnectGrpcException
-    from pyspark.sql import SparkSession
 
     from zfish_assets.engines.job_code import script_sha256
 
@@ -193,7 +203,7 @@ def remote_session(url: str):
             f"no Spark Connect server answers at {shown} ({settings.SPARK_REMOTE.name}): {exc}. Start it with "
             f"`zfish engine start` (`make dev` does), or unset {settings.SPARK_REMOTE.name} for an in-process session."
         ) from None
-    spark = SparkSession.builder.remote(url).getOrCreate()
+    spark = pyspark_session({"spark.remote": url})
     try:
         served, expected = spark.conf.get(CODE_CONF, "") or "none", script_sha256()
     except SparkConnectGrpcException as exc:

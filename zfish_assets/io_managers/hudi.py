@@ -128,7 +128,7 @@ class HudiIOManager(ConfigurableIOManager):
         # The step's key, the same on each retry of it: an engine finds the work it started by it.
         run_key = f"{context.run_id}:{context.step_key}"
         with retry_transient(step.retry_number, f"the {target.table} job"):
-            result = self.engine.run_job(self._job_args(obj, target, run_key), run_key=run_key)
+            result = self.engine.run_job(self._job_args(obj, target, run_key), run_key=run_key, context=context)
         written = Written.read(target.uri, target.days, self.lake.storage_options(), result, time.monotonic() - started)
         if written.snapshot is not None:
             self._register(target, written)

@@ -1,14 +1,22 @@
 """Where zfish's AWS clients connect: one region and one optional endpoint, stated once for every service.
 
 Every AWS resource (`S3Lake`, `GlueCatalog`, `GlueJobEngine`, `AthenaQueryEngine`, and the local
-engine's s3a) holds the same `AWSConnection`, as dagster-aws's resources hold their boto3
-configuration. Unlike dagster-aws's `ResourceWithBoto3Configuration`, it has no credential fields
-(credentials come from boto3's own chain: the environment, a profile, the instance or job role,
-and never reach config, logs or metadata). Each request is retried by botocore's `standard` retry
-mode (throttling, 5xx, dropped connections; `AWS_MAX_ATTEMPTS`, default 3 attempts); a step whose
-call still fails transiently is retried by Dagster (`retries.py`), and a refused connection or a
-missing bucket fails at once, naming the setting (`aws_errors.py`). With `ZFISH_KMS_KEY_ARN` every
-S3 write asks SSE-KMS with that key (`encrypt_writes`).
+engine's s3a) holds the same `AWSConnection`: dagster-aws's `ResourceWithBoto3Configuration`
+(region, endpoint, profile, SSL, retries), whose S3 clients are made by dagster-aws's
+`S3Resource`. Its credential fields must stay empty: credentials come from boto3's own chain (the
+environment, a profile, the instance or job role) and never reach config, logs or metadata; a
+value there is refused, naming the field. Each request is retried by botocore's `standard` retry
+mode (throttling, 5xx, dropped connections; `max_attempts`, default `AWS_MAX_ATTEMPTS`, else 3
+attempts as botocore's own); a step whose call still fails transiently is retried by Dagster
+(`retries.py`), and a refused connection or a missing bucket fails at once, naming the setting
+(`aws_errors.py`). With `ZFISH_KMS_KEY_ARN` every S3 write asks SSE-KMS with that key (`encrypt_writes`).
+
+dagster-aws's `AthenaClientResource` cannot serve as the Athena client: it has no region or
+endpoint field (`get_client` is `boto3.client("athena", aws_access_key_id=..., aws_secret_access_key=...)`,
+dagster-aws 0.29.27), so it reaches only the environment's default region and endpoint, never
+this connection's (a moto server in tests, a configured region); and its `AthenaClient` polls a
+fixed `max_polls` times and returns rows as untyped strings. `AthenaQueryEngine` makes its client
+here instead.
 
 >>> AWSConnection(region_name="eu-west-1").client("s3").meta.region_name
 'eu-west-1'
@@ -17,21 +25,38 @@ S3 write asks SSE-KMS with that key (`encrypt_writes`).
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster_aws.s3 import S3Resource
+from dagster_aws.utils import ResourceWithBoto3Configuration
+from pydantic import Field, model_validator
 
 from glue_scripts.zfish_etl.aws import encrypt_writes
 from zfish_assets import settings
 
 
-class AWSConnection(ConfigurableResource):
+CREDENTIAL_FIELDS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+
+
+class AWSConnection(ResourceWithBoto3Configuration):
     """The region and endpoint of every AWS client of a deployment (`ZFISH_AWS_REGION`, `ZFISH_AWS_ENDPOINT_URL`)."""
 
-    region_name: str = Field(default="", description=settings.AWS_REGION.description)
-    endpoint_url: str = Field(default="", description=settings.AWS_ENDPOINT_URL.description)
+    region_name: str | None = Field(default="", description=settings.AWS_REGION.description)
+    endpoint_url: str | None = Field(default="", description=settings.AWS_ENDPOINT_URL.description)
     kms_key_arn: str = Field(default="", description=settings.KMS_KEY_ARN.description)
+    # botocore's own variable and default, so a deployment (or a test) that sets it is obeyed.
+    max_attempts: int = Field(default_factory=lambda: int(os.environ.get("AWS_MAX_ATTEMPTS") or 3),
+                              description="Attempts per request, the first included (botocore's standard retry "
+                                          "mode); default AWS_MAX_ATTEMPTS, else 3.")
+
+    @model_validator(mode="after")
+    def _no_credentials(self) -> AWSConnection:
+        given = [name for name in CREDENTIAL_FIELDS if getattr(self, name)]
+        if given:
+            raise ValueError(f"AWSConnection: {', '.join(given)} set in config: credentials come from boto3's chain "
+                             "(environment, profile, role), never from config: remove the field")
+        return self
 
     @classmethod
     def from_settings(cls) -> AWSConnection:
@@ -42,7 +67,8 @@ class AWSConnection(ConfigurableResource):
 
     def client(self, service: str) -> Any:
         """A boto3 client of `service` at this region and endpoint, shared in the process."""
-        return aws_client(service, self.region_name, self.endpoint_url, self.kms_key_arn)
+        return aws_client(service, self.region_name or "", self.endpoint_url or "", self.kms_key_arn,
+                          self.max_attempts, self.profile_name or "", self.use_ssl, self.verify)
 
     def region_of(self, client: Any) -> str:
         """The region a client resolved (this connection's, else boto3's own): for console links."""
@@ -72,15 +98,28 @@ class AWSConnection(ConfigurableResource):
 
 
 @functools.lru_cache(maxsize=16)
-def aws_client(service: str, region: str, endpoint_url: str, kms_key_arn: str = "") -> Any:
-    """One client per service, region, endpoint and KMS key per process (boto3 clients are thread-safe;
-    creating one is slow), retrying in botocore's standard mode; an S3 client's writes SSE-KMS with the key."""
+def aws_client(service: str, region: str, endpoint_url: str, kms_key_arn: str = "", max_attempts: int | None = None,
+               profile: str = "", use_ssl: bool = True, verify: bool | None = True) -> Any:
+    """One client per service and settings per process (boto3 clients are thread-safe; creating one is slow);
+    an S3 client's writes SSE-KMS with the key.
+
+    S3's is dagster-aws's `S3Resource`'s; the others are made as dagster-aws's resources make theirs
+    (a session of the profile, botocore's standard retries), with `max_attempts` attempts in all.
+    dagster-aws hands its `max_attempts` to botocore's `max_attempts`, which counts retries only
+    (measured: 5 gives botocore's `total_max_attempts` 6, though its description says the first
+    attempt counts): S3Resource is given one less, and the others' config names the total.
+    """
     import boto3
     from botocore.config import Config
 
-    made = boto3.client(service, region_name=region or None, endpoint_url=endpoint_url or None,
-                        config=Config(retries={"mode": "standard"}))
-    return encrypt_writes(made, kms_key_arn) if service == "s3" else made
+    max_attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS") or 3)
+    if service == "s3":
+        made = S3Resource(region_name=region or None, endpoint_url=endpoint_url or None, max_attempts=max_attempts - 1,
+                          profile_name=profile or None, use_ssl=use_ssl, verify=verify).get_client()
+        return encrypt_writes(made, kms_key_arn)
+    return boto3.session.Session(profile_name=profile or None).client(
+        service, region_name=region or None, endpoint_url=endpoint_url or None, use_ssl=use_ssl, verify=verify,
+        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}))
 
 
 def aws_credentials() -> dict[str, str]:

@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 
 from glue_scripts.zfish_etl.files import get_s3_object
@@ -119,7 +120,8 @@ def crawler_definitions(s: DeploySettings) -> list[dict]:
 
 def job_definition(s: DeploySettings) -> dict:
     """The job as deploy defines it. Every argument is code or how code runs (the script, the package,
-    the Spark settings, the runtime's formats, the code's digest), so all are `NonOverridableArguments`:
+    the Spark settings, the runtime's formats, the code's digest, the Python module it installs:
+    `dagster-pipes`), so all are `NonOverridableArguments`:
     whoever may start the job (`glue:StartJobRun`) cannot replace them with a run's `Arguments`
     (Glue keeps the job's value), and runs pass only their own (`JobArgs`). No `--enable-glue-datacatalog`:
     the job reads the catalog through boto3 (`glue_scripts/zfish_etl/catalog.py`), never through Spark's metastore.
@@ -141,6 +143,8 @@ def job_definition(s: DeploySettings) -> dict:
             "--conf": glue_conf_argument({**SESSION_CONF, **emrfs_encryption_conf(s.kms_key_arn)}),
             "--job-language": "python",
             "--enable-continuous-cloudwatch-log": "true",
+            # The job's side of Dagster Pipes (no dependencies), at the version this checkout installs.
+            "--additional-python-modules": f"dagster-pipes=={version('dagster-pipes')}",
             **({"--kms_key_arn": s.kms_key_arn} if s.kms_key_arn else {}),
         },
     }

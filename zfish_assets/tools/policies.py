@@ -4,11 +4,12 @@
   the job, writes the job's code under `_zfish/glue/`, and passes the job role to Glue. The only
   principal that may write code.
 - **runner** (the Dagster process): lands raw days, registers them (and joined_fish_data) in the
-  catalog, starts, watches and stops the job, reads the job's results, verifies the job's code
+  catalog, starts, watches and stops the job, puts each run's Dagster Pipes context and reads the
+  run's CloudWatch output stream (the job's lines and its result), verifies the job's code
   (reads, never writes it), reads the Hudi table, exports training sets, runs Athena in its
   workgroup. Writes `processed/` only when it runs the job itself (`ZFISH_ENGINE=spark`).
 - **job role** (what the Glue job and the crawlers run as): reads raw days, their ledgers and the
-  catalog, writes `processed/` and its run results and, in crawler mode, registers the raw tables'
+  catalog and its run's Pipes context, writes `processed/` and, in crawler mode, registers the raw tables'
   partitions; writes its logs. Reads its code, never writes it. It never writes joined_fish_data's
   catalog entry: the runner registers it (the Hudi IO manager, whichever engine wrote).
 
@@ -26,7 +27,7 @@ from glue_scripts.zfish_etl.landing import LANDING_DIR
 from zfish_assets.assets.training import EXPORT_PREFIX
 from zfish_assets.tools.deploy import DeploySettings
 from zfish_assets.domain.crawler import crawler_name
-from zfish_assets.names import RAW_TABLES
+from zfish_assets.names import PIPES_FOLDER, RAW_TABLES
 
 
 CATALOG_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",
@@ -34,6 +35,7 @@ CATALOG_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:Get
 CATALOG_WRITE = ["glue:CreateTable", "glue:UpdateTable", "glue:CreatePartition", "glue:BatchCreatePartition",
                  "glue:UpdatePartition", "glue:BatchUpdatePartition"]
 PRINCIPALS = ("deployer", "runner", "job-role")
+GLUE_OUTPUT_LOG_GROUP = "/aws-glue/jobs/output"
 WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]  # a multipart upload (boto3's upload_file, s3a) may be aborted
 KMS_USE = ["kms:GenerateDataKey", "kms:Decrypt"]  # writing an SSE-KMS object, and reading one
 
@@ -96,6 +98,10 @@ class _Arns:
     def job(self) -> str:
         return f"{self.glue}job/{self.s.job_name}"
 
+    def output_streams(self) -> list[str]:
+        """The job runs' output log group (Glue's default `/aws-glue/jobs`) and its streams."""
+        return [f"{self.logs}{GLUE_OUTPUT_LOG_GROUP}", f"{self.logs}{GLUE_OUTPUT_LOG_GROUP}:log-stream:*"]
+
 
 def _kms(s: DeploySettings) -> list[dict]:
     """Use of the SSE-KMS key every write names (`ZFISH_KMS_KEY_ARN`); none without one."""
@@ -149,13 +155,18 @@ def runner_policy(s: DeploySettings) -> dict:
         _list_lake(a, spark=s.engine == "spark"),
         _statement("LandDaysAndLedgersExportTrainingSets", ["s3:GetObject", *WRITE, "s3:DeleteObject"],
                    a.objects(*lake_write)),
-        _statement("ReadTheTableTheCodeAndRunResults", ["s3:GetObject"],
-                   a.objects("processed", "_zfish/glue", "_zfish/job-results")),
+        _statement("ReadTheTableAndTheCode", ["s3:GetObject"], a.objects("processed", "_zfish/glue")),
         _statement("RegisterDaysAndTheJoinedTable", CATALOG_READ + CATALOG_WRITE, a.tables("*")),
     ]
     if s.engine == "glue":
-        statements.append(_statement("StartWatchAndStopTheJob", ["glue:GetJob", "glue:StartJobRun", "glue:GetJobRun",
-                                                                 "glue:GetJobRuns", "glue:BatchStopJobRun"], [a.job()]))
+        statements += [
+            _statement("StartWatchAndStopTheJob", ["glue:GetJob", "glue:StartJobRun", "glue:GetJobRun",
+                                                   "glue:GetJobRuns", "glue:BatchStopJobRun"], [a.job()]),
+            # Dagster Pipes: each run's context, put for the job and deleted after it; the run's output
+            # stream (the job's lines and Pipes messages), read while it runs.
+            _statement("PutEachRunsPipesContext", ["s3:PutObject", "s3:DeleteObject"], a.objects(PIPES_FOLDER)),
+            _statement("ReadTheJobsOutputStream", ["logs:DescribeLogStreams", "logs:GetLogEvents"], a.output_streams()),
+        ]
     if s.crawl_mode == "crawler":
         statements.append(_statement("RunTheCrawlers", ["glue:GetCrawler", "glue:StartCrawler"], a.crawlers()))
     if s.query == "athena":
@@ -177,7 +188,7 @@ def job_role_policy(s: DeploySettings) -> dict:
         _statement("ReadRawDaysLedgersAndTheCode", ["s3:GetObject"],
                    a.objects(*RAW_TABLES, "quarantine", LANDING_DIR, "_zfish/glue")),
         _statement("WriteTheHudiTable", ["s3:GetObject", *WRITE, "s3:DeleteObject"], a.objects("processed")),
-        _statement("WriteRunResults", WRITE, a.objects("_zfish/job-results")),
+        _statement("ReadEachRunsPipesContext", ["s3:GetObject"], a.objects(PIPES_FOLDER)),
         _statement("ReadTheCatalog", CATALOG_READ, a.tables("*")),
         _statement("GlueLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                    [f"{a.logs}/aws-glue/*", f"{a.logs}/aws-glue/*:log-stream:*"]),

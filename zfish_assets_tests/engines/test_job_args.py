@@ -36,15 +36,16 @@ def job_args(draw) -> JobArgs:
     return JobArgs(
         first_day=draw(DAY), last_day=draw(DAY), database=draw(VALUE), observations_table=draw(VALUE),
         outcomes_table=draw(VALUE), target_path=draw(VALUE), target_table=draw(VALUE),
-        catalog=draw(st.sampled_from(["glue", "file"])), catalog_dir=draw(OPTIONAL), result_uri=draw(OPTIONAL),
+        catalog=draw(st.sampled_from(["glue", "file"])), catalog_dir=draw(OPTIONAL),
         join_mode=draw(st.sampled_from(["incremental", "full"])), aws_endpoint_url=draw(OPTIONAL),
         aws_region=draw(OPTIONAL), writer=draw(OPTIONAL),
         writer_wait_s=draw(st.floats(min_value=0, max_value=1e6, allow_infinity=False)),
     )
 
 
-@given(job_args(), st.dictionaries(st.sampled_from(["--datalake-formats", "--zfish-run-key", "--job-language"]),
-                                   VALUE, max_size=3))
+@given(job_args(), st.dictionaries(st.sampled_from(["--datalake-formats", "--zfish-run-key", "--job-language",
+                                                    "--dagster-pipes-context", "--dagster-pipes-messages"]),
+                                   VALUE, max_size=5))
 def test_the_arguments_a_glue_run_gets_parse_back_to_the_engines(args, others):
     arguments = {**others, **args.glue_arguments()}
     assert all(name.startswith("--") and value for name, value in arguments.items())

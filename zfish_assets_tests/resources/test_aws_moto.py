@@ -5,6 +5,8 @@ moto runs as a real HTTP server on a free loopback port; nothing here mocks a bo
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
 
 from zfish_assets.partitions import days_between
@@ -171,15 +173,47 @@ def _create_job(glue, name: str, deployed: bool) -> None:
     )
 
 
+def write_output_stream(logs, job_run: dict, lines: list[str]) -> None:
+    """What Glue does with a run's stdout: each line an event of the run's stream in `<LogGroupName>/output`."""
+    import time
+
+    group = f"{job_run['LogGroupName']}/output"
+    try:
+        logs.create_log_group(logGroupName=group)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    logs.create_log_stream(logGroupName=group, logStreamName=job_run["Id"])
+    now = int(time.time() * 1000)
+    events = [{"timestamp": now, "message": line} for line in lines if line.strip()]
+    if events:
+        logs.put_log_events(logGroupName=group, logStreamName=job_run["Id"], logEvents=events)
+
+
+def run_captured(job, argv: list[str]) -> tuple[list[str], Exception | None]:
+    """`job(argv)` in this process, its stdout (the job's lines and Pipes messages) captured; and what it raised."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    raised = None
+    with contextlib.redirect_stdout(out):
+        try:
+            job(argv)
+        except Exception as exc:  # noqa: BLE001 - what Glue would report as the run's ErrorMessage
+            raised = exc
+    return out.getvalue().splitlines(), raised
+
+
 class RunsTheScriptLocally:
     """A Glue client whose job runs execute the job script on this process's Spark.
 
     Every call still goes to moto (which records the run but runs nothing); the local run's
-    outcome stands in for Glue's state and error message, as dagster-aws's fake_glue does.
+    outcome stands in for Glue's state and error message, and its stdout is written to moto's
+    CloudWatch Logs as Glue writes it, as dagster-aws's fake_glue does.
     """
 
-    def __init__(self, client):
-        self._client, self._outcomes = client, {}
+    def __init__(self, client, logs):
+        self._client, self._logs, self._outcomes = client, logs, {}
 
     def __getattr__(self, name):
         return getattr(self._client, name)
@@ -189,11 +223,11 @@ class RunsTheScriptLocally:
 
         response = self._client.start_job_run(**kwargs)
         argv = [item for pair in kwargs["Arguments"].items() for item in pair]
-        try:
-            main(["joined_fish_data.py", *argv])
-            self._outcomes[response["JobRunId"]] = ("SUCCEEDED", None)
-        except Exception as exc:  # what Glue would report as the run's ErrorMessage
-            self._outcomes[response["JobRunId"]] = ("FAILED", f"{type(exc).__name__}: {exc}")
+        lines, raised = run_captured(main, ["joined_fish_data.py", *argv])
+        job_run = self._client.get_job_run(JobName=kwargs["JobName"], RunId=response["JobRunId"])["JobRun"]
+        write_output_stream(self._logs, job_run, lines)
+        self._outcomes[response["JobRunId"]] = ("FAILED", f"{type(raised).__name__}: {raised}") if raised \
+            else ("SUCCEEDED", None)
         return response
 
     def get_job_run(self, **kwargs):
@@ -205,15 +239,32 @@ class RunsTheScriptLocally:
         return response
 
 
+def run_in_step(engine, args, instance=None):
+    """`engine.run_job(args)` inside a Dagster asset's step (the Glue engine opens its Pipes session there):
+    the job's result, or what the engine raised."""
+    from dagster import DagsterInstance, MaterializeResult, asset, materialize
+
+    results = []
+
+    @asset
+    def joined_step(context):
+        results.append(engine.run_job(args, context=context))
+        return MaterializeResult()  # a step that opened a Pipes session returns a typed result
+
+    with DagsterInstance.ephemeral() if instance is None else nullcontext(instance) as inst:
+        materialize([joined_step], instance=inst)
+    return results[0]
+
+
 def _engine(aws, local_runs: bool, **kwargs):
     from zfish_assets.resources.engines import GlueJobEngine
 
     class Engine(GlueJobEngine):
         def _glue_client(self):
             client = super()._glue_client()
-            return RunsTheScriptLocally(client) if local_runs else client
+            return RunsTheScriptLocally(client, self._client("logs")) if local_runs else client
 
-    return Engine(job_name=kwargs.pop("job_name", JOB), result_prefix=f"s3://{BUCKET}/job-results",
+    return Engine(job_name=kwargs.pop("job_name", JOB), context_prefix=f"s3://{BUCKET}/pipes",
                   aws=AWSConnection(region_name=REGION, endpoint_url=aws), poll_interval_s=0.05, **kwargs)
 
 
@@ -234,22 +285,25 @@ def test_glue_engine_refuses_a_stale_script_and_times_out(aws):
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     _create_job(glue, "stale", deployed=False)
     with pytest.raises(GlueJobError, match="zfish deploy"):
-        _engine(aws, False, job_name="stale").run_job(_args())
+        run_in_step(_engine(aws, False, job_name="stale"), _args())
     assert glue.get_job_runs(JobName="stale")["JobRuns"] == []  # refused before starting
 
     _create_job(glue, JOB, deployed=True)
     state_manager.set_transition(model_name="glue::job_run", transition={"progression": "manual", "times": 10**6})
     try:
         with pytest.raises(GlueJobError, match=r"run jr_\w+ still (STARTING|RUNNING) after 0.3s"):
-            _engine(aws, False, timeout_s=0.3).run_job(_args())
+            run_in_step(_engine(aws, False, timeout_s=0.3), _args())
     finally:
         state_manager.unset_transition(model_name="glue::job_run")
     (run,) = glue.get_job_runs(JobName=JOB)["JobRuns"]
     assert run["Arguments"]["--first_day"] == "2025-05-01" and run["Arguments"]["--catalog"] == "glue"
 
 
-def test_glue_engine_runs_the_job_script_succeeds_and_fails_with_glues_message(aws, spark):
+def test_glue_engine_runs_the_job_through_pipes_its_lines_in_the_run_and_fails_with_glues_message(aws, spark, instance):
+    """The job's stdout reaches the Dagster run's events line by line (through the run's CloudWatch
+    output stream), its result comes back as a Pipes message, and the run's console link is metadata."""
     import boto3
+    from dagster import MaterializeResult, asset, materialize
 
     from zfish_assets.resources.catalog import GlueCatalog
     from zfish_assets.resources.engines import GlueJobError
@@ -259,12 +313,28 @@ def test_glue_engine_runs_the_job_script_succeeds_and_fails_with_glues_message(a
     GlueCatalog(aws=AWSConnection(region_name=REGION, endpoint_url=aws)).put_table(
         "observations", [("image_id", "string"), ("fish_id", "string"), ("timestamp", "string")],
         [("day", "string")], f"s3://{BUCKET}/use-cases/fish-demo/observations", "json")
-    result = _engine(aws, True).run_job(_args())  # no day registered yet: nothing read, nothing written
+    results = []
+
+    @asset
+    def joined(context):
+        results.append(_engine(aws, True).run_job(_args(), context=context))
+        return MaterializeResult()
+
+    run = materialize([joined], instance=instance)
+    (result,) = results  # no day registered yet: nothing read, nothing written
     assert (result.first_day, result.observations_read, result.rows_upserted, result.commit_instant) == \
         ("2025-05-01", 0, 0, None)
+    (job_run,) = glue.get_job_runs(JobName=JOB)["JobRuns"]
+    logged = [e.user_message for e in instance.all_logs(run.run_id)]
+    line = f"[glue {job_run['Id']}] joined_fish_data 2025-05-01..2025-05-02 (incremental): 0 observations read, " \
+           "0 rows upserted, 0 deleted, commit none"
+    assert line in logged, logged
+    assert not any("ZFISH_RESULT" in m or "__dagster_pipes_version" in m for m in logged)  # messages are not lines
+    metadata = run.asset_materializations_for_node("joined")[0].metadata
+    assert metadata["AWS Glue Job Run URL"].value.endswith(f"#/job/{JOB}/run/{job_run['Id']}")
 
     with pytest.raises(GlueJobError, match=r"run jr_\w+ ended FAILED: LookupError: table nowhere.observations is not"):
-        _engine(aws, True).run_job(_args(database="nowhere"))
+        run_in_step(_engine(aws, True), _args(database="nowhere"))
 
 
 def test_deploy_creates_the_resources_once_and_upload_lands_a_day(aws, tmp_path, monkeypatch, capsys):

@@ -342,11 +342,11 @@ def test_a_glue_run_gets_the_engines_arguments_back_and_a_failed_run_names_its_l
     the JobArgs the engine started it with (one spelling both ways); the deployed job has no argument
     of its own that registers the table (the IO manager does). A failed run names its logs."""
     import boto3
-    from dataclasses import replace
 
     from glue_scripts.joined_fish_data import parse_args
     from zfish_assets.tools.cli import main
     from zfish_assets.resources.engines import GlueJobEngine, GlueJobError
+    from zfish_assets_tests.resources.test_aws_moto import run_in_step
 
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
     monkeypatch.setenv("ZFISH_GLUE_JOB_NAME", "zfish-hive-sync-test")
@@ -358,15 +358,15 @@ def test_a_glue_run_gets_the_engines_arguments_back_and_a_failed_run_names_its_l
 
     from glue_scripts.joined_fish_data import JobArgs
 
-    engine = GlueJobEngine(job_name="zfish-hive-sync-test", result_prefix=f"s3://{BUCKET}/job-results",
+    engine = GlueJobEngine(job_name="zfish-hive-sync-test", context_prefix=f"s3://{BUCKET}/pipes",
                            aws=AWSConnection(region_name=REGION, endpoint_url=aws), poll_interval_s=0.05)
     args = JobArgs(first_day="2025-05-01", last_day="2025-05-02", database="zebra_fish_demo",
                    observations_table="observations", outcomes_table="outcomes",
                    target_path=f"s3://{BUCKET}/processed/joined_fish_data", target_table="joined_fish_data",
                    join_mode="full", aws_region=REGION)
-    # moto runs nothing, so the run "succeeds" without the result the real script writes.
+    # moto runs nothing, so the run "succeeds" without the result the real script reports.
     with pytest.raises(GlueJobError) as failed:
-        engine.run_job(args)
+        run_in_step(engine, args)
     (run,) = glue.get_job_runs(JobName="zfish-hive-sync-test")["JobRuns"]
     message = str(failed.value)
     assert f"run {run['Id']} succeeded but reported no result" in message
@@ -376,7 +376,12 @@ def test_a_glue_run_gets_the_engines_arguments_back_and_a_failed_run_names_its_l
 
     merged = {**defaults, **run["Arguments"]}  # what Glue passes the script: run arguments over defaults
     argv = ["joined_fish_data.py", *[item for pair in merged.items() for item in pair]]
-    assert parse_args(argv) == replace(args, result_uri=run["Arguments"]["--result_uri"])
+    assert parse_args(argv) == args  # the Pipes arguments beside them are not the job's
+    assert {"--dagster-pipes-context", "--dagster-pipes-messages"} <= set(run["Arguments"])
+    from importlib.metadata import version
+
+    pinned = glue.get_job(JobName="zfish-hive-sync-test")["Job"]["NonOverridableArguments"]
+    assert pinned["--additional-python-modules"] == f"dagster-pipes=={version('dagster-pipes')}"  # what Glue installs
 
 
 def test_deployment_settings_choose_athena_and_crawler_mode(monkeypatch):

@@ -99,6 +99,13 @@ def needs(r: Recorded, workgroups: dict[str, str]) -> list[Need]:
         return _s3(r)
     if service == "AWSGlue":
         return _glue(r, op)
+    if service == "Logs_20140328":
+        body, arn = r.json(), f"arn:aws:logs:{r.region}:{ACCOUNT}:log-group:"
+        if op == "DescribeLogStreams":
+            return [Need(f"logs:{op}", f"{arn}{body['logGroupName']}")]
+        if op == "GetLogEvents":
+            return [Need(f"logs:{op}", f"{arn}{body['logGroupName']}:log-stream:{body['logStreamName']}")]
+        raise LookupError(f"no IAM mapping for {r.target}")
     if service == "AmazonAthena":
         arn = f"arn:aws:athena:{r.region}:{ACCOUNT}:workgroup/"
         if op == "StartQueryExecution":

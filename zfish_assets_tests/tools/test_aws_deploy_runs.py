@@ -18,7 +18,8 @@ import pytest
 from moto.moto_api import state_manager
 
 from zfish_assets_tests.resources.aws_proxy import AwsProxy, Recorded, glue_error, missing_keys_denied
-from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url, no_default_endpoint  # noqa: F401 (fixtures)
+from zfish_assets_tests.resources.test_aws_moto import (  # noqa: F401 (fixtures)
+    BUCKET, REGION, aws, moto_url, no_default_endpoint, run_captured, run_in_step, write_output_stream)
 from zfish_assets.names import RANGE_END, RANGE_START
 
 ROLE, OTHER_ROLE = "arn:aws:iam::000000000000:role/zfish-a", "arn:aws:iam::000000000000:role/zfish-b"
@@ -154,7 +155,7 @@ def test_a_replaced_code_object_is_refused_before_any_glue_run(proxy, aws):
     with pytest.raises(GlueJobError, match=rf"s3://{BUCKET}/{key} was replaced: its bytes hash to sha256 [0-9a-f]{{64}}, "
                                            rf"not the {package.sha256} its key names\. Refusing to start the job; "
                                            r"run `zfish deploy`"):
-        engine.run_job(_job_args())
+        run_in_step(engine, _job_args())
     assert not proxy.calls("AWSGlue.StartJobRun")
     assert boto3.client("glue", region_name=REGION, endpoint_url=aws).get_job_runs(JobName=JOB)["JobRuns"] == []
 
@@ -184,8 +185,8 @@ def test_deploy_and_runs_from_an_empty_account_where_s3_answers_403_for_missing_
             mp.setenv(name, value)
         with resources_for()["hudi_io_manager"].engine.process_config_and_initialize_cm() as engine:
             pass
-    with pytest.raises(GlueJobError, match=r"succeeded but reported no result at s3://.*run `zfish deploy`"):
-        engine.run_job(_job_args())  # moto's run succeeds at once and, running nothing, writes no result
+    with pytest.raises(GlueJobError, match=r"succeeded but reported no result through Dagster Pipes.*run `zfish deploy`"):
+        run_in_step(engine, _job_args())  # moto's run succeeds at once and, running nothing, reports no result
     boto3.client("s3", region_name=REGION, endpoint_url=aws).delete_object(Bucket=BUCKET, Key=keys["glue_scripts.zip"])
     with pytest.raises(GlueJobError, match=rf"s3://{BUCKET}/{keys['glue_scripts.zip']} \(the job's glue_scripts.zip\) "
                                            r"is missing: run `zfish deploy` to upload it"):
@@ -217,7 +218,7 @@ def test_a_run_cannot_swap_the_jobs_code(proxy, aws, monkeypatch):
         {k: pinned[k] for k in ("--scriptLocation", "--extra-py-files", "--conf")}
     assert ran["--first_day"] == "2025-04-05"  # a run argument still reaches the run
 
-    arguments = run_arguments(_job_args(), f"s3://{BUCKET}/r.json", "run:step")
+    arguments = run_arguments(_job_args())
     assert not set(arguments) & set(pinned) and arguments["--first_day"] == "2025-05-01"
 
 
@@ -248,38 +249,52 @@ def glue_engine(proxy, monkeypatch):
 
 def test_a_503_while_polling_resumes_the_run_the_step_started(glue_engine, aws, instance):
     """The step's first poll gets a 503 (botocore retries none: AWS_MAX_ATTEMPTS=1): the step is retried,
-    finds its run by its run key, watches it to the end; StartJobRun is called once."""
+    finds its run by its run key, watches it to the end and reads what the run reported through Pipes
+    (the job's side, with the run's arguments, from the first attempt's session); StartJobRun is called once."""
     from dataclasses import asdict
 
     from dagster import DagsterEventType
 
     from glue_scripts.joined_fish_data import JobResult
+    from glue_scripts.zfish_etl import aws as job_aws
+    from glue_scripts.zfish_etl.pipes import dagster_pipes, report
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
-    s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
+    logs = boto3.client("logs", region_name=REGION, endpoint_url=aws)
     failed = []
+    result = JobResult("2025-05-01", "2025-05-02", 0, 0, {}, None, 0, 0, "incremental", 0, [], [], 0, 0)
+
+    def job(argv):  # the job's side of Pipes, reporting a made-up result
+        job_aws.use_endpoint(aws, REGION)
+        with dagster_pipes(argv) as pipes:
+            print("the job ran", flush=True)
+            report(pipes, asdict(result))
 
     def first_poll_fails(r: Recorded):
         if failed:
             return None
         failed.append(r.json()["RunId"])
-        # Meanwhile the job finishes and writes its result, as the real script does.
+        # Meanwhile the job finishes: Glue writes its stdout to the run's output stream.
         (run,) = glue.get_job_runs(JobName=JOB)["JobRuns"]
-        bucket, _, key = run["Arguments"]["--result_uri"].removeprefix("s3://").partition("/")
-        result = JobResult("2025-05-01", "2025-05-02", 0, 0, {}, None, 0, 0, "incremental", 0, [], [], 0, 0)
-        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(asdict(result)).encode())
+        lines, raised = run_captured(job, ["joined_fish_data.py", *[i for p in run["Arguments"].items() for i in p]])
+        assert raised is None, raised
+        write_output_stream(logs, run, lines)
         state_manager.set_transition(model_name="glue::job_run", transition={"progression": "immediate"})
         return glue_error(503, "ServiceUnavailableException", "Service is unavailable")
 
     glue_engine.handlers["AWSGlue.GetJobRun"] = first_poll_fails
-    result = _materialize_joined(instance)
-    assert result.success and failed
+    done = _materialize_joined(instance)
+    assert done.success and failed
     assert len(glue_engine.calls("AWSGlue.StartJobRun")) == 1
     (run,) = glue.get_job_runs(JobName=JOB)["JobRuns"]
-    assert run["Id"] == failed[0] and run["Arguments"]["--zfish-run-key"] == f"{result.run_id}:joined_fish_data"
-    restarts = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_RESTARTED]
-    logs = " ".join(e.message or "" for e in instance.all_logs(result.run_id))
-    assert restarts and f"run {run['Id']} was started for this step" in logs and "not starting another" in logs
+    assert run["Id"] == failed[0] and run["Arguments"]["--zfish-run-key"] == f"{done.run_id}:joined_fish_data"
+    restarts = [e for e in done.all_events if e.event_type == DagsterEventType.STEP_RESTARTED]
+    logs_text = [e.user_message for e in instance.all_logs(done.run_id)]
+    assert restarts and any(f"run {run['Id']} was started for this step" in m and "not starting another" in m
+                            for m in logs_text)
+    assert f"[glue {run['Id']}] the job ran" in logs_text
+    (materialized,) = [m for m in done.asset_materializations_for_node("joined_fish_data")][:1]
+    assert materialized.metadata["AWS Glue Job Run ID"].value == run["Id"]
 
 
 def test_a_terminated_dagster_run_stops_its_glue_run(glue_engine, instance):

@@ -144,13 +144,13 @@ KEY = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890
 
 
 def test_every_object_zfish_writes_asks_sse_kms_with_the_configured_key(aws, monkeypatch, tmp_path):
-    """With ZFISH_KMS_KEY_ARN: deploy's code, a landed day (upload_file), a ledger (put_object), the job's
-    result (its own client) are SSE-KMS with the key; the job's Spark writes get EMRFS's settings in its
+    """With ZFISH_KMS_KEY_ARN: deploy's code, a landed day (upload_file), a ledger (put_object), a Glue
+    run's Dagster Pipes context are SSE-KMS with the key; the job's Spark writes get EMRFS's settings in its
     pinned `--conf`, a local engine's s3a its own; a malformed ARN is refused naming the variable."""
     import boto3
 
-    from glue_scripts.joined_fish_data import JobArgs, JobResult, write_result
-    from glue_scripts.zfish_etl import aws as job_aws
+    from dagster_aws.pipes import PipesS3ContextInjector
+
     from zfish_assets import settings
     from zfish_assets.deployments import resources_for
     from zfish_assets.engines.spark_session import s3a_conf
@@ -169,21 +169,17 @@ def test_every_object_zfish_writes_asks_sse_kms_with_the_configured_key(aws, mon
     assert main(["upload", str(tmp_path / "lab"), "--day", "2025-05-08"]) == 0
     with resources_for()["lake"].process_config_and_initialize_cm() as lake:
         lake.put_bytes("quarantine/outcomes/day=2025-05-08.jsonl", b"")
-    job_aws.use_endpoint(aws, REGION, KEY)  # as the job's `run` does with its `--kms_key_arn`
-    try:
-        write_result(JobArgs("2025-05-08", "2025-05-08", "db", "o", "u", "t", "j",
-                             result_uri=f"s3://{BUCKET}/use-cases/fish-demo/_zfish/job-results/r.json"),
-                     JobResult("2025-05-08", "2025-05-08", 0, 0, {}, None, 0, 0, "incremental", 0, [], [], 0, 0))
-    finally:
-        job_aws.use_endpoint("", "")
-
-    s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
-    assert any("/_zfish/glue/" in k for k in keys) and any(k.endswith("labels.json") for k in keys)
-    assert any(k.startswith("use-cases/fish-demo/quarantine/") for k in keys)
-    encryption = {k: (h.get("ServerSideEncryption"), h.get("SSEKMSKeyId")) for k in keys
-                  for h in [s3.head_object(Bucket=BUCKET, Key=k)]}
-    assert encryption == {k: ("aws:kms", KEY) for k in keys}
+    with resources_for()["lake"].process_config_and_initialize_cm() as lake:  # a Glue run's Pipes context
+        injector = PipesS3ContextInjector(bucket=BUCKET, client=lake.aws.client("s3"),
+                                          key_prefix="use-cases/fish-demo/_zfish/pipes/")
+    with injector.inject_context({}) as put:  # deleted when the run ends
+        s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+        assert any("/_zfish/glue/" in k for k in keys) and any(k.endswith("labels.json") for k in keys)
+        assert any(k.startswith("use-cases/fish-demo/quarantine/") for k in keys) and put["key"] in keys
+        encryption = {k: (h.get("ServerSideEncryption"), h.get("SSEKMSKeyId")) for k in keys
+                      for h in [s3.head_object(Bucket=BUCKET, Key=k)]}
+        assert encryption == {k: ("aws:kms", KEY) for k in keys}
 
     job = boto3.client("glue", region_name=REGION, endpoint_url=aws).get_job(JobName="zfish-joined-fish-data")["Job"]
     pinned = job["NonOverridableArguments"]

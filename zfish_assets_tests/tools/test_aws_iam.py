@@ -11,6 +11,8 @@ Why a replay and not moto's own IAM enforcement (`INITIAL_NO_AUTH_ACTION_COUNT`)
 authorizes Glue and Athena requests against the resource `*`, so a policy scoped to the
 database, job and crawlers is denied everything, and it evaluates no `s3:prefix` condition.
 
+The job's stdout is written to the run's CloudWatch output stream as Glue would (not as a principal),
+and the runner reads it (its Pipes messages and lines) within its policy.
 Not exercised here: what Glue itself does as the job role (CloudWatch logs), and the crawlers
 (crawler mode is not run). The job role writes no catalog entry for joined_fish_data (its policy
 grants none): the runner's IO manager registers the table.
@@ -32,7 +34,8 @@ from moto.moto_api import state_manager
 from zfish_assets_tests.resources.aws_proxy import missing_keys_denied
 from zfish_assets_tests.tools.iam_replay import Need, allowed, denied, wildcard_actions
 from zfish_assets_tests.tools.test_aws_deploy_runs import ROLE, STUCK, _deploy, proxy  # noqa: F401 (fixture)
-from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
+from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url, write_output_stream  # noqa: F401
+GLUE_LOG_GROUP = "/aws-glue/jobs"  # what Glue names a run's log group (moto: "test/log")
 
 KEYS = {"deployer": "AKIAZFISHDEPLOYER", "runner": "AKIAZFISHRUNNER", "job-role": "AKIAZFISHJOBROLE"}
 JOB_PROCESS = """
@@ -85,6 +88,8 @@ class GlueStandIn(threading.Thread):
             self.outcome = subprocess.run(
                 [sys.executable, "-c", JOB_PROCESS, self.endpoint, REGION, self.keys["AWS_ACCESS_KEY_ID"],
                  self.keys["AWS_SECRET_ACCESS_KEY"], *argv], env=env, capture_output=True, text=True, timeout=600)
+            logs = boto3.client("logs", region_name=REGION, endpoint_url=self.moto)
+            write_output_stream(logs, {**runs[0], "LogGroupName": GLUE_LOG_GROUP}, self.outcome.stdout.splitlines())
         finally:
             state_manager.set_transition(model_name="glue::job_run", transition={"progression": "immediate"})
             self.done.set()
@@ -109,6 +114,14 @@ def test_each_principal_does_its_part_of_the_walkthrough_within_its_own_policy(p
     # defaults file, see iam_replay.TOLERATED, a day's ledger not yet written) is 403 AccessDenied.
     proxy.handlers["s3"] = missing_keys_denied(  # 404 only to whom its policy lets list the whole bucket
         aws, lambda r, bucket: r.access_key in policies and allowed(policies[r.access_key], Need("s3:ListBucket", f"arn:aws:s3:::{bucket}")))
+
+    def as_glue_names_its_logs(r):  # GetJobRun, with Glue's log group where moto says "test/log"
+        body = r.json()
+        job_run = boto3.client("glue", region_name=REGION, endpoint_url=aws).get_job_run(**body)["JobRun"]
+        return 200, json.dumps({"JobRun": {**job_run, "LogGroupName": GLUE_LOG_GROUP}},
+                               default=lambda t: t.timestamp()).encode()
+
+    proxy.handlers["AWSGlue.GetJobRun"] = as_glue_names_its_logs
     _as(monkeypatch, "runner")
     defs = build_definitions()
     landed = land_and_crawl(defs, instance, ["2025-04-05"], assets=["raw_observations", "observations"])
@@ -126,6 +139,11 @@ def test_each_principal_does_its_part_of_the_walkthrough_within_its_own_policy(p
         state_manager.unset_transition(model_name="glue::job_run")
     assert glue.outcome is not None and glue.outcome.returncode == 0, glue.outcome and glue.outcome.stderr[-3000:]
     assert joined.success and joined.checks and all(c.passed for c in joined.checks), joined.checks
+    (run,) = boto3.client("glue", region_name=REGION, endpoint_url=aws).get_job_runs(
+        JobName=os.environ["ZFISH_GLUE_JOB_NAME"])["JobRuns"]
+    logged = [e.user_message for e in instance.all_logs(joined.run_id)]
+    assert any(m.startswith(f"[glue {run['Id']}] joined_fish_data 2025-04-05..2025-05-07 (incremental): ")
+               for m in logged), logged  # the job's line, read by the runner from the run's output stream
 
     who = {r.access_key for r in proxy.requests}
     assert who == set(KEYS.values()), who  # each principal did its part through the proxy, and no one else
