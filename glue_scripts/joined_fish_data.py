@@ -22,9 +22,9 @@ what a fresh build of them gives; a rerun finds what a killed run left undeleted
 digests of the touched days' keys are replaced beside the table (`table_keys`), for the checks, and
 the days read that the fish index lacked are added to it.
 
-The job writes the table (and those digests and the index) and nothing else: the catalog learns of it from the
-Dagster side (the Hudi IO manager registers it and its partitions after every run, whichever
-engine ran the job).
+The job writes the table (and those digests and the index) and nothing else: the catalog learns of
+it from the Dagster side (the Hudi IO manager registers it and its partitions after every run,
+whichever engine ran the job).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class ReadPlan:
         aside = set(self.late.indexed) if self.late is not None else set()
         return [d for d in self.days if self.keys.get(d) and d not in self.indexed and d not in aside]
 
-    def new_entries(self, counts: "RunCounts") -> pa.Table:
+    def new_entries(self, counts: RunCounts) -> pa.Table:
         """The index entries the run adds: of the days the plan indexed, and of `to_index` from `counts`."""
         read = entries_of(counts.fish, self.to_index(), self.keys)
         return pa.concat_tables([self.late.entries, read]) if self.late is not None else read
@@ -159,7 +159,7 @@ class RunCounts:
 
 
 def count_run(observations: DataFrame, labeled: DataFrame | None, to_write: DataFrame | None,
-              gone: DataFrame | None, to_index: list[str] = ()) -> RunCounts:
+              gone: DataFrame | None, to_index: list[str] | None = None) -> RunCounts:
     """The run's counts in one Spark action, which also computes the persisted frames it counts.
 
     Each action has a fixed cost (planning, scheduling: 0.2-3 s each here, BENCHMARKS.md) far above
@@ -171,14 +171,15 @@ def count_run(observations: DataFrame, labeled: DataFrame | None, to_write: Data
     parts = [df.groupBy().count().select(F.lit(of).alias("of"), null.alias("day"), null.alias("key"), "count")
              for of, df in (("observations", observations), ("labeled", labeled)) if df is not None]
     grouped = [("to_write", to_write, "outcome_day"), ("to_delete", gone, None),
-               ("fish", observations.where(F.col("day").isin(list(to_index)) & F.col("fish_id").isNotNull())
+               ("fish", observations.where(F.col("day").isin(to_index) & F.col("fish_id").isNotNull())
                 if to_index else None, "fish_id")]
     parts += [df.groupBy("day", *[by] * (by is not None)).count().select(
         F.lit(of).alias("of"), "day", (F.col(by) if by else null).alias("key"), "count")
         for of, df, by in grouped if df is not None]
     # `a.unionByName`, not `DataFrame.unionByName`: on Spark Connect the frames are another class.
     rows = reduce(lambda a, b: a.unionByName(b), parts).collect()
-    of = {name: [r for r in rows if r["of"] == name] for name in ("observations", "labeled", "to_write", "to_delete", "fish")}
+    names = ("observations", "labeled", "to_write", "to_delete", "fish")
+    of = {name: [r for r in rows if r["of"] == name] for name in names}
     return RunCounts(  # int(): Spark Connect 3.5 counts through pandas (numpy.int64)
         observations=sum(int(r["count"]) for r in of["observations"]),
         labeled=sum(int(r["count"]) for r in of["labeled"]),

@@ -51,9 +51,10 @@ class Written:
         snapshot = read_hudi_snapshot(uri, options, days) if exists else None
         beyond = tuple(sorted(set(result.partitions_touched) - set(days)))
         older = read_hudi_snapshot(uri, options, beyond) if exists and beyond else None
+        instant = result.commit_instant
         return cls(uri, days, result, duration_s, snapshot,
                    {**_rows_per_day(snapshot, days), **_rows_per_day(older, beyond)},
-                   {**_files_rewritten(snapshot, result.commit_instant), **_files_rewritten(older, result.commit_instant)},
+                   {**_files_rewritten(snapshot, instant), **_files_rewritten(older, instant)},
                    completed_commits(uri, options) if exists else [],
                    snapshot_dataset(uri, options).count_rows() if exists else 0)
 

@@ -1,5 +1,5 @@
 """Late labels: a label arriving 40, 100 or 400 days after its fish's images reaches every one of them
-on that evening's run, reading only the days that hold them.
+on that evening's run, reading only the days that hold them; so does a label changed months later.
 
 A small lake over 14 months, with data on a dozen days only (days without data cost nothing): three
 fish whose labels arrive 40, 100 and 400 days after their last image (two of them imaged on two
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,6 @@ from glue_scripts.joined_fish_data import JobArgs, JobResult, run
 from glue_scripts.zfish_etl.fish_index import index_root
 from zfish_assets.domain.crawl import crawl_day
 from zfish_assets.engines.hudi_reader import read_hudi_snapshot
-from zfish_assets.names import META_COLUMNS
 from zfish_assets.partitions import days_between, evening_window
 from zfish_assets.tools.runs import join_range
 
@@ -40,6 +39,7 @@ IMAGED = {
 }
 LABELED = {"ontime_w": "2024-01-12", "ontime_x": "2024-02-03", "ontime_z": "2024-03-03", "ontime_y": "2024-06-05",
            "late_b": "2024-06-09", "late_c": "2024-06-12", "late_a": LAST_EVENING}
+FLIPPED = {"late_c": LAST_EVENING}  # a label changed 245 days after the first one
 
 
 def lateness(fish: str) -> int:
@@ -68,6 +68,7 @@ def deliver(defs, day: str) -> None:
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]
     images = [observation(f, day, n) for f, days in IMAGED.items() for n in range(days.get(day, 0))]
     labels = [{"fish_id": f, "condition_developed": len(f) % 2 == 0} for f, d in LABELED.items() if d == day]
+    labels += [{"fish_id": f, "condition_developed": len(f) % 2 != 0} for f, d in FLIPPED.items() if d == day]
 
     def write(rows: list[dict], one_file: bool):
         def into(folder: Path) -> None:
@@ -173,9 +174,9 @@ def test_labels_40_100_and_400_days_late_reach_every_image_reading_only_their_da
     assert set(result.days_read) - set(days_between(*evening_window("2024-06-12"))) == set(IMAGED["late_c"])
     assert table_rows(table) == raw_expected(lake, spoiled)  # 2024-02-01's rows untouched: it was not read
 
-    # 400 days late, through Dagster: the IO manager registers and records the two old days, and the
-    # run's checks cover them. Every other day with data is spoiled.
-    for day in ("2024-03-01", "2024-05-01", "2024-05-03", "2024-06-01"):
+    # 400 days late, and late_c's label changed, through Dagster: the IO manager registers and records
+    # the four old days, and the run's checks cover them. Every other day with data is spoiled.
+    for day in ("2024-03-01", "2024-06-01"):
         spoil(lake, day, spoiled)
     deliver_through(defs, delivered, LAST_EVENING)
     first, last = evening_window(LAST_EVENING)
@@ -183,9 +184,10 @@ def test_labels_40_100_and_400_days_late_reach_every_image_reading_only_their_da
     assert summary.success and all(c.passed for c in summary.checks), summary.checks
     expected = raw_expected(lake, spoiled)
     assert table_rows(table) == expected
-    assert {image: row for image, row in expected.items() if row[1] == "late_a"} == {
-        f"img-late_a-{d}-{n}": (d, "late_a", True, LAST_EVENING) for d, k in IMAGED["late_a"].items() for n in range(k)}
-    old_days = sorted(IMAGED["late_a"])
+    assert {image: row for image, row in expected.items() if row[1] in ("late_a", "late_c")} == {
+        f"img-{f}-{d}-{n}": (d, f, f == "late_a", LAST_EVENING)
+        for f in ("late_a", "late_c") for d, k in IMAGED[f].items() for n in range(k)}
+    old_days = sorted([*IMAGED["late_a"], *IMAGED["late_c"]])
     assert set(defs.resources["catalog"].partition_parameters(JOINED)) >= set(old_days)
     recorded = instance.fetch_materializations(AssetKey(JOINED), limit=100).records
     mine = {r.partition_key: r.asset_materialization.metadata for r in recorded if r.run_id == summary.run_id}
@@ -196,5 +198,5 @@ def test_labels_40_100_and_400_days_late_reach_every_image_reading_only_their_da
     run_day = mine[last]
     assert run_day["late_labels"].value == {"days": old_days, "indexed": []}
     checked = {c.name: c.description for c in summary.checks}
-    assert checked["labeled_rows"].startswith(f"{n_old} labeled rows over 2 days")
+    assert checked["labeled_rows"].startswith(f"{n_old} labeled rows over {len(old_days)} days")
     assert checked["labels_are_latest"] == "every row has its fish's latest label"
