@@ -10,33 +10,42 @@ and upserts only the new or changed ones, so only partitions with news are rewri
 redoes the days before the range on which a fish whose stored label is not its latest was imaged
 (a correction arriving after the window passed them), as a `full` run over those days would.
 
+In incremental mode the run also redoes the days outside the range that hold images of a fish
+whose label arrived or changed since the last commit, however old, where the table lacks that
+label on them (`late_labels`): the days come from an index of the days holding each fish's images
+that the job keeps beside the table (`fish_index`), so no other day of the history is read.
+
 Both modes then delete, in a second commit of the run, the stored rows of the days read that
 those days no longer make (`deleted_keys`): images a re-delivery dropped, quarantined or moved to
 another day, and images of a fish whose last label was withdrawn. The days read are then exactly
 what a fresh build of them gives; a rerun finds what a killed run left undeleted. Last, the
-digests of the touched days' keys are replaced beside the table (`table_keys`), for the checks.
+digests of the touched days' keys are replaced beside the table (`table_keys`), for the checks, and
+the days read that the fish index lacked are added to it.
 
-The job writes the table (and those digests) and nothing else: the catalog learns of it from the
-Dagster side (the Hudi IO manager registers it and its partitions after every run, whichever
-engine ran the job).
+The job writes the table (and those digests and the index) and nothing else: the catalog learns of
+it from the Dagster side (the Hudi IO manager registers it and its partitions after every run,
+whichever engine ran the job).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import reduce
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from glue_scripts.zfish_etl import aws
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
+from glue_scripts.zfish_etl.fish_index import FishIndex, day_keys, entries_of, read_index, update_index
 from glue_scripts.zfish_etl.hudi import CommitStats, delete, read_table, upsert
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, parse_args
 from glue_scripts.zfish_etl.lease import hold
 from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, label_day_pairs, plan_stale_label_scan
+from glue_scripts.zfish_etl.late_labels import LatePlan, plan_late_labels
 from glue_scripts.zfish_etl.modes import JoinMode
 from glue_scripts.zfish_etl.pipes import dagster_pipes, report
 from glue_scripts.zfish_etl.read import read_days
@@ -68,6 +77,43 @@ def days_to_read(args: JobArgs, stored: DataFrame | None, outcomes: DataFrame | 
         older = older.where(F.col("day").isin(scanned))
     stale = stale_label_days(older, outcomes).collect()
     return sorted({r["day"] for r in stale} | set(args.days())), scanned
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """The days a run reads (the range, older days of stale labels, days of late labels), the days
+    the stale-label scan read (None: every older one), the late-label plan, and the fish index."""
+
+    days: list[str]
+    scanned: list[str] | None
+    late: LatePlan | None
+    index: FishIndex
+    keys: dict[str, str | None]  # the observation days' index keys
+    indexed: frozenset[str]  # the days with a current index entry when the run began
+
+    def to_index(self) -> list[str]:
+        """The days read that the index lacks (those the late-label plan indexed aside)."""
+        aside = set(self.late.indexed) if self.late is not None else set()
+        return [d for d in self.days if self.keys.get(d) and d not in self.indexed and d not in aside]
+
+    def new_entries(self, counts: RunCounts) -> pa.Table:
+        """The index entries the run adds: of the days the plan indexed, and of `to_index` from `counts`."""
+        read = entries_of(counts.fish, self.to_index(), self.keys)
+        return pa.concat_tables([self.late.entries, read]) if self.late is not None else read
+
+
+def plan_reads(spark: SparkSession, args: JobArgs, observations_table: CatalogTable, outcomes: DataFrame | None,
+               stored: DataFrame | None, scan: StaleLabelScan | None) -> ReadPlan:
+    """What the run reads: `days_to_read`, plus (incremental, on an existing table) the days outside
+    the range of fish labeled since the last commit that lack their label (`late_labels`)."""
+    incremental = args.join_mode is JoinMode.INCREMENTAL
+    days, scanned = days_to_read(args, stored if incremental else None, outcomes, scan)
+    index, keys = read_index(args.target_path), day_keys(observations_table)
+    late = plan_late_labels(spark, args.days(), observations_table, outcomes, stored, scan, index, keys) \
+        if scan is not None and stored is not None else None
+    if late is not None:
+        days = sorted(set(days) | set(late.days))
+    return ReadPlan(days, scanned, late, index, keys, frozenset(index.indexed_days(keys)))
 
 
 def keys_to_delete(stored: DataFrame, labeled: DataFrame | None, days: list[str]) -> DataFrame:
@@ -102,6 +148,7 @@ class RunCounts:
     labeled: int
     to_write: dict[tuple[str, str], int]
     to_delete: dict[str, int]
+    fish: dict[tuple[str, str], int] = field(default_factory=dict)  # images per (day, fish) of the days to index
 
     def rows_per_day(self) -> dict[str, int]:
         per_day: dict[str, int] = {}
@@ -115,30 +162,33 @@ class RunCounts:
 
 
 def count_run(observations: DataFrame, labeled: DataFrame | None, to_write: DataFrame | None,
-              gone: DataFrame | None) -> RunCounts:
+              gone: DataFrame | None, to_index: list[str] | None = None) -> RunCounts:
     """The run's counts in one Spark action, which also computes the persisted frames it counts.
 
     Each action has a fixed cost (planning, scheduling: 0.2-3 s each here, docs/performance.md) far above
-    what 10^3 rows take, so the observations, the labeled rows, the rows to write and the keys to
-    delete are counted together, grouped as the run needs them.
+    what 10^3 rows take, so the observations, the labeled rows, the rows to write, the keys to
+    delete and the images per fish of the days `to_index` are counted together, grouped as the run
+    needs them.
     """
     null = F.lit(None).cast("string")
-    parts = [df.groupBy().count().select(F.lit(of).alias("of"), null.alias("day"), null.alias("outcome_day"), "count")
+    parts = [df.groupBy().count().select(F.lit(of).alias("of"), null.alias("day"), null.alias("key"), "count")
              for of, df in (("observations", observations), ("labeled", labeled)) if df is not None]
-    if to_write is not None:
-        parts.append(to_write.groupBy("day", "outcome_day").count().select(
-            F.lit("to_write").alias("of"), "day", "outcome_day", "count"))
-    if gone is not None:
-        parts.append(gone.groupBy("day").count().select(
-            F.lit("to_delete").alias("of"), "day", null.alias("outcome_day"), "count"))
+    grouped = [("to_write", to_write, "outcome_day"), ("to_delete", gone, None),
+               ("fish", observations.where(F.col("day").isin(to_index) & F.col("fish_id").isNotNull())
+                if to_index else None, "fish_id")]
+    parts += [df.groupBy("day", *[by] * (by is not None)).count().select(
+        F.lit(of).alias("of"), "day", (F.col(by) if by else null).alias("key"), "count")
+        for of, df, by in grouped if df is not None]
     # `a.unionByName`, not `DataFrame.unionByName`: on Spark Connect the frames are another class.
     rows = reduce(lambda a, b: a.unionByName(b), parts).collect()
-    of = {name: [r for r in rows if r["of"] == name] for name in ("observations", "labeled", "to_write", "to_delete")}
+    names = ("observations", "labeled", "to_write", "to_delete", "fish")
+    of = {name: [r for r in rows if r["of"] == name] for name in names}
     return RunCounts(  # int(): Spark Connect 3.5 counts through pandas (numpy.int64)
         observations=sum(int(r["count"]) for r in of["observations"]),
         labeled=sum(int(r["count"]) for r in of["labeled"]),
-        to_write={(r["day"], r["outcome_day"]): int(r["count"]) for r in of["to_write"]},
+        to_write={(r["day"], r["key"]): int(r["count"]) for r in of["to_write"]},
         to_delete={r["day"]: int(r["count"]) for r in of["to_delete"]},
+        fish={(r["day"], r["key"]): int(r["count"]) for r in of["fish"]},
     )
 
 
@@ -207,13 +257,14 @@ def run_holding(spark: SparkSession, args: JobArgs, still_held: Callable[[], Non
     observations_table, outcomes, stored = read_sources(spark, args)
     incremental = args.join_mode is JoinMode.INCREMENTAL
     scan = plan_stale_label_scan(args.target_path, outcomes) if incremental and outcomes is not None else None
-    days, days_scanned = days_to_read(args, stored if incremental else None, outcomes, scan)
+    plan = plan_reads(spark, args, observations_table, outcomes, stored, scan)
+    days = plan.days
     observations = read_days(spark, observations_table, days)
     labeled = join_labeled(observations, outcomes).persist(KEPT) if outcomes is not None else None
     to_write = rows_to_write(args, labeled, stored, days) if labeled is not None else None
     gone = keys_to_delete(stored, labeled, days) if stored is not None else None
     # Computed here, before the upsert rewrites the files `stored` reads.
-    counts = count_run(observations, labeled, to_write, gone)
+    counts = count_run(observations, labeled, to_write, gone, plan.to_index())
     ensure_room(args.target_path, set(counts.rows_per_day()) | set(counts.to_delete))
     with os_errors(args.target_path):
         still_held()
@@ -223,13 +274,14 @@ def run_holding(spark: SparkSession, args: JobArgs, still_held: Callable[[], Non
         still_held()
         deleted = delete_gone(args, gone, counts, extra) if gone is not None else Commit({})
         release((gone, to_write, labeled, observations, outcomes))
-        result = job_result(args, counts.observations, counts.labeled, days, days_scanned, upserted, deleted)
+        result = job_result(args, counts.observations, counts.labeled, plan, upserted, deleted)
         write_table_keys(spark, args.target_path, result.partitions_touched)
+        update_index(args.target_path, plan.index, plan.keys, plan.new_entries(counts))
     return result
 
 
-def job_result(args: JobArgs, observations_read: int, rows_labeled: int, days: list[str],
-               days_scanned: list[str] | None, upserted: Commit, deleted: Commit) -> JobResult:
+def job_result(args: JobArgs, observations_read: int, rows_labeled: int, plan: ReadPlan,
+               upserted: Commit, deleted: Commit) -> JobResult:
     """What the run read and wrote, from its (up to) two commits."""
     commits = [c.stats for c in (upserted, deleted) if c.stats is not None]
     touched = sorted({p.removeprefix("day=") for c in commits for p in c.partitions})
@@ -244,14 +296,16 @@ def job_result(args: JobArgs, observations_read: int, rows_labeled: int, days: l
         bytes_written=sum(c.bytes_written for c in commits),
         join_mode=args.join_mode,
         rows_labeled=rows_labeled,
-        days_read=days,
+        days_read=plan.days,
         partitions_touched=touched,
         files_replaced=sum(c.files_replaced for c in commits),
         bytes_replaced=sum(c.bytes_replaced for c in commits),
-        days_scanned=days_scanned,
+        days_scanned=plan.scanned,
         rows_deleted=sum(deleted.rows_per_day.values()),
         deleted_per_day=dict(sorted(deleted.rows_per_day.items())),
         delete_instant=deleted.stats.instant if deleted.stats else None,
+        days_placed=plan.late.days if plan.late is not None else [],
+        days_indexed=plan.late.indexed if plan.late is not None else [],
     )
 
 

@@ -6,9 +6,11 @@ The tables' names and Hudi's meta columns are the job's too: they live in
 
 from __future__ import annotations
 
-from glue_scripts.zfish_etl.names import COMMIT_TIME, FILE_NAME, JOINED, META_COLUMNS, RAW_TABLES
+from glue_scripts.zfish_etl.names import (
+    COMMIT_TIME, FILE_NAME, FINGERPRINT, JOINED, META_COLUMNS, QUARANTINED_ROWS, RAW_TABLES,
+)
 
-__all__ = ["COMMIT_TIME", "FILE_NAME", "JOINED", "META_COLUMNS", "RAW_TABLES"]
+__all__ = ["COMMIT_TIME", "FILE_NAME", "FINGERPRINT", "JOINED", "META_COLUMNS", "QUARANTINED_ROWS", "RAW_TABLES"]
 
 # Assets (each is also the name of its table, where it has one).
 TRAINING = "training_set"
@@ -40,5 +42,3 @@ PIPES_FOLDER = "_zfish/pipes"  # each Glue run's Dagster Pipes context, put by t
 ROW_COUNT, COLUMN_SCHEMA = "dagster/row_count", "dagster/column_schema"  # the table's rows, its columns
 PARTITION_ROW_COUNT = "dagster/partition_row_count"  # one partition's rows
 URI, TABLE_NAME = "dagster/uri", "dagster/table_name"  # where the table lives, its name in the catalog
-FINGERPRINT = "zfish.fingerprint"  # the day's files when crawled (names, sizes, versions)
-QUARANTINED_ROWS = "zfish.quarantinedRows"

@@ -9,7 +9,7 @@ runs on Glue or on a laptop. The local catalog file is `<dir>/<database>/<table>
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ class CatalogTable:
     location: str
     classification: str
     partitions: dict[str, str]  # partition value (the day) -> location
+    parameters: dict[str, dict[str, str]] = field(default_factory=dict)  # the day -> its partition's Parameters
 
     @classmethod
     def from_glue(cls, table: dict[str, Any], partitions: list[dict[str, Any]]) -> "CatalogTable":
@@ -40,6 +41,7 @@ class CatalogTable:
                 "/".join(p["Values"]): p["StorageDescriptor"]["Location"]
                 for p in sorted(partitions, key=lambda p: p["Values"])
             },
+            parameters={"/".join(p["Values"]): dict(p.get("Parameters") or {}) for p in partitions},
         )
 
     def ddl(self) -> str:

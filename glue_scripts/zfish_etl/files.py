@@ -156,3 +156,32 @@ def read_files(uris: list[str], missing_ok: bool = False, threads: int = READ_TH
             raise
 
     return _each(uris, read, threads, settings)
+
+
+def write_file(uri: str, data: bytes) -> None:
+    """Store `data` at `uri` whole: an S3 PUT, or locally a temporary file renamed over it, so a reader
+    (or a crash) never sees half a file."""
+    found = _s3(uri)
+    if found is not None:
+        aws.client("s3").put_object(Bucket=found[0], Key=found[1], Body=data)
+        return
+    path = local_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def delete_files(uris: list[str]) -> None:
+    """Remove the files `uris` names (one S3 request per 1000 objects of a bucket); a missing one is no error."""
+    by_bucket: dict[str, list[str]] = {}
+    for uri in uris:
+        found = _s3(uri)
+        if found is None:
+            local_path(uri).unlink(missing_ok=True)
+        else:
+            by_bucket.setdefault(found[0], []).append(found[1])
+    for bucket, keys in by_bucket.items():
+        s3 = aws.client("s3")
+        for start in range(0, len(keys), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})

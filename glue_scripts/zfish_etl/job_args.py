@@ -84,7 +84,7 @@ class JobResult:
     bytes_written: int
     join_mode: JoinMode
     rows_labeled: int  # labeled rows computed for the days read (what `full` upserts)
-    days_read: list[str]  # the range, plus (incremental) the earlier days of stale labels
+    days_read: list[str]  # the range, plus (incremental) the earlier days of stale labels and the days of late labels
     partitions_touched: list[str]  # the commit's partitions, from Hudi's commit file
     files_replaced: int  # of files_written, new versions of existing files (the rest are new file groups)
     bytes_replaced: int
@@ -94,6 +94,10 @@ class JobResult:
     rows_deleted: int = 0  # stored rows of the days read that they no longer make
     deleted_per_day: dict[str, int] = field(default_factory=dict)
     delete_instant: str | None = None  # the run's second commit, when it deleted
+    # The days outside the range redone because a fish labeled since the last commit was imaged
+    # there without that label (see late_labels), and those read only to add them to the fish index.
+    days_placed: list[str] = field(default_factory=list)
+    days_indexed: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """The mode as a JoinMode, also when the result was read back from JSON (a Pipes message)."""

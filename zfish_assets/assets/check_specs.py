@@ -9,8 +9,9 @@ requiring the resources its function and guard read, nothing else. So a check ca
 test with plain values, and the wiring (tags, resources, the instance) is in one place.
 
 Checks are not partitioned (a preview feature that runs partition-less in range runs): they cover
-the days of the run that triggered them (`days`), and every day when run on their own (`days` is
-None), so that an evening's checks cost what its days cost, however long the history. Their SQL
+the days of the run that triggered them (`days`: its range, and any day outside it its commits
+touched), and every day when run on their own (`days` is None), so that an evening's checks cost
+what its days cost, however long the history. Their SQL
 says its days (`day IN (...)`, on which Athena prunes partitions) and names the tables it reads
 with their days (`query(sql, {table: days})`), over which DuckDB builds its views.
 """
@@ -28,6 +29,7 @@ from dagster import (
     AssetChecksDefinition,
     AssetKey,
     AssetRecordsFilter,
+    DagsterEventType,
     DagsterInstance,
     asset_check,
 )
@@ -54,6 +56,21 @@ def run_days(tags: Mapping[str, str]) -> list[str] | None:
         return [validate_day(tags[PARTITION])]
     start, end = tags.get(RANGE_START), tags.get(RANGE_END)
     return days_between(start, end) if start and end else None
+
+
+def touched_days(instance: DagsterInstance, run_id: str, asset: str) -> list[str]:
+    """The partitions of `asset` the run materialized: its range, and the days outside it that the
+    run's commits touched (the Hudi IO manager records those too)."""
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    events = [r.event_log_entry.dagster_event for r in records]
+    return sorted({e.partition for e in events if e is not None and e.asset_key == AssetKey(asset) and e.partition})
+
+
+def checked_days(context: AssetCheckExecutionContext, asset: str) -> list[str] | None:
+    """The days a check of `asset` covers in this run: the run's partition or range (None: every day),
+    with the days outside it the run materialized, so a day a late label reached is checked too."""
+    days = run_days(context.run.tags)
+    return days if days is None else sorted(set(days) | set(touched_days(context.instance, context.run.run_id, asset)))
 
 
 def listed(items: Sequence[object]) -> str:
@@ -104,7 +121,7 @@ def _resource(key: str) -> Input:
 
 INPUTS: dict[str, Input] = {
     "asset": Input(None, lambda context, asset: asset),
-    "days": Input(None, lambda context, asset: run_days(context.run.tags)),
+    "days": Input(None, checked_days),
     "lake": _resource("lake"),
     "catalog": _resource("catalog"),
     "query": _resource("query"),

@@ -16,7 +16,10 @@ Each day's own figures (its rows, what the run redid and deleted there) and the 
 (once, on the window's last day) go through the asset's context: Dagster 1.13 gives an IO manager
 no call for partition-scoped metadata of its own (see `_running_asset`). The metadata (`metadata.py`) says which days were redone, what the commit
 rewrote, and how many rows each day lost to the run's delete commit (images a re-delivery no
-longer holds, fish whose label was withdrawn).
+longer holds, fish whose label was withdrawn). Days outside the range that the run's commits
+touched (a label that arrived late reaching old images, a corrected label) are registered too and
+recorded with an `AssetMaterialization` each (Dagster records the range's days only), so the UI and
+the run's checks (`check_specs.run_days`) see them.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-from dagster import AssetExecutionContext, ConfigurableIOManager, InputContext, OutputContext
+from dagster import AssetExecutionContext, AssetMaterialization, ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field
 from pyspark.sql import DataFrame as SparkDataFrame
 
@@ -135,6 +138,10 @@ class HudiIOManager(ConfigurableIOManager):
         observed = self.catalog.partition_parameters(obj.sources.observations)
         for day in target.days:
             step.add_asset_metadata(day_metadata(written, day, observed.get(day, {})), partition_key=day)
+        for day in written.beyond():  # Dagster records the range only: these days' events are the only ones
+            step.log_event(AssetMaterialization(context.asset_key, partition=day, description=(
+                f"redone by the run of {target.days[0]}..{target.days[-1]}: a label reached this day's images"
+            ), metadata=day_metadata(written, day, observed.get(day, {}))))
         step.add_asset_metadata(run_metadata(written, f"{self.catalog.database}.{target.table}"),
                                 partition_key=target.days[-1])
 

@@ -36,11 +36,11 @@ class Written:
     """The job's result and what the table holds for the written slice after it, read once."""
 
     uri: str  # the table's
-    days: tuple[str, ...]  # the written slice's
+    days: tuple[str, ...]  # the written slice's (the run's range)
     result: JobResult
     duration_s: float
     snapshot: pa.Table | None  # None: the table does not exist (nothing was ever written)
-    rows_per_day: dict[str, int]
+    rows_per_day: dict[str, int]  # of the range's days and of `beyond`
     files_rewritten: dict[str, int]
     commits: list[str]
     table_rows: int  # the whole table's, from its base files' footers (no data read)
@@ -50,10 +50,19 @@ class Written:
              duration_s: float) -> Written:
         exists = table_exists(uri, options)
         snapshot = read_hudi_snapshot(uri, options, days) if exists else None
-        return cls(uri, days, result, duration_s, snapshot, _rows_per_day(snapshot, days),
-                   _files_rewritten(snapshot, result.commit_instant),
+        beyond = tuple(sorted(set(result.partitions_touched) - set(days)))
+        older = read_hudi_snapshot(uri, options, beyond) if exists and beyond else None
+        instant = result.commit_instant
+        return cls(uri, days, result, duration_s, snapshot,
+                   {**_rows_per_day(snapshot, days), **_rows_per_day(older, beyond)},
+                   {**_files_rewritten(snapshot, instant), **_files_rewritten(older, instant)},
                    completed_commits(uri, options) if exists else [],
                    snapshot_dataset(uri, options).count_rows() if exists else 0)
+
+    def beyond(self) -> list[str]:
+        """The days outside the range the run's commits touched (late labels, stale labels): days the
+        run materialized though Dagster did not ask for them."""
+        return sorted(set(self.result.partitions_touched) - set(self.days))
 
     def registered_days(self) -> list[str]:
         """The days the catalog must list (Athena reads registered partitions only): those of the
@@ -98,6 +107,9 @@ def run_metadata(written: Written, table_name: str) -> dict[str, Any]:
         # the older days read for stale labels: only those a label newer than the last commit reaches
         "stale_scan": bounded_json({"all_older_days": result.days_scanned is None,
                                           "days": result.days_scanned or []}),
+        # the days outside the window redone for labels that arrived late, and those read to index their fish
+        "late_labels": MetadataValue.json({"days": result.days_placed, "indexed": result.days_indexed}),
+        "days_beyond_window": MetadataValue.json(written.beyond()),
         # rows of the days read they no longer make (dropped, moved, label withdrawn), per day
         "window_rows_deleted": result.rows_deleted,
         "deleted": bounded_json(result.deleted_per_day),

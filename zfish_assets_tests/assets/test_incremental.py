@@ -196,7 +196,7 @@ def test_walkthrough_evenings_incremental_equals_full_and_rewrites_only_the_news
     news = days_with_news(lake_dir, before, "2025-05-11")
     assert news == {"2025-04-05", "2025-04-06"} and last_commit(mine)["days"] == news
     # The stale-label scan read only the older days of fish labeled since the last commit, not every older day.
-    scanned = latest_metadata(instance)[window[-1]]["stale_scan"].value
+    scanned = latest_metadata(instance)[window[-1]]["stale_scan"].value  # a run-wide value: on the last day
     assert scanned == {"all_older_days": False, "days": sorted(d for d in news if d < window[0])}
     assert last_commit(full)["days"] == {"2025-04-06", "2025-04-07", "2025-04-08", "2025-04-09"}
     stale = {k for k, row in table_rows(full).items() if row["fish_id"] == "zfish_00000"}
