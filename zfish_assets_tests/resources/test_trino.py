@@ -233,3 +233,41 @@ def test_athena_walkthrough_queries_read_the_contract_on_a_day_with_quarantined_
                             f"WHERE day = '{BROKEN_DAY}'", "observations")
     kept = [r for r in rows_from_raw(data_dir, "observations") if r["day"] == BROKEN_DAY]
     assert day_rows == [[len(kept), len(kept), sum(r["age_days"] for r in kept)]]
+
+
+EDGE_ROWS = [  # (delivered fields changed from a valid row, what Athena must read back), each accepted by the contract
+    ({"image_id": "ü🐟 q\"uote \\ back", "age_days": 9223372036854775807},
+     {"image_id": "ü🐟 q\"uote \\ back", "age_days": 9223372036854775807}),
+    ({"image_id": "line\nbreak\u2028sep", "age_days": -9223372036854775808, "length_mm": 4.9e-324},
+     {"image_id": "line\nbreak\u2028sep", "age_days": -9223372036854775808, "length_mm": 4.9e-324}),
+    ({"image_id": "x" * 5000, "timestamp": "2025-05-01T09:00:00.123456+02:00", "length_mm": 1e308},
+     {"image_id": "x" * 5000, "timestamp": "2025-05-01T07:00:00.123456Z", "length_mm": 1e308}),
+    ({"image_id": "int-for-double", "length_mm": 9007199254740992, "genetic_markers": {"gene_a": 1, "gene_b": -2,
+                                                                                      "gene_c": 0}, "extra": [1]},
+     {"image_id": "int-for-double", "length_mm": 9007199254740992.0,
+      "genetic_markers": {"gene_a": 1.0, "gene_b": -2.0, "gene_c": 0.0}}),
+    ({"image_id": "earliest", "timestamp": "1900-01-01T00:30:00+00:00", "sex": ""},
+     {"image_id": "earliest", "timestamp": "1900-01-01T00:30:00Z", "sex": ""}),
+]
+
+
+def test_athena_reads_the_contracts_edge_values_as_declared(defs, instance, trino):
+    """Values at the edges of the contract's domains (64-bit integers, subnormal and huge doubles, an integer
+    for a double, any Unicode, an offset timestamp) come back from Trino as the contract normalized them."""
+    from zfish_assets.domain.crawl import crawl_day
+
+    base = {"fish_id": "f1", "image_id": "", "timestamp": "2025-05-01T09:00:00Z", "age_days": 3, "treatment": "t",
+            "genetic_markers": {"gene_a": 0.5, "gene_b": 1.5, "gene_c": 2.5}, "length_mm": 4.5, "sex": "F"}
+    lake, catalog = defs.resources["lake"], defs.resources["catalog"]
+    day = "2025-05-01"
+    lines = [json.dumps({**base, **delivered}) for delivered, _ in EDGE_ROWS] + ['{"fish_id": "f1", "age_days": "ten"}']
+    lake.land_day("observations", day, lambda folder: (folder / "edges.json").write_text("\n".join(lines) + "\n"))
+    crawled = crawl_day(lake, catalog, "observations", day)
+    assert crawled.rows == len(EDGE_ROWS) and len(crawled.judged.entries) == 1
+    write_metastore(trino.metastore, catalog, lake, ["observations"], trino.version)
+    columns, rows = run_statement(trino.url, f'SELECT * FROM "{settings.database()}".observations', "hive",
+                                  settings.database())
+    got = sorted((as_delivered(columns, r) for r in rows), key=lambda r: r["image_id"])
+    expected = sorted(({**base, **{k: v for k, v in delivered.items() if k != "extra"}, **back, "day": day}
+                       for delivered, back in EDGE_ROWS), key=lambda r: r["image_id"])
+    assert got == expected
