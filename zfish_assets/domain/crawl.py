@@ -133,7 +133,10 @@ def remove_superseded(lake: Lake, table: str, day: str, registered: str) -> None
 def register_accepted(lake: Lake, catalog: Catalog, table: str, day: str, judged: JudgedDay,
                       parameters: dict[str, str]) -> str:
     """Write the day's accepted rows, point the partition at them with `parameters`, then remove the
-    versions it no longer names; the registered location."""
+    versions it no longer names; the registered location.
+
+    Two crawls of one day at once (its runs overlap) can leave the partition on the version the
+    other removed: `partitions_match_lake` names such a day, and a crawl of it repairs it."""
     location = write_accepted(lake, table, day, judged)
     catalog.put_partition(table, day, location, parameters)
     remove_superseded(lake, table, day, location)
