@@ -1,8 +1,7 @@
 """Catalog: crawling a landed day registers it, as the walkthrough's Glue crawlers do.
 
 A day that is not registered is not queryable. Rows that break the table's contract go to the
-day's quarantine (counted per reason in the metadata); the day's good rows are registered: the
-partition points at them (`location`), written apart from the raw files (`raw_files`). Day D
+day's quarantine (counted per reason in the metadata); the day's good rows are registered. Day D
 of `observations` reads day D of `raw_observations`; the same for outcomes.
 """
 
@@ -67,8 +66,7 @@ def crawl_metadata(lake: Lake, catalog: Catalog, crawled: CrawledDay) -> dict[st
         ROW_COUNT: crawled.rows,
         "files": crawled.files,
         "registered": crawled.registered,
-        "location": MetadataValue.path(crawled.location),  # the accepted rows: what queries read
-        "raw_files": MetadataValue.path(lake.day_uri(crawled.table, crawled.day)),
+        "location": MetadataValue.path(crawled.location),
         "table": f"{catalog.database}.{crawled.table}",
         "quarantined": len(judged.entries),
         "quarantine_reasons": MetadataValue.json(judged.reasons()),
