@@ -10,6 +10,15 @@ fails naming the lines, as the `partitions_match_lake` check does for the same c
 
 Where the files are fetched and their lines judged (the driver, or Spark's executors) is decided
 from the read's listing, by one rule: `placement`.
+
+The raw files, not the accepted rows the catalog's partitions point at (`accepted.py`, what Athena
+reads): a registered day's raw folder is `<table location>/day=D`. The job keeps judging what the
+lab delivered with the one contract rather than trusting a derived copy, so the two sides are two
+independent applications of the same `judge_line` whose agreement the checks measure
+(`rows_match_landed` counts Athena's rows against the landing less the quarantine); and a file
+changed after the crawl is refused here by name (`_refuse_stale`) instead of being read as the
+crawl's older copy. Reading the accepted rows would drop that second judgement and that refusal
+for no gain in what the job computes: both give the same rows, by construction.
 """
 
 from __future__ import annotations
@@ -102,10 +111,16 @@ def quarantined_lines(table: CatalogTable, days: list[str]) -> frozenset[tuple[s
                      for e in parse_ledger(content))
 
 
+def raw_folder(table: CatalogTable, day: str) -> str:
+    """The raw folder of a registered day: `<table location>/day=D` (its partition points at the
+    accepted rows, see the module docstring)."""
+    return join(table.location.rstrip("/"), f"day={day}")
+
+
 def day_files(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str, int]]:
     """(day, file name, URI, bytes) of every data file of the registered `days`, listed as the crawl lists them:
     a day an S3 landing is replacing is read from its previous copy (see `landing`), never half."""
-    resolved = readable_folders([table.partitions[day] for day in days])
+    resolved = readable_folders([raw_folder(table, day) for day in days])
     readable = [(day, folder) for day, folder in zip(days, resolved) if folder is not None]
     folders = [folder for _, folder in readable]
     return [(day, name, join(folder, name), size) for (day, folder), listed in zip(readable, list_sized(folders))

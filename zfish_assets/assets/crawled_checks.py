@@ -11,6 +11,7 @@ from collections import Counter
 
 from dagster import AssetCheckResult, AssetCheckSeverity
 
+from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR, day_prefix, rows_key
 from glue_scripts.zfish_etl.contract import contract_for, is_data_file
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.bounded import bounded_json
@@ -28,9 +29,23 @@ from zfish_assets.resources.query import QueryEngine
 MAX_RATE_VARIABLE, DEFAULT_MAX_RATE = settings.QUARANTINE_MAX_RATE.name, settings.QUARANTINE_MAX_RATE.default
 
 
+def not_serving_accepted(lake: Lake, catalog: Catalog, asset: str, days: set[str]) -> list[str]:
+    """The registered `days` whose partition does not point at an existing accepted-rows object of
+    the day (`glue_scripts/zfish_etl/accepted.py`), each with where it points: Athena reads such a
+    day's raw files (quarantined lines too), or nothing. A partition registered over the raw folder
+    (by a Glue crawler run outside zfish, or a crawl from before the accepted rows) is one."""
+    table = catalog.get_table(asset)
+    locations = {day: loc for day, loc in (table.partitions if table else {}).items() if day in days}
+    held = set(lake.list_keys(f"{ACCEPTED_DIR}/{asset}")) if locations else set()
+    base = lake.uri().rstrip("/") + "/"
+    return [f"day={day} at {location}" for day, location in sorted(locations.items())
+            if not location.startswith(base + day_prefix(asset, day) + "/")
+            or rows_key(location.removeprefix(base).strip("/")) not in held]
+
+
 def partitions_match_lake(asset: str, days: list[str] | None, lake: Lake, catalog: Catalog) -> AssetCheckResult:
-    """Registered days against the day folders holding data files, and each day's files against
-    the fingerprint its crawl recorded."""
+    """Registered days against the day folders holding data files, each day's files against the
+    fingerprint its crawl recorded, and each registered day's partition against its accepted rows."""
     registered = catalog.partition_parameters(asset)
     candidates = set(lake.list_days(asset)) | set(registered)
     scope = candidates if days is None else set(days)
@@ -45,16 +60,19 @@ def partitions_match_lake(asset: str, days: list[str] | None, lake: Lake, catalo
         for day in sorted(in_lake & set(registered))
         if fingerprint(objects[day]) != registered[day].get(FINGERPRINT)
     ]
+    raw_served = not_serving_accepted(lake, catalog, asset, scope & set(registered))
     problems = (
         [f"day folders not registered: {listed(unregistered)}"] * bool(unregistered)
         + [f"registered days with no folder: {listed(orphaned)}"] * bool(orphaned)
         + [f"files changed since the crawl (re-crawl the day): {listed(changed)}"] * bool(changed)
+        + [f"partitions not at the day's accepted rows, so Athena reads the raw files, quarantined lines "
+           f"included (re-crawl the day): {listed(raw_served)}"] * bool(raw_served)
     )
     return AssetCheckResult(
         passed=not problems,
         description="; ".join(problems) or f"{len(scope & set(registered))} registered days match the lake",
         metadata={"days_checked": len(scope), "unregistered": len(unregistered), "orphaned": len(orphaned),
-                  "changed": len(changed)},
+                  "changed": len(changed), "not_at_accepted_rows": len(raw_served)},
     )
 
 
@@ -144,7 +162,8 @@ def crawled_specs(table: str) -> list[CheckSpec]:
     """The four checks of one crawled table."""
     return [
         CheckSpec(table, "partitions_match_lake",
-                  "Registered partitions are exactly the day folders, and no file changed since the crawl.",
+                  "Registered partitions are exactly the day folders, no file changed since the crawl, and "
+                  "each partition points at its day's accepted rows (what Athena reads).",
                   True, partitions_match_lake),
         CheckSpec(table, "rows_match_landed",
                   "Rows the query engine counts per registered day equal the rows landed that day, "

@@ -6,6 +6,13 @@ quarantine with a named reason (`zfish_assets/domain/quarantine.py`) and the goo
 still flow. The partition parameters record what was crawled (`recordCount` usable rows,
 `objectCount`, `sizeKey`, as Glue's crawler does, plus the quarantined row count and a fingerprint
 of the files) so a check can tell when files change behind the catalog's back.
+
+The partition's location is not the raw day folder but the day's accepted rows, written by the
+crawl as an object of their own (`glue_scripts/zfish_etl/accepted.py`): Athena, and any engine that
+reads the catalog's tables, reads exactly the rows the contract accepted, typed as declared. The
+raw files stay as delivered. Order, for crash safety: the new object is written, the partition
+pointed at it, and only then are the day's other accepted versions removed; a crawl killed
+between two steps leaves the partition on one whole version, and the next crawl finishes.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from glue_scripts.zfish_etl.accepted import day_prefix, encode_rows, rows_key, version_folder
 from glue_scripts.zfish_etl.contract import Contract, contract_for, is_data_file
 from zfish_assets.partitions import validate_day
 from glue_scripts.zfish_etl.ledger import read_ledger
@@ -106,6 +114,35 @@ def register_columns(lake: Lake, catalog: Catalog, table: str, contract: Contrac
                        "run the crawl again")
 
 
+def write_accepted(lake: Lake, table: str, day: str, judged: JudgedDay) -> str:
+    """Write the day's accepted rows as their content-addressed object; the URI of its folder (what
+    the partition registers). The same rows give the same key: a re-crawl rewrites identical bytes."""
+    data = encode_rows(judged.accepted)
+    folder = version_folder(table, day, data)
+    lake.put_bytes(rows_key(folder), data)
+    return lake.uri(folder)
+
+
+def remove_superseded(lake: Lake, table: str, day: str, registered: str) -> None:
+    """Remove the day's accepted versions other than the one at `registered` (the URI the partition
+    now points at): only called once the catalog no longer names them."""
+    folder = registered.removeprefix(lake.uri("")).strip("/") + "/"
+    lake.delete_keys([k for k in lake.list_keys(day_prefix(table, day)) if not k.startswith(folder)])
+
+
+def register_accepted(lake: Lake, catalog: Catalog, table: str, day: str, judged: JudgedDay,
+                      parameters: dict[str, str]) -> str:
+    """Write the day's accepted rows, point the partition at them with `parameters`, then remove the
+    versions it no longer names; the registered location.
+
+    Two crawls of one day at once (its runs overlap) can leave the partition on the version the
+    other removed: `partitions_match_lake` names such a day, and a crawl of it repairs it."""
+    location = write_accepted(lake, table, day, judged)
+    catalog.put_partition(table, day, location, parameters)
+    remove_superseded(lake, table, day, location)
+    return location
+
+
 def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
     """Judge the day's files against the contract, replace its quarantine, and register the partition.
 
@@ -113,23 +150,17 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
     stray files, if any, are still quarantined so nothing in the lake goes unaccounted for.
     """
     objects = lake.list_day(validate_table(table), validate_day(day))
-    location = lake.day_uri(table, day)
     data_objects = [o for o in objects if is_data_file(o.name)]
     judged, contract = judge_and_record(lake, catalog, table, day, objects)
     size = sum(o.size for o in data_objects)
     if not data_objects:
-        return CrawledDay(table, day, location, 0, 0, 0, contract.columns(), False, judged)
+        return CrawledDay(table, day, lake.day_uri(table, day), 0, 0, 0, contract.columns(), False, judged)
     columns = register_columns(lake, catalog, table, contract)
-    catalog.put_partition(
-        table,
-        day,
-        location,
-        {
-            "recordCount": str(judged.rows),
-            "objectCount": str(len(data_objects)),
-            "sizeKey": str(size),
-            QUARANTINED_ROWS: str(judged.quarantined_rows()),
-            FINGERPRINT: fingerprint(objects),
-        },
-    )
+    location = register_accepted(lake, catalog, table, day, judged, {
+        "recordCount": str(judged.rows),
+        "objectCount": str(len(data_objects)),
+        "sizeKey": str(size),
+        QUARANTINED_ROWS: str(judged.quarantined_rows()),
+        FINGERPRINT: fingerprint(objects),
+    })
     return CrawledDay(table, day, location, judged.rows, len(data_objects), size, columns, True, judged)

@@ -6,7 +6,8 @@ walkthrough's on-demand crawler of the table (S3 target `PREFIX/<table>/`, the c
 `day=` folders become the partition key), which `zfish deploy` creates (a run missing it fails
 with "run `zfish deploy`"; runs never create or change infrastructure): started, waited for with a
 timeout, failed with the crawl's error message, and then day D must be registered, or the run
-fails naming the day. A crawler is shared by every day's run: a crawl already running is waited
+fails naming the day. The day's partition is then pointed at the day's accepted rows, as the
+in-process crawl registers it (the crawler only ever crawls the raw folders, never `_zfish/`). A crawler is shared by every day's run: a crawl already running is waited
 for and a new one started after it, and a timed-out crawl is left running (another run may be
 waiting for it); the error says where to look.
 """
@@ -20,7 +21,7 @@ from typing import Any
 from dagster import get_dagster_logger
 
 from glue_scripts.zfish_etl.contract import is_data_file
-from zfish_assets.domain.crawl import CrawledDay, crawl_day, fingerprint, judge_and_record
+from zfish_assets.domain.crawl import CrawledDay, crawl_day, fingerprint, judge_and_record, register_accepted
 from zfish_assets.resources.catalog import Catalog, GlueCatalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.engines.polling import PollTimeout, poll_until
@@ -145,11 +146,15 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
             f"can classify, under the crawler's target? {crawler_links(glue, name, last)}"
         )
     # The crawler keeps no contract: the day is judged as the in-process crawl judges it, so its
-    # quarantine ledger and accepted keys exist and the job leaves out the same lines in both modes.
+    # quarantine ledger and accepted keys exist and the job leaves out the same lines in both modes,
+    # and the partition the crawler registered over the raw files is pointed at the accepted rows,
+    # so Athena reads the contract in this mode too. The crawler's own `recordCount` counted every
+    # line: it is replaced by the accepted rows' count.
     judged, _ = judge_and_record(lake, catalog, table, day, listed)  # the crawler owns the table's schema
-    catalog.put_partition(table, day, location, {**parameters, QUARANTINED_ROWS: str(judged.quarantined_rows()),
-                                                 FINGERPRINT: fingerprint(listed)})
-    return CrawledDay(table, day, location, int(parameters.get("recordCount", 0)), len(objects),
+    location = register_accepted(lake, catalog, table, day, judged, {
+        **parameters, "recordCount": str(judged.rows), QUARANTINED_ROWS: str(judged.quarantined_rows()),
+        FINGERPRINT: fingerprint(listed)})
+    return CrawledDay(table, day, location, judged.rows, len(objects),
                       sum(o.size for o in objects), tuple(found.columns), registered=True, judged=judged)
 
 

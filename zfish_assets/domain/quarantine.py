@@ -28,6 +28,7 @@ from glue_scripts.zfish_etl.contract import (
     data_lines,
     judge_line,
 )
+from glue_scripts.zfish_etl.accepted import accepted_line
 from glue_scripts.zfish_etl.ledger import Entry, format_ledger, ledger_key
 from zfish_assets.resources.lake import Lake
 
@@ -38,6 +39,7 @@ class JudgedDay:
 
     rows: int = 0
     keys: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)  # the usable rows, normalized, one JSON line each
     entries: list[Entry] = field(default_factory=list)
     unknown_fields: Counter = field(default_factory=Counter)
     added_members: dict[str, tuple[str, ...]] = field(default_factory=dict)  # schema evolution by this day
@@ -118,6 +120,7 @@ def judge_day(contract: Contract, day: str, files: Iterable[tuple[str, bytes]],
                 judged.entries.append(Entry.of(contract.table, day, name, line, reason, detail, raw))
             else:
                 judged.rows += 1
+                judged.accepted.append(accepted_line(verdict.row))
                 judged.unknown_fields.update(verdict.unknown_fields)
     return judged
 

@@ -1,7 +1,9 @@
 """DuckDB views of catalog tables: what `DuckDBQueryEngine` reads, built per query from the catalog.
 
-The JSON days are read with the catalog's schema (no inference), minus the lines the crawl
-quarantined; Hudi tables through the files hudi-rs names as the latest snapshot (never a parquet
+The JSON days are read with the catalog's schema (no inference) where the catalog's partitions
+point: the day's accepted rows, as Athena reads them (`glue_scripts/zfish_etl/accepted.py`). A day
+registered at its raw folder (crawled before the accepted rows existed) is read minus the lines
+its crawl quarantined, the same rows; Hudi tables through the files hudi-rs names as the latest snapshot (never a parquet
 glob, which would see superseded files). A view may cover some days only, so that a check of one
 evening reads that evening. The lake is whatever answers `LakeFiles` (the lake resource does).
 """
@@ -17,6 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR, rows_key
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.contract import data_lines, is_data_file, struct_fields
 from glue_scripts.zfish_etl.ledger import read_ledger
@@ -31,6 +34,10 @@ class LakeFiles(Protocol):
     """What the views read of the lake: a day's folder on local disk, an object's bytes, storage options."""
 
     def local_day_dir(self, table: str, day: str) -> Path: ...
+
+    def uri(self, key: str = "") -> str: ...
+
+    def local_object(self, key: str) -> Path: ...
 
     def get_bytes(self, key: str) -> bytes: ...
 
@@ -66,9 +73,39 @@ def table_view(con: duckdb.DuckDBPyConnection, lake: LakeFiles, table: CatalogTa
     return view(con, lake, table, days)
 
 
+def accepted_file(lake: LakeFiles, location: str) -> Path | None:
+    """The local file of the accepted rows a partition `location` names (None: a raw day folder)."""
+    base = lake.uri().rstrip("/") + "/"
+    key = location.removeprefix(base).strip("/") if location.startswith(base) else ""
+    return lake.local_object(rows_key(key)) if key.startswith(ACCEPTED_DIR + "/") else None
+
+
 def json_view(con: duckdb.DuckDBPyConnection, lake: LakeFiles, table: CatalogTable,
               days: Sequence[str] | None) -> str:
-    """The registered days' rows (of `days` only, if given), minus the lines the crawl quarantined.
+    """The registered days' rows (of `days` only, if given): the accepted rows the partitions point
+    at (`accepted_view`), and for days registered at their raw folder `raw_view`'s."""
+    wanted = [day for day in table.partitions if days is None or day in set(days)]
+    accepted = {day: accepted_file(lake, table.partitions[day]) for day in wanted}
+    views = [v for v in (accepted_view(table, [f for f in accepted.values() if f is not None]),
+                         raw_view(con, lake, table, [d for d, f in accepted.items() if f is None])) if v]
+    return " UNION ALL ".join(views) if views else empty_view(table)
+
+
+def accepted_view(table: CatalogTable, files: list[Path]) -> str:
+    """The rows of accepted objects through DuckDB's JSON reader, `day` from their `day=` folder
+    ("" when there are none). Every line is one the contract accepted and normalized."""
+    if not files:
+        return ""
+    columns = ", ".join(f"{identifier(n)}: '{duckdb_type(t)}'" for n, t in table.columns)
+    paths = ", ".join(sql_string(str(f)) for f in files)
+    return (f"SELECT {', '.join(identifier(n) for n, _ in table.columns)}, day FROM read_json([{paths}], "
+            f"columns={{{columns}}}, format='newline_delimited', hive_partitioning=true, "
+            "hive_types={'day': 'VARCHAR'})")
+
+
+def raw_view(con: duckdb.DuckDBPyConnection, lake: LakeFiles, table: CatalogTable, wanted: Sequence[str]) -> str:
+    """The rows of days registered at their raw folder (`wanted`), minus the lines the crawl
+    quarantined ("" when there are none).
 
     Days with an empty quarantine (nearly all) go through DuckDB's JSON reader: every line of
     theirs passed the contract, whose domains DuckDB carries. Days with one are cut into lines
@@ -76,13 +113,12 @@ def json_view(con: duckdb.DuckDBPyConnection, lake: LakeFiles, table: CatalogTab
     file, line) as the Spark job does, so bytes DuckDB would choke on (not UTF-8, a field twice)
     never reach it; the rest cast cleanly. Columns are the catalog's.
     """
-    wanted = set(table.partitions if days is None else days)
     # A registered day whose files are gone holds no rows, as Athena reads an empty partition
     # (DuckDB's readers refuse a path that matches nothing); `partitions_match_lake` names the day.
-    folders = {day: lake.local_day_dir(table.name, day) for day in table.partitions if day in wanted}
+    folders = {day: lake.local_day_dir(table.name, day) for day in wanted}
     partitions = [day for day, folder in folders.items() if next(folder.glob("*.json"), None) is not None]
     if not partitions:
-        return empty_view(table)
+        return ""
     ledgers = {day: read_ledger(lake.get_bytes, table.name, day) or [] for day in partitions}
     entries = [e for found in ledgers.values() for e in found]
 

@@ -1,7 +1,7 @@
 """The lake: where raw days land, in the walkthrough's layout `<prefix>/<table>/day=YYYY-MM-DD/`.
 
 Assets speak to a `Lake` only; the local folder lake lives here and the S3 lake beside it, so the
-AWS deployment adds S3 without touching an asset. The module is long (~470 lines) for that reason:
+AWS deployment adds S3 without touching an asset. The module is long (~540 lines) for that reason:
 each operation's local and S3 forms (listing, atomic landing, caching) are meant to be read side by side.
 """
 
@@ -141,6 +141,19 @@ class Lake(ConfigurableResource, ABC):
     def get_bytes(self, key: str) -> bytes:
         """The object at `key`; FileNotFoundError when there is none."""
 
+    @abstractmethod
+    def list_keys(self, folder: str) -> list[str]:
+        """The keys (under the lake prefix) of every object under the folder key `folder`, sorted."""
+
+    @abstractmethod
+    def delete_keys(self, keys: list[str]) -> None:
+        """Remove the objects at `keys` (keys with no object are fine)."""
+
+    @abstractmethod
+    def local_object(self, key: str) -> Path:
+        """The object at `key` as a local file, for readers that need a filesystem (DuckDB). On S3 a
+        cached download that is never refreshed: for content-addressed (immutable) keys only."""
+
     def get_many(self, keys: list[str]) -> list[bytes | None]:
         """The objects at `keys`, in order; None for a key with no object."""
         return [self._get_or_none(key) for key in keys]
@@ -245,6 +258,22 @@ class LocalLake(Lake):
 
     def get_bytes(self, key: str) -> bytes:
         return self._object_path(key).read_bytes()
+
+    def list_keys(self, folder: str) -> list[str]:
+        base = self._path()
+        return sorted(p.relative_to(base).as_posix() for p in staged_files(self._object_path(folder)))
+
+    def delete_keys(self, keys: list[str]) -> None:
+        for key in keys:
+            path = self._object_path(key)
+            path.unlink(missing_ok=True)
+            for parent in path.parents:  # emptied folders go too, as S3 has none
+                if parent == self._path() or not parent.is_dir() or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+
+    def local_object(self, key: str) -> Path:
+        return self._object_path(key)
 
 
 STAGING = ".staging-"
@@ -504,3 +533,16 @@ class S3Lake(Lake):
 
     def get_many(self, keys: list[str]) -> list[bytes | None]:
         return self._pooled(self._get_or_none, keys, self.read_threads)
+
+    def list_keys(self, folder: str) -> list[str]:
+        base = len(self._key()) + 1
+        return sorted(o["Key"][base:] for o in self._list(self._object_key(folder).rstrip("/") + "/")[0])
+
+    def delete_keys(self, keys: list[str]) -> None:
+        self._delete([self._object_key(k) for k in keys])
+
+    def local_object(self, key: str) -> Path:
+        path = Path(self.cache_dir) / self.bucket / self._object_key(key)
+        if not path.is_file():
+            write_atomically(path, self.get_bytes(key))
+        return path

@@ -23,6 +23,7 @@ is scoped to the lake's prefix, except for the principal whose Spark writes the 
 
 from __future__ import annotations
 
+from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR
 from glue_scripts.zfish_etl.landing import LANDING_DIR
 from zfish_assets.assets.training import EXPORT_PREFIX
 from zfish_assets.tools.deploy import DeploySettings
@@ -148,8 +149,9 @@ def deployer_policy(s: DeploySettings) -> dict:
 
 def runner_policy(s: DeploySettings) -> dict:
     a = _Arns(s)
-    # `_zfish/landing`: an S3 landing's marker and its copy of the day it replaces (see landing.py)
-    lake_write = [*RAW_TABLES, "quarantine", "_zfish/keys", LANDING_DIR, EXPORT_PREFIX] + \
+    # `_zfish/landing`: an S3 landing's marker and its copy of the day it replaces (see landing.py);
+    # `_zfish/accepted`: the crawl's accepted rows, where partitions point (and Athena, as this principal, reads)
+    lake_write = [*RAW_TABLES, "quarantine", "_zfish/keys", LANDING_DIR, ACCEPTED_DIR, EXPORT_PREFIX] + \
         (["processed"] if s.engine == "spark" else [])
     statements = [
         _list_lake(a, spark=s.engine == "spark"),

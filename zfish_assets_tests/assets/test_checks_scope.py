@@ -30,27 +30,41 @@ def failed(evaluations: dict[str, AssetCheckEvaluation]) -> dict[str, str]:
     return {name: e.description for name, e in evaluations.items() if not e.passed}
 
 
+def recrawl(defs, table: str, day: str) -> None:
+    """The day crawled again, without its checks (as the lake sensor's run does on seeing its files change)."""
+    from zfish_assets.domain.crawl import crawl_day
+
+    crawl_day(defs.resources["lake"], defs.resources["catalog"], table, day)
+
+
 def test_a_crawled_table_check_reads_the_runs_days_only(walkthrough, defs, instance, data_dir):
     next((data_dir / "lake" / "use-cases/fish-demo/observations/day=2025-04-20").glob("*.json")).unlink()
-    counted = "day=2025-04-20: expected 15, query counts 14"
+    changed = "day=2025-04-20: 14 files"  # queries still read the day as crawled: the files changed since
 
     evening = checks(defs, instance, "observations", "2025-05-10", "2025-05-10")
     assert failed(evening) == {}
     assert evening["rows_match_landed"].metadata["days_checked"].value == 1
     assert evening["rows_match_landed"].metadata["rows_counted"].value == 15
+    assert evening["partitions_match_lake"].metadata["days_checked"].value == 1
 
     around = checks(defs, instance, "observations", "2025-04-19", "2025-04-21")
-    assert counted in failed(around)["rows_match_landed"]
-    assert around["rows_match_landed"].metadata["days_checked"].value == 3
+    assert changed in failed(around)["partitions_match_lake"]
+    assert around["partitions_match_lake"].metadata["days_checked"].value == 3
 
     every_day = checks(defs, instance, "observations")
-    assert counted in failed(every_day)["rows_match_landed"]
-    assert every_day["rows_match_landed"].metadata["days_checked"].value == 36
+    assert changed in failed(every_day)["partitions_match_lake"]
+    assert every_day["partitions_match_lake"].metadata["days_checked"].value == 36
 
-    # A day no JSON reader can parse is no concern of a run that does not include it: it is not even read.
+    # Crawled again, queries read its 14 rows, as the crawl recorded (no landing ran in this instance).
+    recrawl(defs, "observations", "2025-04-20")
+    assert failed(checks(defs, instance, "observations", "2025-04-19", "2025-04-21")) == {}
+
+    # A day no JSON reader can parse is no concern of a run that does not include it: it is not even listed.
     next((data_dir / "lake" / "use-cases/fish-demo/observations/day=2025-04-25").glob("*.json")).write_text("{oops\n")
     assert failed(checks(defs, instance, "observations", "2025-05-10", "2025-05-10")) == {}
-    assert counted in failed(checks(defs, instance, "observations", "2025-04-19", "2025-04-21"))["rows_match_landed"]
+    assert failed(checks(defs, instance, "observations", "2025-04-19", "2025-04-21")) == {}
+    assert "day=2025-04-25" in failed(checks(defs, instance, "observations", "2025-04-25", "2025-04-25"))[
+        "partitions_match_lake"]
 
 
 def table_uri(defs) -> str:
@@ -79,6 +93,8 @@ def test_joined_checks_read_the_runs_days_and_check_its_image_ids_against_every_
     fish = first_day[0]
     with open(lake / "outcomes/day=2025-05-10/outcomes-2025-05-10.json", "a") as f:
         f.write(json.dumps({"fish_id": fish["fish_id"], "condition_developed": not fish["condition_developed"]}) + "\n")
+    recrawl(defs, "observations", "2025-04-05")
+    recrawl(defs, "outcomes", "2025-05-10")
 
     evening = checks(defs, instance, "joined_fish_data", "2025-04-07", "2025-04-08")
     assert failed(evening) == {}

@@ -14,8 +14,9 @@ child stops itself at the phase and says so, and the parent then kills it with S
   `$ZFISH_CRASH_GO` the child starts Spark, then waits for that file before running the job.
 - `land`: `LocalLake.land_day` with the simulator, then `crawl_day`, as the raw and catalog assets
   do; held inside the landing (files in staging), just before or just after the exchange of the
-  staging and day folders (the lake module's `_swap_folders`, wrapped here), or between landing
-  and registering the partition.
+  staging and day folders (the lake module's `_swap_folders`, wrapped here), between landing
+  and registering the partition, or inside the crawl: after it wrote the day's accepted rows, or
+  after it registered them and before it removed the version they replace.
 - `land-s3`: `S3Lake.land_day` with the simulator against an S3 server, one upload thread so the
   requests come in a fixed order; held before the n-th S3 request of one operation whose key
   matches a pattern (a botocore `before-parameter-build` hook on the lake's own client, which sends the
@@ -190,10 +191,32 @@ def land(spec: dict[str, str]) -> None:
             hold(signal, f"exchanged {a} and {b}")
 
     lake_module._swap_folders = held_swap
+    hold_crawl(spec, signal, crash)
     lake.land_day(spec["table"], spec["day"], write)
     if crash == "before-registering":
         hold(signal, f"landed {lake.day_uri(spec['table'], spec['day'])}")
     crawl_day(lake, catalog, spec["table"], spec["day"])
+
+
+def hold_crawl(spec: dict, signal: Path, crash: str) -> None:
+    """Hold the crawl after it wrote the day's accepted rows (`crawl-before-registering`), or after it
+    registered them and before it removes the versions they replace (`crawl-before-cleanup`)."""
+    import zfish_assets.domain.crawl as crawl_module
+
+    write_accepted, remove_superseded = crawl_module.write_accepted, crawl_module.remove_superseded
+
+    def held_write(*args, **kwargs):
+        location = write_accepted(*args, **kwargs)
+        if crash == "crawl-before-registering":
+            hold(signal, f"wrote {location}")
+        return location
+
+    def held_remove(lake, table, day, registered):
+        if crash == "crawl-before-cleanup":
+            hold(signal, f"registered {registered}")
+        remove_superseded(lake, table, day, registered)
+
+    crawl_module.write_accepted, crawl_module.remove_superseded = held_write, held_remove
 
 
 def land_s3(spec: dict) -> None:

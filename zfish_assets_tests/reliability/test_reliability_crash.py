@@ -461,11 +461,11 @@ def test_landing_killed(crash: str, replaced: bool, tmp_path, reliability, reque
     at_kill = lake_state(root)
     request.node.user_properties.append(("orphans", json.dumps(orphans(root))))
 
-    # The catalog is untouched. Queries and the job read the registered folder: the old day whole until
-    # the exchange, then the new one whole (a new day: nothing, as it is not registered yet).
+    # The catalog is untouched. Queries read the registered partition, the accepted rows of the day's
+    # last crawl: the old day whole, before the exchange and after it (a new day: nothing, as it is not
+    # registered yet); the new day once it is crawled.
     assert at_kill["catalog"] == before["catalog"]
-    swapped = replaced and crash in ("after-swap", "before-registering")
-    assert registered_records(catalog, table, NEW_DAY) == (expected if swapped else old_records)
+    assert registered_records(catalog, table, NEW_DAY) == old_records
     day_prefix = f"{lake.prefix}/{table}/day={NEW_DAY}/"
     if crash in ("mid-landing", "before-swap"):
         # The new files are all in staging: the lake shows exactly what it showed before.
@@ -485,6 +485,38 @@ def test_landing_killed(crash: str, replaced: bool, tmp_path, reliability, reque
     reliability.add("crash", f"local {'re-' if replaced else ''}landing: {crash}", rows_in=len(expected),
                     rows_out=len(got), quarantined=0, lost=len({r["image_id"] for r in expected} - set(got_ids)),
                     duplicates=len(got_ids) - len(set(got_ids)))
+
+
+@pytest.mark.parametrize("crash", ["crawl-before-registering", "crawl-before-cleanup"])
+def test_crawl_killed(crash: str, tmp_path, reliability, request) -> None:
+    """Kill the crawl of a re-delivered NEW_DAY after it wrote the day's accepted rows, and after it pointed the
+    partition at them: queries read one whole version (the old day, then the new one), never both, never
+    none; the rerun ends where the uninterrupted run ended, the replaced version gone."""
+    table, root = "observations", tmp_path / "data"
+    lake, catalog = fresh_lake(root, replaced=True)
+    land_and_crawl(lake, catalog, table, NEW_DAY)
+    uninterrupted, expected = lake_state(root), registered_records(catalog, table, NEW_DAY)
+
+    lake, catalog = fresh_lake(root, replaced=True)
+    old_records = registered_records(catalog, table, NEW_DAY)
+    assert old_records and old_records != expected
+    signal_file = tmp_path / "held"
+    spec = {"lake_root": lake.root, "catalog_root": catalog.root, "table": table, "day": NEW_DAY,
+            "signal": str(signal_file), "crash": crash, "simulator": SIM}
+    killed = hold_then_kill(start_child(["land", json.dumps(spec)], {}, tmp_path / "child"), signal_file,
+                            tmp_path / "child")
+    request.node.user_properties.append(("held_on", killed.held_on))
+    accepted = lake.list_keys(f"_zfish/accepted/{table}/day={NEW_DAY}")
+    assert len(accepted) == 2, accepted  # the old version and the new one, both whole
+    assert registered_records(catalog, table, NEW_DAY) == (old_records if crash == "crawl-before-registering"
+                                                           else expected)
+
+    land_and_crawl(lake, catalog, table, NEW_DAY)
+    assert lake_state(root) == uninterrupted
+    got = registered_records(catalog, table, NEW_DAY)
+    got_ids = [r["image_id"] for r in got]
+    reliability.add("crash", f"local crawl: {crash}", rows_in=len(expected), rows_out=len(got), quarantined=0,
+                    lost=len({r["image_id"] for r in expected} - set(got_ids)), duplicates=len(got_ids) - len(set(got_ids)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -193,10 +193,11 @@ def test_crawler_mode_needs_the_deployed_crawler_waits_and_needs_the_day_registe
     (first,) = land_and_crawl(defs, instance, [d1], assets=["raw_observations", "observations"])
     (second,) = land_and_crawl(defs, instance, [d2], assets=["raw_observations"])
     assert first.success and second.success
-    # What a real crawler leaves on the partition: its own statistics, not zfish's fingerprint.
+    # What a real crawler leaves on the partition: the raw folder, its own statistics, not zfish's fingerprint.
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     registered = glue.get_partition(DatabaseName="zebra_fish_demo", TableName="observations", PartitionValues=[d1])
     crawler_made = {k: v for k, v in registered["Partition"].items() if k in ("Values", "StorageDescriptor")}
+    crawler_made["StorageDescriptor"]["Location"] = f"s3://{BUCKET}/use-cases/fish-demo/observations/day={d1}"
     crawler_made["Parameters"] = {k: v for k, v in registered["Partition"]["Parameters"].items()
                                   if not k.startswith("zfish.")}
     glue.update_partition(DatabaseName="zebra_fish_demo", TableName="observations", PartitionValueList=[d1],
@@ -220,6 +221,9 @@ def test_crawler_mode_needs_the_deployed_crawler_waits_and_needs_the_day_registe
         files = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=aws)).list_day("observations", d1)
         partition = glue.get_partition(DatabaseName="zebra_fish_demo", TableName="observations", PartitionValues=[d1])
         assert partition["Partition"]["Parameters"]["zfish.fingerprint"] == fingerprint(files)
+        # Pointed from the raw folder the crawler registered to the day's accepted rows (the checks passed).
+        assert partition["Partition"]["StorageDescriptor"]["Location"].startswith(
+            f"s3://{BUCKET}/use-cases/fish-demo/_zfish/accepted/observations/day={d1}/")
 
         success, error = _run_failing(defs, instance, d2)
     assert not success
@@ -259,8 +263,9 @@ def test_crawler_mode_judges_the_day_by_the_contract_as_partitions_mode_does(aws
     assert b"malformed_json" in recorded[ledger_key("observations", day)]
     params = glue.get_partition(DatabaseName="zebra_fish_demo", TableName="observations",
                                 PartitionValues=[day])["Partition"]
-    # What a crawler alone would leave: its partition statistics, no ledger, no keys.
-    stripped = {"Values": params["Values"], "StorageDescriptor": params["StorageDescriptor"],
+    # What a crawler alone would leave: the raw folder, its partition statistics, no ledger, no keys.
+    raw_folder = f"s3://{BUCKET}/use-cases/fish-demo/observations/day={day}"
+    stripped = {"Values": params["Values"], "StorageDescriptor": {**params["StorageDescriptor"], "Location": raw_folder},
                 "Parameters": {k: v for k, v in params["Parameters"].items() if not k.startswith("zfish.")}}
     glue.update_partition(DatabaseName="zebra_fish_demo", TableName="observations", PartitionValueList=[day],
                           PartitionInput=stripped)
@@ -278,6 +283,12 @@ def test_crawler_mode_judges_the_day_by_the_contract_as_partitions_mode_does(aws
     assert {key: lake.get_bytes(key) for key in recorded} == recorded
     after = glue.get_partition(DatabaseName="zebra_fish_demo", TableName="observations", PartitionValues=[day])
     assert after["Partition"]["Parameters"]["zfish.quarantinedRows"] == params["Parameters"]["zfish.quarantinedRows"] == "3"
+    # Athena reads the accepted rows in crawler mode too: the partition points where the in-process crawl pointed it.
+    location = after["Partition"]["StorageDescriptor"]["Location"]
+    assert location == params["StorageDescriptor"]["Location"] != raw_folder
+    served = lake.get_bytes(location.removeprefix(f"s3://{BUCKET}/use-cases/fish-demo/") + "/rows.json")
+    assert [json.loads(line)["image_id"] for line in served.decode().splitlines()] == ["img-1", "img 2"]
+    assert after["Partition"]["Parameters"]["recordCount"] == "2"
 
 
 def _run_failing(defs, instance, day: str) -> tuple[bool, str]:

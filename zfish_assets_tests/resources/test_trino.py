@@ -19,7 +19,7 @@ from zfish_assets.definitions import build_definitions
 from zfish_assets.tools.runs import RunSummary, join_range, land_and_crawl, run_checks
 from zfish_assets_tests.assets.test_joined import START, evening_window, expected_rows
 from zfish_assets_tests.resources.trino import ENGINE_SOURCE, MIN_JAVA, SCHEMA_FILE, TrinoQueryEngine, TrinoServer, fetch_trino, \
-    find_java_home, run_statement
+    find_java_home, run_statement, write_metastore
 from zfish_assets.names import RANGE_END, RANGE_START
 
 CRAWLED, JOINED = ("observations", "outcomes"), "joined_fish_data"
@@ -132,9 +132,6 @@ def assert_plain_parquet_counts_superseded_files(server: TrinoServer, db: str) -
     assert distinct == 75 and read > 75, rows
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="Athena's JSON tables read every line of a day's files: the lines the crawl quarantined "
-                          "are counted too (DuckDB's views leave them out)")
 def test_a_day_with_quarantined_lines_checks_the_same_on_trino(defs, instance, data_dir, trino, monkeypatch):
     """A malformed line, a wrong type and a missing field on one day: the crawled checks on both engines."""
     monkeypatch.setenv("ZFISH_QUARANTINE_MAX_RATE", "0.5")
@@ -157,3 +154,120 @@ def test_a_day_with_quarantined_lines_checks_the_same_on_trino(defs, instance, d
     on_trino_checks = sorted((c.name, c.passed, c.description)
                              for c in run_checks(trino_defs, instance, ["observations"], tags).checks)
     assert on_trino_checks == duckdb
+
+
+BROKEN_DAY = "2025-04-10"
+
+
+def break_two_lines(folder) -> dict[str, str]:
+    """One line truncated and one with `"age_days": "ten"` in the day's raw files: file name -> what was done."""
+    first, second = sorted(folder.glob("*.json"))[:2]
+    first.write_text(first.read_text().strip()[:40] + "\n")
+    record = json.loads(second.read_text())
+    second.write_text(json.dumps({**record, "age_days": "ten"}) + "\n")
+    return {first.name: "truncated", second.name: "age_days ten"}
+
+
+def rows_from_raw(data_dir, table: str) -> list[dict]:
+    """Every raw line that is a JSON object with an integer age_days (where the table has one), its day added:
+    the walkthrough's files are otherwise clean, so these are the rows the contract accepts."""
+    rows = []
+    for f in sorted((data_dir / "lake" / settings.lake_prefix() / table).glob("day=*/*.json")):
+        for line in f.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record.get("age_days", 0), int):
+                continue
+            rows.append({**record, "day": f.parent.name.removeprefix("day=")})
+    return rows
+
+
+def as_delivered(columns: list[dict], row: list) -> dict:
+    """A Trino result row as a dict of the columns a raw line holds: a struct as a dict of its members."""
+    found = {}
+    for column, value in zip(columns, row):
+        if column["type"].startswith("row(") and value is not None:
+            members = [m.strip().split(" ")[0] for m in column["type"][len("row("):-1].split(",")]
+            value = dict(zip(members, value)) if isinstance(value, list) else value
+        found[column["name"]] = value
+    return found
+
+
+def canonical(rows: list[dict], keep: set[str] | None = None) -> list[str]:
+    """Rows as sorted JSON texts (a multiset), null struct members and columns outside `keep` dropped."""
+    def clean(row: dict) -> dict:
+        return {k: ({m: x for m, x in v.items() if x is not None} if isinstance(v, dict) else v)
+                for k, v in row.items() if keep is None or k in keep}
+    return sorted(json.dumps(clean(r), sort_keys=True) for r in rows)
+
+
+def test_athena_walkthrough_queries_read_the_contract_on_a_day_with_quarantined_lines(
+        walkthrough, defs, instance, data_dir, trino, monkeypatch):
+    """A truncated line and `"age_days": "ten"` on one day: `SELECT * ... LIMIT 10`, `SELECT *` and the counts
+    per day on Trino answer with exactly the rows the contract accepts, as the raw files say them."""
+    db = settings.database()
+    monkeypatch.setenv("ZFISH_QUARANTINE_MAX_RATE", "0.5")  # 2 of the day's 15 lines: the run goes on
+    broken = break_two_lines(data_dir / "lake" / settings.lake_prefix() / "observations" / f"day={BROKEN_DAY}")
+    (crawl,) = land_and_crawl(defs, instance, [BROKEN_DAY], assets=["observations"])
+    assert crawl.success and len(broken) == 2
+    query = on_trino(defs, trino).resources["query"]
+
+    def statement(sql: str, table: str) -> tuple[list[dict], list[list]]:
+        write_metastore(trino.metastore, query.catalog, query.lake, [table], trino.version)
+        return run_statement(trino.url, sql, "hive", db)
+
+    for table in CRAWLED:
+        expected = rows_from_raw(data_dir, table)
+        raw_lines = sum(raw_rows_per_day(data_dir, table).values())
+        assert len(expected) == raw_lines - (2 if table == "observations" else 0), table
+        columns, rows = statement(f'SELECT * FROM "{db}"."{table}"', table)
+        got = [as_delivered(columns, r) for r in rows]
+        assert canonical(got) == canonical(expected, {c["name"] for c in columns}), table
+        columns, first = statement(f'SELECT * FROM "{db}"."{table}" LIMIT 10', table)
+        assert len(first) == 10 and set(canonical([as_delivered(columns, r) for r in first])) <= set(canonical(got))
+        _, counts = statement(f'SELECT day, count(*) FROM "{db}"."{table}" GROUP BY day', table)
+        assert dict(counts) == dict(Counter(r["day"] for r in expected)), table
+    _, day_rows = statement(f"SELECT count(*), count(age_days), sum(age_days) FROM \"{db}\".observations "
+                            f"WHERE day = '{BROKEN_DAY}'", "observations")
+    kept = [r for r in rows_from_raw(data_dir, "observations") if r["day"] == BROKEN_DAY]
+    assert day_rows == [[len(kept), len(kept), sum(r["age_days"] for r in kept)]]
+
+
+EDGE_ROWS = [  # (delivered fields changed from a valid row, what Athena must read back), each accepted by the contract
+    ({"image_id": "ü🐟 q\"uote \\ back", "age_days": 9223372036854775807},
+     {"image_id": "ü🐟 q\"uote \\ back", "age_days": 9223372036854775807}),
+    ({"image_id": "line\nbreak\u2028sep", "age_days": -9223372036854775808, "length_mm": 4.9e-324},
+     {"image_id": "line\nbreak\u2028sep", "age_days": -9223372036854775808, "length_mm": 4.9e-324}),
+    ({"image_id": "x" * 5000, "timestamp": "2025-05-01T09:00:00.123456+02:00", "length_mm": 1e308},
+     {"image_id": "x" * 5000, "timestamp": "2025-05-01T07:00:00.123456Z", "length_mm": 1e308}),
+    ({"image_id": "int-for-double", "length_mm": 9007199254740992, "genetic_markers": {"gene_a": 1, "gene_b": -2,
+                                                                                      "gene_c": 0}, "extra": [1]},
+     {"image_id": "int-for-double", "length_mm": 9007199254740992.0,
+      "genetic_markers": {"gene_a": 1.0, "gene_b": -2.0, "gene_c": 0.0}}),
+    ({"image_id": "earliest", "timestamp": "1900-01-01T00:30:00+00:00", "sex": ""},
+     {"image_id": "earliest", "timestamp": "1900-01-01T00:30:00Z", "sex": ""}),
+]
+
+
+def test_athena_reads_the_contracts_edge_values_as_declared(defs, instance, trino):
+    """Values at the edges of the contract's domains (64-bit integers, subnormal and huge doubles, an integer
+    for a double, any Unicode, an offset timestamp) come back from Trino as the contract normalized them."""
+    from zfish_assets.domain.crawl import crawl_day
+
+    base = {"fish_id": "f1", "image_id": "", "timestamp": "2025-05-01T09:00:00Z", "age_days": 3, "treatment": "t",
+            "genetic_markers": {"gene_a": 0.5, "gene_b": 1.5, "gene_c": 2.5}, "length_mm": 4.5, "sex": "F"}
+    lake, catalog = defs.resources["lake"], defs.resources["catalog"]
+    day = "2025-05-01"
+    lines = [json.dumps({**base, **delivered}) for delivered, _ in EDGE_ROWS] + ['{"fish_id": "f1", "age_days": "ten"}']
+    lake.land_day("observations", day, lambda folder: (folder / "edges.json").write_text("\n".join(lines) + "\n"))
+    crawled = crawl_day(lake, catalog, "observations", day)
+    assert crawled.rows == len(EDGE_ROWS) and len(crawled.judged.entries) == 1
+    write_metastore(trino.metastore, catalog, lake, ["observations"], trino.version)
+    columns, rows = run_statement(trino.url, f'SELECT * FROM "{settings.database()}".observations', "hive",
+                                  settings.database())
+    got = sorted((as_delivered(columns, r) for r in rows), key=lambda r: r["image_id"])
+    expected = sorted(({**base, **{k: v for k, v in delivered.items() if k != "extra"}, **back, "day": day}
+                       for delivered, back in EDGE_ROWS), key=lambda r: r["image_id"])
+    assert got == expected
