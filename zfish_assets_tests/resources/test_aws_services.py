@@ -159,20 +159,26 @@ def test_athena_timeout_and_cancellation_name_the_query(aws):
         assert re.search(rf"history/{query_id}$", str(timed_out.value))
         assert athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "CANCELLED"
 
-        # A query cancelled by someone else while this one waits for it.
-        def cancel_running() -> None:
-            ids = athena.list_query_executions()["QueryExecutionIds"]
-            for qid in ids:
-                if athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"] == "QUEUED":
-                    athena.stop_query_execution(QueryExecutionId=qid)
+        # A query cancelled by someone else while this one waits for it: the canceller looks until the
+        # second query is queued (a fixed delay raced its start on a loaded machine).
+        done = threading.Event()
 
-        timer = threading.Timer(0.3, cancel_running)
-        timer.start()
+        def cancel_running() -> None:
+            while not done.wait(0.1):
+                for qid in athena.list_query_executions()["QueryExecutionIds"]:
+                    state = athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"]
+                    if qid != query_id and state == "QUEUED":
+                        athena.stop_query_execution(QueryExecutionId=qid)
+                        return
+
+        canceller = threading.Thread(target=cancel_running, daemon=True)
+        canceller.start()
         try:
             with pytest.raises(AthenaQueryError, match=rf"query {QUERY_ID} ended CANCELLED: no reason given; {link}") as cancelled:
                 _athena(aws, timeout_s=30).query("SELECT 2", {})
         finally:
-            timer.cancel()
+            done.set()
+            canceller.join(timeout=10)
         assert cancelled.value.query_id != query_id and cancelled.value.query_id in str(cancelled.value)
 
 
