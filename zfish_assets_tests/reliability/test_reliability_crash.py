@@ -428,6 +428,16 @@ def fresh_lake(root: Path, replaced: bool) -> tuple[LocalLake, LocalCatalog]:
     return lake, catalog
 
 
+def kill_landing(lake: LocalLake, catalog: LocalCatalog, table: str, crash: str, tmp_path: Path, request) -> None:
+    """Land (and crawl) NEW_DAY in a child process held at `crash`, then kill it there."""
+    signal_file = tmp_path / "held"
+    spec = {"lake_root": lake.root, "catalog_root": catalog.root, "table": table, "day": NEW_DAY,
+            "signal": str(signal_file), "crash": crash, "simulator": SIM}
+    killed = hold_then_kill(start_child(["land", json.dumps(spec)], {}, tmp_path / "child"), signal_file,
+                            tmp_path / "child")
+    request.node.user_properties.append(("held_on", killed.held_on))
+
+
 def day_files(state: dict[str, Any], prefix: str) -> dict[str, bytes]:
     return {k: v for k, v in state["files"].items() if k.startswith(prefix)}
 
@@ -452,12 +462,7 @@ def test_landing_killed(crash: str, replaced: bool, tmp_path, reliability, reque
     before = lake_state(root)
     old_records = registered_records(catalog, table, NEW_DAY)
     assert bool(old_records) == replaced
-    signal_file = tmp_path / "held"
-    spec = {"lake_root": lake.root, "catalog_root": catalog.root, "table": table, "day": NEW_DAY,
-            "signal": str(signal_file), "crash": crash, "simulator": SIM}
-    killed = hold_then_kill(start_child(["land", json.dumps(spec)], {}, tmp_path / "child"), signal_file,
-                            tmp_path / "child")
-    request.node.user_properties.append(("held_on", killed.held_on))
+    kill_landing(lake, catalog, table, crash, tmp_path, request)
     at_kill = lake_state(root)
     request.node.user_properties.append(("orphans", json.dumps(orphans(root))))
 
@@ -500,12 +505,7 @@ def test_crawl_killed(crash: str, tmp_path, reliability, request) -> None:
     lake, catalog = fresh_lake(root, replaced=True)
     old_records = registered_records(catalog, table, NEW_DAY)
     assert old_records and old_records != expected
-    signal_file = tmp_path / "held"
-    spec = {"lake_root": lake.root, "catalog_root": catalog.root, "table": table, "day": NEW_DAY,
-            "signal": str(signal_file), "crash": crash, "simulator": SIM}
-    killed = hold_then_kill(start_child(["land", json.dumps(spec)], {}, tmp_path / "child"), signal_file,
-                            tmp_path / "child")
-    request.node.user_properties.append(("held_on", killed.held_on))
+    kill_landing(lake, catalog, table, crash, tmp_path, request)
     accepted = lake.list_keys(f"_zfish/accepted/{table}/day={NEW_DAY}")
     assert len(accepted) == 2, accepted  # the old version and the new one, both whole
     assert registered_records(catalog, table, NEW_DAY) == (old_records if crash == "crawl-before-registering"
