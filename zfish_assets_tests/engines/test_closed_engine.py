@@ -48,7 +48,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory):
+def connect_pass(request) -> None:
+    """This module's clients are Spark Connect sessions, which pyspark refuses in a process that already
+    holds a classic session (a pytest worker that ran other Spark modules): it runs in `make test`'s
+    Connect pass (`--spark-connect`), a process of its own."""
+    if not request.config.getoption("--spark-connect"):
+        pytest.skip("Spark Connect clients: runs in the Connect pass (pytest --spark-connect)")
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory, connect_pass):
     """Servers `a` (no port asked) and `b` (a free port asked for), started at the same time."""
     root = tmp_path_factory.mktemp("closed-engine")
     homes = {"a": root / "data-a" / "engine", "b": root / "data-b" / "engine"}
@@ -73,7 +82,7 @@ def _stop(spark) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _collected_sessions():
+def _collected_sessions(connect_pass):
     yield
     gc.collect()
 
