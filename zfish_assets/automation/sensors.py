@@ -57,7 +57,8 @@ def new_lake_days_sensor(crawl_job: AssetJob, partitions: DailyPartitionsDefinit
     def new_lake_days(context: SensorEvaluationContext, lake: Lake, catalog: Catalog):
         if _backfill_in_progress(context.instance):
             return SkipReason("a backfill is in progress: it crawls the days it lands")
-        days = sorted({d for t in RAW_TABLES for d in lake.list_days(t)})
+        # registered days too: a day whose folder was removed (retracted) is crawled to drop it
+        days = sorted({d for t in RAW_TABLES for d in [*lake.list_days(t), *catalog.partition_parameters(t)]})
         _warn_misnamed(context, lake)
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         requests, cursor = _crawl_requests(context.instance, lake, catalog, seen,

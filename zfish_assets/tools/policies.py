@@ -34,7 +34,7 @@ from zfish_assets.names import PIPES_FOLDER, RAW_TABLES
 CATALOG_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",
                 "glue:BatchGetPartition"]
 CATALOG_WRITE = ["glue:CreateTable", "glue:UpdateTable", "glue:CreatePartition", "glue:BatchCreatePartition",
-                 "glue:UpdatePartition", "glue:BatchUpdatePartition"]
+                 "glue:UpdatePartition", "glue:BatchUpdatePartition", "glue:DeletePartition"]
 PRINCIPALS = ("deployer", "runner", "job-role")
 GLUE_OUTPUT_LOG_GROUP = "/aws-glue/jobs/output"
 WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]  # a multipart upload (boto3's upload_file, s3a) may be aborted
