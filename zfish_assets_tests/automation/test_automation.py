@@ -83,6 +83,22 @@ def test_the_lake_sensor_leaves_crawled_days_and_waits_for_running_ones(defs, in
     assert [r.partition_key for r in later.run_requests] == ["2025-05-11"]
 
 
+def test_the_lake_sensor_crawls_a_registered_day_whose_folder_was_removed(defs, instance):
+    """A day retracted by an empty re-delivery has no folder left: the sensor still crawls it (the
+    crawl drops it from the catalog), then leaves it."""
+    lake, catalog = defs.resources["lake"], defs.resources["catalog"]
+    land(defs, "2025-05-10")
+    for table in TABLES:
+        crawl_day(lake, catalog, table, "2025-05-10")
+    for table in TABLES:
+        lake.land_day(table, "2025-05-10", lambda folder: None)
+    tick = lake_tick(defs, instance)
+    assert [r.partition_key for r in tick.run_requests] == ["2025-05-10"]
+    for table in TABLES:
+        crawl_day(lake, catalog, table, "2025-05-10")
+    assert not lake_tick(defs, instance).run_requests
+
+
 def after_crawl(defs, instance, tags: dict[str, str]):
     run = create_run_for_test(instance, job_name="land_and_crawl", status=DagsterRunStatus.SUCCESS, tags=tags)
     context = build_run_status_sensor_context(
