@@ -176,3 +176,23 @@ def test_a_retracted_outcomes_day_is_dropped(tmp_path):
     assert catalog.partition_parameters("outcomes") == {}
     assert lake.list_keys(day_prefix("outcomes", day)) == []
     assert partitions_match_lake("outcomes", [day], lake, catalog).passed
+
+
+def test_a_crawl_stopped_before_following_is_completed_by_the_next_crawl_of_any_day(tmp_path):
+    """The crawl of 04-25 stops after registering its own day, before re-judging 04-26 (as a kill
+    there leaves it: `crawl_day` alone); the next crawl of any day of the table, here 04-27 with
+    nothing to do with the key, finds 04-26 stale from the keys files and re-judges it."""
+    from zfish_assets.domain.crawl import crawl_day
+
+    lake, catalog = make_lake(tmp_path)
+    first, second, third = DAYS
+    deliver(lake, "observations", first, ["X"])
+    crawl(lake, catalog, "observations", first)
+    deliver(lake, "observations", first, [])
+    deliver(lake, "observations", second, ["X"])
+    deliver(lake, "observations", third, ["Z"])
+    crawl(lake, catalog, "observations", second)
+    crawl_day(lake, catalog, "observations", first)  # killed before it followed
+    assert outcome(lake, catalog)["quarantined"]  # the quarantine names a day that no longer holds X
+    assert crawl(lake, catalog, "observations", third).rejudged == (second,)
+    assert outcome(lake, catalog) == {"registered": {second: (["X"], "1"), third: (["Z"], "1")}, "quarantined": {}}
