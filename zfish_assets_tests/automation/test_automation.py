@@ -121,6 +121,41 @@ def test_the_join_after_a_crawl_covers_the_evening_window(defs, instance):
     assert untagged.skip_message == "not an evening or lake crawl"
 
 
+def test_the_join_after_a_crawl_reaches_the_later_days_it_re_judged(defs, instance, tmp_path):
+    """04-10's crawl moves an image to 04-11 (re-judged in the same run): the chained join covers
+    04-11 too, so the image reaches the table that evening."""
+    from dagster import AssetKey, AssetSelection
+
+    from zfish_assets.names import JOIN_THROUGH
+    from zfish_assets.tools.runs import _run  # a crawl run tagged as the evening's and the lake sensor's are
+
+    lake, catalog = defs.resources["lake"], defs.resources["catalog"]
+    first, second = "2025-05-10", "2025-05-11"
+    row = {"fish_id": "f1", "timestamp": "2025-05-10T09:00:00Z", "age_days": 3, "treatment": "t",
+           "genetic_markers": {"gene_a": 1, "gene_b": 2, "gene_c": 3}, "length_mm": 4.5, "sex": "M"}
+
+    def deliver(day: str, images: list[str]) -> None:
+        lake.land_day("observations", day, lambda f: images and (f / "a.json").write_text(
+            "".join(json.dumps({**row, "image_id": i}) + "\n" for i in images)))
+
+    deliver(first, ["X", "Y"])
+    crawl_day(lake, catalog, "observations", first)
+    deliver(first, ["Y"])
+    deliver(second, ["X"])
+    crawl_day(lake, catalog, "observations", second)  # X deferred to the first day's old delivery
+    summary = _run(defs, AssetSelection.assets(AssetKey("observations")), instance, {JOIN_THROUGH: first},
+                   partition_key=first)
+    assert summary.success
+    run = instance.get_run_by_id(summary.run_id)
+    context = build_run_status_sensor_context(
+        sensor_name="join_after_crawl", dagster_instance=instance, dagster_run=run,
+        dagster_event=DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name),
+        repository_def=defs.get_repository_def())
+    request = defs.get_repository_def().get_sensor_def("join_after_crawl")(context)
+    assert request.tags["dagster/asset_partition_range_end"] == second
+    assert request.tags["dagster/asset_partition_range_start"] == evening_window(first)[0]
+
+
 @given(st.dates(START, START + timedelta(days=400)), st.integers(1, 120))
 def test_the_evening_window_is_the_last_horizon_days_from_the_first_day_on(day, horizon):
     window = sorted(d for d in (day - timedelta(days=back) for back in range(horizon)) if d >= START)
