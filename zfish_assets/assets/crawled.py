@@ -53,6 +53,9 @@ def _log_crawl(context: AssetExecutionContext, lake: Lake, catalog: Catalog, cra
     table, day, judged = crawled.table, crawled.day, crawled.judged
     if crawled.registered:
         context.log.info(f"registered {catalog.database}.{table} day={day}: {crawled.rows} rows, {crawled.files} files")
+    elif crawled.dropped:
+        context.log.info(f"dropped {catalog.database}.{table} day={day}: no data file left (the day was retracted); "
+                         "the next join over the day removes its rows")
     else:
         context.log.info(f"{table} day={day} has no data files: nothing to register")
     for struct, members in judged.added_members.items():
@@ -78,6 +81,7 @@ def crawl_metadata(lake: Lake, catalog: Catalog, crawled: CrawledDay) -> dict[st
         ROW_COUNT: sum(int(p.get("recordCount", 0)) for p in catalog.partition_parameters(crawled.table).values()),
         "files": crawled.files,
         "registered": crawled.registered,
+        "dropped": crawled.dropped,
         # other days whose verdict this crawl changed (a key moved between days)
         "rejudged_days": bounded_json(list(crawled.rejudged)),
         URI: MetadataValue.path(crawled.location),

@@ -52,6 +52,7 @@ class CrawledDay:
     registered: bool
     judged: JudgedDay = field(default_factory=JudgedDay)  # empty when a Glue crawler registered the day
     rejudged: tuple[str, ...] = ()  # other days this crawl re-judged (`follow_other_days`)
+    dropped: bool = False  # the day was registered and is no more (retracted: `retract_day`)
 
 
 def fingerprint(objects: list[LakeObject]) -> str:
@@ -152,12 +153,15 @@ def register_accepted(lake: Lake, catalog: Catalog, table: str, day: str, judged
     return location
 
 
-def retract_day(lake: Lake, catalog: Catalog, table: str, day: str) -> None:
+def retract_day(lake: Lake, catalog: Catalog, table: str, day: str) -> bool:
     """Drop a day with no data file: its partition first (so nothing names its accepted rows), then
-    its accepted rows and keys. Idempotent: a crawl killed between the steps is finished by the next."""
-    if day in catalog.partition_parameters(table):
+    its accepted rows and keys; whether a partition was dropped. Idempotent: a crawl killed between
+    the steps is finished by the next."""
+    registered = day in catalog.partition_parameters(table)
+    if registered:
         catalog.delete_partition(table, day)
     lake.delete_keys([*lake.list_keys(day_prefix(table, day)), keys_key(table, day)])
+    return registered
 
 
 def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str, own_schema: bool = True) -> CrawledDay:
@@ -173,8 +177,9 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str, own_schema: bo
     judged, contract = judge_and_record(lake, catalog, table, day, objects)
     size = sum(o.size for o in data_objects)
     if not data_objects:
-        retract_day(lake, catalog, table, day)
-        return CrawledDay(table, day, lake.day_uri(table, day), 0, 0, 0, contract.columns(), False, judged)
+        dropped = retract_day(lake, catalog, table, day)
+        return CrawledDay(table, day, lake.day_uri(table, day), 0, 0, 0, contract.columns(), False, judged,
+                          dropped=dropped)
     found = None if own_schema else catalog.get_table(table)
     columns = register_columns(lake, catalog, table, contract) if found is None else tuple(found.columns)
     kept = {} if found is None else catalog.partition_parameters(table).get(day, {})

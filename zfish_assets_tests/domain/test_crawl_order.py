@@ -153,7 +153,7 @@ def test_a_retracted_day_is_dropped_and_its_checks_pass(tmp_path):
     assert not lake.list_day("observations", first)
     crawled = crawl(lake, catalog, "observations", first)
     assert set(catalog.partition_parameters("observations")) == {second}
-    assert not crawled.registered and crawled.rejudged == (second,)
+    assert not crawled.registered and crawled.dropped and crawled.rejudged == (second,)
     assert lake.list_keys(day_prefix("observations", first)) == []
     assert lake.get_many([keys_key("observations", first)]) == [None]
     assert outcome(lake, catalog) == {"registered": {second: (["X", "Z"], "2")}, "quarantined": {}}
