@@ -428,6 +428,8 @@ def test_on_glue_a_moved_key_follows_and_a_retracted_day_is_dropped(aws, instanc
     re-delivered empty is dropped from the catalog, its runs and blocking checks succeeding."""
     import boto3
 
+    from dagster import AssetKey
+
     from zfish_assets.definitions import build_definitions
     from zfish_assets.tools.cli import main as zfish
     from zfish_assets.tools.runs import land_and_crawl
@@ -462,6 +464,9 @@ def test_on_glue_a_moved_key_follows_and_a_retracted_day_is_dropped(aws, instanc
     assert registered() == {first: "2", second: "0"}  # X waits on the first day's old delivery
     crawled(first)
     assert registered() == {first: "1", second: "1"}  # ...and follows when that day is crawled
+    latest = instance.fetch_materializations(AssetKey("observations"), limit=2).records  # the run's two, newest first
+    assert [(r.partition_key, r.asset_materialization.description) for r in latest] == [
+        (first, None), (second, f"re-judged by the crawl of day={first}")]  # recorded, so the chained join reaches it
     upload(first, [])
     crawled(first)
     assert registered() == {second: "1"}
