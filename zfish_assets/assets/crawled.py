@@ -13,6 +13,7 @@ from typing import Any
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AssetMaterialization,
     AssetsDefinition,
     DailyPartitionsDefinition,
     MaterializeResult,
@@ -52,6 +53,9 @@ def _log_crawl(context: AssetExecutionContext, lake: Lake, catalog: Catalog, cra
     table, day, judged = crawled.table, crawled.day, crawled.judged
     if crawled.registered:
         context.log.info(f"registered {catalog.database}.{table} day={day}: {crawled.rows} rows, {crawled.files} files")
+    elif crawled.dropped:
+        context.log.info(f"dropped {catalog.database}.{table} day={day}: no data file left (the day was retracted); "
+                         "the next join over the day removes its rows")
     else:
         context.log.info(f"{table} day={day} has no data files: nothing to register")
     for struct, members in judged.added_members.items():
@@ -62,6 +66,10 @@ def _log_crawl(context: AssetExecutionContext, lake: Lake, catalog: Catalog, cra
     if judged.entries:
         context.log.warning(f"{table} day={day}: {len(judged.entries)} quarantined ({judged.reasons()}) "
                             f"at {lake.uri(ledger_key(table, day))}")
+    for other in crawled.rejudged:  # their partitions changed too: recorded as materialized, so the join sees them
+        context.log.info(f"re-judged {table} day={other}: its keys' holders changed with day={day}")
+        context.log_event(AssetMaterialization(asset_key=context.asset_key, partition=other,
+                                               description=f"re-judged by the crawl of day={day}"))
 
 
 def crawl_metadata(lake: Lake, catalog: Catalog, crawled: CrawledDay) -> dict[str, Any]:
@@ -73,6 +81,9 @@ def crawl_metadata(lake: Lake, catalog: Catalog, crawled: CrawledDay) -> dict[st
         ROW_COUNT: sum(int(p.get("recordCount", 0)) for p in catalog.partition_parameters(crawled.table).values()),
         "files": crawled.files,
         "registered": crawled.registered,
+        "dropped": crawled.dropped,
+        # other days whose verdict this crawl changed (a key moved between days)
+        "rejudged_days": bounded_json(list(crawled.rejudged)),
         URI: MetadataValue.path(crawled.location),
         TABLE_NAME: f"{catalog.database}.{crawled.table}",
         "quarantined": len(judged.entries),

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from dagster import (
     AssetKey,
+    DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
     DailyPartitionsDefinition,
@@ -57,7 +58,8 @@ def new_lake_days_sensor(crawl_job: AssetJob, partitions: DailyPartitionsDefinit
     def new_lake_days(context: SensorEvaluationContext, lake: Lake, catalog: Catalog):
         if _backfill_in_progress(context.instance):
             return SkipReason("a backfill is in progress: it crawls the days it lands")
-        days = sorted({d for t in RAW_TABLES for d in lake.list_days(t)})
+        # registered days too: a day whose folder was removed (retracted) is crawled to drop it
+        days = sorted({d for t in RAW_TABLES for d in [*lake.list_days(t), *catalog.partition_parameters(t)]})
         _warn_misnamed(context, lake)
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         requests, cursor = _crawl_requests(context.instance, lake, catalog, seen,
@@ -132,8 +134,17 @@ def join_after_crawl_sensor(crawl_job: AssetJob, join_job: AssetJob) -> RunStatu
         if not day:
             return SkipReason("not an evening or lake crawl")
         first, last = evening_window(day)
+        last = max([last, *_days_materialized(context.instance, context.dagster_run.run_id)])
         return RunRequest(run_key=f"join-after-{context.dagster_run.run_id}",
                           tags={RANGE_START: first, RANGE_END: last, JOIN_THROUGH: day,
                                 TRIGGER: context.dagster_run.tags.get(TRIGGER, "")})
 
     return join_after_crawl
+
+
+def _days_materialized(instance: DagsterInstance, run_id: str) -> list[str]:
+    """The partitions the run materialized: its own day and the later days its crawls re-judged (an
+    image moved to them), so the chained join reaches those too rather than wait for their evening."""
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=1000)
+    return [r.event_log_entry.dagster_event.partition for r in records.records
+            if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.partition]

@@ -13,18 +13,26 @@ reads the catalog's tables, reads exactly the rows the contract accepted, typed 
 raw files stay as delivered. Order, for crash safety: the new object is written, the partition
 pointed at it, and only then are the day's other accepted versions removed; a crawl killed
 between two steps leaves the partition on one whole version, and the next crawl finishes.
+
+A day whose folder holds no data file any more (the lab retracted the whole day) is dropped: its
+partition deleted, then its accepted rows and keys, so the catalog registers exactly the days with
+data files and the join removes the day's rows from the joined table.
+
+The order days are crawled in does not matter (`follow_other_days`): a key belongs to the
+earliest day that delivers it, and every crawl ends by re-judging the days whose recorded verdict
+the lake no longer supports.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from glue_scripts.zfish_etl.accepted import day_prefix, encode_rows, rows_key, version_folder
 from glue_scripts.zfish_etl.contract import Contract, contract_for, is_data_file
 from zfish_assets.partitions import validate_day
 from glue_scripts.zfish_etl.ledger import read_ledger
-from zfish_assets.domain.quarantine import JudgedDay, judge_day, keys_of_other_days, write_day
+from zfish_assets.domain.quarantine import JudgedDay, judge_day, keys_key, keys_of_earlier_days, stale_days, write_day
 from zfish_assets.resources.catalog import Catalog, Columns
 from zfish_assets.resources.lake import Lake, LakeObject, validate_table
 from zfish_assets.names import FINGERPRINT, QUARANTINED_ROWS
@@ -43,6 +51,8 @@ class CrawledDay:
     columns: Columns
     registered: bool
     judged: JudgedDay = field(default_factory=JudgedDay)  # empty when a Glue crawler registered the day
+    rejudged: tuple[str, ...] = ()  # other days this crawl re-judged (`follow_other_days`)
+    dropped: bool = False  # the day was registered and is no more (retracted: `retract_day`)
 
 
 def fingerprint(objects: list[LakeObject]) -> str:
@@ -81,7 +91,7 @@ def judge_and_record(lake: Lake, catalog: Catalog, table: str, day: str,
         return judge_day(contract, day, map(read, (o for o in objects if is_data_file(o.name))),
                          map(read, (o for o in objects if not is_data_file(o.name))), taken)
 
-    taken = keys_of_other_days(lake, contract, catalog.partition_parameters(table), day) if contract.key else {}
+    taken = keys_of_earlier_days(lake, contract, catalog.partition_parameters(table), day) if contract.key else {}
     judged = judge(contract)
     evolved = contract.evolve(contract.new_members(judged.unknown_fields))
     refused = contract.refused_members(judged.unknown_fields)
@@ -143,20 +153,38 @@ def register_accepted(lake: Lake, catalog: Catalog, table: str, day: str, judged
     return location
 
 
-def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
+def retract_day(lake: Lake, catalog: Catalog, table: str, day: str) -> bool:
+    """Drop a day with no data file: its partition first (so nothing names its accepted rows), then
+    its accepted rows and keys; whether a partition was dropped. Idempotent: a crawl killed between
+    the steps is finished by the next."""
+    registered = day in catalog.partition_parameters(table)
+    if registered:
+        catalog.delete_partition(table, day)
+    lake.delete_keys([*lake.list_keys(day_prefix(table, day)), keys_key(table, day)])
+    return registered
+
+
+def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str, own_schema: bool = True) -> CrawledDay:
     """Judge the day's files against the contract, replace its quarantine, and register the partition.
 
-    A day with no data file registers nothing and is not an error (a day without labels); its
-    stray files, if any, are still quarantined so nothing in the lake goes unaccounted for.
+    A day with no data file registers nothing and is not an error (a day without labels, or one
+    retracted: `retract_day`); its stray files, if any, are still quarantined so nothing in the lake
+    goes unaccounted for. `own_schema=False` (the crawler mode) leaves the table's columns and the
+    partition's other parameters as the crawler wrote them.
     """
     objects = lake.list_day(validate_table(table), validate_day(day))
     data_objects = [o for o in objects if is_data_file(o.name)]
     judged, contract = judge_and_record(lake, catalog, table, day, objects)
     size = sum(o.size for o in data_objects)
     if not data_objects:
-        return CrawledDay(table, day, lake.day_uri(table, day), 0, 0, 0, contract.columns(), False, judged)
-    columns = register_columns(lake, catalog, table, contract)
+        dropped = retract_day(lake, catalog, table, day)
+        return CrawledDay(table, day, lake.day_uri(table, day), 0, 0, 0, contract.columns(), False, judged,
+                          dropped=dropped)
+    found = None if own_schema else catalog.get_table(table)
+    columns = register_columns(lake, catalog, table, contract) if found is None else tuple(found.columns)
+    kept = {} if found is None else catalog.partition_parameters(table).get(day, {})
     location = register_accepted(lake, catalog, table, day, judged, {
+        **kept,
         "recordCount": str(judged.rows),
         "objectCount": str(len(data_objects)),
         "sizeKey": str(size),
@@ -164,3 +192,23 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
         FINGERPRINT: fingerprint(objects),
     })
     return CrawledDay(table, day, location, judged.rows, len(data_objects), size, columns, True, judged)
+
+
+def follow_other_days(lake: Lake, catalog: Catalog, crawled: CrawledDay, own_schema: bool = True) -> CrawledDay:
+    """Re-judge, in day order, every registered day whose verdict the lake no longer supports (after
+    `crawled` changed which keys its day delivers); `crawled` with those days named.
+
+    Re-judged in the same crawl rather than by triggering the other days' crawls: a trigger is a
+    second run that can be lost (a sensor off, a run canceled) while the quarantine names a day
+    that no longer holds the key. Correct in one pass: a day's verdict depends only on the keys the
+    earlier days deliver, which re-judging changes for no day. Crash-safe without a journal: the
+    stale days are found from the keys files alone on every crawl of any day, whether or not this
+    crawl changed anything, so a crawl killed part-way is finished by the next crawl of the table.
+    """
+    contract = contract_for(crawled.table)
+    if not contract.key:
+        return crawled
+    stale = stale_days(lake, contract, catalog.partition_parameters(crawled.table))
+    for day in stale:
+        crawl_day(lake, catalog, crawled.table, day, own_schema)
+    return replace(crawled, rejudged=tuple(stale))

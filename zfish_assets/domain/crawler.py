@@ -21,7 +21,9 @@ from typing import Any
 from dagster import get_dagster_logger
 
 from glue_scripts.zfish_etl.contract import is_data_file
-from zfish_assets.domain.crawl import CrawledDay, crawl_day, fingerprint, judge_and_record, register_accepted
+from zfish_assets.domain.crawl import (
+    CrawledDay, crawl_day, fingerprint, follow_other_days, judge_and_record, register_accepted,
+)
 from zfish_assets.resources.catalog import Catalog, GlueCatalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.engines.polling import PollTimeout, poll_until
@@ -131,8 +133,8 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
     listed = lake.list_day(table, day)
     objects = [o for o in listed if is_data_file(o.name)]
     location = lake.day_uri(table, day)
-    if not objects:
-        return CrawledDay(table, day, location, 0, 0, 0, (), registered=False)
+    if not objects:  # nothing for the crawler: the day is judged (stray files) and dropped as in process
+        return crawl_day(lake, catalog, table, day, own_schema=False)
     glue = catalog.client()
     name = crawler_name(catalog.database, table)
     require_crawler(glue, crawler_definition(name, "", catalog.database, lake.table_uri(table) + "/"))
@@ -159,7 +161,8 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
 
 
 def crawl(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
-    """Register day D of `table` the way the catalog's `crawl_mode` says (see the module docstring)."""
+    """Register day D of `table` the way the catalog's `crawl_mode` says (see the module docstring),
+    then re-judge the other days whose verdict that changed (`follow_other_days`)."""
     if isinstance(catalog, GlueCatalog) and catalog.crawl_mode == "crawler":
-        return crawl_day_with_crawler(lake, catalog, table, day)
-    return crawl_day(lake, catalog, table, day)
+        return follow_other_days(lake, catalog, crawl_day_with_crawler(lake, catalog, table, day), own_schema=False)
+    return follow_other_days(lake, catalog, crawl_day(lake, catalog, table, day))

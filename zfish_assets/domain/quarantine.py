@@ -4,10 +4,13 @@ A day's ledger (`quarantine/<table>/day=D/quarantine.jsonl` in the lake, one JSO
 written whole by each crawl of the day, so re-crawling replaces it. The crawl judges lines with the
 shared contract (`glue_scripts/zfish_etl/contract.py`) and adds the rules across rows, which need
 the whole day and the other days: a key (observations' `image_id`) seen again later in the day is
-a `duplicate_key`, and one already accepted on another registered day is a `key_in_other_day` (the
-first crawled delivery keeps it). The keys each day accepted are kept beside the ledger in
-`_zfish/keys/<table>/day=D.jsonl` (one JSON string a line, so any accepted key, spaces, newlines,
-quotes and all, reads back exactly) for the crawls of other days.
+a `duplicate_key`, and one delivered on an earlier registered day is a `key_in_other_day`: the
+earliest day that delivers a usable line of a key holds it, whatever order the days were crawled
+in, so a day's verdict is a function of its files and the earlier days' deliveries. The keys each
+day delivered are kept beside the ledger in `_zfish/keys/<table>/day=D.jsonl` (one JSON value a
+line: a string for a key the day holds, `[key, day]` for one an earlier day holds, so any key,
+spaces, newlines, quotes and all, reads back exactly) for the crawls of other days, and so a crawl
+can tell which days' verdicts another day's change made stale (`stale_days`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class JudgedDay:
 
     rows: int = 0
     keys: list[str] = field(default_factory=list)
+    deferred: dict[str, str] = field(default_factory=dict)  # keys an earlier day holds -> that day
     accepted: list[str] = field(default_factory=list)  # the usable rows, normalized, one JSON line each
     entries: list[Entry] = field(default_factory=list)
     unknown_fields: Counter = field(default_factory=Counter)
@@ -90,7 +94,7 @@ def judge_day(contract: Contract, day: str, files: Iterable[tuple[str, bytes]],
               stray: Iterable[tuple[str, bytes]], taken: Mapping[str, str]) -> JudgedDay:
     """Judge a day's data `files` and `stray` files ((name, bytes), names sorted) against the contract.
 
-    `taken` maps keys accepted on other days to their day. Within the day the first occurrence of a
+    `taken` maps keys held by earlier days to their day. Within the day the first occurrence of a
     key in (file name, line) order is the one kept.
     """
     judged = JudgedDay()
@@ -111,6 +115,7 @@ def judge_day(contract: Contract, day: str, files: Iterable[tuple[str, bytes]],
                 key = verdict.row[contract.key]
                 if key in taken:
                     reason, detail = KEY_IN_OTHER_DAY, f"{contract.key} {_shown_key(key)} was accepted on day={taken[key]}"
+                    judged.deferred.setdefault(key, taken[key])
                 elif key in seen:
                     reason, detail = DUPLICATE_KEY, f"{contract.key} {_shown_key(key)} first seen at {seen[key]}"
                 else:
@@ -134,28 +139,63 @@ def keys_key(table: str, day: str) -> str:
     return f"_zfish/keys/{table}/day={day}.jsonl"
 
 
-def encode_keys(keys: Iterable[str]) -> bytes:
-    """The accepted keys file: one JSON string a line (ASCII), so every key reads back exactly."""
-    return "".join(json.dumps(k) + "\n" for k in keys).encode()
+def encode_keys(keys: Iterable[str], deferred: Mapping[str, str] | None = None) -> bytes:
+    """The day's keys file: one JSON value a line (ASCII), so every key reads back exactly: a string
+    for a key the day holds, `[key, day]` for one it delivered that an earlier `day` holds."""
+    held = "".join(json.dumps(k) + "\n" for k in keys)
+    return (held + "".join(json.dumps([k, d]) + "\n" for k, d in (deferred or {}).items())).encode()
 
 
 def decode_keys(data: bytes) -> list[str]:
+    """The keys the day holds."""
+    return [v for v in _key_values(data) if isinstance(v, str)]
+
+
+def decode_deferred(data: bytes) -> dict[str, str]:
+    """The keys the day delivered that an earlier day holds, each with the day its ledger names."""
+    return {v[0]: v[1] for v in _key_values(data) if isinstance(v, list)}
+
+
+def _key_values(data: bytes) -> list:
     return [json.loads(line) for line in data.decode("ascii").split("\n") if line]
 
 
 def write_day(lake: Lake, contract: Contract, day: str, judged: JudgedDay) -> None:
-    """Replace the day's ledger (and its accepted keys): a re-crawl leaves exactly its own verdict."""
+    """Replace the day's ledger (and its keys): a re-crawl leaves exactly its own verdict."""
     lake.put_bytes(ledger_key(contract.table, day), format_ledger(judged.entries))
     if contract.key:
-        lake.put_bytes(keys_key(contract.table, day), encode_keys(judged.keys))
+        lake.put_bytes(keys_key(contract.table, day), encode_keys(judged.keys, judged.deferred))
 
 
-def keys_of_other_days(lake: Lake, contract: Contract, days: Iterable[str], day: str) -> dict[str, str]:
-    """Keys accepted on `days` other than `day`, mapped to their day (earliest day first wins the map)."""
+def _delivered(lake: Lake, contract: Contract, days: Iterable[str]) -> dict[str, bytes | None]:
+    """Each of `days`' keys file (None: crawled before keys files existed; a re-crawl writes it)."""
+    ordered = sorted(set(days))
+    return dict(zip(ordered, lake.get_many([keys_key(contract.table, d) for d in ordered])))
+
+
+def keys_of_earlier_days(lake: Lake, contract: Contract, days: Iterable[str], day: str) -> dict[str, str]:
+    """Keys delivered (held or deferred) on `days` before `day`, each mapped to the earliest such day:
+    the day that holds it, whatever any day's last verdict said."""
     taken: dict[str, str] = {}
-    others = sorted(set(days) - {day}, reverse=True)
-    for other, data in zip(others, lake.get_many([keys_key(contract.table, o) for o in others])):
-        if data is None:
-            continue  # crawled before the keys file existed (or in its old format): re-crawl that day
-        taken.update(dict.fromkeys(decode_keys(data), other))
+    for other, data in sorted(_delivered(lake, contract, [d for d in days if d < day]).items(), reverse=True):
+        if data is not None:
+            taken.update(dict.fromkeys([*decode_keys(data), *decode_deferred(data)], other))
     return taken
+
+
+def stale_days(lake: Lake, contract: Contract, days: Iterable[str]) -> list[str]:
+    """The `days` whose recorded verdict no longer follows from the earlier days' deliveries: a day
+    holding a key an earlier day delivers, or deferring one to a day that is not its holder (that
+    day retracted it, or an even earlier day delivers it). Read from the keys files alone (no day's
+    files are read), in one pass in day order."""
+    holder: dict[str, str] = {}
+    stale = []
+    for day, data in sorted(_delivered(lake, contract, days).items()):
+        if data is None:
+            continue
+        held, deferred = decode_keys(data), decode_deferred(data)
+        if any(k in holder for k in held) or any(holder.get(k) != d for k, d in deferred.items()):
+            stale.append(day)
+        for key in (*held, *deferred):
+            holder.setdefault(key, day)
+    return stale

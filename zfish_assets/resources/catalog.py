@@ -65,6 +65,10 @@ class Catalog(ConfigurableResource, ABC):
     def put_partition(self, table: str, day: str, location: str, parameters: Mapping[str, str]) -> None:
         """Register `day=day` (again): idempotent, the latest registration wins."""
 
+    @abstractmethod
+    def delete_partition(self, table: str, day: str) -> None:
+        """Drop `day=day` (a day retracted from the lake): idempotent, a day not registered is fine."""
+
     def put_partitions(self, table: str, locations: Mapping[str, str]) -> None:
         """Register each `day=day` at its location (no crawl statistics): idempotent, as `put_partition`."""
         for day, location in locations.items():
@@ -158,6 +162,12 @@ class LocalCatalog(Catalog):
             doc["Partitions"] = [p for p in doc["Partitions"] if p["Values"] != [day]] + [partition]
             doc["Partitions"].sort(key=lambda p: p["Values"])
 
+    def delete_partition(self, table: str, day: str) -> None:
+        validate_day(day)
+        with self._locked(table) as holder:
+            if holder["doc"] is not None:
+                holder["doc"]["Partitions"] = [p for p in holder["doc"]["Partitions"] if p["Values"] != [day]]
+
     def partition_parameters(self, table: str) -> dict[str, dict[str, str]]:
         path = self._file(table)
         if not path.is_file():
@@ -233,6 +243,13 @@ class GlueCatalog(Catalog):
             # Re-registering a day is not an error: the latest registration wins.
             client.update_partition(DatabaseName=self.database, TableName=table, PartitionValueList=[day],
                                     PartitionInput=partition_input)
+
+    def delete_partition(self, table: str, day: str) -> None:
+        client = self.client()
+        try:
+            client.delete_partition(DatabaseName=self.database, TableName=table, PartitionValues=[validate_day(day)])
+        except client.exceptions.EntityNotFoundException:
+            pass  # not registered (or no table): nothing to drop
 
     def put_partitions(self, table: str, locations: Mapping[str, str]) -> None:
         """Batched: one `BatchCreatePartition` per 100 days, the days already registered updated in batches too."""

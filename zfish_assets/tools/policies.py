@@ -35,6 +35,7 @@ CATALOG_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:Get
                 "glue:BatchGetPartition"]
 CATALOG_WRITE = ["glue:CreateTable", "glue:UpdateTable", "glue:CreatePartition", "glue:BatchCreatePartition",
                  "glue:UpdatePartition", "glue:BatchUpdatePartition"]
+CATALOG_DROP = ["glue:DeletePartition"]  # the runner's crawl drops a retracted day; a crawler never needs it
 PRINCIPALS = ("deployer", "runner", "job-role")
 GLUE_OUTPUT_LOG_GROUP = "/aws-glue/jobs/output"
 WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]  # a multipart upload (boto3's upload_file, s3a) may be aborted
@@ -158,7 +159,7 @@ def runner_policy(s: DeploySettings) -> dict:
         _statement("LandDaysAndLedgersExportTrainingSets", ["s3:GetObject", *WRITE, "s3:DeleteObject"],
                    a.objects(*lake_write)),
         _statement("ReadTheTableAndTheCode", ["s3:GetObject"], a.objects("processed", "_zfish/glue")),
-        _statement("RegisterDaysAndTheJoinedTable", CATALOG_READ + CATALOG_WRITE, a.tables("*")),
+        _statement("RegisterDaysAndTheJoinedTable", CATALOG_READ + CATALOG_WRITE + CATALOG_DROP, a.tables("*")),
     ]
     if s.engine == "glue":
         statements += [

@@ -296,3 +296,48 @@ def test_random_edits_give_the_fresh_build(seed, tmp_path, spark, reliability):
     assert table_rows(lake.uri(mine)) == table_rows(lake.uri(fresh)) == table_rows(lake.uri(full))
     assert incremental.deleted_per_day == dict(sorted(gone.items())) and sum(gone.values()) > 0
     report(reliability, f"random re-delivery of every day (seed {seed})", lake.uri(mine), expected)
+
+
+def test_a_retracted_day_leaves_the_table(tmp_path, spark, reliability):
+    """An observation day and a label day re-delivered empty: their crawls drop them from the
+    catalog, and the next incremental run deletes their rows (the retracted images, and the images
+    of the fish whose only label went), leaving what a fresh build of the final lake holds."""
+    import random
+
+    from zfish_assets.domain.crawler import crawl
+    from zfish_assets.resources.catalog import LocalCatalog
+    from zfish_assets.resources.lake import LocalLake
+
+    rng = random.Random(7)
+    lake, catalog = LocalLake(root=str(tmp_path / "lake")), LocalCatalog(root=str(tmp_path / "catalog"))
+    fish = {day: [f"fish_{i}{k}" for k in range(2)] for i, day in enumerate(RANDOM_DAYS)}
+    images = {day: {f"img-{i}-{n}": observation(rng, day, f, f"img-{i}-{n}") for n, f in enumerate(fish[day] * 2)}
+              for i, day in enumerate(RANDOM_DAYS)}
+    labels = {day: {f: rng.random() < 0.5 for f in fish[day]} for day in RANDOM_DAYS}
+    land_lake(lake, catalog, images, labels)
+
+    def job(key: str, mode: str) -> JobArgs:
+        return JobArgs(first_day=RANDOM_DAYS[0], last_day=RANDOM_DAYS[-1], database=catalog.database,
+                       observations_table="observations", outcomes_table="outcomes",
+                       target_path=lake.spark_uri(key), target_table=JOINED, join_mode=mode,
+                       **catalog.job_arguments())
+
+    mine, fresh = f"processed/{JOINED}", "processed/fresh"
+    run(spark, job(mine, "incremental"))
+    lake_dir = Path(lake.uri().removeprefix("file://"))
+    assert as_expected(table_rows(lake.uri(mine))) == raw_expected(lake_dir)
+
+    retracted, unlabeled = RANDOM_DAYS[1], RANDOM_DAYS[2]
+    for table, day in (("observations", retracted), ("outcomes", unlabeled)):
+        lake.land_day(table, day, lambda folder: None)
+        assert not crawl(lake, catalog, table, day).registered
+        assert day not in catalog.partition_parameters(table)
+    expected = raw_expected(lake_dir)
+    gone = Counter(day for _, (day, *_rest) in as_expected(table_rows(lake.uri(mine))).items())
+    gone.subtract(Counter(v[0] for v in expected.values()))
+    incremental = run(spark, job(mine, "incremental"))
+    run(spark, job(fresh, "full"))
+    assert as_expected(table_rows(lake.uri(mine))) == as_expected(table_rows(lake.uri(fresh))) == expected
+    assert not any(v[0] == retracted for v in expected.values())
+    assert incremental.rows_deleted == sum(gone.values()) == 4 + 4  # the day's 4 images, the 4 of the fish unlabeled
+    report(reliability, "a whole observation day and a whole label day retracted", lake.uri(mine), expected)

@@ -83,6 +83,22 @@ def test_the_lake_sensor_leaves_crawled_days_and_waits_for_running_ones(defs, in
     assert [r.partition_key for r in later.run_requests] == ["2025-05-11"]
 
 
+def test_the_lake_sensor_crawls_a_registered_day_whose_folder_was_removed(defs, instance):
+    """A day retracted by an empty re-delivery has no folder left: the sensor still crawls it (the
+    crawl drops it from the catalog), then leaves it."""
+    lake, catalog = defs.resources["lake"], defs.resources["catalog"]
+    land(defs, "2025-05-10")
+    for table in TABLES:
+        crawl_day(lake, catalog, table, "2025-05-10")
+    for table in TABLES:
+        lake.land_day(table, "2025-05-10", lambda folder: None)
+    tick = lake_tick(defs, instance)
+    assert [r.partition_key for r in tick.run_requests] == ["2025-05-10"]
+    for table in TABLES:
+        crawl_day(lake, catalog, table, "2025-05-10")
+    assert not lake_tick(defs, instance).run_requests
+
+
 def after_crawl(defs, instance, tags: dict[str, str]):
     run = create_run_for_test(instance, job_name="land_and_crawl", status=DagsterRunStatus.SUCCESS, tags=tags)
     context = build_run_status_sensor_context(
@@ -103,6 +119,41 @@ def test_the_join_after_a_crawl_covers_the_evening_window(defs, instance):
     assert early.tags["dagster/asset_partition_range_start"] == "2025-04-05" and early.tags["zfish/trigger"] == ""
     _, untagged = after_crawl(defs, instance, {})
     assert untagged.skip_message == "not an evening or lake crawl"
+
+
+def test_the_join_after_a_crawl_reaches_the_later_days_it_re_judged(defs, instance, tmp_path):
+    """04-10's crawl moves an image to 04-11 (re-judged in the same run): the chained join covers
+    04-11 too, so the image reaches the table that evening."""
+    from dagster import AssetKey, AssetSelection
+
+    from zfish_assets.names import JOIN_THROUGH
+    from zfish_assets.tools.runs import _run  # a crawl run tagged as the evening's and the lake sensor's are
+
+    lake, catalog = defs.resources["lake"], defs.resources["catalog"]
+    first, second = "2025-05-10", "2025-05-11"
+    row = {"fish_id": "f1", "timestamp": "2025-05-10T09:00:00Z", "age_days": 3, "treatment": "t",
+           "genetic_markers": {"gene_a": 1, "gene_b": 2, "gene_c": 3}, "length_mm": 4.5, "sex": "M"}
+
+    def deliver(day: str, images: list[str]) -> None:
+        lake.land_day("observations", day, lambda f: images and (f / "a.json").write_text(
+            "".join(json.dumps({**row, "image_id": i}) + "\n" for i in images)))
+
+    deliver(first, ["X", "Y"])
+    crawl_day(lake, catalog, "observations", first)
+    deliver(first, ["Y"])
+    deliver(second, ["X"])
+    crawl_day(lake, catalog, "observations", second)  # X deferred to the first day's old delivery
+    summary = _run(defs, AssetSelection.assets(AssetKey("observations")), instance, {JOIN_THROUGH: first},
+                   partition_key=first)
+    assert summary.success
+    run = instance.get_run_by_id(summary.run_id)
+    context = build_run_status_sensor_context(
+        sensor_name="join_after_crawl", dagster_instance=instance, dagster_run=run,
+        dagster_event=DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name),
+        repository_def=defs.get_repository_def())
+    request = defs.get_repository_def().get_sensor_def("join_after_crawl")(context)
+    assert request.tags["dagster/asset_partition_range_end"] == second
+    assert request.tags["dagster/asset_partition_range_start"] == evening_window(first)[0]
 
 
 @given(st.dates(START, START + timedelta(days=400)), st.integers(1, 120))

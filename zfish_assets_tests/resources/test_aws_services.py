@@ -426,3 +426,53 @@ def test_deployment_settings_choose_athena_and_crawler_mode(monkeypatch):
     monkeypatch.setenv("ZFISH_CRAWL_MODE", "sometimes")
     with pytest.raises(ValueError, match="ZFISH_CRAWL_MODE='sometimes' is not one of partitions, crawler"):
         resources_for("aws")
+
+
+def test_on_glue_a_moved_key_follows_and_a_retracted_day_is_dropped(aws, instance, monkeypatch, tmp_path):
+    """Through `zfish upload` and the crawl's runs on S3 and Glue: an image moved to a later day,
+    that day crawled first, reaches it when the earlier day is crawled; then the earlier day
+    re-delivered empty is dropped from the catalog, its runs and blocking checks succeeding."""
+    import boto3
+
+    from dagster import AssetKey
+
+    from zfish_assets.definitions import build_definitions
+    from zfish_assets.tools.cli import main as zfish
+    from zfish_assets.tools.runs import land_and_crawl
+
+    monkeypatch.setenv("ZFISH_QUARANTINE_MAX_RATE", "1")  # the moved image waits in quarantine on purpose
+    first, second = "2025-04-07", "2025-04-08"
+    row = {"fish_id": "f1", "timestamp": "2025-04-07T09:00:00Z", "age_days": 3, "treatment": "t",
+           "genetic_markers": {"gene_a": 1, "gene_b": 2, "gene_c": 3}, "length_mm": 4.5, "sex": "M"}
+
+    def upload(day: str, images: list[str]) -> None:
+        folder = tmp_path / f"lab-{day}-{len(images)}" / "observations" / f"day={day}"
+        folder.mkdir(parents=True)
+        if images:
+            (folder / "a.json").write_text("".join(json.dumps({**row, "image_id": i}) + "\n" for i in images))
+        assert zfish(["upload", str(folder.parent.parent), "--day", day]) == 0
+
+    def crawled(day: str) -> None:
+        (run,) = land_and_crawl(build_definitions(), instance, [day], assets=["observations"])
+        assert run.success
+
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
+
+    def registered() -> dict[str, str]:
+        pages = glue.get_paginator("get_partitions").paginate(DatabaseName="zebra_fish_demo", TableName="observations")
+        return {p["Values"][0]: p["Parameters"]["recordCount"] for page in pages for p in page["Partitions"]}
+
+    upload(first, ["X", "Y"])
+    crawled(first)
+    upload(first, ["Y"])
+    upload(second, ["X"])
+    crawled(second)
+    assert registered() == {first: "2", second: "0"}  # X waits on the first day's old delivery
+    crawled(first)
+    assert registered() == {first: "1", second: "1"}  # ...and follows when that day is crawled
+    latest = instance.fetch_materializations(AssetKey("observations"), limit=2).records  # the run's two, newest first
+    assert [(r.partition_key, r.asset_materialization.description) for r in latest] == [
+        (first, None), (second, f"re-judged by the crawl of day={first}")]  # recorded, so the chained join reaches it
+    upload(first, [])
+    crawled(first)
+    assert registered() == {second: "1"}
