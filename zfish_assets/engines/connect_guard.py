@@ -18,13 +18,12 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
 
-from zfish_assets.engines.spark_session import SparkEnvironmentError, masked_url
+from zfish_assets.engines.spark_session import SparkEnvironmentError, jdk_tool, masked_url
 
 SOURCES = Path(__file__).parent / "java"
 MAIN_CLASS = "zfish.connect.LoopbackConnectServer"
@@ -64,8 +63,8 @@ def guard_jar(jars_dir: Path, connect_jar: Path) -> Path:
 
 def _javac() -> str:
     java_home = os.environ.get("JAVA_HOME")
-    javac = str(Path(java_home) / "bin" / "javac") if java_home else shutil.which("javac")
-    if not javac or not Path(javac).exists():
+    javac = jdk_tool("javac")
+    if not javac:
         raise SparkEnvironmentError(
             "the warm engine compiles its guard (the secret and loopback check) with the JDK's javac, and "
             f"none was found{' in JAVA_HOME=' + java_home if java_home else ' on PATH'}: install a JDK 17 "

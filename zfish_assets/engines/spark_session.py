@@ -57,11 +57,17 @@ class SparkSettings:
         return os.cpu_count() or 2 if match.group(1) == "*" else int(match.group(1))
 
 
+def jdk_tool(name: str) -> str | None:
+    """The JDK's `name` (java, javac) that Spark's launcher would use: under JAVA_HOME when set, else on PATH."""
+    java_home = os.environ.get("JAVA_HOME")
+    tool = str(Path(java_home) / "bin" / name) if java_home else shutil.which(name)
+    return tool if tool and Path(tool).exists() else None
+
+
 def check_java() -> None:
     """Fail with what to install when Java 17 is not what Spark would start."""
-    java_home = os.environ.get("JAVA_HOME")
-    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
-    if not java or not Path(java).exists():
+    java = jdk_tool("java")
+    if not java:
         raise SparkEnvironmentError(
             "Java 17 is required (Spark 3.5, as on AWS Glue 5.0) and none was found: "
             "install it (e.g. `apt-get install openjdk-17-jdk-headless`) or set JAVA_HOME."

@@ -92,12 +92,12 @@ def days_with_data(defs: Definitions) -> set[str]:
     return {d for t in RAW_TABLES for d in (*lake.list_days(t), *catalog.partition_parameters(t))}
 
 
-def days_without_data(defs: Definitions, scope: Scope) -> str | None:
+def days_without_data(scope: Scope, present: set[str]) -> str | None:
     """Which days of `scope` hold no data (nothing landed or registered), or None when all do: their
     checks pass over nothing, which the report must not let pass for checked data."""
     if scope.days is None:
         return None
-    empty = sorted(set(scope.days) - days_with_data(defs))
+    empty = sorted(set(scope.days) - present)
     if not empty:
         return None
     from zfish_assets.assets.check_specs import listed
@@ -105,10 +105,10 @@ def days_without_data(defs: Definitions, scope: Scope) -> str | None:
     return f"{len(empty)} of the {len(scope.days)} days hold no data (nothing landed or registered): {listed(empty)}"
 
 
-def nothing_to_check(defs: Definitions, scope: Scope) -> str | None:
-    """Why there is nothing to check in `scope` (no day folder and no registered day), or None."""
+def nothing_to_check(defs: Definitions, scope: Scope, present: set[str]) -> str | None:
+    """Why there is nothing to check in `scope` (no day folder and no registered day among `present`,
+    `days_with_data`'s answer), or None."""
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]
-    present = days_with_data(defs)
     if present if scope.days is None else present & set(scope.days):
         return None
     where = f"the lake {lake.uri()} and the catalog database {catalog.database}"

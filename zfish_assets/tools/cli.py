@@ -321,11 +321,12 @@ def _check(args: argparse.Namespace) -> int:
         scope = checking.scope_of(defs, args.day.isoformat() if args.day else None, args.day_range)
     except ValueError as exc:
         args.error(str(exc))
-    reason = checking.nothing_to_check(defs, scope)
+    present = checking.days_with_data(defs)  # the lake listed and the catalog read once, for both questions
+    reason = checking.nothing_to_check(defs, scope, present)
     if reason:
         print(f"zfish check: {reason}", file=sys.stderr)
         return checking.NOTHING_TO_CHECK
-    empty = checking.days_without_data(defs, scope)
+    empty = checking.days_without_data(scope, present)
     if empty:
         print(f"zfish check: {empty}", file=sys.stderr)
     with local_instance() as instance:
