@@ -3,8 +3,9 @@
 A join of a window is a function of what it reads: the window's observation days, every registered
 outcome day (a label of any lateness reaches any day: `late_labels`, `fish_index`), the join mode,
 the job's code, and the table it upserts into. Each of these already has a cheap fingerprint: the
-crawl records each day's files' fingerprint in the catalog's partition parameters and points the
-partition at its accepted rows' content-addressed folder (one catalog read per table lists both), `job_code.script_sha256` names the code, and the table's timeline names its latest
+crawl points each day's partition at its accepted rows' content-addressed folder and records its
+files' fingerprint in the partition's parameters (one catalog read per table lists both; see
+`day_fingerprint`), `job_code.script_sha256` names the code, and the table's timeline names its latest
 commit. So, after each successful write, the IO manager records the window's `Inputs` beside the
 table together with the table's latest commit instant (`NewsLedger.record`); a later run of the same
 window whose `Inputs` and table instant equal the record has nothing to learn from the engine, and
@@ -25,9 +26,11 @@ record, or an older one that no longer matches, and the next run runs. Records a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR
 from glue_scripts.zfish_etl.job_args import JobResult
 from zfish_assets.engines.hudi_reader import latest_instant
 from zfish_assets.names import FINGERPRINT
@@ -36,6 +39,7 @@ from zfish_assets.resources.lake import Lake
 
 NEWS_DIR = "_zfish/news"
 """Where the records live in the lake: `<NEWS_DIR>/<table>/<first>..<last>.json`."""
+_ACCEPTED = re.compile(rf"/{re.escape(ACCEPTED_DIR)}/[^/]+/day=[^/]+/(?P<digest>[0-9a-f]{{64}})/?$")
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,19 @@ class Inputs:
 
 
 def day_fingerprint(location: str, parameters: Mapping[str, str]) -> str | None:
-    """A crawled day's fingerprint: its files' (the crawl's), its usable rows' count, and where the partition
-    points (the accepted rows' content-addressed folder: what the job reads); None when the crawl recorded none."""
+    """A crawled day's fingerprint; None when the crawl recorded none.
+
+    Where the partition points at the day's accepted rows (`accepted.py`), the folder is named by
+    the rows' SHA-256: a digest of what the job computes from the day, whoever delivered the files
+    and when. The crawl's own fingerprint of the files is not used there, because on a local lake it
+    includes each file's mtime: an identical re-delivery (a rerun's landing) would be news. Anywhere
+    else, the crawl's fingerprint and usable row count, and the location.
+    """
+    found = _ACCEPTED.search(location)
+    if found:
+        return f"rows:{found['digest']}"
     files = parameters.get(FINGERPRINT)
-    return f"{files}:{parameters.get('recordCount', '')}:{location}" if files else None
+    return f"files:{files}:{parameters.get('recordCount', '')}:{location}" if files else None
 
 
 def table_fingerprints(catalog: Catalog, table: str) -> tuple[str, dict[str, str | None]]:

@@ -3,6 +3,7 @@ a change to what it does not read is not. No Spark: the catalog is the local one
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 
 from hypothesis import given, settings as hsettings, strategies as st
@@ -82,3 +83,20 @@ def test_a_day_registered_without_a_fingerprint_is_always_news(tmp_path):
     assert read_inputs(catalog, WINDOW, "incremental", "c0", SOURCES) is not None
     catalog.put_partition("outcomes", DAYS[-1], "file:///elsewhere", {"recordCount": "3"})
     assert read_inputs(catalog, WINDOW, "incremental", "c0", SOURCES) is None
+
+
+def test_accepted_rows_are_fingerprinted_by_their_content(tmp_path):
+    """Where a partition points at its accepted rows (named by their SHA-256), the rows' digest is the day's
+    fingerprint: the same rows re-delivered (new files' mtimes) are no news, other rows are."""
+    catalog = catalog_with(str(tmp_path), {"observations": {}, "outcomes": {}})
+
+    def register(files: str, rows: bytes) -> Inputs | None:
+        digest = hashlib.sha256(rows).hexdigest()
+        catalog.put_partition("outcomes", DAYS[0], f"file:///lake/p/_zfish/accepted/outcomes/day={DAYS[0]}/{digest}",
+                              {FINGERPRINT: files, "recordCount": "1"})
+        return read_inputs(catalog, WINDOW, "incremental", "c0", SOURCES)
+
+    first = register("mtime-1", b'{"fish_id": "f1"}\n')
+    assert first is not None
+    assert register("mtime-2", b'{"fish_id": "f1"}\n') == first
+    assert register("mtime-2", b'{"fish_id": "f2"}\n') != first
