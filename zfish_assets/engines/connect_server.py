@@ -162,7 +162,8 @@ def start_in_background(home: Path | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != settings.SPARK_REMOTE.name}
     with (folder / "start.log").open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", __name__, *([str(home)] if home else [])], stdout=out, stderr=subprocess.STDOUT,
+        command = [sys.executable, "-m", __name__, *([str(home)] if home else [])]
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     (folder / STARTER).write_text(str(process.pid))
     return process.pid
@@ -175,7 +176,11 @@ def _starter(home: Path | None) -> int | None:
     except (OSError, ValueError):
         return None
     _reap(pid)  # one this process made and that has ended stays a zombie until collected
-    return None if _exited(pid) else pid
+    try:  # a pid reused since by another process is not the start: never signal it
+        ours = __name__.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if ours and not _exited(pid) else None
 
 
 def _exited(pid: int) -> bool:

@@ -251,8 +251,8 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=None, metavar="PORT",
                         help="port of a new server (default: a free port); a taken port is refused naming its holder")
     parser.add_argument("--background", action="store_true",
-                        help="with start: return at once and print `warm` (the value of ZFISH_SPARK_REMOTE that makes runs "
-                             "wait for the engine, with a log line, then use it); the start's log is "
+                        help="with start: return at once and print `warm` (the value of ZFISH_SPARK_REMOTE that "
+                             "makes runs wait for the engine, with a log line, then use it); the start's log is "
                              "ZFISH_DATA_DIR/engine/start.log. `make dev` starts it so")
     parser.set_defaults(run=_engine, error=parser.error)
 

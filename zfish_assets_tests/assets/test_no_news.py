@@ -109,7 +109,8 @@ def test_news_of_any_kind_calls_the_engine(walkthrough, defs, instance, data_dir
     redelivered = delivered(defs, "observations", "2025-04-20")
     news = {
         "a new label day whose label reaches an image before the window": lambda: land(
-            defs, "outcomes", "2025-05-12", {"late.json": json.dumps({"fish_id": late_fish, "condition_developed": True})}),
+            defs, "outcomes", "2025-05-12",
+            {"late.json": json.dumps({"fish_id": late_fish, "condition_developed": True})}),
         "a re-delivered observation day": lambda: land(
             defs, "observations", "2025-04-20", {n: regene(t) for n, t in redelivered.items()}),
         "a retracted observation day": lambda: land(defs, "observations", "2025-04-21", {}),

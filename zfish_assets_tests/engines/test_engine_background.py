@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict
@@ -21,6 +22,12 @@ from zfish_assets.engines.spark_session import SparkEnvironmentError
 
 def sleeper() -> subprocess.Popen:
     return subprocess.Popen(["sleep", "60"], start_new_session=True)
+
+
+def starter_stand_in() -> subprocess.Popen:
+    """A process that looks like a background start (`python -m zfish_assets.engines.connect_server`)."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", connect_server.__name__],
+                            start_new_session=True)
 
 
 def gone(process: subprocess.Popen, within_s: float = 10.0) -> bool:
@@ -41,7 +48,7 @@ def record(home, process: subprocess.Popen, ready: bool) -> ServerState:
 
 
 def test_a_run_waits_for_the_engine_that_is_starting_and_says_so_once(tmp_path):
-    starter, server = sleeper(), sleeper()
+    starter, server = starter_stand_in(), sleeper()
     try:
         (tmp_path / STARTER).write_text(str(starter.pid))
         record(tmp_path, server, ready=False)
@@ -69,7 +76,7 @@ def test_without_an_engine_running_or_starting_a_run_fails_at_once_naming_the_fi
 
 
 def test_stop_stops_a_start_under_way_and_the_server(tmp_path):
-    starter, server = sleeper(), sleeper()
+    starter, server = starter_stand_in(), sleeper()
     (tmp_path / STARTER).write_text(str(starter.pid))
     record(tmp_path, server, ready=False)
     assert stop(tmp_path, timeout_s=10)
@@ -78,9 +85,13 @@ def test_stop_stops_a_start_under_way_and_the_server(tmp_path):
     assert not (tmp_path / "secret").exists()
 
 
-def test_a_background_start_never_stops_itself(tmp_path, monkeypatch):
-    """The start in the background stops a stale server through `stop`: its own pid is in `starter.pid`."""
-    (tmp_path / STARTER).write_text(str(os.getpid()))
-    assert connect_server._starter(tmp_path) == os.getpid()
-    assert stop(tmp_path) is False  # no server recorded; and this process is still here
-    assert (tmp_path / STARTER).exists()
+def test_stop_never_signals_a_process_that_is_not_a_start(tmp_path):
+    """A `starter.pid` left behind whose pid a different process took since: that process is left alone."""
+    other = sleeper()
+    try:
+        (tmp_path / STARTER).write_text(str(other.pid))
+        assert connect_server._starter(tmp_path) is None
+        assert stop(tmp_path, timeout_s=2) is False
+        assert other.poll() is None
+    finally:
+        other.kill(), other.wait()
