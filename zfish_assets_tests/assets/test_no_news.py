@@ -126,7 +126,7 @@ def test_news_of_any_kind_calls_the_engine(walkthrough, defs, instance, data_dir
 
 
 def another_writer(monkeypatch, instance) -> None:
-    """A full rewrite of the window's last day: a commit the window's record did not see."""
+    """A full rewrite of a labeled day of the window (its 15 rows again): a commit the window's record did not see."""
     with monkeypatch.context() as m:
         m.setenv("ZFISH_JOIN_MODE", "full")
-        assert join_range(build_definitions(), instance, WINDOW[1], WINDOW[1]).success
+        assert join_range(build_definitions(), instance, "2025-04-08", "2025-04-08").success
