@@ -128,6 +128,9 @@ def start(port: int | None = None, home: Path | None = None, timeout_s: float = 
         running = read_state(home)
         if running is not None and _serves(running, code):
             if port in (None, running.port):
+                if not running.ready:  # recorded by an older zfish: a start that held this lock warmed it
+                    running = ServerState(**{**asdict(running), "ready": True})
+                    path.write_text(json.dumps(asdict(running)))
                 return running
             raise SparkEnvironmentError(
                 f"this data dir's warm engine already runs on port {running.port} (pid {running.pid}): stop it "
