@@ -161,6 +161,10 @@ def start_in_background(home: Path | None = None) -> int:
     Its output goes to `start.log` beside the state; `starter.pid` names it until it ends, so that
     runs waiting for the engine (`wait_ready`) know it is coming and `stop` stops it too.
     """
+    check_java()  # what would fail every start, refused here at once rather than in the log
+    connect_jar = SparkSettings.from_env().jars_dir / jar_name(runtime().connect_coordinate)
+    if not connect_jar.is_file():
+        raise SparkEnvironmentError(f"Spark jars missing: {connect_jar}. Run `make jars` (or `bin/fetch-jars`).")
     folder = state_file(home).parent
     folder.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != settings.SPARK_REMOTE.name}

@@ -265,7 +265,11 @@ def _engine(args: argparse.Namespace) -> int:
     if args.action == "start" and args.background:
         if args.port is not None:
             args.error("--background takes no --port: the engine takes a free port, and runs find it")
-        pid = connect_server.start_in_background()
+        try:
+            pid = connect_server.start_in_background()
+        except SparkEnvironmentError as exc:  # no JDK, no jars: the message says the fix
+            print(f"zfish: {exc}", file=sys.stderr)
+            return 1
         print(WARM)
         print(f"zfish: the warm engine is starting in the background (pid {pid}, log "
               f"{connect_server.state_file().with_name('start.log')}); runs with ZFISH_SPARK_REMOTE={WARM} wait for it",
