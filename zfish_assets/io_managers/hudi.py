@@ -135,7 +135,8 @@ class HudiIOManager(ConfigurableIOManager):
         context.log.info(f"upserting {target.table} for {obj.first_day}..{obj.last_day} ({len(obj.days())} days, "
                          f"{obj.mode}) into {target.uri}")
         started, ledger, before = time.monotonic(), self._ledger(target), None
-        inputs = read_inputs(self.catalog, target.days, obj.mode.value, script_sha256(), astuple(obj.sources))
+        inputs = read_inputs(self.catalog, target.days, obj.mode.value, script_sha256(), astuple(obj.sources),
+                             self.lake)
         since = ledger.unchanged_since(inputs)
         if since is not None:
             context.log.info(f"no news for {obj.first_day}..{obj.last_day}: its observation days, every outcome day, "

@@ -14,7 +14,9 @@ skips it (its checks still run: they read the table).
 Why this is safe, case by case: a new, re-delivered or retracted observation day of the window, a
 new, changed or retracted outcome day anywhere, a partition registered without a fingerprint (it
 cannot be compared: always news), other code or another join mode all change `Inputs`; a commit by
-anyone since (another window's evening, another writer) changes the table's latest instant. The
+anyone since (another window's evening, another writer) changes the table's latest instant. A day
+whose files in the lake are no longer those its crawl recorded (emptied: the crawl registers nothing
+for a day without files; or changed and not crawled again) cannot be fingerprinted: news. The
 inputs are read before the engine runs and recorded after it: a crawl landing meanwhile makes the
 record older than what the run read, which can only cost a run, never skip one. A record is written
 only when the table's latest instant is the run's own commit (or, when it committed nothing, the
@@ -32,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR
 from glue_scripts.zfish_etl.job_args import JobResult
+from zfish_assets.domain.crawl import fingerprint
 from zfish_assets.engines.hudi_reader import latest_instant
 from zfish_assets.names import FINGERPRINT
 from zfish_assets.resources.catalog import Catalog
@@ -78,20 +81,29 @@ def day_fingerprint(location: str, parameters: Mapping[str, str]) -> str | None:
     return f"files:{files}:{parameters.get('recordCount', '')}:{location}" if files else None
 
 
-def table_fingerprints(catalog: Catalog, table: str) -> tuple[str, dict[str, str | None]]:
-    """The crawled table's columns (the job's schema) and each registered day's fingerprint."""
+def table_fingerprints(catalog: Catalog, table: str, lake: Lake | None,
+                       days: tuple[str, ...] | None = None) -> tuple[str, dict[str, str | None]]:
+    """The crawled table's columns (the job's schema) and each registered day's fingerprint (of `days`
+    only, if given). With `lake`, a day whose files differ from what its crawl recorded (a day emptied or
+    changed and not registered again: the crawl registers nothing for a day without files) has none."""
     found = catalog.get_table(table)
     if found is None:
         return "", {}
     columns = json.dumps([list(c) for c in found.columns])
-    return columns, {day: day_fingerprint(location, found.parameters.get(day, {}))
-                     for day, location in sorted(found.partitions.items())}
+    wanted = sorted(found.partitions if days is None else set(days) & set(found.partitions))
+    prints = {day: day_fingerprint(found.partitions[day], found.parameters.get(day, {})) for day in wanted}
+    if lake is not None:
+        stale = {d for d in wanted
+                 if found.parameters.get(d, {}).get(FINGERPRINT) != fingerprint(lake.list_day(table, d))}
+        prints.update(dict.fromkeys(stale))
+    return columns, prints
 
 
 def read_inputs(catalog: Catalog, days: tuple[str, ...], mode: str, code: str,
-                sources: tuple[str, str]) -> Inputs | None:
+                sources: tuple[str, str], lake: Lake | None = None) -> Inputs | None:
     """The run's inputs as the catalog fingerprints them; None when one cannot be fingerprinted (then: news)."""
-    (observed_columns, observed), (labeled_columns, outcomes) = (table_fingerprints(catalog, t) for t in sources)
+    observed_columns, observed = table_fingerprints(catalog, sources[0], lake, days)
+    labeled_columns, outcomes = table_fingerprints(catalog, sources[1], lake)
     observations = {day: observed.get(day) for day in days}
     if any(observed.get(d, "absent") is None for d in days) or any(f is None for f in outcomes.values()):
         return None

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, Definitions
 
 from glue_scripts.zfish_etl.job_args import JobArgs
 from zfish_assets.definitions import build_definitions
@@ -38,8 +38,9 @@ class RefusingEngine(Engine):
 def refusing(defs):
     """`defs` with an IO manager whose engine refuses to run."""
     io = defs.resources["hudi_io_manager"]
-    return defs._replace(resources={**defs.resources, "hudi_io_manager": HudiIOManager(
-        engine=RefusingEngine(), catalog=io.catalog, lake=io.lake)})
+    return Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, schedules=defs.schedules,
+                       sensors=defs.sensors, executor=defs.executor, resources={**defs.resources, "hudi_io_manager":
+                       HudiIOManager(engine=RefusingEngine(), catalog=io.catalog, lake=io.lake)})
 
 
 def evening(defs, instance) -> None:
