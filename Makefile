@@ -53,15 +53,18 @@ check: $(STAMP)
 # created with the project's dagster.yaml (run queue, the hudi_writer pool limit, no sign-up dialog), and
 # SIGTERM stopping it even when started in the background; the schedule and sensors start RUNNING.
 # Runs share the warm engine (a Spark Connect server started here, stopped when dagster dev ends),
-# unless ZFISH_SPARK_REMOTE already names one. It listens on 127.0.0.1 only, and the URL `zfish engine
-# start` prints carries the secret it requires (new at each start; never printed by status or logs).
+# unless ZFISH_SPARK_REMOTE already names one. It starts and warms in the background while the UI comes
+# up; runs that need Spark wait for it (ZFISH_SPARK_REMOTE=warm, a line in their log). It listens on
+# 127.0.0.1 only and requires its secret (new at each start, in ZFISH_DATA_DIR/engine/secret, mode
+# 0600; runs read it there; never printed by status or logs). DEV_ARGS go to `zfish dev`
+# (e.g. DEV_ARGS="-- -h 127.0.0.1 -p 3001").
 dev: $(STAMP) $(JARS_STAMP)
 	@set -e; \
 	if [ -z "$$ZFISH_SPARK_REMOTE" ]; then \
-	  ZFISH_SPARK_REMOTE=$$($(VENV)/bin/zfish engine start); export ZFISH_SPARK_REMOTE; \
+	  ZFISH_SPARK_REMOTE=$$($(VENV)/bin/zfish engine start --background); export ZFISH_SPARK_REMOTE; \
 	  trap '$(VENV)/bin/zfish engine stop' EXIT; trap 'exit 130' INT TERM; \
 	fi; \
-	$(VENV)/bin/zfish dev
+	$(VENV)/bin/zfish dev $(DEV_ARGS)
 
 # The definitions load as `dg dev` loads them (the project's [tool.dg]); CI runs it first.
 check-defs: $(STAMP)

@@ -307,7 +307,8 @@ SPARK_S3A = Setting("ZFISH_SPARK_S3A", "false", flag,
                     "Load the s3a jars into every local session (an S3 lake's session loads them anyway).")
 SPARK_REMOTE = Setting("ZFISH_SPARK_REMOTE", "", text,
                        "The warm engine's Spark Connect URL, its secret included (`zfish engine start` prints "
-                       "it); blank: Spark in process.")
+                       "it); `warm`: this data dir's warm engine, waited for while it starts (`make dev`); "
+                       "blank: Spark in process.")
 
 SETTINGS: tuple[Setting[Any], ...] = tuple(v for v in list(globals().values()) if isinstance(v, Setting))
 

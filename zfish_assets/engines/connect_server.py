@@ -30,7 +30,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from zfish_assets import settings
 from zfish_assets.engines import connect_guard, ports
@@ -41,6 +41,7 @@ from zfish_assets.runtimes import jar_name, runtime
 
 SERVER_CLASS = connect_guard.MAIN_CLASS
 START_TIMEOUT_S = 180.0
+STARTER = "starter.pid"  # a background start's pid, while it runs
 _LABELS = {SERVER_CLASS: "a zfish warm engine of another data dir"}
 
 
@@ -53,6 +54,7 @@ class ServerState:
     code_sha256: str
     log: str
     secret_file: str = ""
+    ready: bool = False  # listening and warmed: what runs of `ZFISH_SPARK_REMOTE=warm` wait for
 
     @property
     def url(self) -> str:
@@ -126,6 +128,9 @@ def start(port: int | None = None, home: Path | None = None, timeout_s: float = 
         running = read_state(home)
         if running is not None and _serves(running, code):
             if port in (None, running.port):
+                if not running.ready:  # recorded by an older zfish: a start that held this lock warmed it
+                    running = ServerState(**{**asdict(running), "ready": True})
+                    path.write_text(json.dumps(asdict(running)))
                 return running
             raise SparkEnvironmentError(
                 f"this data dir's warm engine already runs on port {running.port} (pid {running.pid}): stop it "
@@ -145,7 +150,78 @@ def start(port: int | None = None, home: Path | None = None, timeout_s: float = 
                 raise SparkEnvironmentError(
                     f"the new Spark Connect server failed its warm-up job ({connect_guard.masked(str(exc))}); "
                     f"see {state.log}") from exc
+        state = ServerState(**{**asdict(state), "ready": True})
+        path.write_text(json.dumps(asdict(state)))
     return state
+
+
+def start_in_background(home: Path | None = None) -> int:
+    """`start` in a process of its own, detached (`make dev` serves the UI meanwhile); its pid.
+
+    Its output goes to `start.log` beside the state; `starter.pid` names it until it ends, so that
+    runs waiting for the engine (`wait_ready`) know it is coming and `stop` stops it too.
+    """
+    check_java()  # what would fail every start, refused here at once rather than in the log
+    connect_jar = SparkSettings.from_env().jars_dir / jar_name(runtime().connect_coordinate)
+    if not connect_jar.is_file():
+        raise SparkEnvironmentError(f"Spark jars missing: {connect_jar}. Run `make jars` (or `bin/fetch-jars`).")
+    folder = state_file(home).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != settings.SPARK_REMOTE.name}
+    with (folder / "start.log").open("wb") as out:
+        command = [sys.executable, "-m", __name__, *([str(home)] if home else [])]
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    (folder / STARTER).write_text(str(process.pid))
+    return process.pid
+
+
+def _starter(home: Path | None) -> int | None:
+    """The pid of a background start still running, if any."""
+    try:
+        pid = int(state_file(home).with_name(STARTER).read_text())
+    except (OSError, ValueError):
+        return None
+    _reap(pid)  # one this process made and that has ended stays a zombie until collected
+    try:  # a pid reused since by another process is not the start: never signal it
+        ours = __name__.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if ours and not _exited(pid) else None
+
+
+def _exited(pid: int) -> bool:
+    """Whether `pid` is a zombie (ended, not yet collected by a parent that is not this process)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def wait_ready(log: Callable[[str], object], home: Path | None = None,
+               timeout_s: float = 2 * START_TIMEOUT_S) -> ServerState:
+    """The warm engine once it listens and has warmed, waiting (and saying so, once) while it starts.
+
+    Fails at once, naming the fix, when no engine runs and none is starting; after `timeout_s`, naming
+    the start's log.
+    """
+    deadline, said = time.monotonic() + timeout_s, False
+    start_log = state_file(home).with_name("start.log")
+    while True:
+        state, starter = read_state(home), _starter(home)
+        if state is not None and state.ready and state.port:
+            return state
+        if state is None and starter is None:
+            raise SparkEnvironmentError(
+                f"{settings.SPARK_REMOTE.name}=warm, but no warm engine runs or is starting for this data dir: start "
+                f"it with `zfish engine start` (`make dev` starts it); the last background start's log: {start_log}")
+        if time.monotonic() > deadline:
+            raise SparkEnvironmentError(f"the warm engine is not ready after {timeout_s:g}s: see {start_log}")
+        if not said:
+            log(f"waiting for the warm engine to finish starting and warming (pid {starter or state.pid}; "
+                f"log {start_log}); runs that need Spark start when it is ready")
+            said = True
+        time.sleep(0.5)
 
 
 @contextmanager
@@ -204,7 +280,12 @@ def _wait_listening(process: subprocess.Popen, state: ServerState, home: Path | 
 
 
 def stop(home: Path | None = None, timeout_s: float = 30.0) -> bool:
-    """Stop the recorded server (its whole process group: the JVM and its Python workers); False if none ran."""
+    """Stop a background start (`start_in_background`) still running, then the recorded server (its whole
+    process group: the JVM and its Python workers); False if none ran."""
+    pid = _starter(home)
+    if pid is not None and pid != os.getpid():  # not when the background start itself stops a stale server
+        _terminate(pid, timeout_s)
+        state_file(home).with_name(STARTER).unlink(missing_ok=True)
     state = read_state(home)
     state_file(home).with_name("secret").unlink(missing_ok=True)  # the server read it at its start
     if state is None:
@@ -228,9 +309,42 @@ def stop(home: Path | None = None, timeout_s: float = 30.0) -> bool:
     return True
 
 
+def _terminate(pid: int, timeout_s: float) -> None:
+    """SIGTERM a background start's process group, and wait for it to end (a server it launched meanwhile
+    has recorded its state by then, for `stop` to stop)."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not _exited(pid):
+        _reap(pid)
+        time.sleep(0.1)
+
+
 def _reap(pid: int) -> None:
     """Collect the exit status when this process started the server (else it lingers as a zombie)."""
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def _main() -> int:
+    """A background start (`start_in_background`): start, warm, record; the error in the log if it fails."""
+    home = Path(sys.argv[1]) if len(sys.argv) > 1 else None  # `start_in_background`'s `home`
+    began = time.perf_counter()
+    try:
+        state = start(home=home)
+    except SparkEnvironmentError as exc:
+        print(f"zfish: {exc}", flush=True)
+        return 1
+    finally:
+        state_file(home).with_name(STARTER).unlink(missing_ok=True)
+    print(f"zfish: warm engine pid {state.pid} on 127.0.0.1:{state.port} ready in {time.perf_counter() - began:.1f}s",
+          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

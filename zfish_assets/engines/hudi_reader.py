@@ -36,6 +36,18 @@ def completed_commits(uri: str, storage_options: Mapping[str, str]) -> list[str]
     return [i.timestamp for i in _table(uri, storage_options).get_timeline().get_completed_commits()]
 
 
+def latest_instant(uri: str, storage_options: Mapping[str, str]) -> str | None:
+    """The latest completed instant that changed data (commit, delta commit, replace commit); None
+    without a table. Cleans and other table services are left out: they change no row."""
+    try:
+        timeline = _table(uri, storage_options).get_timeline()
+    except Exception:  # hudi-rs raises a plain exception when the base path holds no table
+        return None
+    instants = [i.timestamp for listed in (timeline.get_completed_commits(), timeline.get_completed_deltacommits(),
+                                           timeline.get_completed_replacecommits()) for i in listed]
+    return max(instants, default=None)
+
+
 def read_hudi_snapshot(
     uri: str,
     storage_options: Mapping[str, str],

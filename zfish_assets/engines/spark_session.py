@@ -9,12 +9,15 @@ settings (`connect_server`), refused when that server runs other job code than t
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,6 +151,24 @@ def remote_url() -> str:
     return settings.SPARK_REMOTE.get()
 
 
+WARM = "warm"
+"""`ZFISH_SPARK_REMOTE=warm`: this data dir's warm engine, whatever its port and secret, waited for while it
+starts (`make dev` starts it in the background and serves the UI meanwhile)."""
+
+
+def resolve_remote(url: str, log: Callable[[str], object] = logging.getLogger("zfish").info) -> str:
+    """The Spark Connect URL to use for `url`: itself, or for `warm`, the warm engine's once it is ready."""
+    if url != WARM:
+        return url
+    from zfish_assets.engines.connect_server import wait_ready  # it builds on this module
+
+    began = time.monotonic()
+    state = wait_ready(log)
+    if time.monotonic() - began > 1:
+        log(f"the warm engine is ready (waited {time.monotonic() - began:.0f}s)")
+    return state.url
+
+
 def get_spark_session(spark_settings: SparkSettings | None = None):
     """The process's Spark session with zfish's settings (created on first call, then reused).
 
@@ -155,7 +176,7 @@ def get_spark_session(spark_settings: SparkSettings | None = None):
     """
 
     if remote_url():
-        return remote_session(remote_url())
+        return remote_session(resolve_remote(remote_url()))
     spark_settings = spark_settings or SparkSettings.from_env()
     check_java()
     check_pyspark()

@@ -20,13 +20,18 @@ longer holds, fish whose label was withdrawn). Days outside the range that the r
 touched (a label that arrived late reaching old images, a corrected label) are registered too and
 recorded with an `AssetMaterialization` each (Dagster records the range's days only), so the UI and
 the run's checks (`check_specs.run_days`) see them.
+
+A run whose inputs (the window's observation days, every outcome day, the join mode, the job's
+code) and table are as the window's last successful run left them does not call the engine at all
+(`news.py`): it records what the table holds as any run does, registers nothing, and says so
+(`engine_skipped`); its checks run as ever.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -37,7 +42,9 @@ from pyspark.sql import DataFrame as SparkDataFrame
 from glue_scripts.zfish_etl.job_args import JobArgs
 from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.engines.hudi_reader import HudiSnapshot, read_hudi_snapshot, table_exists
-from zfish_assets.io_managers.metadata import Written, day_metadata, hive_type, run_metadata
+from zfish_assets.engines.job_code import script_sha256
+from zfish_assets.io_managers.metadata import Written, day_metadata, hive_type, news_metadata, run_metadata
+from zfish_assets.io_managers.news import NewsLedger, read_inputs, skipped_result
 from zfish_assets.names import META_COLUMNS
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.catalog import Catalog
@@ -127,14 +134,25 @@ class HudiIOManager(ConfigurableIOManager):
                              f"materializes {target.days}: return the run's partition range")
         context.log.info(f"upserting {target.table} for {obj.first_day}..{obj.last_day} ({len(obj.days())} days, "
                          f"{obj.mode}) into {target.uri}")
-        started = time.monotonic()
-        # The step's key, the same on each retry of it: an engine finds the work it started by it.
-        run_key = f"{context.run_id}:{context.step_key}"
-        with retry_transient(step.retry_number, f"the {target.table} job"):
-            result = self.engine.run_job(self._job_args(obj, target, run_key), run_key=run_key, context=context)
+        started, ledger, before = time.monotonic(), self._ledger(target), None
+        inputs = read_inputs(self.catalog, target.days, obj.mode.value, script_sha256(), astuple(obj.sources),
+                             self.lake)
+        since = ledger.unchanged_since(inputs)
+        if since is not None:
+            context.log.info(f"no news for {obj.first_day}..{obj.last_day}: its observation days, every outcome day, "
+                             f"the join mode and the job code are as the run that left {target.table} at commit "
+                             f"{since} read them: the engine is not called")
+            result = skipped_result(obj.first_day, obj.last_day, obj.mode)
+        else:
+            before = ledger.instant()
+            # The step's key, the same on each retry of it: an engine finds the work it started by it.
+            run_key = f"{context.run_id}:{context.step_key}"
+            with retry_transient(step.retry_number, f"the {target.table} job"):
+                result = self.engine.run_job(self._job_args(obj, target, run_key), run_key=run_key, context=context)
         written = Written.read(target.uri, target.days, self.lake.storage_options(), result, time.monotonic() - started)
-        if written.snapshot is not None:
+        if since is None and written.snapshot is not None:
             self._register(target, written)
+        recorded = ledger.record(inputs, before, result) if since is None else since
         observed = self.catalog.partition_parameters(obj.sources.observations)
         for day in target.days:
             step.add_asset_metadata(day_metadata(written, day, observed.get(day, {})), partition_key=day)
@@ -142,8 +160,11 @@ class HudiIOManager(ConfigurableIOManager):
             step.log_event(AssetMaterialization(context.asset_key, partition=day, description=(
                 f"redone by the run of {target.days[0]}..{target.days[-1]}: a label reached this day's images"
             ), metadata=day_metadata(written, day, observed.get(day, {}))))
-        step.add_asset_metadata(run_metadata(written, f"{self.catalog.database}.{target.table}"),
-                                partition_key=target.days[-1])
+        step.add_asset_metadata({**run_metadata(written, f"{self.catalog.database}.{target.table}"),
+                                 **news_metadata(since, recorded)}, partition_key=target.days[-1])
+
+    def _ledger(self, target: TableSlice) -> NewsLedger:
+        return NewsLedger(self.lake, target.table, target.uri, self.lake.storage_options())
 
     def _job_args(self, request: JoinRequest, target: TableSlice, run_key: str) -> JobArgs:
         return JobArgs(

@@ -120,6 +120,13 @@ def run_metadata(written: Written, table_name: str) -> dict[str, Any]:
     }
 
 
+def news_metadata(since: str | None, recorded: str | None) -> dict[str, Any]:
+    """Whether the run called the engine (`io_managers/news.py`): `engine_skipped` with the commit its
+    inputs were last read for, or the commit a later run with the same inputs may skip from ("" when the
+    run could not record one: an input without fingerprint, another writer's commit since)."""
+    return {"engine_skipped": since is not None, "no_news_since": since or recorded or ""}
+
+
 def day_metadata(written: Written, day: str, observed: Mapping[str, str]) -> dict[str, Any]:
     """One day's figures, numbers so that the UI plots them over the days; `observed` is the
     observations' catalog partition of the day (its crawl's record count)."""

@@ -29,6 +29,7 @@ from zfish_assets.engines.spark_session import (
     jar_paths,
     masked_url,
     remote_url,
+    resolve_remote,
     s3a_conf,
 )
 
@@ -76,6 +77,8 @@ class LocalSparkEngine(Engine):
             raise SparkEnvironmentError(
                 f"{settings.SPARK_REMOTE.name}={masked_url(remote)}: the warm engine serves lakes on this machine's disk, and this "
                 f"lake is on S3 (its s3a settings and credentials belong to the run): unset {settings.SPARK_REMOTE.name}")
+        if remote:  # `warm`: wait here, in the run's log, while the warm engine starts (`make dev`)
+            resolve_remote(remote, log.info)
         base = SparkSettings.from_env()
         spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a))
         if self.s3a:

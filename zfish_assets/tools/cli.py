@@ -250,14 +250,31 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("action", choices=("start", "stop", "status"))
     parser.add_argument("--port", type=int, default=None, metavar="PORT",
                         help="port of a new server (default: a free port); a taken port is refused naming its holder")
+    parser.add_argument("--background", action="store_true",
+                        help="with start: return at once and print `warm` (the value of ZFISH_SPARK_REMOTE that "
+                             "makes runs wait for the engine, with a log line, then use it); the start's log is "
+                             "ZFISH_DATA_DIR/engine/start.log. `make dev` starts it so")
     parser.set_defaults(run=_engine, error=parser.error)
 
 
 def _engine(args: argparse.Namespace) -> int:
     from zfish_assets.engines import connect_server
     from zfish_assets.engines.job_code import script_sha256
-    from zfish_assets.engines.spark_session import SparkEnvironmentError
+    from zfish_assets.engines.spark_session import WARM, SparkEnvironmentError
 
+    if args.action == "start" and args.background:
+        if args.port is not None:
+            args.error("--background takes no --port: the engine takes a free port, and runs find it")
+        try:
+            pid = connect_server.start_in_background()
+        except SparkEnvironmentError as exc:  # no JDK, no jars: the message says the fix
+            print(f"zfish: {exc}", file=sys.stderr)
+            return 1
+        print(WARM)
+        print(f"zfish: the warm engine is starting in the background (pid {pid}, log "
+              f"{connect_server.state_file().with_name('start.log')}); runs with ZFISH_SPARK_REMOTE={WARM} wait for it",
+              file=sys.stderr)
+        return 0
     if args.action == "start":
         began = time.perf_counter()
         try:

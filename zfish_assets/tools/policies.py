@@ -7,7 +7,8 @@
   catalog, starts, watches and stops the job, puts each run's Dagster Pipes context and reads the
   run's CloudWatch output stream (the job's lines and its result), verifies the job's code
   (reads, never writes it), reads the Hudi table, exports training sets, runs Athena in its
-  workgroup. Writes `processed/` only when it runs the job itself (`ZFISH_ENGINE=spark`).
+  workgroup, records what each join read under `_zfish/news/` (so a run with no news skips the job).
+  Writes `processed/` only when it runs the job itself (`ZFISH_ENGINE=spark`).
 - **job role** (what the Glue job and the crawlers run as): reads raw days, their ledgers and the
   catalog and its run's Pipes context, writes `processed/` and, in crawler mode, registers the raw tables'
   partitions; writes its logs. Reads its code, never writes it. It never writes joined_fish_data's
@@ -28,6 +29,7 @@ from glue_scripts.zfish_etl.landing import LANDING_DIR
 from zfish_assets.assets.training import EXPORT_PREFIX
 from zfish_assets.tools.deploy import DeploySettings
 from zfish_assets.domain.crawler import crawler_name
+from zfish_assets.io_managers.news import NEWS_DIR
 from zfish_assets.names import PIPES_FOLDER, RAW_TABLES
 
 
@@ -151,8 +153,9 @@ def deployer_policy(s: DeploySettings) -> dict:
 def runner_policy(s: DeploySettings) -> dict:
     a = _Arns(s)
     # `_zfish/landing`: an S3 landing's marker and its copy of the day it replaces (see landing.py);
-    # `_zfish/accepted`: the crawl's accepted rows, where partitions point (and Athena, as this principal, reads)
-    lake_write = [*RAW_TABLES, "quarantine", "_zfish/keys", LANDING_DIR, ACCEPTED_DIR, EXPORT_PREFIX] + \
+    # `_zfish/accepted`: the crawl's accepted rows, where partitions point (and Athena, as this principal, reads);
+    # `_zfish/news`: what each join read, for the next run of its window to skip the job when nothing changed
+    lake_write = [*RAW_TABLES, "quarantine", "_zfish/keys", LANDING_DIR, ACCEPTED_DIR, NEWS_DIR, EXPORT_PREFIX] + \
         (["processed"] if s.engine == "spark" else [])
     statements = [
         _list_lake(a, spark=s.engine == "spark"),

@@ -1,0 +1,91 @@
+"""`make dev` from the command to a UI that answers, and to a warm engine: wall time of each.
+
+`.venv/bin/python benchmarks/ui_ready.py` runs `make dev` in a scratch data dir (no engine running
+before) on a free port of 127.0.0.1, and times, from the command: the UI answering with the code
+location loaded (GraphQL `repositoriesOrError`, what the UI's first page asks), and the warm engine
+recorded ready (listening and warmed: what runs wait for). Then it stops `make dev` as Ctrl-C does
+and checks that the engine stopped with it. Target (issue "Performance III"): the UI within 30 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import harness
+
+TARGET_S = 30.0
+QUERY = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ui_loaded(port: int) -> bool:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": QUERY}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return bool(json.loads(response.read())["data"]["repositoriesOrError"].get("nodes"))
+    except (OSError, KeyError, ValueError):
+        return False
+
+
+def engine_ready(data_dir: Path) -> bool:
+    state = data_dir / "engine" / "server.json"
+    try:
+        return bool(json.loads(state.read_text()).get("ready"))
+    except (OSError, ValueError):
+        return False
+
+
+def wait(condition, process: subprocess.Popen, what: str, log: Path, timeout_s: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not after {timeout_s:g}s (make dev exited {process.poll()}); "
+                               f"the end of {log}:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.25)
+
+
+def main() -> None:
+    results = harness.Results("ui_ready", {})
+    with harness.scratch_data_dir() as data_dir:
+        port, log = free_port(), data_dir / "make-dev.log"
+        env = {k: v for k, v in os.environ.items() if k != "ZFISH_SPARK_REMOTE"}
+        began = time.perf_counter()
+        with log.open("wb") as out:
+            process = subprocess.Popen(["make", "-s", "dev", f"DEV_ARGS=-- -h 127.0.0.1 -p {port}"], cwd=harness.REPO,
+                                       stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            wait(lambda: ui_loaded(port), process, "the UI", log)
+            ui_s = time.perf_counter() - began
+            wait(lambda: engine_ready(data_dir), process, "the warm engine", log)
+            engine_s = time.perf_counter() - began
+        finally:
+            os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in the terminal: the recipe's trap stops the engine
+            process.wait(120)
+        stopped = not (data_dir / "engine" / "server.json").exists()
+    rows = [{"phase": "UI answers (code location loaded)", "seconds": round(ui_s, 2)},
+            {"phase": "warm engine ready (in the background)", "seconds": round(engine_s, 2)}]
+    for row in rows:
+        results.add(row)
+    met = ui_s <= TARGET_S
+    results.document.update(target_s=TARGET_S, met=met, engine_stopped_with_make_dev=stopped)
+    harness.print_table(rows, "make dev, from the command")
+    print(f"engine stopped with make dev: {stopped}")
+    print(f"target: the UI within {TARGET_S:.0f} s: {'met' if met else 'missed'} ({ui_s:.1f} s)")
+    results.write()
+
+
+if __name__ == "__main__":
+    main()
