@@ -320,6 +320,38 @@ def evening(offset: int, with_checks: bool = True) -> dict[str, Any]:
             "join_stages": join_stages}
 
 
+def engine_floor(existing_rows: int = 60, new_rows: int = 15) -> dict[str, float]:
+    """The engine's own floor for an evening, in a fresh process: what no orchestration can go below.
+
+    `session start`: a Spark session (a fresh JVM on the cold engine; a connection on the warm one).
+    `warm upsert`: one Hudi upsert (the project's options, `zfish_etl.hudi.upsert`) of `new_rows`
+    rows of a new day into a table of `existing_rows` rows, after one untimed upsert that created
+    the table and loaded Hudi's classes: the single commit an evening's news needs, and nothing else.
+    """
+    from datetime import datetime as _dt
+
+    from glue_scripts.zfish_etl.hudi import upsert
+    from zfish_assets.engines.spark_session import get_spark_session
+
+    phases = Phases()
+    with phases("session start"):
+        spark = get_spark_session()
+    schema = "image_id string, fish_id string, timestamp timestamp, day string, condition_developed boolean"
+
+    def rows(first: int, count: int, on: str) -> Any:
+        return spark.createDataFrame([(f"img-{i}", f"fish-{i % 20}", _dt(2025, 4, 5, 12), on, i % 2 == 0)
+                                      for i in range(first, first + count)], schema)
+
+    table = Path(tempfile.mkdtemp(prefix="zfish-floor-", dir="/tmp")) / "floor"
+    try:
+        upsert(rows(0, existing_rows, day(0)), str(table), "floor", "bench")
+        with phases("warm upsert"):
+            upsert(rows(existing_rows, new_rows, day(1)), str(table), "floor", "bench")
+    finally:
+        shutil.rmtree(table.parent, ignore_errors=True)
+    return phases.seconds
+
+
 def spark_stages(spark: Any, since: float) -> dict[str, Any]:
     """Spark's own metrics for the jobs submitted after `since` (epoch seconds): where a join spent its time.
 

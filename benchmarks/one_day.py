@@ -4,9 +4,12 @@
 (2025-04-05..2025-05-10, backfilled in one join run, untimed) in one process, then runs the evening
 of 2025-05-11 in a fresh process, as Dagster runs it: landing and crawling the day, the crawled
 tables' checks, the Spark session start on its own, the join of the window [D-35, D], and the
-joined table's checks. Targets (issues #8, #18): the whole evening in 30 s or less, Spark start
-included (`--engine cold`), and 8 s or less on the warm engine (`--engine warm`: a Spark Connect
-server started before the history is seeded, so the evening finds it warm).
+joined table's checks. Then, in another fresh process on the same engine, the engine's floor
+(`harness.engine_floor`): a session start and one warm Hudi upsert of the evening's rows into a
+small table, and prints the evening's ratio to it. Targets: the whole evening in 10 s or less and
+at most 2.5 x the floor (session start + warm upsert) on a fresh JVM (`--engine cold`); 3 s or less
+and at most 2.5 x the warm upsert on the warm engine (`--engine warm`: a Spark Connect server
+started before the history is seeded, so the evening finds it warm).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import argparse
 
 import harness
 
-TARGET_S = {"cold": 30.0, "warm": 8.0}
+TARGET_S = {"cold": 10.0, "warm": 3.0}
+TARGET_RATIO = 2.5
 
 
 def main() -> None:
@@ -29,14 +33,20 @@ def main() -> None:
     with harness.scratch_data_dir(ZFISH_FISH_PER_DAY=str(args.fish_per_day)), harness.engine(args.engine):
         harness.in_fresh_process(harness.seed_history, 0, args.history_days - 1)
         measured = harness.in_fresh_process(harness.evening, args.history_days)
+        floor_phases = harness.in_fresh_process(harness.engine_floor)
     rows = [{"phase": phase, "seconds": round(seconds, 2)} for phase, seconds in measured["seconds"].items()]
     total = sum(measured["seconds"].values())
     rows.append({"phase": "total", "seconds": round(total, 2)})
+    # The floor a cold evening is held to includes its JVM; a warm one finds the JVM running.
+    floor = floor_phases["warm upsert"] + (floor_phases["session start"] if args.engine == "cold" else 0.0)
+    ratio = total / floor
+    rows += [{"phase": f"floor: {name}", "seconds": round(seconds, 2)} for name, seconds in floor_phases.items()]
     for row in rows:
         results.add(row)
     results.document.update(day=measured["day"], window=measured["window"], checks_passed=measured["checks"],
                             join_stages=measured["join_stages"], target_s=TARGET_S[args.engine],
-                            met=total <= TARGET_S[args.engine])
+                            floor_s=round(floor, 2), ratio=round(ratio, 2), target_ratio=TARGET_RATIO,
+                            met=total <= TARGET_S[args.engine] and ratio <= TARGET_RATIO)
     harness.print_table(rows, f"evening of {measured['day']} (window {measured['window']}, "
                               f"{measured['checks']} checks passed)")
     stages = measured["join_stages"]
@@ -44,6 +54,8 @@ def main() -> None:
           f"of {measured['seconds']['join+upsert']:.1f} s; longest: {', '.join(stages['top'])}")
     target = TARGET_S[args.engine]
     print(f"target ({args.engine} engine) <= {target:.0f} s: {'met' if total <= target else 'missed'} ({total:.1f} s)")
+    print(f"floor {floor:.1f} s ({'session start + ' if args.engine == 'cold' else ''}warm upsert): the evening is "
+          f"{ratio:.1f} x it, target <= {TARGET_RATIO} x: {'met' if ratio <= TARGET_RATIO else 'missed'}")
     results.write()
 
 
