@@ -33,3 +33,22 @@ def test_an_unwritable_data_dir_is_one_line_naming_the_setting(tmp_path):
         assert result.returncode == 2, result.stderr
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and f"ZFISH_DATA_DIR={blocker / 'data'} is not a writable folder" in lines[0], lines
+
+
+def test_the_demo_stops_at_the_first_failed_evening_with_its_cause_in_a_line(tmp_path):
+    """The first evening's join cannot reach its engine (a warm engine named but gone): the demo says
+    why in one line, stops there (no second evening), and exits non-zero. A short simulation: three
+    days from 2025-05-08, labels a day later."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = zfish("demo", ZFISH_DATA_DIR=str(tmp_path / "data"), ZFISH_SIM_START="2025-05-08",
+                   ZFISH_LABEL_DELAY_DAYS="1", ZFISH_SPARK_REMOTE=f"sc://127.0.0.1:{port}/;x-zfish-token=gone")
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert "Evening of 2025-05-10" in out and "Evening of 2025-05-11" not in out, out
+    (failed,) = [line for line in out.splitlines() if "FAILED:" in line]
+    assert f"no Spark Connect server answers at sc://127.0.0.1:{port}" in failed and "gone" not in failed, failed
+    assert "Stopped after the evening of 2025-05-10" in out and "Traceback" not in out + result.stderr
