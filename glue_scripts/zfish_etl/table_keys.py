@@ -24,12 +24,13 @@ import hashlib
 import os
 import shutil
 from collections.abc import Iterable
-
-from pyspark.sql import Column, SparkSession, Window
-from pyspark.sql import functions as F
+from typing import TYPE_CHECKING
 
 from glue_scripts.zfish_etl import aws
 from glue_scripts.zfish_etl.files import S3_SCHEMES, local_path
+
+if TYPE_CHECKING:  # PySpark is imported where used: the Dagster side reads this module's hashes without it
+    from pyspark.sql import Column, SparkSession
 
 KEY_COLUMN = "image_id"
 DIGEST_VERSION = "v1"  # a new hash or layout gets a new folder: digests of another version are never read
@@ -54,6 +55,8 @@ def key_hash(key: str) -> int:
 
 def key_hash_column(key: Column) -> Column:
     """`key_hash` as a Spark expression."""
+    from pyspark.sql import functions as F
+
     return F.conv(F.substring(F.md5(key), 1, HASH_HEX_DIGITS), 16, 10).cast("bigint")
 
 
@@ -85,6 +88,9 @@ def write_table_keys(spark: SparkSession, table_path: str, days: Iterable[str]) 
     the table, never to a digest of files since replaced. The new ones are named by the files the
     rows were read from (the same scan), so a commit landing meanwhile only leaves them unused.
     """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     days = sorted(set(days))
     if not days:
         return

@@ -18,9 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -39,6 +36,11 @@ from zfish_assets.partitions import validate_day
 from zfish_assets.engines.hudi_reader import HudiSnapshot
 from zfish_assets.resources.lake import Lake
 from zfish_assets.names import COLUMN_SCHEMA, JOINED, ROW_COUNT, TRAINING
+from zfish_assets.lazy import lazy_module
+
+pa = lazy_module("pyarrow")
+pc = lazy_module("pyarrow.compute")
+pq = lazy_module("pyarrow.parquet")
 
 SPLITS = ("train", "validation", "test")
 LABEL = "condition_developed"
@@ -112,28 +114,28 @@ def export_key(instant: str, digest: str, name: str = "") -> str:
     return f"{folder}/{name}" if name else folder
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
+def parquet_bytes(table: "pa.Table") -> bytes:
     """`table` as Parquet, written the same way every time: same rows and schema, same bytes."""
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="snappy")
     return sink.getvalue()
 
 
-def read_parquet(data: bytes) -> pa.Table:
+def read_parquet(data: bytes) -> "pa.Table":
     return pq.read_table(pa.BufferReader(data))
 
 
-def label_balance(table: pa.Table) -> dict[str, int | float]:
+def label_balance(table: "pa.Table") -> dict[str, int | float]:
     positive = pc.sum(table[LABEL]).as_py() or 0
     return {"positive": positive, "negative": table.num_rows - positive,
             "positive_rate": round(positive / table.num_rows, 4) if table.num_rows else 0.0}
 
 
-def schema_fields(schema: pa.Schema) -> list[dict[str, str]]:
+def schema_fields(schema: "pa.Schema") -> list[dict[str, str]]:
     return [{"name": f.name, "type": str(f.type)} for f in schema]
 
 
-def labeled_rows(rows: pa.Table, first_day: str | None, last_day: str | None) -> pa.Table:
+def labeled_rows(rows: "pa.Table", first_day: str | None, last_day: str | None) -> "pa.Table":
     """The labeled rows of the chosen days, without Hudi's meta columns, sorted by image_id."""
     keep = pc.is_valid(rows[LABEL])
     if first_day:
@@ -154,12 +156,12 @@ def _markdown(rows: list[dict], columns: Sequence[str]) -> str:
 class TrainingCut:
     """What a training set holds before it is written: its rows, each fish's split, each split's rows."""
 
-    data: pa.Table
+    data: "pa.Table"
     split_of_fish: dict[str, str]
-    splits: dict[str, pa.Table]  # every split of SPLITS, in order, empty when no fish falls in it
+    splits: "dict[str, pa.Table]"  # every split of SPLITS, in order, empty when no fish falls in it
 
 
-def cut(rows: pa.Table, config: TrainingSetConfig) -> TrainingCut:
+def cut(rows: "pa.Table", config: TrainingSetConfig) -> TrainingCut:
     """The labeled rows of `config`'s days in `rows`, dealt into splits by fish."""
     data = labeled_rows(rows, config.first_day, config.last_day)
     fish = data["fish_id"].to_pylist()

@@ -9,14 +9,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetChecksDefinition, AssetKey, DagsterInstance, asset_check
 
 from zfish_assets.assets.training import LABEL, SPLITS, label_balance, read_parquet, schema_fields
 from zfish_assets.engines.hudi_reader import read_hudi_snapshot
 from zfish_assets.names import TRAINING
 from zfish_assets.resources.lake import Lake
+from zfish_assets.lazy import lazy_module
+
+pa = lazy_module("pyarrow")
+pc = lazy_module("pyarrow.compute")
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class Export:
 
     manifest_key: str
     manifest: dict
-    files: dict[str, pa.Table]  # split name -> the rows of its Parquet file, as the manifest lists them
+    files: "dict[str, pa.Table]"  # split name -> the rows of its Parquet file, as the manifest lists them
 
 
 def latest_export(instance: DagsterInstance, lake: Lake) -> Export | None:

@@ -15,9 +15,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-import duckdb
-import pyarrow as pa
-import pyarrow.fs as pafs
 
 from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR, rows_key
 from glue_scripts.zfish_etl.catalog import CatalogTable
@@ -25,6 +22,11 @@ from glue_scripts.zfish_etl.contract import data_lines, is_data_file, struct_fie
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.engines.hudi_reader import snapshot_dataset
 from zfish_assets.engines.sql import identifier, sql_string
+from zfish_assets.lazy import lazy_module
+
+duckdb = lazy_module("duckdb")
+pa = lazy_module("pyarrow")
+pafs = lazy_module("pyarrow.fs")
 
 _SIMPLE = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
            "boolean": "BOOLEAN", "timestamp": "TIMESTAMP", "date": "DATE"}

@@ -10,16 +10,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
-from hudi import HudiReadOptions, HudiTableBuilder
+from zfish_assets.lazy import lazy_module
+
+pa = lazy_module("pyarrow")
+pc = lazy_module("pyarrow.compute")
+ds = lazy_module("pyarrow.dataset")
+pafs = lazy_module("pyarrow.fs")
+hudi = lazy_module("hudi")
 
 
 
 def _table(uri: str, storage_options: Mapping[str, str]):
-    return HudiTableBuilder.from_base_uri(uri).with_storage_options(dict(storage_options)).build()
+    return hudi.HudiTableBuilder.from_base_uri(uri).with_storage_options(dict(storage_options)).build()
 
 
 def table_exists(uri: str, storage_options: Mapping[str, str]) -> bool:
@@ -59,7 +61,7 @@ def read_hudi_snapshot(
     Meta columns are kept: `_hoodie_commit_time` tells which commit wrote each row.
     """
     table = _table(uri, storage_options)
-    options = HudiReadOptions()
+    options = hudi.HudiReadOptions()
     if as_of:
         options = options.with_as_of_timestamp(as_of)
     if days is not None and days:
@@ -101,7 +103,7 @@ def snapshot_dataset(uri: str, storage_options: Mapping[str, str], days: Sequenc
     schema = table.get_schema_with_meta_fields()
     if days is not None and not days:
         return ds.dataset([], schema=schema, format="parquet")
-    options = HudiReadOptions()
+    options = hudi.HudiReadOptions()
     if days is not None:
         # Partition pruning in hudi-rs: only the days' file slices are listed.
         options = options.with_filters([("day", "IN", ",".join(sorted(set(days))))])
@@ -117,7 +119,7 @@ def base_files_by_day(uri: str, storage_options: Mapping[str, str]) -> dict[str,
     """(name, bytes) of each file of the latest snapshot's file slices, by day: what a day's rows are
     read from now. Base files, and log files of a merge-on-read slice (with their sizes)."""
     files: dict[str, list[tuple[str, int]]] = {}
-    for s in _table(uri, storage_options).get_file_slices(HudiReadOptions()):
+    for s in _table(uri, storage_options).get_file_slices(hudi.HudiReadOptions()):
         day = files.setdefault(s.partition_path.removeprefix("day="), [])
         day.append((s.base_file_name, s.base_file_size))
         day.extend(zip(s.log_file_names, s.log_file_sizes))

@@ -16,18 +16,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 
 from glue_scripts.zfish_etl.table_keys import FILES_PARTITION, fingerprint, key_hash_sql, keys_root
 from zfish_assets.engines.hudi_reader import filesystem_of, base_files_by_day, snapshot_dataset
 from zfish_assets.engines.sql import sql_string
+from zfish_assets.lazy import lazy_module
+
+duckdb = lazy_module("duckdb")
+np = lazy_module("numpy")
+pa = lazy_module("pyarrow")
+ds = lazy_module("pyarrow.dataset")
+pafs = lazy_module("pyarrow.fs")
 
 MAX_UNDIGESTED_SHARE = 0.5
-DIGEST_SCHEMA = pa.schema([("day", pa.string()), (FILES_PARTITION, pa.string())])
+def digest_schema() -> pa.Schema:
+    """The digests' hive partitioning: `day=D/files=F`."""
+    return pa.schema([("day", pa.string()), (FILES_PARTITION, pa.string())])
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def _digest_view(con: duckdb.DuckDBPyConnection, filesystem: pafs.FileSystem, ro
         return (f"SELECT day, key_hash FROM read_parquet([{listed}], hive_partitioning=true, "
                 f"hive_types={{'day': 'VARCHAR', '{FILES_PARTITION}': 'VARCHAR'}})")
     con.register("__digests", ds.dataset(files, filesystem=filesystem, format="parquet", partition_base_dir=root,
-                                         partitioning=ds.partitioning(DIGEST_SCHEMA, flavor="hive")))
+                                         partitioning=ds.partitioning(digest_schema(), flavor="hive")))
     return "SELECT day, key_hash FROM __digests"
 
 

@@ -32,12 +32,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from dagster import AssetExecutionContext, AssetMaterialization, ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field
-from pyspark.sql import DataFrame as SparkDataFrame
 
 from glue_scripts.zfish_etl.job_args import JobArgs
 from glue_scripts.zfish_etl.modes import JoinMode
@@ -51,6 +49,12 @@ from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.engines import Engine
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
+from zfish_assets.lazy import lazy_module
+
+pa = lazy_module("pyarrow")
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame as SparkDataFrame
 
 
 WRITER_WAIT_S = 600.0
@@ -183,6 +187,8 @@ class HudiIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> HudiSnapshot | pa.Table | SparkDataFrame:
         """The days the input maps to, as the type the input declares (an Arrow table when it declares none)."""
+        from pyspark.sql import DataFrame as SparkDataFrame  # here: a code load needs no PySpark
+
         loaders: dict[type, Callable[[InputContext, TableSlice], Any]] = {
             HudiSnapshot: self._load_snapshot, pa.Table: self._load_arrow, SparkDataFrame: self._load_spark}
         wanted = pa.Table if context.dagster_type.is_any else context.dagster_type.typing_type

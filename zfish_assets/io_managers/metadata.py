@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from dagster import MetadataValue, TableColumn, TableSchema
 
 from glue_scripts.zfish_etl.contract import OBSERVATIONS, OUTCOMES
@@ -22,6 +20,10 @@ from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapsh
 from zfish_assets.names import (
     COLUMN_SCHEMA, COMMIT_TIME, FILE_NAME, META_COLUMNS, PARTITION_ROW_COUNT, ROW_COUNT, TABLE_NAME, URI,
 )
+from zfish_assets.lazy import lazy_module
+
+pa = lazy_module("pyarrow")
+pc = lazy_module("pyarrow.compute")
 
 JOINED_DESCRIPTIONS = {
     **OUTCOMES.descriptions(), **OBSERVATIONS.descriptions(),

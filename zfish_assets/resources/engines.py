@@ -13,7 +13,6 @@ from dataclasses import replace
 from dagster import AssetExecutionContext, ConfigurableResource, OutputContext, get_dagster_logger
 from pydantic import Field
 
-from glue_scripts.joined_fish_data import run
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult
 from zfish_assets import settings
 from zfish_assets.engines.job_code import CodeIntegrityError, verify_job_code
@@ -87,6 +86,8 @@ class LocalSparkEngine(Engine):
         log.info(f"Spark session ready in {time.monotonic() - started:.1f}s "
                  f"({'Spark Connect at ' + masked_url(remote) if remote else self.master})")
         started = time.monotonic()
+        from glue_scripts.joined_fish_data import run  # the job's PySpark, imported by a run only
+
         result = run(spark, args, log=log.info)
         log.info(
             f"job {args.first_day}..{args.last_day}: {result.observations_read} observations read, "

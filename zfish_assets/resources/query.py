@@ -14,8 +14,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import duckdb
-import pyarrow as pa
 from dagster import ConfigurableResource
 from pydantic import Field
 
@@ -26,6 +24,10 @@ from zfish_assets.engines.polling import PollTimeout, poll_until
 from zfish_assets.engines.sql import identifier
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.lake import Lake
+from zfish_assets.lazy import lazy_module
+
+duckdb = lazy_module("duckdb")
+pa = lazy_module("pyarrow")
 
 Tables = Mapping[str, Sequence[str] | None]
 """The tables a statement reads (names in the catalog's database), each with the only days it reads

@@ -28,6 +28,9 @@ def imported_top_levels() -> set[str]:
                 found.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 found.add(node.module.split(".")[0])
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "lazy_module"
+                  and node.args and isinstance(node.args[0], ast.Constant)):  # imported where first used
+                found.add(node.args[0].value.split(".")[0])
     return found
 
 

@@ -43,6 +43,18 @@ def test_a_code_load_warns_of_nothing(tmp_path):
     assert "Warning" not in result.stderr, result.stderr
 
 
+def test_a_code_load_imports_no_data_library(tmp_path):
+    """A code load (each run's process, `dg dev`, the daemon) builds every definition without importing
+    the libraries that only reading or writing data needs (`zfish_assets.lazy`)."""
+    heavy = ("pyarrow", "pandas", "numpy", "duckdb", "hudi", "pyspark", "py4j")
+    load = ("import sys\nfrom zfish_assets.definitions import defs\ndefs.get_repository_def().load_all_definitions()\n"
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    env = {**os.environ, "ZFISH_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", load], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"a code load imported {result.stdout.strip()}"
+
+
 def test_definitions_hold_the_walkthrough_assets_and_checks(defs):
     repo = defs.get_repository_def()
     keys = {k.to_user_string() for k in repo.assets_defs_by_key}
