@@ -14,11 +14,6 @@ import os
 import sys
 
 import pytest
-from hypothesis import settings as hypothesis_settings
-
-# Property tests assert what a function returns, never how fast (a shared machine, Spark beside them).
-hypothesis_settings.register_profile("job", deadline=None)
-hypothesis_settings.load_profile("job")
 
 PLAIN_CONF = {
     "spark.master": "local[2]",
