@@ -64,8 +64,7 @@ $(GLUE6_VENV)/.installed: requirements/glue6.0.txt
 	@$(PYTHON313) -c 'import sys; assert sys.version_info[:2] == tuple(map(int, "$(GLUE6_PYTHON_VERSION)".split(".")))' 2>/dev/null || \
 	  { echo "zfish: Python $(GLUE6_PYTHON_VERSION) is required for Glue 6.0 ('$(PYTHON313)' is not it); set PYTHON313=/path/to/python$(GLUE6_PYTHON_VERSION)" >&2; exit 1; }
 	test -x $(GLUE6_VENV)/bin/python || $(PYTHON313) -m venv $(GLUE6_VENV)
-	$(GLUE6_VENV)/bin/python -m pip install -q --upgrade pip
-	$(GLUE6_VENV)/bin/python -m pip install -q -r requirements/glue6.0.txt
+	$(GLUE6_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/glue6.0.txt
 	touch $@
 
 # Every asset check over every day of the configured deployment (after `make demo`: the walkthrough's),

@@ -20,7 +20,7 @@ from glue_scripts.zfish_etl.transform import (
 FISH = st.sampled_from(["f1", "f2", "f3", "f4"])
 DAYS = st.sampled_from(["2025-05-01", "2025-05-02", "2025-05-03"])
 # Each example is Spark jobs of about a second on a loaded machine; what is asserted is the answer, never its speed.
-EXAMPLES = settings(max_examples=8, deadline=None)
+EXAMPLES = settings(max_examples=5, deadline=None)
 
 
 def ordered(rows) -> list[tuple]:
