@@ -51,7 +51,7 @@ test-runtime: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(RUNTIME_TESTS)
 
 # Glue 6.0's job on its own Python and Spark: every module of glue_scripts imports on Python 3.13, and the
-# job's Spark-only tests (glue_scripts_tests/: the transforms, no Hudi, no Dagster) pass on pyspark 4.1.1 and
+# job's Spark-only tests (glue_scripts_tests/: the transforms and the read of raw days; no Hudi, no Dagster) pass on pyspark 4.1.1 and
 # Java 17, in .venv-glue6 from requirements/glue6.0.txt. The Hudi write is not run: Maven Central has no
 # Hudi bundle for Spark 4. PYTHON313=/path/to/python3.13 when it is neither on PATH nor in pyenv.
 GLUE6_VENV := .venv-glue6
