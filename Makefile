@@ -3,21 +3,27 @@
 PYTHON ?= python3.11
 # The AWS Glue runtime: 5.0 (Spark 3.5.4, Hudi 0.15) or 5.1 (Spark 3.5.6, Hudi 1.0.2), each with its
 # own virtualenv and jar folder (.venv and .cache/jars for 5.0, .venv-glue5.1 and .cache/jars-glue5.1).
+# 6.0 (Spark 4.1.1, Python 3.13, Hudi 1.1.1) is deployed only: `make test-glue6` tests the job's Spark-only code on it.
 GLUE ?= $(or $(ZFISH_GLUE_VERSION),5.0)
 export ZFISH_GLUE_VERSION := $(GLUE)
 RUNTIME_SUFFIX := $(shell python3 zfish_assets/runtimes.py suffix $(GLUE))
 PYSPARK := $(shell python3 zfish_assets/runtimes.py pyspark $(GLUE))
 ifeq ($(PYSPARK),)
-$(error GLUE=$(GLUE) is not a Glue runtime zfish knows: 5.0 or 5.1)
+$(error GLUE=$(GLUE) is not a Glue runtime zfish knows: 5.0, 5.1 or 6.0)
+endif
+ifeq ($(shell python3 zfish_assets/runtimes.py local $(GLUE)),false)
+ifneq ($(filter-out test-glue6,$(or $(MAKECMDGOALS),demo)),)
+$(error GLUE=$(GLUE) is deployed, not run locally (no Hudi bundle for its Spark on Maven Central): run local targets with GLUE=5.0 or 5.1; `make test-glue6` tests the job's Spark-only code on Glue $(GLUE)'s Spark)
+endif
 endif
 VENV := .venv$(RUNTIME_SUFFIX)
 # What the virtualenv installs: every package pinned, per Glue runtime, so a fresh clone installs what CI
-# tested (`make lock` refreshes both from pyproject.toml's ranges; `make test-latest` does so and runs the suite).
+# tested (`make lock` refreshes them all; `make test-latest` does so and runs the suite).
 LOCK := requirements/glue$(GLUE).txt
 STAMP := $(VENV)/.installed
 JARS_STAMP := .cache/jars$(RUNTIME_SUFFIX)/.complete
 
-.PHONY: demo test test-runtime check check-defs dev jars trino venv lock test-latest clean
+.PHONY: demo test test-runtime test-glue6 check check-defs dev jars trino venv lock test-latest clean
 
 # What a second Glue runtime must pass beside the whole suite on the default (CI: GLUE=5.1): the
 # engine, the walkthrough, the incremental join, the crash points, and the runtime's own facts.
@@ -43,6 +49,23 @@ test: $(STAMP) $(JARS_STAMP) trino
 
 test-runtime: $(STAMP) $(JARS_STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(RUNTIME_TESTS)
+
+# Glue 6.0's job on its own Python and Spark: every module of glue_scripts imports on Python 3.13, and the
+# job's Spark-only tests (glue_scripts_tests/: the transforms and the read of raw days; no Hudi, no Dagster) pass on pyspark 4.1.1 and
+# Java 17, in .venv-glue6 from requirements/glue6.0.txt. The Hudi write is not run: Maven Central has no
+# Hudi bundle for Spark 4. PYTHON313=/path/to/python3.13 when it is neither on PATH nor in pyenv.
+GLUE6_VENV := .venv-glue6
+GLUE6_PYTHON_VERSION := $(shell python3 zfish_assets/runtimes.py python 6.0)
+PYTHON313 ?= $(or $(shell python$(GLUE6_PYTHON_VERSION) -c 'import sys; print(sys.executable)' 2>/dev/null),$(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/$(GLUE6_PYTHON_VERSION).*/bin/python$(GLUE6_PYTHON_VERSION)))),python$(GLUE6_PYTHON_VERSION))
+test-glue6: $(GLUE6_VENV)/.installed
+	$(GLUE6_VENV)/bin/python -m pytest $(PYTEST_ARGS) glue_scripts_tests
+
+$(GLUE6_VENV)/.installed: requirements/glue6.0.txt
+	@$(PYTHON313) -c 'import sys; assert sys.version_info[:2] == tuple(map(int, "$(GLUE6_PYTHON_VERSION)".split(".")))' 2>/dev/null || \
+	  { echo "zfish: Python $(GLUE6_PYTHON_VERSION) is required for Glue 6.0 ('$(PYTHON313)' is not it); set PYTHON313=/path/to/python$(GLUE6_PYTHON_VERSION)" >&2; exit 1; }
+	test -x $(GLUE6_VENV)/bin/python || $(PYTHON313) -m venv $(GLUE6_VENV)
+	$(GLUE6_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/glue6.0.txt
+	touch $@
 
 # Every asset check over every day of the configured deployment (after `make demo`: the walkthrough's),
 # as one Dagster run on the instance in DAGSTER_HOME; JUNIT=FILE also writes JUnit XML. No Spark.
@@ -84,8 +107,9 @@ $(STAMP): pyproject.toml zfish_assets/runtimes.py $(LOCK)
 	$(VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-# Re-resolve both runtimes' locks from pyproject.toml's ranges (UPGRADE=1: to the newest versions served).
-# uv resolves for Linux x86-64 and Python 3.11 whatever runs it; it is installed into the virtualenv on demand, not locked.
+# Re-resolve the runtimes' locks: 5.0's and 5.1's from pyproject.toml's ranges, 6.0's (the job alone, Python 3.13)
+# from requirements/glue6.0.in (UPGRADE=1: to the newest versions served). uv resolves for Linux x86-64 and each
+# lock's Python whatever runs it; it is installed into the virtualenv on demand, not locked.
 lock: $(STAMP)
 	@test -x $(VENV)/bin/uv || $(VENV)/bin/python -m pip install -q uv
 	@mkdir -p .cache/lock
@@ -94,6 +118,10 @@ lock: $(STAMP)
 	  $(VENV)/bin/uv pip compile -q pyproject.toml --extra test -c .cache/lock/pyspark-$$glue.txt $(if $(UPGRADE),--upgrade) \
 	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header -o requirements/glue$$glue.txt; \
 	done
+	@echo "pyspark==$$(python3 zfish_assets/runtimes.py pyspark 6.0)" > .cache/lock/pyspark-6.0.txt
+	@$(VENV)/bin/uv pip compile -q requirements/glue6.0.in -c .cache/lock/pyspark-6.0.txt $(if $(UPGRADE),--upgrade) \
+	  --python-version $$(python3 zfish_assets/runtimes.py python 6.0) --python-platform x86_64-manylinux_2_28 --no-header \
+	  -o requirements/glue6.0.txt
 	@git diff --stat -- requirements/ || true
 
 # The suite on the newest versions pyproject.toml allows: catches the next drift before a fresh clone does.

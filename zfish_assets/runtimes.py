@@ -5,6 +5,11 @@ Both are Scala 2.12, Java 17, Python 3.11 and Hadoop 3.3.4 (so the same s3a jars
 has its own virtualenv (pyspark differs) and jar folder (the Hudi bundle differs); both write Hudi
 table version 6, which Athena and hudi-rs 0.5 read (`glue_scripts/zfish_etl/hudi.py`).
 
+Glue 6.0 is Spark 4.1.1, Scala 2.13, Java 17, Python 3.13 with Hudi 1.1.1: zfish deploys it, but
+does not run it locally (`local=False`). Maven Central serves no Hudi bundle for Spark 4, and
+zfish's Dagster side runs on Python 3.11; `make test-glue6` runs the job's Spark-only code on
+pyspark 4.1.1 under Python 3.13 instead (`glue_scripts_tests/`).
+
 Every version fact is named here once. Run as a script (standard library only) it prints one for
 the Makefile and `bin/fetch-jars`: `python3 zfish_assets/runtimes.py pyspark 5.1`.
 """
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-GlueVersion = Literal["5.0", "5.1"]
+GlueVersion = Literal["5.0", "5.1", "6.0"]
 VARIABLE = "ZFISH_GLUE_VERSION"  # read by settings.GLUE_VERSION; named here for this script's errors
 DEFAULT: GlueVersion = "5.0"
 S3A_COORDINATES = ("org.apache.hadoop:hadoop-aws:3.3.4", "com.amazonaws:aws-java-sdk-bundle:1.12.262")
@@ -30,10 +35,26 @@ class GlueRuntime:
     hudi: str
     warm_engine: bool = True
     """Whether Spark Connect's server jar of this Spark resolves from Maven Central here (3.5.6's does not)."""
+    local: bool = True
+    """Whether zfish runs this runtime's Spark and Hudi locally: its Hudi bundle resolves from Maven
+    Central here and its Python is the Dagster side's (3.11). Otherwise it is deployed only."""
+    python: str = "3.11"
+    scala: str = "2.12"
+    hudi_spark: str = "3.5"
+    """The Spark line in the name of the Hudi bundle built for this Spark."""
 
     @property
     def hudi_coordinate(self) -> str:
-        return f"org.apache.hudi:hudi-spark3.5-bundle_2.12:{self.hudi}"
+        return f"org.apache.hudi:hudi-spark{self.hudi_spark}-bundle_{self.scala}:{self.hudi}"
+
+    def require_local(self) -> None:
+        """A ValueError saying why and what to do instead, when this runtime does not run locally."""
+        if not self.local:
+            raise ValueError(
+                f"Glue {self.glue_version} (Spark {self.pyspark}, Python {self.python}, Hudi {self.hudi}) is deployed, "
+                f"not run locally: Maven Central serves no {self.hudi_coordinate}, and zfish's Dagster side runs on "
+                f"Python 3.11. Run Spark locally with ZFISH_GLUE_VERSION=5.0 or 5.1; `make test-glue6` tests the "
+                f"job's Spark-only code on Spark {self.pyspark}.")
 
     @property
     def connect_coordinate(self) -> str:
@@ -47,6 +68,7 @@ class GlueRuntime:
     def jars(self) -> tuple[str, ...]:
         """Maven coordinates of the jars `bin/fetch-jars` fetches: the Hudi bundle and s3a, which a
         local session loads, and Spark Connect's server, which the warm engine adds."""
+        self.require_local()
         return (self.hudi_coordinate, *S3A_COORDINATES, *([self.connect_coordinate] if self.warm_engine else []))
 
     @property
@@ -58,6 +80,8 @@ class GlueRuntime:
 RUNTIMES: dict[GlueVersion, GlueRuntime] = {
     "5.0": GlueRuntime("5.0", pyspark="3.5.4", hudi="0.15.0"),
     "5.1": GlueRuntime("5.1", pyspark="3.5.6", hudi="1.0.2", warm_engine=False),
+    "6.0": GlueRuntime("6.0", pyspark="4.1.1", hudi="1.1.1", warm_engine=False, local=False,
+                       python="3.13", scala="2.13", hudi_spark="4.0"),
 }
 
 
@@ -79,7 +103,7 @@ def runtime(version: str | None = None) -> GlueRuntime:
 
 
 def default_jars_dir(repo_root: Path, version: str) -> Path:
-    """`.cache/jars` for Glue 5.0, `.cache/jars-glue5.1` for 5.1: the bundles differ."""
+    """`.cache/jars` for Glue 5.0, `.cache/jars-glue5.1` for 5.1: the bundles differ (6.0 has none: not local)."""
     return repo_root / ".cache" / f"jars{runtime(version).suffix}"
 
 
@@ -89,6 +113,8 @@ def _main(argv: list[str]) -> int:
         "jars": lambda r: "\n".join(r.jars),
         "suffix": lambda r: r.suffix,
         "glue": lambda r: r.glue_version,
+        "local": lambda r: str(r.local).lower(),
+        "python": lambda r: r.python,
     }
     if len(argv) not in (1, 2) or argv[0] not in facts:
         print(f"usage: runtimes.py {{{','.join(facts)}}} [GLUE_VERSION]", file=sys.stderr)

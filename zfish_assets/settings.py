@@ -226,7 +226,8 @@ DATA_DIR = Setting("ZFISH_DATA_DIR", "./.zfish", folder,
                    "Everything a local run writes: the lake, the catalog, Dagster's home, caches.")
 GLUE_VERSION: Setting[GlueVersion] = Setting(
     GLUE_VERSION_VARIABLE, DEFAULT_GLUE_VERSION, one_of(GlueVersion),
-    f"The AWS Glue runtime whose Spark and Hudi run the job: {', '.join(RUNTIMES)}.")
+    f"The AWS Glue runtime whose Spark and Hudi run the job: {', '.join(RUNTIMES)} "
+    f"({', '.join(v for v, r in RUNTIMES.items() if not r.local)} deployed only, not run locally).")
 JARS_DIR = Setting("ZFISH_JARS_DIR", "", optional(folder),
                    "The Maven-fetched jars Spark loads (`bin/fetch-jars`); default `.cache/jars`, "
                    "or `.cache/jars-glue5.1` for Glue 5.1.")

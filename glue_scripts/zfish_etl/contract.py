@@ -12,7 +12,7 @@ and judging a line never raises, whatever its bytes. Rules, per line:
 
 - its bytes are UTF-8 (`not_utf8`; a byte-order mark at the start of a file is dropped, as
   DuckDB and Athena drop it); a string whose escapes name no character (an unpaired surrogate
-  such as `\ud800`) is `not_utf8` too, since it cannot be stored as UTF-8;
+  such as `\\ud800`) is `not_utf8` too, since it cannot be stored as UTF-8;
 - it is one JSON object (`malformed_json`; also NaN/Infinity, trailing text, nesting deeper than
   `MAX_DEPTH`), with no field name twice at any level (`duplicate_field`; names that differ only
   in case count as the same, as Athena's JSON SerDe matches them);

@@ -89,6 +89,10 @@ def check_pyspark() -> None:
     import pyspark
 
     wanted = runtime()
+    try:
+        wanted.require_local()
+    except ValueError as exc:
+        raise SparkEnvironmentError(f"ZFISH_GLUE_VERSION={wanted.glue_version}: {exc}") from None
     if pyspark.__version__ != wanted.pyspark:
         raise SparkEnvironmentError(
             f"ZFISH_GLUE_VERSION={wanted.glue_version} runs Spark {wanted.pyspark}, and this Python has pyspark "

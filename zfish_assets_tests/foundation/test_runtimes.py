@@ -60,3 +60,23 @@ def test_the_deployed_job_runs_the_chosen_glue_version(monkeypatch, version):
                         ("ZFISH_AWS_REGION", "eu-west-1")):
         monkeypatch.setenv(name, value)
     assert job_definition(DeploySettings.from_env())["GlueVersion"] == version
+
+
+def test_glue_6_is_deployed_and_refused_locally_naming_what_to_run(monkeypatch):
+    """Glue 6.0 (AWS: Spark 4.1.1, Scala 2.13, Python 3.13, Hudi 1.1.1) has no Hudi bundle on Maven Central for
+    its Spark, and its Python is not the Dagster side's: a local session, the jar fetch and the Makefile's local
+    targets refuse it, each saying what runs instead."""
+    six = runtimes.RUNTIMES["6.0"]
+    assert (six.pyspark, six.python, six.hudi, six.local) == ("4.1.1", "3.13", "1.1.1", False)
+    assert six.hudi_coordinate == "org.apache.hudi:hudi-spark4.0-bundle_2.13:1.1.1"
+    monkeypatch.setenv("ZFISH_GLUE_VERSION", "6.0")
+    with pytest.raises(SparkEnvironmentError, match=r"ZFISH_GLUE_VERSION=6.0: Glue 6.0 .* is deployed, not run locally: "
+                       r"Maven Central serves no org.apache.hudi:hudi-spark4.0-bundle_2.13:1.1.1.*make test-glue6"):
+        check_pyspark()
+    script = subprocess.run([sys.executable, str(settings.REPO_ROOT / "zfish_assets" / "runtimes.py"), "jars", "6.0"],
+                            capture_output=True, text=True)
+    assert script.returncode == 2 and "ZFISH_GLUE_VERSION=5.0 or 5.1" in script.stderr
+    make = subprocess.run(["make", "-n", "demo", "GLUE=6.0"], cwd=settings.REPO_ROOT, capture_output=True, text=True)
+    assert make.returncode != 0 and "GLUE=6.0 is deployed, not run locally" in make.stderr
+    glue6 = subprocess.run(["make", "-n", "test-glue6", "GLUE=6.0"], cwd=settings.REPO_ROOT, capture_output=True, text=True)
+    assert glue6.returncode == 0 and "pytest" in glue6.stdout and "glue_scripts_tests" in glue6.stdout, glue6.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 
@@ -126,6 +127,35 @@ def test_deploy_converges_on_each_setting_and_dry_run_shows_each_change(proxy, a
     assert glue.get_crawler(Name="fish_b-outcomes")["Crawler"]["DatabaseName"] == "fish_b"
     assert "up to date: nothing to change" in _deploy()
     glue.delete_database(Name="fish_b")
+
+
+def test_a_glue_6_deploy_creates_its_job_and_moves_a_5_0_job_to_it(proxy, aws, monkeypatch):
+    """ZFISH_GLUE_VERSION=6.0: the same job (code, Hudi through `--datalake-formats`, Spark settings,
+    Pipes) on Glue 6.0, whose Hudi write zfish has not run (the deploy says so)."""
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
+    _deploy()
+    five = glue.get_job(JobName=JOB)["Job"]
+    assert five["GlueVersion"] == "5.0"
+
+    monkeypatch.setenv("ZFISH_GLUE_VERSION", "6.0")
+    planned = _deploy("--dry-run")
+    assert f"would update Glue job {JOB}\n    GlueVersion: \"5.0\" -> \"6.0\"\n" in planned, planned
+    assert "note: Glue 6.0's Hudi write (Hudi 1.1.1 on Spark 4.1.1) has not run" in planned
+    _deploy()
+    six = glue.get_job(JobName=JOB)["Job"]
+    assert six["GlueVersion"] == "6.0" and six["Command"] == five["Command"] and six["Command"]["Name"] == "glueetl"
+    arguments = six["NonOverridableArguments"]
+    assert arguments == five["NonOverridableArguments"] and not six.get("DefaultArguments")
+    assert arguments["--datalake-formats"] == "hudi" and arguments["--job-language"] == "python"
+    assert {"spark.serializer=org.apache.spark.serializer.KryoSerializer", "spark.sql.session.timeZone=UTC",
+            "spark.sql.extensions=org.apache.spark.sql.hudi.HoodieSparkSessionExtension"} \
+        <= {part.strip() for part in arguments["--conf"].split("--conf")}
+    assert re.fullmatch(r"dagster-pipes==\d+\.\d+\.\d+", arguments["--additional-python-modules"])
+    assert "up to date: nothing to change" in _deploy()
+
+    glue.delete_job(JobName=JOB)  # from nothing: created on 6.0
+    assert f"create Glue 6.0 job {JOB}" in _deploy()
+    assert glue.get_job(JobName=JOB)["Job"]["GlueVersion"] == "6.0"
 
 
 def _job_args():
