@@ -22,6 +22,10 @@ nux:
 run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator
+  config:
+    # The daemon looks at the queue each second (Dagster's default, 5 s, was up to 5 s of a click's
+    # wait for a run that runs in a few); a look at a local sqlite queue costs nothing.
+    dequeue_interval_seconds: 1
 concurrency:
   runs:
     max_concurrent_runs: 3  # each run is a process (and, for the join, a JVM): 2 cores
