@@ -224,7 +224,7 @@ def test_a_client_from_outside_loopback_is_refused(tmp_path):
             break
     else:
         pytest.skip(f"this user may not create a network namespace: {probe.stderr.decode().strip()}")
-    done = subprocess.run(["unshare", *flags, sys.executable, str(HERE / "outside_client.py"), str(tmp_path / "engine")],
+    done = subprocess.run(["unshare", *flags, sys.executable, str(HERE.parent / "support" / "outside_client.py"), str(tmp_path / "engine")],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "ZFISH_SPARK_REMOTE": ""})
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])

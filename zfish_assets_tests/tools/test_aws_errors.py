@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
-from zfish_assets_tests.tools.test_aws_deploy_runs import ROLE
+from zfish_assets_tests.support.moto import BUCKET, REGION
+from zfish_assets_tests.support.deploy import ROLE
 
 
 def _closed_port() -> int:
@@ -154,13 +154,13 @@ def test_every_object_zfish_writes_asks_sse_kms_with_the_configured_key(aws, mon
     from zfish_assets import settings
     from zfish_assets.deployments import resources_for
     from zfish_assets.engines.spark_session import s3a_conf
-    from zfish_assets_tests.tools.test_aws_deploy_runs import _deploy
+    from zfish_assets_tests.support.deploy import run_deploy
 
     with pytest.raises(ValueError, match=r"ZFISH_KMS_KEY_ARN='alias/lake' is not a KMS key ARN"):
         settings.KMS_KEY_ARN.parse("alias/lake")
     for name, value in {"ZFISH_KMS_KEY_ARN": KEY, "ZFISH_GLUE_ROLE_ARN": ROLE, "ZFISH_DEPLOYMENT": "aws"}.items():
         monkeypatch.setenv(name, value)
-    _deploy()
+    run_deploy()
     day = tmp_path / "lab" / "outcomes" / "day=2025-05-08"
     day.mkdir(parents=True)
     (day / "labels.json").write_text('{"fish_id": "zfish_00001", "condition_developed": true}\n')
