@@ -6,7 +6,8 @@ has its own virtualenv (pyspark differs) and jar folder (the Hudi bundle differs
 table version 6, which Athena and hudi-rs 0.5 read (`glue_scripts/zfish_etl/hudi.py`).
 
 Every version fact is named here once. Run as a script (standard library only) it prints one for
-the Makefile and `bin/fetch-jars`: `python3 zfish_assets/runtimes.py pyspark 5.1`.
+the Makefile and `bin/fetch-jars`: `python3 zfish_assets/runtimes.py pyspark 5.1`. It imports nothing of
+zfish: `settings` reads `ZFISH_GLUE_VERSION` and gives the configured runtime (`settings.glue_runtime()`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 GlueVersion = Literal["5.0", "5.1"]
-VARIABLE = "ZFISH_GLUE_VERSION"  # read by settings.GLUE_VERSION; named here for this script's errors
+VARIABLE = "ZFISH_GLUE_VERSION"  # read by settings.GLUE_VERSION; named here for errors
 DEFAULT: GlueVersion = "5.0"
 S3A_COORDINATES = ("org.apache.hadoop:hadoop-aws:3.3.4", "com.amazonaws:aws-java-sdk-bundle:1.12.262")
 """s3a for the Hadoop 3.3.4 client both pyspark wheels bundle."""
@@ -67,12 +68,10 @@ def jar_name(coordinate: str) -> str:
     return f"{artifact}-{version}.jar"
 
 
-def runtime(version: str | None = None) -> GlueRuntime:
-    """The runtime of `version`, else the configured one (`settings.GLUE_VERSION`); a ValueError naming a bad one."""
-    if version is None:
-        from zfish_assets import settings  # not at import: this module also runs as a stdlib-only script
-
-        version = settings.glue_version()
+def runtime(version: str) -> GlueRuntime:
+    """The runtime of `version`, or a ValueError naming a bad one. The configured runtime is
+    `settings.glue_runtime()`: this module imports nothing of zfish (it runs as a stdlib-only script, and
+    settings imports it)."""
     if version not in RUNTIMES:
         raise ValueError(f"{VARIABLE}={version!r} is not one of {', '.join(get_args(GlueVersion))}")
     return RUNTIMES[version]
@@ -91,10 +90,10 @@ def _main(argv: list[str]) -> int:
         "glue": lambda r: r.glue_version,
     }
     if len(argv) not in (1, 2) or argv[0] not in facts:
-        print(f"usage: runtimes.py {{{','.join(facts)}}} [GLUE_VERSION]", file=sys.stderr)
+        print(f"usage: runtimes.py {{{','.join(facts)}}} [GLUE_VERSION (default {DEFAULT})]", file=sys.stderr)
         return 2
     try:
-        print(facts[argv[0]](runtime(argv[1] if len(argv) == 2 else None)))
+        print(facts[argv[0]](runtime(argv[1] if len(argv) == 2 else DEFAULT)))
     except ValueError as exc:
         print(f"zfish: {exc}", file=sys.stderr)
         return 2

@@ -32,7 +32,7 @@ from dagster import EnvVar
 
 from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
-from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueVersion, default_jars_dir
+from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion, default_jars_dir, runtime
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -321,6 +321,11 @@ def data_dir() -> Path:
 
 def glue_version() -> GlueVersion:
     return GLUE_VERSION.get()
+
+
+def glue_runtime() -> GlueRuntime:
+    """The configured Glue runtime's facts (`ZFISH_GLUE_VERSION`)."""
+    return runtime(glue_version())
 
 
 def jars_dir() -> Path:

@@ -203,7 +203,8 @@ class HudiIOManager(ConfigurableIOManager):
         return read_hudi_snapshot(source.uri, options, source.days)
 
     def _load_spark(self, context: InputContext, source: TableSlice) -> SparkDataFrame:
-        from zfish_assets.engines.spark_session import get_spark_session
+        from zfish_assets.engines.connect_server import resolve_remote
+        from zfish_assets.engines.spark_session import get_spark_session, remote_url
 
-        df = get_spark_session().read.format("hudi").load(source.spark_uri)
+        df = get_spark_session(remote=resolve_remote(remote_url(), context.log.info)).read.format("hudi").load(source.spark_uri)
         return df.where(df.day.isin(list(source.days))) if source.days is not None else df

@@ -29,9 +29,9 @@ from zfish_assets.engines.spark_session import (
     jar_paths,
     masked_url,
     remote_url,
-    resolve_remote,
     s3a_conf,
 )
+from zfish_assets.engines.connect_server import resolve_remote
 
 
 class Engine(ConfigurableResource, ABC):
@@ -77,10 +77,10 @@ class LocalSparkEngine(Engine):
             raise SparkEnvironmentError(
                 f"{settings.SPARK_REMOTE.name}={masked_url(remote)}: the warm engine serves lakes on this machine's disk, and this "
                 f"lake is on S3 (its s3a settings and credentials belong to the run): unset {settings.SPARK_REMOTE.name}")
-        if remote:  # `warm`: wait here, in the run's log, while the warm engine starts (`make dev`)
-            resolve_remote(remote, log.info)
+        # `warm`: wait here, in the run's log, while the warm engine starts (`make dev`)
+        url = resolve_remote(remote, log.info) if remote else ""
         base = SparkSettings.from_env()
-        spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a))
+        spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a), remote=url)
         if self.s3a:
             apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials(),
                                       self.aws.kms_key_arn))

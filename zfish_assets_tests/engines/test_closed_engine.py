@@ -242,10 +242,10 @@ def test_a_url_is_shown_with_its_secret_masked(secret, port):
 
 
 def test_the_guard_is_compiled_once_per_source_and_spark(tmp_path):
-    from zfish_assets.runtimes import jar_name, runtime
-    from zfish_assets.settings import jars_dir
+    from zfish_assets.runtimes import jar_name
+    from zfish_assets.settings import glue_runtime, jars_dir
 
-    connect_jar = jars_dir() / jar_name(runtime().connect_coordinate)
+    connect_jar = jars_dir() / jar_name(glue_runtime().connect_coordinate)
     built = connect_guard.guard_jar(tmp_path, connect_jar)
     with zipfile.ZipFile(built) as jar:
         names = set(jar.namelist())

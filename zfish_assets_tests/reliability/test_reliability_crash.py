@@ -182,7 +182,7 @@ def rolled_back(spark, folder: Path) -> dict[str, list[str]]:
 
     Hudi 1.0 (Glue 5.1) reads a version-6 timeline's Avro files with its `...Legacy` reader.
     """
-    from zfish_assets.runtimes import runtime
+    from zfish_assets.settings import glue_runtime
 
     jvm = spark.sparkContext._jvm
     utils = jvm.org.apache.hudi.common.table.timeline.TimelineMetadataUtils
@@ -190,7 +190,7 @@ def rolled_back(spark, folder: Path) -> dict[str, list[str]]:
     found = {}
     for path in sorted(folder.glob("*.rollback")):
         data = bytearray(path.read_bytes())
-        metadata = utils.deserializeHoodieRollbackMetadata(data) if runtime().hudi.startswith("0.") \
+        metadata = utils.deserializeHoodieRollbackMetadata(data) if glue_runtime().hudi.startswith("0.") \
             else utils.deserializeAvroMetadataLegacy(data, rollback)
         instants = metadata.getCommitsRollback()  # an Avro array: py4j's iterator overruns it, so index
         found[path.name.removesuffix(".rollback")] = sorted(str(instants.get(i)) for i in range(instants.size()))
