@@ -85,6 +85,11 @@ def label_window_mapping(horizon_days: int) -> TimeWindowPartitionMapping:
     )
 
 
+def window_text(horizon_days: int) -> str:
+    """The evening's window as descriptions state it, e.g. `[D-35, D]` for a horizon of 36 days."""
+    return f"[D-{horizon_days - 1}, D]" if horizon_days > 1 else "[D, D]"
+
+
 def evening_window(day: str, horizon_days: int | None = None) -> tuple[str, str]:
     """The days evening `day` joins: [max(start, day - horizon + 1), day], horizon `ZFISH_LABEL_HORIZON_DAYS`.
 

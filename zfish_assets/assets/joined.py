@@ -2,9 +2,10 @@
 
 Partition D holds the labeled images taken on day D. Materializing [A, B] is one run that
 recomputes those days from their observations and every label registered so far, then upserts:
-the evening run of day D is [D-35, D], the first run a backfill over all days. In the default
-incremental mode (`ZFISH_JOIN_MODE`) only the recomputed rows that differ from the table's are
-upserted, so the evening rewrites the partitions with news, not the whole window.
+the evening run of day D is [D - horizon + 1, D] (`ZFISH_LABEL_HORIZON_DAYS`, 36 by default), the first
+run a backfill over all days. In the default incremental mode (`ZFISH_JOIN_MODE`) only the recomputed
+rows that differ from the table's are upserted, so the evening rewrites the partitions with news, not
+the whole window.
 
 The asset decides what a run joins (its partition range, the join mode, the crawled tables it
 depends on) and returns that as a `JoinRequest`; the Hudi IO manager has an engine carry it out.
