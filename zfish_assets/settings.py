@@ -12,8 +12,10 @@ Traceback (most recent call last):
 ...
 ValueError: ZFISH_JOIN_MODE='fast' is not one of incremental, full
 
-Dagster resources that hold a setting take it through `Setting.config()`: an `EnvVar` when the
-variable is set (resolved by Dagster at run time, shown as such in the UI), else the default.
+Resources never read settings: `deployments.py` builds them, giving each field its setting. A field only
+runs read takes `Setting.config()`: an `EnvVar` when the variable is set (resolved by Dagster at run time,
+shown as such in the UI); a field code reads when the definitions load (the lake's prefix, the catalog's
+database) takes the value (`get()`): Dagster hands such code a field's `EnvVar` as the variable's name.
 The module's length (~310 lines) is the table of settings itself: one declaration each.
 """
 
@@ -32,7 +34,8 @@ from dagster import EnvVar
 
 from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
-from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion, default_jars_dir, runtime
+from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion
+from zfish_assets.runtimes import default_jars_dir, runtime
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,8 +76,13 @@ class Setting(Generic[T]):
         return self.parse(self.raw())
 
     def config(self) -> Any:
-        """For a resource field: `EnvVar(name)` when set (Dagster resolves it at run time), else the default."""
-        return EnvVar(self.name) if self.is_set() else self.default
+        """For a resource field only runs read: this setting's value, checked now (a ValueError naming the
+        variable); an `EnvVar(name)` when the variable is set and its text is the value (Dagster resolves it at
+        run time, the UI shows the variable), else the parsed value."""
+        value = self.get()
+        if isinstance(value, str) and self.is_set() and os.environ[self.name] == value:
+            return EnvVar(self.name)
+        return value
 
 
 # Parsers: each raises ValueError("<what was expected>"), which `Setting.parse` completes.

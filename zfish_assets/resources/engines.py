@@ -55,9 +55,7 @@ class Engine(ConfigurableResource, ABC):
 class LocalSparkEngine(Engine):
     """The job's code in this process on the shared Spark session (`local[2]` by default)."""
 
-    master: str = Field(
-        default_factory=settings.SPARK_MASTER.get, description=settings.SPARK_MASTER.description,
-    )
+    master: str = Field(default=settings.SPARK_MASTER.default, description=settings.SPARK_MASTER.description)
     s3a: bool = Field(default=False, description="Configure s3a (the lake is on S3).")
     aws: AWSConnection = Field(default_factory=AWSConnection, description="Where s3a connects (with s3a only).")
 

@@ -162,7 +162,7 @@ def test_athena_timeout_and_cancellation_name_the_query(aws):
         assert cancelled.value.query_id != query_id and cancelled.value.query_id in str(cancelled.value)
 
 
-def test_crawler_mode_needs_the_deployed_crawler_waits_and_needs_the_day_registered(aws, instance, monkeypatch):
+def test_crawler_mode_needs_the_deployed_crawler_waits_and_needs_the_day_registered(aws, instance, monkeypatch, tmp_path):
     """The crawled asset in crawler mode, through Dagster: before `zfish deploy` the run fails naming the
     fix and creates nothing (runs never change infrastructure); after it, day D1 registered (by the
     in-process crawl, standing in for what a real crawler would have registered) passes with its
@@ -204,7 +204,8 @@ def test_crawler_mode_needs_the_deployed_crawler_waits_and_needs_the_day_registe
         created = glue.get_crawler(Name=crawler)["Crawler"]
         assert created["Targets"]["S3Targets"] == [{"Path": f"s3://{BUCKET}/use-cases/fish-demo/observations/"}]
         assert created["DatabaseName"] == "zebra_fish_demo" and "Schedule" not in created
-        files = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=aws)).list_day("observations", d1)
+        files = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=aws),
+                       cache_dir=str(tmp_path / "cache")).list_day("observations", d1)
         partition = glue.get_partition(DatabaseName="zebra_fish_demo", TableName="observations", PartitionValues=[d1])
         assert partition["Partition"]["Parameters"]["zfish.fingerprint"] == fingerprint(files)
         # Pointed from the raw folder the crawler registered to the day's accepted rows (the checks passed).
@@ -240,7 +241,7 @@ def test_crawler_mode_judges_the_day_by_the_contract_as_partitions_mode_does(aws
     (folder / "a.json").write_bytes(json.dumps(good).encode() + b"\n{broken\n" + json.dumps({**good, "length_mm": "4"}).encode())
     (folder / "b.json").write_bytes(json.dumps({**good, "image_id": "img 2"}).encode() + b"\n\xff\n")
     assert zfish(["upload", str(tmp_path / "lab"), "--day", day]) == 0
-    lake = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=aws))
+    lake = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=aws), cache_dir=str(tmp_path / "cache"))
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
 
     (in_process,) = land_and_crawl(build_definitions(), instance, [day], assets=["observations"])

@@ -54,7 +54,7 @@ def _deploy_failing(capsys) -> tuple[int, str]:
     return status, captured.err.strip()
 
 
-def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_bucket(aws, monkeypatch, capsys):
+def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_bucket(aws, monkeypatch, capsys, tmp_path):
     """A closed endpoint and a missing bucket: `zfish deploy` says so in a line naming the setting (no
     traceback), and a run's step fails at once (not retried as transient: every attempt meets them)."""
     import time
@@ -90,7 +90,7 @@ def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_
     assert f"{wrong} answered GetDatabase with HTTP 404 and no AWS error: ZFISH_AWS_ENDPOINT_URL names" in err, err
 
     monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", closed)  # what a run's resources connect to
-    lake = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=closed))
+    lake = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=closed), cache_dir=str(tmp_path / "cache"))
     with pytest.raises(AWSSettingError, match=f"nothing answers at ZFISH_AWS_ENDPOINT_URL={closed}") as failed:
         with retry_transient(0, "landing observations"):
             lake.list_days("observations")
