@@ -32,6 +32,7 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 
 from dagster import EnvVar
 
+from glue_scripts.zfish_etl import days
 from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
 from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion
@@ -164,14 +165,11 @@ share = number(0.0, 1.0, "a share between 0 and 1")
 
 
 def day(value: str) -> date:
-    """A `YYYY-MM-DD` day: days reach paths and SQL, so nothing but a real date in this exact form passes."""
+    """A `YYYY-MM-DD` day (`glue_scripts/zfish_etl/days.py` says what passes)."""
     try:
-        parsed = date.fromisoformat(value)
-    except (TypeError, ValueError):
-        parsed = None
-    if parsed is None or parsed.isoformat() != value:
-        raise ValueError("a day in YYYY-MM-DD form")
-    return parsed
+        return days.parse_day(value)
+    except ValueError:
+        raise ValueError(days.DAY_FORM) from None
 
 
 def instant(value: str) -> datetime | None:
@@ -403,7 +401,4 @@ def join_mode() -> JoinMode:
 
 def parse_day(value: str, what: str = "day") -> date:
     """A `YYYY-MM-DD` day, or a ValueError naming `what` and the bad value (for days not from a variable)."""
-    try:
-        return day(value)
-    except ValueError as exc:
-        raise ValueError(f"{what}={value!r} is not {exc}") from None
+    return days.parse_day(value, what)

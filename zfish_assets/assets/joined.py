@@ -24,7 +24,7 @@ from dagster import (
 from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.io_managers.hudi import JoinRequest, SourceTables
 from zfish_assets.names import JOINED, RAW_TABLES
-from zfish_assets.partitions import evening_freshness, label_window_mapping
+from zfish_assets.partitions import DayRange, evening_freshness, label_window_mapping
 
 HUDI_WRITER_POOL = "hudi_writer"  # one writer at a time (limit 1 in the instance's dagster.yaml)
 
@@ -58,6 +58,6 @@ def joined_asset(partitions: DailyPartitionsDefinition, label_horizon_days: int,
         key_range = context.partition_key_range
         context.log.info(f"joining observations {key_range.start}..{key_range.end} with every registered label "
                          f"({join_mode})")
-        return JoinRequest(key_range.start, key_range.end, join_mode, sources)
+        return JoinRequest(DayRange.parse(key_range.start, key_range.end), join_mode, sources)
 
     return _joined
