@@ -12,11 +12,8 @@ Traceback (most recent call last):
 ...
 ValueError: ZFISH_JOIN_MODE='fast' is not one of incremental, full
 
-Resources never read settings: `deployments.py` builds them, giving each field its setting. A field only
-runs read takes `Setting.config()`: an `EnvVar` when the variable is set (resolved by Dagster at run time,
-shown as such in the UI); a field code reads when the definitions load (the lake's prefix, the catalog's
-database) takes the value (`get()`): Dagster hands such code a field's `EnvVar` as the variable's name.
-The module's length (~310 lines) is the table of settings itself: one declaration each.
+Resources never read settings: `deployments.py` gives each field its setting (`Setting.config()` for a
+field only runs read, else the value). The module's length is the table of settings: one declaration each.
 """
 
 from __future__ import annotations
@@ -399,6 +396,4 @@ def join_mode() -> JoinMode:
     return JOIN_MODE.get()
 
 
-def parse_day(value: str, what: str = "day") -> date:
-    """A `YYYY-MM-DD` day, or a ValueError naming `what` and the bad value (for days not from a variable)."""
-    return days.parse_day(value, what)
+parse_day = days.parse_day  # a day not from a variable, refused naming what it is and its value
