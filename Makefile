@@ -27,7 +27,7 @@ JARS_STAMP := .cache/jars$(RUNTIME_SUFFIX)/.complete
 
 # What a second Glue runtime must pass beside the whole suite on the default (CI: GLUE=5.1): the
 # engine, the walkthrough, the incremental join, the crash points, and the runtime's own facts.
-RUNTIME_TESTS := zfish_assets_tests/foundation/test_runtimes.py zfish_assets_tests/engines/test_hudi_roundtrip.py \
+RUNTIME_TESTS := zfish_assets_tests/foundation/test_runtimes.py zfish_assets_tests/zfish_etl/test_hudi_roundtrip.py \
 	zfish_assets_tests/assets/test_joined.py zfish_assets_tests/assets/test_incremental.py zfish_assets_tests/reliability/test_reliability_crash.py
 
 demo: $(STAMP) $(JARS_STAMP)

@@ -4,7 +4,7 @@
 moto's S3 server in its own process, puts `--objects` observation objects of one day (the
 simulator's, one row each) and `--history-days` small earlier days into a bucket, and puts a
 loopback proxy in front of moto that holds every request `--latency-ms` before forwarding it
-(`zfish_assets_tests/resources/aws_proxy.py`). Everything timed goes through the proxy:
+(`zfish_assets_tests/support/aws_proxy.py`). Everything timed goes through the proxy:
 
 - crawl (the Dagster machine): `crawl_day` of the day, as the asset runs it (S3Lake: listing, the
   day's GETs into the cache, the other days' keys, the ledger and keys written), with the lake's
@@ -220,7 +220,7 @@ def main() -> None:
     from glue_scripts.zfish_etl.files import READ_THREADS
     from glue_scripts.zfish_etl.read import FETCH_THREADS
     from zfish_assets.resources.lake import S3Lake
-    from zfish_assets_tests.resources.aws_proxy import AwsProxy
+    from zfish_assets_tests.support.aws_proxy import AwsProxy
 
     name = "s3_read" if set(args.ways) == set(WAYS) else "s3_read-" + "-".join(w for w in WAYS if w in args.ways)
     results = harness.Results(name, {**vars(args), "fetch_threads_per_task": FETCH_THREADS,

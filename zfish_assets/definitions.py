@@ -34,6 +34,7 @@ from zfish_assets.partitions import daily_partitions
 def build_definitions() -> Definitions:
     """The definitions for the current environment (`ZFISH_*`): clock, deployment, settings."""
     days = daily_partitions()
+    horizon_days = settings.label_horizon_days()
     crawl, join, all_days_checks = land_and_crawl_job(), join_job(), all_days_checks_job()
     return Definitions(
         # Code references: the UI links each asset to the file and line defining it.
@@ -42,14 +43,14 @@ def build_definitions() -> Definitions:
             raw_asset("outcomes", days),
             crawled_asset("observations", days),
             crawled_asset("outcomes", days),
-            joined_asset(days, settings.label_horizon_days(), settings.join_mode()),
+            joined_asset(days, horizon_days, settings.join_mode()),
             training_asset(),
         ]),
         asset_checks=[*crawled_checks, *joined_checks, *schema_checks, *training_checks],
         resources=resources_for(),
         jobs=[crawl, join, all_days_checks, checks_job()],
-        schedules=[evening_schedule(crawl, days), weekly_checks_schedule(all_days_checks)],
-        sensors=[new_lake_days_sensor(crawl, days), join_after_crawl_sensor(crawl, join)],
+        schedules=[evening_schedule(crawl, days, horizon_days), weekly_checks_schedule(all_days_checks)],
+        sensors=[new_lake_days_sensor(crawl, days), join_after_crawl_sensor(crawl, join, horizon_days)],
         # One process per run: a step process would re-import the code (~4 s) and start its own JVM.
         executor=in_process_executor,
     )

@@ -8,6 +8,10 @@ own (`ZFISH_LAKE`, `ZFISH_CATALOG`, `ZFISH_ENGINE`, `ZFISH_QUERY`, `ZFISH_CRAWL_
 `settings.py`), and `Parts.check` refuses combinations that cannot work, saying why. Every AWS
 resource shares one `AWSConnection` (region and endpoint stated once).
 
+This is where resources get their values, and the only place: no resource reads a setting itself (a
+resource built elsewhere, by a test or a tool, holds what it is given). A field only runs read takes its
+setting's `config()` (an `EnvVar` the UI shows); a field read when the definitions load, its value.
+
 >>> Parts.of("local")
 Parts(lake='local', catalog='local', engine='spark', query='duckdb', crawl_mode='partitions')
 """
@@ -27,6 +31,7 @@ from zfish_assets.resources.engines import GlueJobEngine, LocalSparkEngine
 from zfish_assets.resources.lake import LocalLake, S3Lake
 from zfish_assets.resources.query import AthenaQueryEngine, DuckDBQueryEngine
 from zfish_assets.resources.simulator import SimulatorResource
+from zfish_assets.synthetic import SimSettings, format_delay_spread
 from zfish_assets.settings import CatalogKind, CrawlMode, Deployment, EngineKind, LakeKind, QueryKind
 
 
@@ -75,24 +80,45 @@ def _under_lake(folder: str) -> str:
     return f"s3://{settings.S3_BUCKET.raw()}/{settings.lake_prefix()}/_zfish/{folder}"
 
 
+def _in_data_dir(*parts: str) -> str:
+    return str(settings.data_dir().joinpath(*parts))
+
+
+def _aws_connection() -> AWSConnection:
+    """The region, endpoint and KMS key of every AWS client."""
+    return AWSConnection(region_name=settings.AWS_REGION.config(), endpoint_url=settings.AWS_ENDPOINT_URL.config(),
+                         kms_key_arn=settings.KMS_KEY_ARN.config())
+
+
+def _simulator() -> SimulatorResource:
+    sim = SimSettings.from_env()  # every simulator setting, checked together (a bad one named)
+    return SimulatorResource(
+        start=sim.start.isoformat(), fish_per_day=sim.fish_per_day, images_per_fish=sim.images_per_fish,
+        label_delay_days=sim.label_delay_days, seed=sim.seed,
+        label_delay_spread=format_delay_spread(sim.label_delay_spread))
+
+
 # Resource key -> the part's choice -> how to build it (from the parts, the AWS connection and the
 # resources built before it).
 Build = Callable[[Parts, AWSConnection, dict[str, Any]], Any]
 IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Build]]] = {
     "lake": ("lake", {
-        "local": lambda parts, aws, built: LocalLake(),
+        "local": lambda parts, aws, built: LocalLake(root=_in_data_dir("lake"), prefix=settings.lake_prefix()),
         # On Glue, Spark addresses the bucket as s3:// (EMRFS); locally through s3a.
-        "s3": lambda parts, aws, built: S3Lake(bucket=_bucket(), aws=aws,
+        "s3": lambda parts, aws, built: S3Lake(bucket=_bucket(), prefix=settings.lake_prefix(), aws=aws,
+                                               cache_dir=_in_data_dir("cache", "s3"),
                                                spark_scheme="s3" if parts.engine == "glue" else "s3a"),
     }),
     "catalog": ("catalog", {
-        "local": lambda parts, aws, built: LocalCatalog(),
+        "local": lambda parts, aws, built: LocalCatalog(root=_in_data_dir("catalog"),
+                                                        database=settings.database()),
         "glue": lambda parts, aws, built: GlueCatalog(
-            aws=aws, crawl_mode=parts.crawl_mode,
+            aws=aws, database=settings.database(), crawl_mode=parts.crawl_mode,
             crawler_timeout_s=settings.CRAWLER_TIMEOUT_S.get(), crawler_poll_interval_s=settings.CRAWLER_POLL_S.get()),
     }),
     "engine": ("engine", {
-        "spark": lambda parts, aws, built: LocalSparkEngine(s3a=parts.lake == "s3", aws=aws),
+        "spark": lambda parts, aws, built: LocalSparkEngine(master=settings.SPARK_MASTER.get(),
+                                                            s3a=parts.lake == "s3", aws=aws),
         "glue": lambda parts, aws, built: GlueJobEngine(
             job_name=settings.GLUE_JOB_NAME.config(), context_prefix=_under_lake(PIPES_FOLDER.removeprefix("_zfish/")), aws=aws,
             timeout_s=settings.GLUE_TIMEOUT_S.get(), poll_interval_s=settings.GLUE_POLL_S.get()),
@@ -100,7 +126,7 @@ IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Build]]] = {
     "query": ("query", {
         "duckdb": lambda parts, aws, built: DuckDBQueryEngine(catalog=built["catalog"], lake=built["lake"]),
         "athena": lambda parts, aws, built: AthenaQueryEngine(
-            workgroup=settings.ATHENA_WORKGROUP.config(), aws=aws,
+            database=settings.database(), workgroup=settings.ATHENA_WORKGROUP.config(), aws=aws,
             output_location=settings.ATHENA_OUTPUT.config() or (
                 _under_lake("athena-results/") if settings.S3_BUCKET.is_set() else "")),
     }),
@@ -110,7 +136,7 @@ IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Build]]] = {
 def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
     """The resource set of `deployment` (default: `ZFISH_DEPLOYMENT`), each part overridable by its variable."""
     parts = Parts.of(deployment or settings.DEPLOYMENT.get())
-    aws = AWSConnection.from_settings()
+    aws = _aws_connection()
     built: dict[str, Any] = {}
     for key, (part, choices) in IMPLEMENTATIONS.items():
         built[key] = choices[getattr(parts, part)](parts, aws, built)
@@ -118,6 +144,6 @@ def resources_for(deployment: Deployment | None = None) -> dict[str, Any]:
         "lake": built["lake"],
         "catalog": built["catalog"],
         "query": built["query"],
-        "simulator": SimulatorResource(),
+        "simulator": _simulator(),
         "hudi_io_manager": HudiIOManager(engine=built["engine"], catalog=built["catalog"], lake=built["lake"]),
     }

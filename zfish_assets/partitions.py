@@ -2,7 +2,8 @@
 
 The clock is `ZFISH_CLOCK` in a simulation (the walkthrough's evenings) and the real clock in
 production. A day's partition exists once its evening (18:00 UTC, the walkthrough's run time) has
-come, so the evening run of day D can process D itself.
+come, so the evening run of day D can process D itself. A run's range of days enters as a `DayRange`
+(`glue_scripts/zfish_etl/days.py`, shared with the job): parsed once, expanded once, passed on.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from dagster import DailyPartitionsDefinition, FreshnessPolicy, TimeWindowPartitionMapping
 
+from glue_scripts.zfish_etl.days import DayRange
 from zfish_assets import settings
+
 
 EVENING = time(18, 0, tzinfo=timezone.utc)
 EVENING_DEADLINE = timedelta(hours=2)
@@ -85,6 +88,11 @@ def label_window_mapping(horizon_days: int) -> TimeWindowPartitionMapping:
     )
 
 
+def window_text(horizon_days: int) -> str:
+    """The evening's window as descriptions state it, e.g. `[D-35, D]` for a horizon of 36 days."""
+    return f"[D-{horizon_days - 1}, D]" if horizon_days > 1 else "[D, D]"
+
+
 def evening_window(day: str, horizon_days: int | None = None) -> tuple[str, str]:
     """The days evening `day` joins: [max(start, day - horizon + 1), day], horizon `ZFISH_LABEL_HORIZON_DAYS`.
 
@@ -97,8 +105,6 @@ def evening_window(day: str, horizon_days: int | None = None) -> tuple[str, str]
 
 
 def days_between(first: str, last: str) -> list[str]:
-    """Every day from `first` to `last`, inclusive, as partition keys."""
-    start, end = settings.parse_day(first, "first day"), settings.parse_day(last, "last day")
-    if end < start:
-        raise ValueError(f"last day {last} is before first day {first}")
-    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    """Every day from `first` to `last`, inclusive, as partition keys (where a range enters as two keys,
+    `DayRange.parse` keeps it as one value instead)."""
+    return list(DayRange.parse(first, last).keys)

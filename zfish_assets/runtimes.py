@@ -11,7 +11,8 @@ zfish's Dagster side runs on Python 3.11; `make test-glue6` runs the job's Spark
 pyspark 4.1.1 under Python 3.13 instead (`glue_scripts_tests/`).
 
 Every version fact is named here once. Run as a script (standard library only) it prints one for
-the Makefile and `bin/fetch-jars`: `python3 zfish_assets/runtimes.py pyspark 5.1`.
+the Makefile and `bin/fetch-jars`: `python3 zfish_assets/runtimes.py pyspark 5.1`. It imports nothing of
+zfish: `settings` reads `ZFISH_GLUE_VERSION` and gives the configured runtime (`settings.glue_runtime()`).
 """
 
 from __future__ import annotations
@@ -91,12 +92,10 @@ def jar_name(coordinate: str) -> str:
     return f"{artifact}-{version}.jar"
 
 
-def runtime(version: str | None = None) -> GlueRuntime:
-    """The runtime of `version`, else the configured one (`settings.GLUE_VERSION`); a ValueError naming a bad one."""
-    if version is None:
-        from zfish_assets import settings  # not at import: this module also runs as a stdlib-only script
-
-        version = settings.glue_version()
+def runtime(version: str) -> GlueRuntime:
+    """The runtime of `version`, or a ValueError naming a bad one. The configured runtime is
+    `settings.glue_runtime()`: this module imports nothing of zfish (it runs as a stdlib-only script, and
+    settings imports it)."""
     if version not in RUNTIMES:
         raise ValueError(f"{VARIABLE}={version!r} is not one of {', '.join(get_args(GlueVersion))}")
     return RUNTIMES[version]
@@ -117,10 +116,10 @@ def _main(argv: list[str]) -> int:
         "python": lambda r: r.python,
     }
     if len(argv) not in (1, 2) or argv[0] not in facts:
-        print(f"usage: runtimes.py {{{','.join(facts)}}} [GLUE_VERSION]", file=sys.stderr)
+        print(f"usage: runtimes.py {{{','.join(facts)}}} [GLUE_VERSION (default {DEFAULT})]", file=sys.stderr)
         return 2
     try:
-        print(facts[argv[0]](runtime(argv[1] if len(argv) == 2 else None)))
+        print(facts[argv[0]](runtime(argv[1] if len(argv) == 2 else DEFAULT)))
     except ValueError as exc:
         print(f"zfish: {exc}", file=sys.stderr)
         return 2

@@ -12,9 +12,8 @@ Traceback (most recent call last):
 ...
 ValueError: ZFISH_JOIN_MODE='fast' is not one of incremental, full
 
-Dagster resources that hold a setting take it through `Setting.config()`: an `EnvVar` when the
-variable is set (resolved by Dagster at run time, shown as such in the UI), else the default.
-The module's length (~310 lines) is the table of settings itself: one declaration each.
+Resources never read settings: `deployments.py` gives each field its setting (`Setting.config()` for a
+field only runs read, else the value). The module's length is the table of settings: one declaration each.
 """
 
 from __future__ import annotations
@@ -30,9 +29,11 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 
 from dagster import EnvVar
 
+from glue_scripts.zfish_etl import days
 from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
-from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueVersion, default_jars_dir
+from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion
+from zfish_assets.runtimes import default_jars_dir, runtime
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,8 +74,13 @@ class Setting(Generic[T]):
         return self.parse(self.raw())
 
     def config(self) -> Any:
-        """For a resource field: `EnvVar(name)` when set (Dagster resolves it at run time), else the default."""
-        return EnvVar(self.name) if self.is_set() else self.default
+        """For a resource field only runs read: this setting's value, checked now (a ValueError naming the
+        variable); an `EnvVar(name)` when the variable is set and its text is the value (Dagster resolves it at
+        run time, the UI shows the variable), else the parsed value."""
+        value = self.get()
+        if isinstance(value, str) and self.is_set() and os.environ[self.name] == value:
+            return EnvVar(self.name)
+        return value
 
 
 # Parsers: each raises ValueError("<what was expected>"), which `Setting.parse` completes.
@@ -156,14 +162,11 @@ share = number(0.0, 1.0, "a share between 0 and 1")
 
 
 def day(value: str) -> date:
-    """A `YYYY-MM-DD` day: days reach paths and SQL, so nothing but a real date in this exact form passes."""
+    """A `YYYY-MM-DD` day (`glue_scripts/zfish_etl/days.py` says what passes)."""
     try:
-        parsed = date.fromisoformat(value)
-    except (TypeError, ValueError):
-        parsed = None
-    if parsed is None or parsed.isoformat() != value:
-        raise ValueError("a day in YYYY-MM-DD form")
-    return parsed
+        return days.parse_day(value)
+    except ValueError:
+        raise ValueError(days.DAY_FORM) from None
 
 
 def instant(value: str) -> datetime | None:
@@ -324,6 +327,11 @@ def glue_version() -> GlueVersion:
     return GLUE_VERSION.get()
 
 
+def glue_runtime() -> GlueRuntime:
+    """The configured Glue runtime's facts (`ZFISH_GLUE_VERSION`)."""
+    return runtime(glue_version())
+
+
 def jars_dir() -> Path:
     return JARS_DIR.get() or default_jars_dir(REPO_ROOT, glue_version())
 
@@ -389,9 +397,4 @@ def join_mode() -> JoinMode:
     return JOIN_MODE.get()
 
 
-def parse_day(value: str, what: str = "day") -> date:
-    """A `YYYY-MM-DD` day, or a ValueError naming `what` and the bad value (for days not from a variable)."""
-    try:
-        return day(value)
-    except ValueError as exc:
-        raise ValueError(f"{what}={value!r} is not {exc}") from None
+parse_day = days.parse_day  # a day not from a variable, refused naming what it is and its value

@@ -1,4 +1,6 @@
-"""Shared fixtures: one Spark session per test process, a clean data dir per test.
+"""Shared fixtures: one Spark session per test process, a clean data dir per test, moto's server.
+
+Fixtures only: the plain helpers test modules share are in `support/`.
 
 Every test gets the same data dir path, emptied first: catalog locations are absolute, so a
 landed-and-crawled walkthrough prepared once per session can be restored by copying it back.
@@ -9,14 +11,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
 from hypothesis import settings as hypothesis_settings
+
+from zfish_assets_tests.support.aws_proxy import AwsProxy
+from zfish_assets_tests.support.deploy import JOB, ROLE, serve_what_moto_lacks
+from zfish_assets_tests.support.moto import BUCKET, REGION, no_default_endpoint
+from zfish_assets_tests.support.scenario import keep_as_template, restore
 
 # Property tests assert what a function returns, never how fast: on a machine shared with Spark
 # and other workers, one example of a pure function once took 254 ms against Hypothesis's default
@@ -28,17 +31,6 @@ hypothesis_settings.load_profile("zfish")
 os.environ.setdefault("ZFISH_CLOCK", "2025-05-11T18:00:00Z")
 # The suite's one Spark session serves the local lake and the S3 (moto) tests alike.
 os.environ.setdefault("ZFISH_SPARK_S3A", "true")
-
-
-@contextmanager
-def scenario_instance(root: Path) -> Iterator[tuple[pytest.MonkeyPatch, DagsterInstance]]:
-    """A module's scenario: its data dir and Dagster home under `root`, an ephemeral instance, and a
-    quarantine check that warns rather than stops (these deliveries are mostly bad on purpose)."""
-    with pytest.MonkeyPatch.context() as mp, DagsterInstance.ephemeral() as instance:
-        mp.setenv("ZFISH_DATA_DIR", str(root / "zfish"))
-        mp.setenv("DAGSTER_HOME", str(root / "zfish" / "dagster"))
-        mp.setenv("ZFISH_QUARANTINE_MAX_RATE", "1")
-        yield mp, instance
 
 
 def pytest_addoption(parser) -> None:
@@ -125,20 +117,6 @@ def walkthrough_template(data_dir_path, tmp_path_factory):
     return keep_as_template(data_dir_path, tmp_path_factory, "walkthrough")
 
 
-def keep_as_template(data_dir: Path, tmp_path_factory, name: str) -> Path:
-    """A copy of `data_dir` set aside, for `restore` to give each test a fresh one."""
-    template = tmp_path_factory.mktemp(name) / "zfish"
-    shutil.copytree(data_dir, template)
-    return template
-
-
-def restore(template: Path, data_dir: Path) -> Path:
-    """`data_dir` replaced by a copy of `template`."""
-    shutil.rmtree(data_dir, ignore_errors=True)
-    shutil.copytree(template, data_dir)
-    return data_dir
-
-
 @pytest.fixture
 def walkthrough(walkthrough_template, data_dir):
     """The data dir holding 2025-04-05..2025-05-10 landed and crawled (not yet joined)."""
@@ -222,3 +200,69 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if _RELIABILITY.rows:
         terminalreporter.write_sep("=", "reliability summary")
         terminalreporter.write_line(_RELIABILITY.table())
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    """moto's server on a free loopback port, one per test module: what a module's tests leave in it never
+    reaches another module's."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_url, data_dir, monkeypatch):
+    """S3 lake + Glue catalog + local Spark + DuckDB, every client pointed at moto; a fresh bucket."""
+    import boto3
+
+    for name, value in {
+        "ZFISH_LAKE": "s3", "ZFISH_CATALOG": "glue", "ZFISH_ENGINE": "spark", "ZFISH_QUERY": "duckdb",
+        "ZFISH_S3_BUCKET": BUCKET, "ZFISH_AWS_REGION": REGION, "ZFISH_AWS_ENDPOINT_URL": moto_url,
+        # What boto3 in the job's own code (and every default client) resolves.
+        "AWS_ENDPOINT_URL": moto_url, "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_url)
+    s3.create_bucket(Bucket=BUCKET)
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=moto_url)
+    yield moto_url
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for obj in page.get("Contents", []):
+            s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    s3.delete_bucket(Bucket=BUCKET)
+    for name in glue.list_jobs()["JobNames"]:
+        glue.delete_job(JobName=name)
+    for name in glue.list_crawlers()["CrawlerNames"]:
+        glue.delete_crawler(Name=name)
+    try:
+        glue.delete_database(Name="zebra_fish_demo")
+    except glue.exceptions.EntityNotFoundException:
+        pass
+
+
+@pytest.fixture
+def proxy(aws, monkeypatch, tmp_path):
+    """Every zfish client pointed at the proxy in front of moto; a client on boto3's default endpoint fails."""
+    from zfish_assets.resources.aws import aws_client
+
+    front = AwsProxy(aws)
+    serve_what_moto_lacks(front, aws)
+    monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", front.url)
+    no_default_endpoint(monkeypatch, tmp_path)
+    for name, value in {"ZFISH_GLUE_ROLE_ARN": ROLE, "ZFISH_GLUE_JOB_NAME": JOB, "ZFISH_GLUE_POLL_S": "0.05"}.items():
+        monkeypatch.setenv(name, value)
+    aws_client.cache_clear()
+    yield front
+    aws_client.cache_clear()
+    front.close()

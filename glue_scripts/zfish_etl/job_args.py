@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from datetime import date, timedelta
+from functools import cached_property
 from typing import Literal, get_args
 
+from glue_scripts.zfish_etl.days import DayRange, parse_day
 from glue_scripts.zfish_etl.modes import JoinMode
 
 CatalogKind = Literal["glue", "file"]
@@ -48,8 +49,11 @@ class JobArgs:
     writer_wait_s: float = 0.0
 
     def __post_init__(self) -> None:
-        """Refuse an unknown catalog or join mode (naming it) before any work; the mode becomes a JoinMode,
-        the wait a number (Glue and argparse hand over text)."""
+        """Refuse a day that is not `YYYY-MM-DD`, an unknown catalog or join mode (naming it) before any work;
+        the days are parsed here once, the mode becomes a JoinMode, the wait a number (Glue and argparse hand
+        over text)."""
+        bounds = parse_day(self.first_day, "first_day"), parse_day(self.last_day, "last_day")
+        object.__setattr__(self, "_bounds", bounds)
         if self.catalog not in CATALOG_KINDS:
             raise ValueError(f"catalog={self.catalog!r} is not one of {', '.join(CATALOG_KINDS)}")
         object.__setattr__(self, "join_mode", JoinMode.parse(self.join_mode))
@@ -61,11 +65,14 @@ class JobArgs:
             raise ValueError(f"writer_wait_s={self.writer_wait_s!r} must be 0 or more seconds")
         object.__setattr__(self, "writer_wait_s", wait)
 
+    @cached_property
+    def window(self) -> DayRange:
+        """The run's days, parsed on construction and expanded once, on first use (a ValueError when
+        last_day is before first_day)."""
+        return DayRange(*self._bounds)
+
     def days(self) -> list[str]:
-        first, last = date.fromisoformat(self.first_day), date.fromisoformat(self.last_day)
-        if last < first:
-            raise ValueError(f"last_day {self.last_day} is before first_day {self.first_day}")
-        return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+        return list(self.window.keys)
 
     def glue_arguments(self) -> dict[str, str]:
         """The arguments of a Glue run of the job; those left empty are left out (the job's default)."""

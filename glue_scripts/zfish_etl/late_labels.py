@@ -1,7 +1,7 @@
 """Late labels: the days outside the run's range to redo because a fish's label arrived or changed.
 
-The evening window ([D-35, D]) is the scope of everything else; a label, though, may arrive any time
-after its fish's images. Which fish can have images lacking their label is known from the label
+The evening window ([D - horizon + 1, D]) is the scope of everything else; a label, though, may arrive
+any time after its fish's images. Which fish can have images lacking their label is known from the label
 state (`label_state`): only the fish labeled on an outcome day that is new or changed since the
 table's last commit (every labeled fish when the last commit recorded no state). Which days hold
 their images comes from the fish index (`fish_index`), not from reading the history. Of those days

@@ -2,9 +2,10 @@
 
 Partition D holds the labeled images taken on day D. Materializing [A, B] is one run that
 recomputes those days from their observations and every label registered so far, then upserts:
-the evening run of day D is [D-35, D], the first run a backfill over all days. In the default
-incremental mode (`ZFISH_JOIN_MODE`) only the recomputed rows that differ from the table's are
-upserted, so the evening rewrites the partitions with news, not the whole window.
+the evening run of day D is [D - horizon + 1, D] (`ZFISH_LABEL_HORIZON_DAYS`, 36 by default), the first
+run a backfill over all days. In the default incremental mode (`ZFISH_JOIN_MODE`) only the recomputed
+rows that differ from the table's are upserted, so the evening rewrites the partitions with news, not
+the whole window.
 
 The asset decides what a run joins (its partition range, the join mode, the crawled tables it
 depends on) and returns that as a `JoinRequest`; the Hudi IO manager has an engine carry it out.
@@ -23,7 +24,7 @@ from dagster import (
 from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.io_managers.hudi import JoinRequest, SourceTables
 from zfish_assets.names import JOINED, RAW_TABLES
-from zfish_assets.partitions import evening_freshness, label_window_mapping
+from zfish_assets.partitions import DayRange, evening_freshness, label_window_mapping
 
 HUDI_WRITER_POOL = "hudi_writer"  # one writer at a time (limit 1 in the instance's dagster.yaml)
 
@@ -57,6 +58,6 @@ def joined_asset(partitions: DailyPartitionsDefinition, label_horizon_days: int,
         key_range = context.partition_key_range
         context.log.info(f"joining observations {key_range.start}..{key_range.end} with every registered label "
                          f"({join_mode})")
-        return JoinRequest(key_range.start, key_range.end, join_mode, sources)
+        return JoinRequest(DayRange.parse(key_range.start, key_range.end), join_mode, sources)
 
     return _joined

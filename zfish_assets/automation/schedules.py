@@ -22,7 +22,7 @@ from dagster import (
 from zfish_assets import settings
 from zfish_assets.automation import schedule_status
 from zfish_assets.names import JOIN_THROUGH, TRIGGER
-from zfish_assets.partitions import EVENING, last_day
+from zfish_assets.partitions import EVENING, last_day, window_text
 
 if TYPE_CHECKING:
     from zfish_assets.automation.jobs import AssetJob
@@ -36,11 +36,14 @@ def evening_day(scheduled: datetime) -> str:
     return last_day(settings.clock() if settings.simulated() else scheduled).isoformat()
 
 
-def evening_schedule(crawl_job: AssetJob, partitions: DailyPartitionsDefinition) -> ScheduleDefinition:
-    """Day D landed and crawled at 18:00 UTC, tagged so that `join_after_crawl` joins its window next."""
+def evening_schedule(crawl_job: AssetJob, partitions: DailyPartitionsDefinition,
+                     horizon_days: int) -> ScheduleDefinition:
+    """Day D landed and crawled at 18:00 UTC, tagged so that `join_after_crawl` joins its window next (the
+    window of `horizon_days`, stated in the description)."""
 
     @schedule(job=crawl_job, cron_schedule=EVENING_CRON, execution_timezone="UTC", default_status=schedule_status(),
-              description="The evening of day D at 18:00 UTC: land and crawl D, then (chained) join [D-35, D].")
+              description=f"The evening of day D at 18:00 UTC: land and crawl D, then (chained) join "
+                          f"{window_text(horizon_days)}.")
     def evening(context: ScheduleEvaluationContext):
         day = evening_day(context.scheduled_execution_time)
         if not partitions.has_partition_key(day):

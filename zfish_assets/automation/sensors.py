@@ -8,9 +8,9 @@ fingerprint of their files.
 The run-status sensor `join_after_crawl` is the chain: when a run tagged `zfish/join_through`
 succeeds (an evening's crawl, or the lake sensor's), it launches the join of that day's window.
 Declarative automation (`AutomationCondition`) cannot state this rule: its conditions request
-partitions of an asset, each evaluated on its own, while the evening is one run over the 36-day
+partitions of an asset, each evaluated on its own, while the evening is one run over the
 window (a single-run range, one Spark job and one Hudi commit) launched once its crawl succeeded;
-an eager condition would request up to 36 partitions in separate evaluations and runs. The
+an eager condition would request up to horizon-many partitions (36 by default) in separate evaluations and runs. The
 evening's deadline is stated as the assets' freshness policy (`partitions.evening_freshness`).
 """
 
@@ -39,7 +39,7 @@ from dagster import (
 from zfish_assets.automation import sensor_status
 from zfish_assets.domain.crawl import fingerprint
 from zfish_assets.names import FINGERPRINT, JOIN_THROUGH, PARTITION, RANGE_END, RANGE_START, RAW_TABLES, TRIGGER
-from zfish_assets.partitions import evening_window
+from zfish_assets.partitions import evening_window, window_text
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.lake import Lake
 
@@ -123,17 +123,18 @@ def _crawl_request(day: str, digest: str) -> RunRequest:
     )
 
 
-def join_after_crawl_sensor(crawl_job: AssetJob, join_job: AssetJob) -> RunStatusSensorDefinition:
-    """After a crawl tagged `zfish/join_through` D succeeded: the join of D's evening window, one run."""
+def join_after_crawl_sensor(crawl_job: AssetJob, join_job: AssetJob, horizon_days: int) -> RunStatusSensorDefinition:
+    """After a crawl tagged `zfish/join_through` D succeeded: the join of D's evening window of `horizon_days`,
+    one run."""
 
     @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[crawl_job], request_job=join_job,
                        default_status=sensor_status(), minimum_interval_seconds=15,
-                       description="After a crawl of day D succeeded: joined_fish_data over [D-35, D], one run.")
+                       description=f"After a crawl of day D succeeded: joined_fish_data over {window_text(horizon_days)}, one run.")
     def join_after_crawl(context: RunStatusSensorContext):
         day = context.dagster_run.tags.get(JOIN_THROUGH)
         if not day:
             return SkipReason("not an evening or lake crawl")
-        first, last = evening_window(day)
+        first, last = evening_window(day, horizon_days)
         last = max([last, *_days_materialized(context.instance, context.dagster_run.run_id)])
         return RunRequest(run_key=f"join-after-{context.dagster_run.run_id}",
                           tags={RANGE_START: first, RANGE_END: last, JOIN_THROUGH: day,

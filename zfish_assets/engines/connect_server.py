@@ -21,6 +21,7 @@ refused naming what holds it.
 from __future__ import annotations
 
 import fcntl
+import logging
 import json
 import os
 import signal
@@ -35,9 +36,10 @@ from typing import Callable, Iterator
 from zfish_assets import settings
 from zfish_assets.engines import connect_guard, ports
 from zfish_assets.engines.job_code import script_sha256
-from zfish_assets.engines.spark_session import CODE_CONF, SparkEnvironmentError, SparkSettings, check_java, spark_conf
+from zfish_assets.engines.spark_session import (
+    CODE_CONF, WARM, SparkEnvironmentError, SparkSettings, check_java, spark_conf)
 from zfish_assets.engines.warm_up import warm_up
-from zfish_assets.runtimes import jar_name, runtime
+from zfish_assets.runtimes import jar_name
 
 SERVER_CLASS = connect_guard.MAIN_CLASS
 START_TIMEOUT_S = 180.0
@@ -99,7 +101,7 @@ def server_command(port: int, code: str, home: Path, spark_settings: SparkSettin
 
     spark_settings = spark_settings or SparkSettings.from_env()
     conf = spark_conf(spark_settings, long_lived=True)
-    connect_jar = spark_settings.jars_dir / jar_name(runtime().connect_coordinate)
+    connect_jar = spark_settings.jars_dir / jar_name(settings.glue_runtime().connect_coordinate)
     if not connect_jar.is_file():
         raise SparkEnvironmentError(
             f"Spark jars missing from {spark_settings.jars_dir}: {connect_jar.name}. "
@@ -162,7 +164,7 @@ def start_in_background(home: Path | None = None) -> int:
     runs waiting for the engine (`wait_ready`) know it is coming and `stop` stops it too.
     """
     check_java()  # what would fail every start, refused here at once rather than in the log
-    connect_jar = SparkSettings.from_env().jars_dir / jar_name(runtime().connect_coordinate)
+    connect_jar = SparkSettings.from_env().jars_dir / jar_name(settings.glue_runtime().connect_coordinate)
     if not connect_jar.is_file():
         raise SparkEnvironmentError(f"Spark jars missing: {connect_jar}. Run `make jars` (or `bin/fetch-jars`).")
     folder = state_file(home).parent
@@ -222,6 +224,17 @@ def wait_ready(log: Callable[[str], object], home: Path | None = None,
                 f"log {start_log}); runs that need Spark start when it is ready")
             said = True
         time.sleep(0.5)
+
+
+def resolve_remote(url: str, log: Callable[[str], object] = logging.getLogger("zfish").info) -> str:
+    """The Spark Connect URL to use for `url`: itself, or for `warm`, the warm engine's once it is ready."""
+    if url != WARM:
+        return url
+    began = time.monotonic()
+    state = wait_ready(log)
+    if time.monotonic() - began > 1:
+        log(f"the warm engine is ready (waited {time.monotonic() - began:.0f}s)")
+    return state.url
 
 
 @contextmanager

@@ -9,21 +9,18 @@ settings (`connect_server`), refused when that server runs other job code than t
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from glue_scripts.zfish_etl.spark_conf import SESSION_CONF, s3a_encryption_conf
 from zfish_assets import settings
-from zfish_assets.runtimes import S3A_COORDINATES, jar_name, runtime
+from zfish_assets.runtimes import S3A_COORDINATES, jar_name
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 CODE_CONF = "spark.zfish.code_sha256"  # the job code's digest a Connect server was started with
 
@@ -88,7 +85,7 @@ def check_pyspark() -> None:
     """Fail naming the virtualenv to use when pyspark is not the chosen Glue runtime's Spark."""
     import pyspark
 
-    wanted = runtime()
+    wanted = settings.glue_runtime()
     try:
         wanted.require_local()
     except ValueError as exc:
@@ -105,13 +102,13 @@ def jar_paths(spark_settings: SparkSettings) -> list[Path]:
     """The jars for this session, failing with the command that fetches them when one is missing."""
     # The s3a jars only when asked for: the SDK bundle alone is 280 MB, and loading it took 1.5-3 s
     # of every local session's start.
-    names = [jar_name(runtime().hudi_coordinate), *(map(jar_name, S3A_COORDINATES) if spark_settings.with_s3a else ())]
+    names = [jar_name(settings.glue_runtime().hudi_coordinate), *(map(jar_name, S3A_COORDINATES) if spark_settings.with_s3a else ())]
     paths = [spark_settings.jars_dir / name for name in names]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise SparkEnvironmentError(
             f"Spark jars missing from {spark_settings.jars_dir}: {', '.join(missing)}. "
-            f"Run `make jars GLUE={runtime().glue_version}` (or `bin/fetch-jars`) to fetch them with Maven."
+            f"Run `make jars GLUE={settings.glue_runtime().glue_version}` (or `bin/fetch-jars`) to fetch them with Maven."
         )
     return paths
 
@@ -160,27 +157,20 @@ WARM = "warm"
 starts (`make dev` starts it in the background and serves the UI meanwhile)."""
 
 
-def resolve_remote(url: str, log: Callable[[str], object] = logging.getLogger("zfish").info) -> str:
-    """The Spark Connect URL to use for `url`: itself, or for `warm`, the warm engine's once it is ready."""
-    if url != WARM:
-        return url
-    from zfish_assets.engines.connect_server import wait_ready  # it builds on this module
-
-    began = time.monotonic()
-    state = wait_ready(log)
-    if time.monotonic() - began > 1:
-        log(f"the warm engine is ready (waited {time.monotonic() - began:.0f}s)")
-    return state.url
-
-
-def get_spark_session(spark_settings: SparkSettings | None = None):
+def get_spark_session(spark_settings: SparkSettings | None = None, remote: str | None = None):
     """The process's Spark session with zfish's settings (created on first call, then reused).
 
-    A client of the Spark Connect server at `ZFISH_SPARK_REMOTE` when that is set, else in process.
+    A client of the Spark Connect server at `remote` (default `ZFISH_SPARK_REMOTE`) when that is set, else in
+    process. `warm` names a server that may still be starting: `connect_server.resolve_remote` waits for it and
+    gives its URL (that module builds on this one, so the wait is asked for by the caller).
     """
 
-    if remote_url():
-        return remote_session(resolve_remote(remote_url()))
+    remote = remote_url() if remote is None else remote
+    if remote == WARM:
+        raise SparkEnvironmentError(f"{settings.SPARK_REMOTE.name}={WARM} reached a session unresolved: pass "
+                                    "connect_server.resolve_remote(url) as `remote` (it waits for the warm engine)")
+    if remote:
+        return remote_session(remote)
     spark_settings = spark_settings or SparkSettings.from_env()
     check_java()
     check_pyspark()

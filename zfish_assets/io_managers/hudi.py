@@ -44,7 +44,7 @@ from zfish_assets.engines.job_code import script_sha256
 from zfish_assets.io_managers.metadata import Written, day_metadata, hive_type, news_metadata, run_metadata
 from zfish_assets.io_managers.news import NewsLedger, read_inputs, skipped_result
 from zfish_assets.names import META_COLUMNS
-from zfish_assets.partitions import days_between
+from zfish_assets.partitions import DayRange, days_between
 from zfish_assets.resources.catalog import Catalog
 from zfish_assets.resources.engines import Engine
 from zfish_assets.resources.lake import Lake
@@ -73,13 +73,20 @@ class SourceTables:
 class JoinRequest:
     """What joined_fish_data's asset decided for a run: the days to build, how, and from which tables."""
 
-    first_day: str
-    last_day: str
+    window: DayRange  # the run's partition range, parsed where it entered
     mode: JoinMode
     sources: SourceTables
 
+    @property
+    def first_day(self) -> str:
+        return self.window.first_key
+
+    @property
+    def last_day(self) -> str:
+        return self.window.last_key
+
     def days(self) -> tuple[str, ...]:
-        return tuple(days_between(self.first_day, self.last_day))
+        return self.window.keys
 
 
 @dataclass(frozen=True)
@@ -209,7 +216,8 @@ class HudiIOManager(ConfigurableIOManager):
         return read_hudi_snapshot(source.uri, options, source.days)
 
     def _load_spark(self, context: InputContext, source: TableSlice) -> SparkDataFrame:
-        from zfish_assets.engines.spark_session import get_spark_session
+        from zfish_assets.engines.connect_server import resolve_remote
+        from zfish_assets.engines.spark_session import get_spark_session, remote_url
 
-        df = get_spark_session().read.format("hudi").load(source.spark_uri)
+        df = get_spark_session(remote=resolve_remote(remote_url(), context.log.info)).read.format("hudi").load(source.spark_uri)
         return df.where(df.day.isin(list(source.days))) if source.days is not None else df

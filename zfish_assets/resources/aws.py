@@ -58,13 +58,6 @@ class AWSConnection(ResourceWithBoto3Configuration):
                              "(environment, profile, role), never from config: remove the field")
         return self
 
-    @classmethod
-    def from_settings(cls) -> AWSConnection:
-        """The connection the settings describe, its values resolved by Dagster at run time when set."""
-        settings.AWS_REGION.get(), settings.KMS_KEY_ARN.get()  # refused here, naming the variable, when malformed
-        return cls(region_name=settings.AWS_REGION.config(), endpoint_url=settings.AWS_ENDPOINT_URL.config(),
-                   kms_key_arn=settings.KMS_KEY_ARN.config())
-
     def client(self, service: str) -> Any:
         """A boto3 client of `service` at this region and endpoint, shared in the process."""
         return aws_client(service, self.region_name or "", self.endpoint_url or "", self.kms_key_arn,

@@ -48,7 +48,7 @@ FORMATS: dict[str, dict[str, str]] = {
 class Catalog(ConfigurableResource, ABC):
     """One database of tables, as the Glue Data Catalog holds them."""
 
-    database: str = Field(default_factory=settings.database, description="Catalog database name.")
+    database: str = Field(default=settings.DATABASE.default, description=settings.DATABASE.description)
 
     @abstractmethod
     def get_table(self, table: str) -> CatalogTable | None:
@@ -98,9 +98,7 @@ class LocalCatalog(Catalog):
     Writes take a file lock and replace the file atomically: per-day crawls run in parallel.
     """
 
-    root: str = Field(
-        default_factory=lambda: str(settings.data_dir() / "catalog"), description="Folder of the catalog files."
-    )
+    root: str = Field(description="Folder of the catalog files (`$ZFISH_DATA_DIR/catalog` in a deployment).")
 
     def _file(self, table: str) -> Path:
         return Path(self.root) / self.database / f"{table}.json"

@@ -28,9 +28,9 @@ from zfish_assets.engines.spark_session import (
     jar_paths,
     masked_url,
     remote_url,
-    resolve_remote,
     s3a_conf,
 )
+from zfish_assets.engines.connect_server import resolve_remote
 
 
 class Engine(ConfigurableResource, ABC):
@@ -54,9 +54,7 @@ class Engine(ConfigurableResource, ABC):
 class LocalSparkEngine(Engine):
     """The job's code in this process on the shared Spark session (`local[2]` by default)."""
 
-    master: str = Field(
-        default_factory=settings.SPARK_MASTER.get, description=settings.SPARK_MASTER.description,
-    )
+    master: str = Field(default=settings.SPARK_MASTER.default, description=settings.SPARK_MASTER.description)
     s3a: bool = Field(default=False, description="Configure s3a (the lake is on S3).")
     aws: AWSConnection = Field(default_factory=AWSConnection, description="Where s3a connects (with s3a only).")
 
@@ -76,10 +74,10 @@ class LocalSparkEngine(Engine):
             raise SparkEnvironmentError(
                 f"{settings.SPARK_REMOTE.name}={masked_url(remote)}: the warm engine serves lakes on this machine's disk, and this "
                 f"lake is on S3 (its s3a settings and credentials belong to the run): unset {settings.SPARK_REMOTE.name}")
-        if remote:  # `warm`: wait here, in the run's log, while the warm engine starts (`make dev`)
-            resolve_remote(remote, log.info)
+        # `warm`: wait here, in the run's log, while the warm engine starts (`make dev`)
+        url = resolve_remote(remote, log.info) if remote else ""
         base = SparkSettings.from_env()
-        spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a))
+        spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a), remote=url)
         if self.s3a:
             apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials(),
                                       self.aws.kms_key_arn))

@@ -92,7 +92,7 @@ def validate_table(table: str) -> str:
 class Lake(ConfigurableResource, ABC):
     """Storage of the raw days (and, beside them, the Hudi table, quarantine and exports)."""
 
-    prefix: str = Field(default_factory=settings.lake_prefix, description="Key prefix of the walkthrough's layout.")
+    prefix: str = Field(default=settings.LAKE_PREFIX.default, description=settings.LAKE_PREFIX.description)
 
     @abstractmethod
     def uri(self, key: str = "") -> str:
@@ -183,12 +183,9 @@ class Lake(ConfigurableResource, ABC):
 
 
 class LocalLake(Lake):
-    """A folder on this machine (default `$ZFISH_DATA_DIR/lake`), laid out like the S3 bucket."""
+    """A folder on this machine (`$ZFISH_DATA_DIR/lake` in a deployment), laid out like the S3 bucket."""
 
-    root: str = Field(
-        default_factory=lambda: str(settings.data_dir() / "lake"),
-        description="Folder standing in for the bucket.",
-    )
+    root: str = Field(description="Folder standing in for the bucket.")
 
     def _path(self, key: str = "") -> Path:
         base = Path(self.root).resolve() / self.prefix
@@ -336,10 +333,8 @@ class S3Lake(Lake):
     bucket: str = Field(description="The lake's bucket (ZFISH_S3_BUCKET).")
     aws: AWSConnection = Field(default_factory=AWSConnection, description="Where the S3 client connects.")
     spark_scheme: Literal["s3a", "s3"] = Field(default="s3a", description="Scheme Spark uses: s3a locally, s3 (EMRFS) on Glue.")
-    cache_dir: str = Field(
-        default_factory=lambda: str(settings.data_dir() / "cache" / "s3"),
-        description="Local folder caching downloaded days for DuckDB and crawls.",
-    )
+    cache_dir: str = Field(description="Local folder caching downloaded days for DuckDB and crawls "
+                                       "(`$ZFISH_DATA_DIR/cache/s3` in a deployment).")
     upload_threads: int = Field(default=8, description="Parallel uploads when landing a day.")
     read_threads: int = Field(default=16, description="Parallel GETs when downloading a day or reading other days' keys.")
 

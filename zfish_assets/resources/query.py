@@ -145,7 +145,7 @@ class AthenaQueryEngine(QueryEngine):
     failure errors carry neither the query id nor a console link.
     """
 
-    database: str = Field(default_factory=settings.database, description="Default database (ZFISH_DATABASE).")
+    database: str = Field(default=settings.DATABASE.default, description="Default database (ZFISH_DATABASE).")
     workgroup: str = Field(default=settings.ATHENA_WORKGROUP.default, description=settings.ATHENA_WORKGROUP.description)
     output_location: str = Field(
         default="", description="s3://... folder for result files (ZFISH_ATHENA_OUTPUT); empty: the workgroup's."

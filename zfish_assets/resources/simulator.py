@@ -9,19 +9,22 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from zfish_assets import settings
-from zfish_assets.synthetic import SimSettings, WrittenDay, format_delay_spread, parse_delay_spread, write_day
+from zfish_assets.synthetic import SimSettings, WrittenDay, parse_delay_spread, write_day
 
 
 class SimulatorResource(ConfigurableResource):
-    """Writes one simulated day of a raw table; settings default to the `ZFISH_*` variables."""
+    """Writes one simulated day of a raw table; a deployment gives each field its `ZFISH_*` setting, the
+    defaults are the settings' own."""
 
-    start: str = Field(default_factory=lambda: settings.sim_start().isoformat())
-    fish_per_day: int = Field(default_factory=lambda: SimSettings.from_env().fish_per_day)
-    images_per_fish: int = Field(default_factory=lambda: SimSettings.from_env().images_per_fish)
-    label_delay_days: int = Field(default_factory=lambda: SimSettings.from_env().label_delay_days)
-    seed: int = Field(default_factory=lambda: SimSettings.from_env().seed)
+    start: str = Field(default=settings.SIM_START.default, description=settings.SIM_START.description)
+    fish_per_day: int = Field(default=int(settings.FISH_PER_DAY.default), description=settings.FISH_PER_DAY.description)
+    images_per_fish: int = Field(default=int(settings.IMAGES_PER_FISH.default),
+                                 description=settings.IMAGES_PER_FISH.description)
+    label_delay_days: int = Field(default=int(settings.LABEL_DELAY_DAYS.default),
+                                  description=settings.LABEL_DELAY_DAYS.description)
+    seed: int = Field(default=int(settings.SEED.default), description=settings.SEED.description)
     label_delay_spread: str = Field(
-        default_factory=lambda: format_delay_spread(SimSettings.from_env().label_delay_spread),
+        default=settings.LABEL_DELAY_SPREAD.default,
         description="`off`, or MIN-MAX days each label's delay is drawn from (ZFISH_LABEL_DELAY_SPREAD).",
     )
 

@@ -24,7 +24,7 @@ from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterEventTyp
 from zfish_assets import settings
 
 from zfish_assets.tools.instance import dagster_home
-from zfish_assets.partitions import days_between
+from zfish_assets.partitions import DayRange
 from zfish_assets.names import CHECKED_ON_DEMAND, CHECKS_JOB, LAND_AND_CRAWL_JOB, RANGE_END, RANGE_START, RAW_TABLES, TRAINING, TRIGGER
 
 
@@ -56,18 +56,19 @@ class Scope:
         return {} if self.days is None else {RANGE_START: self.days[0], RANGE_END: self.days[-1]}
 
 
-def parse_range(text: str) -> tuple[str, str]:
-    """`A..B` as its two days; a ValueError naming the text when it is malformed or reversed."""
+def parse_range(text: str) -> DayRange:
+    """`A..B` as its range of days, parsed once here; a ValueError naming the text when it is malformed or
+    reversed."""
     first, sep, last = text.partition("..")
     if not sep or ".." in last:
         raise ValueError(f"range {text!r} is not FIRST..LAST, e.g. 2025-04-05..2025-05-10")
     start, end = settings.parse_day(first, "range start"), settings.parse_day(last, "range end")
     if end < start:
         raise ValueError(f"range {text!r} is reversed: {last} is before {first} (write --range {last}..{first})")
-    return first, last
+    return DayRange(start, end)
 
 
-def scope_of(defs: Definitions, day: str | None = None, day_range: tuple[str, str] | None = None) -> Scope:
+def scope_of(defs: Definitions, day: str | None = None, day_range: DayRange | None = None) -> Scope:
     """The scope of `--day`, `--range` or neither (every day); a ValueError when a day is no partition.
 
     A day outside the partitions (before `ZFISH_SIM_START`, after the clock's last evening) was never
@@ -75,7 +76,7 @@ def scope_of(defs: Definitions, day: str | None = None, day_range: tuple[str, st
     """
     if day is None and day_range is None:
         return Scope(None)
-    days = [day] if day else days_between(*day_range)
+    days = [day] if day else list(day_range.keys)
     keys = defs.resolve_job_def(LAND_AND_CRAWL_JOB).partitions_def.get_partition_keys()
     outside = [d for d in days if d < keys[0] or d > keys[-1]]
     if outside:

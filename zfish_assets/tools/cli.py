@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from glue_scripts.zfish_etl.days import DayRange
 from zfish_assets.settings import parse_day
 from zfish_assets.synthetic import SimSettings, generate
 from zfish_assets.names import RAW_TABLES
@@ -40,7 +41,7 @@ def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
     return parsed
 
 
-def _parse_range(value: str) -> tuple[str, str]:
+def _parse_range(value: str) -> DayRange:
     """`FIRST..LAST`, parsed by `zfish check`'s own module, imported only when `--range` is given
     (it imports Dagster, which the other subcommands need not wait for)."""
     from zfish_assets.tools.checking import parse_range

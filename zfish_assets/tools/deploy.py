@@ -28,7 +28,6 @@ from zfish_assets.settings import CrawlMode, EngineKind, QueryKind
 from zfish_assets.engines.job_code import CODE_DIGEST, ENTRY_POINT, EXTRA_PY_FILES, PACKAGE, SCRIPT_LOCATION, code_objects
 from zfish_assets.domain.crawler import crawler_definition, crawler_name
 from zfish_assets.resources.aws import aws_client
-from zfish_assets.runtimes import runtime
 from zfish_assets.names import RAW_TABLES
 
 DATABASE_DESCRIPTION = "zfish: the walkthrough's raw tables and joined_fish_data (managed by `zfish deploy`)"
@@ -130,7 +129,7 @@ def job_definition(s: DeploySettings) -> dict:
     return {
         "Role": s.role_arn,
         "Command": {"Name": "glueetl", "ScriptLocation": code[ENTRY_POINT], "PythonVersion": "3"},
-        "GlueVersion": runtime().glue_version,
+        "GlueVersion": settings.glue_runtime().glue_version,
         "WorkerType": "G.1X",
         "NumberOfWorkers": 2,
         "Timeout": job_timeout_minutes(s.glue_timeout_s),
@@ -208,7 +207,7 @@ def _plan_job(glue, s: DeploySettings) -> list[Action]:
     try:
         found = glue.get_job(JobName=s.job_name)["Job"]
     except glue.exceptions.EntityNotFoundException:
-        return [Action(f"create Glue {runtime().glue_version} job {s.job_name}", lambda: glue.create_job(Name=s.job_name, **wanted))]
+        return [Action(f"create Glue {settings.glue_runtime().glue_version} job {s.job_name}", lambda: glue.create_job(Name=s.job_name, **wanted))]
     changes = differences(wanted, found, exact=("DefaultArguments", "NonOverridableArguments"))
     return [Action(f"update Glue job {s.job_name}", lambda: glue.update_job(JobName=s.job_name, JobUpdate=wanted),
                    tuple(changes))] if changes else []
@@ -232,7 +231,7 @@ def deploy(s: DeploySettings, dry_run: bool = False, echo: Callable[[str], objec
     echo(f"comparing the account with the code (Glue database {s.database}, crawlers, job {s.job_name}, "
          f"code under s3://{s.bucket}/{s.code_prefix}/) ...")
     actions = plan(s)
-    glue = runtime()
+    glue = settings.glue_runtime()
     if not glue.local:  # deployed, never run here: say so where the choice is made
         echo(f"note: Glue {glue.glue_version}'s Hudi write (Hudi {glue.hudi} on Spark {glue.pyspark}) has not run under "
              f"zfish's tests: Maven Central serves no {glue.hudi_coordinate} (docs/aws.md, Glue 6.0)")

@@ -24,7 +24,7 @@ from zfish_assets.domain.crawl import crawl_day
 from zfish_assets.partitions import days_between
 from zfish_assets.engines.hudi_reader import read_hudi_snapshot
 from zfish_assets.tools.runs import join_range, materialize_training
-from zfish_assets.names import META_COLUMNS
+from zfish_assets_tests.support.tables import as_expected, raw_expected, table_rows
 
 JOINED = "joined_fish_data"
 FULL, FRESH = "processed/joined_full_mode", "processed/joined_fresh_build"
@@ -45,33 +45,6 @@ def small_defs(monkeypatch, data_dir):
 
 # --- the raw files, read independently of the job ------------------------------------------------
 
-def raw_expected(lake: Path) -> dict[str, tuple[str, str, bool, str]]:
-    """image_id -> (day, fish, label, label day): each image of a labeled fish, with its latest label
-    (the latest label day wins, a positive label within a day)."""
-    labels: dict[str, tuple[str, bool]] = {}
-    for path in sorted(lake.glob("outcomes/day=*/*.json")):
-        day = path.parent.name.removeprefix("day=")
-        for line in path.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                labels[record["fish_id"]] = max(labels.get(record["fish_id"], ("", False)),
-                                                (day, record["condition_developed"]))
-    expected = {}
-    for path in lake.glob("observations/day=*/*.json"):
-        record = json.loads(path.read_text())
-        if record["fish_id"] in labels:
-            label_day, label = labels[record["fish_id"]]
-            expected[record["image_id"]] = (path.parent.name.removeprefix("day="), record["fish_id"], label, label_day)
-    return expected
-
-
-def table_rows(uri: str) -> dict[str, dict]:
-    """image_id -> every non-meta column, as hudi-rs reads the snapshot (a duplicate key fails)."""
-    rows = read_hudi_snapshot(uri, {}).to_pylist()
-    found = {r["image_id"]: {k: v for k, v in r.items() if k not in META_COLUMNS} for r in rows}
-    assert len(found) == len(rows), "duplicate image_id"
-    return found
-
 
 def report(reliability, kind: str, uri: str, expected: dict) -> None:
     """The table against the raw files, in the suite's reliability summary: stale rows count as duplicates."""
@@ -79,10 +52,6 @@ def report(reliability, kind: str, uri: str, expected: dict) -> None:
     kept = {r["image_id"] for r in rows if r["image_id"] in expected and r["day"] == expected[r["image_id"]][0]}
     reliability.add("delete", kind, rows_in=len(expected), rows_out=len(rows), quarantined=0,
                     lost=len(set(expected) - kept), duplicates=len(rows) - len(kept))
-
-
-def as_expected(rows: dict[str, dict]) -> dict[str, tuple[str, str, bool, str]]:
-    return {k: (r["day"], r["fish_id"], r["condition_developed"], r["outcome_day"]) for k, r in rows.items()}
 
 
 def last_operation(uri: str) -> str:

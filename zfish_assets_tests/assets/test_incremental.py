@@ -20,7 +20,7 @@ from glue_scripts.zfish_etl.transform import changed_rows
 from zfish_assets.domain.crawl import crawl_day
 from zfish_assets.partitions import days_between
 from zfish_assets.engines.hudi_reader import read_hudi_snapshot
-from zfish_assets.resources.simulator import SimulatorResource
+from zfish_assets.deployments import resources_for
 from zfish_assets.tools.runs import join_range
 from zfish_assets.synthetic import SimSettings, observations_for_day, outcomes_for_day, parse_delay_spread
 from zfish_assets.names import META_COLUMNS
@@ -291,7 +291,7 @@ def test_delay_spread_labels_each_fish_once_between_7_and_35_days_later(monkeypa
 
     monkeypatch.setenv("ZFISH_LABEL_DELAY_SPREAD", "7-35")
     assert SimSettings.from_env().label_delay_spread == (7, 35)
-    assert SimulatorResource().sim_settings().label_delay_spread == (7, 35)
+    assert resources_for()["simulator"].sim_settings().label_delay_spread == (7, 35)
     monkeypatch.setenv("ZFISH_LABEL_DELAY_SPREAD", "35-7")
     with pytest.raises(ValueError, match="ZFISH_LABEL_DELAY_SPREAD='35-7'"):
         SimSettings.from_env()

@@ -19,7 +19,7 @@ from zfish_assets.tools.cli import main as zfish
 from zfish_assets.definitions import build_definitions
 from zfish_assets.engines.hudi_reader import read_hudi_snapshot
 from zfish_assets.tools.runs import join_range, land_and_crawl, materialize_training
-from zfish_assets_tests.conftest import scenario_instance
+from zfish_assets_tests.support.scenario import scenario_instance
 
 D1, D2, D3, LABELS = "2025-05-01", "2025-05-02", "2025-05-03", "2025-05-05"
 BASE = {"fish_id": "zfish_A", "timestamp": "2025-05-01T09:00:00Z", "age_days": 12, "treatment": "drug_a",

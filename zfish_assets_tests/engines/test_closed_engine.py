@@ -224,7 +224,7 @@ def test_a_client_from_outside_loopback_is_refused(tmp_path):
             break
     else:
         pytest.skip(f"this user may not create a network namespace: {probe.stderr.decode().strip()}")
-    done = subprocess.run(["unshare", *flags, sys.executable, str(HERE / "outside_client.py"), str(tmp_path / "engine")],
+    done = subprocess.run(["unshare", *flags, sys.executable, str(HERE.parent / "support" / "outside_client.py"), str(tmp_path / "engine")],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "ZFISH_SPARK_REMOTE": ""})
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
@@ -242,10 +242,10 @@ def test_a_url_is_shown_with_its_secret_masked(secret, port):
 
 
 def test_the_guard_is_compiled_once_per_source_and_spark(tmp_path):
-    from zfish_assets.runtimes import jar_name, runtime
-    from zfish_assets.settings import jars_dir
+    from zfish_assets.runtimes import jar_name
+    from zfish_assets.settings import glue_runtime, jars_dir
 
-    connect_jar = jars_dir() / jar_name(runtime().connect_coordinate)
+    connect_jar = jars_dir() / jar_name(glue_runtime().connect_coordinate)
     built = connect_guard.guard_jar(tmp_path, connect_jar)
     with zipfile.ZipFile(built) as jar:
         names = set(jar.namelist())

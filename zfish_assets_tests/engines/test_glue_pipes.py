@@ -3,7 +3,7 @@ reader of a run's CloudWatch output stream against moto's CloudWatch Logs."""
 
 from __future__ import annotations
 
-from zfish_assets_tests.resources.test_aws_moto import REGION, aws, moto_url, run_captured, write_output_stream  # noqa: F401
+from zfish_assets_tests.support.moto import REGION, run_captured, write_output_stream
 
 
 def test_the_job_without_pipes_arguments_prints_its_result():

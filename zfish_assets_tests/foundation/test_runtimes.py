@@ -14,17 +14,17 @@ from zfish_assets.engines.spark_session import SparkEnvironmentError, SparkSetti
 def test_each_runtime_names_its_spark_hudi_jars_and_folders(monkeypatch):
     monkeypatch.delenv("ZFISH_JARS_DIR", raising=False)
     monkeypatch.setenv("ZFISH_GLUE_VERSION", "5.1")
-    assert (runtimes.runtime().pyspark, runtimes.runtime().hudi) == ("3.5.6", "1.0.2")
+    assert (settings.glue_runtime().pyspark, settings.glue_runtime().hudi) == ("3.5.6", "1.0.2")
     assert settings.jars_dir() == (settings.REPO_ROOT / ".cache" / "jars-glue5.1").resolve()
     monkeypatch.delenv("ZFISH_GLUE_VERSION")
-    assert (runtimes.runtime().pyspark, runtimes.runtime().hudi) == ("3.5.4", "0.15.0")
+    assert (settings.glue_runtime().pyspark, settings.glue_runtime().hudi) == ("3.5.4", "0.15.0")
     assert settings.jars_dir() == (settings.REPO_ROOT / ".cache" / "jars").resolve()
 
 
 def test_an_unknown_runtime_is_refused_naming_the_choices(monkeypatch):
     monkeypatch.setenv("ZFISH_GLUE_VERSION", "4.0")
     with pytest.raises(ValueError, match=r"ZFISH_GLUE_VERSION='4.0' is not one of 5.0, 5.1"):
-        runtimes.runtime()
+        settings.glue_runtime()
     script = subprocess.run([sys.executable, str(settings.REPO_ROOT / "zfish_assets" / "runtimes.py"), "pyspark", "4.0"],
                             capture_output=True, text=True)
     assert script.returncode == 2 and "is not one of 5.0, 5.1" in script.stderr

@@ -21,8 +21,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -32,32 +30,23 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from glue_scripts.joined_fish_data import JobArgs, run
+from glue_scripts.joined_fish_data import run
 from zfish_assets.domain.crawl import crawl_day
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.catalog import LocalCatalog
 from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot
 from zfish_assets.resources.lake import STAGING, LocalLake
-from zfish_assets.resources.simulator import SimulatorResource
+from zfish_assets_tests.support.crash import (
+    HUDI_CRASH_POINTS, SIM, TABLE, hold_then_kill, job_args, land_and_crawl, simulator, start_child, timeline)
 
 pytestmark = pytest.mark.long_module  # minutes of work: scheduled first (conftest)
 
-CHILD = Path(__file__).with_name("crash_child.py")
-SIM = {"start": "2025-04-05", "fish_per_day": 5, "images_per_fish": 3, "label_delay_days": 2, "seed": 42}
 FIRST_DAYS = days_between("2025-04-05", "2025-04-08")
 NEW_DAY = "2025-04-09"
 WINDOW = (FIRST_DAYS[0], NEW_DAY)
-TABLE = "joined_fish_data"
 PER_COMMIT = ("_hoodie_commit_time", "_hoodie_commit_seqno", "_hoodie_file_name")
-HOLD_TIMEOUT_S = 600.0
-INSTANT = r"\d{17}"
 
 # Where each crash point holds the job: the file whose creation it never returns from.
-HUDI_CRASH_POINTS = {
-    "before write": rf"/{TABLE}/\.hoodie/{INSTANT}\.inflight$",
-    "after .inflight": rf"/{TABLE}/day=[^/]+/[^/]+_{INSTANT}\.parquet$",
-    "before completed instant": rf"/{TABLE}/\.hoodie/{INSTANT}\.commit$",
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,30 +73,6 @@ class World:
     reference_instant: str
     reference_rows: list[dict[str, Any]]
     children: dict[str, HeldChild]
-
-
-def simulator() -> SimulatorResource:
-    return SimulatorResource(**SIM)
-
-
-def land_and_crawl(lake: LocalLake, catalog: LocalCatalog, table: str, day: str, extra_lines: list[str] = ()) -> None:
-    """What raw_<table> then <table> do for one day (the simulator's files, plus `extra_lines` for outcomes)."""
-
-    def write(folder: Path) -> None:
-        simulator().write_day(table, day, folder)
-        if extra_lines:
-            with open(next(folder.glob("*.json")), "a", encoding="utf-8") as handle:
-                handle.writelines(line + "\n" for line in extra_lines)
-
-    lake.land_day(table, day, write)
-    crawl_day(lake, catalog, table, day)
-
-
-def job_args(catalog_dir: str, target: Path, first: str, last: str) -> JobArgs:
-    """The arguments LocalSparkEngine gets from the IO manager with the local catalog (`--catalog file`)."""
-    return JobArgs(first_day=first, last_day=last, database="zebra_fish_demo", observations_table="observations",
-                   outcomes_table="outcomes", target_path=f"file://{target}", target_table=TABLE, catalog="file",
-                   catalog_dir=catalog_dir)
 
 
 def plain(value: Any) -> Any:
@@ -149,7 +114,7 @@ def world(request, tmp_path_factory) -> Iterator[World]:
     and writes the baseline; they run the job once their copy of the baseline is in place, and each
     then holds at its crash point until its test kills it.
     """
-    from zfish_assets_tests.reliability.crash_child import compile_hold_fs
+    from zfish_assets_tests.support.crash_child import compile_hold_fs
 
     root = tmp_path_factory.mktemp("crash")
     lake, catalog = LocalLake(root=str(root / "lake")), LocalCatalog(root=str(root / "catalog"))
@@ -199,57 +164,8 @@ def world(request, tmp_path_factory) -> Iterator[World]:
 # The child process, held and killed
 
 
-@dataclass(frozen=True)
-class Killed:
-    """What the killed child announced (the path it was holding on) and how long it ran."""
-
-    held_on: str
-    seconds: float
-
-
-def start_child(args: list[str], env: dict[str, str], workdir: Path) -> subprocess.Popen:
-    """The child in its own process group, so SIGKILL reaches Python and the JVM it launched alike."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    child_env = {**os.environ, **env, "SPARK_LOCAL_DIRS": str(workdir / "spark-local"),
-                 "PYTHONPATH": os.pathsep.join([str(CHILD.parent.parent), os.environ.get("PYTHONPATH", "")])}
-    with open(workdir / "stdout", "w") as stdout, open(workdir / "stderr", "w") as stderr:
-        return subprocess.Popen([sys.executable, str(CHILD), *args], env=child_env, start_new_session=True,
-                                stdout=stdout, stderr=stderr)
-
-
-def hold_then_kill(child: subprocess.Popen, signal_file: Path, workdir: Path) -> Killed:
-    """Wait until the child announces it holds at its crash point, then SIGKILL its whole process group."""
-    started = time.monotonic()
-    while not signal_file.exists():
-        if child.poll() is not None:
-            raise AssertionError(f"the child ended ({child.returncode}) without reaching its crash point: "
-                                 f"{(workdir / 'stderr').read_text()[-3000:]}")
-        if time.monotonic() - started > HOLD_TIMEOUT_S:
-            os.killpg(child.pid, signal.SIGKILL)
-            raise AssertionError(f"the child did not reach its crash point in {HOLD_TIMEOUT_S:g}s")
-        time.sleep(0.1)
-    os.killpg(child.pid, signal.SIGKILL)
-    child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
-    deadline = time.monotonic() + 30
-    while True:  # the JVM is a grandchild: gone only when the kernel has torn down the whole group
-        try:
-            os.killpg(child.pid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline, "processes of the killed child's group are still alive"
-        time.sleep(0.1)
-    return Killed(signal_file.read_text(), time.monotonic() - started)
-
-
 # ---------------------------------------------------------------------------------------------
 # The timeline and partitions, read from the files
-
-
-def timeline(table: Path) -> list[str]:
-    """File names of the table's timeline, sorted."""
-    folder = table / ".hoodie"
-    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
 
 def data_files(table: Path, instant: str) -> list[Path]:
@@ -266,7 +182,7 @@ def rolled_back(spark, folder: Path) -> dict[str, list[str]]:
 
     Hudi 1.0 (Glue 5.1) reads a version-6 timeline's Avro files with its `...Legacy` reader.
     """
-    from zfish_assets.runtimes import runtime
+    from zfish_assets.settings import glue_runtime
 
     jvm = spark.sparkContext._jvm
     utils = jvm.org.apache.hudi.common.table.timeline.TimelineMetadataUtils
@@ -274,7 +190,7 @@ def rolled_back(spark, folder: Path) -> dict[str, list[str]]:
     found = {}
     for path in sorted(folder.glob("*.rollback")):
         data = bytearray(path.read_bytes())
-        metadata = utils.deserializeHoodieRollbackMetadata(data) if runtime().hudi.startswith("0.") \
+        metadata = utils.deserializeHoodieRollbackMetadata(data) if glue_runtime().hudi.startswith("0.") \
             else utils.deserializeAvroMetadataLegacy(data, rollback)
         instants = metadata.getCommitsRollback()  # an Avro array: py4j's iterator overruns it, so index
         found[path.name.removesuffix(".rollback")] = sorted(str(instants.get(i)) for i in range(instants.size()))

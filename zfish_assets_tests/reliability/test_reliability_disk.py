@@ -27,8 +27,8 @@ from glue_scripts.zfish_etl.write_errors import ROOM_MARGIN, TableWriteError
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.catalog import LocalCatalog
 from zfish_assets.resources.lake import LocalLake
-from zfish_assets_tests.assets.test_deletes import as_expected, raw_expected, table_rows
-from zfish_assets_tests.reliability.test_reliability_crash import job_args, land_and_crawl, timeline
+from zfish_assets_tests.support.tables import as_expected, raw_expected, table_rows
+from zfish_assets_tests.support.crash import job_args, land_and_crawl, timeline
 
 DAYS = days_between("2025-04-05", "2025-04-09")
 SIZE_MIB = 32

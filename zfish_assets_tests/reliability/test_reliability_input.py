@@ -24,7 +24,7 @@ from zfish_assets.tools.cli import main as zfish
 from zfish_assets.definitions import build_definitions
 from zfish_assets.engines.hudi_reader import read_hudi_snapshot
 from zfish_assets.tools.runs import CheckOutcome, join_range, land_and_crawl
-from zfish_assets_tests.conftest import scenario_instance
+from zfish_assets_tests.support.scenario import scenario_instance
 
 PREFIX = "use-cases/fish-demo"
 OBS_DAYS = ("2025-05-01", "2025-05-02", "2025-05-03")

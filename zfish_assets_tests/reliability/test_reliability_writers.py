@@ -22,8 +22,8 @@ from glue_scripts.zfish_etl.lease import TableBusy
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.catalog import LocalCatalog
 from zfish_assets.resources.lake import LocalLake
-from zfish_assets_tests.assets.test_deletes import as_expected, raw_expected, table_rows
-from zfish_assets_tests.reliability.test_reliability_crash import (
+from zfish_assets_tests.support.tables import as_expected, raw_expected, table_rows
+from zfish_assets_tests.support.crash import (
     HUDI_CRASH_POINTS,
     hold_then_kill,
     job_args,
@@ -36,7 +36,7 @@ DAYS = days_between("2025-04-05", "2025-04-09")
 
 
 def test_a_second_writer_is_refused_or_waits_naming_the_first_and_no_row_is_lost(tmp_path, spark, reliability):
-    from zfish_assets_tests.reliability.crash_child import compile_hold_fs
+    from zfish_assets_tests.support.crash_child import compile_hold_fs
 
     lake, catalog = LocalLake(root=str(tmp_path / "lake")), LocalCatalog(root=str(tmp_path / "catalog"))
     table = tmp_path / "processed" / "joined_fish_data"

@@ -5,80 +5,15 @@ moto runs as a real HTTP server on a free loopback port; nothing here mocks a bo
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 
 import pytest
 
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.aws import AWSConnection
 from zfish_assets.tools.runs import join_range, land_and_crawl
+from zfish_assets_tests.support.moto import BUCKET, REGION, no_default_endpoint, run_captured, run_in_step, write_output_stream
 
 START = "2025-04-05"
-BUCKET = "zfish-test-lake"
-REGION = "us-east-1"
-
-
-@pytest.fixture(scope="session")
-def moto_url():
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws(moto_url, data_dir, monkeypatch):
-    """S3 lake + Glue catalog + local Spark + DuckDB, every client pointed at moto; a fresh bucket."""
-    import boto3
-
-    for name, value in {
-        "ZFISH_LAKE": "s3", "ZFISH_CATALOG": "glue", "ZFISH_ENGINE": "spark", "ZFISH_QUERY": "duckdb",
-        "ZFISH_S3_BUCKET": BUCKET, "ZFISH_AWS_REGION": REGION, "ZFISH_AWS_ENDPOINT_URL": moto_url,
-        # What boto3 in the job's own code (and every default client) resolves.
-        "AWS_ENDPOINT_URL": moto_url, "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_url)
-    s3.create_bucket(Bucket=BUCKET)
-    glue = boto3.client("glue", region_name=REGION, endpoint_url=moto_url)
-    yield moto_url
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        for obj in page.get("Contents", []):
-            s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
-    s3.delete_bucket(Bucket=BUCKET)
-    for name in glue.list_jobs()["JobNames"]:
-        glue.delete_job(JobName=name)
-    for name in glue.list_crawlers()["CrawlerNames"]:
-        glue.delete_crawler(Name=name)
-    try:
-        glue.delete_database(Name="zebra_fish_demo")
-    except glue.exceptions.EntityNotFoundException:
-        pass
-
-
-def no_default_endpoint(monkeypatch, tmp_path) -> None:
-    """boto3's default endpoints lead nowhere (nothing listens on port 9): a client that does not follow
-    ZFISH_AWS_ENDPOINT_URL fails instead of reaching AWS. Set in boto3's config file, per service:
-    hudi-rs reads the endpoint environment variables (they override the endpoint it is given), not that file.
-    boto3's default session, which read the config file once, is dropped so that clients made from it read this one."""
-    import boto3
-
-    config = tmp_path / "aws-config"
-    services = "".join(f"{s} =\n  endpoint_url = http://127.0.0.1:9\n" for s in ("s3", "glue", "athena", "sts"))
-    config.write_text(f"[default]\nservices = nowhere\n\n[services nowhere]\n{services}")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
 def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance, monkeypatch, tmp_path):
@@ -173,37 +108,6 @@ def _create_job(glue, name: str, deployed: bool) -> None:
     )
 
 
-def write_output_stream(logs, job_run: dict, lines: list[str]) -> None:
-    """What Glue does with a run's stdout: each line an event of the run's stream in `<LogGroupName>/output`."""
-    import time
-
-    group = f"{job_run['LogGroupName']}/output"
-    try:
-        logs.create_log_group(logGroupName=group)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
-    logs.create_log_stream(logGroupName=group, logStreamName=job_run["Id"])
-    now = int(time.time() * 1000)
-    events = [{"timestamp": now, "message": line} for line in lines if line.strip()]
-    if events:
-        logs.put_log_events(logGroupName=group, logStreamName=job_run["Id"], logEvents=events)
-
-
-def run_captured(job, argv: list[str]) -> tuple[list[str], Exception | None]:
-    """`job(argv)` in this process, its stdout (the job's lines and Pipes messages) captured; and what it raised."""
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    raised = None
-    with contextlib.redirect_stdout(out):
-        try:
-            job(argv)
-        except Exception as exc:  # noqa: BLE001 - what Glue would report as the run's ErrorMessage
-            raised = exc
-    return out.getvalue().splitlines(), raised
-
-
 class RunsTheScriptLocally:
     """A Glue client whose job runs execute the job script on this process's Spark.
 
@@ -237,23 +141,6 @@ class RunsTheScriptLocally:
         if message:
             response["JobRun"]["ErrorMessage"] = message
         return response
-
-
-def run_in_step(engine, args, instance=None):
-    """`engine.run_job(args)` inside a Dagster asset's step (the Glue engine opens its Pipes session there):
-    the job's result, or what the engine raised."""
-    from dagster import DagsterInstance, MaterializeResult, asset, materialize
-
-    results = []
-
-    @asset
-    def joined_step(context):
-        results.append(engine.run_job(args, context=context))
-        return MaterializeResult()  # a step that opened a Pipes session returns a typed result
-
-    with DagsterInstance.ephemeral() if instance is None else nullcontext(instance) as inst:
-        materialize([joined_step], instance=inst)
-    return results[0]
 
 
 def _engine(aws, local_runs: bool, **kwargs):

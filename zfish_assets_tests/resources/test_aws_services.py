@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,18 +18,12 @@ from typing import Any
 import pytest
 
 from zfish_assets.resources.aws import AWSConnection
-from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
-from zfish_assets_tests.tools.test_aws_deploy_runs import _deploy
+from zfish_assets_tests.support.moto import BUCKET, REGION, _moto_api, queue_athena_result
+from zfish_assets_tests.support.deploy import run_deploy
+
 
 ROLE = "arn:aws:iam::000000000000:role/zfish-test"  # moto accepts any role; no real account
 QUERY_ID = r"[0-9a-f-]{36}"
-
-
-def _moto_api(url: str, path: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(f"{url}/moto-api/{path}", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request) as response:
-        assert response.status in (200, 201)
 
 
 @contextmanager
@@ -45,19 +38,6 @@ def transition(url: str, model: str, progression: dict[str, Any]) -> Iterator[No
 
 STUCK = {"progression": "manual", "times": 10**9}
 IMMEDIATE = {"progression": "immediate"}
-
-
-def _cell(value: str | None) -> dict[str, str]:
-    return {} if value is None else {"VarCharValue": value}  # Athena's NULL has no VarCharValue
-
-
-def queue_athena_result(url: str, columns: list[tuple[str, str]], rows: list[list[str | None]]) -> None:
-    """What Athena answers a SELECT: the header row, then the rows, every value as text."""
-    info = [{"Name": n, "Label": n, "Type": t, "Precision": 10 if t == "decimal" else 0,
-             "Scale": 2 if t == "decimal" else 0, "Nullable": "UNKNOWN", "CaseSensitive": False} for n, t in columns]
-    body_rows = [{"Data": [_cell(n) for n, _ in columns]}] + [{"Data": [_cell(v) for v in r]} for r in rows]
-    _moto_api(url, "static/athena/query-results",
-              {"region": REGION, "results": [{"rows": body_rows, "column_info": info}]})
 
 
 class PagesLikeAthena:
@@ -182,7 +162,7 @@ def test_athena_timeout_and_cancellation_name_the_query(aws):
         assert cancelled.value.query_id != query_id and cancelled.value.query_id in str(cancelled.value)
 
 
-def test_crawler_mode_needs_the_deployed_crawler_waits_and_needs_the_day_registered(aws, instance, monkeypatch):
+def test_crawler_mode_needs_the_deployed_crawler_waits_and_needs_the_day_registered(aws, instance, monkeypatch, tmp_path):
     """The crawled asset in crawler mode, through Dagster: before `zfish deploy` the run fails naming the
     fix and creates nothing (runs never change infrastructure); after it, day D1 registered (by the
     in-process crawl, standing in for what a real crawler would have registered) passes with its
@@ -217,14 +197,15 @@ def test_crawler_mode_needs_the_deployed_crawler_waits_and_needs_the_day_registe
     success, error = _run_failing(defs, instance, d1)
     assert not success and f"crawler {crawler} does not exist: run `zfish deploy`" in error, error
     assert glue.list_crawlers()["CrawlerNames"] == []
-    _deploy()
+    run_deploy()
     with transition(aws, "glue::crawl", IMMEDIATE):
         (ok,) = land_and_crawl(defs, instance, [d1], assets=["observations"])
         assert ok.success and ok.checks and all(c.passed for c in ok.checks), ok.checks
         created = glue.get_crawler(Name=crawler)["Crawler"]
         assert created["Targets"]["S3Targets"] == [{"Path": f"s3://{BUCKET}/use-cases/fish-demo/observations/"}]
         assert created["DatabaseName"] == "zebra_fish_demo" and "Schedule" not in created
-        files = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=aws)).list_day("observations", d1)
+        files = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=aws),
+                       cache_dir=str(tmp_path / "cache")).list_day("observations", d1)
         partition = glue.get_partition(DatabaseName="zebra_fish_demo", TableName="observations", PartitionValues=[d1])
         assert partition["Partition"]["Parameters"]["zfish.fingerprint"] == fingerprint(files)
         # Pointed from the raw folder the crawler registered to the day's accepted rows (the checks passed).
@@ -260,7 +241,7 @@ def test_crawler_mode_judges_the_day_by_the_contract_as_partitions_mode_does(aws
     (folder / "a.json").write_bytes(json.dumps(good).encode() + b"\n{broken\n" + json.dumps({**good, "length_mm": "4"}).encode())
     (folder / "b.json").write_bytes(json.dumps({**good, "image_id": "img 2"}).encode() + b"\n\xff\n")
     assert zfish(["upload", str(tmp_path / "lab"), "--day", day]) == 0
-    lake = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=aws))
+    lake = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=aws), cache_dir=str(tmp_path / "cache"))
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
 
     (in_process,) = land_and_crawl(build_definitions(), instance, [day], assets=["observations"])
@@ -282,7 +263,7 @@ def test_crawler_mode_judges_the_day_by_the_contract_as_partitions_mode_does(aws
     for name, value in {"ZFISH_CRAWL_MODE": "crawler", "ZFISH_GLUE_ROLE_ARN": ROLE, "ZFISH_CRAWLER_POLL_S": "0.05",
                         "ZFISH_CRAWLER_TIMEOUT_S": "20"}.items():
         monkeypatch.setenv(name, value)
-    _deploy()
+    run_deploy()
     with transition(aws, "glue::crawl", IMMEDIATE):
         (by_crawler,) = land_and_crawl(build_definitions(), instance, [day], assets=["observations"])
     assert by_crawler.success
@@ -363,7 +344,7 @@ def test_a_glue_run_gets_the_engines_arguments_back_and_a_failed_run_names_its_l
     from glue_scripts.joined_fish_data import parse_args
     from zfish_assets.tools.cli import main
     from zfish_assets.resources.engines import GlueJobEngine, GlueJobError
-    from zfish_assets_tests.resources.test_aws_moto import run_in_step
+    from zfish_assets_tests.support.moto import run_in_step
 
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
     monkeypatch.setenv("ZFISH_GLUE_JOB_NAME", "zfish-hive-sync-test")

@@ -2,7 +2,7 @@
 
 Athena engine v3 is Trino. The checks' SQL reaches Trino through the `query` resource, the text
 `AthenaQueryEngine` would send; the metastore Trino reads is written from zfish's catalog before
-each statement (`zfish_assets_tests/resources/trino.py`). One server per test session; skipped only where
+each statement (`zfish_assets_tests/support/trino.py`). One server per test session; skipped only where
 no Java 24+ is installed.
 """
 
@@ -17,8 +17,8 @@ from dagster import Definitions
 from zfish_assets import settings
 from zfish_assets.definitions import build_definitions
 from zfish_assets.tools.runs import RunSummary, join_range, land_and_crawl, run_checks
-from zfish_assets_tests.assets.test_joined import START, evening_window, expected_rows
-from zfish_assets_tests.resources.trino import ENGINE_SOURCE, MIN_JAVA, SCHEMA_FILE, TrinoQueryEngine, TrinoServer, fetch_trino, \
+from zfish_assets_tests.support.walkthrough import START, evening_window, expected_rows
+from zfish_assets_tests.support.trino import ENGINE_SOURCE, MIN_JAVA, SCHEMA_FILE, TrinoQueryEngine, TrinoServer, fetch_trino, \
     find_java_home, run_statement, write_metastore
 from zfish_assets.names import RANGE_END, RANGE_START
 

@@ -18,83 +18,24 @@ import boto3
 import pytest
 from moto.moto_api import state_manager
 
-from zfish_assets_tests.resources.aws_proxy import AwsProxy, Recorded, glue_error, missing_keys_denied
-from zfish_assets_tests.resources.test_aws_moto import (  # noqa: F401 (fixtures)
-    BUCKET, REGION, aws, moto_url, no_default_endpoint, run_captured, run_in_step, write_output_stream)
+from zfish_assets_tests.support.aws_proxy import Recorded, glue_error, missing_keys_denied
+from zfish_assets_tests.support.deploy import JOB, OTHER_ROLE, ROLE, STUCK, run_deploy
+from zfish_assets_tests.support.moto import BUCKET, REGION, no_default_endpoint, run_captured, run_in_step, write_output_stream
 from zfish_assets.names import RANGE_END, RANGE_START
-
-ROLE, OTHER_ROLE = "arn:aws:iam::000000000000:role/zfish-a", "arn:aws:iam::000000000000:role/zfish-b"
-JOB = "zfish-deploy-test"
-STUCK = {"progression": "manual", "times": 10**9}
-
-
-def serve_what_moto_lacks(proxy: AwsProxy, moto: str) -> None:
-    """UpdateJob and UpdateCrawler replace the definition on moto (Glue's semantics for the fields
-    deploy sends, which are all of them); BatchStopJobRun is acknowledged (moto cannot stop a run)."""
-    glue = boto3.client("glue", region_name=REGION, endpoint_url=moto)
-
-    def update_job(r: Recorded):
-        body = r.json()
-        glue.delete_job(JobName=body["JobName"])
-        glue.create_job(Name=body["JobName"], **body["JobUpdate"])
-        return 200, json.dumps({"JobName": body["JobName"]}).encode()
-
-    def update_crawler(r: Recorded):
-        body = r.json()
-        glue.delete_crawler(Name=body["Name"])
-        glue.create_crawler(**body)
-        return 200, b"{}"
-
-    def stop(r: Recorded):
-        body = r.json()
-        return 200, json.dumps({"SuccessfulSubmissions": [{"JobName": body["JobName"], "JobRunId": i}
-                                                          for i in body["JobRunIds"]], "Errors": []}).encode()
-
-    proxy.handlers.update({"AWSGlue.UpdateJob": update_job, "AWSGlue.UpdateCrawler": update_crawler,
-                           "AWSGlue.BatchStopJobRun": stop})
-
-
-@pytest.fixture
-def proxy(aws, monkeypatch, tmp_path):
-    """Every zfish client pointed at the proxy in front of moto; a client on boto3's default endpoint fails."""
-    from zfish_assets.resources.aws import aws_client
-
-    front = AwsProxy(aws)
-    serve_what_moto_lacks(front, aws)
-    monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", front.url)
-    no_default_endpoint(monkeypatch, tmp_path)
-    for name, value in {"ZFISH_GLUE_ROLE_ARN": ROLE, "ZFISH_GLUE_JOB_NAME": JOB, "ZFISH_GLUE_POLL_S": "0.05"}.items():
-        monkeypatch.setenv(name, value)
-    aws_client.cache_clear()
-    yield front
-    aws_client.cache_clear()
-    front.close()
-
-
-def _deploy(*flags: str) -> str:
-    import contextlib
-    import io
-
-    from zfish_assets.tools.cli import main
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["deploy", *flags]) == 0
-    return out.getvalue()
 
 
 def test_deploy_converges_on_each_setting_and_dry_run_shows_each_change(proxy, aws, monkeypatch):
     from zfish_assets.engines.job_code import code_objects
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
-    _deploy()
-    assert "up to date: nothing to change" in _deploy()
+    run_deploy()
+    assert "up to date: nothing to change" in run_deploy()
     script = code_objects()["joined_fish_data.py"]
 
     # A new role and a new lake prefix reach both crawlers and the job (and the code moves with the prefix).
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", OTHER_ROLE)
     monkeypatch.setenv("ZFISH_LAKE_PREFIX", "labs/fish-b")
-    planned = _deploy("--dry-run")
+    planned = run_deploy("--dry-run")
     for table in ("observations", "outcomes"):
         assert f"would update crawler zebra_fish_demo-{table}\n    Role: \"{ROLE}\" -> \"{OTHER_ROLE}\"\n" \
                f"    Targets.S3Targets[0].Path: \"s3://{BUCKET}/use-cases/fish-demo/{table}/\" -> " \
@@ -106,7 +47,7 @@ def test_deploy_converges_on_each_setting_and_dry_run_shows_each_change(proxy, a
     assert glue.get_crawler(Name="zebra_fish_demo-outcomes")["Crawler"]["Role"] == ROLE  # a dry run changes nothing
     assert not proxy.calls("AWSGlue.UpdateJob")
 
-    _deploy()
+    run_deploy()
     for table in ("observations", "outcomes"):
         crawler = glue.get_crawler(Name=f"zebra_fish_demo-{table}")["Crawler"]
         assert crawler["Role"] == OTHER_ROLE
@@ -118,14 +59,14 @@ def test_deploy_converges_on_each_setting_and_dry_run_shows_each_change(proxy, a
 
     # The database, changed behind deploy's back, is put back (moto's own UpdateDatabase).
     glue.update_database(Name="zebra_fish_demo", DatabaseInput={"Name": "zebra_fish_demo", "Description": "edited"})
-    assert "    Description: \"edited\" -> " in _deploy()
+    assert "    Description: \"edited\" -> " in run_deploy()
     assert glue.get_database(Name="zebra_fish_demo")["Database"]["Description"].startswith("zfish:")
 
     # Another database: its own database and crawlers, pointed at it.
     monkeypatch.setenv("ZFISH_DATABASE", "fish_b")
-    assert "create Glue database fish_b" in _deploy()
+    assert "create Glue database fish_b" in run_deploy()
     assert glue.get_crawler(Name="fish_b-outcomes")["Crawler"]["DatabaseName"] == "fish_b"
-    assert "up to date: nothing to change" in _deploy()
+    assert "up to date: nothing to change" in run_deploy()
     glue.delete_database(Name="fish_b")
 
 
@@ -172,7 +113,7 @@ def test_a_replaced_code_object_is_refused_before_any_glue_run(proxy, aws):
     from zfish_assets.engines.job_code import code_objects
     from zfish_assets.resources.engines import GlueJobError
 
-    _deploy()
+    run_deploy()
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
     package = code_objects()["glue_scripts.zip"]
     key = package.key("use-cases/fish-demo/_zfish/glue")
@@ -189,8 +130,8 @@ def test_a_replaced_code_object_is_refused_before_any_glue_run(proxy, aws):
     assert not proxy.calls("AWSGlue.StartJobRun")
     assert boto3.client("glue", region_name=REGION, endpoint_url=aws).get_job_runs(JobName=JOB)["JobRuns"] == []
 
-    assert f"would restore s3://{BUCKET}/{key} (replaced" in _deploy("--dry-run")
-    _deploy()
+    assert f"would restore s3://{BUCKET}/{key} (replaced" in run_deploy("--dry-run")
+    run_deploy()
     engine.check_deployed_code()  # restored: the job's code is this checkout's again
 
 
@@ -205,10 +146,10 @@ def test_deploy_and_runs_from_an_empty_account_where_s3_answers_403_for_missing_
     proxy.handlers["s3"] = missing_keys_denied(aws)
     objects = code_objects()
     keys = {name: obj.key("use-cases/fish-demo/_zfish/glue") for name, obj in objects.items()}
-    planned = _deploy("--dry-run")
+    planned = run_deploy("--dry-run")
     assert all(f"would upload s3://{BUCKET}/{key}" in planned for key in keys.values()), planned
-    _deploy()
-    assert "up to date: nothing to change" in _deploy()
+    run_deploy()
+    assert "up to date: nothing to change" in run_deploy()
 
     with pytest.MonkeyPatch.context() as mp:
         for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_ENGINE": "glue"}.items():
@@ -233,7 +174,7 @@ def test_a_run_cannot_swap_the_jobs_code(proxy, aws, monkeypatch):
     from zfish_assets.resources.engines import run_arguments
 
     monkeypatch.setenv("ZFISH_GLUE_TIMEOUT_S", "5400")
-    _deploy()
+    run_deploy()
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     job = glue.get_job(JobName=JOB)["Job"]
     assert job["Timeout"] == 90
@@ -271,7 +212,7 @@ def glue_engine(proxy, monkeypatch):
     for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_ENGINE": "glue", "ZFISH_CATALOG": "glue",
                         "ZFISH_LAKE": "s3", "AWS_MAX_ATTEMPTS": "1"}.items():
         monkeypatch.setenv(name, value)
-    _deploy()
+    run_deploy()
     state_manager.set_transition(model_name="glue::job_run", transition=STUCK)
     yield proxy
     state_manager.unset_transition(model_name="glue::job_run")

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
-from zfish_assets_tests.tools.test_aws_deploy_runs import ROLE
+from zfish_assets_tests.support.moto import BUCKET, REGION
+from zfish_assets_tests.support.deploy import ROLE
 
 
 def _closed_port() -> int:
@@ -54,7 +54,7 @@ def _deploy_failing(capsys) -> tuple[int, str]:
     return status, captured.err.strip()
 
 
-def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_bucket(aws, monkeypatch, capsys):
+def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_bucket(aws, monkeypatch, capsys, tmp_path):
     """A closed endpoint and a missing bucket: `zfish deploy` says so in a line naming the setting (no
     traceback), and a run's step fails at once (not retried as transient: every attempt meets them)."""
     import time
@@ -90,7 +90,7 @@ def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_
     assert f"{wrong} answered GetDatabase with HTTP 404 and no AWS error: ZFISH_AWS_ENDPOINT_URL names" in err, err
 
     monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", closed)  # what a run's resources connect to
-    lake = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=closed))
+    lake = S3Lake(bucket=BUCKET, aws=AWSConnection(region_name=REGION, endpoint_url=closed), cache_dir=str(tmp_path / "cache"))
     with pytest.raises(AWSSettingError, match=f"nothing answers at ZFISH_AWS_ENDPOINT_URL={closed}") as failed:
         with retry_transient(0, "landing observations"):
             lake.list_days("observations")
@@ -154,13 +154,13 @@ def test_every_object_zfish_writes_asks_sse_kms_with_the_configured_key(aws, mon
     from zfish_assets import settings
     from zfish_assets.deployments import resources_for
     from zfish_assets.engines.spark_session import s3a_conf
-    from zfish_assets_tests.tools.test_aws_deploy_runs import _deploy
+    from zfish_assets_tests.support.deploy import run_deploy
 
     with pytest.raises(ValueError, match=r"ZFISH_KMS_KEY_ARN='alias/lake' is not a KMS key ARN"):
         settings.KMS_KEY_ARN.parse("alias/lake")
     for name, value in {"ZFISH_KMS_KEY_ARN": KEY, "ZFISH_GLUE_ROLE_ARN": ROLE, "ZFISH_DEPLOYMENT": "aws"}.items():
         monkeypatch.setenv(name, value)
-    _deploy()
+    run_deploy()
     day = tmp_path / "lab" / "outcomes" / "day=2025-05-08"
     day.mkdir(parents=True)
     (day / "labels.json").write_text('{"fish_id": "zfish_00001", "condition_developed": true}\n')

@@ -31,10 +31,10 @@ import time
 import boto3
 from moto.moto_api import state_manager
 
-from zfish_assets_tests.resources.aws_proxy import missing_keys_denied
-from zfish_assets_tests.tools.iam_replay import Need, allowed, denied, wildcard_actions
-from zfish_assets_tests.tools.test_aws_deploy_runs import ROLE, STUCK, _deploy, proxy  # noqa: F401 (fixture)
-from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url, write_output_stream  # noqa: F401
+from zfish_assets_tests.support.aws_proxy import missing_keys_denied
+from zfish_assets_tests.support.iam_replay import Need, allowed, denied, wildcard_actions
+from zfish_assets_tests.support.deploy import ROLE, STUCK, run_deploy
+from zfish_assets_tests.support.moto import BUCKET, REGION, write_output_stream
 GLUE_LOG_GROUP = "/aws-glue/jobs"  # what Glue names a run's log group (moto: "test/log")
 
 KEYS = {"deployer": "AKIAZFISHDEPLOYER", "runner": "AKIAZFISHRUNNER", "job-role": "AKIAZFISHJOBROLE"}
@@ -106,7 +106,7 @@ def test_each_principal_does_its_part_of_the_walkthrough_within_its_own_policy(p
         monkeypatch.setenv(name, value)
 
     _as(monkeypatch, "deployer")
-    _deploy("--policy-out", str(tmp_path / "policies"))
+    run_deploy("--policy-out", str(tmp_path / "policies"))
     policies = {KEYS[p]: json.loads((tmp_path / "policies" / f"{p}.json").read_text()) for p in PRINCIPALS}
     assert {p: wildcard_actions(policy) for p, policy in policies.items()} == {k: [] for k in policies}
 
@@ -156,13 +156,13 @@ def test_the_runners_policy_covers_its_athena_queries_and_the_configured_output(
     and its policy grants the result location that is configured, not the default one."""
     from zfish_assets.deployments import resources_for
     from zfish_assets.tools.policies import PRINCIPALS
-    from zfish_assets_tests.resources.test_aws_services import queue_athena_result
+    from zfish_assets_tests.support.moto import queue_athena_result
 
     for name, value in {"ZFISH_DEPLOYMENT": "aws", "ZFISH_QUERY": "athena", "ZFISH_ATHENA_WORKGROUP": "zfish",
                         "ZFISH_ATHENA_OUTPUT": "s3://zfish-query-results/athena/"}.items():
         monkeypatch.setenv(name, value)
     _as(monkeypatch, "deployer")
-    _deploy("--dry-run", "--policy-out", str(tmp_path / "policies"))
+    run_deploy("--dry-run", "--policy-out", str(tmp_path / "policies"))
     policies = {KEYS[p]: json.loads((tmp_path / "policies" / f"{p}.json").read_text()) for p in PRINCIPALS}
     runner = policies[KEYS["runner"]]
 
@@ -189,7 +189,7 @@ def test_crawler_mode_runs_start_the_deployed_crawler_within_the_runners_policy(
                         "ZFISH_CRAWLER_TIMEOUT_S": "20"}.items():
         monkeypatch.setenv(name, value)
     _as(monkeypatch, "deployer")
-    _deploy("--policy-out", str(tmp_path / "policies"))
+    run_deploy("--policy-out", str(tmp_path / "policies"))
     policies = {KEYS[p]: json.loads((tmp_path / "policies" / f"{p}.json").read_text()) for p in PRINCIPALS}
     proxy.handlers["s3"] = missing_keys_denied(
         aws, lambda r, bucket: r.access_key in policies and allowed(policies[r.access_key], Need("s3:ListBucket", f"arn:aws:s3:::{bucket}")))

@@ -24,8 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 
-from zfish_assets_tests.resources.aws_proxy import AwsProxy
-from zfish_assets_tests.resources.test_aws_moto import BUCKET, REGION, aws, moto_url  # noqa: F401 (fixtures)
+from zfish_assets_tests.support.aws_proxy import AwsProxy
+from zfish_assets_tests.support.moto import BUCKET, REGION
 
 WRITER = """
 import sys

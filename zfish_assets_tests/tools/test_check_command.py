@@ -18,7 +18,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from zfish_assets.tools.cli import main
-from zfish_assets_tests.conftest import keep_as_template, restore
+from zfish_assets_tests.support.scenario import keep_as_template, restore
 
 LAKE = Path("lake") / "use-cases" / "fish-demo"
 

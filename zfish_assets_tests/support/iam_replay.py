@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from zfish_assets_tests.resources.aws_proxy import Recorded
+from zfish_assets_tests.support.aws_proxy import Recorded
 
 ACCOUNT = "123456789012"  # moto's account: what a request's ARNs name
 

@@ -21,7 +21,7 @@ from zfish_assets.engines.hudi_reader import completed_commits
 from zfish_assets.io_managers.hudi import HudiIOManager
 from zfish_assets.resources.engines import Engine
 from zfish_assets.tools.runs import join_range, land_and_crawl
-from zfish_assets_tests.assets.test_joined import START, evening_window, expected_rows, rows, table_uri
+from zfish_assets_tests.support.walkthrough import START, evening_window, expected_rows, rows, table_uri
 
 pytestmark = pytest.mark.long_module  # minutes of work: scheduled first (conftest)
 

@@ -13,8 +13,8 @@ from glue_scripts.zfish_etl.catalog import read_local_table
 from zfish_assets.tools.cli import main as zfish
 from zfish_assets.definitions import build_definitions
 from zfish_assets.tools.runs import land_and_crawl
-from zfish_assets_tests.conftest import scenario_instance
-from zfish_assets_tests.reliability.test_reliability_lines import D1, D2, DAYS, LABELS, PREFIX, ROUND_ONE, write_delivery
+from zfish_assets_tests.support.scenario import scenario_instance
+from zfish_assets_tests.support.lab_delivery import D1, D2, DAYS, LABELS, PREFIX, ROUND_ONE, write_delivery
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from glue_scripts.zfish_etl.hudi import completed_instants, upsert
 from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot
-from zfish_assets.runtimes import runtime
+from zfish_assets.settings import glue_runtime
 
 
 def test_spark_hudi_upsert_read_back_by_spark_and_hudi_rs(spark, tmp_path):
@@ -34,7 +34,7 @@ def test_spark_hudi_upsert_read_back_by_spark_and_hudi_rs(spark, tmp_path):
     assert sorted(p.name for p in (tmp_path / "t").glob("day=*")) == ["day=2025-05-01", "day=2025-05-02"]
     assert second.partitions == ["day=2025-05-01"] and second.files_written == 1
     # The runtime's Spark, and table version 6 (what Athena's and hudi-rs 0.5's readers read) on both.
-    assert spark.version == runtime().pyspark
+    assert spark.version == glue_runtime().pyspark
     properties = (tmp_path / "t" / ".hoodie" / "hoodie.properties").read_text().splitlines()
     assert "hoodie.table.version=6" in properties
 

@@ -21,8 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from glue_scripts.zfish_etl import read
-from zfish_assets_tests.resources.aws_proxy import AwsProxy
-from zfish_assets_tests.resources.test_aws_moto import REGION, moto_url  # noqa: F401 (fixture)
+from zfish_assets_tests.support.aws_proxy import AwsProxy
+from zfish_assets_tests.support.moto import REGION
 
 BUCKET = "zfish-s3-read"
 PREFIX = "labs/read-test"

@@ -23,7 +23,7 @@ import pytest
 
 from glue_scripts.zfish_etl import aws, lease
 from glue_scripts.zfish_etl.lease import Holder, LeaseLost, TableBusy, hold
-from zfish_assets_tests.resources.test_aws_moto import REGION, moto_url  # noqa: F401 (fixture)
+from zfish_assets_tests.support.moto import REGION
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "zfish-lease-test"

@@ -1,0 +1,63 @@
+"""A day is parsed once where it enters (a partition key, a CLI argument, a job argument) and passed on as a
+value: `DayRange` refuses a bad day or a reversed range on construction, naming it, and expands its days
+once; the job's arguments are refused on construction, not when the job first needs its days."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from glue_scripts.zfish_etl.days import DayRange, parse_day
+from glue_scripts.zfish_etl.job_args import JobArgs
+
+DAYS = st.dates(date(2000, 1, 1), date(2100, 12, 31))
+
+
+@given(DAYS, st.integers(0, 400))
+def test_a_range_holds_every_day_from_first_to_last_once(first, length):
+    last = first + timedelta(days=length)
+    window = DayRange.parse(first.isoformat(), last.isoformat())
+    expected = [date.fromordinal(n).isoformat() for n in range(first.toordinal(), last.toordinal() + 1)]
+    assert list(window.keys) == expected and (window.first_key, window.last_key) == (expected[0], expected[-1])
+    assert window.keys is window.keys  # expanded once
+
+
+@pytest.mark.parametrize("text", ["2025-5-03", "2025-02-30", "20250503", "2025-05-10' OR '1'='1", "../2025-05-10", ""])
+def test_anything_but_a_real_yyyy_mm_dd_day_is_refused_naming_it(text):
+    with pytest.raises(ValueError, match=f"^{re.escape(f'first day={text!r}')} is not a day in YYYY-MM-DD form$"):
+        DayRange.parse(text, "2025-05-10")
+    with pytest.raises(ValueError, match="is not a day in YYYY-MM-DD form"):
+        parse_day(text)
+
+
+def test_a_reversed_range_is_refused_on_construction_naming_both_days():
+    with pytest.raises(ValueError, match="last day 2025-04-05 is before first day 2025-05-10"):
+        DayRange.parse("2025-05-10", "2025-04-05")
+
+
+def job_args(first: str, last: str) -> JobArgs:
+    return JobArgs(first_day=first, last_day=last, database="db", observations_table="observations",
+                   outcomes_table="outcomes", target_path="file:///t", target_table="joined_fish_data")
+
+
+def test_the_jobs_days_are_refused_when_the_job_starts_and_expanded_once():
+    with pytest.raises(ValueError, match=r"^last_day='2025-02-30' is not a day in YYYY-MM-DD form$"):
+        job_args("2025-02-01", "2025-02-30")
+    args = job_args("2025-04-29", "2025-05-02")
+    assert args.days() == ["2025-04-29", "2025-04-30", "2025-05-01", "2025-05-02"]
+    assert args.window is args.window and args.window.keys is args.window.keys
+
+
+def test_the_joined_assets_request_carries_its_parsed_range():
+    from glue_scripts.zfish_etl.modes import JoinMode
+    from zfish_assets.io_managers.hudi import JoinRequest, SourceTables
+
+    request = JoinRequest(DayRange.parse("2025-05-01", "2025-05-03"), JoinMode.INCREMENTAL,
+                          SourceTables("observations", "outcomes"))
+    assert (request.first_day, request.last_day, request.days()) == (
+        "2025-05-01", "2025-05-03", ("2025-05-01", "2025-05-02", "2025-05-03"))
+    assert request.days() is request.window.keys
