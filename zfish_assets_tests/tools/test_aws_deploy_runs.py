@@ -74,15 +74,15 @@ def test_a_glue_6_deploy_creates_its_job_and_moves_a_5_0_job_to_it(proxy, aws, m
     """ZFISH_GLUE_VERSION=6.0: the same job (code, Hudi through `--datalake-formats`, Spark settings,
     Pipes) on Glue 6.0, whose Hudi write zfish has not run (the deploy says so)."""
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
-    _deploy()
+    run_deploy()
     five = glue.get_job(JobName=JOB)["Job"]
     assert five["GlueVersion"] == "5.0"
 
     monkeypatch.setenv("ZFISH_GLUE_VERSION", "6.0")
-    planned = _deploy("--dry-run")
+    planned = run_deploy("--dry-run")
     assert f"would update Glue job {JOB}\n    GlueVersion: \"5.0\" -> \"6.0\"\n" in planned, planned
     assert "note: Glue 6.0's Hudi write (Hudi 1.1.1 on Spark 4.1.1) has not run" in planned
-    _deploy()
+    run_deploy()
     six = glue.get_job(JobName=JOB)["Job"]
     assert six["GlueVersion"] == "6.0" and six["Command"] == five["Command"] and six["Command"]["Name"] == "glueetl"
     arguments = six["NonOverridableArguments"]
@@ -92,10 +92,10 @@ def test_a_glue_6_deploy_creates_its_job_and_moves_a_5_0_job_to_it(proxy, aws, m
             "spark.sql.extensions=org.apache.spark.sql.hudi.HoodieSparkSessionExtension"} \
         <= {part.strip() for part in arguments["--conf"].split("--conf")}
     assert re.fullmatch(r"dagster-pipes==\d+\.\d+\.\d+", arguments["--additional-python-modules"])
-    assert "up to date: nothing to change" in _deploy()
+    assert "up to date: nothing to change" in run_deploy()
 
     glue.delete_job(JobName=JOB)  # from nothing: created on 6.0
-    assert f"create Glue 6.0 job {JOB}" in _deploy()
+    assert f"create Glue 6.0 job {JOB}" in run_deploy()
     assert glue.get_job(JobName=JOB)["Job"]["GlueVersion"] == "6.0"
 
 
