@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from glue_scripts.zfish_etl import layout
 from zfish_assets import settings
-from zfish_assets.names import PIPES_FOLDER
 from zfish_assets.io_managers.hudi import HudiIOManager
 from zfish_assets.resources.aws import AWSConnection
 from zfish_assets.resources.catalog import GlueCatalog, LocalCatalog
@@ -71,8 +71,9 @@ def _bucket() -> Any:
     return settings.S3_BUCKET.config()
 
 
-def _under_lake(folder: str) -> str:
-    return f"s3://{settings.S3_BUCKET.raw()}/{settings.lake_prefix()}/_zfish/{folder}"
+def _under_lake(key: str) -> str:
+    """The S3 URI of a key (a `layout` key) under the lake prefix."""
+    return f"s3://{settings.S3_BUCKET.raw()}/{settings.lake_prefix()}/{key}"
 
 
 # Resource key -> the part's choice -> how to build it (from the parts, the AWS connection and the
@@ -94,7 +95,7 @@ IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Build]]] = {
     "engine": ("engine", {
         "spark": lambda parts, aws, built: LocalSparkEngine(s3a=parts.lake == "s3", aws=aws),
         "glue": lambda parts, aws, built: GlueJobEngine(
-            job_name=settings.GLUE_JOB_NAME.config(), context_prefix=_under_lake(PIPES_FOLDER.removeprefix("_zfish/")), aws=aws,
+            job_name=settings.GLUE_JOB_NAME.config(), context_prefix=_under_lake(layout.pipes_dir()), aws=aws,
             timeout_s=settings.GLUE_TIMEOUT_S.get(), poll_interval_s=settings.GLUE_POLL_S.get()),
     }),
     "query": ("query", {
@@ -102,7 +103,7 @@ IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Build]]] = {
         "athena": lambda parts, aws, built: AthenaQueryEngine(
             workgroup=settings.ATHENA_WORKGROUP.config(), aws=aws,
             output_location=settings.ATHENA_OUTPUT.config() or (
-                _under_lake("athena-results/") if settings.S3_BUCKET.is_set() else "")),
+                _under_lake(layout.athena_results_dir() + "/") if settings.S3_BUCKET.is_set() else "")),
     }),
 }
 

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pyspark.sql import Column, SparkSession, Window
 from pyspark.sql import functions as F
 
-from glue_scripts.zfish_etl import aws
+from glue_scripts.zfish_etl import aws, layout
 from glue_scripts.zfish_etl.files import S3_SCHEMES, local_path
 
 KEY_COLUMN = "image_id"
@@ -39,7 +39,7 @@ FILES_PARTITION = "files"
 
 def keys_root(table_path: str) -> str:
     """Where the digests of the table at `table_path` live (any URI scheme the table's path uses)."""
-    return f"{table_path.rstrip('/')}.keys/{DIGEST_VERSION}"
+    return layout.table_keys_root(table_path, DIGEST_VERSION)
 
 
 def fingerprint(base_files: Iterable[str]) -> str:

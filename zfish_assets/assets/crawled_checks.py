@@ -11,7 +11,8 @@ from collections import Counter
 
 from dagster import AssetCheckResult, AssetCheckSeverity
 
-from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR, day_prefix, rows_key
+from glue_scripts.zfish_etl import layout
+from glue_scripts.zfish_etl.accepted import day_prefix, rows_key
 from glue_scripts.zfish_etl.contract import contract_for, is_data_file
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.bounded import bounded_json
@@ -36,7 +37,7 @@ def not_serving_accepted(lake: Lake, catalog: Catalog, asset: str, days: set[str
     (by a Glue crawler run outside zfish, or a crawl from before the accepted rows) is one."""
     table = catalog.get_table(asset)
     locations = {day: loc for day, loc in (table.partitions if table else {}).items() if day in days}
-    held = set(lake.list_keys(f"{ACCEPTED_DIR}/{asset}")) if locations else set()
+    held = set(lake.list_keys(f"{layout.accepted_dir()}/{asset}")) if locations else set()
     base = lake.uri().rstrip("/") + "/"
     return [f"day={day} at {location}" for day, location in sorted(locations.items())
             if not location.startswith(base + day_prefix(asset, day) + "/")

@@ -34,6 +34,7 @@ from dagster import (
 )
 from pydantic import Field, model_validator
 
+from glue_scripts.zfish_etl import layout
 from zfish_assets.bounded import bounded_json
 from zfish_assets.partitions import validate_day
 from zfish_assets.engines.hudi_reader import HudiSnapshot
@@ -44,7 +45,6 @@ SPLITS = ("train", "validation", "test")
 LABEL = "condition_developed"
 ID_COLUMNS = ("image_id", "fish_id")
 NOT_FEATURES = (*ID_COLUMNS, LABEL, "timestamp", "outcome_day", "day")
-EXPORT_PREFIX = "ml/training_set"
 MANIFEST = "manifest.json"
 PREVIEW_ROWS = 5
 
@@ -108,7 +108,7 @@ def split_of(seed: int, fish_id: str, fractions: Sequence[float]) -> str:
 
 def export_key(instant: str, digest: str, name: str = "") -> str:
     """Lake key of an export (or of one of its files), versioned by commit and configuration."""
-    folder = f"{EXPORT_PREFIX}/commit={instant}/config={digest}"
+    folder = layout.export_folder(instant, digest)
     return f"{folder}/{name}" if name else folder
 
 

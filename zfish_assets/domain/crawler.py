@@ -7,7 +7,7 @@ walkthrough's on-demand crawler of the table (S3 target `PREFIX/<table>/`, the c
 with "run `zfish deploy`"; runs never create or change infrastructure): started, waited for with a
 timeout, failed with the crawl's error message, and then day D must be registered, or the run
 fails naming the day. The day's partition is then pointed at the day's accepted rows, as the
-in-process crawl registers it (the crawler only ever crawls the raw folders, never `_zfish/`). A crawler is shared by every day's run: a crawl already running is waited
+in-process crawl registers it (the crawler only ever crawls the raw folders, never zfish's own folder, `layout.own()`). A crawler is shared by every day's run: a crawl already running is waited
 for and a new one started after it, and a timed-out crawl is left running (another run may be
 waiting for it); the error says where to look.
 """

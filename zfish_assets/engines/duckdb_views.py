@@ -19,7 +19,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR, rows_key
+from glue_scripts.zfish_etl import layout
+from glue_scripts.zfish_etl.accepted import rows_key
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.contract import data_lines, is_data_file, struct_fields
 from glue_scripts.zfish_etl.ledger import read_ledger
@@ -77,7 +78,7 @@ def accepted_file(lake: LakeFiles, location: str) -> Path | None:
     """The local file of the accepted rows a partition `location` names (None: a raw day folder)."""
     base = lake.uri().rstrip("/") + "/"
     key = location.removeprefix(base).strip("/") if location.startswith(base) else ""
-    return lake.local_object(rows_key(key)) if key.startswith(ACCEPTED_DIR + "/") else None
+    return lake.local_object(rows_key(key)) if key.startswith(layout.accepted_dir() + "/") else None
 
 
 def json_view(con: duckdb.DuckDBPyConnection, lake: LakeFiles, table: CatalogTable,

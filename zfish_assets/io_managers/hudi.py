@@ -39,6 +39,7 @@ from dagster import AssetExecutionContext, AssetMaterialization, ConfigurableIOM
 from pydantic import Field
 from pyspark.sql import DataFrame as SparkDataFrame
 
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.job_args import JobArgs
 from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.engines.hudi_reader import HudiSnapshot, read_hudi_snapshot, table_exists
@@ -119,12 +120,12 @@ class HudiIOManager(ConfigurableIOManager):
                     "refuses, naming that writer.")
 
     def table_uri(self, table: str) -> str:
-        return self.lake.uri(f"processed/{table}")
+        return self.lake.uri(layout.processed(table))
 
     def _slice(self, context: OutputContext | InputContext) -> TableSlice:
         table = context.asset_key.path[-1]
         days = tuple(window_days(context)) if context.has_asset_partitions else None
-        return TableSlice(table, self.table_uri(table), self.lake.spark_uri(f"processed/{table}"), days)
+        return TableSlice(table, self.table_uri(table), self.lake.spark_uri(layout.processed(table)), days)
 
     def handle_output(self, context: OutputContext, obj: JoinRequest) -> None:
         """Have the engine build the days the asset asked for, register the table, record what it holds."""

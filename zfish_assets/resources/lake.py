@@ -22,7 +22,8 @@ from pydantic import Field
 
 from glue_scripts.zfish_etl.files import get_s3_object
 from glue_scripts.zfish_etl.write_errors import writing
-from glue_scripts.zfish_etl.landing import LANDING_DIR, marker_key, staging_prefix
+from glue_scripts.zfish_etl import layout
+from glue_scripts.zfish_etl.layout import marker_key, staging_prefix
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
 from zfish_assets.resources.aws import AWSConnection
@@ -474,7 +475,7 @@ class S3Lake(Lake):
         _, prefixes = self._list(table_prefix, delimiter="/")
         names = [p[len(table_prefix):].rstrip("/") for p in prefixes]
         days = {n.removeprefix("day=") for n in names if is_day_folder(n)}
-        markers_prefix = self._key(f"{LANDING_DIR}/{table}/")
+        markers_prefix = self._key(layout.landing_table_dir(table) + "/")
         markers, _ = self._list(markers_prefix, delimiter="/")
         for key in (o["Key"][len(markers_prefix):] for o in markers):
             if key.endswith(".json") and is_day_folder(key.removesuffix(".json")):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.files import get_s3_object
 from glue_scripts.zfish_etl.spark_conf import SESSION_CONF, emrfs_encryption_conf, glue_conf_argument
 from zfish_assets import settings
@@ -71,11 +72,11 @@ class DeploySettings:
 
     @property
     def code_prefix(self) -> str:
-        return f"{self.prefix}/_zfish/glue"
+        return f"{self.prefix}/{layout.code_dir()}"
 
     @property
     def athena_output_location(self) -> str:
-        return self.athena_output or f"s3://{self.bucket}/{self.prefix}/_zfish/athena-results/"
+        return self.athena_output or f"s3://{self.bucket}/{self.prefix}/{layout.athena_results_dir()}/"
 
 
 @dataclass(frozen=True)
