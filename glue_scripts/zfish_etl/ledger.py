@@ -12,7 +12,8 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
-from glue_scripts.zfish_etl.contract import RAW_LIMIT, shown_raw
+from glue_scripts.zfish_etl.contract import RAW_LIMIT
+from glue_scripts.zfish_etl.judging import shown_raw
 from glue_scripts.zfish_etl.layout import ledger_key
 
 __all__ = ["Entry", "format_ledger", "ledger_key", "ledger_uri", "parse_ledger"]

@@ -13,7 +13,8 @@ from dagster import AssetCheckResult, AssetCheckSeverity
 
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.accepted import day_prefix, rows_key
-from glue_scripts.zfish_etl.contract import contract_for, is_data_file
+from glue_scripts.zfish_etl.contract import contract_for
+from glue_scripts.zfish_etl.judging import is_data_file
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.bounded import bounded_json
 from zfish_assets import settings

@@ -20,7 +20,7 @@ from typing import Any
 
 from dagster import get_dagster_logger
 
-from glue_scripts.zfish_etl.contract import is_data_file
+from glue_scripts.zfish_etl.judging import is_data_file
 from zfish_assets.domain.crawl import (
     CrawledDay, crawl_day, fingerprint, follow_other_days, judge_and_record, register_accepted,
 )

@@ -20,17 +20,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from glue_scripts.zfish_etl.contract import (
-    DUPLICATE_KEY,
-    KEY_IN_OTHER_DAY,
-    MALFORMED_JSON,
-    MULTILINE_JSON,
-    NESTED_FILE,
-    NOT_A_DATA_FILE,
-    Contract,
-    data_lines,
-    judge_line,
-)
+from glue_scripts.zfish_etl.contract import DUPLICATE_KEY, KEY_IN_OTHER_DAY, MALFORMED_JSON, MULTILINE_JSON, NESTED_FILE, NOT_A_DATA_FILE, Contract
+from glue_scripts.zfish_etl.judging import data_lines, judge_line
 from glue_scripts.zfish_etl.accepted import accepted_line
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.ledger import Entry, format_ledger, ledger_key

@@ -22,7 +22,8 @@ import pyarrow.fs as pafs
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.accepted import rows_key
 from glue_scripts.zfish_etl.catalog import CatalogTable
-from glue_scripts.zfish_etl.contract import data_lines, is_data_file, struct_fields
+from glue_scripts.zfish_etl.contract import struct_fields
+from glue_scripts.zfish_etl.judging import data_lines, is_data_file
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.engines.hudi_reader import snapshot_dataset
 from zfish_assets.engines.sql import identifier, sql_string

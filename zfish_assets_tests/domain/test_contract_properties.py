@@ -21,14 +21,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from glue_scripts.zfish_etl.contract import (
-    OBSERVATIONS,
-    OUTCOMES,
-    REASONS,
-    UNJUDGEABLE,
-    is_data_file,
-    judge_line,
-)
+from glue_scripts.zfish_etl.contract import OBSERVATIONS, OUTCOMES, REASONS, UNJUDGEABLE
+from glue_scripts.zfish_etl.judging import is_data_file, judge_line
 from glue_scripts.zfish_etl.ledger import Entry
 from zfish_assets.domain.quarantine import decode_keys, encode_keys, judge_day
 
