@@ -20,12 +20,12 @@ from typing import Any
 
 from glue_scripts.zfish_etl import layout
 from zfish_assets import settings
-from zfish_assets.io_managers.hudi import HudiIOManager
-from zfish_assets.resources.aws import AWSConnection
-from zfish_assets.resources.catalog import GlueCatalog, LocalCatalog
-from zfish_assets.resources.engines import GlueJobEngine, LocalSparkEngine
+from zfish_assets.io_managers.hudi_io_manager import HudiIOManager
+from zfish_assets.resources.aws_connection import AWSConnection
+from zfish_assets.resources.data_catalog import GlueCatalog, LocalCatalog
+from zfish_assets.resources.engine import GlueJobEngine, LocalSparkEngine
 from zfish_assets.resources.lake import LocalLake, S3Lake
-from zfish_assets.resources.query import AthenaQueryEngine, DuckDBQueryEngine
+from zfish_assets.resources.query import AthenaQuery, DuckDBQuery
 from zfish_assets.resources.simulator import SimulatorResource
 from zfish_assets.settings import CatalogKind, CrawlMode, Deployment, EngineKind, LakeKind, QueryKind
 
@@ -99,8 +99,8 @@ IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Build]]] = {
             timeout_s=settings.GLUE_TIMEOUT_S.get(), poll_interval_s=settings.GLUE_POLL_S.get()),
     }),
     "query": ("query", {
-        "duckdb": lambda parts, aws, built: DuckDBQueryEngine(catalog=built["catalog"], lake=built["lake"]),
-        "athena": lambda parts, aws, built: AthenaQueryEngine(
+        "duckdb": lambda parts, aws, built: DuckDBQuery(catalog=built["catalog"], lake=built["lake"]),
+        "athena": lambda parts, aws, built: AthenaQuery(
             workgroup=settings.ATHENA_WORKGROUP.config(), aws=aws,
             output_location=settings.ATHENA_OUTPUT.config() or (
                 _under_lake(layout.athena_results_dir() + "/") if settings.S3_BUCKET.is_set() else "")),

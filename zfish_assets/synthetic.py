@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zfish_assets import settings
-from zfish_assets.names import RAW_TABLES
+from zfish_assets.dagster_names import RAW_TABLES
 from zfish_assets.synthetic_rows import (
     blocks, cohort_of, first_fish, image_id_keys, image_sequence, labels_arriving, observation_rows,
 )

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from zfish_assets.names import RAW_TABLES as TABLES
+from zfish_assets.dagster_names import RAW_TABLES as TABLES
 
 if TYPE_CHECKING:
     from zfish_assets.synthetic import SimSettings

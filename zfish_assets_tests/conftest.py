@@ -57,7 +57,7 @@ def spark_engine(request, tmp_path_factory):
         yield None
         return
     from zfish_assets import settings
-    from zfish_assets.engines import connect_server
+    from zfish_assets.backends import connect_server
 
     home = tmp_path_factory.mktemp("engine")
     state = connect_server.start(home=home)  # on a free port the kernel picks
@@ -71,7 +71,7 @@ def spark_engine(request, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(spark_engine):
-    from zfish_assets.engines.spark_session import get_spark_session
+    from zfish_assets.backends.spark_session import get_spark_session
 
     return get_spark_session()
 

@@ -9,7 +9,7 @@ the table.
 Schema evolution is declared, not inferred: a struct field with an `open_kind` (observations'
 `genetic_markers`) takes new members as they arrive. A new gene is a new nullable double column
 (`evolve`): in the catalog as a crawler's table update would add it, then in the Hudi table, the
-query engines' views and the training set; rows without it hold null; a removed gene keeps its
+query side's views and the training set; rows without it hold null; a removed gene keeps its
 column, null from then on. A new member whose name is not a plain lower-case identifier is refused
 (`refused_members`: it would not survive Glue, Hive and Athena, which fold names to lower case),
 and stays an unknown field. Other fields the contract does not declare are dropped from the row,

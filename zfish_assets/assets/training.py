@@ -37,9 +37,9 @@ from pydantic import Field, model_validator
 from glue_scripts.zfish_etl import layout
 from zfish_assets.bounded import bounded_json
 from zfish_assets.partitions import validate_day
-from zfish_assets.engines.hudi_reader import HudiSnapshot
+from zfish_assets.backends.hudi_reader import HudiSnapshot
 from zfish_assets.resources.lake import Lake
-from zfish_assets.names import COLUMN_SCHEMA, JOINED, ROW_COUNT, TRAINING
+from zfish_assets.dagster_names import COLUMN_SCHEMA, JOINED, ROW_COUNT, TRAINING
 
 SPLITS = ("train", "validation", "test")
 LABEL = "condition_developed"

@@ -35,9 +35,9 @@ from dataclasses import asdict, dataclass
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.job_args import JobResult
 from zfish_assets.domain.crawl import fingerprint
-from zfish_assets.engines.hudi_reader import latest_instant
-from zfish_assets.names import FINGERPRINT
-from zfish_assets.resources.catalog import Catalog
+from zfish_assets.backends.hudi_reader import latest_instant
+from zfish_assets.dagster_names import FINGERPRINT
+from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.resources.lake import Lake
 
 _ACCEPTED = re.compile(rf"/{re.escape(layout.accepted_dir())}/[^/]+/day=[^/]+/(?P<digest>[0-9a-f]{{64}})/?$")

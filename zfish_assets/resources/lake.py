@@ -26,9 +26,9 @@ from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.layout import marker_key, staging_prefix
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
-from zfish_assets.resources.aws import AWSConnection
+from zfish_assets.resources.aws_connection import AWSConnection
 from zfish_assets.resources.lake_storage import FolderStorage, S3Storage, running, staged_files, swap_folders
-from zfish_assets.names import RAW_TABLES
+from zfish_assets.dagster_names import RAW_TABLES
 
 @dataclass(frozen=True)
 class LakeObject:

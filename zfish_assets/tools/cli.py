@@ -132,9 +132,9 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _engine(args: argparse.Namespace) -> int:
-    from zfish_assets.engines import connect_server
-    from zfish_assets.engines.job_code import script_sha256
-    from zfish_assets.engines.spark_session import WARM, SparkEnvironmentError
+    from zfish_assets.backends import connect_server
+    from zfish_assets.backends.job_code import script_sha256
+    from zfish_assets.backends.spark_session import WARM, SparkEnvironmentError
 
     if args.action == "start" and args.background:
         if args.port is not None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from zfish_assets.names import RAW_TABLES
+from zfish_assets.dagster_names import RAW_TABLES
 from zfish_assets.tools import arguments
 
 def add_deploy(subparsers: argparse._SubParsersAction) -> None:

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from glue_scripts.zfish_etl import layout
 from zfish_assets.tools.deploy import DeploySettings
-from zfish_assets.domain.crawler import crawler_name
-from zfish_assets.names import RAW_TABLES
+from zfish_assets.domain.glue_crawler import crawler_name
+from zfish_assets.dagster_names import RAW_TABLES
 
 
 CATALOG_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",

@@ -9,7 +9,7 @@ import pytest
 
 from zfish_assets.definitions import build_definitions
 from zfish_assets.partitions import days_between
-from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot
+from zfish_assets.backends.hudi_reader import completed_commits, read_hudi_snapshot
 from zfish_assets.tools.runs import join_range, land_and_crawl
 
 pytestmark = pytest.mark.long_module  # minutes of work: scheduled first (conftest)

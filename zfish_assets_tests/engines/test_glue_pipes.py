@@ -29,7 +29,7 @@ def test_the_output_reader_ends_with_the_session_and_logs_only_the_jobs_lines(aw
 
     import boto3
 
-    from zfish_assets.engines.glue_pipes import LogLines, OutputLines
+    from zfish_assets.backends.glue_pipes import LogLines, OutputLines
 
     logs = boto3.client("logs", region_name=REGION, endpoint_url=aws)
     closing = json.dumps({"__dagster_pipes_version": "0.1", "method": "closed", "params": {}})

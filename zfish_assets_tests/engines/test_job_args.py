@@ -17,11 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from glue_scripts.zfish_etl.job_args import JobArgs, parse_args
-from zfish_assets.engines.hudi_reader import HudiSnapshot
-from zfish_assets.io_managers.hudi import HudiIOManager
-from zfish_assets.names import JOINED
-from zfish_assets.resources.catalog import LocalCatalog
-from zfish_assets.resources.engines import LocalSparkEngine
+from zfish_assets.backends.hudi_reader import HudiSnapshot
+from zfish_assets.io_managers.hudi_io_manager import HudiIOManager
+from zfish_assets.dagster_names import JOINED
+from zfish_assets.resources.data_catalog import LocalCatalog
+from zfish_assets.resources.engine import LocalSparkEngine
 from zfish_assets.resources.lake import LocalLake
 
 # Values as a catalog, a lake or a local server spells them: never starting with "-" (Glue's

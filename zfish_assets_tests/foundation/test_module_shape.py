@@ -29,3 +29,20 @@ def test_no_function_runs_over_50_lines():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
             and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, "\n".join(long)
+
+
+def test_no_module_name_is_used_twice():
+    """One name per thing: a module name (`__init__` aside) names one module across both sides."""
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for path in package_modules():
+        if path.name != "__init__.py":
+            by_name[path.name].append(str(path.relative_to(ROOT)))
+    repeated = {name: paths for name, paths in by_name.items() if len(paths) > 1}
+    assert not repeated, f"rename one of each: {repeated}"
+
+
+def test_engine_names_one_thing():
+    """"engine" is what runs the join (`resources/engine.py`: local Spark or the Glue job); no other
+    package or module is named for it."""
+    named = [str(p.relative_to(ROOT)) for p in package_modules() if "engine" in p.relative_to(ROOT).as_posix()]
+    assert named == ["zfish_assets/resources/engine.py"], named

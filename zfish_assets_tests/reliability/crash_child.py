@@ -154,7 +154,7 @@ def hold(signal: Path, what: str) -> None:
 
 def join(job_args: dict[str, str], classes: str) -> None:
     from glue_scripts.joined_fish_data import JobArgs, run
-    from zfish_assets.engines.spark_session import SparkSettings, get_spark_session
+    from zfish_assets.backends.spark_session import SparkSettings, get_spark_session
 
     conf = (("spark.driver.extraClassPath", classes), ("spark.hadoop.fs.file.impl", HOLD_FS_CLASS))
     spark = get_spark_session(SparkSettings(extra_conf=conf))
@@ -167,7 +167,7 @@ def join(job_args: dict[str, str], classes: str) -> None:
 
 def land(spec: dict[str, str]) -> None:
     from zfish_assets.domain.crawl import crawl_day
-    from zfish_assets.resources.catalog import LocalCatalog
+    from zfish_assets.resources.data_catalog import LocalCatalog
     from zfish_assets.resources.lake import LocalLake
     from zfish_assets.resources.simulator import SimulatorResource
 
@@ -223,7 +223,7 @@ def land_s3(spec: dict) -> None:
     """Land the simulator's day on S3, held before the `nth` request `operation` whose key matches `key`."""
     import re
 
-    from zfish_assets.resources.aws import AWSConnection
+    from zfish_assets.resources.aws_connection import AWSConnection
     from zfish_assets.resources.lake import S3Lake
     from zfish_assets.resources.simulator import SimulatorResource
 

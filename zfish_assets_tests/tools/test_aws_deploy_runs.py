@@ -20,7 +20,7 @@ from moto.moto_api import state_manager
 from zfish_assets_tests.resources.aws_proxy import AwsProxy, Recorded, glue_error, missing_keys_denied
 from zfish_assets_tests.resources.test_aws_moto import (  # noqa: F401 (fixtures)
     BUCKET, REGION, aws, moto_url, no_default_endpoint, run_captured, run_in_step, write_output_stream)
-from zfish_assets.names import RANGE_END, RANGE_START
+from zfish_assets.dagster_names import RANGE_END, RANGE_START
 
 ROLE, OTHER_ROLE = "arn:aws:iam::000000000000:role/zfish-a", "arn:aws:iam::000000000000:role/zfish-b"
 JOB = "zfish-deploy-test"
@@ -56,7 +56,7 @@ def serve_what_moto_lacks(proxy: AwsProxy, moto: str) -> None:
 @pytest.fixture
 def proxy(aws, monkeypatch, tmp_path):
     """Every zfish client pointed at the proxy in front of moto; a client on boto3's default endpoint fails."""
-    from zfish_assets.resources.aws import aws_client
+    from zfish_assets.resources.aws_connection import aws_client
 
     front = AwsProxy(aws)
     serve_what_moto_lacks(front, aws)
@@ -83,7 +83,7 @@ def _deploy(*flags: str) -> str:
 
 
 def test_deploy_converges_on_each_setting_and_dry_run_shows_each_change(proxy, aws, monkeypatch):
-    from zfish_assets.engines.job_code import code_objects
+    from zfish_assets.backends.job_code import code_objects
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     _deploy()
@@ -139,8 +139,8 @@ def _job_args():
 
 def test_a_replaced_code_object_is_refused_before_any_glue_run(proxy, aws):
     from zfish_assets.deployments import resources_for
-    from zfish_assets.engines.job_code import code_objects
-    from zfish_assets.resources.engines import GlueJobError
+    from zfish_assets.backends.job_code import code_objects
+    from zfish_assets.resources.engine import GlueJobError
 
     _deploy()
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
@@ -169,8 +169,8 @@ def test_deploy_and_runs_from_an_empty_account_where_s3_answers_403_for_missing_
     deploy (`--dry-run` too) finds the code it must upload by listing, and a run missing its code or
     its result says which and the fix, not AccessDenied."""
     from zfish_assets.deployments import resources_for
-    from zfish_assets.engines.job_code import code_objects
-    from zfish_assets.resources.engines import GlueJobError
+    from zfish_assets.backends.job_code import code_objects
+    from zfish_assets.resources.engine import GlueJobError
 
     proxy.handlers["s3"] = missing_keys_denied(aws)
     objects = code_objects()
@@ -200,7 +200,7 @@ def test_a_run_cannot_swap_the_jobs_code(proxy, aws, monkeypatch):
     `--scriptLocation` (and `--extra-py-files`, `--conf`) give way to the job's: what moto applies, as
     Glue documents the field. The engine itself passes only run arguments. One timeout fact: the
     job's `Timeout` (minutes) is `ZFISH_GLUE_TIMEOUT_S`, which the runner waits."""
-    from zfish_assets.resources.engines import run_arguments
+    from zfish_assets.resources.engine import run_arguments
 
     monkeypatch.setenv("ZFISH_GLUE_TIMEOUT_S", "5400")
     _deploy()

@@ -23,8 +23,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from glue_scripts.zfish_etl.table_keys import FILES_PARTITION, fingerprint, key_hash_sql, keys_root
-from zfish_assets.engines.hudi_reader import filesystem_of, base_files_by_day, snapshot_dataset
-from zfish_assets.engines.sql import sql_string
+from zfish_assets.backends.hudi_reader import filesystem_of, base_files_by_day, snapshot_dataset
+from zfish_assets.backends.sql import sql_string
 
 MAX_UNDIGESTED_SHARE = 0.5
 DIGEST_SCHEMA = pa.schema([("day", pa.string()), (FILES_PARTITION, pa.string())])

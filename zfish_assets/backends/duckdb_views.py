@@ -1,4 +1,4 @@
-"""DuckDB views of catalog tables: what `DuckDBQueryEngine` reads, built per query from the catalog.
+"""DuckDB views of catalog tables: what `DuckDBQuery` reads, built per query from the catalog.
 
 The JSON days are read with the catalog's schema (no inference) where the catalog's partitions
 point: the day's accepted rows, as Athena reads them (`glue_scripts/zfish_etl/accepted.py`). A day
@@ -25,8 +25,8 @@ from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.contract import struct_fields
 from glue_scripts.zfish_etl.judging import data_lines, is_data_file
 from glue_scripts.zfish_etl.ledger import read_ledger
-from zfish_assets.engines.hudi_reader import snapshot_dataset
-from zfish_assets.engines.sql import identifier, sql_string
+from zfish_assets.backends.hudi_reader import snapshot_dataset
+from zfish_assets.backends.sql import identifier, sql_string
 
 _SIMPLE = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
            "boolean": "BOOLEAN", "timestamp": "TIMESTAMP", "date": "DATE"}

@@ -24,10 +24,10 @@ from glue_scripts.zfish_etl.judging import is_data_file
 from zfish_assets.domain.crawl import (
     CrawledDay, crawl_day, fingerprint, follow_other_days, judge_and_record, register_accepted,
 )
-from zfish_assets.resources.catalog import Catalog, GlueCatalog
+from zfish_assets.resources.data_catalog import Catalog, GlueCatalog
 from zfish_assets.resources.lake import Lake
-from zfish_assets.engines.polling import PollTimeout, poll_until
-from zfish_assets.names import FINGERPRINT, QUARANTINED_ROWS
+from zfish_assets.backends.polling import PollTimeout, poll_until
+from zfish_assets.dagster_names import FINGERPRINT, QUARANTINED_ROWS
 
 # LastCrawl.Status of a crawl that did not succeed: Glue says FAILED or CANCELLED (moto: STOPPED).
 FAILED_CRAWLS = ("FAILED", "CANCELLED", "STOPPED")

@@ -33,7 +33,7 @@ from dagster_aws.pipes import (
 )
 from dagster_aws.pipes.message_readers import get_log_events
 
-from zfish_assets.engines.polling import PollTimeout, poll_until
+from zfish_assets.backends.polling import PollTimeout, poll_until
 
 RUN_KEY_ARGUMENT = "--zfish-run-key"
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED")

@@ -160,7 +160,7 @@ def resolve_remote(url: str, log: Callable[[str], object] = logging.getLogger("z
     """The Spark Connect URL to use for `url`: itself, or for `warm`, the warm engine's once it is ready."""
     if url != WARM:
         return url
-    from zfish_assets.engines.connect_server import wait_ready  # it builds on this module
+    from zfish_assets.backends.connect_server import wait_ready  # it builds on this module
 
     began = time.monotonic()
     state = wait_ready(log)
@@ -216,7 +216,7 @@ def remote_session(url: str):
 
     from pyspark.errors.exceptions.connect import SparkConnectGrpcException
 
-    from zfish_assets.engines.job_code import script_sha256
+    from zfish_assets.backends.job_code import script_sha256
 
     parsed, shown = urlparse(url), masked_url(url)
     if parsed.scheme != "sc" or not parsed.hostname:

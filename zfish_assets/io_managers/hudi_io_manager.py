@@ -42,14 +42,14 @@ from pyspark.sql import DataFrame as SparkDataFrame
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.job_args import JobArgs
 from glue_scripts.zfish_etl.modes import JoinMode
-from zfish_assets.engines.hudi_reader import HudiSnapshot, read_hudi_snapshot, table_exists
-from zfish_assets.engines.job_code import script_sha256
+from zfish_assets.backends.hudi_reader import HudiSnapshot, read_hudi_snapshot, table_exists
+from zfish_assets.backends.job_code import script_sha256
 from zfish_assets.io_managers.metadata import Written, day_metadata, hive_type, news_metadata, run_metadata
 from zfish_assets.io_managers.news import NewsLedger, read_inputs, skipped_result
-from zfish_assets.names import META_COLUMNS
+from zfish_assets.dagster_names import META_COLUMNS
 from zfish_assets.partitions import days_between
-from zfish_assets.resources.catalog import Catalog
-from zfish_assets.resources.engines import Engine
+from zfish_assets.resources.data_catalog import Catalog
+from zfish_assets.resources.engine import Engine
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
 
@@ -204,7 +204,7 @@ class HudiIOManager(ConfigurableIOManager):
         return read_hudi_snapshot(source.uri, options, source.days)
 
     def _load_spark(self, context: InputContext, source: TableSlice) -> SparkDataFrame:
-        from zfish_assets.engines.spark_session import get_spark_session
+        from zfish_assets.backends.spark_session import get_spark_session
 
         df = get_spark_session().read.format("hudi").load(source.spark_uri)
         return df.where(df.day.isin(list(source.days))) if source.days is not None else df
