@@ -46,3 +46,16 @@ def test_engine_names_one_thing():
     package or module is named for it."""
     named = [str(p.relative_to(ROOT)) for p in package_modules() if "engine" in p.relative_to(ROOT).as_posix()]
     assert named == ["zfish_assets/resources/engine.py"], named
+
+
+def test_nothing_comes_from_dagsters_private_modules():
+    """Dagster's `_`-prefixed modules change without notice between releases: only public names are used."""
+    private = []
+    for path in package_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+                     if isinstance(node, ast.ImportFrom) and not node.level else [])
+            private += [f"{path.relative_to(ROOT)}:{node.lineno} {name}" for name in names
+                        if name.split(".")[0].startswith("dagster") and any(p.startswith("_") for p in name.split(".")[1:])]
+    assert not private, "\n".join(private)
