@@ -1,10 +1,9 @@
 """The raw tables' contracts: the fields a row must have, their domains, and the named reasons a row fails.
 
-One module, imported by the crawl (in the Dagster process) and by the Glue job (on Spark
-executors): both cut a file's bytes into lines with `data_lines` and judge each line with
-`judge_line`, so the two can never disagree on whether a row is usable, nor on its normalized
-values. A declared contract, not a schema inferred per run: a day of bad files cannot redefine
-the table.
+Imported by the crawl (in the Dagster process) and by the Glue job (on Spark executors), which
+judge each line against it with `judging.judge_line`, so the two can never disagree on whether a
+row is usable, nor on its normalized values. A declared contract, not a schema inferred per run: a
+day of bad files cannot redefine the table.
 
 Schema evolution is declared, not inferred: a struct field with an `open_kind` (observations'
 `genetic_markers`) takes new members as they arrive. A new gene is a new nullable double column

@@ -30,6 +30,7 @@ from zfish_assets.resources.aws_connection import AWSConnection
 from zfish_assets.resources.lake_storage import FolderStorage, S3Storage, running, staged_files, swap_folders
 from zfish_assets.dagster_names import RAW_TABLES
 
+
 @dataclass(frozen=True)
 class LakeObject:
     """One file of a day: its name within the day folder, size, and a version tag.

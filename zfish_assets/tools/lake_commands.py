@@ -9,6 +9,7 @@ from pathlib import Path
 from zfish_assets.dagster_names import RAW_TABLES
 from zfish_assets.tools import arguments
 
+
 def add_deploy(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "deploy",
