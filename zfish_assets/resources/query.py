@@ -41,7 +41,7 @@ class Query(ConfigurableResource, ABC):
 
         Each table's days, when given, are the only days the statement reads of it, which the
         statement itself restricts with `WHERE day IN (...)`: Athena prunes partitions on that
-        condition, DuckDB builds the table's view over those days alone. They let an engine read
+        condition, DuckDB builds the table's view over those days alone. They let either read
         less; they never change the result of a statement that keeps to its days.
         """
 
