@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from zfish_assets.names import JOINED, RANGE_END, RANGE_START
+from zfish_assets.dagster_names import JOINED, RANGE_END, RANGE_START
 
 TARGET_S = 5.0
 DONE = "benchmark-table.json"
@@ -39,9 +39,9 @@ def build(rows: int, days: int) -> dict[str, Any]:
     from glue_scripts.zfish_etl.table_keys import write_table_keys
     from glue_scripts.zfish_etl.transform import join_labeled
     from zfish_assets.domain.crawl import PARTITION_KEYS
-    from zfish_assets.io_managers.hudi import hive_type
-    from zfish_assets.engines.hudi_reader import read_hudi_snapshot
-    from zfish_assets.engines.spark_session import get_spark_session
+    from zfish_assets.io_managers.hudi_io_manager import hive_type
+    from zfish_assets.backends.hudi_reader import read_hudi_snapshot
+    from zfish_assets.backends.spark_session import get_spark_session
 
     defs = harness.definitions()
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]
@@ -114,7 +114,7 @@ def add_keys(days: int) -> float:
     """Seconds to write the key digests of every day of a table built before the job kept them
     (the job's own `write_table_keys`, in this process, with Spark)."""
     from glue_scripts.zfish_etl.table_keys import write_table_keys
-    from zfish_assets.engines.spark_session import get_spark_session
+    from zfish_assets.backends.spark_session import get_spark_session
 
     uri = harness.definitions().resources["hudi_io_manager"].table_uri(JOINED)
     spark = get_spark_session()
@@ -144,8 +144,8 @@ def measure(days: list[str] | None) -> list[dict[str, Any]]:
     from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance
 
     from zfish_assets.assets.joined_checks import joined_checks
-    from zfish_assets.engines.hudi_reader import read_hudi_snapshot, snapshot_dataset
-    from zfish_assets.engines.table_keys import repeated_key_days
+    from zfish_assets.backends.hudi_reader import read_hudi_snapshot, snapshot_dataset
+    from zfish_assets.backends.key_digests import repeated_key_days
 
     phases = harness.Phases()
     with phases("imports+definitions"):

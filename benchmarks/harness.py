@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from zfish_assets.names import RANGE_END, RANGE_START
+from zfish_assets.dagster_names import RANGE_END, RANGE_START
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -73,7 +73,7 @@ def engine(kind: str) -> Iterator[None]:
         yield
         return
     from zfish_assets import settings
-    from zfish_assets.engines import connect_server
+    from zfish_assets.backends import connect_server
 
     began = time.perf_counter()
     state = connect_server.start()
@@ -293,7 +293,7 @@ def evening(offset: int, with_checks: bool = True) -> dict[str, Any]:
     with phases("imports+definitions"):
         from dagster import DagsterInstance
 
-        from zfish_assets.engines.spark_session import get_spark_session
+        from zfish_assets.backends.spark_session import get_spark_session
         from zfish_assets.partitions import evening_window
 
         defs = definitions()
@@ -331,7 +331,7 @@ def engine_floor(existing_rows: int = 60, new_rows: int = 15) -> dict[str, float
     from datetime import datetime as _dt
 
     from glue_scripts.zfish_etl.hudi import upsert
-    from zfish_assets.engines.spark_session import get_spark_session
+    from zfish_assets.backends.spark_session import get_spark_session
 
     phases = Phases()
     with phases("session start"):
@@ -360,7 +360,7 @@ def spark_stages(spark: Any, since: float) -> dict[str, Any]:
     listing, commit) or Python. `top` names the longest jobs by Hudi's job description where it
     sets one, else Spark's call site. Read from Spark's status store, which runs without the UI too.
     """
-    from zfish_assets.engines.spark_session import remote_url
+    from zfish_assets.backends.spark_session import remote_url
 
     if remote_url():  # a Spark Connect client cannot read the server's status store
         return {"jobs": 0, "tasks": 0, "busy_s": 0.0, "top": ["(not read on the warm engine)"]}

@@ -92,7 +92,7 @@ def measure(history_days: int, spans: tuple[int, ...]) -> list[dict]:
     """In this process: seed `history_days`, then one evening per K in `spans`, on consecutive days."""
     import os
 
-    from zfish_assets.engines.spark_session import get_spark_session
+    from zfish_assets.backends.spark_session import get_spark_session
 
     os.environ["ZFISH_CLOCK"] = f"{harness.day(history_days - 1)}T18:00:00Z"
     _seed(history_days, spans)

@@ -110,8 +110,8 @@ def measure(files: int, production_max_files: int) -> list[dict[str, Any]]:
     os.environ["ZFISH_CLOCK"] = f"{DAY}T18:00:00Z"
     from glue_scripts.zfish_etl.read import read_days
     from zfish_assets.domain.crawl import crawl_day
-    from zfish_assets.engines.duckdb_views import duckdb_type
-    from zfish_assets.engines.spark_session import get_spark_session
+    from zfish_assets.backends.duckdb_views import duckdb_type
+    from zfish_assets.backends.spark_session import get_spark_session
     from zfish_assets.synthetic import SimSettings, write_day
 
     defs = harness.definitions()

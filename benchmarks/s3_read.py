@@ -100,7 +100,7 @@ def put_days(moto: str, objects: int, history_days: int, scratch: Path) -> int:
 
 
 def lake(endpoint: str, cache: Path, read_threads: int | None = None) -> Any:
-    from zfish_assets.resources.aws import AWSConnection
+    from zfish_assets.resources.aws_connection import AWSConnection
     from zfish_assets.resources.lake import S3Lake
 
     extra = {"read_threads": read_threads} if read_threads else {}
@@ -176,8 +176,8 @@ def measure_executors(slots: int, endpoint: str, catalog_root: str, reads: int) 
 
     from glue_scripts.zfish_etl import aws
     from glue_scripts.zfish_etl.read import OBJECTS_PER_TASK, Where, day_files, placement, read_days, slices_for
-    from zfish_assets.resources.catalog import LocalCatalog
-    from zfish_assets.engines.spark_session import SparkSettings, get_spark_session
+    from zfish_assets.resources.data_catalog import LocalCatalog
+    from zfish_assets.backends.spark_session import SparkSettings, get_spark_session
 
     spark = get_spark_session(replace(SparkSettings.from_env(), master=f"local[{slots}]", with_s3a=False))
     aws.use_endpoint(endpoint, REGION)
@@ -250,7 +250,7 @@ def main() -> None:
             from glue_scripts.zfish_etl.files import read_files
             from glue_scripts.zfish_etl.read import day_files
             from zfish_assets.domain.crawl import crawl_day
-            from zfish_assets.resources.catalog import LocalCatalog
+            from zfish_assets.resources.data_catalog import LocalCatalog
 
             objects = put_days(moto_url, args.objects, args.history_days, scratch / "delivered")
             catalog = LocalCatalog(root=str(scratch / "catalog"))

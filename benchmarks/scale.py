@@ -30,7 +30,7 @@ def one_day(rows: int) -> list[dict[str, Any]]:
     os.environ["ZFISH_CLOCK"] = f"{harness.day(0)}T18:00:00Z"
     from dagster import DagsterInstance
 
-    from zfish_assets.engines.spark_session import get_spark_session
+    from zfish_assets.backends.spark_session import get_spark_session
 
     defs = harness.definitions()
     today = harness.day(0)

@@ -70,7 +70,7 @@ def one_partition_run(port: int, partition: str) -> tuple[float, str]:
     """Submit `join_window` for `partition` as the UI does, wait for its end: (seconds, final status)."""
     from dagster_graphql import DagsterGraphQLClient
 
-    from zfish_assets.names import JOIN_JOB
+    from zfish_assets.dagster_names import JOIN_JOB
 
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)
     began = time.perf_counter()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from zfish_assets.names import META_COLUMNS
+from zfish_assets.dagster_names import META_COLUMNS
 
 TARGET_RATIO = 1.2
 SPREAD = "7-35"
@@ -29,7 +29,7 @@ SPREAD = "7-35"
 
 def _snapshot_by_day(uri: str, options: dict[str, str]) -> dict[str, frozenset[tuple]]:
     """The table's rows per day without Hudi's meta columns: what a reader sees, to tell news from churn."""
-    from zfish_assets.engines.hudi_reader import read_hudi_snapshot, table_exists
+    from zfish_assets.backends.hudi_reader import read_hudi_snapshot, table_exists
 
     if not table_exists(uri, options):
         return {}
@@ -43,7 +43,7 @@ def _snapshot_by_day(uri: str, options: dict[str, str]) -> dict[str, frozenset[t
 
 def _partition_bytes(uri: str, options: dict[str, str], table_dir: Path) -> dict[str, int]:
     """Per day, the bytes of the base files the current snapshot reads (the latest file slices)."""
-    from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+    from zfish_assets.backends.hudi_reader import read_hudi_snapshot
 
     table = read_hudi_snapshot(uri, options).select(["day", "_hoodie_file_name"])
     files = {(d, f) for d, f in zip(table["day"].to_pylist(), table["_hoodie_file_name"].to_pylist())}

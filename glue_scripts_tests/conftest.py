@@ -50,6 +50,6 @@ def spark():
         yield session
         session.stop()
         return
-    from zfish_assets.engines.spark_session import get_spark_session
+    from zfish_assets.backends.spark_session import get_spark_session
 
     yield get_spark_session()

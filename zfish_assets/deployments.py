@@ -22,14 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from glue_scripts.zfish_etl import layout
 from zfish_assets import settings
-from zfish_assets.names import PIPES_FOLDER
-from zfish_assets.io_managers.hudi import HudiIOManager
-from zfish_assets.resources.aws import AWSConnection
-from zfish_assets.resources.catalog import GlueCatalog, LocalCatalog
-from zfish_assets.resources.engines import GlueJobEngine, LocalSparkEngine
+from zfish_assets.io_managers.hudi_io_manager import HudiIOManager
+from zfish_assets.resources.aws_connection import AWSConnection
+from zfish_assets.resources.data_catalog import GlueCatalog, LocalCatalog
+from zfish_assets.resources.engine import GlueJobEngine, LocalSparkEngine
 from zfish_assets.resources.lake import LocalLake, S3Lake
-from zfish_assets.resources.query import AthenaQueryEngine, DuckDBQueryEngine
+from zfish_assets.resources.query import AthenaQuery, DuckDBQuery
 from zfish_assets.resources.simulator import SimulatorResource
 from zfish_assets.synthetic import SimSettings, format_delay_spread
 from zfish_assets.settings import CatalogKind, CrawlMode, Deployment, EngineKind, LakeKind, QueryKind
@@ -76,8 +76,9 @@ def _bucket() -> Any:
     return settings.S3_BUCKET.config()
 
 
-def _under_lake(folder: str) -> str:
-    return f"s3://{settings.S3_BUCKET.raw()}/{settings.lake_prefix()}/_zfish/{folder}"
+def _under_lake(key: str) -> str:
+    """The S3 URI of a key (a `layout` key) under the lake prefix."""
+    return f"s3://{settings.S3_BUCKET.raw()}/{settings.lake_prefix()}/{key}"
 
 
 def _in_data_dir(*parts: str) -> str:
@@ -120,15 +121,15 @@ IMPLEMENTATIONS: dict[str, tuple[str, dict[str, Build]]] = {
         "spark": lambda parts, aws, built: LocalSparkEngine(master=settings.SPARK_MASTER.get(),
                                                             s3a=parts.lake == "s3", aws=aws),
         "glue": lambda parts, aws, built: GlueJobEngine(
-            job_name=settings.GLUE_JOB_NAME.config(), context_prefix=_under_lake(PIPES_FOLDER.removeprefix("_zfish/")), aws=aws,
+            job_name=settings.GLUE_JOB_NAME.config(), context_prefix=_under_lake(layout.pipes_dir()), aws=aws,
             timeout_s=settings.GLUE_TIMEOUT_S.get(), poll_interval_s=settings.GLUE_POLL_S.get()),
     }),
     "query": ("query", {
-        "duckdb": lambda parts, aws, built: DuckDBQueryEngine(catalog=built["catalog"], lake=built["lake"]),
-        "athena": lambda parts, aws, built: AthenaQueryEngine(
+        "duckdb": lambda parts, aws, built: DuckDBQuery(catalog=built["catalog"], lake=built["lake"]),
+        "athena": lambda parts, aws, built: AthenaQuery(
             database=settings.database(), workgroup=settings.ATHENA_WORKGROUP.config(), aws=aws,
             output_location=settings.ATHENA_OUTPUT.config() or (
-                _under_lake("athena-results/") if settings.S3_BUCKET.is_set() else "")),
+                _under_lake(layout.athena_results_dir() + "/") if settings.S3_BUCKET.is_set() else "")),
     }),
 }
 

@@ -5,7 +5,7 @@ that call out wrap those calls in `retry_transient`: an error that a later attem
 (throttling, a dropped connection, a timeout, a service-side 5xx, a lost Spark gateway) becomes
 `RetryRequested` with exponential backoff (10 s, 20 s, 40 s); anything else fails the step at once,
 in a line naming the setting when one explains it (a closed endpoint, a missing bucket: `aws_errors`).
-Single requests are retried by botocore first (`resources/aws.py`: its standard retry mode).
+Single requests are retried by botocore first (`resources/aws_connection.py`: its standard retry mode).
 """
 
 from collections.abc import Iterator

@@ -29,7 +29,7 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 
 from dagster import EnvVar
 
-from glue_scripts.zfish_etl import days
+from glue_scripts.zfish_etl import days, layout
 from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
 from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion
@@ -301,7 +301,7 @@ CRAWLER_TIMEOUT_S = Setting("ZFISH_CRAWLER_TIMEOUT_S", "1800", seconds, "How lon
 CRAWLER_POLL_S = Setting("ZFISH_CRAWLER_POLL_S", "15", seconds, "Seconds between polls of a Glue crawler.")
 ATHENA_WORKGROUP = Setting("ZFISH_ATHENA_WORKGROUP", "primary", text, "Athena's workgroup (query athena).")
 ATHENA_OUTPUT = Setting("ZFISH_ATHENA_OUTPUT", "", text,
-                        "Where Athena writes results; blank: `_zfish/athena-results/` under the lake prefix.")
+                        f"Where Athena writes results; blank: `{layout.athena_results_dir()}/` under the lake prefix.")
 
 # Spark.
 SPARK_MASTER = Setting("ZFISH_SPARK_MASTER", "local[2]", text, "Spark's master for local runs: local[N] or a URL.")

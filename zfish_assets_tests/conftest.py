@@ -49,7 +49,7 @@ def spark_engine(request, tmp_path_factory):
         yield None
         return
     from zfish_assets import settings
-    from zfish_assets.engines import connect_server
+    from zfish_assets.backends import connect_server
 
     home = tmp_path_factory.mktemp("engine")
     state = connect_server.start(home=home)  # on a free port the kernel picks
@@ -63,7 +63,7 @@ def spark_engine(request, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(spark_engine):
-    from zfish_assets.engines.spark_session import get_spark_session
+    from zfish_assets.backends.spark_session import get_spark_session
 
     return get_spark_session()
 
@@ -254,7 +254,7 @@ def aws(moto_url, data_dir, monkeypatch):
 @pytest.fixture
 def proxy(aws, monkeypatch, tmp_path):
     """Every zfish client pointed at the proxy in front of moto; a client on boto3's default endpoint fails."""
-    from zfish_assets.resources.aws import aws_client
+    from zfish_assets.resources.aws_connection import aws_client
 
     front = AwsProxy(aws)
     serve_what_moto_lacks(front, aws)

@@ -7,7 +7,7 @@ normalized by the contract (`judge_line`'s rows: declared fields only, timestamp
 JSON Lines object of their own, and registers the partition there:
 
     <prefix>/<table>/day=D/...                                 the raw files (the walkthrough's, untouched)
-    <prefix>/_zfish/accepted/<table>/day=D/<digest>/rows.json  the accepted rows, one object a line
+    <prefix>/<accepted dir>/<table>/day=D/<digest>/rows.json  the accepted rows, one object a line (layout.py)
 
 JSON Lines, not Parquet: the table keeps the JSON SerDe a Glue crawler gives it, and Athena needs
 a table and its partitions in one data format; every accepted value is one the SerDe reads as the
@@ -23,7 +23,8 @@ import hashlib
 import json
 from collections.abc import Iterable
 
-ACCEPTED_DIR = "_zfish/accepted"
+from glue_scripts.zfish_etl import layout
+
 ROWS = "rows.json"
 
 
@@ -39,7 +40,7 @@ def encode_rows(lines: Iterable[str]) -> bytes:
 
 def day_prefix(table: str, day: str) -> str:
     """The folder (key under the lake prefix, no trailing `/`) of a day's accepted versions."""
-    return f"{ACCEPTED_DIR}/{table}/day={day}"
+    return layout.accepted_day(table, day)
 
 
 def version_folder(table: str, day: str, data: bytes) -> str:

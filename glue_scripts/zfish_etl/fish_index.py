@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.files import delete_files, join, list_sized, read_files, write_file
 from glue_scripts.zfish_etl.names import FINGERPRINT, QUARANTINED_ROWS
@@ -54,7 +55,7 @@ SCHEMA = pa.schema([("day", pa.string()), ("key", pa.string()), ("fish_id", pa.s
 
 def index_root(table_path: str) -> str:
     """Where the index of the table at `table_path` lives (the table path's scheme)."""
-    return f"{table_path.rstrip('/')}.fish/{INDEX_VERSION}"
+    return layout.fish_index_root(table_path, INDEX_VERSION)
 
 
 def day_key(parameters: Mapping[str, str]) -> str | None:

@@ -4,7 +4,7 @@ the older days a newer label can have made stale, not every older partition.
 An incremental run leaves no stored row with a stale label (it redoes every day holding one). So
 after its commit, a row can only turn stale through a label the commit did not see: an outcome day
 registered since, or one whose rows changed. Each incremental commit records, in its Hudi commit
-metadata (key `LABEL_STATE_KEY`, written atomically with the commit):
+metadata (key `layout.label_state_key()`, written atomically with the commit):
 
 - `outcome_days`: a digest of each registered outcome day's labels, as the run read them;
 - `label_days`: for each label day, the image days holding rows that carry a label of that day
@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.hudi import commit_metadata, completed_instants
 
-LABEL_STATE_KEY = "_zfish.label_state"  # "_": Hudi's commit-metadata key prefix (hoodie.datasource.write.commitmeta.key.prefix)
+LABEL_STATE_KEY = layout.label_state_key()
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ none. A killed landing leaves the marker, so readers keep reading the old day un
 landing of that day completes and removes it.
 
     <prefix>/<table>/day=D/                      the day (the walkthrough's layout, untouched)
-    <prefix>/_zfish/landing/<table>/day=D.json   the marker: {"previous": <key under prefix> | null}
-    <prefix>/_zfish/landing/<table>/day=D/...    the previous copy (removed at the end)
+    <prefix>/<landing dir>/<table>/day=D.json    the marker: {"previous": <key under prefix> | null}
+    <prefix>/<landing dir>/<table>/day=D/...     the previous copy (removed at the end)
+
+(`layout.landing_dir()`, `layout.marker_key`, `layout.staging_prefix`).
 
 The marker lives outside the table's prefix, so a Glue crawler of the table never sees it.
 """
@@ -20,19 +22,11 @@ from __future__ import annotations
 
 import json
 
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.files import join, list_folders, read_files
+from glue_scripts.zfish_etl.layout import marker_key, staging_prefix
 
-LANDING_DIR = "_zfish/landing"
-
-
-def marker_key(table: str, day: str) -> str:
-    """The marker of a day being replaced, as a key under the lake prefix."""
-    return f"{LANDING_DIR}/{table}/day={day}.json"
-
-
-def staging_prefix(table: str, day: str) -> str:
-    """The folder (key under the lake prefix, trailing `/`) of a landing's copies of the previous day."""
-    return f"{LANDING_DIR}/{table}/day={day}/"
+__all__ = ["marker_key", "readable_folders", "staging_prefix"]
 
 
 def _parts(folder: str) -> tuple[str, str, str]:
@@ -49,7 +43,7 @@ def readable_folders(folders: list[str]) -> list[str | None]:
     parts = [_parts(folder) for folder in folders]
     # The markers are found by listing each table's landing folder once (a GET of a missing key is
     # AccessDenied, not NoSuchKey, for a role that may list the lake's prefix only), then read.
-    landing = sorted({f"{prefix}/{LANDING_DIR}/{table}" for prefix, table, _ in parts})
+    landing = sorted({f"{prefix}/{layout.landing_table_dir(table)}" for prefix, table, _ in parts})
     present = {join(folder, name) for folder, names in zip(landing, list_folders(landing)) for name in names}
     markers = [f"{prefix}/{marker_key(table, day)}" for prefix, table, day in parts]
     wanted = [m for m in markers if m in present]

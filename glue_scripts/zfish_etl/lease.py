@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from glue_scripts.zfish_etl import aws
+from glue_scripts.zfish_etl import aws, layout
 from glue_scripts.zfish_etl.files import local_path, s3_location
 
 LEASE_TTL_S = 120.0
@@ -50,7 +50,7 @@ RENEW_EVERY_S = 20.0
 POLL_S = 0.5
 UNKNOWN_GRACE_S = 2.0
 """How long a writer looks again at a lease that names no holder yet (one being taken or given up) before it says so."""
-SUFFIX = ".lease"
+SUFFIX = layout.LEASE_SUFFIX
 
 
 class TableBusy(RuntimeError):
@@ -237,10 +237,10 @@ class S3Lease:
 
 def lease_for(table_path: str) -> LocalLease | S3Lease:
     """The lease of the table at `table_path` (a local path, file:, s3: or s3a: URI): `<table>.lease` beside it."""
-    found = s3_location(table_path.rstrip("/") + SUFFIX)
+    found = s3_location(layout.lease_path(table_path))
     if found is not None:
         return S3Lease(*found)
-    return LocalLease(str(local_path(table_path.rstrip("/") + SUFFIX)))
+    return LocalLease(str(local_path(layout.lease_path(table_path))))
 
 
 @contextmanager

@@ -12,14 +12,11 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
-from glue_scripts.zfish_etl.contract import RAW_LIMIT, shown_raw
+from glue_scripts.zfish_etl.contract import RAW_LIMIT
+from glue_scripts.zfish_etl.judging import shown_raw
+from glue_scripts.zfish_etl.layout import ledger_key
 
-LEDGER = "quarantine/{table}/day={day}/quarantine.jsonl"
-
-
-def ledger_key(table: str, day: str) -> str:
-    """Where a day's quarantine ledger lives, relative to the lake prefix (beside the table folders)."""
-    return LEDGER.format(table=table, day=day)
+__all__ = ["Entry", "format_ledger", "ledger_key", "ledger_uri", "parse_ledger"]
 
 
 def ledger_uri(table_location: str, day: str) -> str:

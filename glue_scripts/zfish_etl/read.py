@@ -36,7 +36,8 @@ from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, 
 
 from glue_scripts.zfish_etl import aws
 from glue_scripts.zfish_etl.catalog import CatalogTable
-from glue_scripts.zfish_etl.contract import Contract, contract_for, data_lines, is_data_file, judge_line
+from glue_scripts.zfish_etl.contract import Contract, contract_for
+from glue_scripts.zfish_etl.judging import data_lines, is_data_file, judge_line
 from glue_scripts.zfish_etl.ledger import ledger_uri, parse_ledger
 from glue_scripts.zfish_etl.files import is_s3, join, list_sized, read_files
 from glue_scripts.zfish_etl.landing import readable_folders

@@ -1,7 +1,7 @@
 """The Spark settings the job needs from its session, stated once (Spark-free, so both sides read them).
 
 Hudi's Kryo serializer and registrator, its SQL extension and catalog, and UTC: the local session
-is built with them (`zfish_assets/engines/spark_session.py`), and the deployed Glue job gets them
+is built with them (`zfish_assets/backends/spark_session.py`), and the deployed Glue job gets them
 as its `--conf` argument (`zfish deploy`), since a Glue job's session is made before its script runs.
 """
 

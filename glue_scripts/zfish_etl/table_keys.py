@@ -26,7 +26,7 @@ import shutil
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from glue_scripts.zfish_etl import aws
+from glue_scripts.zfish_etl import aws, layout
 from glue_scripts.zfish_etl.files import S3_SCHEMES, local_path
 
 if TYPE_CHECKING:  # PySpark is imported where used: the Dagster side reads this module's hashes without it
@@ -40,7 +40,7 @@ FILES_PARTITION = "files"
 
 def keys_root(table_path: str) -> str:
     """Where the digests of the table at `table_path` live (any URI scheme the table's path uses)."""
-    return f"{table_path.rstrip('/')}.keys/{DIGEST_VERSION}"
+    return layout.table_keys_root(table_path, DIGEST_VERSION)
 
 
 def fingerprint(base_files: Iterable[str]) -> str:

@@ -1,7 +1,7 @@
 """Checks as pure functions wired by specs: what every step's checks share, written once.
 
 A check is a plain function that takes what it reads, by parameter name (`INPUTS`: the run's days,
-the lake, the catalog, the query engine, a lookup of catalog tables, of landed rows, of recorded
+the lake, the catalog, the query side, a lookup of catalog tables, of landed rows, of recorded
 column schemas), and returns an `AssetCheckResult`. A `CheckSpec` names it with its asset, name,
 description, blocking flag and an optional guard (a function of the same inputs that answers
 first, e.g. "no table yet"); `asset_checks` turns specs into Dagster's `@asset_check`s, each
@@ -35,7 +35,7 @@ from dagster import (
 )
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
-from zfish_assets.names import COLUMN_SCHEMA, PARTITION, PARTITION_ROW_COUNT, RANGE_END, RANGE_START, ROW_COUNT
+from zfish_assets.dagster_names import COLUMN_SCHEMA, PARTITION, PARTITION_ROW_COUNT, RANGE_END, RANGE_START, ROW_COUNT
 from zfish_assets.partitions import days_between, validate_day
 
 MAX_LISTED = 20

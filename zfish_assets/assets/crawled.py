@@ -26,13 +26,13 @@ from dagster import (
 from glue_scripts.zfish_etl.contract import CONTRACTS, struct_fields
 from glue_scripts.zfish_etl.ledger import ledger_key
 from zfish_assets.bounded import bounded_json
-from zfish_assets.resources.catalog import Catalog
+from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.domain.crawl import CrawledDay
-from zfish_assets.domain.crawler import crawl
+from zfish_assets.domain.glue_crawler import crawl
 from zfish_assets.resources.lake import Lake
 from zfish_assets.partitions import evening_freshness
 from zfish_assets.retries import retry_transient
-from zfish_assets.names import COLUMN_SCHEMA, PARTITION_ROW_COUNT, ROW_COUNT, TABLE_NAME, URI, raw_asset_name
+from zfish_assets.dagster_names import COLUMN_SCHEMA, PARTITION_ROW_COUNT, ROW_COUNT, TABLE_NAME, URI, raw_asset_name
 
 
 def column_schema(columns: Sequence[tuple[str, str]], described: Mapping[str, str] | None = None) -> TableSchema:

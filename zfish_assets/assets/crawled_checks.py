@@ -11,8 +11,10 @@ from collections import Counter
 
 from dagster import AssetCheckResult, AssetCheckSeverity
 
-from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR, day_prefix, rows_key
-from glue_scripts.zfish_etl.contract import contract_for, is_data_file
+from glue_scripts.zfish_etl import layout
+from glue_scripts.zfish_etl.accepted import day_prefix, rows_key
+from glue_scripts.zfish_etl.contract import contract_for
+from glue_scripts.zfish_etl.judging import is_data_file
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.bounded import bounded_json
 from zfish_assets import settings
@@ -20,11 +22,11 @@ from zfish_assets.assets.check_specs import (
     MAX_LISTED, CheckSpec, LandedLookup, TableLookup, asset_checks, listed, tables_exist,
 )
 from zfish_assets.domain.crawl import fingerprint
-from zfish_assets.engines.sql import in_days, qualified
-from zfish_assets.names import FINGERPRINT, QUARANTINED_ROWS, RAW_TABLES, raw_asset_name
-from zfish_assets.resources.catalog import Catalog
+from zfish_assets.backends.sql import in_days, qualified
+from zfish_assets.dagster_names import FINGERPRINT, QUARANTINED_ROWS, RAW_TABLES, raw_asset_name
+from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.resources.lake import Lake
-from zfish_assets.resources.query import QueryEngine
+from zfish_assets.resources.query import Query
 
 MAX_RATE_VARIABLE, DEFAULT_MAX_RATE = settings.QUARANTINE_MAX_RATE.name, settings.QUARANTINE_MAX_RATE.default
 
@@ -36,7 +38,7 @@ def not_serving_accepted(lake: Lake, catalog: Catalog, asset: str, days: set[str
     (by a Glue crawler run outside zfish, or a crawl from before the accepted rows) is one."""
     table = catalog.get_table(asset)
     locations = {day: loc for day, loc in (table.partitions if table else {}).items() if day in days}
-    held = set(lake.list_keys(f"{ACCEPTED_DIR}/{asset}")) if locations else set()
+    held = set(lake.list_keys(f"{layout.accepted_dir()}/{asset}")) if locations else set()
     base = lake.uri().rstrip("/") + "/"
     return [f"day={day} at {location}" for day, location in sorted(locations.items())
             if not location.startswith(base + day_prefix(asset, day) + "/")
@@ -76,9 +78,9 @@ def partitions_match_lake(asset: str, days: list[str] | None, lake: Lake, catalo
     )
 
 
-def rows_match_landed(asset: str, days: list[str] | None, query: QueryEngine, catalog: Catalog,
+def rows_match_landed(asset: str, days: list[str] | None, query: Query, catalog: Catalog,
                       landed: LandedLookup) -> AssetCheckResult:
-    """Rows per registered day of the run: the query engine's count against the landing's, less the
+    """Rows per registered day of the run: the query side's count against the landing's, less the
     quarantined rows (the crawl's `recordCount` for a day that did not land here)."""
     registered = catalog.partition_parameters(asset)
     scope = sorted(set(registered) if days is None else set(days) & set(registered))
@@ -166,7 +168,7 @@ def crawled_specs(table: str) -> list[CheckSpec]:
                   "each partition points at its day's accepted rows (what Athena reads).",
                   True, partitions_match_lake),
         CheckSpec(table, "rows_match_landed",
-                  "Rows the query engine counts per registered day equal the rows landed that day, "
+                  "Rows the query side counts per registered day equal the rows landed that day, "
                   "less the quarantined ones.", True, rows_match_landed),
         CheckSpec(table, "required_columns", "The table has the columns of its contract, with their types.",
                   True, required_columns, tables_exist(table, otherwise=f"{table} not crawled yet: no day has files")),

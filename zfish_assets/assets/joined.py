@@ -22,8 +22,8 @@ from dagster import (
 )
 
 from glue_scripts.zfish_etl.modes import JoinMode
-from zfish_assets.io_managers.hudi import JoinRequest, SourceTables
-from zfish_assets.names import JOINED, RAW_TABLES
+from zfish_assets.io_managers.hudi_io_manager import JoinRequest, SourceTables
+from zfish_assets.dagster_names import JOINED, RAW_TABLES
 from zfish_assets.partitions import DayRange, evening_freshness, label_window_mapping
 
 HUDI_WRITER_POOL = "hudi_writer"  # one writer at a time (limit 1 in the instance's dagster.yaml)

@@ -3,7 +3,7 @@
 Each is a pure function of what it reads (`check_specs`), over the run's days. One read stays
 whole: every label (a fish's latest may be of any day). `unique_image_id` compares the run's
 image_ids with every day's through the key digests the job keeps beside the table
-(`engines/table_keys.py`), reading image_ids only of the days where a hash repeats and of days
+(`backends/key_digests.py`), reading image_ids only of the days where a hash repeats and of days
 without a digest of their current files (every day when most have none).
 """
 
@@ -15,15 +15,15 @@ from dagster import AssetCheckResult
 
 from zfish_assets.bounded import bounded_json
 from zfish_assets.assets.check_specs import CheckSpec, TableLookup, asset_checks, listed, tables_exist
-from zfish_assets.engines.sql import in_days, qualified
-from zfish_assets.names import JOINED
-from zfish_assets.engines.table_keys import repeated_key_days
-from zfish_assets.resources.catalog import Catalog
+from zfish_assets.backends.sql import in_days, qualified
+from zfish_assets.dagster_names import JOINED
+from zfish_assets.backends.key_digests import repeated_key_days
+from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.resources.lake import Lake
-from zfish_assets.resources.query import QueryEngine
+from zfish_assets.resources.query import Query
 
 
-def labeled_rows(days: list[str] | None, query: QueryEngine, catalog: Catalog, tables: TableLookup) -> AssetCheckResult:
+def labeled_rows(days: list[str] | None, query: Query, catalog: Catalog, tables: TableLookup) -> AssetCheckResult:
     """Rows per day of the table against the observations whose fish has a registered label."""
     obs, out = qualified(catalog.database, "observations"), qualified(catalog.database, "outcomes")
     expected = {} if tables("outcomes") is None else {r["day"]: r["n"] for r in query.query(
@@ -59,7 +59,7 @@ def repeated_image_ids_sql(joined: str, days: Sequence[str] | None, counted: Seq
             "GROUP BY image_id HAVING count(*) > 1 ORDER BY image_id")
 
 
-def unique_image_id(days: list[str] | None, query: QueryEngine, catalog: Catalog, lake: Lake,
+def unique_image_id(days: list[str] | None, query: Query, catalog: Catalog, lake: Lake,
                     tables: TableLookup) -> AssetCheckResult:
     """The run's image_ids that occur more than once in the whole table. A run's image_id may repeat
     one of any day: the key digests beside the table name the days where it can (`table_keys`), and
@@ -80,7 +80,7 @@ def unique_image_id(days: list[str] | None, query: QueryEngine, catalog: Catalog
     )
 
 
-def labels_are_latest(days: list[str] | None, query: QueryEngine, catalog: Catalog) -> AssetCheckResult:
+def labels_are_latest(days: list[str] | None, query: Query, catalog: Catalog) -> AssetCheckResult:
     """Rows of the run's days whose label is null or not their fish's latest (every label is read, but
     only the run's fish are ranked)."""
     joined = qualified(catalog.database, JOINED)

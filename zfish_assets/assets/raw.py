@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, DailyPartitionsDefi
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
 from zfish_assets.resources.simulator import SimulatorResource
-from zfish_assets.names import PARTITION_ROW_COUNT, URI, raw_asset_name
+from zfish_assets.dagster_names import PARTITION_ROW_COUNT, URI, raw_asset_name
 
 DESCRIPTIONS = {
     "observations": "One JSON object per observation image, one file per image, landed per day.",

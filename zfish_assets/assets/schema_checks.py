@@ -13,7 +13,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity
 
 from zfish_assets.bounded import bounded_json
 from zfish_assets.assets.check_specs import CheckSpec, Schemas, asset_checks
-from zfish_assets.names import JOINED, RAW_TABLES
+from zfish_assets.dagster_names import JOINED, RAW_TABLES
 
 
 def column_schema_change(schemas: Schemas) -> AssetCheckResult:

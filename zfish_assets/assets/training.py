@@ -31,11 +31,12 @@ from dagster import (
 )
 from pydantic import Field, model_validator
 
+from glue_scripts.zfish_etl import layout
 from zfish_assets.bounded import bounded_json
 from zfish_assets.partitions import validate_day
-from zfish_assets.engines.hudi_reader import HudiSnapshot
+from zfish_assets.backends.hudi_reader import HudiSnapshot
 from zfish_assets.resources.lake import Lake
-from zfish_assets.names import COLUMN_SCHEMA, JOINED, ROW_COUNT, TRAINING
+from zfish_assets.dagster_names import COLUMN_SCHEMA, JOINED, ROW_COUNT, TRAINING
 from zfish_assets.lazy import lazy_module
 
 pa = lazy_module("pyarrow")
@@ -46,7 +47,6 @@ SPLITS = ("train", "validation", "test")
 LABEL = "condition_developed"
 ID_COLUMNS = ("image_id", "fish_id")
 NOT_FEATURES = (*ID_COLUMNS, LABEL, "timestamp", "outcome_day", "day")
-EXPORT_PREFIX = "ml/training_set"
 MANIFEST = "manifest.json"
 PREVIEW_ROWS = 5
 
@@ -110,7 +110,7 @@ def split_of(seed: int, fish_id: str, fractions: Sequence[float]) -> str:
 
 def export_key(instant: str, digest: str, name: str = "") -> str:
     """Lake key of an export (or of one of its files), versioned by commit and configuration."""
-    folder = f"{EXPORT_PREFIX}/commit={instant}/config={digest}"
+    folder = layout.export_folder(instant, digest)
     return f"{folder}/{name}" if name else folder
 
 

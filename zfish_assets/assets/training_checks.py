@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetChecksDefinition, AssetKey, DagsterInstance, asset_check
 
 from zfish_assets.assets.training import LABEL, SPLITS, label_balance, read_parquet, schema_fields
-from zfish_assets.engines.hudi_reader import read_hudi_snapshot
-from zfish_assets.names import TRAINING
+from zfish_assets.backends.hudi_reader import read_hudi_snapshot
+from zfish_assets.dagster_names import TRAINING
 from zfish_assets.resources.lake import Lake
 from zfish_assets.lazy import lazy_module
 

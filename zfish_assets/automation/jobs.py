@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
-from zfish_assets.names import (
+from zfish_assets.dagster_names import (
     ALL_DAYS_CHECKS_JOB,
     CHECKED_ON_DEMAND,
     CHECKED_OVER_ALL_DAYS,

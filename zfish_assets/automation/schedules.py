@@ -21,7 +21,7 @@ from dagster import (
 
 from zfish_assets import settings
 from zfish_assets.automation import schedule_status
-from zfish_assets.names import JOIN_THROUGH, TRIGGER
+from zfish_assets.dagster_names import JOIN_THROUGH, TRIGGER
 from zfish_assets.partitions import EVENING, last_day, window_text
 
 if TYPE_CHECKING:

@@ -38,9 +38,9 @@ from dagster import (
 
 from zfish_assets.automation import sensor_status
 from zfish_assets.domain.crawl import fingerprint
-from zfish_assets.names import FINGERPRINT, JOIN_THROUGH, PARTITION, RANGE_END, RANGE_START, RAW_TABLES, TRIGGER
+from zfish_assets.dagster_names import FINGERPRINT, JOIN_THROUGH, PARTITION, RANGE_END, RANGE_START, RAW_TABLES, TRIGGER
 from zfish_assets.partitions import evening_window, window_text
-from zfish_assets.resources.catalog import Catalog
+from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.resources.lake import Lake
 
 if TYPE_CHECKING:

@@ -29,13 +29,14 @@ import hashlib
 from dataclasses import dataclass, field, replace
 
 from glue_scripts.zfish_etl.accepted import day_prefix, encode_rows, rows_key, version_folder
-from glue_scripts.zfish_etl.contract import Contract, contract_for, is_data_file
+from glue_scripts.zfish_etl.contract import Contract, contract_for
+from glue_scripts.zfish_etl.judging import is_data_file
 from zfish_assets.partitions import validate_day
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.domain.quarantine import JudgedDay, judge_day, keys_key, keys_of_earlier_days, stale_days, write_day
-from zfish_assets.resources.catalog import Catalog, Columns
+from zfish_assets.resources.data_catalog import Catalog, Columns
 from zfish_assets.resources.lake import Lake, LakeObject, validate_table
-from zfish_assets.names import FINGERPRINT, QUARANTINED_ROWS
+from zfish_assets.dagster_names import FINGERPRINT, QUARANTINED_ROWS
 
 PARTITION_KEYS: Columns = (("day", "string"),)
 

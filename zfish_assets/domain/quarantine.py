@@ -1,13 +1,13 @@
 """The quarantine: rows of a day that cannot be used, each with its file, line, named reason and raw text.
 
-A day's ledger (`quarantine/<table>/day=D/quarantine.jsonl` in the lake, one JSON entry a line) is
+A day's ledger (`layout.ledger_key`: `quarantine/<table>/day=D/quarantine.jsonl` in the lake, one JSON entry a line) is
 written whole by each crawl of the day, so re-crawling replaces it. The crawl judges lines with the
 shared contract (`glue_scripts/zfish_etl/contract.py`) and adds the rules across rows, which need
 the whole day and the other days: a key (observations' `image_id`) seen again later in the day is
 a `duplicate_key`, and one delivered on an earlier registered day is a `key_in_other_day`: the
 earliest day that delivers a usable line of a key holds it, whatever order the days were crawled
 in, so a day's verdict is a function of its files and the earlier days' deliveries. The keys each
-day delivered are kept beside the ledger in `_zfish/keys/<table>/day=D.jsonl` (one JSON value a
+day delivered are kept beside the ledger (`layout.day_keys_key`, one JSON value a
 line: a string for a key the day holds, `[key, day]` for one an earlier day holds, so any key,
 spaces, newlines, quotes and all, reads back exactly) for the crawls of other days, and so a crawl
 can tell which days' verdicts another day's change made stale (`stale_days`).
@@ -20,18 +20,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from glue_scripts.zfish_etl.contract import (
-    DUPLICATE_KEY,
-    KEY_IN_OTHER_DAY,
-    MALFORMED_JSON,
-    MULTILINE_JSON,
-    NESTED_FILE,
-    NOT_A_DATA_FILE,
-    Contract,
-    data_lines,
-    judge_line,
-)
+from glue_scripts.zfish_etl.contract import DUPLICATE_KEY, KEY_IN_OTHER_DAY, MALFORMED_JSON, MULTILINE_JSON, NESTED_FILE, NOT_A_DATA_FILE, Contract
+from glue_scripts.zfish_etl.judging import data_lines, judge_line
 from glue_scripts.zfish_etl.accepted import accepted_line
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.ledger import Entry, format_ledger, ledger_key
 from zfish_assets.resources.lake import Lake
 
@@ -136,7 +128,7 @@ def _shown_key(key: str) -> str:
 
 
 def keys_key(table: str, day: str) -> str:
-    return f"_zfish/keys/{table}/day={day}.jsonl"
+    return layout.day_keys_key(table, day)
 
 
 def encode_keys(keys: Iterable[str], deferred: Mapping[str, str] | None = None) -> bytes:

@@ -16,8 +16,8 @@ from dagster import MetadataValue, TableColumn, TableSchema
 from glue_scripts.zfish_etl.contract import OBSERVATIONS, OUTCOMES
 from glue_scripts.zfish_etl.job_args import JobResult
 from zfish_assets.bounded import bounded_json
-from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot, snapshot_dataset, table_exists
-from zfish_assets.names import (
+from zfish_assets.backends.hudi_reader import completed_commits, read_hudi_snapshot, snapshot_dataset, table_exists
+from zfish_assets.dagster_names import (
     COLUMN_SCHEMA, COMMIT_TIME, FILE_NAME, META_COLUMNS, PARTITION_ROW_COUNT, ROW_COUNT, TABLE_NAME, URI,
 )
 from zfish_assets.lazy import lazy_module

@@ -32,17 +32,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.job_args import JobResult
 from zfish_assets.domain.crawl import fingerprint
-from zfish_assets.engines.hudi_reader import latest_instant
-from zfish_assets.names import FINGERPRINT
-from zfish_assets.resources.catalog import Catalog
+from zfish_assets.backends.hudi_reader import latest_instant
+from zfish_assets.dagster_names import FINGERPRINT
+from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.resources.lake import Lake
 
-NEWS_DIR = "_zfish/news"
-"""Where the records live in the lake: `<NEWS_DIR>/<table>/<first>..<last>.json`."""
-_ACCEPTED = re.compile(rf"/{re.escape(ACCEPTED_DIR)}/[^/]+/day=[^/]+/(?P<digest>[0-9a-f]{{64}})/?$")
+_ACCEPTED = re.compile(rf"/{re.escape(layout.accepted_dir())}/[^/]+/day=[^/]+/(?P<digest>[0-9a-f]{{64}})/?$")
 
 
 @dataclass(frozen=True)
@@ -121,7 +119,7 @@ class NewsLedger:
     storage_options: Mapping[str, str]
 
     def _key(self, window: str) -> str:
-        return f"{NEWS_DIR}/{self.table}/{window}.json"
+        return layout.news_key(self.table, window)
 
     def instant(self) -> str | None:
         """The table's latest completed data commit (None: no table yet)."""

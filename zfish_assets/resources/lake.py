@@ -1,8 +1,9 @@
 """The lake: where raw days land, in the walkthrough's layout `<prefix>/<table>/day=YYYY-MM-DD/`.
 
 Assets speak to a `Lake` only; the local folder lake lives here and the S3 lake beside it, so the
-AWS deployment adds S3 without touching an asset. The module is long (~540 lines) for that reason:
-each operation's local and S3 forms (listing, atomic landing, caching) are meant to be read side by side.
+AWS deployment adds S3 without touching an asset. This module holds where things are (keys under the
+prefix, a table's days) and the landing protocol, each in its local and S3 forms side by side; storing
+bytes at keys (put, get, list, delete, the S3 cache) is `lake_storage.py`'s.
 """
 
 from __future__ import annotations
@@ -14,34 +15,20 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Literal, TypeVar
+from pathlib import Path
+from typing import Literal
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from glue_scripts.zfish_etl.files import get_s3_object
 from glue_scripts.zfish_etl.write_errors import writing
-from glue_scripts.zfish_etl.landing import LANDING_DIR, marker_key, staging_prefix
+from glue_scripts.zfish_etl import layout
+from glue_scripts.zfish_etl.layout import marker_key, staging_prefix
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
-from zfish_assets.resources.aws import AWSConnection
-from zfish_assets.names import RAW_TABLES
-
-T = TypeVar("T")
-U = TypeVar("U")
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """`data` written beside `path` and renamed onto it: a reader meanwhile sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.parent / f".staging-{path.name}-{uuid.uuid4().hex}"
-    try:
-        with writing(path):
-            staging.write_bytes(data)
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
+from zfish_assets.resources.aws_connection import AWSConnection
+from zfish_assets.resources.lake_storage import FolderStorage, S3Storage, running, staged_files, swap_folders
+from zfish_assets.dagster_names import RAW_TABLES
 
 
 @dataclass(frozen=True)
@@ -75,11 +62,6 @@ def is_day_folder(name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def staged_files(folder: Path) -> list[Path]:
-    """Every file under a landing's folder, in subfolders too (a lab's script may nest them), sorted."""
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
 
 
 def validate_table(table: str) -> str:
@@ -182,14 +164,10 @@ class Lake(ConfigurableResource, ABC):
         return self.uri(self.day_key(table, day))
 
 
-class LocalLake(Lake):
+class LocalLake(FolderStorage, Lake):
     """A folder on this machine (`$ZFISH_DATA_DIR/lake` in a deployment), laid out like the S3 bucket."""
 
     root: str = Field(description="Folder standing in for the bucket.")
-
-    def _path(self, key: str = "") -> Path:
-        base = Path(self.root).resolve() / self.prefix
-        return base / key if key else base
 
     def uri(self, key: str = "") -> str:
         # Not Path.as_uri(): it would percent-encode the `=` of `day=` folders.
@@ -213,7 +191,7 @@ class LocalLake(Lake):
                 write(staging)
             files = staged_files(staging)
             if files and final.exists():
-                _swap_folders(staging, final)  # the old day is in `staging` now
+                swap_folders(staging, final)  # the old day is in `staging` now
             elif files:
                 os.rename(staging, final)
             elif final.exists():  # an empty delivery: the day goes, in one rename
@@ -245,32 +223,6 @@ class LocalLake(Lake):
     def local_day_dir(self, table: str, day: str) -> Path:
         return self._path(self.day_key(table, day))
 
-    def _object_path(self, key: str) -> Path:
-        if not key or key.startswith("/") or ".." in PurePosixPath(key).parts:
-            raise ValueError(f"{key!r} is not an object key under the lake prefix")
-        return self._path(key)
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        write_atomically(self._object_path(key), data)
-
-    def get_bytes(self, key: str) -> bytes:
-        return self._object_path(key).read_bytes()
-
-    def list_keys(self, folder: str) -> list[str]:
-        base = self._path()
-        return sorted(p.relative_to(base).as_posix() for p in staged_files(self._object_path(folder)))
-
-    def delete_keys(self, keys: list[str]) -> None:
-        for key in keys:
-            path = self._object_path(key)
-            path.unlink(missing_ok=True)
-            for parent in path.parents:  # emptied folders go too, as S3 has none
-                if parent == self._path() or not parent.is_dir() or any(parent.iterdir()):
-                    break
-                parent.rmdir()
-
-    def local_object(self, key: str) -> Path:
-        return self._object_path(key)
 
 
 STAGING = ".staging-"
@@ -282,52 +234,17 @@ def _remove_leftovers(final: Path) -> None:
     a landing still running keeps its own."""
     for leftover in final.parent.glob(f"{STAGING}{final.name}-*"):
         pid = leftover.name.removeprefix(f"{STAGING}{final.name}-").split("-", 1)[0]
-        if not _running(pid):
+        if not running(pid):
             shutil.rmtree(leftover, ignore_errors=True)
     for retired in final.parent.glob(f".retired-{final.name}-*"):  # what landings before the exchange left
         shutil.rmtree(retired, ignore_errors=True)
 
 
-def _running(pid: str) -> bool:
-    """Whether the process `pid` (a staging folder's owner) runs on this machine."""
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _swap_folders(a: Path, b: Path) -> None:
-    """Exchange two folders in one atomic step (Linux renameat2 RENAME_EXCHANGE, macOS renamex_np RENAME_SWAP)."""
-    import ctypes
-    import ctypes.util
-    import sys
-
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    if sys.platform.startswith("linux"):
-        at_fdcwd, rename_exchange = -100, 2
-        result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    elif sys.platform == "darwin":
-        result = libc.renamex_np(os.fsencode(a), os.fsencode(b), 2)
-    else:
-        raise OSError(f"no atomic folder exchange on {sys.platform}: the local lake needs Linux or macOS")
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"exchanging {a} and {b}: {os.strerror(errno)}")
-
-
-class S3Lake(Lake):
+class S3Lake(S3Storage, Lake):
     """The walkthrough's bucket: `s3://<bucket>/<prefix>/<table>/day=YYYY-MM-DD/`, as upload_to_s3.sh lays it out.
 
     Readers that need a filesystem (crawling, DuckDB) get the day downloaded into a cache folder
-    under `$ZFISH_DATA_DIR/cache/s3`, refreshed by ETag. They run on the Dagster machine, where no
-    executor can share the GETs, so those go `read_threads` at a time: one object per request is
-    latency-bound, and a day of 10^4 objects one after another at 50 ms each takes ~8 minutes
-    (benchmarks/s3_read.py).
+    under `$ZFISH_DATA_DIR/cache/s3`, refreshed by ETag (`S3Storage`).
     """
 
     bucket: str = Field(description="The lake's bucket (ZFISH_S3_BUCKET).")
@@ -338,12 +255,6 @@ class S3Lake(Lake):
     upload_threads: int = Field(default=8, description="Parallel uploads when landing a day.")
     read_threads: int = Field(default=16, description="Parallel GETs when downloading a day or reading other days' keys.")
 
-    def client(self):
-        return self.aws.client("s3")
-
-    def _key(self, key: str = "") -> str:
-        return f"{self.prefix}/{key}" if key else self.prefix
-
     def uri(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
 
@@ -352,15 +263,6 @@ class S3Lake(Lake):
 
     def storage_options(self) -> dict[str, str]:
         return self.aws.storage_options()
-
-    def _list(self, prefix: str, delimiter: str = "") -> tuple[list[dict], list[str]]:
-        paginator = self.client().get_paginator("list_objects_v2")
-        objects, prefixes = [], []
-        kwargs = {"Bucket": self.bucket, "Prefix": prefix, **({"Delimiter": delimiter} if delimiter else {})}
-        for page in paginator.paginate(**kwargs):
-            objects.extend(page.get("Contents", []))
-            prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
-        return objects, prefixes
 
     def land_day(self, table: str, day: str, write: Callable[[Path], object],
                  stored: Callable[[int], object] | None = None) -> LandedDay:
@@ -420,21 +322,6 @@ class S3Lake(Lake):
             return None
         return json.loads(self.get_bytes(marker_key(table, day)))
 
-    def _pooled(self, work: Callable[[T], U], items: list[T], threads: int | None = None) -> list[U]:
-        """`work(item)` for each item, in order, `threads` at a time (default: `upload_threads`)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=max(1, threads or self.upload_threads)) as pool:
-            return list(pool.map(work, items))
-
-    def _copy(self, source: str, dest: str) -> None:
-        self.client().copy_object(Bucket=self.bucket, Key=dest, CopySource={"Bucket": self.bucket, "Key": source})
-
-    def _delete(self, keys: list[str]) -> None:
-        for start in range(0, len(keys), 1000):
-            self.client().delete_objects(
-                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
-
     def _verify(self, prefix: str, sizes: dict[str, int]) -> None:
         """The objects under `prefix` are exactly `sizes` (name -> bytes); else an error naming the difference."""
         found = {o["Key"][len(prefix):]: int(o["Size"]) for o in self._list(prefix)[0]}
@@ -469,7 +356,7 @@ class S3Lake(Lake):
         _, prefixes = self._list(table_prefix, delimiter="/")
         names = [p[len(table_prefix):].rstrip("/") for p in prefixes]
         days = {n.removeprefix("day=") for n in names if is_day_folder(n)}
-        markers_prefix = self._key(f"{LANDING_DIR}/{table}/")
+        markers_prefix = self._key(layout.landing_table_dir(table) + "/")
         markers, _ = self._list(markers_prefix, delimiter="/")
         for key in (o["Key"][len(markers_prefix):] for o in markers):
             if key.endswith(".json") and is_day_folder(key.removesuffix(".json")):
@@ -486,58 +373,7 @@ class S3Lake(Lake):
         return sorted(names)
 
     def local_day_dir(self, table: str, day: str) -> Path:
-        """The day downloaded into the cache (only files whose ETag changed are fetched again)."""
-        import json as _json
-
-        folder = Path(self.cache_dir) / self.bucket / self.prefix / self.day_key(table, day)
-        folder.mkdir(parents=True, exist_ok=True)
-        manifest_path = folder / ".zfish-etags"
-        cached = _json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        """The day's readable version downloaded into the cache (only files whose ETag changed are fetched again)."""
         day_prefix = self._readable_prefix(table, day)
         objects = {o.name: o.version for o in self._objects(day_prefix)}
-        client = self.client()
-
-        def download(name: str) -> None:
-            # One GET (download_file would send a HEAD first), written beside and renamed into place:
-            # a crawl reading the cache meanwhile sees the old file or the new one.
-            write_atomically(folder / name, client.get_object(Bucket=self.bucket, Key=day_prefix + name)["Body"].read())
-
-        changed = [n for n, etag in objects.items() if cached.get(n) != etag or not (folder / n).is_file()]
-        self._pooled(download, changed, self.read_threads)
-        for path in staged_files(folder):
-            name = path.relative_to(folder).as_posix()
-            if name not in objects and name != ".zfish-etags":
-                path.unlink()
-        manifest_path.write_text(_json.dumps(objects))
-        return folder
-
-    def _object_key(self, key: str) -> str:
-        if not key or key.startswith("/") or ".." in PurePosixPath(key).parts:
-            raise ValueError(f"{key!r} is not an object key under the lake prefix")
-        return self._key(key)
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        self.client().put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
-
-    def get_bytes(self, key: str) -> bytes:
-        """The object; FileNotFoundError when missing, whether S3 says 404 or (least privilege) 403 (`get_s3_object`)."""
-        content = get_s3_object(self.client(), self.bucket, self._object_key(key))
-        if content is None:
-            raise FileNotFoundError(self.uri(key))
-        return content
-
-    def get_many(self, keys: list[str]) -> list[bytes | None]:
-        return self._pooled(self._get_or_none, keys, self.read_threads)
-
-    def list_keys(self, folder: str) -> list[str]:
-        base = len(self._key()) + 1
-        return sorted(o["Key"][base:] for o in self._list(self._object_key(folder).rstrip("/") + "/")[0])
-
-    def delete_keys(self, keys: list[str]) -> None:
-        self._delete([self._object_key(k) for k in keys])
-
-    def local_object(self, key: str) -> Path:
-        path = Path(self.cache_dir) / self.bucket / self._object_key(key)
-        if not path.is_file():
-            write_atomically(path, self.get_bytes(key))
-        return path
+        return self._cached(day_prefix, objects, Path(self.cache_dir) / self.bucket / self.prefix / self.day_key(table, day))

@@ -1,9 +1,9 @@
-"""The query engine: SQL over the catalog's tables, reading registered partitions only.
+"""The query side: SQL over the catalog's tables, reading registered partitions only.
 
-Asset checks speak SQL to a `QueryEngine`, never to DuckDB or Athena directly, so they run
-unchanged on either (the SQL they use is common to DuckDB and Athena's Trino: `engines/sql.py`).
+Asset checks speak SQL to a `Query`, never to DuckDB or Athena directly, so they run
+unchanged on either (the SQL they use is common to DuckDB and Athena's Trino: `backends/sql.py`).
 The caller names the tables a statement reads, each with the days it reads of it: DuckDB builds a
-view of exactly those (`engines/duckdb_views.py`), asking the catalog for nothing else; Athena
+view of exactly those (`backends/duckdb_views.py`), asking the catalog for nothing else; Athena
 resolves the names in the Glue Data Catalog itself and prunes partitions on the statement's
 `day IN (...)`.
 """
@@ -18,11 +18,11 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from zfish_assets import settings
-from zfish_assets.engines.duckdb_views import table_view
-from zfish_assets.resources.aws import AWSConnection
-from zfish_assets.engines.polling import PollTimeout, poll_until
-from zfish_assets.engines.sql import identifier
-from zfish_assets.resources.catalog import Catalog
+from zfish_assets.backends.duckdb_views import table_view
+from zfish_assets.resources.aws_connection import AWSConnection
+from zfish_assets.backends.polling import PollTimeout, poll_until
+from zfish_assets.backends.sql import identifier
+from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.lazy import lazy_module
 
@@ -34,7 +34,7 @@ Tables = Mapping[str, Sequence[str] | None]
 of it, or None for every registered day."""
 
 
-class QueryEngine(ConfigurableResource, ABC):
+class Query(ConfigurableResource, ABC):
     """Answers SQL over `<database>.<table>` names, as Athena does."""
 
     @abstractmethod
@@ -43,7 +43,7 @@ class QueryEngine(ConfigurableResource, ABC):
 
         Each table's days, when given, are the only days the statement reads of it, which the
         statement itself restricts with `WHERE day IN (...)`: Athena prunes partitions on that
-        condition, DuckDB builds the table's view over those days alone. They let an engine read
+        condition, DuckDB builds the table's view over those days alone. They let either read
         less; they never change the result of a statement that keeps to its days.
         """
 
@@ -53,7 +53,7 @@ class QueryEngine(ConfigurableResource, ABC):
         return result.column(0)[0].as_py() if result.num_rows else None
 
 
-class DuckDBQueryEngine(QueryEngine):
+class DuckDBQuery(Query):
     """DuckDB in process over the lake, with views built from the catalog for each query."""
 
     catalog: Catalog
@@ -137,7 +137,7 @@ def _athena_value(text: str | None, arrow_type: pa.DataType) -> Any:
     return text
 
 
-class AthenaQueryEngine(QueryEngine):
+class AthenaQuery(Query):
     """Amazon Athena over the Glue Data Catalog: start the query, poll it, page its typed results.
 
     dagster-aws's `AthenaClient` does not fit: it returns every value as a string from the result

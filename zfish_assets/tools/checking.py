@@ -25,7 +25,7 @@ from zfish_assets import settings
 
 from zfish_assets.tools.instance import dagster_home
 from zfish_assets.partitions import DayRange
-from zfish_assets.names import CHECKED_ON_DEMAND, CHECKS_JOB, LAND_AND_CRAWL_JOB, RANGE_END, RANGE_START, RAW_TABLES, TRAINING, TRIGGER
+from zfish_assets.dagster_names import CHECKED_ON_DEMAND, CHECKS_JOB, LAND_AND_CRAWL_JOB, RANGE_END, RANGE_START, RAW_TABLES, TRAINING, TRIGGER
 
 
 

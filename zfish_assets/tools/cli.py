@@ -2,54 +2,23 @@
 
 Each subcommand has an `_add_<name>` that declares its flags and sets `run` (the function that runs
 it, taking the parsed args) and `error` (its parser's usage error), so a new one is two functions and
-one line in `_parser`. The module (~350 lines) is the declarations of every subcommand's flags
-and help; what a subcommand does lives in the module it names.
+one line in `_parser`. The module is the declarations of every subcommand's flags and help (those
+that change the AWS deployment or the lake: `lake_commands.py`); what a subcommand does lives in the
+module it names.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import sys
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
-from glue_scripts.zfish_etl.days import DayRange
-from zfish_assets.settings import parse_day
 from zfish_assets.synthetic import SimSettings, generate
-from zfish_assets.names import RAW_TABLES
-
-
-T = TypeVar("T")
-
-
-def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """An argparse type from `parse`: its ValueError (which names the bad value) becomes a usage
-    error with that message (exit status 2)."""
-
-    @functools.wraps(parse)
-    def parsed(value: str) -> T:
-        try:
-            return parse(value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return parsed
-
-
-def _parse_range(value: str) -> DayRange:
-    """`FIRST..LAST`, parsed by `zfish check`'s own module, imported only when `--range` is given
-    (it imports Dagster, which the other subcommands need not wait for)."""
-    from zfish_assets.tools.checking import parse_range
-
-    return parse_range(value)
-
-
-_day, _range = _argument(parse_day), _argument(_parse_range)
+from zfish_assets.tools.arguments import day as _day, day_range as _range
+from zfish_assets.tools.lake_commands import add_deploy, add_upload
 
 
 def _add_generate(subparsers: argparse._SubParsersAction) -> None:
@@ -143,102 +112,6 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
-def _add_deploy(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "deploy",
-        help="create or update the AWS resources (Glue database, crawlers, Glue 5.0 job, code in S3)",
-        description="Converges: each resource is updated where it differs from the settings; a second run "
-        "changes nothing. Settings: ZFISH_S3_BUCKET, ZFISH_GLUE_ROLE_ARN, ZFISH_AWS_REGION, ZFISH_GLUE_JOB_NAME, "
-        "ZFISH_DATABASE, ZFISH_LAKE_PREFIX, ZFISH_AWS_ENDPOINT_URL; the policies also follow ZFISH_ENGINE, "
-        "ZFISH_CRAWL_MODE, ZFISH_QUERY, ZFISH_ATHENA_WORKGROUP, ZFISH_ATHENA_OUTPUT.",
-    )
-    parser.add_argument("--dry-run", action="store_true", help="print the plan and each field it changes, change nothing")
-    parser.add_argument("--policy-out", type=Path, metavar="DIR",
-                        help="also write the IAM policies here: deployer.json, runner.json, job-role.json "
-                        "(and job-role-trust.json)")
-    parser.set_defaults(run=_deploy, error=parser.error)
-
-
-def _deploy(args: argparse.Namespace) -> int:
-    import json
-
-    from zfish_assets.aws_errors import explain
-    from zfish_assets.tools.deploy import DeploySettings, deploy
-    from zfish_assets.tools.policies import policies
-
-    try:  # a bad setting (the role's ARN included) is refused before anything changes
-        deploy_settings = DeploySettings.from_env()
-        documents = {name: json.dumps(policy, indent=2) + "\n" for name, policy in policies(deploy_settings).items()}
-    except ValueError as exc:
-        args.error(str(exc))
-    try:
-        deploy(deploy_settings, dry_run=args.dry_run)
-    except Exception as exc:
-        message = explain(exc)  # a closed or wrong endpoint, a missing bucket: one line naming the setting
-        if message is None:
-            raise
-        print(f"zfish deploy: {message}", file=sys.stderr)
-        return 1
-    if args.policy_out:
-        args.policy_out.mkdir(parents=True, exist_ok=True)
-        for name, text in documents.items():
-            (args.policy_out / f"{name}.json").write_text(text)
-        print(f"IAM policies written to {args.policy_out}/: " + ", ".join(f"{n}.json" for n in documents))
-    else:
-        for name, text in documents.items():
-            print(f"IAM policy {name}:\n{text}")
-    return 0
-
-
-def _add_upload(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "upload",
-        help="land a local folder's day (DIR/<table>/day=D/) into the configured lake, replacing that day",
-        description="DIR is laid out as `zfish generate` writes it: observations/day=D/ and outcomes/day=D/.",
-    )
-    parser.add_argument("dir", type=Path, metavar="DIR", help="holds observations/ and/or outcomes/")
-    parser.add_argument("--day", type=_day, required=True, metavar="YYYY-MM-DD", help="the day to upload")
-    parser.set_defaults(run=_upload, error=parser.error)
-
-
-def _upload(args: argparse.Namespace) -> int:
-    """Land each table's day, with progress over the files copied and then stored in the lake."""
-    import shutil
-
-    from zfish_assets.deployments import resources_for
-    from zfish_assets.tools.progress import Progress
-    from zfish_assets.resources.lake import is_day_folder
-    from glue_scripts.zfish_etl.write_errors import writing
-    from zfish_assets.tools.upload import plan_upload
-
-    day = args.day.isoformat()
-    try:  # every entry's fate, and the day's partition, before anything lands
-        uploads = plan_upload(args.dir, day)
-    except ValueError as exc:
-        args.error(str(exc))
-    with resources_for()["lake"].process_config_and_initialize_cm() as lake:
-        for table in RAW_TABLES:
-            misnamed = sorted(p.name for p in (args.dir / table).glob("*") if not is_day_folder(p.name))
-            if misnamed:
-                print(f"zfish: {args.dir / table} holds {', '.join(misnamed)}: not day=YYYY-MM-DD folders, "
-                      "so not uploaded (rename them to the day they hold)", file=sys.stderr)
-        for table, source, files in ((u.table, u.source, u.files) for u in uploads):
-
-            def copy(folder: Path, files: list[Path] = files, table: str = table, source: Path = source) -> None:
-                with Progress(f"{table} day={day}: copied", len(files), "files") as bar:
-                    for path in files:
-                        target = folder / path.relative_to(source)
-                        with writing(target):  # copy2 would name the source
-                            target.parent.mkdir(parents=True, exist_ok=True)
-                            shutil.copy2(path, target)
-                        bar.advance()
-
-            with Progress(f"{table} day={day}: stored in {lake.uri(table)}", len(files), "files") as stored:
-                landed = lake.land_day(table, day, copy, stored=stored.advance)
-            print(f"{table} day={day}: {landed.files} files, {landed.bytes:,} bytes -> {landed.uri}")
-    return 0
-
-
 def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "engine",
@@ -259,9 +132,9 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _engine(args: argparse.Namespace) -> int:
-    from zfish_assets.engines import connect_server
-    from zfish_assets.engines.job_code import script_sha256
-    from zfish_assets.engines.spark_session import WARM, SparkEnvironmentError
+    from zfish_assets.backends import connect_server
+    from zfish_assets.backends.job_code import script_sha256
+    from zfish_assets.backends.spark_session import WARM, SparkEnvironmentError
 
     if args.action == "start" and args.background:
         if args.port is not None:
@@ -398,8 +271,8 @@ def _parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_generate(subparsers)
     _add_demo(subparsers)
-    _add_deploy(subparsers)
-    _add_upload(subparsers)
+    add_deploy(subparsers)
+    add_upload(subparsers)
     _add_engine(subparsers)
     _add_check(subparsers)
     _add_dev(subparsers)

@@ -15,7 +15,7 @@ from dagster import BetaWarning, PreviewWarning, build_resources
 
 from zfish_assets import settings
 from zfish_assets.partitions import days_between, evening_window
-from zfish_assets.names import JOINED
+from zfish_assets.dagster_names import JOINED
 
 FIRST_EVENING, SECOND_EVENING = "2025-05-10", "2025-05-11"
 
@@ -31,7 +31,7 @@ def preflight(resources) -> None:
     the job deployed with this checkout's code, `zfish deploy`); the aws deployment needs the bucket.
     Each failure names its fix.
     """
-    from zfish_assets.resources.engines import GlueJobEngine, GlueJobError
+    from zfish_assets.resources.engine import GlueJobEngine, GlueJobError
     from zfish_assets.resources.lake import S3Lake
 
     lake, engine = resources.lake, resources.hudi_io_manager.engine
@@ -40,7 +40,7 @@ def preflight(resources) -> None:
             lake.client().list_objects_v2(Bucket=lake.bucket, Prefix=f"{lake.prefix}/", MaxKeys=1)
         except Exception as exc:  # noqa: BLE001 - whatever the reason, the message names the bucket and the setting
             raise SystemExit(f"zfish demo: bucket {lake.bucket!r} (ZFISH_S3_BUCKET) is not reachable: {exc}") from None
-    from zfish_assets.engines.spark_session import SparkEnvironmentError
+    from zfish_assets.backends.spark_session import SparkEnvironmentError
 
     try:
         engine.preflight()
@@ -128,7 +128,7 @@ def _evenings(defs, resources) -> int:
 
 
 def _commit_instants(resources) -> list[str]:
-    from zfish_assets.engines.hudi_reader import HudiSnapshot
+    from zfish_assets.backends.hudi_reader import HudiSnapshot
 
     uri = resources.hudi_io_manager.table_uri(JOINED)
     return HudiSnapshot(uri, storage_options=resources.lake.storage_options()).commits()

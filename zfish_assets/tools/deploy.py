@@ -2,7 +2,7 @@
 
 Every resource deploy owns is compared field by field with its definition here, and created or
 updated where it differs: the Glue database, one on-demand crawler per raw table (for crawler
-mode), the job's code in S3 (content-addressed, see `engines/job_code.py`), and the Glue job of the
+mode), the job's code in S3 (content-addressed, see `backends/job_code.py`), and the Glue job of the
 `ZFISH_GLUE_VERSION` runtime, 5.0, 5.1 or 6.0 (Hudi through `--datalake-formats hudi`, the code's keys,
 all of its arguments pinned: `job_definition`). A second deploy changes nothing; `--dry-run` prints
 each difference. Runs (the Glue job engine, crawler mode's crawls) only start this job and these
@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.files import get_s3_object
 from glue_scripts.zfish_etl.spark_conf import SESSION_CONF, emrfs_encryption_conf, glue_conf_argument
 from zfish_assets import settings
 from zfish_assets.settings import CrawlMode, EngineKind, QueryKind
-from zfish_assets.engines.job_code import CODE_DIGEST, ENTRY_POINT, EXTRA_PY_FILES, PACKAGE, SCRIPT_LOCATION, code_objects
-from zfish_assets.domain.crawler import crawler_definition, crawler_name
-from zfish_assets.resources.aws import aws_client
-from zfish_assets.names import RAW_TABLES
+from zfish_assets.backends.job_code import CODE_DIGEST, ENTRY_POINT, EXTRA_PY_FILES, PACKAGE, SCRIPT_LOCATION, code_objects
+from zfish_assets.domain.glue_crawler import crawler_definition, crawler_name
+from zfish_assets.resources.aws_connection import aws_client
+from zfish_assets.dagster_names import RAW_TABLES
 
 DATABASE_DESCRIPTION = "zfish: the walkthrough's raw tables and joined_fish_data (managed by `zfish deploy`)"
 
@@ -70,11 +71,11 @@ class DeploySettings:
 
     @property
     def code_prefix(self) -> str:
-        return f"{self.prefix}/_zfish/glue"
+        return f"{self.prefix}/{layout.code_dir()}"
 
     @property
     def athena_output_location(self) -> str:
-        return self.athena_output or f"s3://{self.bucket}/{self.prefix}/_zfish/athena-results/"
+        return self.athena_output or f"s3://{self.bucket}/{self.prefix}/{layout.athena_results_dir()}/"
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """Three principals, three IAM policies: each may do its part of the walkthrough and nothing more.
 
 - **deployer** (whoever runs `zfish deploy`): creates and updates the database, the crawlers and
-  the job, writes the job's code under `_zfish/glue/`, and passes the job role to Glue. The only
+  the job, writes the job's code under `layout.code_dir()`, and passes the job role to Glue. The only
   principal that may write code.
 - **runner** (the Dagster process): lands raw days, registers them (and joined_fish_data) in the
   catalog, starts, watches and stops the job, puts each run's Dagster Pipes context and reads the
   run's CloudWatch output stream (the job's lines and its result), verifies the job's code
   (reads, never writes it), reads the Hudi table, exports training sets, runs Athena in its
-  workgroup, records what each join read under `_zfish/news/` (so a run with no news skips the job).
+  workgroup, records what each join read under `layout.news_dir()` (so a run with no news skips the job).
   Writes `processed/` only when it runs the job itself (`ZFISH_ENGINE=spark`).
 - **job role** (what the Glue job and the crawlers run as): reads raw days, their ledgers and the
   catalog and its run's Pipes context, writes `processed/` and, in crawler mode, registers the raw tables'
@@ -24,13 +24,10 @@ is scoped to the lake's prefix, except for the principal whose Spark writes the 
 
 from __future__ import annotations
 
-from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR
-from glue_scripts.zfish_etl.landing import LANDING_DIR
-from zfish_assets.assets.training import EXPORT_PREFIX
+from glue_scripts.zfish_etl import layout
 from zfish_assets.tools.deploy import DeploySettings
-from zfish_assets.domain.crawler import crawler_name
-from zfish_assets.io_managers.news import NEWS_DIR
-from zfish_assets.names import PIPES_FOLDER, RAW_TABLES
+from zfish_assets.domain.glue_crawler import crawler_name
+from zfish_assets.dagster_names import RAW_TABLES
 
 
 CATALOG_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",
@@ -152,16 +149,16 @@ def deployer_policy(s: DeploySettings) -> dict:
 
 def runner_policy(s: DeploySettings) -> dict:
     a = _Arns(s)
-    # `_zfish/landing`: an S3 landing's marker and its copy of the day it replaces (see landing.py);
-    # `_zfish/accepted`: the crawl's accepted rows, where partitions point (and Athena, as this principal, reads);
-    # `_zfish/news`: what each join read, for the next run of its window to skip the job when nothing changed
-    lake_write = [*RAW_TABLES, "quarantine", "_zfish/keys", LANDING_DIR, ACCEPTED_DIR, NEWS_DIR, EXPORT_PREFIX] + \
-        (["processed"] if s.engine == "spark" else [])
+    # landing: an S3 landing's marker and its copy of the day it replaces (see landing.py);
+    # accepted: the crawl's accepted rows, where partitions point (and Athena, as this principal, reads);
+    # news: what each join read, for the next run of its window to skip the job when nothing changed
+    lake_write = [*RAW_TABLES, layout.QUARANTINE, layout.keys_dir(), layout.landing_dir(), layout.accepted_dir(),
+                  layout.news_dir(), layout.EXPORTS] + ([layout.PROCESSED] if s.engine == "spark" else [])
     statements = [
         _list_lake(a, spark=s.engine == "spark"),
         _statement("LandDaysAndLedgersExportTrainingSets", ["s3:GetObject", *WRITE, "s3:DeleteObject"],
                    a.objects(*lake_write)),
-        _statement("ReadTheTableAndTheCode", ["s3:GetObject"], a.objects("processed", "_zfish/glue")),
+        _statement("ReadTheTableAndTheCode", ["s3:GetObject"], a.objects(layout.PROCESSED, layout.code_dir())),
         _statement("RegisterDaysAndTheJoinedTable", CATALOG_READ + CATALOG_WRITE + CATALOG_DROP, a.tables("*")),
     ]
     if s.engine == "glue":
@@ -170,7 +167,7 @@ def runner_policy(s: DeploySettings) -> dict:
                                                    "glue:GetJobRuns", "glue:BatchStopJobRun"], [a.job()]),
             # Dagster Pipes: each run's context, put for the job and deleted after it; the run's output
             # stream (the job's lines and Pipes messages), read while it runs.
-            _statement("PutEachRunsPipesContext", ["s3:PutObject", "s3:DeleteObject"], a.objects(PIPES_FOLDER)),
+            _statement("PutEachRunsPipesContext", ["s3:PutObject", "s3:DeleteObject"], a.objects(layout.pipes_dir())),
             _statement("ReadTheJobsOutputStream", ["logs:DescribeLogStreams", "logs:GetLogEvents"], a.output_streams()),
         ]
     if s.crawl_mode == "crawler":
@@ -192,9 +189,9 @@ def job_role_policy(s: DeploySettings) -> dict:
         _list_lake(a, spark=True),
         # the landing markers too: a day being replaced is read from its copy (landing.py)
         _statement("ReadRawDaysLedgersAndTheCode", ["s3:GetObject"],
-                   a.objects(*RAW_TABLES, "quarantine", LANDING_DIR, "_zfish/glue")),
-        _statement("WriteTheHudiTable", ["s3:GetObject", *WRITE, "s3:DeleteObject"], a.objects("processed")),
-        _statement("ReadEachRunsPipesContext", ["s3:GetObject"], a.objects(PIPES_FOLDER)),
+                   a.objects(*RAW_TABLES, layout.QUARANTINE, layout.landing_dir(), layout.code_dir())),
+        _statement("WriteTheHudiTable", ["s3:GetObject", *WRITE, "s3:DeleteObject"], a.objects(layout.PROCESSED)),
+        _statement("ReadEachRunsPipesContext", ["s3:GetObject"], a.objects(layout.pipes_dir())),
         _statement("ReadTheCatalog", CATALOG_READ, a.tables("*")),
         _statement("GlueLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                    [f"{a.logs}/aws-glue/*", f"{a.logs}/aws-glue/*:log-stream:*"]),

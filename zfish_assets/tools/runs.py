@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, materialize
 
 from zfish_assets import settings
-from zfish_assets.names import JOIN_JOB, JOINED, LAND_AND_CRAWL_JOB, RANGE_END, RANGE_START, RAW_AND_CRAWLED, TRAINING
+from zfish_assets.dagster_names import JOIN_JOB, JOINED, LAND_AND_CRAWL_JOB, RANGE_END, RANGE_START, RAW_AND_CRAWLED, TRAINING
 
 
 

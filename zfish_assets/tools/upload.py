@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zfish_assets.domain.delivery import delivered_files
-from zfish_assets.names import RAW_TABLES
+from zfish_assets.dagster_names import RAW_TABLES
 from zfish_assets.partitions import outside_partitions
 
 

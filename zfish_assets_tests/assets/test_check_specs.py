@@ -1,4 +1,4 @@
-"""The checks' wiring without Spark: a spec requires what its function reads, the query engine reads
+"""The checks' wiring without Spark: a spec requires what its function reads, the query side reads
 the tables its caller names and asks the catalog for nothing else, a check is a function of values.
 """
 
@@ -14,17 +14,17 @@ from dagster import AssetCheckResult
 
 from zfish_assets.assets.check_specs import CheckSpec, asset_check_of, run_days, tables_exist
 from zfish_assets.assets.schema_checks import column_schema_change
-from zfish_assets.names import PARTITION, RANGE_END, RANGE_START
+from zfish_assets.dagster_names import PARTITION, RANGE_END, RANGE_START
 
 DAY = "2025-05-01"
 
 
 def test_a_check_requires_the_resources_its_function_and_guard_read_and_nothing_else():
-    def reads_the_query_engine(days, query) -> AssetCheckResult:
+    def reads_the_query_side(days, query) -> AssetCheckResult:
         raise AssertionError("not run here")
 
-    plain = asset_check_of(CheckSpec("t", "c", "d", True, reads_the_query_engine))
-    guarded = asset_check_of(CheckSpec("t", "c", "d", False, reads_the_query_engine, tables_exist("t")))
+    plain = asset_check_of(CheckSpec("t", "c", "d", True, reads_the_query_side))
+    guarded = asset_check_of(CheckSpec("t", "c", "d", False, reads_the_query_side, tables_exist("t")))
     assert plain.required_resource_keys - {"io_manager"} == {"query"}
     assert guarded.required_resource_keys - {"io_manager"} == {"query", "catalog"}  # the guard's table lookup
     assert [(s.name, s.blocking, s.description) for s in guarded.check_specs] == [("c", False, "d")]
@@ -58,9 +58,9 @@ def test_the_schema_change_compares_the_latest_run_with_the_previous_one():
 
 def test_duckdb_asks_the_catalog_for_the_tables_it_is_told_and_reads_their_days(tmp_path, monkeypatch):
     from zfish_assets.domain.crawl import crawl_day
-    from zfish_assets.resources.catalog import LocalCatalog
+    from zfish_assets.resources.data_catalog import LocalCatalog
     from zfish_assets.resources.lake import LocalLake
-    from zfish_assets.resources.query import DuckDBQueryEngine
+    from zfish_assets.resources.query import DuckDBQuery
     from zfish_assets.synthetic import SimSettings, write_day
 
     lake = LocalLake(root=str(tmp_path / "lake"), prefix="p")
@@ -76,7 +76,7 @@ def test_duckdb_asks_the_catalog_for_the_tables_it_is_told_and_reads_their_days(
     asked: list[str] = []
     get_table = LocalCatalog.get_table
     monkeypatch.setattr(LocalCatalog, "get_table", lambda self, name: asked.append(name) or get_table(self, name))
-    query = DuckDBQueryEngine(catalog=catalog, lake=lake)
+    query = DuckDBQuery(catalog=catalog, lake=lake)
     every_day = 'SELECT day, count(*) AS n FROM "db"."observations" GROUP BY day ORDER BY day'
     assert {r["day"]: r["n"] for r in query.query(every_day, {"observations": None}).to_pylist()} == raw
     assert asked == ["observations"]  # not one lookup per word of the SQL

@@ -9,9 +9,9 @@ import json
 
 from dagster import AssetCheckEvaluation, AssetKey, AssetSelection, materialize
 
-from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+from zfish_assets.backends.hudi_reader import read_hudi_snapshot
 from zfish_assets.tools.runs import join_range
-from zfish_assets.names import META_COLUMNS, RANGE_END, RANGE_START
+from zfish_assets.dagster_names import META_COLUMNS, RANGE_END, RANGE_START
 
 START = "2025-04-05"
 

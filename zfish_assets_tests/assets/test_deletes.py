@@ -22,7 +22,7 @@ from glue_scripts.joined_fish_data import JobArgs, run
 from zfish_assets.assets.training import MANIFEST, SPLITS, read_parquet
 from zfish_assets.domain.crawl import crawl_day
 from zfish_assets.partitions import days_between
-from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+from zfish_assets.backends.hudi_reader import read_hudi_snapshot
 from zfish_assets.tools.runs import join_range, materialize_training
 from zfish_assets_tests.support.tables import as_expected, raw_expected, table_rows
 
@@ -205,7 +205,7 @@ def test_random_edits_give_the_fresh_build(seed, tmp_path, spark, reliability):
     fresh build the raw files."""
     import random
 
-    from zfish_assets.resources.catalog import LocalCatalog
+    from zfish_assets.resources.data_catalog import LocalCatalog
     from zfish_assets.resources.lake import LocalLake
 
     rng = random.Random(seed)
@@ -273,8 +273,8 @@ def test_a_retracted_day_leaves_the_table(tmp_path, spark, reliability):
     of the fish whose only label went), leaving what a fresh build of the final lake holds."""
     import random
 
-    from zfish_assets.domain.crawler import crawl
-    from zfish_assets.resources.catalog import LocalCatalog
+    from zfish_assets.domain.glue_crawler import crawl
+    from zfish_assets.resources.data_catalog import LocalCatalog
     from zfish_assets.resources.lake import LocalLake
 
     rng = random.Random(7)

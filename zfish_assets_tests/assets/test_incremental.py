@@ -19,11 +19,12 @@ from glue_scripts.joined_fish_data import JobArgs, JobResult, run
 from glue_scripts.zfish_etl.transform import changed_rows
 from zfish_assets.domain.crawl import crawl_day
 from zfish_assets.partitions import days_between
-from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+from zfish_assets.backends.hudi_reader import read_hudi_snapshot
 from zfish_assets.deployments import resources_for
 from zfish_assets.tools.runs import join_range
-from zfish_assets.synthetic import SimSettings, observations_for_day, outcomes_for_day, parse_delay_spread
-from zfish_assets.names import META_COLUMNS
+from zfish_assets.synthetic import SimSettings, parse_delay_spread
+from zfish_assets.synthetic_rows import observations_for_day, outcomes_for_day
+from zfish_assets.dagster_names import META_COLUMNS
 
 START = "2025-04-05"
 JOINED = "joined_fish_data"

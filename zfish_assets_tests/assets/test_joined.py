@@ -10,7 +10,7 @@ from zfish_assets.definitions import build_definitions
 from zfish_assets.partitions import days_between
 from zfish_assets.tools.runs import join_range, land_and_crawl
 from zfish_assets_tests.support.walkthrough import START, evening_window, expected_rows, rows, snapshot, table_uri
-from zfish_assets.engines.hudi_reader import completed_commits
+from zfish_assets.backends.hudi_reader import completed_commits
 
 pytestmark = pytest.mark.long_module  # minutes of work: scheduled first (conftest)
 

@@ -24,7 +24,7 @@ from dagster import AssetKey
 from glue_scripts.joined_fish_data import JobArgs, JobResult, run
 from glue_scripts.zfish_etl.fish_index import index_root
 from zfish_assets.domain.crawl import crawl_day
-from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+from zfish_assets.backends.hudi_reader import read_hudi_snapshot
 from zfish_assets.partitions import days_between, evening_window
 from zfish_assets.tools.runs import join_range
 

@@ -1,4 +1,4 @@
-"""The foundation's daily assets: landing, crawling, the query engine and the crawled tables' checks."""
+"""The foundation's daily assets: landing, crawling, the query side and the crawled tables' checks."""
 
 from __future__ import annotations
 

@@ -126,7 +126,7 @@ def test_the_join_after_a_crawl_reaches_the_later_days_it_re_judged(defs, instan
     04-11 too, so the image reaches the table that evening."""
     from dagster import AssetKey, AssetSelection
 
-    from zfish_assets.names import JOIN_THROUGH
+    from zfish_assets.dagster_names import JOIN_THROUGH
     from zfish_assets.tools.runs import _run  # a crawl run tagged as the evening's and the lake sensor's are
 
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]

@@ -15,11 +15,11 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glue_scripts.zfish_etl.contract import utc_timestamp
+from glue_scripts.zfish_etl.judging import utc_timestamp
 from zfish_assets.assets.crawled import crawl_metadata
 from zfish_assets.bounded import MAX_SHOWN, bounded
 from zfish_assets.domain.crawl import crawl_day
-from zfish_assets.resources.catalog import LocalCatalog
+from zfish_assets.resources.data_catalog import LocalCatalog
 from zfish_assets.resources.lake import LocalLake
 
 EXTRA = 50_000

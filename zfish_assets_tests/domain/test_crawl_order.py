@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from glue_scripts.zfish_etl.accepted import day_prefix
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.assets.crawled_checks import partitions_match_lake, rows_match_landed
-from zfish_assets.domain.crawler import crawl
+from zfish_assets.domain.glue_crawler import crawl
 from zfish_assets.domain.quarantine import keys_key
-from zfish_assets.resources.catalog import LocalCatalog
+from zfish_assets.resources.data_catalog import LocalCatalog
 from zfish_assets.resources.lake import LocalLake
-from zfish_assets.resources.query import DuckDBQueryEngine
+from zfish_assets.resources.query import DuckDBQuery
 
 DAYS = ("2025-04-25", "2025-04-26", "2025-04-27")
 KEYS = ("X", "Y", "Z")
@@ -159,7 +159,7 @@ def test_a_retracted_day_is_dropped_and_its_checks_pass(tmp_path):
     assert outcome(lake, catalog) == {"registered": {second: (["X", "Z"], "2")}, "quarantined": {}}
     check = partitions_match_lake("observations", [first], lake, catalog)
     assert check.passed, check.description
-    query = DuckDBQueryEngine(catalog=catalog, lake=lake)
+    query = DuckDBQuery(catalog=catalog, lake=lake)
     landed = {first: 0, second: 2}
     check = rows_match_landed("observations", [first, second], query, catalog, lambda _, day: landed[day])
     assert check.passed, check.description

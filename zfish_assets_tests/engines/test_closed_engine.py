@@ -28,8 +28,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zfish_assets.engines import connect_guard, connect_server
-from zfish_assets.engines.spark_session import (
+from zfish_assets.backends import connect_guard, connect_server
+from zfish_assets.backends.spark_session import (
     CODE_CONF,
     SparkEnvironmentError,
     StaleEngineError,

@@ -6,7 +6,6 @@ tested is the state files and the waiting, not Spark (the walkthrough on the war
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -15,9 +14,9 @@ from dataclasses import asdict
 
 import pytest
 
-from zfish_assets.engines import connect_server
-from zfish_assets.engines.connect_server import STARTER, ServerState, state_file, stop, wait_ready
-from zfish_assets.engines.spark_session import SparkEnvironmentError
+from zfish_assets.backends import connect_server
+from zfish_assets.backends.connect_server import STARTER, ServerState, state_file, stop, wait_ready
+from zfish_assets.backends.spark_session import SparkEnvironmentError
 
 
 def sleeper() -> subprocess.Popen:
@@ -25,7 +24,7 @@ def sleeper() -> subprocess.Popen:
 
 
 def starter_stand_in() -> subprocess.Popen:
-    """A process that looks like a background start (`python -m zfish_assets.engines.connect_server`)."""
+    """A process that looks like a background start (`python -m zfish_assets.backends.connect_server`)."""
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", connect_server.__name__],
                             start_new_session=True)
 

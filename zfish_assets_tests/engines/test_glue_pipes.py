@@ -29,7 +29,7 @@ def test_the_output_reader_ends_with_the_session_and_logs_only_the_jobs_lines(aw
 
     import boto3
 
-    from zfish_assets.engines.glue_pipes import LogLines, OutputLines
+    from zfish_assets.backends.glue_pipes import LogLines, OutputLines
 
     logs = boto3.client("logs", region_name=REGION, endpoint_url=aws)
     closing = json.dumps({"__dagster_pipes_version": "0.1", "method": "closed", "params": {}})
@@ -45,3 +45,19 @@ def test_the_output_reader_ends_with_the_session_and_logs_only_the_jobs_lines(aw
     reader.thread.join(timeout=5)
     assert not reader.is_running() and logged == ["> first", "> second", "> third"]
     assert len(calls) <= 10, len(calls)
+
+
+def test_only_the_jobs_own_lines_are_forwarded():
+    """A Pipes message (a JSON object carrying the protocol's version field) is the message reader's;
+    every other line, JSON or not, is the job's and reaches the log as it was printed."""
+    import io
+    import json
+
+    from zfish_assets.backends.glue_pipes import forward_log_line
+
+    message = json.dumps({"__dagster_pipes_version": "0.1", "method": "log", "params": {}})
+    own = ["plain text", "{not json", "42", '["a list"]', json.dumps({"rows": 3}), ""]
+    stream = io.StringIO()
+    for line in [message, *own]:
+        forward_log_line(line, stream)
+    assert stream.getvalue() == "".join(f"{line}\n" for line in own)

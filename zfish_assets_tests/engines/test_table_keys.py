@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from glue_scripts.zfish_etl.table_keys import FILES_PARTITION, fingerprint, key_hash, key_hash_sql
 from zfish_assets.assets.joined_checks import repeated_image_ids_sql
-from zfish_assets.engines.table_keys import MAX_UNDIGESTED_SHARE, compare_keys
+from zfish_assets.backends.key_digests import MAX_UNDIGESTED_SHARE, compare_keys
 
 DAYS = ["2025-04-05", "2025-04-06", "2025-04-07", "2025-04-08", "2025-04-09"]
 # A small pool makes repeats across and within days common; any text may be a key too.

@@ -10,8 +10,8 @@ import socket
 
 import pytest
 
-from zfish_assets.engines import spark_session as spark_module
-from zfish_assets.engines.spark_session import StaleEngineError, get_spark_session
+from zfish_assets.backends import spark_session as spark_module
+from zfish_assets.backends.spark_session import StaleEngineError, get_spark_session
 
 
 def test_a_run_refuses_an_absent_server_at_once_naming_the_fix(monkeypatch):
@@ -28,7 +28,7 @@ def test_a_run_refuses_a_server_started_with_other_job_code(spark_engine, monkey
         pytest.skip("needs the warm engine: run with --spark-connect")
     assert get_spark_session().conf.get(spark_module.CODE_CONF) == spark_engine.code_sha256
     # This checkout's job code as if edited after the server started.
-    monkeypatch.setattr("zfish_assets.engines.job_code.script_sha256", lambda: "0" * 64)
+    monkeypatch.setattr("zfish_assets.backends.job_code.script_sha256", lambda: "0" * 64)
     with pytest.raises(StaleEngineError, match=rf"runs other job code .*{spark_engine.code_sha256}.*zfish engine start"):
         get_spark_session()
 

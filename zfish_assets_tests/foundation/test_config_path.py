@@ -63,8 +63,8 @@ def test_a_deployments_resources_hold_the_settings(configured, tmp_path):
 
 
 def test_a_resource_built_directly_holds_what_it_is_given_not_the_environment(configured, tmp_path):
-    from zfish_assets.resources.catalog import LocalCatalog
-    from zfish_assets.resources.engines import LocalSparkEngine
+    from zfish_assets.resources.data_catalog import LocalCatalog
+    from zfish_assets.resources.engine import LocalSparkEngine
     from zfish_assets.resources.lake import LocalLake
     from zfish_assets.resources.simulator import SimulatorResource
 

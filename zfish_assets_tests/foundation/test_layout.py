@@ -12,9 +12,9 @@ ROOT = settings.REPO_ROOT
 # Bottom to top; a module's layer is that of its longest matching prefix.
 LAYERS = [
     ("glue_scripts",),
-    ("zfish_assets.settings", "zfish_assets.names", "zfish_assets.partitions", "zfish_assets.retries",
+    ("zfish_assets.settings", "zfish_assets.dagster_names", "zfish_assets.partitions", "zfish_assets.retries",
      "zfish_assets.runtimes", "zfish_assets.synthetic", "zfish_assets"),
-    ("zfish_assets.engines",),
+    ("zfish_assets.backends",),
     ("zfish_assets.resources",),
     ("zfish_assets.domain",),
     ("zfish_assets.io_managers",),

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from zfish_assets import runtimes, settings
-from zfish_assets.engines.spark_session import SparkEnvironmentError, SparkSettings, check_pyspark, jar_paths
+from zfish_assets.backends.spark_session import SparkEnvironmentError, SparkSettings, check_pyspark, jar_paths
 
 
 def test_each_runtime_names_its_spark_hudi_jars_and_folders(monkeypatch):

@@ -10,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from zfish_assets.tools.cli import main
-from zfish_assets.synthetic import (
-    SimSettings,
-    WrittenDay,
-    generate,
-    observations_for_day,
-    outcomes_for_day,
-    write_day,
-)
+from zfish_assets.synthetic import SimSettings, WrittenDay, generate, write_day
+from zfish_assets.synthetic_rows import observations_for_day, outcomes_for_day
 
 START = date(2025, 4, 5)
 SIM = SimSettings(start=START)

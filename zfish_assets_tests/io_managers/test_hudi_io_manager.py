@@ -6,11 +6,11 @@ from __future__ import annotations
 import pyarrow as pa
 from dagster import AssetSpec, asset, materialize
 
-from zfish_assets.engines.hudi_reader import HudiSnapshot
-from zfish_assets.io_managers.hudi import HudiIOManager
-from zfish_assets.names import JOINED
-from zfish_assets.resources.catalog import LocalCatalog
-from zfish_assets.resources.engines import LocalSparkEngine
+from zfish_assets.backends.hudi_reader import HudiSnapshot
+from zfish_assets.io_managers.hudi_io_manager import HudiIOManager
+from zfish_assets.dagster_names import JOINED
+from zfish_assets.resources.data_catalog import LocalCatalog
+from zfish_assets.resources.engine import LocalSparkEngine
 from zfish_assets.resources.lake import LocalLake
 
 

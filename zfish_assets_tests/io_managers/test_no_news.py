@@ -17,9 +17,9 @@ from dagster import AssetKey, Definitions
 from glue_scripts.zfish_etl.job_args import JobArgs
 from zfish_assets.definitions import build_definitions
 from zfish_assets.domain.crawl import crawl_day
-from zfish_assets.engines.hudi_reader import completed_commits
-from zfish_assets.io_managers.hudi import HudiIOManager
-from zfish_assets.resources.engines import Engine
+from zfish_assets.backends.hudi_reader import completed_commits
+from zfish_assets.io_managers.hudi_io_manager import HudiIOManager
+from zfish_assets.resources.engine import Engine
 from zfish_assets.tools.runs import join_range, land_and_crawl
 from zfish_assets_tests.support.walkthrough import START, evening_window, expected_rows, rows, table_uri
 

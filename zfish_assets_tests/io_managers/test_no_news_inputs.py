@@ -9,9 +9,9 @@ import tempfile
 from hypothesis import given, settings as hsettings, strategies as st
 
 from zfish_assets.io_managers.news import Inputs, read_inputs
-from zfish_assets.names import FINGERPRINT
+from zfish_assets.dagster_names import FINGERPRINT
 from zfish_assets.partitions import days_between
-from zfish_assets.resources.catalog import LocalCatalog
+from zfish_assets.resources.data_catalog import LocalCatalog
 
 DAYS = days_between("2025-04-01", "2025-04-12")
 WINDOW = tuple(DAYS[3:9])

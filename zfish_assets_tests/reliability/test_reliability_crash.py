@@ -33,8 +33,8 @@ import pytest
 from glue_scripts.joined_fish_data import run
 from zfish_assets.domain.crawl import crawl_day
 from zfish_assets.partitions import days_between
-from zfish_assets.resources.catalog import LocalCatalog
-from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot
+from zfish_assets.resources.data_catalog import LocalCatalog
+from zfish_assets.backends.hudi_reader import completed_commits, read_hudi_snapshot
 from zfish_assets.resources.lake import STAGING, LocalLake
 from zfish_assets_tests.support.crash import (
     HUDI_CRASH_POINTS, SIM, TABLE, hold_then_kill, job_args, land_and_crawl, simulator, start_child, timeline)
@@ -507,7 +507,7 @@ def test_s3_landing_killed(step: str, replaced: bool, s3_endpoint, tmp_path, mon
     day) until the marker is deleted, then the new one; the next landing completes and leaves no copy or marker."""
     import boto3
 
-    from zfish_assets.resources.aws import AWSConnection
+    from zfish_assets.resources.aws_connection import AWSConnection
     from zfish_assets.resources.lake import S3Lake
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

@@ -25,7 +25,7 @@ import pytest
 from glue_scripts.joined_fish_data import run
 from glue_scripts.zfish_etl.write_errors import ROOM_MARGIN, TableWriteError
 from zfish_assets.partitions import days_between
-from zfish_assets.resources.catalog import LocalCatalog
+from zfish_assets.resources.data_catalog import LocalCatalog
 from zfish_assets.resources.lake import LocalLake
 from zfish_assets_tests.support.tables import as_expected, raw_expected, table_rows
 from zfish_assets_tests.support.crash import job_args, land_and_crawl, timeline

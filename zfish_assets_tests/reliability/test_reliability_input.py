@@ -22,7 +22,7 @@ from dagster import (AssetKey, AssetSelection, DagsterInstance, DagsterUnknownPa
 
 from zfish_assets.tools.cli import main as zfish
 from zfish_assets.definitions import build_definitions
-from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+from zfish_assets.backends.hudi_reader import read_hudi_snapshot
 from zfish_assets.tools.runs import CheckOutcome, join_range, land_and_crawl
 from zfish_assets_tests.support.scenario import scenario_instance
 
@@ -460,7 +460,8 @@ def test_a_hostile_database_or_prefix_is_refused_when_the_definitions_load(data_
     ({"age_days": 2**63}, "out_of_range"),  # beyond bigint
 ])
 def test_the_contract_judges_each_field(changes, reason):
-    from glue_scripts.zfish_etl.contract import OBSERVATIONS, check_line
+    from glue_scripts.zfish_etl.contract import OBSERVATIONS
+    from glue_scripts.zfish_etl.judging import check_line
 
     row = {**obs("zfish_A", "img", "2025-05-01T09:00:00Z"), **changes}
     assert check_line(OBSERVATIONS, json.dumps(row)).reason == reason
@@ -468,6 +469,7 @@ def test_the_contract_judges_each_field(changes, reason):
 
 @pytest.mark.parametrize("text", ['[1, 2]', '"zfish"', '{"fish_id": NaN}', '{"a": 1} trailing'])
 def test_json_that_is_not_one_object_is_malformed(text):
-    from glue_scripts.zfish_etl.contract import OUTCOMES, check_line
+    from glue_scripts.zfish_etl.contract import OUTCOMES
+    from glue_scripts.zfish_etl.judging import check_line
 
     assert check_line(OUTCOMES, text).reason == "malformed_json"

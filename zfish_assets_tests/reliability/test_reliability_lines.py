@@ -23,7 +23,7 @@ from dagster import DagsterInstance
 
 from zfish_assets.tools.cli import main as zfish
 from zfish_assets.definitions import build_definitions
-from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+from zfish_assets.backends.hudi_reader import read_hudi_snapshot
 from zfish_assets.tools.runs import join_range, land_and_crawl
 from zfish_assets_tests.support.scenario import scenario_instance
 from zfish_assets_tests.support.lab_delivery import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zfish_assets.resources.aws import AWSConnection
+from zfish_assets.resources.aws_connection import AWSConnection
 
 
 def test_the_aws_connection_is_dagster_aws_boto3_configuration_without_credentials(monkeypatch):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from zfish_assets.partitions import days_between
-from zfish_assets.resources.aws import AWSConnection
+from zfish_assets.resources.aws_connection import AWSConnection
 from zfish_assets.tools.runs import join_range, land_and_crawl
 from zfish_assets_tests.support.moto import BUCKET, REGION, no_default_endpoint, run_captured, run_in_step, write_output_stream
 
@@ -32,8 +32,8 @@ def test_walkthrough_on_moto_s3_and_glue_60_then_75(aws, instance, monkeypatch, 
     no_default_endpoint(monkeypatch, tmp_path)
 
     from zfish_assets.definitions import build_definitions
-    from zfish_assets.engines.hudi_reader import read_hudi_snapshot
-    from zfish_assets.engines.table_keys import repeated_key_days
+    from zfish_assets.backends.hudi_reader import read_hudi_snapshot
+    from zfish_assets.backends.key_digests import repeated_key_days
 
     started = time.monotonic()
     defs = build_definitions()
@@ -91,8 +91,8 @@ JOB = "zfish-joined-fish-data-test"
 def _create_job(glue, name: str, deployed: bool) -> None:
     """The job as `zfish deploy` leaves it (the engine itself never creates one): this checkout's code
     uploaded under its content keys and named by the job, or (`deployed=False`) a script elsewhere."""
-    from zfish_assets.engines.job_code import code_objects
-    from zfish_assets.resources.aws import aws_client
+    from zfish_assets.backends.job_code import code_objects
+    from zfish_assets.resources.aws_connection import aws_client
 
     uris = {n: f"s3://{BUCKET}/scripts/{n}" for n in ("joined_fish_data.py", "glue_scripts.zip")}
     if deployed:
@@ -144,7 +144,7 @@ class RunsTheScriptLocally:
 
 
 def _engine(aws, local_runs: bool, **kwargs):
-    from zfish_assets.resources.engines import GlueJobEngine
+    from zfish_assets.resources.engine import GlueJobEngine
 
     class Engine(GlueJobEngine):
         def _glue_client(self):
@@ -167,7 +167,7 @@ def test_glue_engine_refuses_a_stale_script_and_times_out(aws):
     import boto3
     from moto.moto_api import state_manager
 
-    from zfish_assets.resources.engines import GlueJobError
+    from zfish_assets.resources.engine import GlueJobError
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     _create_job(glue, "stale", deployed=False)
@@ -192,8 +192,8 @@ def test_glue_engine_runs_the_job_through_pipes_its_lines_in_the_run_and_fails_w
     import boto3
     from dagster import MaterializeResult, asset, materialize
 
-    from zfish_assets.resources.catalog import GlueCatalog
-    from zfish_assets.resources.engines import GlueJobError
+    from zfish_assets.resources.data_catalog import GlueCatalog
+    from zfish_assets.resources.engine import GlueJobError
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     _create_job(glue, JOB, deployed=True)
@@ -228,7 +228,7 @@ def test_deploy_creates_the_resources_once_and_upload_lands_a_day(aws, tmp_path,
     import boto3
 
     from zfish_assets.tools.cli import main
-    from zfish_assets.engines.job_code import code_objects
+    from zfish_assets.backends.job_code import code_objects
 
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", "arn:aws:iam::123456789012:role/zfish-test")
     monkeypatch.setenv("ZFISH_GLUE_JOB_NAME", JOB)

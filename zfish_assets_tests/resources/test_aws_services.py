@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from zfish_assets.resources.aws import AWSConnection
+from zfish_assets.resources.aws_connection import AWSConnection
 from zfish_assets_tests.support.moto import BUCKET, REGION, _moto_api, queue_athena_result
 from zfish_assets_tests.support.deploy import run_deploy
 
@@ -65,9 +65,9 @@ class PagesLikeAthena:
 
 
 def _athena(url: str, paging: PagesLikeAthena | None = None, **kwargs):
-    from zfish_assets.resources.query import AthenaQueryEngine
+    from zfish_assets.resources.query import AthenaQuery
 
-    class Engine(AthenaQueryEngine):
+    class Engine(AthenaQuery):
         def client(self):
             client = super().client()
             if paging is not None:
@@ -292,7 +292,7 @@ def _run_failing(defs, instance, day: str) -> tuple[bool, str]:
 def test_crawler_waits_for_a_running_crawl_reports_a_stopped_one_and_times_out(aws):
     import boto3
 
-    from zfish_assets.domain.crawler import CrawlerError, crawler_definition, require_crawler, run_crawler
+    from zfish_assets.domain.glue_crawler import CrawlerError, crawler_definition, require_crawler, run_crawler
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     name = "zebra_fish_demo-outcomes"
@@ -343,7 +343,7 @@ def test_a_glue_run_gets_the_engines_arguments_back_and_a_failed_run_names_its_l
 
     from glue_scripts.joined_fish_data import parse_args
     from zfish_assets.tools.cli import main
-    from zfish_assets.resources.engines import GlueJobEngine, GlueJobError
+    from zfish_assets.resources.engine import GlueJobEngine, GlueJobError
     from zfish_assets_tests.support.moto import run_in_step
 
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
@@ -386,7 +386,7 @@ def test_deployment_settings_choose_athena_and_crawler_mode(monkeypatch):
     """`ZFISH_QUERY=athena` serves the checks from Athena with the environment's settings; crawler mode
     and Athena refuse a deployment without the Glue catalog (nothing there for them to use)."""
     from zfish_assets.deployments import resources_for
-    from zfish_assets.resources.query import AthenaQueryEngine
+    from zfish_assets.resources.query import AthenaQuery
 
     for name, value in {"ZFISH_LAKE": "s3", "ZFISH_CATALOG": "glue", "ZFISH_ENGINE": "spark", "ZFISH_QUERY": "athena",
                         "ZFISH_CRAWL_MODE": "crawler", "ZFISH_S3_BUCKET": BUCKET, "ZFISH_AWS_REGION": REGION,
@@ -394,7 +394,7 @@ def test_deployment_settings_choose_athena_and_crawler_mode(monkeypatch):
         monkeypatch.setenv(name, value)
     with resources_for("aws")["query"].process_config_and_initialize_cm() as query:
         pass
-    assert isinstance(query, AthenaQueryEngine)
+    assert isinstance(query, AthenaQuery)
     assert (query.workgroup, query.aws.region_name, query.database) == ("zfish", REGION, "zebra_fish_demo")
     assert query.output_location == f"s3://{BUCKET}/use-cases/fish-demo/_zfish/athena-results/"
 

@@ -1,7 +1,7 @@
 """Athena's SQL on its engine: the checks, the Hudi table and per-day counts through a local Trino.
 
 Athena engine v3 is Trino. The checks' SQL reaches Trino through the `query` resource, the text
-`AthenaQueryEngine` would send; the metastore Trino reads is written from zfish's catalog before
+`AthenaQuery` would send; the metastore Trino reads is written from zfish's catalog before
 each statement (`zfish_assets_tests/support/trino.py`). One server per test session; skipped only where
 no Java 24+ is installed.
 """
@@ -18,9 +18,9 @@ from zfish_assets import settings
 from zfish_assets.definitions import build_definitions
 from zfish_assets.tools.runs import RunSummary, join_range, land_and_crawl, run_checks
 from zfish_assets_tests.support.walkthrough import START, evening_window, expected_rows
-from zfish_assets_tests.support.trino import ENGINE_SOURCE, MIN_JAVA, SCHEMA_FILE, TrinoQueryEngine, TrinoServer, fetch_trino, \
+from zfish_assets_tests.support.trino import ENGINE_SOURCE, MIN_JAVA, SCHEMA_FILE, TrinoQuery, TrinoServer, fetch_trino, \
     find_java_home, run_statement, write_metastore
-from zfish_assets.names import RANGE_END, RANGE_START
+from zfish_assets.dagster_names import RANGE_END, RANGE_START
 
 CRAWLED, JOINED = ("observations", "outcomes"), "joined_fish_data"
 
@@ -41,7 +41,7 @@ def trino(tmp_path_factory):
 def on_trino(defs: Definitions, server: TrinoServer) -> Definitions:
     """The same definitions, their `query` resource answered by Trino."""
     resources = dict(defs.resources)
-    resources["query"] = TrinoQueryEngine(catalog=resources["catalog"], lake=resources["lake"], url=server.url,
+    resources["query"] = TrinoQuery(catalog=resources["catalog"], lake=resources["lake"], url=server.url,
                                           metastore_dir=str(server.metastore), writer_version=server.version)
     return Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=resources)
 
@@ -52,7 +52,7 @@ def outcomes(summary: RunSummary) -> list[tuple[str, str, bool, str]]:
 
 
 def trino_queries(server: TrinoServer) -> int:
-    """Statements Trino finished for the query engine so far (its own bookkeeping)."""
+    """Statements Trino finished for the query side so far (its own bookkeeping)."""
     _, rows = run_statement(server.url, f"SELECT count(*) FROM system.runtime.queries WHERE source = "
                             f"'{ENGINE_SOURCE}' AND state = 'FINISHED'", "system", "runtime")
     return rows[0][0]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from glue_scripts.joined_fish_data import JobArgs
 from zfish_assets.domain.crawl import crawl_day
-from zfish_assets.resources.catalog import LocalCatalog
+from zfish_assets.resources.data_catalog import LocalCatalog
 from zfish_assets.resources.lake import LocalLake
 from zfish_assets.resources.simulator import SimulatorResource
 

@@ -14,7 +14,7 @@ child stops itself at the phase and says so, and the parent then kills it with S
   `$ZFISH_CRASH_GO` the child starts Spark, then waits for that file before running the job.
 - `land`: `LocalLake.land_day` with the simulator, then `crawl_day`, as the raw and catalog assets
   do; held inside the landing (files in staging), just before or just after the exchange of the
-  staging and day folders (the lake module's `_swap_folders`, wrapped here), between landing
+  staging and day folders (the lake module's `swap_folders`, wrapped here), between landing
   and registering the partition, or inside the crawl: after it wrote the day's accepted rows, or
   after it registered them and before it removed the version they replace.
 - `land-s3`: `S3Lake.land_day` with the simulator against an S3 server, one upload thread so the
@@ -154,7 +154,7 @@ def hold(signal: Path, what: str) -> None:
 
 def join(job_args: dict[str, str], classes: str) -> None:
     from glue_scripts.joined_fish_data import JobArgs, run
-    from zfish_assets.engines.spark_session import SparkSettings, get_spark_session
+    from zfish_assets.backends.spark_session import SparkSettings, get_spark_session
 
     conf = (("spark.driver.extraClassPath", classes), ("spark.hadoop.fs.file.impl", HOLD_FS_CLASS))
     spark = get_spark_session(SparkSettings(extra_conf=conf))
@@ -167,7 +167,7 @@ def join(job_args: dict[str, str], classes: str) -> None:
 
 def land(spec: dict[str, str]) -> None:
     from zfish_assets.domain.crawl import crawl_day
-    from zfish_assets.resources.catalog import LocalCatalog
+    from zfish_assets.resources.data_catalog import LocalCatalog
     from zfish_assets.resources.lake import LocalLake
     from zfish_assets.resources.simulator import SimulatorResource
 
@@ -181,7 +181,7 @@ def land(spec: dict[str, str]) -> None:
 
     import zfish_assets.resources.lake as lake_module
 
-    swap = lake_module._swap_folders
+    swap = lake_module.swap_folders
 
     def held_swap(a: Path, b: Path) -> None:
         if crash == "before-swap":
@@ -190,7 +190,7 @@ def land(spec: dict[str, str]) -> None:
         if crash == "after-swap":
             hold(signal, f"exchanged {a} and {b}")
 
-    lake_module._swap_folders = held_swap
+    lake_module.swap_folders = held_swap
     hold_crawl(spec, signal, crash)
     lake.land_day(spec["table"], spec["day"], write)
     if crash == "before-registering":
@@ -223,7 +223,7 @@ def land_s3(spec: dict) -> None:
     """Land the simulator's day on S3, held before the `nth` request `operation` whose key matches `key`."""
     import re
 
-    from zfish_assets.resources.aws import AWSConnection
+    from zfish_assets.resources.aws_connection import AWSConnection
     from zfish_assets.resources.lake import S3Lake
     from zfish_assets.resources.simulator import SimulatorResource
 

@@ -14,8 +14,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from zfish_assets.engines import connect_guard, connect_server
-from zfish_assets.engines.spark_session import SparkSettings, StaleEngineError, remote_session
+from zfish_assets.backends import connect_guard, connect_server
+from zfish_assets.backends.spark_session import SparkSettings, StaleEngineError, remote_session
 
 OUTSIDE = "10.200.0.1"
 

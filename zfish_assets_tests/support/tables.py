@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from zfish_assets.engines.hudi_reader import read_hudi_snapshot
-from zfish_assets.names import META_COLUMNS
+from zfish_assets.backends.hudi_reader import read_hudi_snapshot
+from zfish_assets.dagster_names import META_COLUMNS
 
 
 def raw_expected(lake: Path) -> dict[str, tuple[str, str, bool, str]]:

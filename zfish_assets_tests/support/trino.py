@@ -13,8 +13,8 @@ What is here, and why:
   partition and its location). Trino's `CREATE TABLE` cannot say Hudi's input format; the file
   metastore can. A Hudi table the catalog holds without partitions (registered by hand, as a benchmark
   does) gets every partition of its latest snapshot, what the IO manager would register.
-- `TrinoQueryEngine`: a `QueryEngine` speaking Trino's HTTP API, so the checks' SQL reaches Trino
-  exactly as they hand it to Athena (`AthenaQueryEngine` sends the same text unchanged).
+- `TrinoQuery`: a `Query` speaking Trino's HTTP API, so the checks' SQL reaches Trino
+  exactly as they hand it to Athena (`AthenaQuery` sends the same text unchanged).
 """
 
 from __future__ import annotations
@@ -38,15 +38,15 @@ from hudi import HudiReadOptions, HudiTableBuilder
 from pydantic import Field
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
-from zfish_assets.resources.catalog import FORMATS, Catalog
+from zfish_assets.resources.data_catalog import FORMATS, Catalog
 from zfish_assets.resources.lake import Lake
-from zfish_assets.resources.query import QueryEngine, Tables
+from zfish_assets.resources.query import Query, Tables
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: zfish_assets_tests/resources/)
 MIN_JAVA = 24
 JAVA_HOME_VARIABLE = "ZFISH_TRINO_JAVA_HOME"
 SCHEMA_FILE = ".trinoSchema"
-ENGINE_SOURCE = "zfish-query-engine"  # the client name of `TrinoQueryEngine`'s statements
+ENGINE_SOURCE = "zfish-query-engine"  # the client name of `TrinoQuery`'s statements
 
 
 def java_major(home: Path) -> int | None:
@@ -279,7 +279,7 @@ def write_metastore(root: Path, catalog: Catalog, lake: Lake, tables: Sequence[s
             }))
 
 
-class TrinoQueryEngine(QueryEngine):
+class TrinoQuery(Query):
     """The checks' SQL on Trino, with the catalog database as the session schema (Athena's query context).
 
     Before each statement, the metastore is rewritten from the catalog for the tables the caller

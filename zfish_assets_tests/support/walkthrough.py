@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from zfish_assets.engines.hudi_reader import read_hudi_snapshot
+from zfish_assets.backends.hudi_reader import read_hudi_snapshot
 
 
 START = "2025-04-05"

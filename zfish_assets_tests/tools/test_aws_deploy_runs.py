@@ -21,11 +21,11 @@ from moto.moto_api import state_manager
 from zfish_assets_tests.support.aws_proxy import Recorded, glue_error, missing_keys_denied
 from zfish_assets_tests.support.deploy import JOB, OTHER_ROLE, ROLE, STUCK, run_deploy
 from zfish_assets_tests.support.moto import BUCKET, REGION, no_default_endpoint, run_captured, run_in_step, write_output_stream
-from zfish_assets.names import RANGE_END, RANGE_START
+from zfish_assets.dagster_names import RANGE_END, RANGE_START
 
 
 def test_deploy_converges_on_each_setting_and_dry_run_shows_each_change(proxy, aws, monkeypatch):
-    from zfish_assets.engines.job_code import code_objects
+    from zfish_assets.backends.job_code import code_objects
 
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     run_deploy()
@@ -110,8 +110,8 @@ def _job_args():
 
 def test_a_replaced_code_object_is_refused_before_any_glue_run(proxy, aws):
     from zfish_assets.deployments import resources_for
-    from zfish_assets.engines.job_code import code_objects
-    from zfish_assets.resources.engines import GlueJobError
+    from zfish_assets.backends.job_code import code_objects
+    from zfish_assets.resources.engine import GlueJobError
 
     run_deploy()
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
@@ -140,8 +140,8 @@ def test_deploy_and_runs_from_an_empty_account_where_s3_answers_403_for_missing_
     deploy (`--dry-run` too) finds the code it must upload by listing, and a run missing its code or
     its result says which and the fix, not AccessDenied."""
     from zfish_assets.deployments import resources_for
-    from zfish_assets.engines.job_code import code_objects
-    from zfish_assets.resources.engines import GlueJobError
+    from zfish_assets.backends.job_code import code_objects
+    from zfish_assets.resources.engine import GlueJobError
 
     proxy.handlers["s3"] = missing_keys_denied(aws)
     objects = code_objects()
@@ -171,7 +171,7 @@ def test_a_run_cannot_swap_the_jobs_code(proxy, aws, monkeypatch):
     `--scriptLocation` (and `--extra-py-files`, `--conf`) give way to the job's: what moto applies, as
     Glue documents the field. The engine itself passes only run arguments. One timeout fact: the
     job's `Timeout` (minutes) is `ZFISH_GLUE_TIMEOUT_S`, which the runner waits."""
-    from zfish_assets.resources.engines import run_arguments
+    from zfish_assets.resources.engine import run_arguments
 
     monkeypatch.setenv("ZFISH_GLUE_TIMEOUT_S", "5400")
     run_deploy()

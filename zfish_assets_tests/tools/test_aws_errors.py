@@ -62,9 +62,9 @@ def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_
     from dagster import RetryRequested
 
     from zfish_assets.aws_errors import AWSSettingError
-    from zfish_assets.resources.aws import aws_client
+    from zfish_assets.resources.aws_connection import aws_client
     from zfish_assets.resources.lake import S3Lake
-    from zfish_assets.resources.aws import AWSConnection
+    from zfish_assets.resources.aws_connection import AWSConnection
     from zfish_assets.retries import retry_transient
 
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
@@ -153,7 +153,7 @@ def test_every_object_zfish_writes_asks_sse_kms_with_the_configured_key(aws, mon
 
     from zfish_assets import settings
     from zfish_assets.deployments import resources_for
-    from zfish_assets.engines.spark_session import s3a_conf
+    from zfish_assets.backends.spark_session import s3a_conf
     from zfish_assets_tests.support.deploy import run_deploy
 
     with pytest.raises(ValueError, match=r"ZFISH_KMS_KEY_ARN='alias/lake' is not a KMS key ARN"):

@@ -41,7 +41,7 @@ KEYS = {"deployer": "AKIAZFISHDEPLOYER", "runner": "AKIAZFISHRUNNER", "job-role"
 JOB_PROCESS = """
 import sys
 from dataclasses import replace
-from zfish_assets.engines.spark_session import SparkSettings, apply_s3a, get_spark_session, s3a_conf
+from zfish_assets.backends.spark_session import SparkSettings, apply_s3a, get_spark_session, s3a_conf
 endpoint, region, key, secret, *argv = sys.argv[1:]
 spark = get_spark_session(replace(SparkSettings.from_env(), with_s3a=True))
 apply_s3a(spark, s3a_conf(endpoint, region, {"access_key": key, "secret_key": secret}))
@@ -53,7 +53,7 @@ main(["joined_fish_data.py", *argv])
 def _as(monkeypatch, principal: str) -> dict[str, str]:
     """This process's AWS keys become `principal`'s; returns them. Cached clients and boto3's default
     session (which resolved the previous keys once) are dropped, as a new process would start."""
-    from zfish_assets.resources.aws import aws_client
+    from zfish_assets.resources.aws_connection import aws_client
 
     keys = {"AWS_ACCESS_KEY_ID": KEYS[principal], "AWS_SECRET_ACCESS_KEY": f"secret-of-{principal}"}
     for name, value in keys.items():

@@ -30,8 +30,8 @@ from zfish_assets_tests.support.moto import BUCKET, REGION
 WRITER = """
 import sys
 from dataclasses import replace
-from zfish_assets.engines.spark_session import SparkSettings, apply_s3a, get_spark_session, s3a_conf
-from zfish_assets.resources.aws import aws_credentials
+from zfish_assets.backends.spark_session import SparkSettings, apply_s3a, get_spark_session, s3a_conf
+from zfish_assets.resources.aws_connection import aws_credentials
 endpoint, target = sys.argv[1:]
 spark = get_spark_session(replace(SparkSettings.from_env(), with_s3a=True))
 apply_s3a(spark, s3a_conf(endpoint, "us-east-1", aws_credentials()))  # as LocalSparkEngine.run_job does

@@ -138,7 +138,7 @@ def dev(tmp_path_factory):
 
 
 def _joined_rows(dev: DagsterDev) -> list[dict]:
-    from zfish_assets.engines.hudi_reader import read_hudi_snapshot, table_exists
+    from zfish_assets.backends.hudi_reader import read_hudi_snapshot, table_exists
 
     uri = f"file://{dev.root / 'zfish' / 'lake' / 'use-cases/fish-demo' / 'processed' / 'joined_fish_data'}"
     return read_hudi_snapshot(uri, {}).to_pylist() if table_exists(uri, {}) else []

@@ -21,14 +21,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from glue_scripts.zfish_etl.contract import (
-    OBSERVATIONS,
-    OUTCOMES,
-    REASONS,
-    UNJUDGEABLE,
-    is_data_file,
-    judge_line,
-)
+from glue_scripts.zfish_etl.contract import OBSERVATIONS, OUTCOMES, REASONS, UNJUDGEABLE
+from glue_scripts.zfish_etl.judging import is_data_file, judge_line
 from glue_scripts.zfish_etl.ledger import Entry
 from zfish_assets.domain.quarantine import decode_keys, encode_keys, judge_day
 
@@ -241,9 +235,9 @@ def scratch():
 def test_duckdb_reads_exactly_what_the_crawl_accepted(scratch, layout):
     """The real crawl over a generated day, then DuckDB's view of it: the same rows, the same values."""
     from zfish_assets.domain.crawl import crawl_day
-    from zfish_assets.resources.catalog import LocalCatalog
+    from zfish_assets.resources.data_catalog import LocalCatalog
     from zfish_assets.resources.lake import LocalLake
-    from zfish_assets.resources.query import DuckDBQueryEngine
+    from zfish_assets.resources.query import DuckDBQuery
 
     root = Path(tempfile.mkdtemp(dir=scratch))
     lake, catalog = LocalLake(root=str(root / "lake"), prefix="p"), LocalCatalog(root=str(root / "catalog"),
@@ -260,7 +254,7 @@ def test_duckdb_reads_exactly_what_the_crawl_accepted(scratch, layout):
     assume(crawled.registered)
     expected = sorted({json.loads(raw)["image_id"] for name, lines in layout.items() if is_data_file(name)
                        for raw in b"\n".join(lines).split(b"\n") if judge_line(OBSERVATIONS, raw).reason is None})
-    got = DuckDBQueryEngine(catalog=catalog, lake=lake).query(
+    got = DuckDBQuery(catalog=catalog, lake=lake).query(
         'SELECT image_id, fish_id, length_mm FROM "db"."observations" ORDER BY image_id', {"observations": None}).to_pylist()
     assert [r["image_id"] for r in got] == expected == sorted(crawled.judged.keys)
     assert all(r["length_mm"] == VALID["length_mm"] for r in got)

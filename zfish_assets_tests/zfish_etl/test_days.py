@@ -54,7 +54,7 @@ def test_the_jobs_days_are_refused_when_the_job_starts_and_expanded_once():
 
 def test_the_joined_assets_request_carries_its_parsed_range():
     from glue_scripts.zfish_etl.modes import JoinMode
-    from zfish_assets.io_managers.hudi import JoinRequest, SourceTables
+    from zfish_assets.io_managers.hudi_io_manager import JoinRequest, SourceTables
 
     request = JoinRequest(DayRange.parse("2025-05-01", "2025-05-03"), JoinMode.INCREMENTAL,
                           SourceTables("observations", "outcomes"))

@@ -8,7 +8,7 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from glue_scripts.zfish_etl.contract import is_data_file
+from glue_scripts.zfish_etl.judging import is_data_file
 from glue_scripts.zfish_etl.files import _s3, join, list_folders, local_path, read_files
 
 NAME = st.text(alphabet=string.ascii_letters + string.digits + " #?%&=+;@!$'()[]{}~.-_", min_size=1, max_size=20) \

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from glue_scripts.zfish_etl.hudi import completed_instants, upsert
-from zfish_assets.engines.hudi_reader import completed_commits, read_hudi_snapshot
+from zfish_assets.backends.hudi_reader import completed_commits, read_hudi_snapshot
 from zfish_assets.settings import glue_runtime
 
 

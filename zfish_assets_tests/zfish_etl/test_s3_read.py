@@ -61,8 +61,8 @@ def lake_on_s3(moto_url, tmp_path_factory):  # noqa: F811 (fixture)
     """A bucket of two delivered days, crawled by S3Lake (through a recording proxy) into a local catalog."""
     from glue_scripts.zfish_etl import aws
     from zfish_assets.domain.crawl import crawl_day
-    from zfish_assets.resources.aws import AWSConnection
-    from zfish_assets.resources.catalog import LocalCatalog
+    from zfish_assets.resources.aws_connection import AWSConnection
+    from zfish_assets.resources.data_catalog import LocalCatalog
     from zfish_assets.resources.lake import S3Lake
 
     root = tmp_path_factory.mktemp("s3-read")

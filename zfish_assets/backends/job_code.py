@@ -20,6 +20,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.files import get_s3_object
 from zfish_assets import settings
 
@@ -46,7 +47,7 @@ class CodeObject:
         return hashlib.sha256(self.body).hexdigest()
 
     def key(self, code_prefix: str) -> str:
-        return f"{code_prefix}/sha256/{self.sha256}/{self.name}"
+        return layout.code_key(code_prefix, self.sha256, self.name)
 
 
 def package_zip() -> bytes:

@@ -16,6 +16,7 @@ Changed, because `PipesGlueClient.run` (dagster-aws 0.29.27) cannot serve as it 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -24,7 +25,6 @@ from typing import Any
 from urllib.parse import quote
 
 from dagster import DagsterExecutionInterruptedError, PipesClientCompletedInvocation, open_pipes_session
-from dagster._core.pipes.utils import forward_only_logs_to_file
 from dagster_aws.pipes import (
     PipesCloudWatchLogReader,
     PipesCloudWatchMessageReader,
@@ -32,8 +32,9 @@ from dagster_aws.pipes import (
     PipesS3ContextInjector,
 )
 from dagster_aws.pipes.message_readers import get_log_events
+from dagster_pipes import PIPES_PROTOCOL_VERSION_FIELD
 
-from zfish_assets.engines.polling import PollTimeout, poll_until
+from zfish_assets.backends.polling import PollTimeout, poll_until
 
 RUN_KEY_ARGUMENT = "--zfish-run-key"
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED")
@@ -59,8 +60,22 @@ def console_url(job_name: str, run_id: str, region: str) -> str:
             f"#/job/{quote(job_name, safe='')}/run/{run_id}")
 
 
+def forward_log_line(line: str, stream) -> None:
+    """Write a line of the job's output to `stream`, unless it is a Pipes message (the message reader's).
+
+    What Dagster's `forward_only_logs_to_file` does; that helper lives in a private module, while
+    the protocol's marker field is public in dagster-pipes.
+    """
+    try:
+        message = json.loads(line)
+    except ValueError:
+        message = None
+    if not (isinstance(message, dict) and PIPES_PROTOCOL_VERSION_FIELD in message):
+        stream.writelines((line, "\n"))
+
+
 class LogLines:
-    """A text stream whose lines become the step's log messages (what `forward_only_logs_to_file` writes to)."""
+    """A text stream whose lines become the step's log messages (what `forward_log_line` writes to)."""
 
     def __init__(self, log: Callable[[str], None], prefix: str) -> None:
         self._log, self._prefix, self._partial = log, prefix, ""
@@ -107,7 +122,7 @@ class OutputLines(PipesCloudWatchLogReader):
             request["nextToken"] = response["nextForwardToken"]
             lines = [line for event in response.get("events", []) for line in event.get("message", "").splitlines()]
             for line in lines:
-                forward_only_logs_to_file(line, self.target_stream)
+                forward_log_line(line, self.target_stream)
             read_closing = read_closing or any('"method": "closed"' in line for line in lines)
             if closed_at is not None and (read_closing or time.monotonic() - closed_at > OUTPUT_GRACE_S):
                 return

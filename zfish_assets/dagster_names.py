@@ -35,9 +35,6 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 JOIN_THROUGH = "zfish/join_through"  # on a crawl run: join the window ending at this day once it succeeded
 TRIGGER = "zfish/trigger"  # what launched the run: evening, lake, weekly_checks, check
 
-# Lake folders of zfish's own (under the lake prefix).
-PIPES_FOLDER = "_zfish/pipes"  # each Glue run's Dagster Pipes context, put by the runner, read by the job
-
 # Metadata keys: Dagster's, then those zfish records on catalog partitions.
 ROW_COUNT, COLUMN_SCHEMA = "dagster/row_count", "dagster/column_schema"  # the table's rows, its columns
 PARTITION_ROW_COUNT = "dagster/partition_row_count"  # one partition's rows

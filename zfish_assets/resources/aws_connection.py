@@ -1,6 +1,6 @@
 """Where zfish's AWS clients connect: one region and one optional endpoint, stated once for every service.
 
-Every AWS resource (`S3Lake`, `GlueCatalog`, `GlueJobEngine`, `AthenaQueryEngine`, and the local
+Every AWS resource (`S3Lake`, `GlueCatalog`, `GlueJobEngine`, `AthenaQuery`, and the local
 engine's s3a) holds the same `AWSConnection`: dagster-aws's `ResourceWithBoto3Configuration`
 (region, endpoint, profile, SSL, retries), whose S3 clients are made by dagster-aws's
 `S3Resource`. Its credential fields must stay empty: credentials come from boto3's own chain (the
@@ -15,7 +15,7 @@ dagster-aws's `AthenaClientResource` cannot serve as the Athena client: it has n
 endpoint field (`get_client` is `boto3.client("athena", aws_access_key_id=..., aws_secret_access_key=...)`,
 dagster-aws 0.29.27), so it reaches only the environment's default region and endpoint, never
 this connection's (a moto server in tests, a configured region); and its `AthenaClient` polls a
-fixed `max_polls` times and returns rows as untyped strings. `AthenaQueryEngine` makes its client
+fixed `max_polls` times and returns rows as untyped strings. `AthenaQuery` makes its client
 here instead.
 
 >>> AWSConnection(region_name="eu-west-1").client("s3").meta.region_name

@@ -7,7 +7,7 @@ walkthrough's on-demand crawler of the table (S3 target `PREFIX/<table>/`, the c
 with "run `zfish deploy`"; runs never create or change infrastructure): started, waited for with a
 timeout, failed with the crawl's error message, and then day D must be registered, or the run
 fails naming the day. The day's partition is then pointed at the day's accepted rows, as the
-in-process crawl registers it (the crawler only ever crawls the raw folders, never `_zfish/`). A crawler is shared by every day's run: a crawl already running is waited
+in-process crawl registers it (the crawler only ever crawls the raw folders, never zfish's own folder, `layout.own()`). A crawler is shared by every day's run: a crawl already running is waited
 for and a new one started after it, and a timed-out crawl is left running (another run may be
 waiting for it); the error says where to look.
 """
@@ -20,14 +20,14 @@ from typing import Any
 
 from dagster import get_dagster_logger
 
-from glue_scripts.zfish_etl.contract import is_data_file
+from glue_scripts.zfish_etl.judging import is_data_file
 from zfish_assets.domain.crawl import (
     CrawledDay, crawl_day, fingerprint, follow_other_days, judge_and_record, register_accepted,
 )
-from zfish_assets.resources.catalog import Catalog, GlueCatalog
+from zfish_assets.resources.data_catalog import Catalog, GlueCatalog
 from zfish_assets.resources.lake import Lake
-from zfish_assets.engines.polling import PollTimeout, poll_until
-from zfish_assets.names import FINGERPRINT, QUARANTINED_ROWS
+from zfish_assets.backends.polling import PollTimeout, poll_until
+from zfish_assets.dagster_names import FINGERPRINT, QUARANTINED_ROWS
 
 # LastCrawl.Status of a crawl that did not succeed: Glue says FAILED or CANCELLED (moto: STOPPED).
 FAILED_CRAWLS = ("FAILED", "CANCELLED", "STOPPED")

@@ -15,10 +15,10 @@ from pydantic import Field
 
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult
 from zfish_assets import settings
-from zfish_assets.engines.job_code import CodeIntegrityError, verify_job_code
-from zfish_assets.engines.glue_pipes import RUN_KEY_ARGUMENT, GlueJobError, GlueRunClient, job_run_links  # noqa: F401
-from zfish_assets.resources.aws import AWSConnection, aws_credentials
-from zfish_assets.engines.spark_session import (
+from zfish_assets.backends.job_code import CodeIntegrityError, verify_job_code
+from zfish_assets.backends.glue_pipes import RUN_KEY_ARGUMENT, GlueJobError, GlueRunClient, job_run_links  # noqa: F401
+from zfish_assets.resources.aws_connection import AWSConnection, aws_credentials
+from zfish_assets.backends.spark_session import (
     SparkEnvironmentError,
     SparkSettings,
     apply_s3a,
@@ -30,7 +30,7 @@ from zfish_assets.engines.spark_session import (
     remote_url,
     s3a_conf,
 )
-from zfish_assets.engines.connect_server import resolve_remote
+from zfish_assets.backends.connect_server import resolve_remote
 
 
 class Engine(ConfigurableResource, ABC):
@@ -106,11 +106,11 @@ class GlueJobEngine(Engine):
     """Starts the deployed Glue job (made by `zfish deploy`) for a window through Dagster Pipes and waits for it.
 
     It only starts runs: it never creates or changes AWS resources. Before starting, it verifies
-    the job's code (`engines/job_code.verify_job_code`). Each run carries the asking step's key
+    the job's code (`backends/job_code.verify_job_code`). Each run carries the asking step's key
     (`--zfish-run-key`: the Dagster run id and step), so a retry of the step finds the run it
     started and watches it again instead of starting a second one. A terminated Dagster run stops
     its Glue run. The run's Pipes context is put under `context_prefix`; the job's lines and its
-    result come back through the run's CloudWatch output stream (`engines/glue_pipes`): a run that
+    result come back through the run's CloudWatch output stream (`backends/glue_pipes`): a run that
     succeeds without reporting a result fails.
     """
 

@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from zfish_assets import settings
-from zfish_assets.engines import connect_guard, ports
-from zfish_assets.engines.job_code import script_sha256
-from zfish_assets.engines.spark_session import (
+from zfish_assets.backends import connect_guard, ports
+from zfish_assets.backends.job_code import script_sha256
+from zfish_assets.backends.spark_session import (
     CODE_CONF, WARM, SparkEnvironmentError, SparkSettings, check_java, spark_conf)
-from zfish_assets.engines.warm_up import warm_up
+from zfish_assets.backends.warm_up import warm_up
 from zfish_assets.runtimes import jar_name
 
 SERVER_CLASS = connect_guard.MAIN_CLASS

@@ -37,16 +37,17 @@ from typing import TYPE_CHECKING, Any
 from dagster import AssetExecutionContext, AssetMaterialization, ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field
 
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.job_args import JobArgs
 from glue_scripts.zfish_etl.modes import JoinMode
-from zfish_assets.engines.hudi_reader import HudiSnapshot, read_hudi_snapshot, table_exists
-from zfish_assets.engines.job_code import script_sha256
+from zfish_assets.backends.hudi_reader import HudiSnapshot, read_hudi_snapshot, table_exists
+from zfish_assets.backends.job_code import script_sha256
 from zfish_assets.io_managers.metadata import Written, day_metadata, hive_type, news_metadata, run_metadata
 from zfish_assets.io_managers.news import NewsLedger, read_inputs, skipped_result
-from zfish_assets.names import META_COLUMNS
+from zfish_assets.dagster_names import META_COLUMNS
 from zfish_assets.partitions import DayRange, days_between
-from zfish_assets.resources.catalog import Catalog
-from zfish_assets.resources.engines import Engine
+from zfish_assets.resources.data_catalog import Catalog
+from zfish_assets.resources.engine import Engine
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
 from zfish_assets.lazy import lazy_module
@@ -130,12 +131,12 @@ class HudiIOManager(ConfigurableIOManager):
                     "refuses, naming that writer.")
 
     def table_uri(self, table: str) -> str:
-        return self.lake.uri(f"processed/{table}")
+        return self.lake.uri(layout.processed(table))
 
     def _slice(self, context: OutputContext | InputContext) -> TableSlice:
         table = context.asset_key.path[-1]
         days = tuple(window_days(context)) if context.has_asset_partitions else None
-        return TableSlice(table, self.table_uri(table), self.lake.spark_uri(f"processed/{table}"), days)
+        return TableSlice(table, self.table_uri(table), self.lake.spark_uri(layout.processed(table)), days)
 
     def handle_output(self, context: OutputContext, obj: JoinRequest) -> None:
         """Have the engine build the days the asset asked for, register the table, record what it holds."""
@@ -216,8 +217,8 @@ class HudiIOManager(ConfigurableIOManager):
         return read_hudi_snapshot(source.uri, options, source.days)
 
     def _load_spark(self, context: InputContext, source: TableSlice) -> SparkDataFrame:
-        from zfish_assets.engines.connect_server import resolve_remote
-        from zfish_assets.engines.spark_session import get_spark_session, remote_url
+        from zfish_assets.backends.connect_server import resolve_remote
+        from zfish_assets.backends.spark_session import get_spark_session, remote_url
 
         df = get_spark_session(remote=resolve_remote(remote_url(), context.log.info)).read.format("hudi").load(source.spark_uri)
         return df.where(df.day.isin(list(source.days))) if source.days is not None else df

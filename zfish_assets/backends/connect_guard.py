@@ -23,7 +23,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from zfish_assets.engines.spark_session import SparkEnvironmentError, jdk_tool, masked_url
+from zfish_assets.backends.spark_session import SparkEnvironmentError, jdk_tool, masked_url
 
 SOURCES = Path(__file__).parent / "java"
 MAIN_CLASS = "zfish.connect.LoopbackConnectServer"

@@ -210,7 +210,7 @@ def remote_session(url: str):
 
     from pyspark.errors.exceptions.connect import SparkConnectGrpcException
 
-    from zfish_assets.engines.job_code import script_sha256
+    from zfish_assets.backends.job_code import script_sha256
 
     parsed, shown = urlparse(url), masked_url(url)
     if parsed.scheme != "sc" or not parsed.hostname:

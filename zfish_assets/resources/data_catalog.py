@@ -25,7 +25,7 @@ from glue_scripts.zfish_etl.write_errors import writing
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
-from zfish_assets.resources.aws import AWSConnection
+from zfish_assets.resources.aws_connection import AWSConnection
 from zfish_assets.settings import CrawlMode
 
 Columns = Sequence[tuple[str, str]]

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 
 from glue_scripts.zfish_etl.table_keys import FILES_PARTITION, fingerprint, key_hash_sql, keys_root
-from zfish_assets.engines.hudi_reader import filesystem_of, base_files_by_day, snapshot_dataset
-from zfish_assets.engines.sql import sql_string
+from zfish_assets.backends.hudi_reader import filesystem_of, base_files_by_day, snapshot_dataset
+from zfish_assets.backends.sql import sql_string
 from zfish_assets.lazy import lazy_module
 
 duckdb = lazy_module("duckdb")

@@ -1,4 +1,4 @@
-"""DuckDB views of catalog tables: what `DuckDBQueryEngine` reads, built per query from the catalog.
+"""DuckDB views of catalog tables: what `DuckDBQuery` reads, built per query from the catalog.
 
 The JSON days are read with the catalog's schema (no inference) where the catalog's partitions
 point: the day's accepted rows, as Athena reads them (`glue_scripts/zfish_etl/accepted.py`). A day
@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Protocol
 
 
-from glue_scripts.zfish_etl.accepted import ACCEPTED_DIR, rows_key
+from glue_scripts.zfish_etl import layout
+from glue_scripts.zfish_etl.accepted import rows_key
 from glue_scripts.zfish_etl.catalog import CatalogTable
-from glue_scripts.zfish_etl.contract import data_lines, is_data_file, struct_fields
+from glue_scripts.zfish_etl.contract import struct_fields
+from glue_scripts.zfish_etl.judging import data_lines, is_data_file
 from glue_scripts.zfish_etl.ledger import read_ledger
-from zfish_assets.engines.hudi_reader import snapshot_dataset
-from zfish_assets.engines.sql import identifier, sql_string
+from zfish_assets.backends.hudi_reader import snapshot_dataset
+from zfish_assets.backends.sql import identifier, sql_string
 from zfish_assets.lazy import lazy_module
 
 duckdb = lazy_module("duckdb")
@@ -79,7 +81,7 @@ def accepted_file(lake: LakeFiles, location: str) -> Path | None:
     """The local file of the accepted rows a partition `location` names (None: a raw day folder)."""
     base = lake.uri().rstrip("/") + "/"
     key = location.removeprefix(base).strip("/") if location.startswith(base) else ""
-    return lake.local_object(rows_key(key)) if key.startswith(ACCEPTED_DIR + "/") else None
+    return lake.local_object(rows_key(key)) if key.startswith(layout.accepted_dir() + "/") else None
 
 
 def json_view(con: duckdb.DuckDBPyConnection, lake: LakeFiles, table: CatalogTable,

@@ -1,0 +1,203 @@
+"""The lake's storage: objects put, got, listed and deleted, in a folder on this machine or in an S3 bucket.
+
+`resources/lake.py` says where things are (the layout under the prefix, the days of a table) and
+how a day is landed so that readers see it whole; this module only stores bytes at keys. Its two
+classes are mixins of the `Lake` resources (`LocalLake`, `S3Lake`), whose fields (`root`, `prefix`;
+`bucket`, `aws`, `cache_dir`, the thread counts) they read: kept apart so that each side can be read
+as one thing, the storage calls of a backend together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import TypeVar
+
+from glue_scripts.zfish_etl.files import get_s3_object
+from glue_scripts.zfish_etl.write_errors import writing
+
+T = TypeVar("T")
+U = TypeVar("U")
+ETAGS = ".zfish-etags"  # a cached day's manifest: each file's ETag when it was downloaded
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """`data` written beside `path` and renamed onto it: a reader meanwhile sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent / f".staging-{path.name}-{uuid.uuid4().hex}"
+    try:
+        with writing(path):
+            staging.write_bytes(data)
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def staged_files(folder: Path) -> list[Path]:
+    """Every file under a folder, in subfolders too (a lab's script may nest them), sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
+def _checked_key(key: str) -> str:
+    if not key or key.startswith("/") or ".." in PurePosixPath(key).parts:
+        raise ValueError(f"{key!r} is not an object key under the lake prefix")
+    return key
+
+
+def running(pid: str) -> bool:
+    """Whether the process `pid` (a staging folder's owner) runs on this machine."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def swap_folders(a: Path, b: Path) -> None:
+    """Exchange two folders in one atomic step (Linux renameat2 RENAME_EXCHANGE, macOS renamex_np RENAME_SWAP)."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if sys.platform.startswith("linux"):
+        at_fdcwd, rename_exchange = -100, 2
+        result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    elif sys.platform == "darwin":
+        result = libc.renamex_np(os.fsencode(a), os.fsencode(b), 2)
+    else:
+        raise OSError(f"no atomic folder exchange on {sys.platform}: the local lake needs Linux or macOS")
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"exchanging {a} and {b}: {os.strerror(errno)}")
+
+
+class FolderStorage:
+    """Objects as files under `<root>/<prefix>/`, laid out like the bucket."""
+
+    def _path(self, key: str = "") -> Path:
+        base = Path(self.root).resolve() / self.prefix
+        return base / key if key else base
+
+    def _object_path(self, key: str) -> Path:
+        return self._path(_checked_key(key))
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        write_atomically(self._object_path(key), data)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._object_path(key).read_bytes()
+
+    def list_keys(self, folder: str) -> list[str]:
+        base = self._path()
+        return sorted(p.relative_to(base).as_posix() for p in staged_files(self._object_path(folder)))
+
+    def delete_keys(self, keys: list[str]) -> None:
+        for key in keys:
+            path = self._object_path(key)
+            path.unlink(missing_ok=True)
+            for parent in path.parents:  # emptied folders go too, as S3 has none
+                if parent == self._path() or not parent.is_dir() or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+
+    def local_object(self, key: str) -> Path:
+        return self._object_path(key)
+
+
+class S3Storage:
+    """Objects under `s3://<bucket>/<prefix>/`, with a local cache for readers that need files.
+
+    Readers that need a filesystem (crawling, DuckDB) get objects downloaded into `cache_dir`, a day
+    refreshed by ETag. They run on the Dagster machine, where no executor can share the GETs, so those
+    go `read_threads` at a time: one object per request is latency-bound, and a day of 10^4 objects one
+    after another at 50 ms each takes ~8 minutes (benchmarks/s3_read.py).
+    """
+
+    def client(self):
+        return self.aws.client("s3")
+
+    def _key(self, key: str = "") -> str:
+        return f"{self.prefix}/{key}" if key else self.prefix
+
+    def _object_key(self, key: str) -> str:
+        return self._key(_checked_key(key))
+
+    def _list(self, prefix: str, delimiter: str = "") -> tuple[list[dict], list[str]]:
+        paginator = self.client().get_paginator("list_objects_v2")
+        objects, prefixes = [], []
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix, **({"Delimiter": delimiter} if delimiter else {})}
+        for page in paginator.paginate(**kwargs):
+            objects.extend(page.get("Contents", []))
+            prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
+        return objects, prefixes
+
+    def _pooled(self, work: Callable[[T], U], items: list[T], threads: int | None = None) -> list[U]:
+        """`work(item)` for each item, in order, `threads` at a time (default: `upload_threads`)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, threads or self.upload_threads)) as pool:
+            return list(pool.map(work, items))
+
+    def _copy(self, source: str, dest: str) -> None:
+        self.client().copy_object(Bucket=self.bucket, Key=dest, CopySource={"Bucket": self.bucket, "Key": source})
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            self.client().delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.client().put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
+
+    def get_bytes(self, key: str) -> bytes:
+        """The object; FileNotFoundError when missing, whether S3 says 404 or (least privilege) 403 (`get_s3_object`)."""
+        content = get_s3_object(self.client(), self.bucket, self._object_key(key))
+        if content is None:
+            raise FileNotFoundError(self.uri(key))
+        return content
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        return self._pooled(self._get_or_none, keys, self.read_threads)
+
+    def list_keys(self, folder: str) -> list[str]:
+        base = len(self._key()) + 1
+        return sorted(o["Key"][base:] for o in self._list(self._object_key(folder).rstrip("/") + "/")[0])
+
+    def delete_keys(self, keys: list[str]) -> None:
+        self._delete([self._object_key(k) for k in keys])
+
+    def local_object(self, key: str) -> Path:
+        path = Path(self.cache_dir) / self.bucket / self._object_key(key)
+        if not path.is_file():
+            write_atomically(path, self.get_bytes(key))
+        return path
+
+    def _cached(self, day_prefix: str | None, objects: dict[str, str], folder: Path) -> Path:
+        """`folder` holding exactly `objects` (name -> ETag) of `day_prefix`: only files whose ETag changed
+        are fetched again, and files no longer there removed."""
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest_path = folder / ETAGS
+        cached = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        client = self.client()
+
+        def download(name: str) -> None:
+            # One GET (download_file would send a HEAD first), written beside and renamed into place:
+            # a crawl reading the cache meanwhile sees the old file or the new one.
+            write_atomically(folder / name, client.get_object(Bucket=self.bucket, Key=day_prefix + name)["Body"].read())
+
+        changed = [n for n, etag in objects.items() if cached.get(n) != etag or not (folder / n).is_file()]
+        self._pooled(download, changed, self.read_threads)
+        for path in staged_files(folder):
+            name = path.relative_to(folder).as_posix()
+            if name not in objects and name != ETAGS:
+                path.unlink()
+        manifest_path.write_text(json.dumps(objects))
+        return folder
