@@ -43,8 +43,8 @@ TEST_WORKERS ?= -n 2 --dist loadfile
 # test_daily_evenings_equal_one_backfill run the same job calls as the walkthrough's: left out there.
 test: $(STAMP) $(JARS_STAMP) trino
 	$(VENV)/bin/python -m pytest $(TEST_WORKERS) $(PYTEST_ARGS)
-	$(VENV)/bin/python -m pytest --spark-connect zfish_assets_tests/assets/test_joined.py zfish_assets_tests/engines/test_warm_engine.py \
-	  zfish_assets_tests/engines/test_closed_engine.py \
+	$(VENV)/bin/python -m pytest --spark-connect zfish_assets_tests/assets/test_joined.py zfish_assets_tests/backends/test_warm_engine.py \
+	  zfish_assets_tests/backends/test_closed_engine.py \
 	  --deselect zfish_assets_tests/assets/test_joined.py::test_daily_evenings_equal_one_backfill
 
 test-runtime: $(STAMP) $(JARS_STAMP)
