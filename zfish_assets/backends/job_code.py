@@ -28,6 +28,12 @@ GLUE_SCRIPTS = settings.REPO_ROOT / "glue_scripts"
 ENTRY_POINT, PACKAGE = "joined_fish_data.py", "glue_scripts.zip"
 EXTRA_PY_FILES, SCRIPT_LOCATION = "--extra-py-files", "--scriptLocation"
 CODE_DIGEST = "--zfish_code_sha256"  # the package's digest, for whoever reads a run's arguments
+CODE_BEARING = (SCRIPT_LOCATION, EXTRA_PY_FILES, "--extra-jars", "--extra-files", "--user-jars-first",
+                "--additional-python-modules", "--python-modules-installer-option", "--conf", "--datalake-formats",
+                "--job-language")
+"""Glue's job parameters that bring code into a run or choose where it comes from: a jar on the classpath
+runs through Java's service loading, a file in the script's folder shadows a Python import, an installer
+option can name another package index. The deployed job pins each (`NonOverridableArguments`)."""
 _ADDRESSED = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>(?:.+/)?sha256/(?P<digest>[0-9a-f]{64})/(?P<name>[^/]+))$")
 
 

@@ -168,9 +168,10 @@ def test_deploy_and_runs_from_an_empty_account_where_s3_answers_403_for_missing_
 def test_a_run_cannot_swap_the_jobs_code(proxy, aws, monkeypatch):
     """The runner may start the job and write raw days; naming its own script at StartJobRun must not run
     it. The deployed job pins its code and runtime (`NonOverridableArguments`), so the run's
-    `--scriptLocation` (and `--extra-py-files`, `--conf`) give way to the job's: what moto applies, as
-    Glue documents the field. The engine itself passes only run arguments. One timeout fact: the
+    `--scriptLocation`, `--extra-jars` and every other parameter that brings code (`CODE_BEARING`) give
+    way to the job's: what moto applies, as Glue documents the field. The engine itself passes only run arguments. One timeout fact: the
     job's `Timeout` (minutes) is `ZFISH_GLUE_TIMEOUT_S`, which the runner waits."""
+    from zfish_assets.backends.job_code import CODE_BEARING
     from zfish_assets.resources.engine import run_arguments
 
     monkeypatch.setenv("ZFISH_GLUE_TIMEOUT_S", "5400")
@@ -181,12 +182,11 @@ def test_a_run_cannot_swap_the_jobs_code(proxy, aws, monkeypatch):
     pinned = job["NonOverridableArguments"]
     assert pinned["--scriptLocation"] == job["Command"]["ScriptLocation"]
     planted = f"s3://{BUCKET}/use-cases/fish-demo/observations/day=2025-04-05/x.py"  # the runner may write here
-    run_id = glue.start_job_run(JobName=JOB, Arguments={
-        "--scriptLocation": planted, "--extra-py-files": planted, "--conf": "spark.driver.extraJavaOptions=-Dx",
-        "--first_day": "2025-04-05"})["JobRunId"]
+    assert set(CODE_BEARING) <= set(pinned), f"not pinned: {set(CODE_BEARING) - set(pinned)}"
+    swapped = {name: planted for name in CODE_BEARING}
+    run_id = glue.start_job_run(JobName=JOB, Arguments={**swapped, "--first_day": "2025-04-05"})["JobRunId"]
     ran = glue.get_job_run(JobName=JOB, RunId=run_id)["JobRun"]["Arguments"]
-    assert {k: ran[k] for k in ("--scriptLocation", "--extra-py-files", "--conf")} == \
-        {k: pinned[k] for k in ("--scriptLocation", "--extra-py-files", "--conf")}
+    assert {k: ran[k] for k in CODE_BEARING} == {k: pinned[k] for k in CODE_BEARING}
     assert ran["--first_day"] == "2025-04-05"  # a run argument still reaches the run
 
     arguments = run_arguments(_job_args())
