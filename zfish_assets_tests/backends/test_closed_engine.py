@@ -37,14 +37,9 @@ from zfish_assets.backends.spark_session import (
     remote_session,
 )
 from zfish_assets.tools.cli import main as zfish
+from zfish_assets_tests.support.ports import free_port
 
 HERE = Path(__file__).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +56,7 @@ def engines(tmp_path_factory, connect_pass):
     """Servers `a` (no port asked) and `b` (a free port asked for), started at the same time."""
     root = tmp_path_factory.mktemp("closed-engine")
     homes = {"a": root / "data-a" / "engine", "b": root / "data-b" / "engine"}
-    asked = _free_port()
+    asked = free_port()
     with ThreadPoolExecutor(2) as pool:
         futures = {"a": pool.submit(connect_server.start, None, homes["a"], warm=False),
                    "b": pool.submit(connect_server.start, asked, homes["b"], warm=False)}
@@ -196,7 +191,7 @@ def test_a_data_dirs_engine_is_not_moved_to_another_port_silently(engines):
     b, home = engines["b"], engines["homes"]["b"]
     assert connect_server.start(port=b.port, home=home, warm=False) == b
     assert connect_server.start(home=home, warm=False) == b
-    other = _free_port()
+    other = free_port()
     with pytest.raises(SparkEnvironmentError, match=rf"already runs on port {b.port} .*to start one on port {other}"):
         connect_server.start(port=other, home=home, warm=False)
 

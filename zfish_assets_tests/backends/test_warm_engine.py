@@ -6,19 +6,16 @@ as `make test`'s second pass runs); the absent server is refused before any clie
 
 from __future__ import annotations
 
-import socket
 
 import pytest
 
 from zfish_assets.backends import spark_session as spark_module
 from zfish_assets.backends.spark_session import StaleEngineError, get_spark_session
+from zfish_assets_tests.support.ports import free_port
 
 
 def test_a_run_refuses_an_absent_server_at_once_naming_the_fix(monkeypatch):
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("ZFISH_SPARK_REMOTE", f"sc://127.0.0.1:{port}")
+    monkeypatch.setenv("ZFISH_SPARK_REMOTE", f"sc://127.0.0.1:{free_port()}")  # a port nothing listens on
     with pytest.raises(StaleEngineError, match=r"no Spark Connect server answers at .*zfish engine start"):
         get_spark_session()
 

@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -41,6 +40,7 @@ from glue_scripts.zfish_etl.catalog import CatalogTable
 from zfish_assets.resources.data_catalog import FORMATS, Catalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.query import Query, Tables
+from zfish_assets_tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: zfish_assets_tests/resources/)
 MIN_JAVA = 24
@@ -76,18 +76,12 @@ def fetch_trino() -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class TrinoServer:
     """A local Trino started in its own process group, with the `hive` and `hudi` catalogs on one file metastore."""
 
     def __init__(self, home: Path, java_home: Path, work: Path, heap: str = "2G") -> None:
         self.home, self.java_home, self.work, self.heap = home, java_home, work, heap
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.metastore = work / "metastore"
         self.log = work / "server.log"

@@ -10,14 +10,7 @@ import pytest
 
 from zfish_assets_tests.support.moto import BUCKET, REGION
 from zfish_assets_tests.support.deploy import ROLE
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:  # bound, then closed: nothing listens there
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from zfish_assets_tests.support.ports import free_port
 
 
 @contextmanager
@@ -73,7 +66,7 @@ def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_
     assert status == 1 and len(err.splitlines()) == 1, err
     assert "bucket 'no-such-bucket' does not exist (ZFISH_S3_BUCKET=no-such-bucket" in err and "fix ZFISH_S3_BUCKET" in err
 
-    closed = f"http://127.0.0.1:{_closed_port()}"
+    closed = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("ZFISH_S3_BUCKET", BUCKET)
     monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", closed)
     aws_client.cache_clear()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from zfish_assets.definitions import build_definitions
 from zfish_assets.partitions import days_between
 from zfish_assets.settings import REPO_ROOT
+from zfish_assets_tests.support.ports import free_port
 
 pytestmark = pytest.mark.long_module  # minutes of work: scheduled first (conftest)
 
@@ -31,17 +31,11 @@ ASSETS = ["raw_observations", "raw_outcomes", "observations", "outcomes", "joine
 ACTIVE = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class DagsterDev:
     """A `dagster dev` process group and a GraphQL client for it."""
 
     def __init__(self, root: Path):
-        self.root, self.port = root, _free_port()
+        self.root, self.port = root, free_port()
         self.env = {**os.environ, "ZFISH_DATA_DIR": str(root / "zfish"), "DAGSTER_HOME": str(root / "zfish" / "dagster"),
                     "ZFISH_CLOCK": CLOCK, "ZFISH_DEPLOYMENT": "local", "PYTHONWARNINGS": "ignore"}
         self.log = open(root / "dagster-dev.log", "wb")

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from zfish_assets_tests.support.ports import free_port
+
 ZFISH = str(Path(sys.executable).parent / "zfish")
 
 
@@ -39,11 +41,7 @@ def test_the_demo_stops_at_the_first_failed_evening_with_its_cause_in_a_line(tmp
     """The first evening's join cannot reach its engine (a warm engine named but gone): the demo says
     why in one line, stops there (no second evening), and exits non-zero. A short simulation: three
     days from 2025-05-08, labels a day later."""
-    import socket
-
-    with socket.socket() as probe:  # a loopback port nothing listens on once closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     result = zfish("demo", ZFISH_DATA_DIR=str(tmp_path / "data"), ZFISH_SIM_START="2025-05-08",
                    ZFISH_LABEL_DELAY_DAYS="1", ZFISH_SPARK_REMOTE=f"sc://127.0.0.1:{port}/;x-zfish-token=gone")
     assert result.returncode == 1, result.stdout + result.stderr
