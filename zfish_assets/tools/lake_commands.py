@@ -13,7 +13,7 @@ from zfish_assets.tools import arguments
 def add_deploy(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "deploy",
-        help="create or update the AWS resources (Glue database, crawlers, Glue 5.0 job, code in S3)",
+        help="create or update the AWS resources (Glue database, crawlers, Glue job, code in S3)",
         description="Converges: each resource is updated where it differs from the settings; a second run "
         "changes nothing. Settings: ZFISH_S3_BUCKET, ZFISH_GLUE_ROLE_ARN, ZFISH_AWS_REGION, ZFISH_GLUE_JOB_NAME, "
         "ZFISH_DATABASE, ZFISH_LAKE_PREFIX, ZFISH_AWS_ENDPOINT_URL; the policies also follow ZFISH_ENGINE, "
