@@ -105,15 +105,14 @@ def walkthrough_template(data_dir_path, tmp_path_factory):
     from dagster import DagsterInstance
 
     from zfish_assets.definitions import build_definitions
-    from zfish_assets.partitions import days_between
-    from zfish_assets.tools.runs import land_and_crawl
+    from zfish_assets.tools.runs import land_and_crawl_range
 
     shutil.rmtree(data_dir_path, ignore_errors=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ZFISH_DATA_DIR", str(data_dir_path))
         with DagsterInstance.ephemeral() as inst:
-            runs = land_and_crawl(build_definitions(), inst, days_between("2025-04-05", "2025-05-10"))
-    assert all(r.success and all(c.passed for c in r.checks) for r in runs)
+            run = land_and_crawl_range(build_definitions(), inst, "2025-04-05", "2025-05-10")  # as a backfill does
+    assert run.success and run.checks and all(c.passed for c in run.checks), run.checks
     return keep_as_template(data_dir_path, tmp_path_factory, "walkthrough")
 
 

@@ -29,6 +29,7 @@ from zfish_assets.bounded import bounded_json
 from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.domain.crawl import CrawledDay
 from zfish_assets.domain.glue_crawler import crawl
+from zfish_assets.assets.each_day import RANGE_POLICY, materialize_each_day
 from zfish_assets.resources.lake import Lake
 from zfish_assets.partitions import evening_freshness
 from zfish_assets.retries import retry_transient
@@ -101,12 +102,13 @@ def crawl_metadata(lake: Lake, catalog: Catalog, crawled: CrawledDay) -> dict[st
 
 
 def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDefinition:
-    """The catalog table of one raw table; materializing day D crawls and registers `day=D`."""
+    """The catalog table of one raw table; materializing day D crawls and registers `day=D` (each day of a range)."""
 
     @asset(
         name=table,
         partitions_def=partitions,
         deps=[AssetDep(raw_asset_name(table))],
+        backfill_policy=RANGE_POLICY,  # a backfill crawls its days in order, in one run
         freshness_policy=evening_freshness(),
         group_name="catalog",
         kinds={"glue", "athena", "duckdb"},
@@ -114,13 +116,14 @@ def crawled_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDe
         owners=["team:data-platform"],
     )
     def _crawled(context: AssetExecutionContext, lake: Lake, catalog: Catalog) -> MaterializeResult:
-        day = context.partition_key
-        started = time.monotonic()
-        with retry_transient(context.retry_number, f"crawling {table} day={day}"):
-            crawled = crawl(lake, catalog, table, day)  # the catalog's crawl mode: in process or the Glue crawler
-        _log_crawl(context, lake, catalog, crawled)
-        return MaterializeResult(metadata={**crawl_metadata(lake, catalog, crawled),
-                                           "duration_s": round(time.monotonic() - started, 3)})
+        def crawl_one(day: str) -> dict:
+            started = time.monotonic()
+            with retry_transient(context.retry_number, f"crawling {table} day={day}"):
+                crawled = crawl(lake, catalog, table, day)  # the catalog's crawl mode: in process or the Glue crawler
+            _log_crawl(context, lake, catalog, crawled)
+            return {**crawl_metadata(lake, catalog, crawled), "duration_s": round(time.monotonic() - started, 3)}
+
+        return materialize_each_day(context, f"crawling {table}", crawl_one)
 
     return _crawled
 

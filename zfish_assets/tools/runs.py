@@ -85,6 +85,15 @@ def land_and_crawl(defs: Definitions, instance: DagsterInstance, days: Iterable[
     return summaries
 
 
+def land_and_crawl_range(defs: Definitions, instance: DagsterInstance, first: str, last: str,
+                         assets: Iterable[str] = RAW_AND_CRAWLED, raise_on_error: bool = True) -> RunSummary:
+    """[first, last] landed and crawled in one run, day by day, as a backfill from the UI runs it
+    (`assets/each_day.py`), checks included (over the range)."""
+    selection = AssetSelection.assets(*[AssetKey(a) for a in assets])
+    return _run(defs, selection, instance, {RANGE_START: first, RANGE_END: last}, raise_on_error=raise_on_error,
+                job=LAND_AND_CRAWL_JOB)
+
+
 def join_range(defs: Definitions, instance: DagsterInstance, first: str, last: str,
                raise_on_error: bool = True) -> RunSummary:
     """joined_fish_data for [first, last] in one run, as a single-run backfill does, checks included."""

@@ -8,7 +8,7 @@ import pytest
 
 from zfish_assets.definitions import build_definitions
 from zfish_assets.partitions import days_between
-from zfish_assets.tools.runs import join_range, land_and_crawl
+from zfish_assets.tools.runs import join_range, land_and_crawl, land_and_crawl_range
 from zfish_assets_tests.support.walkthrough import START, evening_window, expected_rows, rows, snapshot, table_uri
 from zfish_assets.backends.hudi_reader import completed_commits
 
@@ -74,7 +74,7 @@ def test_daily_evenings_equal_one_backfill(defs, instance, data_dir, tmp_path, m
     # The same lake, a fresh table: one backfill over every day.
     monkeypatch.setenv("ZFISH_DATA_DIR", str(tmp_path / "backfill"))
     backfill_defs = build_definitions()
-    land_and_crawl(backfill_defs, instance, days_between(START, "2025-05-11"))
+    assert land_and_crawl_range(backfill_defs, instance, START, "2025-05-11").success  # one run, as a backfill
     assert join_range(backfill_defs, instance, START, "2025-05-11").success
     assert rows(backfill_defs) == daily
 
@@ -120,7 +120,7 @@ def late_labels(monkeypatch, data_dir):
 
 def test_labels_later_than_the_window_fail_the_labeled_rows_check(late_labels, instance):
     defs = late_labels
-    land_and_crawl(defs, instance, days_between(START, "2025-05-12"))
+    assert land_and_crawl_range(defs, instance, START, "2025-05-12").success
     run = join_range(defs, instance, *evening_window("2025-05-12"), raise_on_error=False)
     # The evening's checks cover its window, which the late label's day of images is not part of;
     # the weekly run of every check over every day sees that day.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -144,3 +145,65 @@ def test_a_recrawl_keeps_one_accepted_version_of_the_day(walkthrough, defs, inst
     assert after != before and catalog.get_table("observations").partitions[day] == lake.uri(after.rsplit("/", 1)[0])
     ids = [json.loads(line)["image_id"] for line in lake.get_bytes(after).decode().splitlines()]
     assert len(ids) == 14 and dropped not in ids and dropped.encode() in content
+
+
+def _materializations(instance, asset: str, run_id: str) -> dict[str, dict]:
+    """Each partition's materialization in the run, as its metadata's plain values."""
+    from dagster import AssetKey, DagsterEventType, EventRecordsFilter
+
+    records = instance.get_event_records(EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION,
+                                                            asset_key=AssetKey(asset)))
+    found = [r.event_log_entry.asset_materialization for r in records if r.event_log_entry.run_id == run_id]
+    return {m.partition: {k: v.value for k, v in m.metadata.items()} for m in found}
+
+
+def test_a_range_lands_and_crawls_in_one_run_each_day_with_its_own_figures(defs, instance, data_dir):
+    """A backfill's range is one run (no process and code load per day); each day's materialization
+    carries that day's rows, counted here from the lake's files."""
+    from zfish_assets.tools.runs import land_and_crawl_range
+
+    days = days_between("2025-05-05", "2025-05-09")  # labels arrive from 05-07: days with and without outcomes
+    run = land_and_crawl_range(defs, instance, days[0], days[-1])
+    assert run.success and run.checks and all(c.passed for c in run.checks), run.checks
+    lake = data_dir / "lake" / "use-cases/fish-demo"
+    for table in ("observations", "outcomes"):
+        per_day = {d: sum(1 for f in (lake / table / f"day={d}").glob("*.json")
+                          for line in f.read_text().splitlines() if line.strip()) for d in days}
+        landed = _materializations(instance, f"raw_{table}", run.run_id)
+        crawled = _materializations(instance, table, run.run_id)
+        assert set(landed) == set(crawled) == set(days)
+        assert {d: m["dagster/partition_row_count"] for d, m in landed.items()} == per_day
+        assert {d: m["dagster/partition_row_count"] for d, m in crawled.items()} == per_day
+        assert sorted(defs.resources["catalog"].partition_parameters(table)) == [d for d in days if per_day[d]]
+
+
+def test_a_failing_day_of_a_range_names_itself_and_keeps_the_days_before_it(defs, instance, data_dir):
+    """The days are independent: a day whose crawl fails (its quarantine ledger cannot be written) fails
+    the run naming it, and the days crawled before it are recorded as materialized; a rerun once the
+    fault is gone completes the range."""
+    from zfish_assets.tools.runs import land_and_crawl_range
+
+    blocked = data_dir / "lake" / "use-cases/fish-demo/quarantine/observations/day=2025-04-07/quarantine.jsonl"
+    (blocked / "in-the-way").mkdir(parents=True)  # a folder where the day's ledger must go
+    run = land_and_crawl_range(defs, instance, "2025-04-05", "2025-04-09", raise_on_error=False)
+    assert not run.success
+    assert "day=2025-04-07 failed (3 of 5 days" in _failure_text(instance, run.run_id)
+    assert sorted(_materializations(instance, "raw_observations", run.run_id)) == days_between("2025-04-05", "2025-04-09")
+    assert sorted(_materializations(instance, "observations", run.run_id)) == ["2025-04-05", "2025-04-06"]
+    shutil.rmtree(blocked)
+    rerun = land_and_crawl_range(defs, instance, "2025-04-05", "2025-04-09")
+    assert rerun.success and sorted(defs.resources["catalog"].partition_parameters("observations")) == \
+        days_between("2025-04-05", "2025-04-09")
+
+
+def _failure_text(instance, run_id: str) -> str:
+    """The run's step failure, its whole error chain with notes, as the UI shows it."""
+    from dagster import DagsterEventType
+
+    text = []
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
+        error = record.dagster_event.step_failure_data.error
+        while error is not None:
+            text.append(error.to_string())
+            error = error.cause
+    return "\n".join(text)

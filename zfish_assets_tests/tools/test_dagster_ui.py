@@ -175,6 +175,10 @@ def test_backfill_from_the_ui_gives_60_rows_and_passing_checks(dev):
     # The joined asset ran once over the whole range (single-run policy), not once per day.
     join_runs = [r for r in runs if {t["key"]: t["value"] for t in r["tags"]}.get("dagster/asset_partition_range_end")]
     assert len(join_runs) == 1
+    # Landing and crawling too: the range in one run (or as many as Dagster groups them in), not a run per day.
+    ranges = {({t["key"]: t["value"] for t in r["tags"]}.get("dagster/asset_partition_range_start"),
+               {t["key"]: t["value"] for t in r["tags"]}.get("dagster/asset_partition_range_end")) for r in runs}
+    assert ranges == {(days[0], days[-1])} and len(runs) <= 3, [r["tags"] for r in runs]
 
     rows = _joined_rows(dev)
     assert len(rows) == 60 and len({r["image_id"] for r in rows}) == 60
