@@ -22,7 +22,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from threading import Event
 from typing import Any
-from urllib.parse import quote
 
 from dagster import DagsterExecutionInterruptedError, PipesClientCompletedInvocation, open_pipes_session
 from dagster_aws.pipes import (
@@ -34,30 +33,13 @@ from dagster_aws.pipes import (
 from dagster_aws.pipes.message_readers import get_log_events
 from dagster_pipes import PIPES_PROTOCOL_VERSION_FIELD
 
+from zfish_assets.backends.glue_runs import RUN_KEY_ARGUMENT, GlueJobError, job_run_links
 from zfish_assets.backends.polling import PollTimeout, poll_until
 
-RUN_KEY_ARGUMENT = "--zfish-run-key"
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED")
 OUTPUT_GRACE_S = 10.0
 """How long the output's reader waits, after the run ended, for the job's last lines (CloudWatch
 ingests with a delay): dagster's own wait after a session (`WAIT_FOR_LOGS_AFTER_EXECUTION_INTERVAL`)."""
-
-
-class GlueJobError(RuntimeError):
-    """The Glue job run failed, timed out, or was refused before starting."""
-
-
-def job_run_links(job_name: str, run_id: str, region: str, log_group_prefix: str | None = None) -> str:
-    """Where to read a run's logs: Glue 5.0 writes the driver's and executors' system logs to
-    `<prefix>/error` and the script's stdout/stderr to `<prefix>/output` (prefix `/aws-glue/jobs`
-    unless the job sets `--custom-logGroup-prefix`), in streams named after the run id."""
-    prefix = (log_group_prefix or "/aws-glue/jobs").rstrip("/")
-    return f"logs: CloudWatch {prefix}/output and {prefix}/error, streams {run_id}*; console: {console_url(job_name, run_id, region)}"
-
-
-def console_url(job_name: str, run_id: str, region: str) -> str:
-    return (f"https://{region}.console.aws.amazon.com/gluestudio/home?region={region}"
-            f"#/job/{quote(job_name, safe='')}/run/{run_id}")
 
 
 def forward_log_line(line: str, stream) -> None:

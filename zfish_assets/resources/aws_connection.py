@@ -1,9 +1,13 @@
 """Where zfish's AWS clients connect: one region and one optional endpoint, stated once for every service.
 
 Every AWS resource (`S3Lake`, `GlueCatalog`, `GlueJobEngine`, `AthenaQuery`, and the local
-engine's s3a) holds the same `AWSConnection`: dagster-aws's `ResourceWithBoto3Configuration`
-(region, endpoint, profile, SSL, retries), whose S3 clients are made by dagster-aws's
-`S3Resource`. Its credential fields must stay empty: credentials come from boto3's own chain (the
+engine's s3a) holds the same `AWSConnection`: the fields of dagster-aws's
+`ResourceWithBoto3Configuration` (region, endpoint, profile, SSL, retries, the same names, types
+and defaults: a test holds them equal), whose S3 clients are made by dagster-aws's `S3Resource`.
+The fields are declared here rather than inherited because importing dagster-aws costs every
+process 0.9 s (its package imports its components, and with them Dagster's test utilities and
+alembic: measured with `python -X importtime`), which a local deployment, never making an AWS
+client, would pay on each code load, run and command; dagster-aws is imported with the first client. Its credential fields must stay empty: credentials come from boto3's own chain (the
 environment, a profile, the instance or job role) and never reach config, logs or metadata; a
 value there is refused, naming the field. Each request is retried by botocore's `standard` retry
 mode (throttling, 5xx, dropped connections; `max_attempts`, default `AWS_MAX_ATTEMPTS`, else 3
@@ -28,8 +32,7 @@ import functools
 import os
 from typing import Any
 
-from dagster_aws.s3 import S3Resource
-from dagster_aws.utils import ResourceWithBoto3Configuration
+from dagster import ConfigurableResource
 from pydantic import Field, model_validator
 
 from glue_scripts.zfish_etl.aws import encrypt_writes
@@ -39,11 +42,17 @@ from zfish_assets import settings
 CREDENTIAL_FIELDS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 
 
-class AWSConnection(ResourceWithBoto3Configuration):
+class AWSConnection(ConfigurableResource):
     """The region and endpoint of every AWS client of a deployment (`ZFISH_AWS_REGION`, `ZFISH_AWS_ENDPOINT_URL`)."""
 
     region_name: str | None = Field(default="", description=settings.AWS_REGION.description)
     endpoint_url: str | None = Field(default="", description=settings.AWS_ENDPOINT_URL.description)
+    profile_name: str | None = Field(default=None, description="The AWS profile of the boto3 session (none: boto3's chain).")
+    use_ssl: bool = Field(default=True, description="Whether clients use SSL.")
+    verify: bool | None = Field(default=True, description="Whether clients verify SSL certificates.")
+    aws_access_key_id: str | None = Field(default=None, description="Refused when set: credentials come from boto3's chain.")
+    aws_secret_access_key: str | None = Field(default=None, description="Refused when set: credentials come from boto3's chain.")
+    aws_session_token: str | None = Field(default=None, description="Refused when set: credentials come from boto3's chain.")
     kms_key_arn: str = Field(default="", description=settings.KMS_KEY_ARN.description)
     # botocore's own variable and default, so a deployment (or a test) that sets it is obeyed.
     max_attempts: int = Field(default_factory=lambda: int(os.environ.get("AWS_MAX_ATTEMPTS") or 3),
@@ -104,6 +113,7 @@ def aws_client(service: str, region: str, endpoint_url: str, kms_key_arn: str = 
     """
     import boto3
     from botocore.config import Config
+    from dagster_aws.s3 import S3Resource
 
     max_attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS") or 3)
     if service == "s3":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from dagster import AssetExecutionContext, ConfigurableResource, OutputContext, get_dagster_logger
 from pydantic import Field
@@ -16,7 +17,7 @@ from pydantic import Field
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult
 from zfish_assets import settings
 from zfish_assets.backends.job_code import CodeIntegrityError, verify_job_code
-from zfish_assets.backends.glue_pipes import RUN_KEY_ARGUMENT, GlueJobError, GlueRunClient, job_run_links  # noqa: F401
+from zfish_assets.backends.glue_runs import GlueJobError
 from zfish_assets.resources.aws_connection import AWSConnection, aws_credentials
 from zfish_assets.backends.spark_session import (
     SparkEnvironmentError,
@@ -31,6 +32,9 @@ from zfish_assets.backends.spark_session import (
     s3a_conf,
 )
 from zfish_assets.backends.connect_server import resolve_remote
+
+if TYPE_CHECKING:
+    from zfish_assets.backends.glue_pipes import GlueRunClient
 
 
 class Engine(ConfigurableResource, ABC):
@@ -141,6 +145,8 @@ class GlueJobEngine(Engine):
 
     def pipes_client(self) -> GlueRunClient:
         """A Pipes client for one run (its message reader follows one run's stream)."""
+        from zfish_assets.backends.glue_pipes import GlueRunClient  # here: a code load needs no dagster-aws
+
         glue = self._glue_client()
         bucket, _, prefix = self.context_prefix.removeprefix("s3://").partition("/")
         return GlueRunClient(glue=glue, s3=self._client("s3"), logs=self._client("logs"), context_bucket=bucket,

@@ -45,8 +45,9 @@ def test_a_code_load_warns_of_nothing(tmp_path):
 
 def test_a_code_load_imports_no_data_library(tmp_path):
     """A code load (each run's process, `dg dev`, the daemon) builds every definition without importing
-    the libraries that only reading or writing data needs (`zfish_assets.lazy`)."""
-    heavy = ("pyarrow", "pandas", "numpy", "duckdb", "hudi", "pyspark", "py4j")
+    the libraries that only reading or writing data needs (`zfish_assets.lazy`), nor dagster-aws, which
+    only an AWS client needs (`resources/aws_connection.py`)."""
+    heavy = ("pyarrow", "pandas", "numpy", "duckdb", "hudi", "pyspark", "py4j", "dagster_aws", "alembic")
     load = ("import sys\nfrom zfish_assets.definitions import defs\ndefs.get_repository_def().load_all_definitions()\n"
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
     env = {**os.environ, "ZFISH_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
