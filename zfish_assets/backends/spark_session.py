@@ -42,6 +42,7 @@ class SparkSettings:
     jars_dir: Path = field(default_factory=settings.jars_dir)
     with_s3a: bool = False
     extra_conf: tuple[tuple[str, str], ...] = ()
+    archive_classes_to: Path | None = None  # make the class archive there as the JVM exits (`class_archive.py`)
 
     @classmethod
     def from_env(cls) -> "SparkSettings":
@@ -130,7 +131,8 @@ def spark_conf(spark_settings: SparkSettings, long_lived: bool = False) -> dict[
         **SESSION_CONF,
         # UTC everywhere; self-attach lets Hudi size objects without printing a warning per write.
         "spark.driver.extraJavaOptions": f"{jit}-Duser.timezone=UTC -Djdk.attach.allowAttachSelf=true "
-        f"-Djol.skipHotspotSAAttach=true -Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
+        f"-Djol.skipHotspotSAAttach=true -Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()} "
+        f"{class_sharing(spark_settings)}".rstrip(),
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.shuffle.partitions": cores,
         "spark.default.parallelism": cores,
@@ -145,6 +147,16 @@ def spark_conf(spark_settings: SparkSettings, long_lived: bool = False) -> dict[
         conf["spark.pyspark.python"] = sys.executable
     conf.update(dict(spark_settings.extra_conf))
     return conf
+
+
+def class_sharing(spark_settings: SparkSettings) -> str:
+    """The driver's class archive option: make it (`archive_classes_to`), else map this machine's if made."""
+    from zfish_assets.backends.class_archive import QUIET, archive_path, sharing_option
+
+    if spark_settings.archive_classes_to is not None:
+        return f"-XX:ArchiveClassesAtExit={spark_settings.archive_classes_to} {QUIET}"
+    java = jdk_tool("java")
+    return sharing_option(archive_path(java, spark_settings.jars_dir)) if java else ""
 
 
 def remote_url() -> str:

@@ -33,6 +33,19 @@ def warm_up(url: str, folder: Path) -> float:
     """Run the two evenings on the server at `url` in a session of their own, in `folder` (removed
     afterwards); the seconds they took."""
     from pyspark.sql import SparkSession
+
+    began = time.perf_counter()
+    spark = SparkSession.builder.remote(url).create()
+    try:
+        run_evenings(spark, folder)
+    finally:
+        spark.stop()
+    return time.perf_counter() - began
+
+
+def run_evenings(spark, folder: Path) -> None:
+    """The two evenings' steps on `spark` (a Connect client, or a run's own session: `class_archive.py`),
+    on a table in `folder`, removed afterwards."""
     from pyspark.sql import functions as F
 
     from glue_scripts.joined_fish_data import count_run
@@ -42,9 +55,7 @@ def warm_up(url: str, folder: Path) -> float:
     from glue_scripts.zfish_etl.table_keys import write_table_keys
     from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
 
-    began = time.perf_counter()
     table = str(folder / TABLE)
-    spark = SparkSession.builder.remote(url).create()
     try:
         for observation_rows, outcome_rows in _EVENINGS:
             observations = spark.createDataFrame(observation_rows, _OBSERVATIONS).persist(KEPT)
@@ -64,6 +75,4 @@ def warm_up(url: str, folder: Path) -> float:
             write_table_keys(spark, table, counts.rows_per_day())
             release((gone, to_write, labeled, observations, outcomes))
     finally:
-        spark.stop()
         shutil.rmtree(folder, ignore_errors=True)  # the table and its key digests beside it
-    return time.perf_counter() - began
