@@ -1,4 +1,5 @@
-"""Warming a new warm engine: two small evenings of the job's own steps, run once when the server starts.
+"""Warming a JVM with two small evenings of the job's own steps: a new warm engine's, once when the
+server starts, and the one that makes Spark's class archive (`class_archive.py`; `main`).
 
 A new Spark Connect server is a long-lived JVM, but at first as cold as a run's own: its first Hudi
 commit and delete, its first read of a Hudi table and its first plan of each shape pay class
@@ -12,7 +13,11 @@ one counting action, an upsert, a delete and the key digests, as `joined_fish_da
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,3 +81,52 @@ def run_evenings(spark, folder: Path) -> None:
             release((gone, to_write, labeled, observations, outcomes))
     finally:
         shutil.rmtree(folder, ignore_errors=True)  # the table and its key digests beside it
+
+
+def make_archive(timeout_s: float = 600) -> Path | None:
+    """The archive for this machine's Spark settings, made if missing (a JVM running `run_evenings`,
+    in a process of its own: the JVM writes the archive as it exits). None when Spark cannot start."""
+    from zfish_assets.backends.class_archive import archive_path
+    from zfish_assets.backends.spark_session import SparkSettings, jdk_tool
+
+    spark_settings = SparkSettings.from_env()
+    java = jdk_tool("java")
+    if java is None:
+        return None
+    target = archive_path(java, spark_settings.jars_dir)
+    if target.is_file():
+        return target
+    partial = target.with_name(f".{target.name}.{os.getpid()}")
+    subprocess.run([sys.executable, "-m", "zfish_assets.backends.warm_up", "--dump", str(partial)], check=True, timeout=timeout_s)
+    partial.replace(target)  # whole or not at all: a reader never maps a half-written archive
+    return target
+
+
+def _dump(partial: Path) -> None:
+    """In a process of its own: a session whose JVM archives its classes into `partial` at exit, the two
+    evenings on it, then the JVM stopped and waited for (it writes the archive as it exits)."""
+    from zfish_assets.backends.spark_session import SparkSettings, get_spark_session
+
+    spark = get_spark_session(SparkSettings(master="local[2]", archive_classes_to=partial))
+    run_evenings(spark, Path(tempfile.mkdtemp(prefix="zfish-classes-")))
+    gateway = spark.sparkContext._gateway
+    spark.stop()
+    gateway.proc.stdin.close()  # PySpark's gateway JVM exits when its stdin closes
+    gateway.proc.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--dump"]:
+        _dump(Path(argv[1]))
+        return
+    try:
+        made = make_archive()
+    except (subprocess.SubprocessError, OSError) as exc:  # an archive only speeds a start: never blocks one
+        print(f"Spark's class archive not made ({exc}): sessions start without it", file=sys.stderr)
+        return
+    print(f"Spark's class archive: {made}" if made else "Spark's class archive: no Java, none made")
+
+
+if __name__ == "__main__":
+    main()
