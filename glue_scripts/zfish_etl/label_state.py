@@ -111,11 +111,6 @@ def label_day_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in sorted(days.items())}
 
 
-def stored_label_days(rows: DataFrame) -> dict[str, list[str]]:
-    """`label_days` of `rows` (columns `outcome_day`, `day`), read from Spark."""
-    return label_day_pairs((r["outcome_day"], r["day"]) for r in rows.select("outcome_day", "day").distinct().collect())
-
-
 def merged(*maps: dict[str, list[str]]) -> dict[str, list[str]]:
     out: dict[str, set[str]] = {}
     for m in maps:
@@ -146,13 +141,11 @@ class StaleLabelScan:
     days: list[str] | None  # the image days to scan; None: every older day
     relabeled: frozenset[str] | None = None  # the fish labeled on the days changed since `previous` (None: no state)
 
-    def next_state(self, stored: DataFrame | None, written: dict[str, list[str]]) -> LabelState:
+    def next_state(self, stored: dict[str, list[str]], written: dict[str, list[str]]) -> LabelState:
         """The state this run's commit records: these labels, and where the rows of each label day live
-        (the previous commit's pairs, else every stored row's, plus `written`: those of the rows written)."""
-        if self.previous is not None:
-            known = self.previous.label_days
-        else:
-            known = stored_label_days(stored) if stored is not None else {}
+        (the previous commit's pairs, else `stored`: every stored row's, plus `written`: those of the rows
+        written). The run collects `stored` with its counts, and only when there is no previous state."""
+        known = self.previous.label_days if self.previous is not None else stored
         return LabelState(outcome_days=self.digests, label_days=merged(known, written))
 
 

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from glue_scripts.zfish_etl.label_state import LabelState, changed_days, outcome_days
+from glue_scripts.zfish_etl.label_state import LabelState, StaleLabelScan, changed_days, outcome_days
 
 OUTCOMES = "fish_id string, condition_developed boolean, day string"
 DAYS = ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"]
@@ -49,3 +49,29 @@ def test_without_a_state_nothing_is_compared(spark):
     assert found.digests == spelled_as_recorded(spark, rows)
     assert found.relabeled is None and found.fish_days == {}
 
+
+STORED = "image_id string, day string, outcome_day string"
+stored_rows = st.lists(st.tuples(st.sampled_from(["w1", "w2", "w3"]), st.sampled_from(DAYS[:3]), st.sampled_from(DAYS)),
+                       max_size=10)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=stored_rows)
+def test_the_counts_collect_every_stored_rows_label_days_when_there_is_no_state(spark, rows):
+    """The first recording run's label state: the stored rows' (label day -> image days), from the counting action."""
+    from glue_scripts.joined_fish_data import count_run, labels_to_record
+
+    stored = spark.createDataFrame(rows, STORED)
+    observations = spark.createDataFrame([("w1", "2025-01-01")], "image_id string, day string")
+    without_state = StaleLabelScan(previous=None, digests={}, days=None)
+    counts = count_run(observations, None, None, None, None, labels_to_record(without_state, stored))
+    expected: dict[str, set[str]] = {}
+    for _, day, label_day in rows:
+        expected.setdefault(label_day, set()).add(day)
+    assert counts.stored_label_days() == {k: sorted(v) for k, v in expected.items()}
+    assert without_state.next_state(counts.stored_label_days(), {DAYS[3]: [DAYS[0]]}).label_days == {
+        k: sorted(v | ({DAYS[0]} if k == DAYS[3] else set())) for k, v in (expected | {DAYS[3]: expected.get(
+            DAYS[3], set())}).items()}
+    # With a state the pairs carry over from it: the table is not read for them.
+    with_state = StaleLabelScan(previous=LabelState({}, {}), digests={}, days=[])
+    assert labels_to_record(with_state, stored) is None and labels_to_record(without_state, None) is None
