@@ -49,7 +49,7 @@ from glue_scripts.zfish_etl.late_labels import LatePlan, plan_late_labels
 from glue_scripts.zfish_etl.modes import JoinMode
 from glue_scripts.zfish_etl.pipes import dagster_pipes, report
 from glue_scripts.zfish_etl.read import read_days
-from glue_scripts.zfish_etl.session import KEPT, release
+from glue_scripts.zfish_etl.session import KEPT, releasing
 from glue_scripts.zfish_etl.table_keys import write_table_keys
 from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
 from glue_scripts.zfish_etl.write_errors import ensure_room, os_errors
@@ -290,10 +290,10 @@ def run_holding(spark: SparkSession, args: JobArgs, still_held: Callable[[], Non
             if to_write is not None and counts.observations else (Commit({}), {})
         still_held()
         deleted = delete_gone(args, gone, counts, extra) if gone is not None else Commit({})
-        release((gone, to_write, labeled, observations, outcomes))
-        result = job_result(args, counts.observations, counts.labeled, plan, upserted, deleted)
-        write_table_keys(spark, args.target_path, result.partitions_touched)
-        update_index(args.target_path, plan.index, plan.keys, plan.new_entries(counts))
+        with releasing((gone, to_write, labeled, observations, outcomes)):
+            result = job_result(args, counts.observations, counts.labeled, plan, upserted, deleted)
+            write_table_keys(spark, args.target_path, result.partitions_touched)
+            update_index(args.target_path, plan.index, plan.keys, plan.new_entries(counts))
     return result
 
 
