@@ -13,8 +13,10 @@ the day's current base files and finds no digest under their fingerprint (a comm
 writer that keeps no digests, a run that died between its commit and its digests) reads the day
 from the table instead. A stale digest is never consulted, whichever writer made the table.
 
-The job writes the digests of the days its commits touched, right after them (`write_table_keys`);
-the same hash is spelled three ways here (Spark, DuckDB, Python), one definition each, checked
+The job writes the digests of the days its commits touched, right after them (`write_table_keys`):
+it reads the days' current base files, itself when they are small, else through a Spark action.
+Either way a digest holds the keys of exactly the files its name fingerprints, so a slice chosen
+otherwise than the reader's only leaves it unused. The same hash is spelled three ways here (Spark, DuckDB, Python), one definition each, checked
 against each other by the tests.
 """
 
