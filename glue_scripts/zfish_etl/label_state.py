@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
 
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.hudi import commit_metadata, completed_instants
@@ -64,9 +63,6 @@ class OutcomeDays:
     relabeled: frozenset[str] | None  # the fish labeled on a day new or changed since then (None: no previous state)
 
 
-_PREVIOUS = StructType([StructField("day", StringType()), StructField("_previous", StringType())])
-
-
 def outcome_days(outcomes: DataFrame, previous: dict[str, str] | None) -> OutcomeDays:
     """Per outcome day, in one Spark action (each has a fixed cost of 0.2-3 s here, docs/performance.md): a
     digest of its labels (rows, and two order-free folds of a hash of each row) and, given the `previous`
@@ -86,9 +82,11 @@ def outcome_days(outcomes: DataFrame, previous: dict[str, str] | None) -> Outcom
         fish = outcomes.where(F.col("fish_id").isNotNull()).select("fish_id", "day").distinct()
         linked = fish.join(fish.withColumnRenamed("day", "linked"), "fish_id").groupBy("day").agg(
             F.collect_set("linked").alias("fish_days"), F.collect_set("fish_id").alias("fish"))
-        before = outcomes.sparkSession.createDataFrame(sorted(previous.items()), _PREVIOUS)
-        changed = F.col("_previous").isNull() | (F.col("_previous") != F.col("digest"))
-        per_day = per_day.join(linked, "day", "left").join(before, "day", "left").select(
+        # The previous digests as a literal map, not a frame to join: a join adds a broadcast stage to the action.
+        before = F.try_element_at(F.create_map(*[F.lit(v) for item in sorted(previous.items()) for v in item]),
+                                  F.col("day")) if previous else F.lit(None).cast("string")
+        changed = before.isNull() | (before != F.col("digest"))
+        per_day = per_day.join(linked, "day", "left").select(
             "day", "digest", "fish_days", F.when(changed, F.col("fish")).alias("fish"))
     rows = per_day.collect()
     digests = {r["day"]: r["digest"] for r in rows}
