@@ -49,7 +49,7 @@ from glue_scripts.zfish_etl.late_labels import LatePlan, plan_late_labels
 from glue_scripts.zfish_etl.modes import JoinMode
 from glue_scripts.zfish_etl.pipes import dagster_pipes, report
 from glue_scripts.zfish_etl.read import read_days
-from glue_scripts.zfish_etl.session import KEPT, release
+from glue_scripts.zfish_etl.session import KEPT, releasing
 from glue_scripts.zfish_etl.table_keys import write_table_keys
 from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
 from glue_scripts.zfish_etl.write_errors import ensure_room, os_errors
@@ -149,6 +149,7 @@ class RunCounts:
     to_write: dict[tuple[str, str], int]
     to_delete: dict[str, int]
     fish: dict[tuple[str, str], int] = field(default_factory=dict)  # images per (day, fish) of the days to index
+    stored_labels: dict[tuple[str, str], int] = field(default_factory=dict)  # stored rows per (day, label day)
 
     def rows_per_day(self) -> dict[str, int]:
         per_day: dict[str, int] = {}
@@ -160,28 +161,34 @@ class RunCounts:
         """The (label day -> image days) pairs of the rows to write, as the label state records them."""
         return label_day_pairs((outcome_day, day) for day, outcome_day in self.to_write)
 
+    def stored_label_days(self) -> dict[str, list[str]]:
+        """The (label day -> image days) pairs of the stored rows counted (`count_run`'s `stored_labels`)."""
+        return label_day_pairs((outcome_day, day) for day, outcome_day in self.stored_labels)
+
 
 def count_run(observations: DataFrame, labeled: DataFrame | None, to_write: DataFrame | None,
-              gone: DataFrame | None, to_index: list[str] | None = None) -> RunCounts:
+              gone: DataFrame | None, to_index: list[str] | None = None,
+              stored_labels: DataFrame | None = None) -> RunCounts:
     """The run's counts in one Spark action, which also computes the persisted frames it counts.
 
     Each action has a fixed cost (planning, scheduling: 0.2-3 s each here, docs/performance.md) far above
     what 10^3 rows take, so the observations, the labeled rows, the rows to write, the keys to
-    delete and the images per fish of the days `to_index` are counted together, grouped as the run
-    needs them.
+    delete, the images per fish of the days `to_index` and the rows of `stored_labels` (the stored
+    table, when the label state must record where every stored row's label day lives) are counted
+    together, grouped as the run needs them.
     """
     null = F.lit(None).cast("string")
     parts = [df.groupBy().count().select(F.lit(of).alias("of"), null.alias("day"), null.alias("key"), "count")
              for of, df in (("observations", observations), ("labeled", labeled)) if df is not None]
     grouped = [("to_write", to_write, "outcome_day"), ("to_delete", gone, None),
                ("fish", observations.where(F.col("day").isin(to_index) & F.col("fish_id").isNotNull())
-                if to_index else None, "fish_id")]
+                if to_index else None, "fish_id"), ("stored_labels", stored_labels, "outcome_day")]
     parts += [df.groupBy("day", *[by] * (by is not None)).count().select(
         F.lit(of).alias("of"), "day", (F.col(by) if by else null).alias("key"), "count")
         for of, df, by in grouped if df is not None]
     # `a.unionByName`, not `DataFrame.unionByName`: on Spark Connect the frames are another class.
     rows = reduce(lambda a, b: a.unionByName(b), parts).collect()
-    names = ("observations", "labeled", "to_write", "to_delete", "fish")
+    names = ("observations", "labeled", "to_write", "to_delete", "fish", "stored_labels")
     of = {name: [r for r in rows if r["of"] == name] for name in names}
     return RunCounts(  # int(): Spark Connect 3.5 counts through pandas (numpy.int64)
         observations=sum(int(r["count"]) for r in of["observations"]),
@@ -189,7 +196,16 @@ def count_run(observations: DataFrame, labeled: DataFrame | None, to_write: Data
         to_write={(r["day"], r["key"]): int(r["count"]) for r in of["to_write"]},
         to_delete={r["day"]: int(r["count"]) for r in of["to_delete"]},
         fish={(r["day"], r["key"]): int(r["count"]) for r in of["fish"]},
+        stored_labels={(r["day"], r["key"]): int(r["count"]) for r in of["stored_labels"]},
     )
+
+
+def labels_to_record(scan: StaleLabelScan | None, stored: DataFrame | None) -> DataFrame | None:
+    """The stored rows whose (image day, label day) pairs the label state records from the table (`count_run`
+    counts them): all of them when the last commit recorded no state, else none (its pairs carry over)."""
+    if scan is None or scan.previous is not None or stored is None:
+        return None
+    return stored.select("day", "outcome_day")
 
 
 def read_sources(spark: SparkSession, args: JobArgs) -> tuple[CatalogTable, DataFrame | None, DataFrame | None]:
@@ -219,7 +235,7 @@ class Commit:
     stats: CommitStats | None = None
 
 
-def upsert_changes(args: JobArgs, to_write: DataFrame, counts: RunCounts, stored: DataFrame | None,
+def upsert_changes(args: JobArgs, to_write: DataFrame, counts: RunCounts,
                    scan: StaleLabelScan | None) -> tuple[Commit, dict[str, str]]:
     """Upsert the rows to write (no commit when `counts` found none).
 
@@ -227,7 +243,8 @@ def upsert_changes(args: JobArgs, to_write: DataFrame, counts: RunCounts, stored
     the next evening's stale-label scan.
     """
     rows_per_day = counts.rows_per_day()
-    extra = {LABEL_STATE_KEY: scan.next_state(stored, counts.label_days()).to_json()} if scan is not None else {}
+    extra = {LABEL_STATE_KEY: scan.next_state(counts.stored_label_days(), counts.label_days()).to_json()} \
+        if scan is not None else {}
     stats = upsert(to_write, args.target_path, args.target_table, args.database, extra) if rows_per_day else None
     return Commit(rows_per_day, stats), extra
 
@@ -264,19 +281,19 @@ def run_holding(spark: SparkSession, args: JobArgs, still_held: Callable[[], Non
     to_write = rows_to_write(args, labeled, stored, days) if labeled is not None else None
     gone = keys_to_delete(stored, labeled, days) if stored is not None else None
     # Computed here, before the upsert rewrites the files `stored` reads.
-    counts = count_run(observations, labeled, to_write, gone, plan.to_index())
+    counts = count_run(observations, labeled, to_write, gone, plan.to_index(), labels_to_record(scan, stored))
     ensure_room(args.target_path, set(counts.rows_per_day()) | set(counts.to_delete))
     with os_errors(args.target_path):
         still_held()
         # No observation: no row is labeled (and every stored row of `days` is gone).
-        upserted, extra = upsert_changes(args, to_write, counts, stored, scan) \
+        upserted, extra = upsert_changes(args, to_write, counts, scan) \
             if to_write is not None and counts.observations else (Commit({}), {})
         still_held()
         deleted = delete_gone(args, gone, counts, extra) if gone is not None else Commit({})
-        release((gone, to_write, labeled, observations, outcomes))
-        result = job_result(args, counts.observations, counts.labeled, plan, upserted, deleted)
-        write_table_keys(spark, args.target_path, result.partitions_touched)
-        update_index(args.target_path, plan.index, plan.keys, plan.new_entries(counts))
+        with releasing((gone, to_write, labeled, observations, outcomes)):
+            result = job_result(args, counts.observations, counts.labeled, plan, upserted, deleted)
+            write_table_keys(spark, args.target_path, result.partitions_touched)
+            update_index(args.target_path, plan.index, plan.keys, plan.new_entries(counts))
     return result
 
 

@@ -54,24 +54,51 @@ class LabelState:
         return cls(outcome_days=doc["outcome_days"], label_days=doc["label_days"])
 
 
-def outcome_days(outcomes: DataFrame, with_fish_days: bool) -> tuple[dict[str, str], dict[str, list[str]]]:
+@dataclass(frozen=True)
+class OutcomeDays:
+    """The registered outcome days as read now (`outcome_days`)."""
+
+    digests: dict[str, str]  # day -> digest of its labels
+    fish_days: dict[str, list[str]]  # day -> the label days of its fish (asked for only with a previous state)
+    relabeled: frozenset[str] | None  # the fish labeled on a day new or changed since then (None: no previous state)
+
+
+def outcome_days(outcomes: DataFrame, previous: dict[str, str] | None) -> OutcomeDays:
     """Per outcome day, in one Spark action (each has a fixed cost of 0.2-3 s here, docs/performance.md): a
-    digest of its labels (rows, and two order-free folds of a hash of each row) and, when
-    `with_fish_days`, the days holding a label of a fish labeled on it (its fish's label days)."""
+    digest of its labels (rows, and two order-free folds of a hash of each row) and, given the `previous`
+    commit's digests, the days holding a label of a fish labeled on it (its fish's label days) and, of the
+    days whose digest is not the previous one, the fish labeled there (what late labels look for).
+
+    The digest is spelled by Spark, and the days whose fish are collected are compared there with
+    the same strings, so the fish collected are exactly those of the days `changed_days` names.
+    """
     row_hash = F.xxhash64("fish_id", "condition_developed")
     per_day = outcomes.groupBy("day").agg(
         F.count(F.lit(1)).alias("n"),
         F.sum(row_hash.bitwiseAND(F.lit(0xFFFFFFFF))).alias("s"),
         F.bit_xor(row_hash).alias("x"),
-    )
-    if with_fish_days:
+    ).select("day", F.concat_ws(":", "n", "s", "x").alias("digest"))
+    if previous is not None:
         fish = outcomes.where(F.col("fish_id").isNotNull()).select("fish_id", "day").distinct()
         linked = fish.join(fish.withColumnRenamed("day", "linked"), "fish_id").groupBy("day").agg(
-            F.collect_set("linked").alias("fish_days"))
-        per_day = per_day.join(linked, "day", "left")
+            F.collect_set("linked").alias("fish_days"), F.collect_set("fish_id").alias("fish"))
+        # The previous digests as a literal map, not a frame to join: a join adds a broadcast stage to the action.
+        before = F.try_element_at(F.create_map(*[F.lit(v) for item in sorted(previous.items()) for v in item]),
+                                  F.col("day")) if previous else F.lit(None).cast("string")
+        changed = before.isNull() | (before != F.col("digest"))
+        per_day = per_day.join(linked, "day", "left").select(
+            "day", "digest", "fish_days", F.when(changed, F.col("fish")).alias("fish"))
     rows = per_day.collect()
-    digests = {r["day"]: f"{r['n']}:{r['s']}:{r['x']}" for r in rows}
-    return digests, {r["day"]: sorted(r["fish_days"] or ()) for r in rows} if with_fish_days else {}
+    digests = {r["day"]: r["digest"] for r in rows}
+    if previous is None:
+        return OutcomeDays(digests, {}, None)
+    return OutcomeDays(digests, {r["day"]: sorted(r["fish_days"] or ()) for r in rows},
+                       frozenset(f for r in rows if r["fish"] is not None for f in r["fish"]))
+
+
+def changed_days(previous: LabelState, digests: dict[str, str]) -> list[str]:
+    """The outcome days new or changed since the `previous` state."""
+    return sorted(d for d, digest in digests.items() if previous.outcome_days.get(d) != digest)
 
 
 def label_day_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -80,11 +107,6 @@ def label_day_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     for label_day, day in pairs:
         days.setdefault(label_day, set()).add(day)
     return {k: sorted(v) for k, v in sorted(days.items())}
-
-
-def stored_label_days(rows: DataFrame) -> dict[str, list[str]]:
-    """`label_days` of `rows` (columns `outcome_day`, `day`), read from Spark."""
-    return label_day_pairs((r["outcome_day"], r["day"]) for r in rows.select("outcome_day", "day").distinct().collect())
 
 
 def merged(*maps: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -102,7 +124,7 @@ def days_to_scan(previous: LabelState | None, digests: dict[str, str],
     `fish_days`: each outcome day's fish's label days (`outcome_days`)."""
     if previous is None or set(previous.outcome_days) - set(digests):
         return None
-    changed = sorted(d for d, digest in digests.items() if previous.outcome_days.get(d) != digest)
+    changed = changed_days(previous, digests)
     # A changed day's rows (also labels it no longer holds), and every label day of its fish.
     label_days = {d for day in changed for d in fish_days.get(day, [])}
     return sorted({d for label_day in label_days | set(changed) for d in previous.label_days.get(label_day, [])})
@@ -115,14 +137,13 @@ class StaleLabelScan:
     previous: LabelState | None  # what the table's last commit recorded
     digests: dict[str, str]  # the outcome days as this run read them
     days: list[str] | None  # the image days to scan; None: every older day
+    relabeled: frozenset[str] | None = None  # the fish labeled on the days changed since `previous` (None: no state)
 
-    def next_state(self, stored: DataFrame | None, written: dict[str, list[str]]) -> LabelState:
+    def next_state(self, stored: dict[str, list[str]], written: dict[str, list[str]]) -> LabelState:
         """The state this run's commit records: these labels, and where the rows of each label day live
-        (the previous commit's pairs, else every stored row's, plus `written`: those of the rows written)."""
-        if self.previous is not None:
-            known = self.previous.label_days
-        else:
-            known = stored_label_days(stored) if stored is not None else {}
+        (the previous commit's pairs, else `stored`: every stored row's, plus `written`: those of the rows
+        written). The run collects `stored` with its counts, and only when there is no previous state."""
+        known = self.previous.label_days if self.previous is not None else stored
         return LabelState(outcome_days=self.digests, label_days=merged(known, written))
 
 
@@ -130,5 +151,6 @@ def plan_stale_label_scan(base_path: str, outcomes: DataFrame) -> StaleLabelScan
     """The scan for this run, from the table's last commit's recorded state and the labels read now."""
     instants = completed_instants(base_path)
     previous = LabelState.from_commit(commit_metadata(base_path, instants[-1])) if instants else None
-    digests, fish_days = outcome_days(outcomes, with_fish_days=previous is not None)
-    return StaleLabelScan(previous=previous, digests=digests, days=days_to_scan(previous, digests, fish_days))
+    found = outcome_days(outcomes, previous.outcome_days if previous is not None else None)
+    days = days_to_scan(previous, found.digests, found.fish_days)
+    return StaleLabelScan(previous=previous, digests=found.digests, days=days, relabeled=found.relabeled)

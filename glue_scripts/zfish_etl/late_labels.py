@@ -57,21 +57,6 @@ def index_days(spark: SparkSession, observations: CatalogTable, days: list[str],
         rows.unpersist()
 
 
-def changed_outcome_days(scan: StaleLabelScan) -> list[str] | None:
-    """The outcome days new or changed since the last commit's label state; None: every one (no state)."""
-    if scan.previous is None:
-        return None
-    return sorted(d for d, digest in scan.digests.items() if scan.previous.outcome_days.get(d) != digest)
-
-
-def relabeled_fish(outcomes: DataFrame, changed: list[str] | None) -> set[str] | None:
-    """The fish with a label on the `changed` outcome days (None: every fish, not collected)."""
-    if changed is None:
-        return None
-    rows = outcomes.where(F.col("day").isin(changed) & F.col("fish_id").isNotNull()).select("fish_id").distinct()
-    return {r["fish_id"] for r in rows.collect()}
-
-
 def lacking_days(spark: SparkSession, wanted: pa.Table, outcomes: DataFrame, stored: DataFrame) -> list[str]:
     """The days of `wanted` (index entries) where the table does not hold each image of a labeled fish
     with its latest label and label day: fewer or more rows of that fish there, or another label."""
@@ -99,8 +84,7 @@ def plan_late_labels(spark: SparkSession, range_days: list[str], observations: C
     known = index.indexed_days(keys)
     missing = [d for d in outside if keys[d] is not None and d not in known]
     fresh = index_days(spark, observations, missing, keys)
-    changed = changed_outcome_days(scan)
-    fish = relabeled_fish(outcomes, changed) if changed != [] else set()
+    fish = scan.relabeled  # None: no state, so every fish
     if fish == set():
         return LatePlan([], missing, fresh)
     entries = pa.concat_tables([index.current(keys), fresh])

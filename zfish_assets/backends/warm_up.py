@@ -66,7 +66,7 @@ def run_evenings(spark, folder: Path) -> None:
             observations = spark.createDataFrame(observation_rows, _OBSERVATIONS).persist(KEPT)
             outcomes = spark.createDataFrame(outcome_rows, _OUTCOMES).persist(KEPT)
             stored = read_table(spark, table)
-            outcome_days(outcomes, with_fish_days=stored is not None)
+            outcome_days(outcomes, {} if stored is not None else None)
             if stored is not None:
                 stale_label_days(stored.where(F.col("day") < "2025-01-02"), outcomes).collect()
             labeled = join_labeled(observations, outcomes).persist(KEPT)

@@ -109,3 +109,44 @@ def test_spark_hashes_keys_as_python_does(spark):
     rows = spark.createDataFrame([(i, k) for i, k in enumerate(keys)], "i int, k string") \
         .select("i", key_hash_column(F.col("k")).alias("h")).collect()
     assert {r["i"]: r["h"] for r in rows} == {i: key_hash(k) for i, k in enumerate(keys)}
+
+
+def digests_written(root) -> dict[tuple[str, str], list[int]]:
+    """(day, files) -> the sorted hashes of each digest under `root`."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for path in sorted(root.glob("day=*/files=*/*.parquet")):
+        key = (path.parent.parent.name.removeprefix("day="), path.parent.name.removeprefix("files="))
+        found.setdefault(key, []).extend(pq.read_table(path).column("key_hash").to_pylist())
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def test_small_days_are_hashed_by_the_job_as_spark_hashes_them_named_by_the_files_hudi_reads(
+        spark, tmp_path, monkeypatch):
+    """The job hashes small days itself: the same digests as its Spark action writes, under the name of the
+    file slices hudi-rs (the checks' reader) finds current, after upserts and a delete rewrote some files."""
+    from datetime import datetime
+
+    from glue_scripts.zfish_etl import table_keys
+    from glue_scripts.zfish_etl.hudi import delete, upsert
+    from zfish_assets.backends.key_digests import repeated_key_days
+
+    schema = "image_id string, timestamp timestamp, day string"
+    table = f"file://{tmp_path / 't'}"  # as the job names a local table (and hudi-rs reads it)
+    at = datetime(2025, 4, 5, 10)
+    upsert(spark.createDataFrame([(f"w{i}", at, DAYS[i % 3]) for i in range(9)], schema), table, "t", "default")
+    upsert(spark.createDataFrame([("w0", at, DAYS[0]), ("w9", at, DAYS[1])], schema), table, "t", "default")
+    delete(spark.createDataFrame([("w2", at, DAYS[2])], schema), table, "t", "default")
+    days = DAYS[:3]
+    root = tmp_path / "t.keys" / table_keys.DIGEST_VERSION
+    assert table_keys.keys_root(table) == f"file://{root}"
+
+    table_keys.write_table_keys(spark, table, days)  # ~1 KB a day: hashed here
+    here = digests_written(root)
+    monkeypatch.setattr(table_keys, "DRIVER_KEYS_BYTES", -1)  # every day by Spark's action
+    table_keys.write_table_keys(spark, table, days)
+
+    assert here == digests_written(root) and len(here) == 3
+    assert sorted(h for hashes in here.values() for h in hashes) == sorted(
+        key_hash(f"w{i}") for i in range(10) if i != 2)
+    found = repeated_key_days(table, {}, None)
+    assert (found.from_digests, found.from_table, found.days) == (3, [], [])
