@@ -26,7 +26,7 @@ from glue_scripts.zfish_etl.files import get_s3_object
 from glue_scripts.zfish_etl.spark_conf import SESSION_CONF, emrfs_encryption_conf, glue_conf_argument
 from zfish_assets import settings
 from zfish_assets.settings import CrawlMode, EngineKind, QueryKind
-from zfish_assets.backends.job_code import CODE_BEARING, CODE_DIGEST, ENTRY_POINT, EXTRA_PY_FILES, PACKAGE, SCRIPT_LOCATION, code_objects
+from zfish_assets.backends.job_code import CODE_DIGEST, ENTRY_POINT, EXTRA_PY_FILES, PACKAGE, SCRIPT_LOCATION, code_objects
 from zfish_assets.domain.glue_crawler import crawler_definition, crawler_name
 from zfish_assets.resources.aws_connection import aws_client
 from zfish_assets.dagster_names import RAW_TABLES
