@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glue_scripts.zfish_etl.spark_conf import SESSION_CONF, s3a_encryption_conf
+from zfish_assets.backends.class_archive import QUIET, archive_path, sharing_option
 from zfish_assets import settings
 from zfish_assets.runtimes import S3A_COORDINATES, jar_name
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
@@ -151,8 +152,6 @@ def spark_conf(spark_settings: SparkSettings, long_lived: bool = False) -> dict[
 
 def class_sharing(spark_settings: SparkSettings) -> str:
     """The driver's class archive option: make it (`archive_classes_to`), else map this machine's if made."""
-    from zfish_assets.backends.class_archive import QUIET, archive_path, sharing_option
-
     if spark_settings.archive_classes_to is not None:
         return f"-XX:ArchiveClassesAtExit={spark_settings.archive_classes_to} {QUIET}"
     java = jdk_tool("java")

@@ -149,12 +149,11 @@ def test_a_recrawl_keeps_one_accepted_version_of_the_day(walkthrough, defs, inst
 
 def _materializations(instance, asset: str, run_id: str) -> dict[str, dict]:
     """Each partition's materialization in the run, as its metadata's plain values."""
-    from dagster import AssetKey, DagsterEventType, EventRecordsFilter
+    from dagster import AssetKey, DagsterEventType
 
-    records = instance.get_event_records(EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION,
-                                                            asset_key=AssetKey(asset)))
-    found = [r.event_log_entry.asset_materialization for r in records if r.event_log_entry.run_id == run_id]
-    return {m.partition: {k: v.value for k, v in m.metadata.items()} for m in found}
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=1000).records
+    found = [r.event_log_entry.asset_materialization for r in records]
+    return {m.partition: {k: v.value for k, v in m.metadata.items()} for m in found if m.asset_key == AssetKey(asset)}
 
 
 def test_a_range_lands_and_crawls_in_one_run_each_day_with_its_own_figures(defs, instance, data_dir):
