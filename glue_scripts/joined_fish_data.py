@@ -44,11 +44,12 @@ from glue_scripts.zfish_etl.fish_index import FishIndex, day_keys, entries_of, r
 from glue_scripts.zfish_etl.hudi import CommitStats, delete, read_table, upsert
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, parse_args
 from glue_scripts.zfish_etl.lease import hold
-from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY, StaleLabelScan, label_day_pairs, plan_stale_label_scan
+from glue_scripts.zfish_etl.label_state import (LABEL_STATE_KEY, UNREGISTERED, StaleLabelScan, label_day_pairs,
+                                               observation_version, plan_stale_label_scan)
 from glue_scripts.zfish_etl.late_labels import LatePlan, plan_late_labels
 from glue_scripts.zfish_etl.modes import JoinMode
 from glue_scripts.zfish_etl.pipes import dagster_pipes, report
-from glue_scripts.zfish_etl.read import read_days
+from glue_scripts.zfish_etl.read import as_crawled, read_days
 from glue_scripts.zfish_etl.session import KEPT, releasing
 from glue_scripts.zfish_etl.table_keys import write_table_keys
 from glue_scripts.zfish_etl.transform import changed_rows, deleted_keys, join_labeled, stale_label_days
@@ -62,21 +63,23 @@ def find_table(args: JobArgs, name: str) -> CatalogTable | None:
     return read_glue_table(aws.client("glue"), args.database, name)
 
 
-def days_to_read(args: JobArgs, stored: DataFrame | None, outcomes: DataFrame | None,
+def days_to_read(args: JobArgs, news: list[str], stored: DataFrame | None, outcomes: DataFrame | None,
                  scan: StaleLabelScan | None = None) -> tuple[list[str], list[str] | None]:
-    """The range, and in incremental mode the earlier days holding a stored row with a stale label:
+    """The range's days with `news` (all of it but in incremental mode), and in incremental mode the
+    days holding a stored row with a stale label, of the days before the range and the range's others:
     among the days `scan` names (those a label newer than the last commit can reach), or all.
-    Also the earlier days the scan read (None: every one)."""
+    Also the days the scan read (None: every one)."""
     if stored is None or outcomes is None:
-        return args.days(), []
-    older, scanned = stored.where(F.col("day") < args.first_day), None
+        return news, []
+    quiet = [d for d in args.days() if d not in set(news)]
+    older, scanned = stored.where((F.col("day") < args.first_day) | F.col("day").isin(quiet)), None
     if scan is not None and scan.days is not None:
-        scanned = [d for d in scan.days if d < args.first_day]
+        scanned = [d for d in scan.days if d < args.first_day or d in quiet]
         if not scanned:
-            return args.days(), []
+            return news, []
         older = older.where(F.col("day").isin(scanned))
     stale = stale_label_days(older, outcomes).collect()
-    return sorted({r["day"] for r in stale} | set(args.days())), scanned
+    return sorted({r["day"] for r in stale} | set(news)), scanned
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,12 @@ class ReadPlan:
     index: FishIndex
     keys: dict[str, str | None]  # the observation days' index keys
     indexed: frozenset[str]  # the days with a current index entry when the run began
+    versions: dict[str, str | None] = field(default_factory=dict)  # the observation days' `observation_version`
+    unchanged: list[str] = field(default_factory=list)  # the range's days not read: no news since the last commit
+
+    def built(self) -> dict[str, str]:
+        """The versions of the days read, as the commit records them (a day without one is never recorded)."""
+        return {d: v for d in self.days if (v := self.versions.get(d, UNREGISTERED)) is not None}
 
     def to_index(self) -> list[str]:
         """The days read that the index lacks (those the late-label plan indexed aside)."""
@@ -102,18 +111,36 @@ class ReadPlan:
         return pa.concat_tables([self.late.entries, read]) if self.late is not None else read
 
 
+def news_days(args: JobArgs, scan: StaleLabelScan | None, table: CatalogTable, versions: dict[str, str | None],
+              indexed: frozenset[str]) -> list[str]:
+    """The range's days to read whole: in incremental mode those whose observations changed since the
+    table's last commit built them, whose files changed since their crawl (`as_crawled`), or that the
+    fish index lacks (the late-label plan needs it); otherwise, or without a recorded state, every one."""
+    if scan is None or scan.previous is None:
+        return args.days()
+    same = scan.previous.unchanged(args.days(), versions)
+    gone = {d for d in same if versions[d] == UNREGISTERED}
+    unchanged = gone | (as_crawled(table, sorted(set(same) - gone)) & indexed)
+    return [d for d in args.days() if d not in unchanged]
+
+
 def plan_reads(spark: SparkSession, args: JobArgs, observations_table: CatalogTable, outcomes: DataFrame | None,
                stored: DataFrame | None, scan: StaleLabelScan | None) -> ReadPlan:
-    """What the run reads: `days_to_read`, plus (incremental, on an existing table) the days outside
-    the range of fish labeled since the last commit that lack their label (`late_labels`)."""
+    """What the run reads: `days_to_read` of the range's days with news, plus (incremental, on an
+    existing table) the other days, of the range or not, of fish labeled since the last commit that
+    lack their label (`late_labels`)."""
     incremental = args.join_mode is JoinMode.INCREMENTAL
-    days, scanned = days_to_read(args, stored if incremental else None, outcomes, scan)
     index, keys = read_index(args.target_path), day_keys(observations_table)
-    late = plan_late_labels(spark, args.days(), observations_table, outcomes, stored, scan, index, keys) \
+    indexed = frozenset(index.indexed_days(keys))
+    versions = {d: observation_version(observations_table, d) for d in {*observations_table.partitions, *args.days()}}
+    news = news_days(args, scan, observations_table, versions, indexed) if incremental and stored is not None else args.days()
+    days, scanned = days_to_read(args, news, stored if incremental else None, outcomes, scan)
+    late = plan_late_labels(spark, news, observations_table, outcomes, stored, scan, index, keys) \
         if scan is not None and stored is not None else None
     if late is not None:
         days = sorted(set(days) | set(late.days))
-    return ReadPlan(days, scanned, late, index, keys, frozenset(index.indexed_days(keys)))
+    unchanged = [d for d in args.days() if d not in set(days)]
+    return ReadPlan(days, scanned, late, index, keys, indexed, versions, unchanged)
 
 
 def keys_to_delete(stored: DataFrame, labeled: DataFrame | None, days: list[str]) -> DataFrame:
@@ -235,18 +262,25 @@ class Commit:
     stats: CommitStats | None = None
 
 
-def upsert_changes(args: JobArgs, to_write: DataFrame, counts: RunCounts,
-                   scan: StaleLabelScan | None) -> tuple[Commit, dict[str, str]]:
-    """Upsert the rows to write (no commit when `counts` found none).
+def commit_states(args: JobArgs, plan: ReadPlan, counts: RunCounts,
+                  scan: StaleLabelScan | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The commit metadata of the run's upsert and of its delete: what this run saw of the labels (for
+    the next evening's stale-label scan) and, in the run's last commit only, the observations' versions
+    its days were built from (`label_state`)."""
+    if scan is None:
+        return {}, {}
+    state = scan.next_state(counts.stored_label_days(), counts.label_days(), plan.built(), args.first_day)
+    last = {LABEL_STATE_KEY: state.to_json()}
+    if not counts.to_delete:
+        return last, last
+    return {LABEL_STATE_KEY: state.without_observations().to_json()}, last
 
-    Also the commit metadata both of the run's commits carry: what this run saw of the labels, for
-    the next evening's stale-label scan.
-    """
+
+def upsert_changes(args: JobArgs, to_write: DataFrame, counts: RunCounts, extra: dict[str, str]) -> Commit:
+    """Upsert the rows to write (no commit when `counts` found none), with `extra` commit metadata."""
     rows_per_day = counts.rows_per_day()
-    extra = {LABEL_STATE_KEY: scan.next_state(counts.stored_label_days(), counts.label_days()).to_json()} \
-        if scan is not None else {}
     stats = upsert(to_write, args.target_path, args.target_table, args.database, extra) if rows_per_day else None
-    return Commit(rows_per_day, stats), extra
+    return Commit(rows_per_day, stats)
 
 
 def delete_gone(args: JobArgs, gone: DataFrame, counts: RunCounts, extra: dict[str, str]) -> Commit:
@@ -285,11 +319,12 @@ def run_holding(spark: SparkSession, args: JobArgs, still_held: Callable[[], Non
     ensure_room(args.target_path, set(counts.rows_per_day()) | set(counts.to_delete))
     with os_errors(args.target_path):
         still_held()
+        upsert_extra, delete_extra = commit_states(args, plan, counts, scan)
         # No observation: no row is labeled (and every stored row of `days` is gone).
-        upserted, extra = upsert_changes(args, to_write, counts, scan) \
-            if to_write is not None and counts.observations else (Commit({}), {})
+        upserted = upsert_changes(args, to_write, counts, upsert_extra) \
+            if to_write is not None and counts.observations else Commit({})
         still_held()
-        deleted = delete_gone(args, gone, counts, extra) if gone is not None else Commit({})
+        deleted = delete_gone(args, gone, counts, delete_extra) if gone is not None else Commit({})
         with releasing((gone, to_write, labeled, observations, outcomes)):
             result = job_result(args, counts.observations, counts.labeled, plan, upserted, deleted)
             write_table_keys(spark, args.target_path, result.partitions_touched)
@@ -321,8 +356,9 @@ def job_result(args: JobArgs, observations_read: int, rows_labeled: int, plan: R
         rows_deleted=sum(deleted.rows_per_day.values()),
         deleted_per_day=dict(sorted(deleted.rows_per_day.items())),
         delete_instant=deleted.stats.instant if deleted.stats else None,
-        days_placed=plan.late.days if plan.late is not None else [],
+        days_placed=[d for d in plan.late.days if d not in set(args.days())] if plan.late is not None else [],
         days_indexed=plan.late.indexed if plan.late is not None else [],
+        days_unchanged=plan.unchanged,
     )
 
 

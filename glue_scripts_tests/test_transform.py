@@ -104,7 +104,7 @@ def test_stale_label_days_are_those_holding_a_label_not_the_latest(spark, stored
     frame = spark.createDataFrame(stored, "image_id string, fish_id string, condition_developed boolean, "
                                           "outcome_day string, day string")
     labels = latest_label_of(outcomes)
-    expected = {day for _, fish, label, outcome_day, day in stored if fish in labels and (label, outcome_day) != labels[fish]}
+    expected = {day for _, fish, label, outcome_day, day in stored if (label, outcome_day) != labels.get(fish, (None, None))}
     got = stale_label_days(frame, spark.createDataFrame(outcomes, OUTCOMES_DDL)).collect()
     assert sorted(r["day"] for r in got) == sorted(expected)
 

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 
 from glue_scripts.zfish_etl import layout
+from glue_scripts.zfish_etl.names import FINGERPRINT
 
 ROWS = "rows.json"
+_ACCEPTED = re.compile(rf"/{re.escape(layout.accepted_dir())}/[^/]+/day=[^/]+/(?P<digest>[0-9a-f]{{64}})/?$")
 
 
 def accepted_line(row: dict) -> str:
@@ -51,3 +54,21 @@ def version_folder(table: str, day: str, data: bytes) -> str:
 def rows_key(folder: str) -> str:
     """The accepted object's key inside its version folder."""
     return f"{folder}/{ROWS}"
+
+
+def day_fingerprint(location: str, parameters: Mapping[str, str]) -> str | None:
+    """A crawled day's fingerprint: equal only where the job reads the same rows from the day (both sides
+    compare it: the IO manager's no-news skip, the job's days without news); None when the crawl
+    recorded none.
+
+    Where the partition points at the day's accepted rows (this module's object), the folder is named by
+    the rows' SHA-256: a digest of what the job computes from the day, whoever delivered the files
+    and when. The crawl's own fingerprint of the files is not used there, because on a local lake it
+    includes each file's mtime: an identical re-delivery (a rerun's landing) would be news. Anywhere
+    else, the crawl's fingerprint and usable row count, and the location.
+    """
+    found = _ACCEPTED.search(location)
+    if found:
+        return f"rows:{found['digest']}"
+    files = parameters.get(FINGERPRINT)
+    return f"files:{files}:{parameters.get('recordCount', '')}:{location}" if files else None

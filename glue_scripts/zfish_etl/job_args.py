@@ -91,12 +91,12 @@ class JobResult:
     bytes_written: int
     join_mode: JoinMode
     rows_labeled: int  # labeled rows computed for the days read (what `full` upserts)
-    days_read: list[str]  # the range, plus (incremental) the earlier days of stale labels and the days of late labels
+    days_read: list[str]  # the range (incremental: its days with news), plus the days of stale and of late labels
     partitions_touched: list[str]  # the commit's partitions, from Hudi's commit file
     files_replaced: int  # of files_written, new versions of existing files (the rest are new file groups)
     bytes_replaced: int
-    # The days before the range the stale-label scan read: those a label newer than the last commit
-    # can reach (see label_state); None when it read every one (the last commit recorded no labels).
+    # The days not read whole (before the range, or unchanged in it) the stale-label scan read: those a
+    # label newer than the last commit can reach (see label_state); None when it read every one.
     days_scanned: list[str] | None = None
     rows_deleted: int = 0  # stored rows of the days read that they no longer make
     deleted_per_day: dict[str, int] = field(default_factory=dict)
@@ -105,6 +105,9 @@ class JobResult:
     # there without that label (see late_labels), and those read only to add them to the fish index.
     days_placed: list[str] = field(default_factory=list)
     days_indexed: list[str] = field(default_factory=list)
+    # The range's days not read (incremental): their observations are the ones their stored rows were
+    # built from, and no label since reached them (see label_state).
+    days_unchanged: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """The mode as a JoinMode, also when the result was read back from JSON (a Pipes message)."""

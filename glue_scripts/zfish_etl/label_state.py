@@ -17,21 +17,41 @@ whose rows can be stale, and those rows carry one of that fish's label days (or 
 label it no longer holds), so the image days to scan are `label_days` of those label days. Whenever that cannot be known (the last commit records
 no state: a `full` run, an older writer; or an outcome day it saw is gone) the scan reads every
 older day, as before, and the commit records a fresh state.
+
+The same metadata records what the commit's rows were built from on the observations' side
+(`observation_days`: each day read, with its registered observations' fingerprint,
+`observation_version`). A day of the range whose version is still the recorded one has rows that
+only a label can have made wrong, which the stale-label scan and the late-label plan find as they
+do for the days before the range; so an incremental run reads only the range's days with news.
+Only a run's last commit records them: a run killed between its upsert and its delete leaves a
+commit without them, and the next run reads its whole range again (finding the keys to delete).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from glue_scripts.zfish_etl import layout
+from glue_scripts.zfish_etl.accepted import day_fingerprint
+from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.hudi import commit_metadata, completed_instants
 
 LABEL_STATE_KEY = layout.label_state_key()
+UNREGISTERED = "-"  # the version of a day with no registered observations
+
+
+def observation_version(table: CatalogTable, day: str) -> str | None:
+    """What the job reads of a day's observations, as a string equal only for equal reads
+    (`day_fingerprint`, the rule the IO manager's no-news skip uses too). None: the crawl recorded no
+    fingerprint (another writer registered it), so the day always counts as having news."""
+    if day not in table.partitions:
+        return UNREGISTERED
+    return day_fingerprint(table.partitions[day], table.parameters.get(day, {}))
 
 
 @dataclass(frozen=True)
@@ -40,9 +60,22 @@ class LabelState:
 
     outcome_days: dict[str, str]
     label_days: dict[str, list[str]]
+    observation_days: dict[str, str] | None = None  # day -> `observation_version` its rows were built from
 
     def to_json(self) -> str:
-        return json.dumps({"outcome_days": self.outcome_days, "label_days": self.label_days}, sort_keys=True)
+        doc = {"outcome_days": self.outcome_days, "label_days": self.label_days}
+        if self.observation_days is not None:
+            doc["observation_days"] = self.observation_days
+        return json.dumps(doc, sort_keys=True)
+
+    def without_observations(self) -> "LabelState":
+        """This state with no `observation_days`: what a commit that is not the run's last records."""
+        return LabelState(self.outcome_days, self.label_days)
+
+    def unchanged(self, days: Iterable[str], versions: Mapping[str, str | None]) -> list[str]:
+        """The `days` whose observations' version is the one their stored rows were built from."""
+        built = self.observation_days or {}
+        return [d for d in days if versions.get(d) is not None and built.get(d) == versions.get(d)]
 
     @classmethod
     def from_commit(cls, metadata: dict) -> "LabelState | None":
@@ -51,7 +84,8 @@ class LabelState:
         if not raw:
             return None
         doc = json.loads(raw)
-        return cls(outcome_days=doc["outcome_days"], label_days=doc["label_days"])
+        return cls(outcome_days=doc["outcome_days"], label_days=doc["label_days"],
+                   observation_days=doc.get("observation_days"))
 
 
 @dataclass(frozen=True)
@@ -139,12 +173,17 @@ class StaleLabelScan:
     days: list[str] | None  # the image days to scan; None: every older day
     relabeled: frozenset[str] | None = None  # the fish labeled on the days changed since `previous` (None: no state)
 
-    def next_state(self, stored: dict[str, list[str]], written: dict[str, list[str]]) -> LabelState:
-        """The state this run's commit records: these labels, and where the rows of each label day live
+    def next_state(self, stored: dict[str, list[str]], written: dict[str, list[str]],
+                   built: dict[str, str], since: str) -> LabelState:
+        """The state this run's commit records: these labels, where the rows of each label day live
         (the previous commit's pairs, else `stored`: every stored row's, plus `written`: those of the rows
-        written). The run collects `stored` with its counts, and only when there is no previous state."""
+        written), and the observations' versions the table's days from `since` were built from (the
+        previous commit's, updated with `built`: those of the days this run read). The run collects
+        `stored` with its counts, and only when there is no previous state."""
         known = self.previous.label_days if self.previous is not None else stored
-        return LabelState(outcome_days=self.digests, label_days=merged(known, written))
+        before = (self.previous.observation_days or {}) if self.previous is not None else {}
+        versions = {d: v for d, v in sorted({**before, **built}.items()) if d >= since}
+        return LabelState(outcome_days=self.digests, label_days=merged(known, written), observation_days=versions)
 
 
 def plan_stale_label_scan(base_path: str, outcomes: DataFrame) -> StaleLabelScan:

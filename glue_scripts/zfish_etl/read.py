@@ -128,6 +128,20 @@ def day_files(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str,
             for name, size in listed if is_data_file(name)]
 
 
+def as_crawled(table: CatalogTable, days: list[str]) -> set[str]:
+    """The registered `days` whose data files are, by number and bytes, those their crawl registered
+    (`objectCount`, `sizeKey`: zfish's crawl records both, as Glue's crawler does). A day not read
+    whole is trusted to give the rows its stored ones were built from; a day whose files changed
+    since its crawl is not, and is read, so its unjudged lines are refused by name (`_refuse_stale`)."""
+    found = {day: [0, 0] for day in days}
+    for day, _, _, size in day_files(table, days):
+        found[day][0] += 1
+        found[day][1] += size
+    return {day for day, (files, size) in found.items()
+            if (table.parameters.get(day, {}).get("objectCount"), table.parameters.get(day, {}).get("sizeKey"))
+            == (str(files), str(size))}
+
+
 def _judge_batches(batches: Iterator[pa.RecordBatch], contract: Contract,
                    excluded: frozenset[tuple[str, str, int]]) -> Iterator[pa.RecordBatch]:
     """`mapInArrow`'s function: batches of (day, file, content) to batches of judged lines (`_LINES`)."""

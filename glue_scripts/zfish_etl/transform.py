@@ -73,15 +73,16 @@ def join_labeled(observations: DataFrame, outcomes: DataFrame) -> DataFrame:
 
 
 def stale_label_days(stored: DataFrame, outcomes: DataFrame) -> DataFrame:
-    """The days (column `day`) of stored rows whose fish's latest label or its day is not the stored one.
+    """The days (column `day`) of stored rows whose fish's latest label or its day is not the stored one,
+    or whose fish has no label any more (withdrawn: a stored row always holds one).
 
-    A correction for a fish imaged before the evening window reaches no row of the window; this
-    names the days to redo for it, from the table's own state and the registered labels.
+    A correction for a fish imaged on a day the run does not read whole reaches none of its rows
+    otherwise; this names the days to redo for it, from the table's own state and the registered labels.
     """
     labels = latest_labels(outcomes).select(
         "fish_id", F.col(LABEL).alias("_latest"), F.col("outcome_day").alias("_latest_day"))
     stale = ~(F.col(LABEL).eqNullSafe(F.col("_latest")) & F.col("outcome_day").eqNullSafe(F.col("_latest_day")))
-    return stored.join(labels, on="fish_id", how="inner").where(stale).select("day").distinct()
+    return stored.join(labels, on="fish_id", how="left").where(stale).select("day").distinct()
 
 
 def changed_rows(candidates: DataFrame, stored: DataFrame) -> DataFrame:

@@ -106,12 +106,15 @@ def run_metadata(written: Written, table_name: str) -> dict[str, Any]:
         "partitions_touched": len(result.partitions_touched),
         "files_replaced": result.files_replaced,
         "bytes_replaced": result.bytes_replaced,
-        # the older days read for stale labels: only those a label newer than the last commit reaches
+        # the days not read whole (older, or unchanged in the window) the stale-label scan read: only those
+        # a label newer than the last commit reaches
         "stale_scan": bounded_json({"all_older_days": result.days_scanned is None,
                                           "days": result.days_scanned or []}),
         # the days outside the window redone for labels that arrived late, and those read to index their fish
         "late_labels": MetadataValue.json({"days": result.days_placed, "indexed": result.days_indexed}),
         "days_beyond_window": MetadataValue.json(written.beyond()),
+        # the window's days not read: no news since the last commit built them
+        "days_unchanged": len(result.days_unchanged),
         # rows of the days read they no longer make (dropped, moved, label withdrawn), per day
         "window_rows_deleted": result.rows_deleted,
         "deleted": bounded_json(result.deleted_per_day),

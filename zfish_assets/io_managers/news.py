@@ -28,20 +28,17 @@ record, or an older one that no longer matches, and the next run runs. Records a
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from glue_scripts.zfish_etl import layout
+from glue_scripts.zfish_etl.accepted import day_fingerprint
 from glue_scripts.zfish_etl.job_args import JobResult
+from glue_scripts.zfish_etl.names import FINGERPRINT
 from zfish_assets.domain.crawl import fingerprint
 from zfish_assets.backends.hudi_reader import latest_instant
-from zfish_assets.dagster_names import FINGERPRINT
 from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.resources.lake import Lake
-
-_ACCEPTED = re.compile(rf"/{re.escape(layout.accepted_dir())}/[^/]+/day=[^/]+/(?P<digest>[0-9a-f]{{64}})/?$")
-
 
 @dataclass(frozen=True)
 class Inputs:
@@ -61,22 +58,6 @@ class Inputs:
     @classmethod
     def from_json(cls, doc: Mapping) -> Inputs:
         return cls(**{**doc, "sources": tuple(doc["sources"]), "columns": tuple(doc["columns"])})
-
-
-def day_fingerprint(location: str, parameters: Mapping[str, str]) -> str | None:
-    """A crawled day's fingerprint; None when the crawl recorded none.
-
-    Where the partition points at the day's accepted rows (`accepted.py`), the folder is named by
-    the rows' SHA-256: a digest of what the job computes from the day, whoever delivered the files
-    and when. The crawl's own fingerprint of the files is not used there, because on a local lake it
-    includes each file's mtime: an identical re-delivery (a rerun's landing) would be news. Anywhere
-    else, the crawl's fingerprint and usable row count, and the location.
-    """
-    found = _ACCEPTED.search(location)
-    if found:
-        return f"rows:{found['digest']}"
-    files = parameters.get(FINGERPRINT)
-    return f"files:{files}:{parameters.get('recordCount', '')}:{location}" if files else None
 
 
 def table_fingerprints(catalog: Catalog, table: str, lake: Lake | None,

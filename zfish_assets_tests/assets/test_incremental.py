@@ -85,6 +85,11 @@ def days_with_news(lake: Path, labels_before: dict[str, tuple[str, bool]], throu
     return {day for fish in changed for day in imaged.get(fish, ())}
 
 
+def observations_on(lake: Path, day: str) -> int:
+    """The observation files delivered for `day` (one image each)."""
+    return len(list((lake / "observations" / f"day={day}").glob("*.json")))
+
+
 def labeled_days(lake: Path, first: str, last: str, through: str) -> set[str]:
     """Days in [first, last] imaging at least one fish labeled by `through`: what the full mode rewrites."""
     labels = raw_labels(lake, through)
@@ -180,14 +185,21 @@ def test_walkthrough_evenings_incremental_equals_full_and_rewrites_only_the_news
     assert run_day["redone"].value == ["2025-04-09"] and run_day["partitions_touched"].value == 1
     assert news_day["rows_upserted"].value == 15 and quiet_day["rows_upserted"].value == 0
     assert news_day["files_rewritten"].value == last_commit(mine)["files"]
-    assert run_day["bytes_written"].value == last_commit(mine)["bytes"] and run_day["rows_labeled"].value == 60
+    # Only the window's days with news were read: the relabeled fish's day and the evening's new day.
+    # The other 34 were built from the same observations by the first evening and no label reached them.
+    read = news | {"2025-05-11"}
+    assert run_day["bytes_written"].value == last_commit(mine)["bytes"]
+    assert run_day["observations_read"].value == sum(observations_on(lake_dir, d) for d in read)
+    assert run_day["rows_labeled"].value == sum(1 for r in table_rows(mine).values() if r["day"] in read)
+    assert run_day["days_unchanged"].value == len(days_between(*window)) - len(read)
     assert "join_mode" not in news_day and "window" not in quiet_day  # run-wide values recorded once
     assert quiet_day["dagster/partition_row_count"].value == 15 and quiet_day["files_rewritten"].value == 0
 
     # The lab re-uploads 2025-05-11 itself (crawled, as the lake sensor does) with two corrections:
     # a fish imaged inside the window (2025-04-06) and one imaged before it (2025-04-05), which the
     # full mode never reaches.
-    stored = {r["fish_id"]: r["condition_developed"] for r in table_rows(mine).values()}
+    rows_before = table_rows(mine)
+    stored = {r["fish_id"]: r["condition_developed"] for r in rows_before.values()}
     before = raw_labels(lake_dir, "2025-05-11")
     land_with_corrections(defs, "2025-05-11", {f: not stored[f] for f in ("zfish_00000", "zfish_00005")})
     crawl_day(defs.resources["lake"], defs.resources["catalog"], "outcomes", "2025-05-11")
@@ -196,9 +208,15 @@ def test_walkthrough_evenings_incremental_equals_full_and_rewrites_only_the_news
     run(spark, job_args(defs, FULL, *window, "full"))
     news = days_with_news(lake_dir, before, "2025-05-11")
     assert news == {"2025-04-05", "2025-04-06"} and last_commit(mine)["days"] == news
-    # The stale-label scan read only the older days of fish labeled since the last commit, not every older day.
+    # No observation day changed, so none was read whole; the stale-label scan read only the days
+    # holding rows labeled on the changed outcome day (2025-05-11) or on another label day of its
+    # fish, not every day: computed here from the table's rows before the run and the raw labels.
+    relabeled = {fish for fish, (day, _) in raw_labels(lake_dir, "2025-05-11").items() if day == "2025-05-11"}
+    reached = {row["outcome_day"] for row in rows_before.values() if row["fish_id"] in relabeled} | {"2025-05-11"}
     scanned = latest_metadata(instance)[window[-1]]["stale_scan"].value  # a run-wide value: on the last day
-    assert scanned == {"all_older_days": False, "days": sorted(d for d in news if d < window[0])}
+    assert scanned == {"all_older_days": False,
+                       "days": sorted({row["day"] for row in rows_before.values() if row["outcome_day"] in reached})}
+    assert news <= set(scanned["days"]) and len(scanned["days"]) < len(days_between(*window))
     assert last_commit(full)["days"] == {"2025-04-06", "2025-04-07", "2025-04-08", "2025-04-09"}
     stale = {k for k, row in table_rows(full).items() if row["fish_id"] == "zfish_00000"}
     assert len(stale) == 3 and all(table_rows(full)[k]["condition_developed"] == stored["zfish_00000"] for k in stale)
@@ -212,7 +230,8 @@ def test_walkthrough_evenings_incremental_equals_full_and_rewrites_only_the_news
     rerun = run(spark, job_args(defs, f"processed/{JOINED}", *window, "incremental"))
     assert rerun.rows_upserted == 0 and rerun.commit_instant is None and commit_files(mine) == commits
     assert rerun.days_scanned == []  # no label is newer than the last commit: no older day read
-    assert rerun.rows_labeled == 60  # all of the window's labeled rows (2025-04-06..09) were compared
+    # No day of the window changed since the last commit built it: none is read, none compared.
+    assert rerun.days_read == [] and rerun.days_unchanged == days_between(*window) and rerun.rows_labeled == 0
 
 
 # --- a random simulation: labels spread over 7-35 days, corrections --------------------------

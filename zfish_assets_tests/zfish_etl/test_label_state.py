@@ -69,7 +69,7 @@ def test_the_counts_collect_every_stored_rows_label_days_when_there_is_no_state(
     for _, day, label_day in rows:
         expected.setdefault(label_day, set()).add(day)
     assert counts.stored_label_days() == {k: sorted(v) for k, v in expected.items()}
-    assert without_state.next_state(counts.stored_label_days(), {DAYS[3]: [DAYS[0]]}).label_days == {
+    assert without_state.next_state(counts.stored_label_days(), {DAYS[3]: [DAYS[0]]}, {}, DAYS[0]).label_days == {
         k: sorted(v | ({DAYS[0]} if k == DAYS[3] else set())) for k, v in (expected | {DAYS[3]: expected.get(
             DAYS[3], set())}).items()}
     # With a state the pairs carry over from it: the table is not read for them.
