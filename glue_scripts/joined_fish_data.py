@@ -135,7 +135,7 @@ def plan_reads(spark: SparkSession, args: JobArgs, observations_table: CatalogTa
     versions = {d: observation_version(observations_table, d) for d in {*observations_table.partitions, *args.days()}}
     news = news_days(args, scan, observations_table, versions, indexed) if incremental and stored is not None else args.days()
     days, scanned = days_to_read(args, news, stored if incremental else None, outcomes, scan)
-    late = plan_late_labels(spark, news, observations_table, outcomes, stored, scan, index, keys) \
+    late = plan_late_labels(spark, news, args.days(), observations_table, outcomes, stored, scan, index, keys) \
         if scan is not None and stored is not None else None
     if late is not None:
         days = sorted(set(days) | set(late.days))

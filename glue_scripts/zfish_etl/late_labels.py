@@ -75,12 +75,18 @@ def lacking_days(spark: SparkSession, wanted: pa.Table, outcomes: DataFrame, sto
     return sorted(r["day"] for r in lacking.collect())
 
 
-def plan_late_labels(spark: SparkSession, range_days: list[str], observations: CatalogTable, outcomes: DataFrame,
-                     stored: DataFrame, scan: StaleLabelScan, index: FishIndex,
+def plan_late_labels(spark: SparkSession, news: list[str], window: list[str], observations: CatalogTable,
+                     outcomes: DataFrame, stored: DataFrame, scan: StaleLabelScan, index: FishIndex,
                      keys: dict[str, str | None]) -> LatePlan:
-    """The days outside `range_days` to redo for fish labeled since the last commit, from the index
-    (first completed by reading the days outside the range it lacks)."""
-    outside = sorted(set(observations.partitions) - set(range_days))
+    """The days besides `news` (the range's days read whole) to redo for fish labeled since the last
+    commit, from the index (first completed by reading the days outside the range it lacks).
+
+    Of the `window`'s own days, each holding an image of such a fish is redone: an evening's new
+    labels are for images of its window, and asking the table first would cost a Spark action to
+    spare a day the window's reading would have cost anyway. Beyond the window, only the days that
+    lack the label (`lacking_days`): a re-delivered outcome day relabels all its fish, most of them
+    already placed on their older days."""
+    outside = sorted(set(observations.partitions) - set(news))
     known = index.indexed_days(keys)
     missing = [d for d in outside if keys[d] is not None and d not in known]
     fresh = index_days(spark, observations, missing, keys)
@@ -91,5 +97,8 @@ def plan_late_labels(spark: SparkSession, range_days: list[str], observations: C
     wanted = entries.filter(pc.is_in(entries["day"], pa.array(outside, pa.string())))
     if fish is not None:
         wanted = wanted.filter(pc.fill_null(pc.is_in(wanted["fish_id"], pa.array(sorted(fish), pa.string())), False))
+    in_window = pc.is_in(wanted["day"], pa.array(window, pa.string()))
+    quiet = set(wanted.filter(in_window)["day"].to_pylist())
+    beyond = lacking_days(spark, wanted.filter(pc.invert(in_window)), outcomes, stored)
     unknown = [d for d in outside if keys[d] is None]  # never indexed: may hold any fish
-    return LatePlan(sorted(set(lacking_days(spark, wanted, outcomes, stored)) | set(unknown)), missing, fresh)
+    return LatePlan(sorted(quiet | set(beyond) | set(unknown)), missing, fresh)
