@@ -167,7 +167,7 @@ def runner_policy(s: DeploySettings) -> dict:
                                                    "glue:GetJobRuns", "glue:BatchStopJobRun"], [a.job()]),
             # Dagster Pipes: each run's context, put for the job and deleted after it; the run's output
             # stream (the job's lines and Pipes messages), read while it runs.
-            _statement("PutEachRunsPipesContext", ["s3:PutObject", "s3:DeleteObject"], a.objects(layout.pipes_dir())),
+            _statement("PutEachRunsPipesContext", [*WRITE, "s3:DeleteObject"], a.objects(layout.pipes_dir())),
             _statement("ReadTheJobsOutputStream", ["logs:DescribeLogStreams", "logs:GetLogEvents"], a.output_streams()),
         ]
     if s.crawl_mode == "crawler":

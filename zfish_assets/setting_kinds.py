@@ -1,0 +1,253 @@
+"""The kinds of value a `ZFISH_*` setting takes: one parser per kind, each raising
+`ValueError("<what was expected>")`, which `settings.Setting.parse` completes with the variable and the value.
+
+A value is judged here, when it is read, by the rules of the service it reaches (S3's bucket names,
+IAM's role ARNs, Glue's and Athena's names, URLs botocore can call), so a bad one stops the command in
+a line naming the variable, before it fails later on AWS or is written into a policy as a malformed
+ARN or a wildcard (`*` or `?` in a name is a wildcard in every ARN a policy names).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar, get_args
+from urllib.parse import urlsplit
+
+from glue_scripts.zfish_etl import days
+
+T = TypeVar("T")
+
+
+def text(value: str) -> str:
+    return value.strip()
+
+
+def one_of(choices: Any) -> Callable[[str], Any]:
+    """A parser accepting the values of a `Literal` type or a string `Enum` (its choices, in order, in the
+    error); an Enum's parse returns its member."""
+    is_enum = isinstance(choices, type) and issubclass(choices, Enum)
+    allowed = tuple(member.value for member in choices) if is_enum else get_args(choices)
+
+    def parse(value: str) -> Any:
+        if value.strip() not in allowed:
+            raise ValueError(f"one of {', '.join(allowed)}")
+        return choices(value.strip()) if is_enum else value.strip()
+    return parse
+
+
+def optional(parse: Callable[[str], T]) -> Callable[[str], T | None]:
+    """Blank means "not chosen" (None), e.g. a deployment part its deployment decides."""
+    return lambda value: parse(value) if value.strip() else None
+
+
+def flag(value: str) -> bool:
+    if value.strip().lower() not in ("true", "false"):
+        raise ValueError("true or false")
+    return value.strip().lower() == "true"
+
+
+@dataclass(frozen=True)
+class IntegerParser:
+    """A parser of integers at or above `minimum` (any integer when None). The bound is kept as a field so
+    code that judges integers given another way (the simulator's keyword arguments) uses the same one."""
+
+    minimum: int | None = None
+
+    @property
+    def expected(self) -> str:
+        return "an integer" + ("" if self.minimum is None else f" >= {self.minimum}")
+
+    def accepts(self, number: object) -> bool:
+        """Whether `number` (already a Python value) is in this parser's domain; bools are not integers."""
+        return (isinstance(number, int) and not isinstance(number, bool)
+                and (self.minimum is None or number >= self.minimum))
+
+    def __call__(self, value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(self.expected) from None
+        if not self.accepts(number):
+            raise ValueError(self.expected)
+        return number
+
+
+def integer(minimum: int | None = None) -> IntegerParser:
+    """A parser of integers at or above `minimum` (any integer when None)."""
+    return IntegerParser(minimum)
+
+
+def number(low: float, high: float | None, expected: str) -> Callable[[str], float]:
+    """A parser of numbers in [low, high] (no upper bound when None); NaN and infinity are in no range (an
+    infinite timeout would reach Glue's `Timeout` and every wait as a number no clock ends)."""
+    def parse(value: str) -> float:
+        try:
+            parsed = float(value)
+        except ValueError:
+            parsed = float("nan")
+        if not (math.isfinite(parsed) and parsed >= low and (high is None or parsed <= high)):
+            raise ValueError(expected)
+        return parsed
+    return parse
+
+
+seconds = number(0.0, None, "a number of seconds >= 0")
+share = number(0.0, 1.0, "a share between 0 and 1")
+
+
+def day(value: str) -> date:
+    """A `YYYY-MM-DD` day (`glue_scripts/zfish_etl/days.py` says what passes)."""
+    try:
+        return days.parse_day(value)
+    except ValueError:
+        raise ValueError(days.DAY_FORM) from None
+
+
+def instant(value: str) -> datetime | None:
+    if not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("an ISO 8601 date-time, e.g. 2025-05-10T18:00:00Z") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,254}$")
+_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
+
+
+def plain_name(value: str) -> str:
+    """A name that reaches SQL, paths and the catalog: lower-case letters, digits, `_`, not starting with a digit.
+    Lower case because Glue folds a database's name to lower case when it stores it ("for Hive compatibility"):
+    `Zebra` would be created as `zebra`, while the policies' ARNs and every later call name `Zebra`."""
+    if not _NAME.match(value):
+        raise ValueError("a plain lower-case name (a-z, digits, _; not starting with a digit: Glue keeps "
+                         "catalog names in lower case)")
+    return value
+
+
+def key_prefix(value: str) -> str:
+    """Plain `/`-separated names (no `..`, no empty segment): it reaches paths and S3 keys."""
+    prefix = value.strip("/")
+    if not all(_SEGMENT.match(part) and part != ".." for part in prefix.split("/")):
+        raise ValueError("a key prefix of plain names separated by '/'")
+    return prefix
+
+
+def aws_region(value: str) -> str:
+    """Blank (boto3's own resolution), or a region of one of botocore's partitions (its `regionRegex`):
+    a typo such as `us-east-l` would otherwise reach an endpoint host that does not exist."""
+    from botocore.loaders import create_loader
+
+    region = value.strip()
+    patterns = [p["regionRegex"] for p in create_loader().load_data("partitions")["partitions"]]
+    if region and not any(re.match(pattern, region) for pattern in patterns):
+        raise ValueError("an AWS region such as us-east-1 or eu-west-1 (botocore's partitions know no such name)")
+    return region
+
+
+def folder(value: str) -> Path:
+    return Path(value).expanduser().resolve()
+
+
+_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+
+
+def kms_key_arn(value: str) -> str:
+    """Blank, or a KMS key's full ARN. Not an alias's: S3 would take one, but IAM grants the use of a key
+    (`kms:GenerateDataKey`, `kms:Decrypt`) by the key's ARN only, so policies naming an alias deny every write."""
+    if value.strip() and not _KMS_KEY.match(value.strip()):
+        raise ValueError("a KMS key ARN, arn:aws:kms:<region>:<account>:key/<id> (the key's, not an alias's: "
+                         "IAM policies grant the use of a key by its own ARN)")
+    return value.strip()
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_RESERVED_BUCKET = (re.compile(r"^(xn--|sthree-|amzn-s3-demo-)|(-s3alias|--ol-s3|\.mrap|--x-s3)$|\.\.|"
+                               r"^\d+\.\d+\.\d+\.\d+$"))
+
+
+def _bucket_problem(name: str) -> str | None:
+    """What is wrong with `name` as a general purpose bucket's name (S3's naming rules), or None."""
+    if "://" in name or name.startswith("arn:") or "/" in name:
+        bucket = name.split("://", 1)[-1].removeprefix("arn:aws:s3:::").split("/", 1)[0]
+        return f"a bucket's name alone (e.g. {bucket or 'my-bucket'}), not a URI, an ARN or a path"
+    if not _BUCKET.match(name) or _RESERVED_BUCKET.search(name):
+        return ("an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a "
+                "letter or digit, no '..', not an IP address")
+    return None
+
+
+def bucket_name(value: str) -> str:
+    """Blank (not chosen), or an S3 bucket's name: it reaches S3 requests and the policies' ARNs."""
+    name = value.strip()
+    problem = _bucket_problem(name) if name else None
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+def s3_location(value: str) -> str:
+    """Blank, or `s3://BUCKET[/PREFIX][/]` with a valid bucket and a prefix of plain names: a location whose
+    objects a policy grants (`arn:aws:s3:::BUCKET/PREFIX/*`)."""
+    location = value.strip()
+    if not location:
+        return ""
+    expected = "an S3 location, s3://BUCKET/ or s3://BUCKET/PREFIX/ (a bucket name, then plain names separated by '/')"
+    if not location.startswith("s3://"):
+        raise ValueError(expected)
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    segments = prefix.rstrip("/").split("/") if prefix.rstrip("/") else []
+    if not bucket or _bucket_problem(bucket) or not all(_SEGMENT.match(s) and s != ".." for s in segments):
+        raise ValueError(expected)
+    return location
+
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+
+
+def role_arn(value: str) -> str:
+    """Blank, or an IAM role's ARN, `arn:aws:iam::<12-digit account>:role/[path/]<name>`: it is passed to Glue
+    (`iam:PassRole` names exactly it) and its account scopes the role's trust policy."""
+    arn = value.strip()
+    if arn and not _ROLE_ARN.match(arn):
+        raise ValueError("an IAM role ARN, arn:aws:iam::<12-digit account>:role/<name> (name: letters, digits, "
+                         "+=,.@_-)")
+    return arn
+
+
+def resource_name(max_length: int) -> Callable[[str], str]:
+    """A parser of a Glue job's or an Athena workgroup's name: letters, digits, `.`, `_`, `-` (Athena's
+    workgroup rule, which Glue's job names also meet), so it never holds an ARN's separators or wildcards."""
+    pattern = re.compile(rf"^[A-Za-z0-9._-]{{1,{max_length}}}$")
+
+    def parse(value: str) -> str:
+        if not pattern.match(value.strip()):
+            raise ValueError(f"a name of 1-{max_length} letters, digits, '.', '_' and '-'")
+        return value.strip()
+    return parse
+
+
+def endpoint_url(value: str) -> str:
+    """Blank (AWS's endpoints), or an `http://` or `https://` URL of a host and optional port, no path:
+    every client (boto3, s3a, hudi-rs, the job) addresses the services from its root."""
+    url = value.strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    try:
+        parts.port  # a port out of range or not a number raises
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("an endpoint URL: http:// or https://, a host and an optional port, no path "
+                         "(e.g. http://127.0.0.1:5055)")
+    return url
