@@ -28,6 +28,9 @@ def unreachable(exc: BaseException) -> bool:
 
 def explain(exc: BaseException) -> str | None:
     """One or two lines naming the setting behind `exc` and the fix; None when no setting explains it."""
+    if any(type(e).__name__ == "NoRegionError" for e in _chain(exc)):  # neither the setting nor boto3's chain
+        return (f"no AWS region: set {settings.AWS_REGION.name} (e.g. us-east-1), or a region in boto3's own "
+                "configuration (AWS_DEFAULT_REGION, the profile's region).")
     if unreachable(exc):
         endpoint = settings.AWS_ENDPOINT_URL.raw()
         where = next((str(e) for e in _chain(exc) if type(e).__name__ == "EndpointConnectionError"), str(exc))

@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from zfish_assets.synthetic import SimSettings, generate
-from zfish_assets.tools.arguments import day as _day, day_range as _range
+from zfish_assets.tools.arguments import day as _day, day_range as _range, port as _port
 from zfish_assets.tools.lake_commands import add_deploy, add_upload
 
 
@@ -122,7 +122,7 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
         "and kept in ZFISH_DATA_DIR/engine/secret (mode 0600) beside its state and log. `make dev` starts and stops it.",
     )
     parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument("--port", type=int, default=None, metavar="PORT",
+    parser.add_argument("--port", type=_port, default=None, metavar="PORT",
                         help="port of a new server (default: a free port); a taken port is refused naming its holder")
     parser.add_argument("--background", action="store_true",
                         help="with start: return at once and print `warm` (the value of ZFISH_SPARK_REMOTE that "

@@ -133,6 +133,43 @@ def test_an_unknown_region_is_refused_at_the_settings(monkeypatch, capsys):
     assert "ZFISH_AWS_REGION='us-east-l' is not an AWS region" in capsys.readouterr().err
 
 
+def test_no_region_anywhere_is_one_line_naming_the_setting(aws, monkeypatch, tmp_path, capsys):
+    """Neither ZFISH_AWS_REGION nor boto3's own configuration names a region: deploy says which setting to set."""
+    from zfish_assets.resources.aws_connection import aws_client
+
+    for name in ("ZFISH_AWS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))  # no profile's region either
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    aws_client.cache_clear()
+    status, err = _deploy_failing(capsys)
+    aws_client.cache_clear()
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert "no AWS region: set ZFISH_AWS_REGION" in err, err
+
+
+def test_zfish_check_on_the_aws_deployment_reads_its_settings_as_a_run_does(aws, monkeypatch, capsys):
+    """`zfish check` lists the S3 lake and the Glue catalog before it runs the checks: with the fields the
+    settings give as `EnvVar`s (region, endpoint, bucket) resolved, as in a run, not handed to boto3 as objects."""
+    from zfish_assets.tools.cli import main
+
+    monkeypatch.setenv("ZFISH_DEPLOYMENT", "aws")
+    assert main(["check", "--all"]) == 3
+    err = capsys.readouterr().err
+    assert f"nothing to check yet for every day: no day of it is landed or registered in the lake s3://{BUCKET}/" in err
+
+
+@pytest.mark.parametrize("port", ["0", "-1", "65536", "99999", "x"])
+def test_an_engine_port_outside_1_to_65535_is_a_usage_error_before_anything_starts(port, data_dir, capsys):
+    from zfish_assets.tools.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["engine", "start", "--port", port])
+    assert exited.value.code == 2
+    assert f"--port: port {port!r} is not a TCP port, 1-65535" in capsys.readouterr().err
+    assert not (data_dir / "engine").exists()
+
+
 KEY = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"  # no real account
 
 
