@@ -251,3 +251,37 @@ def endpoint_url(value: str) -> str:
         raise ValueError("an endpoint URL: http:// or https://, a host and an optional port, no path "
                          "(e.g. http://127.0.0.1:5055)")
     return url
+
+
+def level(levels: tuple[str, ...], blank_allowed: bool = False) -> Callable[[str], str]:
+    """A parser of a log level among `levels`, in any case (returned upper-case): Spark's `setLogLevel` and
+    Dagster's loggers take upper-case names, and a wrong one would fail only once a session or a run is up."""
+    def parse(value: str) -> str:
+        name = value.strip().upper()
+        if not (name in levels or (blank_allowed and not name)):
+            raise ValueError(f"a log level: {', '.join(levels)}")
+        return name
+    return parse
+
+
+_MEMORY = re.compile(r"^[1-9][0-9]*([kmgtp]b?|b)?$", re.IGNORECASE)
+
+
+def memory(value: str) -> str:
+    """A JVM memory size as Spark reads one (`4g`, `512m`, `2048` MiB): anything else stops spark-submit
+    with a Java stack trace."""
+    if not _MEMORY.match(value.strip()):
+        raise ValueError("a memory size such as 4g, 512m or 2048 (MiB)")
+    return value.strip()
+
+
+_MASTER = re.compile(r"^(local(\[(\d+|\*)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|yarn"
+                     r"|spark://[\w.-]+:\d+(,[\w.-]+:\d+)*|(k8s|mesos)://\S+)$")
+
+
+def spark_master(value: str) -> str:
+    """A Spark master URL of a form Spark accepts: `local`, `local[N]`, `local[*]`, `spark://host:port`, `yarn`,
+    `k8s://...`: anything else fails inside the session's start, after the JVM is up."""
+    if not _MASTER.match(value.strip()):
+        raise ValueError("a Spark master: local[N], local[*], spark://HOST:PORT, yarn or k8s://...")
+    return value.strip()

@@ -36,7 +36,8 @@ from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, G
 from zfish_assets.runtimes import default_jars_dir, runtime
 from zfish_assets.setting_kinds import (  # noqa: F401 (the parsers, also used as `settings.<kind>`)
     IntegerParser, aws_region, bucket_name, day, endpoint_url, flag, folder, instant, integer, key_prefix, kms_key_arn,
-    number, one_of, optional, plain_name, resource_name, role_arn, s3_location, seconds, share, text)
+    level, memory, number, one_of, optional, plain_name, resource_name, role_arn, s3_location, seconds, share,
+    spark_master, text)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,7 +117,7 @@ JOIN_MODE: Setting[JoinMode] = Setting(
     "write rewrites only partitions with news); `full` re-upserts every labeled row of the window.")
 QUARANTINE_MAX_RATE = Setting("ZFISH_QUARANTINE_MAX_RATE", "0.1", share,
                               "The share of a day's rows that may be quarantined before the check is an error.")
-LOG_LEVEL = Setting("ZFISH_LOG_LEVEL", "", text,
+LOG_LEVEL = Setting("ZFISH_LOG_LEVEL", "", level(("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"), True),
                     "Dagster's console log level for runs the CLI starts (default INFO; `zfish check` CRITICAL).")
 PROGRESS_INTERVAL_S = Setting("ZFISH_PROGRESS_INTERVAL_S", "10", seconds,
                               "Seconds between progress lines of long commands when not on a terminal.")
@@ -170,9 +171,10 @@ ATHENA_OUTPUT = Setting("ZFISH_ATHENA_OUTPUT", "", s3_location,
                         f"Where Athena writes results; blank: `{layout.athena_results_dir()}/` under the lake prefix.")
 
 # Spark.
-SPARK_MASTER = Setting("ZFISH_SPARK_MASTER", "local[2]", text, "Spark's master for local runs: local[N] or a URL.")
-SPARK_DRIVER_MEMORY = Setting("ZFISH_SPARK_DRIVER_MEMORY", "4g", text, "The local Spark driver's memory.")
-SPARK_LOG_LEVEL = Setting("ZFISH_SPARK_LOG_LEVEL", "WARN", text, "Spark's log level.")
+SPARK_MASTER = Setting("ZFISH_SPARK_MASTER", "local[2]", spark_master, "Spark's master for local runs: local[N] or a URL.")
+SPARK_DRIVER_MEMORY = Setting("ZFISH_SPARK_DRIVER_MEMORY", "4g", memory, "The local Spark driver's memory.")
+SPARK_LOG_LEVEL = Setting("ZFISH_SPARK_LOG_LEVEL", "WARN",
+                          level(("ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")), "Spark's log level.")
 SPARK_S3A = Setting("ZFISH_SPARK_S3A", "false", flag,
                     "Load the s3a jars into every local session (an S3 lake's session loads them anyway).")
 SPARK_REMOTE = Setting("ZFISH_SPARK_REMOTE", "", text,
@@ -181,6 +183,15 @@ SPARK_REMOTE = Setting("ZFISH_SPARK_REMOTE", "", text,
                        "blank: Spark in process.")
 
 SETTINGS: tuple[Setting[Any], ...] = tuple(v for v in list(globals().values()) if isinstance(v, Setting))
+
+
+def check_set() -> None:
+    """Parse every variable that is set, raising the first one's ValueError: a command and the definitions
+    refuse a bad value before anything runs, not when the step that reads it (a Spark session's start, a
+    run's logger) comes, after days were landed and crawled."""
+    for setting in SETTINGS:
+        if setting.is_set():
+            setting.get()
 
 
 # Accessors for the settings most modules need, under the names they have always had.

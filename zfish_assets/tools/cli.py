@@ -302,8 +302,14 @@ def data_dir_problem() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `zfish` console script; returns the exit status."""
+    from zfish_assets import settings
+
     parser = _parser()
     args = parser.parse_args(argv)
+    try:
+        settings.check_set()
+    except ValueError as exc:  # a usage error naming the variable, before anything runs (exit status 2)
+        args.error(str(exc))
     problem = data_dir_problem() if args.command in WRITES_DATA_DIR else None
     if problem:
         print(f"zfish {args.command}: {problem}", file=sys.stderr)

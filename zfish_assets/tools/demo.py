@@ -8,6 +8,7 @@ run the 36-day window [2025-04-06, 2025-05-11] (25 outcomes, 75 joined).
 from __future__ import annotations
 
 import os
+import shlex
 import time
 import warnings
 
@@ -121,10 +122,16 @@ def _evenings(defs, resources) -> int:
         commits = _commit_instants(resources)
     _say(f"\nHudi commits of joined_fish_data: {', '.join(commits) or 'none'}")
     _say(f"Demo {'finished' if ok else 'FAILED'} in {time.monotonic() - total:.0f}s.")
-    _say("Open the same data in Dagster's UI:\n"
-         f"  ZFISH_DATA_DIR={settings.data_dir()} .venv/bin/zfish dev\n  (or simply `make dev`; the data dir "
-         f"keeps the demo's clock, {settings.clock_text()})")
+    _say(open_hint())
     return 0 if ok else 1
+
+
+def open_hint() -> str:
+    """How to open the demo's data in the UI: a command to paste into a shell, the data dir quoted (a path
+    with a space or a quote would otherwise split into several words)."""
+    return ("Open the same data in Dagster's UI:\n"
+            f"  ZFISH_DATA_DIR={shlex.quote(str(settings.data_dir()))} .venv/bin/zfish dev\n  (or simply `make dev`; "
+            f"the data dir keeps the demo's clock, {settings.clock_text()})")
 
 
 def _commit_instants(resources) -> list[str]:

@@ -50,3 +50,29 @@ def test_the_demo_stops_at_the_first_failed_evening_with_its_cause_in_a_line(tmp
     (failed,) = [line for line in out.splitlines() if "FAILED:" in line]
     assert f"no Spark Connect server answers at sc://127.0.0.1:{port}" in failed and "gone" not in failed, failed
     assert "Stopped after the evening of 2025-05-10" in out and "Traceback" not in out + result.stderr
+
+
+def test_a_bad_setting_read_late_stops_every_command_before_anything_is_written(tmp_path):
+    """Settings read only when Spark starts or a run logs (memory, log levels, master) are checked with all the
+    others when a command starts: a usage error naming the variable, not a Java stack trace after the landing."""
+    data = tmp_path / "data"
+    for variable, value, expected in [("ZFISH_SPARK_DRIVER_MEMORY", "lots", "a memory size such as 4g"),
+                                      ("ZFISH_SPARK_LOG_LEVEL", "loud", "a log level: ALL, TRACE"),
+                                      ("ZFISH_LOG_LEVEL", "verbose", "a log level: CRITICAL, ERROR"),
+                                      ("ZFISH_SPARK_MASTER", "local[two]", "a Spark master: local[N]"),
+                                      ("ZFISH_CRAWLER_POLL_S", "inf", "a number of seconds >= 0")]:
+        result = zfish("demo", ZFISH_DATA_DIR=str(data), **{variable: value})
+        assert result.returncode == 2, result.stderr
+        assert f"zfish demo: error: {variable}={value!r} is not {expected}" in result.stderr, result.stderr
+        assert not data.exists() and "Evening" not in result.stdout
+
+
+def test_the_demos_hint_to_open_the_ui_is_a_command_a_shell_takes_whole(tmp_path, monkeypatch):
+    import shlex
+
+    from zfish_assets.tools.demo import open_hint
+
+    data = tmp_path / "dé mo's data"
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(data))
+    command = next(line for line in open_hint().splitlines() if "zfish dev" in line)
+    assert shlex.split(command) == [f"ZFISH_DATA_DIR={data}", ".venv/bin/zfish", "dev"]
