@@ -285,3 +285,23 @@ def spark_master(value: str) -> str:
     if not _MASTER.match(value.strip()):
         raise ValueError("a Spark master: local[N], local[*], spark://HOST:PORT, yarn or k8s://...")
     return value.strip()
+
+
+def day_spread(value: str) -> tuple[int, int] | None:
+    """`off` (or blank) as None, `MIN-MAX` days (e.g. `7-35`) as (MIN, MAX) with 0 <= MIN <= MAX."""
+    if value.strip().lower() in ("", "off"):
+        return None
+    low, sep, high = value.strip().partition("-")
+    try:
+        spread = (int(low), int(high)) if sep else None
+    except ValueError:
+        spread = None
+    if spread is None or not 0 <= spread[0] <= spread[1]:
+        raise ValueError("`off` or MIN-MAX days with 0 <= MIN <= MAX, e.g. 7-35")
+    return spread
+
+
+def spread_text(value: str) -> str:
+    """The text of a `day_spread`, checked: kept as text, the simulator's resources take it so."""
+    day_spread(value)
+    return value.strip()

@@ -37,7 +37,7 @@ from zfish_assets.runtimes import default_jars_dir, runtime
 from zfish_assets.setting_kinds import (  # noqa: F401 (the parsers, also used as `settings.<kind>`)
     IntegerParser, aws_region, bucket_name, day, endpoint_url, flag, folder, instant, integer, key_prefix, kms_key_arn,
     level, memory, number, one_of, optional, plain_name, resource_name, role_arn, s3_location, seconds, share,
-    spark_master, text)
+    spark_master, spread_text, text)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,7 +126,7 @@ PROGRESS_INTERVAL_S = Setting("ZFISH_PROGRESS_INTERVAL_S", "10", seconds,
 FISH_PER_DAY = Setting("ZFISH_FISH_PER_DAY", "5", integer(1), "Fish imaged per simulated day.")
 IMAGES_PER_FISH = Setting("ZFISH_IMAGES_PER_FISH", "3", integer(1), "Images per fish and day.")
 LABEL_DELAY_DAYS = Setting("ZFISH_LABEL_DELAY_DAYS", "32", integer(0), "Days after its images a fish's label arrives.")
-LABEL_DELAY_SPREAD = Setting("ZFISH_LABEL_DELAY_SPREAD", "off", text,
+LABEL_DELAY_SPREAD = Setting("ZFISH_LABEL_DELAY_SPREAD", "off", spread_text,
                              "`off`, or `MIN-MAX` days (e.g. `7-35`): each fish's label delay drawn from the range.")
 SEED = Setting("ZFISH_SEED", "42", integer(), "The simulation's random seed.")
 
