@@ -141,16 +141,33 @@ def key_prefix(value: str) -> str:
     return prefix
 
 
+def _partitions() -> list[dict]:
+    from botocore.loaders import create_loader
+
+    return create_loader().load_data("partitions")["partitions"]
+
+
 def aws_region(value: str) -> str:
     """Blank (boto3's own resolution), or a region of one of botocore's partitions (its `regionRegex`):
     a typo such as `us-east-l` would otherwise reach an endpoint host that does not exist."""
-    from botocore.loaders import create_loader
-
     region = value.strip()
-    patterns = [p["regionRegex"] for p in create_loader().load_data("partitions")["partitions"]]
-    if region and not any(re.match(pattern, region) for pattern in patterns):
+    if region and not any(re.match(p["regionRegex"], region) for p in _partitions()):
         raise ValueError("an AWS region such as us-east-1 or eu-west-1 (botocore's partitions know no such name)")
     return region
+
+
+def partition_of(region: str) -> str:
+    """The partition of `region` (`aws`, `aws-cn`, `aws-us-gov`, ...), which every ARN there starts with;
+    `aws` for a blank region. Known regions first: a pattern of one partition may match another's names."""
+    partitions = _partitions()
+    known = [p["id"] for p in partitions if region in p.get("regions", {})]
+    matching = [p["id"] for p in partitions if region and re.match(p["regionRegex"], region)]
+    return (known or matching or ["aws"])[0]
+
+
+def arn_partition(arn: str) -> str:
+    """The partition an ARN names (its second field)."""
+    return arn.split(":")[1] if arn.count(":") >= 2 else ""
 
 
 def folder(value: str) -> Path:

@@ -35,7 +35,7 @@ from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
 from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion
 from zfish_assets.runtimes import default_jars_dir, runtime
 from zfish_assets.setting_kinds import (  # noqa: F401 (the parsers, also used as `settings.<kind>`)
-    IntegerParser, aws_region, bucket_name, day, endpoint_url, flag, folder, instant, integer, key_prefix, kms_key_arn,
+    IntegerParser, arn_partition, partition_of, aws_region, bucket_name, day, endpoint_url, flag, folder, instant, integer, key_prefix, kms_key_arn,
     level, memory, number, one_of, optional, plain_name, resource_name, role_arn, s3_location, seconds, share,
     spark_master, spread_text, text)
 
@@ -192,6 +192,24 @@ def check_set() -> None:
     for setting in SETTINGS:
         if setting.is_set():
             setting.get()
+    check_aws_agree()
+
+
+def check_aws_agree() -> None:
+    """The ARNs given agree with the region: the role's and the key's partition is the region's (`aws-cn` in
+    cn-north-1), and the KMS key is in the region (S3 encrypts with a key of the bucket's region only)."""
+    region, key = AWS_REGION.get(), KMS_KEY_ARN.get()
+    if not region:
+        return
+    partition = partition_of(region)
+    for setting in (GLUE_ROLE_ARN, KMS_KEY_ARN):
+        arn = setting.get()
+        if arn and arn_partition(arn) != partition:
+            raise ValueError(f"{setting.name}={arn!r} is in partition {arn_partition(arn)}, but {AWS_REGION.name}="
+                             f"{region!r} is in {partition}: ARNs there start arn:{partition}:")
+    if key and key.split(":")[3] != region:
+        raise ValueError(f"{KMS_KEY_ARN.name}={key!r} is a key of region {key.split(':')[3]}, but {AWS_REGION.name}="
+                         f"{region!r}: S3 encrypts with a key of the bucket's region only")
 
 
 # Accessors for the settings most modules need, under the names they have always had.

@@ -184,3 +184,28 @@ def test_a_bucket_setting_accepts_exactly_the_names_s3_allows(name):
     elif name.strip():
         with pytest.raises(ValueError, match=r"^ZFISH_S3_BUCKET=.* is not "):
             settings.S3_BUCKET.parse(name)
+
+
+@pytest.mark.parametrize("variables, message", [
+    ({"ZFISH_AWS_REGION": "us-east-1", "ZFISH_KMS_KEY_ARN": "arn:aws:kms:eu-west-1:000000000000:key/k1"},
+     "ZFISH_KMS_KEY_ARN='arn:aws:kms:eu-west-1:000000000000:key/k1' is a key of region eu-west-1, but "
+     "ZFISH_AWS_REGION='us-east-1'"),
+    ({"ZFISH_AWS_REGION": "cn-north-1", "ZFISH_GLUE_ROLE_ARN": "arn:aws:iam::000000000000:role/r"},
+     "ZFISH_GLUE_ROLE_ARN='arn:aws:iam::000000000000:role/r' is in partition aws, but ZFISH_AWS_REGION='cn-north-1' "
+     "is in aws-cn"),
+    ({"ZFISH_AWS_REGION": "us-east-1", "ZFISH_GLUE_ROLE_ARN": "arn:aws-us-gov:iam::000000000000:role/r"},
+     "is in partition aws-us-gov, but ZFISH_AWS_REGION='us-east-1' is in aws"),
+])
+def test_arns_that_disagree_with_the_region_are_refused_naming_both(variables, message, monkeypatch):
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError) as refused:
+        settings.check_set()
+    assert message in str(refused.value)
+
+
+def test_arns_that_agree_with_the_region_pass(monkeypatch):
+    for name, value in {"ZFISH_AWS_REGION": "cn-north-1", "ZFISH_GLUE_ROLE_ARN": "arn:aws-cn:iam::000000000000:role/r",
+                        "ZFISH_KMS_KEY_ARN": "arn:aws-cn:kms:cn-north-1:000000000000:key/k1"}.items():
+        monkeypatch.setenv(name, value)
+    settings.check_set()
