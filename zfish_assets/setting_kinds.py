@@ -254,7 +254,9 @@ def resource_name(max_length: int) -> Callable[[str], str]:
 
 def endpoint_url(value: str) -> str:
     """Blank (AWS's endpoints), or an `http://` or `https://` URL of a host and optional port, no path:
-    every client (boto3, s3a, hudi-rs, the job) addresses the services from its root."""
+    every client (boto3, s3a, hudi-rs, the job) addresses the services from its root. Returned as
+    `scheme://host[:port]`, the scheme in lower case and no trailing `/`, one form for every client: s3a
+    and hudi-rs decide on TLS by the `http://` prefix (`HTTP://` would turn hudi-rs's plain HTTP off)."""
     url = value.strip()
     if not url:
         return ""
@@ -267,7 +269,7 @@ def endpoint_url(value: str) -> str:
     if not valid or parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError("an endpoint URL: http:// or https://, a host and an optional port, no path "
                          "(e.g. http://127.0.0.1:5055)")
-    return url
+    return f"{parts.scheme.lower()}://{parts.netloc}"
 
 
 def level(levels: tuple[str, ...], blank_allowed: bool = False) -> Callable[[str], str]:

@@ -164,7 +164,10 @@ def test_a_value_aws_would_refuse_or_a_policy_would_widen_is_refused_naming_the_
 @pytest.mark.parametrize("variable, value", [(v, x) for v, values in GOOD_VALUES.items() for x in values])
 def test_the_values_aws_takes_are_accepted(variable, value):
     (setting,) = [s for s in settings.SETTINGS if s.name == variable]
-    assert setting.parse(value) in (value.strip(), float(value) if variable.endswith("_S") else None)
+    if variable == "ZFISH_AWS_ENDPOINT_URL":  # as every client takes it: the scheme lower-case, no trailing `/`
+        assert setting.parse(value) == value.strip().rstrip("/").replace("HTTP://", "http://")
+    else:
+        assert setting.parse(value) in (value.strip(), float(value) if variable.endswith("_S") else None)
 
 
 def _s3_allows_bucket(name: str) -> bool:
