@@ -151,6 +151,7 @@ def _engine(args: argparse.Namespace) -> int:
         return 0
     if args.action == "start":
         began = time.perf_counter()
+        connect_server.sigterm_interrupts()
         try:
             state = connect_server.start(port=args.port)
         except SparkEnvironmentError as exc:  # a taken port, a missing JDK or jar: the message says the fix
