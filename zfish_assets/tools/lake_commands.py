@@ -38,6 +38,13 @@ def _deploy(args: argparse.Namespace) -> int:
         documents = {name: json.dumps(policy, indent=2) + "\n" for name, policy in policies(deploy_settings).items()}
     except ValueError as exc:
         args.error(str(exc))
+    if args.policy_out:  # first: a folder that cannot take them is refused before the account changes
+        try:
+            args.policy_out.mkdir(parents=True, exist_ok=True)
+            for name, text in documents.items():
+                (args.policy_out / f"{name}.json").write_text(text)
+        except OSError as exc:
+            args.error(f"--policy-out {args.policy_out}: cannot write the policies there ({exc.strerror or exc})")
     try:
         deploy(deploy_settings, dry_run=args.dry_run)
     except Exception as exc:
@@ -47,9 +54,6 @@ def _deploy(args: argparse.Namespace) -> int:
         print(f"zfish deploy: {message}", file=sys.stderr)
         return 1
     if args.policy_out:
-        args.policy_out.mkdir(parents=True, exist_ok=True)
-        for name, text in documents.items():
-            (args.policy_out / f"{name}.json").write_text(text)
         print(f"IAM policies written to {args.policy_out}/: " + ", ".join(f"{n}.json" for n in documents))
     else:
         for name, text in documents.items():

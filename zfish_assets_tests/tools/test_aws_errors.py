@@ -218,3 +218,20 @@ def test_every_object_zfish_writes_asks_sse_kms_with_the_configured_key(aws, mon
     assert "spark.hadoop.fs.s3.enableServerSideEncryption=true" in pinned["--conf"]
     conf = s3a_conf(aws, REGION, None, KEY)
     assert (conf["fs.s3a.server-side-encryption-algorithm"], conf["fs.s3a.server-side-encryption.key"]) == ("SSE-KMS", KEY)
+
+
+def test_a_policy_folder_that_cannot_be_written_is_refused_before_the_account_changes(aws, monkeypatch, tmp_path, capsys):
+    import boto3
+
+    from zfish_assets.tools.cli import main
+
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for folder in (blocker, blocker / "policies"):
+        with pytest.raises(SystemExit) as exited:
+            main(["deploy", "--policy-out", str(folder)])
+        assert exited.value.code == 2
+        assert f"--policy-out {folder}: cannot write the policies there" in capsys.readouterr().err
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
+    assert "zebra_fish_demo" not in [d["Name"] for d in glue.get_databases()["DatabaseList"]]
