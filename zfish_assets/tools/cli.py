@@ -306,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     from zfish_assets import settings
 
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the subcommand, with its usage (the top parser's usage names no subcommand's arguments)
+        args.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         settings.check_set()
     except ValueError as exc:  # a usage error naming the variable, before anything runs (exit status 2)

@@ -77,3 +77,12 @@ def test_the_demos_hint_to_open_the_ui_is_a_command_a_shell_takes_whole(tmp_path
     monkeypatch.setenv("ZFISH_DATA_DIR", str(data))
     command = next(line for line in open_hint().splitlines() if "zfish dev" in line)
     assert shlex.split(command) == [f"ZFISH_DATA_DIR={data}", ".venv/bin/zfish", "dev"]
+
+
+def test_an_extra_argument_is_refused_with_the_subcommands_usage():
+    for command, usage in [(["demo", "extra"], "usage: zfish demo [-h]"),
+                           (["check", "--all", "--bogus"], "usage: zfish check [-h]")]:
+        result = zfish(*command)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(usage), result.stderr
+        assert f"zfish {command[0]}: error: unrecognized arguments: {command[-1]}" in result.stderr, result.stderr
