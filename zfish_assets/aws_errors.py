@@ -31,6 +31,9 @@ def explain(exc: BaseException) -> str | None:
     if any(type(e).__name__ == "NoRegionError" for e in _chain(exc)):  # neither the setting nor boto3's chain
         return (f"no AWS region: set {settings.AWS_REGION.name} (e.g. us-east-1), or a region in boto3's own "
                 "configuration (AWS_DEFAULT_REGION, the profile's region).")
+    if any(type(e).__name__ in ("NoCredentialsError", "PartialCredentialsError") for e in _chain(exc)):
+        return ("no AWS credentials: boto3 found none (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+                "or an instance or container role). Set them for the principal this command runs as.")
     if unreachable(exc):
         endpoint = settings.AWS_ENDPOINT_URL.raw()
         where = next((str(e) for e in _chain(exc) if type(e).__name__ == "EndpointConnectionError"), str(exc))

@@ -39,8 +39,11 @@ def preflight(resources) -> None:
     if isinstance(lake, S3Lake):
         try:  # a listing of the lake prefix: what the runner's policy allows (HeadBucket it does not)
             lake.client().list_objects_v2(Bucket=lake.bucket, Prefix=f"{lake.prefix}/", MaxKeys=1)
-        except Exception as exc:  # noqa: BLE001 - whatever the reason, the message names the bucket and the setting
-            raise SystemExit(f"zfish demo: bucket {lake.bucket!r} (ZFISH_S3_BUCKET) is not reachable: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - whatever the reason, the message names a setting
+            from zfish_assets.aws_errors import explain
+
+            raise SystemExit("zfish demo: refusing to start, nothing written: " + (
+                explain(exc) or f"bucket {lake.bucket!r} (ZFISH_S3_BUCKET) is not reachable: {exc}")) from None
     from zfish_assets.backends.spark_session import SparkEnvironmentError
 
     try:

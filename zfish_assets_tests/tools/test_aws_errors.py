@@ -235,3 +235,36 @@ def test_a_policy_folder_that_cannot_be_written_is_refused_before_the_account_ch
         assert f"--policy-out {folder}: cannot write the policies there" in capsys.readouterr().err
     glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
     assert "zebra_fish_demo" not in [d["Name"] for d in glue.get_databases()["DatabaseList"]]
+
+
+def test_no_credentials_is_one_line_saying_where_boto3_looks(aws, monkeypatch, tmp_path, capsys):
+    from zfish_assets.resources.aws_connection import aws_client
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role lookup (no network beyond loopback)
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    aws_client.cache_clear()
+    status, err = _deploy_failing(capsys)
+    aws_client.cache_clear()
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert "no AWS credentials: boto3 found none (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in err, err
+
+
+def test_the_demo_on_a_closed_endpoint_names_the_endpoint_not_the_bucket(aws, monkeypatch, data_dir):
+    from zfish_assets.resources.aws_connection import aws_client
+    from zfish_assets.tools.cli import main
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("ZFISH_DEPLOYMENT", "aws")
+    monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", closed)
+    aws_client.cache_clear()
+    with pytest.raises(SystemExit) as refused:
+        main(["demo"])
+    aws_client.cache_clear()
+    message = str(refused.value.code)
+    assert message.startswith("zfish demo: refusing to start, nothing written:"), message
+    assert f"nothing answers at ZFISH_AWS_ENDPOINT_URL={closed}" in message, message
+    assert not (data_dir / "lake").exists()
