@@ -324,3 +324,28 @@ def spread_text(value: str) -> str:
     """The text of a `day_spread`, checked: kept as text, the simulator's resources take it so."""
     day_spread(value)
     return value.strip()
+
+
+def spark_remote(value: str) -> str:
+    """Blank (Spark in process), `warm` (this data dir's warm engine), or a Spark Connect URL `sc://HOST[:PORT]`
+    with its `/;name=value` parameters (the secret's among them): anything else fails only once a run starts."""
+    url = value.strip()
+    if url in ("", "warm"):
+        return url
+    parts = urlsplit(url)
+    try:
+        parts.port  # a port out of range or not a number raises
+        valid = (parts.scheme == "sc" and bool(parts.hostname)
+                 and (parts.path in ("", "/") or parts.path.startswith("/;")))
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError("blank, `warm`, or the Spark Connect URL `zfish engine start` prints, "
+                         "sc://127.0.0.1:PORT/;x-zfish-token=...")
+    return url
+
+
+def masked_url(url: str) -> str:
+    """`url` with the value of each `;...token=` parameter (the warm engine's secret) shown as `***`: what any
+    message shows of a URL, a refused setting's included."""
+    return re.sub(r"(;[^;=/]*token=)[^;]*", r"\1***", url, flags=re.IGNORECASE)

@@ -35,9 +35,9 @@ from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
 from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion
 from zfish_assets.runtimes import default_jars_dir, runtime
 from zfish_assets.setting_kinds import (  # noqa: F401 (the parsers, also used as `settings.<kind>`)
-    IntegerParser, arn_partition, partition_of, aws_region, bucket_name, day, endpoint_url, flag, folder, instant, integer, key_prefix, kms_key_arn,
+    IntegerParser, arn_partition, masked_url, partition_of, aws_region, bucket_name, day, endpoint_url, flag, folder, instant, integer, key_prefix, kms_key_arn,
     level, memory, number, one_of, optional, plain_name, resource_name, role_arn, s3_location, seconds, share,
-    spark_master, spread_text, text)
+    spark_master, spark_remote, spread_text, text)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +72,7 @@ class Setting(Generic[T]):
         try:
             return self.parse_text(text)
         except ValueError as exc:
-            raise ValueError(f"{self.name}={text!r} is not {exc}") from None
+            raise ValueError(f"{self.name}={masked_url(text)!r} is not {exc}") from None
 
     def get(self) -> T:
         return self.parse(self.raw())
@@ -177,7 +177,7 @@ SPARK_LOG_LEVEL = Setting("ZFISH_SPARK_LOG_LEVEL", "WARN",
                           level(("ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")), "Spark's log level.")
 SPARK_S3A = Setting("ZFISH_SPARK_S3A", "false", flag,
                     "Load the s3a jars into every local session (an S3 lake's session loads them anyway).")
-SPARK_REMOTE = Setting("ZFISH_SPARK_REMOTE", "", text,
+SPARK_REMOTE = Setting("ZFISH_SPARK_REMOTE", "", spark_remote,
                        "The warm engine's Spark Connect URL, its secret included (`zfish engine start` prints "
                        "it); `warm`: this data dir's warm engine, waited for while it starts (`make dev`); "
                        "blank: Spark in process.")

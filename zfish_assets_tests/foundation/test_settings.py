@@ -136,6 +136,8 @@ ODD_VALUES = {
     "ZFISH_KMS_KEY_ARN": ["arn:aws:kms:us-east-1:000000000000:alias/zfish", "alias/zfish",
                           "arn:aws:kms:us-east-1:000000000000:key/*"],
     "ZFISH_DATABASE": ["Zebra", "zebra-fish", "1db"],
+    "ZFISH_SPARK_REMOTE": ["http://127.0.0.1:15002", "127.0.0.1:15002", "sc://", "sc://h:99999", "sc://h:1/x",
+                           "Warm"],
 }
 GOOD_VALUES = {
     "ZFISH_S3_BUCKET": ["zfish-lake", "my.dotted.bucket", "abc", "a" * 63, " zfish-lake "],
@@ -149,6 +151,7 @@ GOOD_VALUES = {
     "ZFISH_GLUE_TIMEOUT_S": ["60", "7200", "604800", "90.5"],
     "ZFISH_KMS_KEY_ARN": ["arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
     "ZFISH_DATABASE": ["zebra_fish_demo", "_db1"],
+    "ZFISH_SPARK_REMOTE": ["warm", "sc://127.0.0.1:15002/;x-zfish-token=abc", "sc://localhost"],
 }
 
 
@@ -212,3 +215,9 @@ def test_arns_that_agree_with_the_region_pass(monkeypatch):
                         "ZFISH_KMS_KEY_ARN": "arn:aws-cn:kms:cn-north-1:000000000000:key/k1"}.items():
         monkeypatch.setenv(name, value)
     settings.check_set()
+
+
+def test_a_refused_spark_connect_url_shows_its_secret_masked():
+    with pytest.raises(ValueError) as refused:
+        settings.SPARK_REMOTE.parse("sc://127.0.0.1:99999/;x-zfish-token=s3cr3t")
+    assert "s3cr3t" not in str(refused.value) and "x-zfish-token=***" in str(refused.value)
