@@ -205,11 +205,12 @@ def _check(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", category=BetaWarning)  # before the definitions' module builds them
     warnings.filterwarnings("ignore", category=PreviewWarning)
     from zfish_assets.tools import checking
-    from zfish_assets.definitions import build_definitions
     from zfish_assets.tools.instance import local_instance
 
-    defs = build_definitions()
     try:
+        from zfish_assets.definitions import build_definitions  # the module builds them too, as it loads
+
+        defs = build_definitions()
         scope = checking.scope_of(defs, args.day.isoformat() if args.day else None, args.day_range)
     except ValueError as exc:
         args.error(str(exc))

@@ -79,9 +79,12 @@ def run_demo() -> int:
     os.environ.setdefault(settings.LOG_LEVEL.name, "CRITICAL")
     warnings.filterwarnings("ignore", category=BetaWarning)
     warnings.filterwarnings("ignore", category=PreviewWarning)
-    from zfish_assets.definitions import build_definitions
+    try:
+        from zfish_assets.definitions import build_definitions  # the module builds them too, as it loads
 
-    defs = build_definitions()
+        defs = build_definitions()
+    except ValueError as exc:  # settings that disagree (the first day after the clock): nothing written yet
+        raise SystemExit(f"zfish demo: {exc}") from None
     with build_resources(defs.resources) as resources:  # EnvVar settings resolved, as a run resolves them
         preflight(resources)
         return _evenings(defs, resources)

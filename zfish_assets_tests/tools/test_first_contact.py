@@ -86,3 +86,16 @@ def test_an_extra_argument_is_refused_with_the_subcommands_usage():
         assert result.returncode == 2, result.stderr
         assert result.stderr.startswith(usage), result.stderr
         assert f"zfish {command[0]}: error: unrecognized arguments: {command[-1]}" in result.stderr, result.stderr
+
+
+def test_a_first_day_after_the_clock_is_refused_naming_both(tmp_path):
+    """ZFISH_SIM_START after the clock's last evening leaves no day a partition: said at once, not an empty UI."""
+    data = tmp_path / "data"
+    for command, status in ((["check", "--all"], 2), (["demo"], 1)):
+        result = zfish(*command, ZFISH_DATA_DIR=str(data), ZFISH_SIM_START="2030-01-01",
+                       ZFISH_CLOCK="2025-05-11T18:00:00Z")
+        assert result.returncode == status, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        assert ("ZFISH_SIM_START=2030-01-01 is after the clock's last evening, 2025-05-11 "
+                "(ZFISH_CLOCK=2025-05-11T18:00:00Z): no day would be a partition") in result.stderr, result.stderr
+        assert not (data / "lake").exists()
