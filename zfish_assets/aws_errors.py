@@ -58,6 +58,21 @@ def explain(exc: BaseException) -> str | None:
     return None
 
 
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
+
+
+def denied(exc: BaseException, policy: str) -> str | None:
+    """When AWS refused `exc`'s call to this identity: a line naming the call and the policy file (of
+    `zfish deploy --policy-out`) its principal needs; None otherwise. Not a setting's fault, so not `explain`'s."""
+    for e in _chain(exc):
+        error = getattr(e, "response", None)
+        if isinstance(error, dict) and error.get("Error", {}).get("Code", "") in _DENIED:
+            said = error["Error"].get("Message") or error["Error"]["Code"]
+            return (f"AWS denied {getattr(e, 'operation_name', 'a call')} to this identity ({said}): attach {policy}, "
+                    "which `zfish deploy --dry-run --policy-out DIR` writes, to it (aws.md, the three principals).")
+    return None
+
+
 class AWSSettingError(RuntimeError):
     """An AWS call failed because of a setting; the message names it and the fix."""
 

@@ -29,7 +29,7 @@ def add_deploy(subparsers: argparse._SubParsersAction) -> None:
 def _deploy(args: argparse.Namespace) -> int:
     import json
 
-    from zfish_assets.aws_errors import explain
+    from zfish_assets.aws_errors import denied, explain
     from zfish_assets.tools.deploy import DeploySettings, deploy
     from zfish_assets.tools.policies import policies
 
@@ -48,7 +48,8 @@ def _deploy(args: argparse.Namespace) -> int:
     try:
         deploy(deploy_settings, dry_run=args.dry_run)
     except Exception as exc:
-        message = explain(exc)  # a closed or wrong endpoint, a missing bucket: one line naming the setting
+        # a closed or wrong endpoint, a missing bucket: one line naming the setting; a call the identity may not make
+        message = explain(exc) or denied(exc, "deployer.json")
         if message is None:
             raise
         print(f"zfish deploy: {message}", file=sys.stderr)

@@ -268,3 +268,48 @@ def test_the_demo_on_a_closed_endpoint_names_the_endpoint_not_the_bucket(aws, mo
     assert message.startswith("zfish demo: refusing to start, nothing written:"), message
     assert f"nothing answers at ZFISH_AWS_ENDPOINT_URL={closed}" in message, message
     assert not (data_dir / "lake").exists()
+
+
+@contextmanager
+def _denying() -> Iterator[str]:
+    """A loopback endpoint that answers every call as AWS answers an identity without the right: Glue's
+    AccessDeniedException (JSON protocol, HTTP 400)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Denied(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps({"__type": "AccessDeniedException",
+                               "Message": "User is not authorized to perform: glue:GetDatabase"}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Denied)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_deploy_by_an_identity_without_the_deployer_policy_names_the_policy(aws, monkeypatch, capsys):
+    from zfish_assets.resources.aws_connection import aws_client
+
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    with _denying() as endpoint:
+        monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", endpoint)
+        aws_client.cache_clear()
+        status, err = _deploy_failing(capsys)
+    aws_client.cache_clear()
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert "AWS denied GetDatabase to this identity (User is not authorized to perform: glue:GetDatabase)" in err, err
+    assert "attach deployer.json" in err, err
