@@ -45,6 +45,9 @@ def _generate(args: argparse.Namespace) -> int:
     from zfish_assets.synthetic import photos_between
 
     sim = _generation_settings(args)
+    why = unwritable(args.out)
+    if why:
+        args.error(f"--out {args.out} is not a writable folder ({why})")
     try:
         began = time.perf_counter()
         with Progress(f"generate {args.start}..{args.end}", photos_between(sim, args.start, args.end), "photos") as bar:
@@ -285,19 +288,27 @@ WRITES_DATA_DIR = ("demo", "check", "dev", "engine", "upload")
 """The commands that keep state in ZFISH_DATA_DIR (Dagster's instance, the local lake, the engine's state)."""
 
 
-def data_dir_problem() -> str | None:
-    """Why ZFISH_DATA_DIR cannot hold zfish's state (not creatable, not writable), in a line; None when it can."""
+def unwritable(path: Path) -> str | None:
+    """Why `path` cannot be a folder this process writes (the OS's words), creating it if need be; None when it can."""
     import tempfile
 
-    from zfish_assets import settings
-
-    path = settings.data_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".zfish-write-probe-"):
             pass
     except OSError as exc:
-        return (f"ZFISH_DATA_DIR={path} is not a writable folder ({exc.strerror or exc}): point ZFISH_DATA_DIR at "
+        return str(exc.strerror or exc)
+    return None
+
+
+def data_dir_problem() -> str | None:
+    """Why ZFISH_DATA_DIR cannot hold zfish's state (not creatable, not writable), in a line; None when it can."""
+    from zfish_assets import settings
+
+    path = settings.data_dir()
+    why = unwritable(path)
+    if why:
+        return (f"ZFISH_DATA_DIR={path} is not a writable folder ({why}): point ZFISH_DATA_DIR at "
                 "a folder you can write (default ./.zfish), or fix its permissions")
     return None
 
