@@ -119,7 +119,7 @@ def instant(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,254}$")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,241}$")  # 242 at most: its crawlers' names, `<name>-observations`, fit Glue's 255
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
 
 
@@ -128,8 +128,8 @@ def plain_name(value: str) -> str:
     Lower case because Glue folds a database's name to lower case when it stores it ("for Hive compatibility"):
     `Zebra` would be created as `zebra`, while the policies' ARNs and every later call name `Zebra`."""
     if not _NAME.match(value):
-        raise ValueError("a plain lower-case name (a-z, digits, _; not starting with a digit: Glue keeps "
-                         "catalog names in lower case)")
+        raise ValueError("a plain lower-case name of at most 242 characters (a-z, digits, _; not starting with a "
+                         "digit: Glue keeps catalog names in lower case, and names its crawlers <name>-observations)")
     return value
 
 

@@ -135,7 +135,7 @@ ODD_VALUES = {
     "ZFISH_GLUE_POLL_S": ["inf", "-1"],
     "ZFISH_KMS_KEY_ARN": ["arn:aws:kms:us-east-1:000000000000:alias/zfish", "alias/zfish",
                           "arn:aws:kms:us-east-1:000000000000:key/*"],
-    "ZFISH_DATABASE": ["Zebra", "zebra-fish", "1db"],
+    "ZFISH_DATABASE": ["Zebra", "zebra-fish", "1db", "d" * 243],
     "ZFISH_SPARK_REMOTE": ["http://127.0.0.1:15002", "127.0.0.1:15002", "sc://", "sc://h:99999", "sc://h:1/x",
                            "Warm"],
 }
@@ -150,7 +150,7 @@ GOOD_VALUES = {
     "ZFISH_ATHENA_OUTPUT": ["s3://athena-results", "s3://athena-results/", "s3://b-1/a/b=c/", "s3://b-1/a"],
     "ZFISH_GLUE_TIMEOUT_S": ["60", "7200", "604800", "90.5"],
     "ZFISH_KMS_KEY_ARN": ["arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
-    "ZFISH_DATABASE": ["zebra_fish_demo", "_db1"],
+    "ZFISH_DATABASE": ["zebra_fish_demo", "_db1", "d" * 242],
     "ZFISH_SPARK_REMOTE": ["warm", "sc://127.0.0.1:15002/;x-zfish-token=abc", "sc://localhost"],
 }
 
