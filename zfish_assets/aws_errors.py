@@ -28,6 +28,12 @@ def unreachable(exc: BaseException) -> bool:
 
 def explain(exc: BaseException) -> str | None:
     """One or two lines naming the setting behind `exc` and the fix; None when no setting explains it."""
+    if any(type(e).__name__ == "NoRegionError" for e in _chain(exc)):  # neither the setting nor boto3's chain
+        return (f"no AWS region: set {settings.AWS_REGION.name} (e.g. us-east-1), or a region in boto3's own "
+                "configuration (AWS_DEFAULT_REGION, the profile's region).")
+    if any(type(e).__name__ in ("NoCredentialsError", "PartialCredentialsError") for e in _chain(exc)):
+        return ("no AWS credentials: boto3 found none (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+                "or an instance or container role). Set them for the principal this command runs as.")
     if unreachable(exc):
         endpoint = settings.AWS_ENDPOINT_URL.raw()
         where = next((str(e) for e in _chain(exc) if type(e).__name__ == "EndpointConnectionError"), str(exc))
@@ -49,6 +55,21 @@ def explain(exc: BaseException) -> str | None:
             bucket = error["Error"].get("BucketName") or settings.S3_BUCKET.raw()
             return (f"bucket {bucket!r} does not exist ({settings.S3_BUCKET.name}={settings.S3_BUCKET.raw()}, "
                     f"region {settings.AWS_REGION.raw() or 'default'}): create it, or fix {settings.S3_BUCKET.name}.")
+    return None
+
+
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
+
+
+def denied(exc: BaseException, policy: str) -> str | None:
+    """When AWS refused `exc`'s call to this identity: a line naming the call and the policy file (of
+    `zfish deploy --policy-out`) its principal needs; None otherwise. Not a setting's fault, so not `explain`'s."""
+    for e in _chain(exc):
+        error = getattr(e, "response", None)
+        if isinstance(error, dict) and error.get("Error", {}).get("Code", "") in _DENIED:
+            said = error["Error"].get("Message") or error["Error"]["Code"]
+            return (f"AWS denied {getattr(e, 'operation_name', 'a call')} to this identity ({said}): attach {policy}, "
+                    "which `zfish deploy --dry-run --policy-out DIR` writes, to it (aws.md, the three principals).")
     return None
 
 

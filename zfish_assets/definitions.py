@@ -32,7 +32,9 @@ from zfish_assets.partitions import daily_partitions
 
 
 def build_definitions() -> Definitions:
-    """The definitions for the current environment (`ZFISH_*`): clock, deployment, settings."""
+    """The definitions for the current environment (`ZFISH_*`): clock, deployment, settings (every one set is
+    checked first, so a bad value fails the code's load naming it)."""
+    settings.check_set()
     days = daily_partitions()
     horizon_days = settings.label_horizon_days()
     crawl, join, all_days_checks = land_and_crawl_job(), join_job(), all_days_checks_job()

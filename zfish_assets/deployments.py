@@ -78,7 +78,7 @@ def _bucket() -> Any:
 
 def _under_lake(key: str) -> str:
     """The S3 URI of a key (a `layout` key) under the lake prefix."""
-    return f"s3://{settings.S3_BUCKET.raw()}/{settings.lake_prefix()}/{key}"
+    return f"s3://{settings.S3_BUCKET.get()}/{settings.lake_prefix()}/{key}"
 
 
 def _in_data_dir(*parts: str) -> str:

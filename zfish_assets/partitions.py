@@ -74,6 +74,10 @@ def daily_partitions() -> DailyPartitionsDefinition:
     start = settings.sim_start().isoformat()
     if not settings.simulated():
         return DailyPartitionsDefinition(start_date=start, end_offset=1)
+    if settings.sim_start() > last_day(settings.clock()):  # else no day is a partition, and nothing says why
+        raise ValueError(f"{settings.SIM_START.name}={start} is after the clock's last evening, "
+                         f"{last_day(settings.clock()).isoformat()} ({settings.CLOCK.name}={settings.clock_text()}): "
+                         f"no day would be a partition. Set {settings.SIM_START.name} on or before it, or a later clock")
     end = last_day(settings.clock()) + timedelta(days=1)
     return DailyPartitionsDefinition(start_date=start, end_date=end.isoformat())
 

@@ -12,6 +12,8 @@ Traceback (most recent call last):
 ...
 ValueError: ZFISH_JOIN_MODE='fast' is not one of incremental, full
 
+The kinds of value (and their parsers) are `setting_kinds.py`'s.
+
 Resources never read settings: `deployments.py` gives each field its setting (`Setting.config()` for a
 field only runs read, else the value). The module's length is the table of settings: one declaration each.
 """
@@ -19,13 +21,11 @@ field only runs read, else the value). The module's length is the table of setti
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from enum import Enum
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, get_args
+from typing import Any, Generic, Literal, TypeVar
 
 from dagster import EnvVar
 
@@ -34,6 +34,10 @@ from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
 from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion
 from zfish_assets.runtimes import default_jars_dir, runtime
+from zfish_assets.setting_kinds import (  # noqa: F401 (the parsers, also used as `settings.<kind>`)
+    IntegerParser, arn_partition, masked_url, partition_of, aws_region, bucket_name, day, endpoint_url, flag, folder, instant, integer, key_prefix, kms_key_arn,
+    level, memory, number, one_of, optional, plain_name, resource_name, role_arn, s3_location, seconds, share,
+    spark_master, spark_remote, spread_text, text)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +72,7 @@ class Setting(Generic[T]):
         try:
             return self.parse_text(text)
         except ValueError as exc:
-            raise ValueError(f"{self.name}={text!r} is not {exc}") from None
+            raise ValueError(f"{self.name}={masked_url(text)!r} is not {exc}") from None
 
     def get(self) -> T:
         return self.parse(self.raw())
@@ -83,145 +87,7 @@ class Setting(Generic[T]):
         return value
 
 
-# Parsers: each raises ValueError("<what was expected>"), which `Setting.parse` completes.
 
-def text(value: str) -> str:
-    return value.strip()
-
-
-def one_of(choices: Any) -> Callable[[str], Any]:
-    """A parser accepting the values of a `Literal` type or a string `Enum` (its choices, in order, in the
-    error); an Enum's parse returns its member."""
-    is_enum = isinstance(choices, type) and issubclass(choices, Enum)
-    allowed = tuple(member.value for member in choices) if is_enum else get_args(choices)
-
-    def parse(value: str) -> Any:
-        if value.strip() not in allowed:
-            raise ValueError(f"one of {', '.join(allowed)}")
-        return choices(value.strip()) if is_enum else value.strip()
-    return parse
-
-
-def optional(parse: Callable[[str], T]) -> Callable[[str], T | None]:
-    """Blank means "not chosen" (None), e.g. a deployment part its deployment decides."""
-    return lambda value: parse(value) if value.strip() else None
-
-
-def flag(value: str) -> bool:
-    if value.strip().lower() not in ("true", "false"):
-        raise ValueError("true or false")
-    return value.strip().lower() == "true"
-
-
-@dataclass(frozen=True)
-class IntegerParser:
-    """A parser of integers at or above `minimum` (any integer when None). The bound is kept as a field so
-    code that judges integers given another way (the simulator's keyword arguments) uses the same one."""
-
-    minimum: int | None = None
-
-    @property
-    def expected(self) -> str:
-        return "an integer" + ("" if self.minimum is None else f" >= {self.minimum}")
-
-    def accepts(self, number: object) -> bool:
-        """Whether `number` (already a Python value) is in this parser's domain; bools are not integers."""
-        return (isinstance(number, int) and not isinstance(number, bool)
-                and (self.minimum is None or number >= self.minimum))
-
-    def __call__(self, value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(self.expected) from None
-        if not self.accepts(number):
-            raise ValueError(self.expected)
-        return number
-
-
-def integer(minimum: int | None = None) -> IntegerParser:
-    """A parser of integers at or above `minimum` (any integer when None)."""
-    return IntegerParser(minimum)
-
-
-def number(low: float, high: float | None, expected: str) -> Callable[[str], float]:
-    """A parser of numbers in [low, high] (no upper bound when None); NaN is in no range."""
-    def parse(value: str) -> float:
-        try:
-            parsed = float(value)
-        except ValueError:
-            parsed = float("nan")
-        if not (parsed >= low and (high is None or parsed <= high)):
-            raise ValueError(expected)
-        return parsed
-    return parse
-
-
-seconds = number(0.0, None, "a number of seconds >= 0")
-share = number(0.0, 1.0, "a share between 0 and 1")
-
-
-def day(value: str) -> date:
-    """A `YYYY-MM-DD` day (`glue_scripts/zfish_etl/days.py` says what passes)."""
-    try:
-        return days.parse_day(value)
-    except ValueError:
-        raise ValueError(days.DAY_FORM) from None
-
-
-def instant(value: str) -> datetime | None:
-    if not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("an ISO 8601 date-time, e.g. 2025-05-10T18:00:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
-
-
-def plain_name(value: str) -> str:
-    """A name that reaches SQL and paths: letters, digits, `_`, not starting with a digit."""
-    if not _NAME.match(value):
-        raise ValueError("a plain name (letters, digits, _; not starting with a digit)")
-    return value
-
-
-def key_prefix(value: str) -> str:
-    """Plain `/`-separated names (no `..`, no empty segment): it reaches paths and S3 keys."""
-    prefix = value.strip("/")
-    if not all(_SEGMENT.match(part) and part != ".." for part in prefix.split("/")):
-        raise ValueError("a key prefix of plain names separated by '/'")
-    return prefix
-
-
-def aws_region(value: str) -> str:
-    """Blank (boto3's own resolution), or a region of one of botocore's partitions (its `regionRegex`):
-    a typo such as `us-east-l` would otherwise reach an endpoint host that does not exist."""
-    from botocore.loaders import create_loader
-
-    region = value.strip()
-    patterns = [p["regionRegex"] for p in create_loader().load_data("partitions")["partitions"]]
-    if region and not any(re.match(pattern, region) for pattern in patterns):
-        raise ValueError("an AWS region such as us-east-1 or eu-west-1 (botocore's partitions know no such name)")
-    return region
-
-
-_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)$")
-
-
-def kms_key_arn(value: str) -> str:
-    """Blank, or a KMS key's (or alias's) full ARN: S3 needs the ARN to name a key in SSE-KMS requests."""
-    if value.strip() and not _KMS_KEY.match(value.strip()):
-        raise ValueError("a KMS key ARN, arn:aws:kms:<region>:<account>:key/<id>")
-    return value.strip()
-
-
-def folder(value: str) -> Path:
-    return Path(value).expanduser().resolve()
 
 
 # Where things are.
@@ -251,7 +117,7 @@ JOIN_MODE: Setting[JoinMode] = Setting(
     "write rewrites only partitions with news); `full` re-upserts every labeled row of the window.")
 QUARANTINE_MAX_RATE = Setting("ZFISH_QUARANTINE_MAX_RATE", "0.1", share,
                               "The share of a day's rows that may be quarantined before the check is an error.")
-LOG_LEVEL = Setting("ZFISH_LOG_LEVEL", "", text,
+LOG_LEVEL = Setting("ZFISH_LOG_LEVEL", "", level(("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"), True),
                     "Dagster's console log level for runs the CLI starts (default INFO; `zfish check` CRITICAL).")
 PROGRESS_INTERVAL_S = Setting("ZFISH_PROGRESS_INTERVAL_S", "10", seconds,
                               "Seconds between progress lines of long commands when not on a terminal.")
@@ -260,7 +126,7 @@ PROGRESS_INTERVAL_S = Setting("ZFISH_PROGRESS_INTERVAL_S", "10", seconds,
 FISH_PER_DAY = Setting("ZFISH_FISH_PER_DAY", "5", integer(1), "Fish imaged per simulated day.")
 IMAGES_PER_FISH = Setting("ZFISH_IMAGES_PER_FISH", "3", integer(1), "Images per fish and day.")
 LABEL_DELAY_DAYS = Setting("ZFISH_LABEL_DELAY_DAYS", "32", integer(0), "Days after its images a fish's label arrives.")
-LABEL_DELAY_SPREAD = Setting("ZFISH_LABEL_DELAY_SPREAD", "off", text,
+LABEL_DELAY_SPREAD = Setting("ZFISH_LABEL_DELAY_SPREAD", "off", spread_text,
                              "`off`, or `MIN-MAX` days (e.g. `7-35`): each fish's label delay drawn from the range.")
 SEED = Setting("ZFISH_SEED", "42", integer(), "The simulation's random seed.")
 
@@ -281,16 +147,17 @@ CRAWL_MODE: Setting[CrawlMode | None] = Setting(
 PARTS = (LAKE, CATALOG, ENGINE, QUERY, CRAWL_MODE)
 
 # AWS.
-S3_BUCKET = Setting("ZFISH_S3_BUCKET", "", text, "The lake's bucket (lake s3).")
+glue_timeout = number(60, 7 * 24 * 3600, "a number of seconds from 60 to 604800 (Glue's Timeout: 1 minute to 7 days)")
+S3_BUCKET = Setting("ZFISH_S3_BUCKET", "", bucket_name, "The lake's bucket (lake s3).")
 AWS_REGION = Setting("ZFISH_AWS_REGION", "", aws_region,
                      "The region of every AWS client; blank: boto3's own resolution.")
-AWS_ENDPOINT_URL = Setting("ZFISH_AWS_ENDPOINT_URL", "", text,
+AWS_ENDPOINT_URL = Setting("ZFISH_AWS_ENDPOINT_URL", "", endpoint_url,
                            "One endpoint for every AWS client (e.g. a local moto server); blank: AWS's.")
-GLUE_JOB_NAME = Setting("ZFISH_GLUE_JOB_NAME", "zfish-joined-fish-data", text,
+GLUE_JOB_NAME = Setting("ZFISH_GLUE_JOB_NAME", "zfish-joined-fish-data", resource_name(255),
                         "The Glue job `zfish deploy` defines and engine glue runs.")
-GLUE_ROLE_ARN = Setting("ZFISH_GLUE_ROLE_ARN", "", text,
+GLUE_ROLE_ARN = Setting("ZFISH_GLUE_ROLE_ARN", "", role_arn,
                         "The role the Glue job and the crawlers assume; `zfish deploy` needs it.")
-GLUE_TIMEOUT_S = Setting("ZFISH_GLUE_TIMEOUT_S", str(2 * 3600), seconds,
+GLUE_TIMEOUT_S = Setting("ZFISH_GLUE_TIMEOUT_S", str(2 * 3600), glue_timeout,
                          "How long a Glue job run may take: the job's `Timeout` (`zfish deploy`, whole minutes) "
                          "and how long a run waits for it.")
 KMS_KEY_ARN = Setting("ZFISH_KMS_KEY_ARN", "", kms_key_arn,
@@ -299,22 +166,50 @@ KMS_KEY_ARN = Setting("ZFISH_KMS_KEY_ARN", "", kms_key_arn,
 GLUE_POLL_S = Setting("ZFISH_GLUE_POLL_S", "15", seconds, "Seconds between polls of a Glue job run.")
 CRAWLER_TIMEOUT_S = Setting("ZFISH_CRAWLER_TIMEOUT_S", "1800", seconds, "How long a Glue crawl may take.")
 CRAWLER_POLL_S = Setting("ZFISH_CRAWLER_POLL_S", "15", seconds, "Seconds between polls of a Glue crawler.")
-ATHENA_WORKGROUP = Setting("ZFISH_ATHENA_WORKGROUP", "primary", text, "Athena's workgroup (query athena).")
-ATHENA_OUTPUT = Setting("ZFISH_ATHENA_OUTPUT", "", text,
+ATHENA_WORKGROUP = Setting("ZFISH_ATHENA_WORKGROUP", "primary", resource_name(128), "Athena's workgroup (query athena).")
+ATHENA_OUTPUT = Setting("ZFISH_ATHENA_OUTPUT", "", s3_location,
                         f"Where Athena writes results; blank: `{layout.athena_results_dir()}/` under the lake prefix.")
 
 # Spark.
-SPARK_MASTER = Setting("ZFISH_SPARK_MASTER", "local[2]", text, "Spark's master for local runs: local[N] or a URL.")
-SPARK_DRIVER_MEMORY = Setting("ZFISH_SPARK_DRIVER_MEMORY", "4g", text, "The local Spark driver's memory.")
-SPARK_LOG_LEVEL = Setting("ZFISH_SPARK_LOG_LEVEL", "WARN", text, "Spark's log level.")
+SPARK_MASTER = Setting("ZFISH_SPARK_MASTER", "local[2]", spark_master, "Spark's master for local runs: local[N] or a URL.")
+SPARK_DRIVER_MEMORY = Setting("ZFISH_SPARK_DRIVER_MEMORY", "4g", memory, "The local Spark driver's memory.")
+SPARK_LOG_LEVEL = Setting("ZFISH_SPARK_LOG_LEVEL", "WARN",
+                          level(("ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")), "Spark's log level.")
 SPARK_S3A = Setting("ZFISH_SPARK_S3A", "false", flag,
                     "Load the s3a jars into every local session (an S3 lake's session loads them anyway).")
-SPARK_REMOTE = Setting("ZFISH_SPARK_REMOTE", "", text,
+SPARK_REMOTE = Setting("ZFISH_SPARK_REMOTE", "", spark_remote,
                        "The warm engine's Spark Connect URL, its secret included (`zfish engine start` prints "
                        "it); `warm`: this data dir's warm engine, waited for while it starts (`make dev`); "
                        "blank: Spark in process.")
 
 SETTINGS: tuple[Setting[Any], ...] = tuple(v for v in list(globals().values()) if isinstance(v, Setting))
+
+
+def check_set() -> None:
+    """Parse every variable that is set, raising the first one's ValueError: a command and the definitions
+    refuse a bad value before anything runs, not when the step that reads it (a Spark session's start, a
+    run's logger) comes, after days were landed and crawled."""
+    for setting in SETTINGS:
+        if setting.is_set():
+            setting.get()
+    check_aws_agree()
+
+
+def check_aws_agree() -> None:
+    """The ARNs given agree with the region: the role's and the key's partition is the region's (`aws-cn` in
+    cn-north-1), and the KMS key is in the region (S3 encrypts with a key of the bucket's region only)."""
+    region, key = AWS_REGION.get(), KMS_KEY_ARN.get()
+    if not region:
+        return
+    partition = partition_of(region)
+    for setting in (GLUE_ROLE_ARN, KMS_KEY_ARN):
+        arn = setting.get()
+        if arn and arn_partition(arn) != partition:
+            raise ValueError(f"{setting.name}={arn!r} is in partition {arn_partition(arn)}, but {AWS_REGION.name}="
+                             f"{region!r} is in {partition}: ARNs there start arn:{partition}:")
+    if key and key.split(":")[3] != region:
+        raise ValueError(f"{KMS_KEY_ARN.name}={key!r} is a key of region {key.split(':')[3]}, but {AWS_REGION.name}="
+                         f"{region!r}: S3 encrypts with a key of the bucket's region only")
 
 
 # Accessors for the settings most modules need, under the names they have always had.

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zfish_assets import settings
+from zfish_assets.setting_kinds import day_spread
 from zfish_assets.dagster_names import RAW_TABLES
 from zfish_assets.synthetic_rows import (
     blocks, cohort_of, first_fish, image_id_keys, image_sequence, labels_arriving, observation_rows,
@@ -58,17 +59,12 @@ def _checked_spread(value: object, what: str) -> tuple[int, int] | None:
 
 
 def parse_delay_spread(text: str, what: str = _SPREAD_VAR) -> tuple[int, int] | None:
-    """`off` (or empty) as None, `MIN-MAX` (e.g. `7-35`) as (MIN, MAX): the form of `ZFISH_LABEL_DELAY_SPREAD`."""
-    if text.strip().lower() in ("", "off"):
-        return None
-    low, sep, high = text.strip().partition("-")
+    """`off` (or empty) as None, `MIN-MAX` (e.g. `7-35`) as (MIN, MAX): the form of `ZFISH_LABEL_DELAY_SPREAD`
+    (`setting_kinds.day_spread`), a ValueError naming `what` otherwise."""
     try:
-        spread = (int(low), int(high)) if sep else None
-    except ValueError:
-        spread = None
-    if spread is None or not 0 <= spread[0] <= spread[1]:
-        raise ValueError(f"{what}={text!r} is not `off` or MIN-MAX days with 0 <= MIN <= MAX, e.g. 7-35")
-    return spread
+        return day_spread(text)
+    except ValueError as exc:
+        raise ValueError(f"{what}={text!r} is not {exc}") from None
 
 
 def format_delay_spread(spread: tuple[int, int] | None) -> str:

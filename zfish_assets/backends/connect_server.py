@@ -143,18 +143,33 @@ def start(port: int | None = None, home: Path | None = None, timeout_s: float = 
             raise _port_taken(port)
         check_java()
         process, state = _launch(port or 0, code, path, spark_settings)
-        state = _wait_listening(process, state, home, timeout_s, asked=port)
-        if warm:
-            try:
-                warm_up(state.url, path.with_name("warm-up"))
-            except Exception as exc:
-                stop(home)
-                raise SparkEnvironmentError(
-                    f"the new Spark Connect server failed its warm-up job ({connect_guard.masked(str(exc))}); "
-                    f"see {state.log}") from exc
+        try:
+            state = _wait_listening(process, state, home, timeout_s, asked=port)
+            if warm:
+                _warm(state, home)
+        except BaseException:  # Ctrl-C or SIGTERM too: the server has its own session, so nothing else stops it
+            stop(home)
+            raise
         state = ServerState(**{**asdict(state), "ready": True})
         path.write_text(json.dumps(asdict(state)))
     return state
+
+
+def sigterm_interrupts() -> None:
+    """SIGTERM (a service manager, `timeout`, CI) raises KeyboardInterrupt in this process, as Ctrl-C does, so a
+    start under way stops the server it launched (`start`) instead of dying and leaving the JVM running."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _warm(state: ServerState, home: Path | None) -> None:
+    try:
+        warm_up(state.url, state_file(home).with_name("warm-up"))
+    except Exception as exc:
+        raise SparkEnvironmentError(
+            f"the new Spark Connect server failed its warm-up job ({connect_guard.masked(str(exc))}); "
+            f"see {state.log}") from exc
 
 
 def start_in_background(home: Path | None = None) -> int:
@@ -347,6 +362,7 @@ def _main() -> int:
     """A background start (`start_in_background`): start, warm, record; the error in the log if it fails."""
     home = Path(sys.argv[1]) if len(sys.argv) > 1 else None  # `start_in_background`'s `home`
     began = time.perf_counter()
+    sigterm_interrupts()
     try:
         state = start(home=home)
     except SparkEnvironmentError as exc:

@@ -22,6 +22,7 @@ from glue_scripts.zfish_etl.spark_conf import SESSION_CONF, s3a_encryption_conf
 from zfish_assets.backends.class_archive import QUIET, archive_path, sharing_option
 from zfish_assets import settings
 from zfish_assets.runtimes import S3A_COORDINATES, jar_name
+from zfish_assets.setting_kinds import masked_url  # noqa: F401 (also `spark_session.masked_url`, as before)
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 CODE_CONF = "spark.zfish.code_sha256"  # the job code's digest a Connect server was started with
 
@@ -263,11 +264,6 @@ def _discard(spark) -> None:
     spark.stop()
     del spark
     gc.collect()
-
-
-def masked_url(url: str) -> str:
-    """`url` with the value of each `;...token=` parameter (the warm engine's secret) shown as `***`."""
-    return re.sub(r"(;[^;=/]*token=)[^;]*", r"\1***", url, flags=re.IGNORECASE)
 
 
 def _grpc_details(message: str) -> str:

@@ -1,4 +1,4 @@
-"""Argument types the `zfish` subcommands share: a day, a range of days, each refused with a usage error."""
+"""Argument types the `zfish` subcommands share: a day, a range of days, a port, each refused with a usage error."""
 
 from __future__ import annotations
 
@@ -37,4 +37,16 @@ def parse_range(value: str) -> DayRange:
     return checking.parse_range(value)
 
 
-day, day_range = argument(parse_day), argument(parse_range)
+def parse_port(value: str) -> int:
+    """A TCP port a server may listen on, 1-65535: anything else would reach spark-submit, which answers
+    with a Java stack trace."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 65535:
+        raise ValueError(f"port {value!r} is not a TCP port, 1-65535 (or leave --port out: a free port is taken)")
+    return number
+
+
+day, day_range, port = argument(parse_day), argument(parse_range), argument(parse_port)

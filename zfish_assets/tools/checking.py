@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance, Definitions
+from dagster import (AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance, Definitions,
+                     build_resources)
 
 from zfish_assets import settings
 
@@ -88,9 +89,13 @@ def scope_of(defs: Definitions, day: str | None = None, day_range: DayRange | No
 
 
 def days_with_data(defs: Definitions) -> set[str]:
-    """The days landed in the lake or registered in the catalog, of either raw table."""
-    lake, catalog = defs.resources["lake"], defs.resources["catalog"]
-    return {d for t in RAW_TABLES for d in (*lake.list_days(t), *catalog.partition_parameters(t))}
+    """The days landed in the lake or registered in the catalog, of either raw table.
+
+    Through `build_resources`, as a run builds them: a field set from a variable is an `EnvVar` in the
+    definitions (`Setting.config`), resolved only there.
+    """
+    with build_resources({k: defs.resources[k] for k in ("lake", "catalog")}) as built:
+        return {d for t in RAW_TABLES for d in (*built.lake.list_days(t), *built.catalog.partition_parameters(t))}
 
 
 def days_without_data(scope: Scope, present: set[str]) -> str | None:
@@ -109,10 +114,10 @@ def days_without_data(scope: Scope, present: set[str]) -> str | None:
 def nothing_to_check(defs: Definitions, scope: Scope, present: set[str]) -> str | None:
     """Why there is nothing to check in `scope` (no day folder and no registered day among `present`,
     `days_with_data`'s answer), or None."""
-    lake, catalog = defs.resources["lake"], defs.resources["catalog"]
     if present if scope.days is None else present & set(scope.days):
         return None
-    where = f"the lake {lake.uri()} and the catalog database {catalog.database}"
+    with build_resources({k: defs.resources[k] for k in ("lake", "catalog")}) as built:
+        where = f"the lake {built.lake.uri()} and the catalog database {built.catalog.database}"
     return (f"nothing to check yet for {scope.label}: no day of it is landed or registered in {where}. "
             "Land and crawl days first (`make demo`, a backfill in `make dev`, or `zfish upload DIR --day D`)"
             + (f"; days present: {min(present)}..{max(present)}" if present else ""))

@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from zfish_assets.synthetic import SimSettings, generate
-from zfish_assets.tools.arguments import day as _day, day_range as _range
+from zfish_assets.tools.arguments import day as _day, day_range as _range, port as _port
 from zfish_assets.tools.lake_commands import add_deploy, add_upload
 
 
@@ -45,6 +45,9 @@ def _generate(args: argparse.Namespace) -> int:
     from zfish_assets.synthetic import photos_between
 
     sim = _generation_settings(args)
+    why = unwritable(args.out)
+    if why:
+        args.error(f"--out {args.out} is not a writable folder ({why})")
     try:
         began = time.perf_counter()
         with Progress(f"generate {args.start}..{args.end}", photos_between(sim, args.start, args.end), "photos") as bar:
@@ -122,7 +125,7 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
         "and kept in ZFISH_DATA_DIR/engine/secret (mode 0600) beside its state and log. `make dev` starts and stops it.",
     )
     parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument("--port", type=int, default=None, metavar="PORT",
+    parser.add_argument("--port", type=_port, default=None, metavar="PORT",
                         help="port of a new server (default: a free port); a taken port is refused naming its holder")
     parser.add_argument("--background", action="store_true",
                         help="with start: return at once and print `warm` (the value of ZFISH_SPARK_REMOTE that "
@@ -151,6 +154,7 @@ def _engine(args: argparse.Namespace) -> int:
         return 0
     if args.action == "start":
         began = time.perf_counter()
+        connect_server.sigterm_interrupts()
         try:
             state = connect_server.start(port=args.port)
         except SparkEnvironmentError as exc:  # a taken port, a missing JDK or jar: the message says the fix
@@ -204,11 +208,12 @@ def _check(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", category=BetaWarning)  # before the definitions' module builds them
     warnings.filterwarnings("ignore", category=PreviewWarning)
     from zfish_assets.tools import checking
-    from zfish_assets.definitions import build_definitions
     from zfish_assets.tools.instance import local_instance
 
-    defs = build_definitions()
     try:
+        from zfish_assets.definitions import build_definitions  # the module builds them too, as it loads
+
+        defs = build_definitions()
         scope = checking.scope_of(defs, args.day.isoformat() if args.day else None, args.day_range)
     except ValueError as exc:
         args.error(str(exc))
@@ -283,27 +288,43 @@ WRITES_DATA_DIR = ("demo", "check", "dev", "engine", "upload")
 """The commands that keep state in ZFISH_DATA_DIR (Dagster's instance, the local lake, the engine's state)."""
 
 
-def data_dir_problem() -> str | None:
-    """Why ZFISH_DATA_DIR cannot hold zfish's state (not creatable, not writable), in a line; None when it can."""
+def unwritable(path: Path) -> str | None:
+    """Why `path` cannot be a folder this process writes (the OS's words), creating it if need be; None when it can."""
     import tempfile
 
-    from zfish_assets import settings
-
-    path = settings.data_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".zfish-write-probe-"):
             pass
     except OSError as exc:
-        return (f"ZFISH_DATA_DIR={path} is not a writable folder ({exc.strerror or exc}): point ZFISH_DATA_DIR at "
+        return str(exc.strerror or exc)
+    return None
+
+
+def data_dir_problem() -> str | None:
+    """Why ZFISH_DATA_DIR cannot hold zfish's state (not creatable, not writable), in a line; None when it can."""
+    from zfish_assets import settings
+
+    path = settings.data_dir()
+    why = unwritable(path)
+    if why:
+        return (f"ZFISH_DATA_DIR={path} is not a writable folder ({why}): point ZFISH_DATA_DIR at "
                 "a folder you can write (default ./.zfish), or fix its permissions")
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `zfish` console script; returns the exit status."""
+    from zfish_assets import settings
+
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the subcommand, with its usage (the top parser's usage names no subcommand's arguments)
+        args.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        settings.check_set()
+    except ValueError as exc:  # a usage error naming the variable, before anything runs (exit status 2)
+        args.error(str(exc))
     problem = data_dir_problem() if args.command in WRITES_DATA_DIR else None
     if problem:
         print(f"zfish {args.command}: {problem}", file=sys.stderr)

@@ -8,6 +8,7 @@ run the 36-day window [2025-04-06, 2025-05-11] (25 outcomes, 75 joined).
 from __future__ import annotations
 
 import os
+import shlex
 import time
 import warnings
 
@@ -38,8 +39,11 @@ def preflight(resources) -> None:
     if isinstance(lake, S3Lake):
         try:  # a listing of the lake prefix: what the runner's policy allows (HeadBucket it does not)
             lake.client().list_objects_v2(Bucket=lake.bucket, Prefix=f"{lake.prefix}/", MaxKeys=1)
-        except Exception as exc:  # noqa: BLE001 - whatever the reason, the message names the bucket and the setting
-            raise SystemExit(f"zfish demo: bucket {lake.bucket!r} (ZFISH_S3_BUCKET) is not reachable: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - whatever the reason, the message names a setting
+            from zfish_assets.aws_errors import explain
+
+            raise SystemExit("zfish demo: refusing to start, nothing written: " + (
+                explain(exc) or f"bucket {lake.bucket!r} (ZFISH_S3_BUCKET) is not reachable: {exc}")) from None
     from zfish_assets.backends.spark_session import SparkEnvironmentError
 
     try:
@@ -75,9 +79,12 @@ def run_demo() -> int:
     os.environ.setdefault(settings.LOG_LEVEL.name, "CRITICAL")
     warnings.filterwarnings("ignore", category=BetaWarning)
     warnings.filterwarnings("ignore", category=PreviewWarning)
-    from zfish_assets.definitions import build_definitions
+    try:
+        from zfish_assets.definitions import build_definitions  # the module builds them too, as it loads
 
-    defs = build_definitions()
+        defs = build_definitions()
+    except ValueError as exc:  # settings that disagree (the first day after the clock): nothing written yet
+        raise SystemExit(f"zfish demo: {exc}") from None
     with build_resources(defs.resources) as resources:  # EnvVar settings resolved, as a run resolves them
         preflight(resources)
         return _evenings(defs, resources)
@@ -121,10 +128,16 @@ def _evenings(defs, resources) -> int:
         commits = _commit_instants(resources)
     _say(f"\nHudi commits of joined_fish_data: {', '.join(commits) or 'none'}")
     _say(f"Demo {'finished' if ok else 'FAILED'} in {time.monotonic() - total:.0f}s.")
-    _say("Open the same data in Dagster's UI:\n"
-         f"  ZFISH_DATA_DIR={settings.data_dir()} .venv/bin/zfish dev\n  (or simply `make dev`; the data dir "
-         f"keeps the demo's clock, {settings.clock_text()})")
+    _say(open_hint())
     return 0 if ok else 1
+
+
+def open_hint() -> str:
+    """How to open the demo's data in the UI: a command to paste into a shell, the data dir quoted (a path
+    with a space or a quote would otherwise split into several words)."""
+    return ("Open the same data in Dagster's UI:\n"
+            f"  ZFISH_DATA_DIR={shlex.quote(str(settings.data_dir()))} .venv/bin/zfish dev\n  (or simply `make dev`; "
+            f"the data dir keeps the demo's clock, {settings.clock_text()})")
 
 
 def _commit_instants(resources) -> list[str]:

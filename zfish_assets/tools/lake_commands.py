@@ -29,7 +29,7 @@ def add_deploy(subparsers: argparse._SubParsersAction) -> None:
 def _deploy(args: argparse.Namespace) -> int:
     import json
 
-    from zfish_assets.aws_errors import explain
+    from zfish_assets.aws_errors import denied, explain
     from zfish_assets.tools.deploy import DeploySettings, deploy
     from zfish_assets.tools.policies import policies
 
@@ -38,18 +38,23 @@ def _deploy(args: argparse.Namespace) -> int:
         documents = {name: json.dumps(policy, indent=2) + "\n" for name, policy in policies(deploy_settings).items()}
     except ValueError as exc:
         args.error(str(exc))
+    if args.policy_out:  # first: a folder that cannot take them is refused before the account changes
+        try:
+            args.policy_out.mkdir(parents=True, exist_ok=True)
+            for name, text in documents.items():
+                (args.policy_out / f"{name}.json").write_text(text)
+        except OSError as exc:
+            args.error(f"--policy-out {args.policy_out}: cannot write the policies there ({exc.strerror or exc})")
     try:
         deploy(deploy_settings, dry_run=args.dry_run)
     except Exception as exc:
-        message = explain(exc)  # a closed or wrong endpoint, a missing bucket: one line naming the setting
+        # a closed or wrong endpoint, a missing bucket: one line naming the setting; a call the identity may not make
+        message = explain(exc) or denied(exc, "deployer.json")
         if message is None:
             raise
         print(f"zfish deploy: {message}", file=sys.stderr)
         return 1
     if args.policy_out:
-        args.policy_out.mkdir(parents=True, exist_ok=True)
-        for name, text in documents.items():
-            (args.policy_out / f"{name}.json").write_text(text)
         print(f"IAM policies written to {args.policy_out}/: " + ", ".join(f"{n}.json" for n in documents))
     else:
         for name, text in documents.items():

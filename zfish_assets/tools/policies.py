@@ -24,10 +24,13 @@ is scoped to the lake's prefix, except for the principal whose Spark writes the 
 
 from __future__ import annotations
 
+import json
+
 from glue_scripts.zfish_etl import layout
 from zfish_assets.tools.deploy import DeploySettings
 from zfish_assets.domain.glue_crawler import crawler_name
 from zfish_assets.dagster_names import RAW_TABLES
+from zfish_assets.setting_kinds import partition_of
 
 
 CATALOG_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",
@@ -167,7 +170,7 @@ def runner_policy(s: DeploySettings) -> dict:
                                                    "glue:GetJobRuns", "glue:BatchStopJobRun"], [a.job()]),
             # Dagster Pipes: each run's context, put for the job and deleted after it; the run's output
             # stream (the job's lines and Pipes messages), read while it runs.
-            _statement("PutEachRunsPipesContext", ["s3:PutObject", "s3:DeleteObject"], a.objects(layout.pipes_dir())),
+            _statement("PutEachRunsPipesContext", [*WRITE, "s3:DeleteObject"], a.objects(layout.pipes_dir())),
             _statement("ReadTheJobsOutputStream", ["logs:DescribeLogStreams", "logs:GetLogEvents"], a.output_streams()),
         ]
     if s.crawl_mode == "crawler":
@@ -201,7 +204,18 @@ def job_role_policy(s: DeploySettings) -> dict:
     return {"Version": "2012-10-17", "Statement": statements + _kms(s)}
 
 
+def in_partition(document: dict, region: str) -> dict:
+    """`document` with its ARNs in `region`'s partition: the builders write the commercial one (`arn:aws:`),
+    which names nothing in `aws-cn` or `aws-us-gov`; the role's and key's ARNs already agree with the region
+    (`settings.check_aws_agree`)."""
+    partition = partition_of(region)
+    if partition == "aws":
+        return document
+    return json.loads(json.dumps(document).replace('"arn:aws:', f'"arn:{partition}:'))
+
+
 def policies(s: DeploySettings) -> dict[str, dict]:
-    """Each principal's policy, by name; plus the job role's trust policy."""
-    return {"deployer": deployer_policy(s), "runner": runner_policy(s), "job-role": job_role_policy(s),
-            "job-role-trust": trust_policy(s)}
+    """Each principal's policy, by name; plus the job role's trust policy; their ARNs in the region's partition."""
+    built = {"deployer": deployer_policy(s), "runner": runner_policy(s), "job-role": job_role_policy(s),
+             "job-role-trust": trust_policy(s)}
+    return {name: in_partition(document, s.region) for name, document in built.items()}

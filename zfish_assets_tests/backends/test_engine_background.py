@@ -94,3 +94,74 @@ def test_stop_never_signals_a_process_that_is_not_a_start(tmp_path):
         assert other.poll() is None
     finally:
         other.kill(), other.wait()
+
+
+def _launch_stand_in(home, monkeypatch, wait_listening) -> None:
+    """`start` with a stand-in server (`sleep`, in its own session as the JVM is) and `wait_listening` in
+    place of the wait for its port: no Java."""
+    def launch(port, code, path, spark_settings):
+        process = sleeper()
+        state = ServerState(pid=process.pid, port=0, code_sha256=code, log=str(path.with_name("server.log")))
+        path.write_text(json.dumps(asdict(state)))
+        path.with_name("stand-in.pid").write_text(str(process.pid))
+        return process, state
+
+    monkeypatch.setattr(connect_server, "check_java", lambda: None)
+    monkeypatch.setattr(connect_server, "_launch", launch)
+    monkeypatch.setattr(connect_server, "_wait_listening", wait_listening)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_an_interrupted_start_stops_the_server_it_launched(tmp_path, monkeypatch):
+    """The server runs in its own session (Ctrl-C in the terminal does not reach it): a start interrupted
+    while it waits stops it, and leaves no record of a server."""
+    def interrupted(process, state, home, timeout_s, asked):
+        raise KeyboardInterrupt
+
+    _launch_stand_in(tmp_path, monkeypatch, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        connect_server.start(home=tmp_path)
+    pid = int((tmp_path / "stand-in.pid").read_text())
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid) and connect_server.read_state(tmp_path) is None
+
+
+STARTS_AND_WAITS = """
+import sys, time
+from zfish_assets_tests.backends import test_engine_background as t
+from zfish_assets.backends import connect_server
+class Patch:
+    def setattr(self, target, name, value):
+        setattr(target, name, value)
+t._launch_stand_in(None, Patch(), lambda *args: time.sleep(120))
+from zfish_assets.tools.cli import main
+sys.exit(main(["engine", "start"]))
+"""
+
+
+def test_sigterm_to_zfish_engine_start_stops_the_server_it_launched(tmp_path):
+    import os
+    import signal
+
+    env = {**os.environ, "ZFISH_DATA_DIR": str(tmp_path)}
+    starting = subprocess.Popen([sys.executable, "-c", STARTS_AND_WAITS], env=env, cwd=connect_server.settings.REPO_ROOT)
+    marker = tmp_path / "engine" / "stand-in.pid"
+    deadline = time.monotonic() + 60
+    while not marker.is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pid = int(marker.read_text())
+    starting.send_signal(signal.SIGTERM)
+    assert gone(starting, 20)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid), "the server outlived the start that launched it"

@@ -133,6 +133,43 @@ def test_an_unknown_region_is_refused_at_the_settings(monkeypatch, capsys):
     assert "ZFISH_AWS_REGION='us-east-l' is not an AWS region" in capsys.readouterr().err
 
 
+def test_no_region_anywhere_is_one_line_naming_the_setting(aws, monkeypatch, tmp_path, capsys):
+    """Neither ZFISH_AWS_REGION nor boto3's own configuration names a region: deploy says which setting to set."""
+    from zfish_assets.resources.aws_connection import aws_client
+
+    for name in ("ZFISH_AWS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))  # no profile's region either
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    aws_client.cache_clear()
+    status, err = _deploy_failing(capsys)
+    aws_client.cache_clear()
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert "no AWS region: set ZFISH_AWS_REGION" in err, err
+
+
+def test_zfish_check_on_the_aws_deployment_reads_its_settings_as_a_run_does(aws, monkeypatch, capsys):
+    """`zfish check` lists the S3 lake and the Glue catalog before it runs the checks: with the fields the
+    settings give as `EnvVar`s (region, endpoint, bucket) resolved, as in a run, not handed to boto3 as objects."""
+    from zfish_assets.tools.cli import main
+
+    monkeypatch.setenv("ZFISH_DEPLOYMENT", "aws")
+    assert main(["check", "--all"]) == 3
+    err = capsys.readouterr().err
+    assert f"nothing to check yet for every day: no day of it is landed or registered in the lake s3://{BUCKET}/" in err
+
+
+@pytest.mark.parametrize("port", ["0", "-1", "65536", "99999", "x"])
+def test_an_engine_port_outside_1_to_65535_is_a_usage_error_before_anything_starts(port, data_dir, capsys):
+    from zfish_assets.tools.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["engine", "start", "--port", port])
+    assert exited.value.code == 2
+    assert f"--port: port {port!r} is not a TCP port, 1-65535" in capsys.readouterr().err
+    assert not (data_dir / "engine").exists()
+
+
 KEY = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"  # no real account
 
 
@@ -181,3 +218,98 @@ def test_every_object_zfish_writes_asks_sse_kms_with_the_configured_key(aws, mon
     assert "spark.hadoop.fs.s3.enableServerSideEncryption=true" in pinned["--conf"]
     conf = s3a_conf(aws, REGION, None, KEY)
     assert (conf["fs.s3a.server-side-encryption-algorithm"], conf["fs.s3a.server-side-encryption.key"]) == ("SSE-KMS", KEY)
+
+
+def test_a_policy_folder_that_cannot_be_written_is_refused_before_the_account_changes(aws, monkeypatch, tmp_path, capsys):
+    import boto3
+
+    from zfish_assets.tools.cli import main
+
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for folder in (blocker, blocker / "policies"):
+        with pytest.raises(SystemExit) as exited:
+            main(["deploy", "--policy-out", str(folder)])
+        assert exited.value.code == 2
+        assert f"--policy-out {folder}: cannot write the policies there" in capsys.readouterr().err
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=aws)
+    assert "zebra_fish_demo" not in [d["Name"] for d in glue.get_databases()["DatabaseList"]]
+
+
+def test_no_credentials_is_one_line_saying_where_boto3_looks(aws, monkeypatch, tmp_path, capsys):
+    from zfish_assets.resources.aws_connection import aws_client
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role lookup (no network beyond loopback)
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    aws_client.cache_clear()
+    status, err = _deploy_failing(capsys)
+    aws_client.cache_clear()
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert "no AWS credentials: boto3 found none (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in err, err
+
+
+def test_the_demo_on_a_closed_endpoint_names_the_endpoint_not_the_bucket(aws, monkeypatch, data_dir):
+    from zfish_assets.resources.aws_connection import aws_client
+    from zfish_assets.tools.cli import main
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("ZFISH_DEPLOYMENT", "aws")
+    monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", closed)
+    aws_client.cache_clear()
+    with pytest.raises(SystemExit) as refused:
+        main(["demo"])
+    aws_client.cache_clear()
+    message = str(refused.value.code)
+    assert message.startswith("zfish demo: refusing to start, nothing written:"), message
+    assert f"nothing answers at ZFISH_AWS_ENDPOINT_URL={closed}" in message, message
+    assert not (data_dir / "lake").exists()
+
+
+@contextmanager
+def _denying() -> Iterator[str]:
+    """A loopback endpoint that answers every call as AWS answers an identity without the right: Glue's
+    AccessDeniedException (JSON protocol, HTTP 400)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Denied(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps({"__type": "AccessDeniedException",
+                               "Message": "User is not authorized to perform: glue:GetDatabase"}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Denied)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_deploy_by_an_identity_without_the_deployer_policy_names_the_policy(aws, monkeypatch, capsys):
+    from zfish_assets.resources.aws_connection import aws_client
+
+    monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
+    with _denying() as endpoint:
+        monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", endpoint)
+        aws_client.cache_clear()
+        status, err = _deploy_failing(capsys)
+    aws_client.cache_clear()
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert "AWS denied GetDatabase to this identity (User is not authorized to perform: glue:GetDatabase)" in err, err
+    assert "attach deployer.json" in err, err

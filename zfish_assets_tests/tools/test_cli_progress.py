@@ -122,3 +122,13 @@ def test_upload_logs_files_copied_and_stored(tmp_path, sim_env):
     assert len(list(landed.iterdir())) == files == 120
     assert re.search(rf"^observations day=2025-04-05: copied: {files} files in \d+s$", result.stderr, re.M)
     assert re.search(rf"^observations day=2025-04-05: stored in file://\S+: {files} files in \d+s$", result.stderr, re.M)
+
+
+def test_an_out_folder_that_cannot_be_written_is_a_usage_error_naming_it(tmp_path, sim_env, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out in (blocker, blocker / "sub"):
+        with pytest.raises(SystemExit) as exited:
+            main(["generate", "--out", str(out), "--start", "2025-04-05", "--end", "2025-04-05"])
+        assert exited.value.code == 2
+        assert f"--out {out} is not a writable folder" in capsys.readouterr().err

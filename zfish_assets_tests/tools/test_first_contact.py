@@ -50,3 +50,52 @@ def test_the_demo_stops_at_the_first_failed_evening_with_its_cause_in_a_line(tmp
     (failed,) = [line for line in out.splitlines() if "FAILED:" in line]
     assert f"no Spark Connect server answers at sc://127.0.0.1:{port}" in failed and "gone" not in failed, failed
     assert "Stopped after the evening of 2025-05-10" in out and "Traceback" not in out + result.stderr
+
+
+def test_a_bad_setting_read_late_stops_every_command_before_anything_is_written(tmp_path):
+    """Settings read only when Spark starts or a run logs (memory, log levels, master) are checked with all the
+    others when a command starts: a usage error naming the variable, not a Java stack trace after the landing."""
+    data = tmp_path / "data"
+    for variable, value, expected in [("ZFISH_SPARK_DRIVER_MEMORY", "lots", "a memory size such as 4g"),
+                                      ("ZFISH_SPARK_LOG_LEVEL", "loud", "a log level: ALL, TRACE"),
+                                      ("ZFISH_LOG_LEVEL", "verbose", "a log level: CRITICAL, ERROR"),
+                                      ("ZFISH_SPARK_MASTER", "local[two]", "a Spark master: local[N]"),
+                                      ("ZFISH_CRAWLER_POLL_S", "inf", "a number of seconds >= 0"),
+                                      ("ZFISH_LABEL_DELAY_SPREAD", "9-3", "`off` or MIN-MAX days")]:
+        result = zfish("demo", ZFISH_DATA_DIR=str(data), **{variable: value})
+        assert result.returncode == 2, result.stderr
+        assert f"zfish demo: error: {variable}={value!r} is not {expected}" in result.stderr, result.stderr
+        assert not data.exists() and "Evening" not in result.stdout
+
+
+def test_the_demos_hint_to_open_the_ui_is_a_command_a_shell_takes_whole(tmp_path, monkeypatch):
+    import shlex
+
+    from zfish_assets.tools.demo import open_hint
+
+    data = tmp_path / "dé mo's data"
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(data))
+    command = next(line for line in open_hint().splitlines() if "zfish dev" in line)
+    assert shlex.split(command) == [f"ZFISH_DATA_DIR={data}", ".venv/bin/zfish", "dev"]
+
+
+def test_an_extra_argument_is_refused_with_the_subcommands_usage():
+    for command, usage in [(["demo", "extra"], "usage: zfish demo [-h]"),
+                           (["check", "--all", "--bogus"], "usage: zfish check [-h]")]:
+        result = zfish(*command)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(usage), result.stderr
+        assert f"zfish {command[0]}: error: unrecognized arguments: {command[-1]}" in result.stderr, result.stderr
+
+
+def test_a_first_day_after_the_clock_is_refused_naming_both(tmp_path):
+    """ZFISH_SIM_START after the clock's last evening leaves no day a partition: said at once, not an empty UI."""
+    data = tmp_path / "data"
+    for command, status in ((["check", "--all"], 2), (["demo"], 1)):
+        result = zfish(*command, ZFISH_DATA_DIR=str(data), ZFISH_SIM_START="2030-01-01",
+                       ZFISH_CLOCK="2025-05-11T18:00:00Z")
+        assert result.returncode == status, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        assert ("ZFISH_SIM_START=2030-01-01 is after the clock's last evening, 2025-05-11 "
+                "(ZFISH_CLOCK=2025-05-11T18:00:00Z): no day would be a partition") in result.stderr, result.stderr
+        assert not (data / "lake").exists()
