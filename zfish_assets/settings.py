@@ -35,9 +35,9 @@ from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
 from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion
 from zfish_assets.runtimes import default_jars_dir, runtime
 from zfish_assets.setting_kinds import (  # noqa: F401 (the parsers, also used as `settings.<kind>`)
-    IntegerParser, arn_partition, masked_url, partition_of, aws_region, bucket_name, day, endpoint_url, flag, folder, instant, integer, key_prefix, kms_key_arn,
-    level, memory, number, one_of, optional, plain_name, resource_name, role_arn, s3_location, seconds, share,
-    spark_master, spark_remote, spread_text, text)
+    IntegerParser, arn_partition, aws_region, bucket_name, day, endpoint_url, flag, folder, instant, integer,
+    key_prefix, kms_key_arn, level, masked_url, memory, number, one_of, optional, partition_of, plain_name,
+    resource_name, role_arn, s3_location, seconds, share, spark_master, spark_remote, spread_text, text)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
