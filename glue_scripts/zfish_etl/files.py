@@ -85,13 +85,22 @@ def _listed(client: Any, uri: str) -> list[tuple[str, int]]:
         if not folder.is_dir():
             return []
         with os.scandir(folder) as entries:
-            return sorted((e.name, e.stat().st_size) for e in entries if e.is_file())
+            return sorted((e.name, e.stat().st_size) for e in entries if _is_file(e))
     bucket, key = found
     prefix = key.rstrip("/") + "/"
     listed = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
         listed.extend((o["Key"][len(prefix):], o["Size"]) for o in page.get("Contents", []))
     return sorted(listed)
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    """Whether a local entry is a file to read (through a link). A link loop or one that cannot be
+    followed is none (`DirEntry.is_file` raises there): the crawl quarantines such entries whole."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def list_sized(uris: list[str]) -> list[list[tuple[str, int]]]:

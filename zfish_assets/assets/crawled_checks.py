@@ -14,7 +14,6 @@ from dagster import AssetCheckResult, AssetCheckSeverity
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.accepted import day_prefix, rows_key
 from glue_scripts.zfish_etl.contract import contract_for
-from glue_scripts.zfish_etl.judging import is_data_file
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.bounded import bounded_json
 from zfish_assets import settings
@@ -52,7 +51,7 @@ def partitions_match_lake(asset: str, days: list[str] | None, lake: Lake, catalo
     candidates = set(lake.list_days(asset)) | set(registered)
     scope = candidates if days is None else set(days)
     objects = {day: lake.list_day(asset, day) for day in sorted(scope & candidates)}
-    files = {day: [o for o in found if is_data_file(o.name)] for day, found in objects.items()}
+    files = {day: [o for o in found if o.is_data()] for day, found in objects.items()}
     in_lake = {day for day, found in files.items() if found}
     unregistered = sorted(in_lake - set(registered))
     orphaned = sorted((set(registered) & scope) - in_lake)

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field, replace
 
 from glue_scripts.zfish_etl.accepted import day_prefix, encode_rows, rows_key, version_folder
 from glue_scripts.zfish_etl.contract import Contract, contract_for
-from glue_scripts.zfish_etl.judging import is_data_file
 from zfish_assets.partitions import validate_day
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.domain.quarantine import JudgedDay, judge_day, keys_key, keys_of_earlier_days, stale_days, write_day
@@ -89,8 +88,9 @@ def judge_and_record(lake: Lake, catalog: Catalog, table: str, day: str,
         return obj.name, (folder / obj.name).read_bytes()  # bytes: the contract decodes, strictly
 
     def judge(contract: Contract) -> JudgedDay:
-        return judge_day(contract, day, map(read, (o for o in objects if is_data_file(o.name))),
-                         map(read, (o for o in objects if not is_data_file(o.name))), taken)
+        return judge_day(contract, day, map(read, (o for o in objects if o.is_data())),
+                         map(read, (o for o in objects if not o.is_data() and not o.unreadable)), taken,
+                         [(o.name, o.unreadable) for o in objects if o.unreadable])
 
     taken = keys_of_earlier_days(lake, contract, catalog.partition_parameters(table), day) if contract.key else {}
     judged = judge(contract)
@@ -174,7 +174,7 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str, own_schema: bo
     partition's other parameters as the crawler wrote them.
     """
     objects = lake.list_day(validate_table(table), validate_day(day))
-    data_objects = [o for o in objects if is_data_file(o.name)]
+    data_objects = [o for o in objects if o.is_data()]
     judged, contract = judge_and_record(lake, catalog, table, day, objects)
     size = sum(o.size for o in data_objects)
     if not data_objects:

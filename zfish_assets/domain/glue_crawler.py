@@ -20,7 +20,6 @@ from typing import Any
 
 from dagster import get_dagster_logger
 
-from glue_scripts.zfish_etl.judging import is_data_file
 from zfish_assets.domain.crawl import (
     CrawledDay, crawl_day, fingerprint, follow_other_days, judge_and_record, register_accepted,
 )
@@ -131,7 +130,7 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
     `partitions_match_lake` check compares to tell files changed since the crawl.
     """
     listed = lake.list_day(table, day)
-    objects = [o for o in listed if is_data_file(o.name)]
+    objects = [o for o in listed if o.is_data()]
     location = lake.day_uri(table, day)
     if not objects:  # nothing for the crawler: the day is judged (stray files) and dropped as in process
         return crawl_day(lake, catalog, table, day, own_schema=False)

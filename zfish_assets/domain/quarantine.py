@@ -83,14 +83,20 @@ def multiline_json(content: bytes) -> str | None:
 
 
 def judge_day(contract: Contract, day: str, files: Iterable[tuple[str, bytes]],
-              stray: Iterable[tuple[str, bytes]], taken: Mapping[str, str]) -> JudgedDay:
+              stray: Iterable[tuple[str, bytes]], taken: Mapping[str, str],
+              unreadable: Iterable[tuple[str, str]] = ()) -> JudgedDay:
     """Judge a day's data `files` and `stray` files ((name, bytes), names sorted) against the contract.
 
     `taken` maps keys held by earlier days to their day. Within the day the first occurrence of a
-    key in (file name, line) order is the one kept.
+    key in (file name, line) order is the one kept. `unreadable`: (name, what it is) of the entries
+    that are no file to read (a dangling link, a named pipe), each quarantined whole, unopened.
     """
     judged = JudgedDay()
     seen: dict[str, str] = {}
+    for name, what in unreadable:
+        judged.entries.append(Entry.of(contract.table, day, name, 0, NOT_A_DATA_FILE,
+                                       f"{what}: no engine reads it; replace it with the file it stands for "
+                                       f"(or remove it) and land the day again", b""))
     for name, content in stray:
         judged.entries.append(stray_entry(contract.table, day, name, content))
     for name, content in files:

@@ -21,13 +21,16 @@ from typing import Literal
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from glue_scripts.zfish_etl.judging import is_data_file
 from glue_scripts.zfish_etl.write_errors import writing
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.layout import marker_key, staging_prefix
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
 from zfish_assets.resources.aws_connection import AWSConnection
-from zfish_assets.resources.lake_storage import FolderStorage, S3Storage, running, staged_files, swap_folders
+from zfish_assets.resources.lake_storage import (
+    FolderStorage, S3Storage, folder_entries, running, staged_files, swap_folders,
+)
 from zfish_assets.dagster_names import RAW_TABLES
 
 
@@ -42,6 +45,11 @@ class LakeObject:
     name: str
     size: int
     version: str
+    unreadable: str = ""  # what the entry is when it is no file to read (a dangling link, a pipe): never opened
+
+    def is_data(self) -> bool:
+        """Whether the entry holds rows to judge: a data file's name (`is_data_file`) on a file that can be read."""
+        return is_data_file(self.name) and not self.unreadable
 
 
 @dataclass(frozen=True)
@@ -209,9 +217,10 @@ class LocalLake(FolderStorage, Lake):
         if not folder.is_dir():
             return []
         objects = []
-        for path in staged_files(folder):
-            stat = path.stat()
-            objects.append(LakeObject(path.relative_to(folder).as_posix(), stat.st_size, str(stat.st_mtime_ns)))
+        for path, unreadable in folder_entries(folder):  # every entry: the crawl names what is no file
+            stat = path.lstat() if unreadable else path.stat()
+            size = 0 if unreadable else stat.st_size
+            objects.append(LakeObject(path.relative_to(folder).as_posix(), size, str(stat.st_mtime_ns), unreadable))
         return sorted(objects, key=lambda o: o.name)
 
     def table_entries(self, table: str) -> list[str]:

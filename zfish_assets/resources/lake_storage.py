@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import uuid
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -39,6 +40,36 @@ def write_atomically(path: Path, data: bytes) -> None:
 def staged_files(folder: Path) -> list[Path]:
     """Every file under a folder, in subfolders too (a lab's script may nest them), sorted."""
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
+def folder_entries(folder: Path) -> list[tuple[Path, str]]:
+    """Every entry under a folder that is not a folder (in subfolders too), sorted, each with what it
+    is when its bytes cannot be read as a file's ("" for a file or a link to one).
+
+    `staged_files` passes over the rest in silence: a lab writing into the lake itself can leave a
+    dangling link, a link loop, a link to a folder or a named pipe there, which the crawl must name
+    (and must not open: a pipe blocks its reader). Links to folders are not followed (as pathlib's
+    recursive glob does not), so a loop of folders ends."""
+    if not folder.is_dir():
+        return []
+    return sorted((p, _unreadable(p)) for p in folder.rglob("*") if p.is_symlink() or not p.is_dir())
+
+
+def _unreadable(path: Path) -> str:
+    """What `path` is, when it is not a file (or a link to one) whose bytes can be read; else ""."""
+    try:
+        mode = path.stat().st_mode  # through a link
+    except FileNotFoundError:
+        return f"a dangling symbolic link (to {os.readlink(path)!r}, which does not exist)"
+    except OSError as exc:
+        return f"a symbolic link that cannot be followed ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return ""
+    if stat.S_ISDIR(mode):
+        return f"a symbolic link to a folder ({os.readlink(path)!r}), which no engine follows"
+    kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((what for test, what in kinds if test(mode)), f"not a file (mode {oct(mode)})")
 
 
 def _checked_key(key: str) -> str:
