@@ -92,10 +92,16 @@ def writing(path: Path | str) -> Iterator[None]:
         yield
     except OSError as exc:
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-        if exc.errno is None or (exc.filename is not None and not full):
-            raise
+        if exc.errno is None or (exc.filename is not None and not full) or getattr(exc, NAMED, False):
+            raise  # an inner `writing` named the innermost path already: said once
         left = f"; {room(Path(path))} there" if full else ""
-        raise OSError(exc.errno, f"{exc.strerror}: writing {path}{left}", str(path)) from exc
+        named = OSError(exc.errno, f"{exc.strerror}: writing {path}{left}", str(path))
+        setattr(named, NAMED, True)
+        raise named from exc
+
+
+NAMED = "zfish_names_target"
+"""Set on the OSError `writing` raises, so that an enclosing `writing` keeps it as it is."""
 
 
 def folder_bytes(folder: Path) -> int:

@@ -10,6 +10,7 @@ module it names.
 from __future__ import annotations
 
 import argparse
+import errno
 import dataclasses
 import sys
 import time
@@ -329,7 +330,18 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"zfish {args.command}: {problem}", file=sys.stderr)
         return 2
-    return args.run(args)
+    try:
+        return args.run(args)
+    except OSError as exc:
+        if exc.errno not in MACHINE_ERRORS:
+            raise
+        print(f"zfish {args.command}: {exc.strerror} ({exc.filename or 'no file named'}). Fix that (free room, "
+              "permissions), then run the command again: a day being landed is left as it was", file=sys.stderr)
+        return 1
+
+
+MACHINE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+"""OS errors of the machine, not of zfish: a command ends with one line naming them, not a traceback."""
 
 
 if __name__ == "__main__":

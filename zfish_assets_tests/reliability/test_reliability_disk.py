@@ -121,8 +121,10 @@ def test_a_full_disk_fails_the_join_in_seconds_naming_the_cause_and_the_next_run
                     duplicates=len(stored) - len(set(stored) & set(expected)))
 
 
-def test_a_full_disk_fails_landing_and_upload_at_once_naming_the_file_being_written(tmp_path, small_fs, monkeypatch):
-    """Python's writes fail at once but name no path (or, for shutil.copy2, the source): each names the target."""
+def test_a_full_disk_fails_landing_and_upload_at_once_naming_the_file_being_written(tmp_path, small_fs, monkeypatch,
+                                                                                    capsys):
+    """Python's writes fail at once but name no path (or, for shutil.copy2, the source): each names the target,
+    once, and `zfish upload` ends with that one line (exit 1), not a traceback."""
     from zfish_assets.tools.cli import main
 
     monkeypatch.setenv("ZFISH_DATA_DIR", str(small_fs / "zfish"))
@@ -130,12 +132,14 @@ def test_a_full_disk_fails_landing_and_upload_at_once_naming_the_file_being_writ
     lab.mkdir(parents=True)
     (lab / "big.json").write_bytes(b"{}\n" * (SIZE_MIB * 2**20 // 3 + 1))  # more than the whole filesystem
     started = time.monotonic()
-    with pytest.raises(OSError) as failed:
-        main(["upload", str(tmp_path / "lab"), "--day", DAYS[0]])
-    assert failed.value.errno == errno.ENOSPC and time.monotonic() - started < 30
-    message = str(failed.value)
-    assert f"writing {small_fs / 'zfish' / 'lake'}" in message and "big.json" in message, message
-    assert str(lab) not in message and "MiB free of" in message, message
+    assert main(["upload", str(tmp_path / "lab"), "--day", DAYS[0]]) == 1
+    assert time.monotonic() - started < 30
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("zfish upload:")]
+    assert len(lines) == 1, lines
+    message = lines[0]
+    assert os.strerror(errno.ENOSPC) in message and f"writing {small_fs / 'zfish' / 'lake'}" in message, message
+    assert "big.json" in message and str(lab) not in message and message.count("MiB free of") == 1, message
+    assert not list((small_fs / "zfish" / "lake").rglob("*.json")), "nothing landed"
 
     lake = LocalLake(root=str(small_fs / "lake"))
     fill(small_fs / "filler")
