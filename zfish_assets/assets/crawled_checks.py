@@ -138,21 +138,25 @@ def quarantine(asset: str, days: list[str] | None, lake: Lake, catalog: Catalog)
     over = [d for d, v in per_day.items() if v["rate"] > max_rate]
     reasons = sum((Counter(v["reasons"]) for v in per_day.values()), Counter())
     misnamed = lake.misnamed(asset)
+    first = settings.sim_start().isoformat()
+    early = [f"day={d}" for d in lake.list_days(asset) if d < first]  # no partition: never crawled
     problems = [f"day={d}: {v['quarantined']} of {v['rows']} quarantined ({v['rate']:.0%}): "
                 + ", ".join(f"{r} {n}" for r, n in v["reasons"].items()) + f" (in {listed(v['files'])})"
                 for d, v in per_day.items()]
     return AssetCheckResult(
-        passed=not per_day and not misnamed,
+        passed=not per_day and not misnamed and not early,
         severity=AssetCheckSeverity.ERROR if over else AssetCheckSeverity.WARN,
         description=(
             "; ".join(filter(None, [
                 listed(problems) if per_day else "",
                 f"above the {max_rate:.0%} allowed ({MAX_RATE_VARIABLE}): {listed(over)}" if over else "",
                 f"not day=YYYY-MM-DD folders under {asset}/, never read (rename them): {listed(misnamed)}"
-                if misnamed else ""]))
-        ) if per_day or misnamed else f"{len(scope)} days: nothing quarantined",
+                if misnamed else "",
+                f"day folders under {asset}/ before {settings.SIM_START.name}={first}, the first partition, never "
+                f"crawled (move them, or start the partitions earlier): {listed(early)}" if early else ""]))
+        ) if per_day or misnamed or early else f"{len(scope)} days: nothing quarantined",
         metadata={"days_checked": len(scope), "quarantined": sum(v["quarantined"] for v in per_day.values()),
-                  "misnamed_folders": bounded_json(misnamed),
+                  "misnamed_folders": bounded_json(misnamed), "days_before_first_partition": bounded_json(early),
                   "max_rate": max_rate, "days_over_max_rate": len(over),
                   "reasons": bounded_json(dict(sorted(reasons.items()))),
                   "per_day": bounded_json(per_day)},

@@ -61,6 +61,7 @@ def new_lake_days_sensor(crawl_job: AssetJob, partitions: DailyPartitionsDefinit
         # registered days too: a day whose folder was removed (retracted) is crawled to drop it
         days = sorted({d for t in RAW_TABLES for d in [*lake.list_days(t), *catalog.partition_parameters(t)]})
         _warn_misnamed(context, lake)
+        _warn_early(context, days, partitions.start.date().isoformat())
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         requests, cursor = _crawl_requests(context.instance, lake, catalog, seen,
                                            [d for d in days if partitions.has_partition_key(d)])
@@ -82,6 +83,15 @@ def _warn_misnamed(context: SensorEvaluationContext, lake: Lake) -> None:
     misnamed = [f"{t}/{name}" for t in RAW_TABLES for name in lake.misnamed(t)]
     if misnamed:
         context.log.warning(f"not day=YYYY-MM-DD folders, never crawled (rename them): {', '.join(misnamed)}")
+
+
+def _warn_early(context: SensorEvaluationContext, days: list[str], first: str) -> None:
+    """Day folders before the first partition are never crawled: said on every tick (the quarantine check too)."""
+    early = [d for d in days if d < first]
+    if early:
+        context.log.warning(f"day folders before the first partition ({first}), never crawled (move them, or start "
+                            f"the partitions earlier): {', '.join(early[:20])}"
+                            + (f" and {len(early) - 20} more" if len(early) > 20 else ""))
 
 
 def _crawl_requests(instance: DagsterInstance, lake: Lake, catalog: Catalog, seen: dict[str, str],

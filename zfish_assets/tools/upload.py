@@ -13,6 +13,7 @@ from pathlib import Path
 
 from zfish_assets.domain.delivery import delivered_files
 from zfish_assets.dagster_names import RAW_TABLES
+from zfish_assets import settings
 from zfish_assets.partitions import outside_partitions
 
 
@@ -29,7 +30,9 @@ def plan_upload(folder: Path, day: str) -> list[Upload]:
     """The tables' days to land from `folder`; ValueError naming the reason when the upload must not land."""
     why = outside_partitions(day)
     if why is not None:
-        raise ValueError(f"{why}: no run could crawl it. Upload it once its evening has come (or set the clock)")
+        fix = (f"Set {settings.SIM_START.name} to {day} or earlier to keep it" if day < settings.sim_start().isoformat()
+               else "Upload it once its evening has come (or set the clock)")
+        raise ValueError(f"{why}: no run could crawl it. {fix}")
     sources = {t: folder / t / f"day={day}" for t in RAW_TABLES if (folder / t / f"day={day}").is_dir()}
     if not sources:
         raise ValueError(f"{folder} has no observations/day={day}/ or outcomes/day={day}/")

@@ -82,3 +82,19 @@ def test_a_day_left_with_only_such_entries_is_retracted_and_names_them(tmp_path)
     assert not crawled.registered and crawled.dropped
     assert [(e.file, e.reason) for e in read_ledger(lake.get_bytes, "observations", DAY)] == [
         ("a.json", "not_a_data_file")]
+
+
+def test_a_day_folder_before_the_first_partition_is_named_by_the_quarantine_check(tmp_path, monkeypatch):
+    """No run can crawl a day before ZFISH_SIM_START (it has no partition): the check says so rather than
+    pass over a folder of the lake in silence."""
+    from zfish_assets.assets.crawled_checks import quarantine
+
+    monkeypatch.setenv("ZFISH_SIM_START", "2025-04-05")
+    lake = LocalLake(root=str(tmp_path / "lake"), prefix="p")
+    catalog = LocalCatalog(root=str(tmp_path / "catalog"), database="db")
+    for day in ("2025-04-04", "2025-04-05"):
+        lake.land_day("observations", day, lambda f: (f / "a.json").write_text(line("X" + day)))
+    crawl(lake, catalog, "observations", "2025-04-05")
+    check = quarantine("observations", ["2025-04-05"], lake, catalog)
+    assert not check.passed and "before ZFISH_SIM_START=2025-04-05" in check.description, check.description
+    assert "day=2025-04-04" in check.description and "day=2025-04-05" not in check.description, check.description

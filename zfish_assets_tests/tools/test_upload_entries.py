@@ -120,3 +120,15 @@ def test_a_day_after_the_clock_is_refused_at_upload_naming_the_clock(tmp_path, m
     assert status == 2 and not landed(tmp_path, "2025-05-12")
     assert ("day 2025-05-12 is after the clock: ZFISH_CLOCK=2025-05-11T18:00:00Z makes 2025-05-11 the last day "
             "with a partition") in err, err
+
+
+def test_a_day_before_the_first_partition_is_refused_at_upload_naming_the_setting_to_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(tmp_path / "zfish"))
+    monkeypatch.setenv("ZFISH_CLOCK", "2025-05-11T18:00:00Z")
+    folder = tmp_path / "lab" / "observations" / "day=2025-04-04"
+    folder.mkdir(parents=True)
+    (folder / "a.json").write_text("{}\n")
+    status, err = upload(tmp_path, "2025-04-04")
+    assert status == 2 and not landed(tmp_path, "2025-04-04")
+    assert "day 2025-04-04 is before ZFISH_SIM_START=2025-04-05, the first partition" in err, err
+    assert "Set ZFISH_SIM_START to 2025-04-04 or earlier" in err and "evening" not in err, err
