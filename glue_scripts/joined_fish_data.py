@@ -126,9 +126,11 @@ def news_days(args: JobArgs, scan: StaleLabelScan | None, table: CatalogTable, v
 
 def plan_reads(spark: SparkSession, args: JobArgs, observations_table: CatalogTable, outcomes: DataFrame | None,
                stored: DataFrame | None, scan: StaleLabelScan | None) -> ReadPlan:
-    """What the run reads: `days_to_read` of the range's days with news, plus (incremental, on an
-    existing table) the other days, of the range or not, of fish labeled since the last commit that
-    lack their label (`late_labels`)."""
+    """What the run reads: `days_to_read` of the range's days with news, plus (incremental) the other
+    days, of the range or not, of fish labeled since the last commit that lack their label
+    (`late_labels`). No commit yet: every label is new, so the first run places them too (a table
+    started on a lake with history otherwise lacked its older labeled images until a label of their
+    fish changed)."""
     incremental = args.join_mode is JoinMode.INCREMENTAL
     index, keys = read_index(args.target_path), day_keys(observations_table)
     indexed = frozenset(index.indexed_days(keys))
@@ -136,7 +138,7 @@ def plan_reads(spark: SparkSession, args: JobArgs, observations_table: CatalogTa
     news = news_days(args, scan, observations_table, versions, indexed) if incremental and stored is not None else args.days()
     days, scanned = days_to_read(args, news, stored if incremental else None, outcomes, scan)
     late = plan_late_labels(spark, news, args.days(), observations_table, outcomes, stored, scan, index, keys) \
-        if scan is not None and stored is not None else None
+        if scan is not None else None
     if late is not None:
         days = sorted(set(days) | set(late.days))
     unchanged = [d for d in args.days() if d not in set(days)]

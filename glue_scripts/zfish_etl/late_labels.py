@@ -57,9 +57,10 @@ def index_days(spark: SparkSession, observations: CatalogTable, days: list[str],
         rows.unpersist()
 
 
-def lacking_days(spark: SparkSession, wanted: pa.Table, outcomes: DataFrame, stored: DataFrame) -> list[str]:
+def lacking_days(spark: SparkSession, wanted: pa.Table, outcomes: DataFrame, stored: DataFrame | None) -> list[str]:
     """The days of `wanted` (index entries) where the table does not hold each image of a labeled fish
-    with its latest label and label day: fewer or more rows of that fish there, or another label."""
+    with its latest label and label day: fewer or more rows of that fish there, or another label.
+    No table yet (`stored` None): every day of `wanted` holding a labeled fish."""
     if not wanted.num_rows:
         return []
     days = sorted(set(wanted["day"].to_pylist()))
@@ -67,6 +68,8 @@ def lacking_days(spark: SparkSession, wanted: pa.Table, outcomes: DataFrame, sto
         list(zip(wanted["fish_id"].to_pylist(), wanted["day"].to_pylist(), wanted["images"].to_pylist())),
         "fish_id string, day string, images long")
     labels = latest_labels(outcomes).select("fish_id", F.col(LABEL).alias("_label"), F.col("outcome_day").alias("_on"))
+    if stored is None:
+        return sorted(r["day"] for r in entries.join(labels.select("fish_id"), "fish_id").select("day").distinct().collect())
     held = (stored.where(F.col("day").isin(days)).join(labels, "fish_id")
             .where(F.col(LABEL).eqNullSafe(F.col("_label")) & F.col("outcome_day").eqNullSafe(F.col("_on")))
             .groupBy("fish_id", "day").agg(F.count(F.lit(1)).alias("_held")))
@@ -76,7 +79,7 @@ def lacking_days(spark: SparkSession, wanted: pa.Table, outcomes: DataFrame, sto
 
 
 def plan_late_labels(spark: SparkSession, news: list[str], window: list[str], observations: CatalogTable,
-                     outcomes: DataFrame, stored: DataFrame, scan: StaleLabelScan, index: FishIndex,
+                     outcomes: DataFrame, stored: DataFrame | None, scan: StaleLabelScan, index: FishIndex,
                      keys: dict[str, str | None]) -> LatePlan:
     """The days besides `news` (the range's days read whole) to redo for fish labeled since the last
     commit, from the index (first completed by reading the days outside the range it lacks).

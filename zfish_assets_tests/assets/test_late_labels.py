@@ -200,3 +200,22 @@ def test_labels_40_100_and_400_days_late_reach_every_image_reading_only_their_da
     checked = {c.name: c.description for c in summary.checks}
     assert checked["labeled_rows"].startswith(f"{n_old} labeled rows over {len(old_days)} days")
     assert checked["labels_are_latest"] == "every row has its fish's latest label"
+
+
+def test_the_first_evening_of_a_new_table_places_labels_on_images_before_its_window(late_defs, data_dir, spark):
+    """A table started on a lake that already holds months of crawled days: its first evening (no
+    commit yet, so every label is new to it) places each label on its fish's images before the
+    window, as later evenings do. Before, those images stayed out, the evening's checks passed, and
+    later evenings skipped them (their labels were no longer new) until a label of their fish changed."""
+    defs = late_defs
+    lake = data_dir / "lake" / "use-cases/fish-demo"
+    table = defs.resources["lake"].uri(f"processed/{JOINED}")
+    evening_day = "2024-06-12"
+    deliver_through(defs, set(), evening_day)
+    result = evening(spark, defs, evening_day)
+    expected = raw_expected(lake, {})
+    assert table_rows(table) == expected
+    window = set(days_between(*evening_window(evening_day)))
+    labeled_by_then = {f for f, d in LABELED.items() if d <= evening_day}
+    assert result.days_placed == sorted({d for f in labeled_by_then for d in IMAGED[f]} - window)
+    assert {row[0] for row in expected.values()} - window == set(result.days_placed)  # it placed something
