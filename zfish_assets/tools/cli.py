@@ -335,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno not in MACHINE_ERRORS:
             raise
-        print(f"zfish {args.command}: {exc.strerror} ({exc.filename or 'no file named'}). Fix that (free room, "
-              "permissions), then run the command again: a day being landed is left as it was", file=sys.stderr)
+        named = "" if exc.filename and str(exc.filename) in (exc.strerror or "") else f" ({exc.filename or 'no file named'})"
+        print(f"zfish {args.command}: {exc.strerror}{named}. Fix that (free room, permissions), then run the command "
+              "again: a day being landed is left as it was", file=sys.stderr)
         return 1
 
 
