@@ -111,8 +111,8 @@ def run_metadata(written: Written, table_name: str) -> dict[str, Any]:
         "stale_scan": bounded_json({"all_older_days": result.days_scanned is None,
                                           "days": result.days_scanned or []}),
         # the days outside the window redone for labels that arrived late, and those read to index their fish
-        "late_labels": MetadataValue.json({"days": result.days_placed, "indexed": result.days_indexed}),
-        "days_beyond_window": MetadataValue.json(written.beyond()),
+        "late_labels": bounded_json({"days": result.days_placed, "indexed": result.days_indexed}),
+        "days_beyond_window": bounded_json(written.beyond()),
         # the window's days not read: no news since the last commit built them
         "days_unchanged": len(result.days_unchanged),
         # rows of the days read they no longer make (dropped, moved, label withdrawn), per day

@@ -110,3 +110,39 @@ def test_24_00_00_is_refused_showing_the_value():
             assert re.search(rf"'{text}' is not a real date and time \(", str(exc)), str(exc)
         else:
             raise AssertionError(f"{text} accepted")
+
+
+def test_a_run_that_places_labels_on_400_old_days_records_a_sample_of_them_and_their_count():
+    """A table's first run over a long history indexes every older day and may redo hundreds for late
+    labels: the run's metadata names a sample of those days and their count, as every list it records."""
+    from datetime import date, timedelta
+
+    from glue_scripts.zfish_etl.job_args import JobResult
+    from zfish_assets.io_managers.metadata import Written, run_metadata
+
+    old = [(date(2024, 1, 1) + timedelta(days=n)).isoformat() for n in range(400)]
+    window = tuple((date(2025, 4, 1) + timedelta(days=n)).isoformat() for n in range(36))
+    result = JobResult(first_day=window[0], last_day=window[-1], observations_read=1, rows_upserted=1,
+                       rows_per_day={d: 1 for d in [*old, *window]}, commit_instant="1", files_written=1,
+                       bytes_written=1, join_mode="incremental", rows_labeled=1, days_read=[*old, *window],
+                       partitions_touched=[*old, *window], files_replaced=0, bytes_replaced=0,
+                       days_placed=old, days_indexed=old)
+    written = Written("file:///t", window, result, 1.0, None, {}, {}, ["1"], 0)
+    recorded = run_metadata(written, "joined_fish_data")
+    for name in ("late_labels", "days_beyond_window"):
+        text = json.dumps(recorded[name].value)
+        assert len(re.findall(r"\d{4}-\d{2}-\d{2}", text)) <= 2 * MAX_SHOWN, (name, len(text))
+    assert recorded["days_beyond_window"].value == {"count": 400, "shown": old[:MAX_SHOWN], "not_shown": 300}
+    assert recorded["late_labels"].value["days"]["count"] == 400
+
+
+def test_every_json_value_the_package_records_goes_through_bounded_json():
+    """The rule as code: no JSON metadata value is built but by `bounded_json` (the cap's one place)."""
+    from pathlib import Path
+
+    import zfish_assets
+
+    package = Path(zfish_assets.__file__).parent
+    raw = [f"{path.relative_to(package)}:{n}" for path in sorted(package.rglob("*.py")) if path.name != "bounded.py"
+           for n, text in enumerate(path.read_text().splitlines(), 1) if "MetadataValue.json(" in text]
+    assert raw == [], raw
