@@ -219,3 +219,25 @@ def test_the_first_evening_of_a_new_table_places_labels_on_images_before_its_win
     labeled_by_then = {f for f, d in LABELED.items() if d <= evening_day}
     assert result.days_placed == sorted({d for f in labeled_by_then for d in IMAGED[f]} - window)
     assert {row[0] for row in expected.values()} - window == set(result.days_placed)  # it placed something
+
+
+@pytest.mark.parametrize("withdrawal", ["day retracted", "day re-delivered without it"])
+def test_a_label_withdrawn_months_after_its_images_takes_their_rows_out(late_defs, data_dir, spark, withdrawal):
+    """Withdrawing a label is a label change of any lateness too: late_b's only label (its outcome day
+    retracted, or re-delivered with another fish's label only) takes its images, imaged 100 days
+    before, out of the table on that evening's run, not only once a run happens to cover their day."""
+    defs = late_defs
+    lake = data_dir / "lake" / "use-cases/fish-demo"
+    table = defs.resources["lake"].uri(f"processed/{JOINED}")
+    deliver_through(defs, set(), "2024-06-12")
+    evening(spark, defs, "2024-06-12")
+    assert {row[1] for row in table_rows(table).values()} >= {"late_b"}
+    lake_resource, catalog = defs.resources["lake"], defs.resources["catalog"]
+    other = '{"fish_id": "ontime_y", "condition_developed": false}\n'
+    lake_resource.land_day("outcomes", LABELED["late_b"], lambda folder: None if withdrawal == "day retracted"
+                           else (folder / "labels.json").write_text(other))
+    crawl_day(lake_resource, catalog, "outcomes", LABELED["late_b"])
+    evening(spark, defs, "2024-06-13")
+    expected = raw_expected(lake, {})
+    assert "late_b" not in {row[1] for row in expected.values()}
+    assert table_rows(table) == expected
