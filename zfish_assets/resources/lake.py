@@ -198,6 +198,9 @@ class LocalLake(FolderStorage, Lake):
             with writing(staging):  # the lab's files, however the caller writes them
                 write(staging)
             files = staged_files(staging)
+            # What this landing wrote, counted before the exchange: a landing of the same day running at
+            # once may replace `final` right after it (the last exchange wins, whole).
+            size = sum(p.stat().st_size for p in files)
             if files and final.exists():
                 swap_folders(staging, final)  # the old day is in `staging` now
             elif files:
@@ -209,8 +212,7 @@ class LocalLake(FolderStorage, Lake):
                 stored(len(files))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return LandedDay(uri=self.uri(self.day_key(table, day)), files=len(files),
-                         bytes=sum(p.stat().st_size for p in staged_files(final)) if files else 0)
+        return LandedDay(uri=self.uri(self.day_key(table, day)), files=len(files), bytes=size)
 
     def list_day(self, table: str, day: str) -> list[LakeObject]:
         folder = self._path(self.day_key(table, day))

@@ -76,3 +76,24 @@ def test_a_second_writer_is_refused_or_waits_naming_the_first_and_no_row_is_lost
     reliability.add("writers", "two joins at once: second refused, then waits", rows_in=len(expected),
                     rows_out=len(stored), quarantined=0, lost=len(set(expected) - set(stored)),
                     duplicates=len(stored) - len(set(stored) & set(expected)))
+
+
+def test_two_landings_of_a_day_at_once_each_report_what_they_landed_and_the_last_wins_whole(tmp_path):
+    """Two `zfish upload`s of one day at once (no Spark): the second exchange lands right after the
+    first, before the first reports. The first used to count its bytes from the day folder, whose files
+    were by then the second's: it reported their bytes, or failed with FileNotFoundError (a traceback,
+    exit 1) when they were replaced while it counted, though it had landed. Each now reports its own
+    files, and the day holds the last one whole."""
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    first = {f"a{n}.json": "{}\n" * (n + 1) for n in range(3)}
+    second = {f"b{n}.json": "{}\n" for n in range(2)}
+
+    def writer(files: dict[str, str]):
+        return lambda folder: [(folder / name).write_text(text) for name, text in files.items()]
+
+    inner = []
+    landed = lake.land_day("observations", DAYS[0], writer(first), stored=lambda _: inner.append(
+        lake.land_day("observations", DAYS[0], writer(second))))
+    assert (landed.files, landed.bytes) == (3, sum(len(t) for t in first.values()))
+    assert (inner[0].files, inner[0].bytes) == (2, sum(len(t) for t in second.values()))
+    assert sorted(o.name for o in lake.list_day("observations", DAYS[0])) == sorted(second)
