@@ -29,6 +29,7 @@ commit without them, and the next run reads its whole range again (finding the k
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -46,12 +47,17 @@ UNREGISTERED = "-"  # the version of a day with no registered observations
 
 
 def observation_version(table: CatalogTable, day: str) -> str | None:
-    """What the job reads of a day's observations, as a string equal only for equal reads
-    (`day_fingerprint`, the rule the IO manager's no-news skip uses too). None: the crawl recorded no
+    """What the job reads of a day's observations, as a string equal only for equal reads: the day's
+    `day_fingerprint` (the rule the IO manager's no-news skip uses too) and the table's columns (an
+    evolved schema reads every day anew, with the members it added). None: the crawl recorded no
     fingerprint (another writer registered it), so the day always counts as having news."""
     if day not in table.partitions:
         return UNREGISTERED
-    return day_fingerprint(table.partitions[day], table.parameters.get(day, {}))
+    found = day_fingerprint(table.partitions[day], table.parameters.get(day, {}))
+    if found is None:
+        return None
+    columns = hashlib.sha256(json.dumps(table.columns).encode()).hexdigest()[:16]
+    return f"{found}:{columns}"
 
 
 @dataclass(frozen=True)

@@ -75,3 +75,40 @@ def test_the_counts_collect_every_stored_rows_label_days_when_there_is_no_state(
     # With a state the pairs carry over from it: the table is not read for them.
     with_state = StaleLabelScan(previous=LabelState({}, {}), digests={}, days=[])
     assert labels_to_record(with_state, stored) is None and labels_to_record(without_state, None) is None
+
+
+ACCEPTED = "s3://lake/use-cases/fish-demo/_zfish/accepted/observations/day={day}/" + "ab" * 32
+CATALOG_VALUES = st.fixed_dictionaries({
+    "accepted": st.booleans(),  # the partition points at the crawl's accepted rows, or at the raw folder
+    "fingerprint": st.sampled_from(["", "f1", "f2"]),  # "": registered by another writer
+    "rows": st.sampled_from(["3", "4"]),
+    "columns": st.sampled_from([(("image_id", "string"),), (("image_id", "string"), ("age_days", "bigint"))]),
+})
+
+
+def catalog_table(values: dict, day: str):
+    from glue_scripts.zfish_etl.catalog import CatalogTable
+
+    location = ACCEPTED.format(day=day) if values["accepted"] else f"s3://lake/observations/day={day}"
+    parameters = {"recordCount": values["rows"], **({"zfish.fingerprint": values["fingerprint"]}
+                                                    if values["fingerprint"] else {})}
+    return CatalogTable("db", "observations", values["columns"], (("day", "string"),), "s3://lake/observations",
+                        "json", {day: location}, {day: parameters})
+
+
+@given(a=CATALOG_VALUES, b=CATALOG_VALUES)
+def test_a_days_observation_version_is_equal_only_where_the_job_would_read_the_same(a, b):
+    """A day counts as unchanged (not read) only when both registrations give the job the same rows with the
+    same columns; a day no fingerprint vouches for never does; an unregistered day is its own version."""
+    from glue_scripts.zfish_etl.label_state import UNREGISTERED, observation_version
+
+    day = DAYS[0]
+    va, vb = observation_version(catalog_table(a, day), day), observation_version(catalog_table(b, day), day)
+    vouched = lambda v: v["accepted"] or bool(v["fingerprint"])  # noqa: E731
+    same_rows = (a["accepted"] and b["accepted"]) or (not a["accepted"] and not b["accepted"] and (
+        a["fingerprint"], a["rows"]) == (b["fingerprint"], b["rows"]))
+    if not vouched(a):
+        assert va is None
+    if vouched(a) and vouched(b):
+        assert (va == vb) == (same_rows and a["columns"] == b["columns"])
+    assert observation_version(catalog_table(a, day), DAYS[1]) == UNREGISTERED
