@@ -3,8 +3,11 @@ zfish writes encrypted with the KMS key `ZFISH_KMS_KEY_ARN` names (moto's server
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -14,28 +17,31 @@ from zfish_assets_tests.support.ports import free_port
 
 
 @contextmanager
-def _not_aws() -> Iterator[str]:
-    """A loopback web server that answers every request 404 with an HTML page, as a wrong URL would."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+def _serving(answer: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[str]:
+    """A loopback web server on a free port whose every request `answer` replies to: its URL while open."""
 
-    class NotFound(BaseHTTPRequestHandler):
+    class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_error(404)
+            answer(self)
 
         do_GET = do_POST = do_PUT = do_HEAD = _answer
 
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _not_aws():
+    """A loopback web server that answers every request 404 with an HTML page, as a wrong URL would."""
+    return _serving(lambda handler: handler.send_error(404))
 
 
 def _deploy_failing(capsys) -> tuple[int, str]:
@@ -270,35 +276,20 @@ def test_the_demo_on_a_closed_endpoint_names_the_endpoint_not_the_bucket(aws, mo
     assert not (data_dir / "lake").exists()
 
 
-@contextmanager
-def _denying() -> Iterator[str]:
+def _denying():
     """A loopback endpoint that answers every call as AWS answers an identity without the right: Glue's
     AccessDeniedException (JSON protocol, HTTP 400)."""
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    body = json.dumps({"__type": "AccessDeniedException",
+                       "Message": "User is not authorized to perform: glue:GetDatabase"}).encode()
 
-    class Denied(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = json.dumps({"__type": "AccessDeniedException",
-                               "Message": "User is not authorized to perform: glue:GetDatabase"}).encode()
-            self.send_response(400)
-            self.send_header("Content-Type", "application/x-amz-json-1.1")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def deny(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(400)
+        handler.send_header("Content-Type", "application/x-amz-json-1.1")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
 
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Denied)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return _serving(deny)
 
 
 def test_deploy_by_an_identity_without_the_deployer_policy_names_the_policy(aws, monkeypatch, capsys):
