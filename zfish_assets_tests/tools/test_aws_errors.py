@@ -44,13 +44,21 @@ def _not_aws():
     return _serving(lambda handler: handler.send_error(404))
 
 
-def _deploy_failing(capsys) -> tuple[int, str]:
+def _deploy_error(capsys) -> str:
+    """`zfish deploy` on AWS clients made afresh for the settings the test just set: it must fail (exit 1)
+    in one line, which is returned."""
+    from zfish_assets.resources.aws_connection import aws_client
     from zfish_assets.tools.cli import main
 
+    aws_client.cache_clear()
     capsys.readouterr()
-    status = main(["deploy"])
-    captured = capsys.readouterr()
-    return status, captured.err.strip()
+    try:
+        status = main(["deploy"])
+    finally:
+        aws_client.cache_clear()
+    err = capsys.readouterr().err.strip()
+    assert status == 1 and len(err.splitlines()) == 1, err
+    return err
 
 
 def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_bucket(aws, monkeypatch, capsys, tmp_path):
@@ -61,31 +69,25 @@ def test_deploy_and_runs_name_the_setting_behind_a_closed_endpoint_or_a_missing_
     from dagster import RetryRequested
 
     from zfish_assets.aws_errors import AWSSettingError
-    from zfish_assets.resources.aws_connection import aws_client
     from zfish_assets.resources.lake import S3Lake
     from zfish_assets.resources.aws_connection import AWSConnection
     from zfish_assets.retries import retry_transient
 
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
     monkeypatch.setenv("ZFISH_S3_BUCKET", "no-such-bucket")
-    status, err = _deploy_failing(capsys)
-    assert status == 1 and len(err.splitlines()) == 1, err
+    err = _deploy_error(capsys)
     assert "bucket 'no-such-bucket' does not exist (ZFISH_S3_BUCKET=no-such-bucket" in err and "fix ZFISH_S3_BUCKET" in err
 
     closed = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("ZFISH_S3_BUCKET", BUCKET)
     monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", closed)
-    aws_client.cache_clear()
     began = time.monotonic()
-    status, err = _deploy_failing(capsys)
-    assert status == 1 and len(err.splitlines()) == 1, err
+    err = _deploy_error(capsys)
     assert f"nothing answers at ZFISH_AWS_ENDPOINT_URL={closed}" in err, err
 
     with _not_aws() as wrong:  # something listens, but it is not AWS
         monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", wrong)
-        aws_client.cache_clear()
-        status, err = _deploy_failing(capsys)
-    assert status == 1 and len(err.splitlines()) == 1, err
+        err = _deploy_error(capsys)
     assert f"{wrong} answered GetDatabase with HTTP 404 and no AWS error: ZFISH_AWS_ENDPOINT_URL names" in err, err
 
     monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", closed)  # what a run's resources connect to
@@ -141,16 +143,11 @@ def test_an_unknown_region_is_refused_at_the_settings(monkeypatch, capsys):
 
 def test_no_region_anywhere_is_one_line_naming_the_setting(aws, monkeypatch, tmp_path, capsys):
     """Neither ZFISH_AWS_REGION nor boto3's own configuration names a region: deploy says which setting to set."""
-    from zfish_assets.resources.aws_connection import aws_client
-
     for name in ("ZFISH_AWS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))  # no profile's region either
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
-    aws_client.cache_clear()
-    status, err = _deploy_failing(capsys)
-    aws_client.cache_clear()
-    assert status == 1 and len(err.splitlines()) == 1, err
+    err = _deploy_error(capsys)
     assert "no AWS region: set ZFISH_AWS_REGION" in err, err
 
 
@@ -244,7 +241,6 @@ def test_a_policy_folder_that_cannot_be_written_is_refused_before_the_account_ch
 
 
 def test_no_credentials_is_one_line_saying_where_boto3_looks(aws, monkeypatch, tmp_path, capsys):
-    from zfish_assets.resources.aws_connection import aws_client
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -252,10 +248,7 @@ def test_no_credentials_is_one_line_saying_where_boto3_looks(aws, monkeypatch, t
         monkeypatch.setenv(name, str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role lookup (no network beyond loopback)
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
-    aws_client.cache_clear()
-    status, err = _deploy_failing(capsys)
-    aws_client.cache_clear()
-    assert status == 1 and len(err.splitlines()) == 1, err
+    err = _deploy_error(capsys)
     assert "no AWS credentials: boto3 found none (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in err, err
 
 
@@ -293,14 +286,10 @@ def _denying():
 
 
 def test_deploy_by_an_identity_without_the_deployer_policy_names_the_policy(aws, monkeypatch, capsys):
-    from zfish_assets.resources.aws_connection import aws_client
 
     monkeypatch.setenv("ZFISH_GLUE_ROLE_ARN", ROLE)
     with _denying() as endpoint:
         monkeypatch.setenv("ZFISH_AWS_ENDPOINT_URL", endpoint)
-        aws_client.cache_clear()
-        status, err = _deploy_failing(capsys)
-    aws_client.cache_clear()
-    assert status == 1 and len(err.splitlines()) == 1, err
+        err = _deploy_error(capsys)
     assert "AWS denied GetDatabase to this identity (User is not authorized to perform: glue:GetDatabase)" in err, err
     assert "attach deployer.json" in err, err
