@@ -45,7 +45,7 @@ from glue_scripts.zfish_etl.hudi import CommitStats, delete, read_table, upsert
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, parse_args
 from glue_scripts.zfish_etl.lease import hold
 from glue_scripts.zfish_etl.label_state import (LABEL_STATE_KEY, UNREGISTERED, StaleLabelScan, label_day_pairs,
-                                               observation_version, plan_stale_label_scan)
+                                               observation_versions, plan_stale_label_scan)
 from glue_scripts.zfish_etl.late_labels import LatePlan, plan_late_labels
 from glue_scripts.zfish_etl.modes import JoinMode
 from glue_scripts.zfish_etl.pipes import dagster_pipes, report
@@ -71,7 +71,8 @@ def days_to_read(args: JobArgs, news: list[str], stored: DataFrame | None, outco
     Also the days the scan read (None: every one)."""
     if stored is None or outcomes is None:
         return news, []
-    quiet = [d for d in args.days() if d not in set(news)]
+    reading = set(news)
+    quiet = [d for d in args.days() if d not in reading]
     older, scanned = stored.where((F.col("day") < args.first_day) | F.col("day").isin(quiet)), None
     if scan is not None and scan.days is not None:
         scanned = [d for d in scan.days if d < args.first_day or d in quiet]
@@ -93,7 +94,7 @@ class ReadPlan:
     index: FishIndex
     keys: dict[str, str | None]  # the observation days' index keys
     indexed: frozenset[str]  # the days with a current index entry when the run began
-    versions: dict[str, str | None] = field(default_factory=dict)  # the observation days' `observation_version`
+    versions: dict[str, str | None] = field(default_factory=dict)  # the observation days' `observation_versions`
     unchanged: list[str] = field(default_factory=list)  # the range's days not read: no news since the last commit
 
     def built(self) -> dict[str, str]:
@@ -134,15 +135,16 @@ def plan_reads(spark: SparkSession, args: JobArgs, observations_table: CatalogTa
     incremental = args.join_mode is JoinMode.INCREMENTAL
     index, keys = read_index(args.target_path), day_keys(observations_table)
     indexed = frozenset(index.indexed_days(keys))
-    versions = {d: observation_version(observations_table, d) for d in {*observations_table.partitions, *args.days()}}
-    news = news_days(args, scan, observations_table, versions, indexed) if incremental and stored is not None else args.days()
+    versions = observation_versions(observations_table, {*observations_table.partitions, *args.days()})
+    news = news_days(args, scan, observations_table, versions, indexed) \
+        if incremental and stored is not None else args.days()
     days, scanned = days_to_read(args, news, stored if incremental else None, outcomes, scan)
     late = plan_late_labels(spark, news, args.days(), observations_table, outcomes, stored, scan, index, keys) \
         if scan is not None else None
     if late is not None:
         days = sorted(set(days) | set(late.days))
-    unchanged = [d for d in args.days() if d not in set(days)]
-    return ReadPlan(days, scanned, late, index, keys, indexed, versions, unchanged)
+    read = set(days)
+    return ReadPlan(days, scanned, late, index, keys, indexed, versions, [d for d in args.days() if d not in read])
 
 
 def keys_to_delete(stored: DataFrame, labeled: DataFrame | None, days: list[str]) -> DataFrame:
@@ -358,7 +360,7 @@ def job_result(args: JobArgs, observations_read: int, rows_labeled: int, plan: R
         rows_deleted=sum(deleted.rows_per_day.values()),
         deleted_per_day=dict(sorted(deleted.rows_per_day.items())),
         delete_instant=deleted.stats.instant if deleted.stats else None,
-        days_placed=[d for d in plan.late.days if d not in set(args.days())] if plan.late is not None else [],
+        days_placed=sorted(set(plan.late.days) - set(args.days())) if plan.late is not None else [],
         days_indexed=plan.late.indexed if plan.late is not None else [],
         days_unchanged=plan.unchanged,
     )

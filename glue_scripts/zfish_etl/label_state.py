@@ -20,7 +20,7 @@ older day, as before, and the commit records a fresh state.
 
 The same metadata records what the commit's rows were built from on the observations' side
 (`observation_days`: each day read, with its registered observations' fingerprint,
-`observation_version`). A day of the range whose version is still the recorded one has rows that
+`observation_versions`). A day of the range whose version is still the recorded one has rows that
 only a label can have made wrong, which the stale-label scan and the late-label plan find as they
 do for the days before the range; so an incremental run reads only the range's days with news.
 Only a run's last commit records them: a run killed between its upsert and its delete leaves a
@@ -46,18 +46,21 @@ LABEL_STATE_KEY = layout.label_state_key()
 UNREGISTERED = "-"  # the version of a day with no registered observations
 
 
-def observation_version(table: CatalogTable, day: str) -> str | None:
-    """What the job reads of a day's observations, as a string equal only for equal reads: the day's
+def observation_versions(table: CatalogTable, days: Iterable[str]) -> dict[str, str | None]:
+    """What the job reads of each day's observations, as a string equal only for equal reads: the day's
     `day_fingerprint` (the rule the IO manager's no-news skip uses too) and the table's columns (an
-    evolved schema reads every day anew, with the members it added). None: the crawl recorded no
-    fingerprint (another writer registered it), so the day always counts as having news."""
-    if day not in table.partitions:
-        return UNREGISTERED
-    found = day_fingerprint(table.partitions[day], table.parameters.get(day, {}))
-    if found is None:
-        return None
+    evolved schema reads every day anew, with the members it added); `UNREGISTERED` for a day with no
+    partition. None: the crawl recorded no fingerprint (another writer registered it), so the day
+    always counts as having news."""
     columns = hashlib.sha256(json.dumps(table.columns).encode()).hexdigest()[:16]
-    return f"{found}:{columns}"
+
+    def version(day: str) -> str | None:
+        if day not in table.partitions:
+            return UNREGISTERED
+        found = day_fingerprint(table.partitions[day], table.parameters.get(day, {}))
+        return None if found is None else f"{found}:{columns}"
+
+    return {day: version(day) for day in days}
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class LabelState:
 
     outcome_days: dict[str, str]
     label_days: dict[str, list[str]]
-    observation_days: dict[str, str] | None = None  # day -> `observation_version` its rows were built from
+    observation_days: dict[str, str] | None = None  # day -> `observation_versions` its rows were built from
 
     def to_json(self) -> str:
         doc = {"outcome_days": self.outcome_days, "label_days": self.label_days}

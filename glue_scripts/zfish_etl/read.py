@@ -137,9 +137,9 @@ def as_crawled(table: CatalogTable, days: list[str]) -> set[str]:
     for day, _, _, size in day_files(table, days):
         found[day][0] += 1
         found[day][1] += size
+    crawled = {day: table.parameters.get(day, {}) for day in days}
     return {day for day, (files, size) in found.items()
-            if (table.parameters.get(day, {}).get("objectCount"), table.parameters.get(day, {}).get("sizeKey"))
-            == (str(files), str(size))}
+            if (crawled[day].get("objectCount"), crawled[day].get("sizeKey")) == (str(files), str(size))}
 
 
 def _judge_batches(batches: Iterator[pa.RecordBatch], contract: Contract,

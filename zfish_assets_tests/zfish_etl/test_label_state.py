@@ -100,10 +100,10 @@ def catalog_table(values: dict, day: str):
 def test_a_days_observation_version_is_equal_only_where_the_job_would_read_the_same(a, b):
     """A day counts as unchanged (not read) only when both registrations give the job the same rows with the
     same columns; a day no fingerprint vouches for never does; an unregistered day is its own version."""
-    from glue_scripts.zfish_etl.label_state import UNREGISTERED, observation_version
+    from glue_scripts.zfish_etl.label_state import UNREGISTERED, observation_versions
 
     day = DAYS[0]
-    va, vb = observation_version(catalog_table(a, day), day), observation_version(catalog_table(b, day), day)
+    va, vb = (observation_versions(catalog_table(v, day), [day])[day] for v in (a, b))
     vouched = lambda v: v["accepted"] or bool(v["fingerprint"])  # noqa: E731
     same_rows = (a["accepted"] and b["accepted"]) or (not a["accepted"] and not b["accepted"] and (
         a["fingerprint"], a["rows"]) == (b["fingerprint"], b["rows"]))
@@ -111,4 +111,4 @@ def test_a_days_observation_version_is_equal_only_where_the_job_would_read_the_s
         assert va is None
     if vouched(a) and vouched(b):
         assert (va == vb) == (same_rows and a["columns"] == b["columns"])
-    assert observation_version(catalog_table(a, day), DAYS[1]) == UNREGISTERED
+    assert observation_versions(catalog_table(a, day), [DAYS[1]]) == {DAYS[1]: UNREGISTERED}
