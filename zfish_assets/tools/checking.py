@@ -88,13 +88,15 @@ def scope_of(defs: Definitions, day: str | None = None, day_range: DayRange | No
     return Scope(days)
 
 
-def days_with_data(defs: Definitions) -> set[str]:
-    """The days landed in the lake or registered in the catalog, of either raw table.
+def lake_and_catalog(defs: Definitions):
+    """The definitions' lake and catalog built as a run builds them (`build_resources`, a context manager):
+    a field set from a variable is an `EnvVar` in the definitions (`Setting.config`), resolved only there."""
+    return build_resources({k: defs.resources[k] for k in ("lake", "catalog")})
 
-    Through `build_resources`, as a run builds them: a field set from a variable is an `EnvVar` in the
-    definitions (`Setting.config`), resolved only there.
-    """
-    with build_resources({k: defs.resources[k] for k in ("lake", "catalog")}) as built:
+
+def days_with_data(defs: Definitions) -> set[str]:
+    """The days landed in the lake or registered in the catalog, of either raw table."""
+    with lake_and_catalog(defs) as built:
         return {d for t in RAW_TABLES for d in (*built.lake.list_days(t), *built.catalog.partition_parameters(t))}
 
 
@@ -116,7 +118,7 @@ def nothing_to_check(defs: Definitions, scope: Scope, present: set[str]) -> str 
     `days_with_data`'s answer), or None."""
     if present if scope.days is None else present & set(scope.days):
         return None
-    with build_resources({k: defs.resources[k] for k in ("lake", "catalog")}) as built:
+    with lake_and_catalog(defs) as built:
         where = f"the lake {built.lake.uri()} and the catalog database {built.catalog.database}"
     return (f"nothing to check yet for {scope.label}: no day of it is landed or registered in {where}. "
             "Land and crawl days first (`make demo`, a backfill in `make dev`, or `zfish upload DIR --day D`)"
