@@ -34,11 +34,12 @@ from dataclasses import asdict, dataclass
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.accepted import day_fingerprint
 from glue_scripts.zfish_etl.job_args import JobResult
-from glue_scripts.zfish_etl.names import FINGERPRINT
 from zfish_assets.domain.crawl import fingerprint
 from zfish_assets.backends.hudi_reader import latest_instant
+from zfish_assets.dagster_names import FINGERPRINT
 from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.resources.lake import Lake
+
 
 @dataclass(frozen=True)
 class Inputs:
