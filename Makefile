@@ -95,10 +95,10 @@ check-defs: $(STAMP)
 
 venv: $(STAMP)
 jars: $(JARS_STAMP) classes
-# Spark's class archive beside the jars (backends/class_archive.py, made by backends/warm_up.py): made once per machine and Java
+# Spark's class archive beside the jars (backends/class_archive.py, made by domain/warm_evenings.py): made once per machine and Java
 # (about 45 s), it takes 20-35% off each fresh JVM's start and first Hudi write; at once done when made.
 classes: $(STAMP) $(JARS_STAMP)
-	$(VENV)/bin/python -m zfish_assets.backends.warm_up
+	$(VENV)/bin/python -m zfish_assets.domain.warm_evenings
 # Trino (Athena's engine) for zfish_assets_tests/resources/test_trino.py; bin/fetch-trino returns at once when it is there.
 trino:
 	bin/fetch-trino >/dev/null

@@ -74,9 +74,10 @@ def engine(kind: str) -> Iterator[None]:
         return
     from zfish_assets import settings
     from zfish_assets.backends import connect_server
+    from zfish_assets.domain.warm_evenings import warm_up
 
     began = time.perf_counter()
-    state = connect_server.start()
+    state = connect_server.start(warm_up=warm_up)
     print(f"(warm engine {state.masked_url} started in {time.perf_counter() - began:.1f} s)", flush=True)
     os.environ[settings.SPARK_REMOTE.name] = state.url
     try:

@@ -50,9 +50,10 @@ def spark_engine(request, tmp_path_factory):
         return
     from zfish_assets import settings
     from zfish_assets.backends import connect_server
+    from zfish_assets.domain.warm_evenings import warm_up
 
     home = tmp_path_factory.mktemp("engine")
-    state = connect_server.start(home=home)  # on a free port the kernel picks
+    state = connect_server.start(home=home, warm_up=warm_up)  # on a free port the kernel picks
     os.environ[settings.SPARK_REMOTE.name] = state.url
     try:
         yield state

@@ -6,10 +6,10 @@ and verified in an archive a JVM writes when it exits (`-XX:ArchiveClassesAtExit
 (`-XX:SharedArchiveFile`). Measured here on a fresh JVM (a session, a first Hudi write, a read and
 an upsert): 18.6-19.1 s without the archive, 11.5-13.9 s with it.
 
-The archive is made once per machine and Java, by a JVM that runs the warm engine's two evenings
-of the job's own steps, and kept beside Spark's jars: `make jars` makes it
-(`python -m zfish_assets.backends.warm_up`, at once done when it is there). Its name is a digest of the Java, pyspark
-and the session's jars, so another Java or runtime finds none, and a session without one starts as
+The archive is made once per machine and Java, by a JVM that runs the warm engine's evenings of
+the job on a throwaway lake, and kept beside Spark's jars: `make jars` makes it (`python -m
+zfish_assets.domain.warm_evenings`, at once done when it is there). Its name is a digest of the
+Java, pyspark and the session's jars, so another Java or runtime finds none, and a session without one starts as
 before; the JVM validates an archive itself and ignores one that does not match, quietly.
 """
 

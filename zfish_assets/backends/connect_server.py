@@ -21,6 +21,7 @@ refused naming what holds it.
 from __future__ import annotations
 
 import fcntl
+import importlib
 import logging
 import json
 import os
@@ -38,13 +39,17 @@ from zfish_assets.backends import connect_guard, ports
 from zfish_assets.backends.job_code import script_sha256
 from zfish_assets.backends.spark_session import (
     CODE_CONF, WARM, SparkEnvironmentError, SparkSettings, check_java, spark_conf)
-from zfish_assets.backends.warm_up import warm_up
 from zfish_assets.runtimes import jar_name
 
 SERVER_CLASS = connect_guard.MAIN_CLASS
 START_TIMEOUT_S = 180.0
 STARTER = "starter.pid"  # a background start's pid, while it runs
+WARM_UP_ARG = "--warm-up"
 _LABELS = {SERVER_CLASS: "a zfish warm engine of another data dir"}
+WarmUp = Callable[[str, Path], object]
+"""A new server's warm-up: given its URL and a folder of its own, runs the job's evenings on it and removes
+the folder (`domain/warm_evenings.warm_up`, which lands and crawls: a layer above this one, so the
+callers above pass it in)."""
 
 
 @dataclass(frozen=True)
@@ -118,12 +123,12 @@ def server_command(port: int, code: str, home: Path, spark_settings: SparkSettin
 
 
 def start(port: int | None = None, home: Path | None = None, timeout_s: float = START_TIMEOUT_S,
-          warm: bool = True, spark_settings: SparkSettings | None = None) -> ServerState:
+          warm_up: WarmUp | None = None, spark_settings: SparkSettings | None = None) -> ServerState:
     """The running server for this checkout's code: the recorded one if it runs this code (on `port`,
     when asked for), else a new one (a stale server is stopped first) on `port`, or without it on a
-    free port. Waits until it listens, then (`warm`) until it has run the job's steps once on a
-    throwaway table (`warm_up`), so that the first run does not pay the new JVM's first Hudi commit
-    and first plans. Starts in one data dir wait for each other (a lock), so they share one warmed server."""
+    free port. Waits until it listens, then until `warm_up` has run the job on a throwaway lake, so
+    that the first run does not pay the new JVM's first Hudi commit and first plans. Starts in one
+    data dir wait for each other (a lock), so they share one warmed server."""
     path = state_file(home)
     with _locked(path.with_name("start.lock")):
         code = script_sha256()
@@ -145,8 +150,8 @@ def start(port: int | None = None, home: Path | None = None, timeout_s: float = 
         process, state = _launch(port or 0, code, path, spark_settings)
         try:
             state = _wait_listening(process, state, home, timeout_s, asked=port)
-            if warm:
-                _warm(state, home)
+            if warm_up is not None:
+                _warm(state, home, warm_up)
         except BaseException:  # Ctrl-C or SIGTERM too: the server has its own session, so nothing else stops it
             stop(home)
             raise
@@ -163,7 +168,7 @@ def sigterm_interrupts() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _warm(state: ServerState, home: Path | None) -> None:
+def _warm(state: ServerState, home: Path | None, warm_up: WarmUp) -> None:
     try:
         warm_up(state.url, state_file(home).with_name("warm-up"))
     except Exception as exc:
@@ -172,11 +177,12 @@ def _warm(state: ServerState, home: Path | None) -> None:
             f"see {state.log}") from exc
 
 
-def start_in_background(home: Path | None = None) -> int:
+def start_in_background(home: Path | None = None, warm_up: WarmUp | None = None) -> int:
     """`start` in a process of its own, detached (`make dev` serves the UI meanwhile); its pid.
 
     Its output goes to `start.log` beside the state; `starter.pid` names it until it ends, so that
-    runs waiting for the engine (`wait_ready`) know it is coming and `stop` stops it too.
+    runs waiting for the engine (`wait_ready`) know it is coming and `stop` stops it too. `warm_up`
+    reaches that process by its name (`module:function`), as an entry point does.
     """
     check_java()  # what would fail every start, refused here at once rather than in the log
     connect_jar = SparkSettings.from_env().jars_dir / jar_name(settings.glue_runtime().connect_coordinate)
@@ -186,7 +192,8 @@ def start_in_background(home: Path | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != settings.SPARK_REMOTE.name}
     with (folder / "start.log").open("wb") as out:
-        command = [sys.executable, "-m", __name__, *([str(home)] if home else [])]
+        named = [WARM_UP_ARG, f"{warm_up.__module__}:{warm_up.__qualname__}"] if warm_up else []
+        command = [sys.executable, "-m", __name__, *named, *([str(home)] if home else [])]
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     (folder / STARTER).write_text(str(process.pid))
@@ -360,11 +367,15 @@ def _reap(pid: int) -> None:
 
 def _main() -> int:
     """A background start (`start_in_background`): start, warm, record; the error in the log if it fails."""
-    home = Path(sys.argv[1]) if len(sys.argv) > 1 else None  # `start_in_background`'s `home`
+    argv, warm_up = sys.argv[1:], None
+    if argv[:1] == [WARM_UP_ARG]:
+        module, _, name = argv[1].partition(":")
+        warm_up, argv = getattr(importlib.import_module(module), name), argv[2:]
+    home = Path(argv[0]) if argv else None  # `start_in_background`'s `home`
     began = time.perf_counter()
     sigterm_interrupts()
     try:
-        state = start(home=home)
+        state = start(home=home, warm_up=warm_up)
     except SparkEnvironmentError as exc:
         print(f"zfish: {exc}", flush=True)
         return 1

@@ -139,12 +139,13 @@ def _engine(args: argparse.Namespace) -> int:
     from zfish_assets.backends import connect_server
     from zfish_assets.backends.job_code import script_sha256
     from zfish_assets.backends.spark_session import WARM, SparkEnvironmentError
+    from zfish_assets.domain.warm_evenings import warm_up
 
     if args.action == "start" and args.background:
         if args.port is not None:
             args.error("--background takes no --port: the engine takes a free port, and runs find it")
         try:
-            pid = connect_server.start_in_background()
+            pid = connect_server.start_in_background(warm_up=warm_up)
         except SparkEnvironmentError as exc:  # no JDK, no jars: the message says the fix
             print(f"zfish: {exc}", file=sys.stderr)
             return 1
@@ -157,7 +158,7 @@ def _engine(args: argparse.Namespace) -> int:
         began = time.perf_counter()
         connect_server.sigterm_interrupts()
         try:
-            state = connect_server.start(port=args.port)
+            state = connect_server.start(port=args.port, warm_up=warm_up)
         except SparkEnvironmentError as exc:  # a taken port, a missing JDK or jar: the message says the fix
             print(f"zfish: {exc}", file=sys.stderr)
             return 1

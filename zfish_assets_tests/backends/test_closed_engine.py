@@ -58,8 +58,8 @@ def engines(tmp_path_factory, connect_pass):
     homes = {"a": root / "data-a" / "engine", "b": root / "data-b" / "engine"}
     asked = free_port()
     with ThreadPoolExecutor(2) as pool:
-        futures = {"a": pool.submit(connect_server.start, None, homes["a"], warm=False),
-                   "b": pool.submit(connect_server.start, asked, homes["b"], warm=False)}
+        futures = {"a": pool.submit(connect_server.start, None, homes["a"]),
+                   "b": pool.submit(connect_server.start, asked, homes["b"])}
         try:
             states = {name: future.result() for name, future in futures.items()}
             yield {"asked": asked, "homes": homes, **states}
@@ -168,13 +168,13 @@ def test_a_taken_port_is_refused_naming_the_port_and_its_holder(engines, tmp_pat
     a = engines["a"]
     with pytest.raises(SparkEnvironmentError,
                        match=rf"port {a.port} on 127.0.0.1 is taken by pid {a.pid} \(a zfish warm engine of another"):
-        connect_server.start(port=a.port, home=tmp_path / "engine", warm=False)
+        connect_server.start(port=a.port, home=tmp_path / "engine")
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
         with pytest.raises(SparkEnvironmentError, match=rf"port {port} on 127.0.0.1 is taken by pid {os.getpid()} "):
-            connect_server.start(port=port, home=tmp_path / "engine", warm=False)
+            connect_server.start(port=port, home=tmp_path / "engine")
     assert connect_server.read_state(tmp_path / "engine") is None  # nothing was started
 
 
@@ -189,11 +189,11 @@ def test_the_command_refuses_a_taken_port_in_one_line(engines, tmp_path, monkeyp
 
 def test_a_data_dirs_engine_is_not_moved_to_another_port_silently(engines):
     b, home = engines["b"], engines["homes"]["b"]
-    assert connect_server.start(port=b.port, home=home, warm=False) == b
-    assert connect_server.start(home=home, warm=False) == b
+    assert connect_server.start(port=b.port, home=home) == b
+    assert connect_server.start(home=home) == b
     other = free_port()
     with pytest.raises(SparkEnvironmentError, match=rf"already runs on port {b.port} .*to start one on port {other}"):
-        connect_server.start(port=other, home=home, warm=False)
+        connect_server.start(port=other, home=home)
 
 
 def test_status_and_start_show_the_url_with_its_secret_masked(engines, monkeypatch, capsys):

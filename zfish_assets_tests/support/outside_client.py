@@ -24,7 +24,7 @@ def main(home: Path) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["ip", "addr", "add", f"{OUTSIDE}/32", "dev", "lo"], check=True)
     spark_settings = replace(SparkSettings.from_env(), extra_conf=((connect_guard.BIND_CONF, "0.0.0.0"),))
-    state = connect_server.start(home=home, warm=False, spark_settings=spark_settings)
+    state = connect_server.start(home=home, spark_settings=spark_settings)
     try:
         with socket.create_connection((OUTSIDE, state.port)) as probe:
             peer = probe.getsockname()[0]  # the address the server sees for a client from OUTSIDE
