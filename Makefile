@@ -72,11 +72,12 @@ $(GLUE6_VENV)/.installed: requirements/glue6.0.txt
 check: $(STAMP)
 	$(VENV)/bin/zfish check --all $(if $(JUNIT),--junit $(JUNIT))
 
-# `zfish dev` is `dagster dev -w workspace.yaml` with DAGSTER_HOME defaulting to $$ZFISH_DATA_DIR/dagster,
+# `zfish dev` is `dg dev` (the project's [tool.dg]) with DAGSTER_HOME defaulting to $$ZFISH_DATA_DIR/dagster,
 # created with the project's dagster.yaml (run queue, the hudi_writer pool limit, no sign-up dialog), and
 # SIGTERM stopping it even when started in the background; the schedule and sensors start RUNNING.
 # Runs share the warm engine (a Spark Connect server started here, stopped when dagster dev ends),
-# unless ZFISH_SPARK_REMOTE already names one. It starts and warms in the background while the UI comes
+# unless ZFISH_SPARK_REMOTE already names one, or the deployment's joins do not run Spark on this
+# machine's disk (ZFISH_ENGINE=glue, a lake on S3: none is started). It starts and warms in the background while the UI comes
 # up; runs that need Spark wait for it (ZFISH_SPARK_REMOTE=warm, a line in their log). It listens on
 # 127.0.0.1 only and requires its secret (new at each start, in ZFISH_DATA_DIR/engine/secret, mode
 # 0600; runs read it there; never printed by status or logs). DEV_ARGS go to `zfish dev`
@@ -85,7 +86,7 @@ dev: $(STAMP) $(JARS_STAMP) classes
 	@set -e; \
 	if [ -z "$$ZFISH_SPARK_REMOTE" ]; then \
 	  ZFISH_SPARK_REMOTE=$$($(VENV)/bin/zfish engine start --background); export ZFISH_SPARK_REMOTE; \
-	  trap '$(VENV)/bin/zfish engine stop' EXIT; trap 'exit 130' INT TERM; \
+	  if [ -n "$$ZFISH_SPARK_REMOTE" ]; then trap '$(VENV)/bin/zfish engine stop' EXIT; fi; trap 'exit 130' INT TERM; \
 	fi; \
 	$(VENV)/bin/zfish dev $(DEV_ARGS)
 

@@ -135,12 +135,31 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_engine, error=parser.error)
 
 
+def _no_local_spark_runs() -> str:
+    """Why no run of this deployment would use a warm engine ('' when its runs would): it serves joins run by
+    Spark on this machine's disk, and a run given one for a lake on S3 refuses it."""
+    from zfish_assets import settings
+    from zfish_assets.deployments import Parts
+
+    parts = Parts.of(settings.DEPLOYMENT.get())
+    if parts.engine == "spark" and parts.lake == "local":
+        return ""
+    return (f"this deployment's joins run with ZFISH_ENGINE={parts.engine} on ZFISH_LAKE={parts.lake}, and the warm "
+            "engine serves only Spark runs on this machine's disk (ZFISH_ENGINE=spark, ZFISH_LAKE=local)")
+
+
 def _engine(args: argparse.Namespace) -> int:
     from zfish_assets.backends import connect_server
     from zfish_assets.backends.job_code import script_sha256
     from zfish_assets.backends.spark_session import WARM, SparkEnvironmentError
     from zfish_assets.domain.warm_evenings import warm_up
 
+    if args.action == "start" and (unused := _no_local_spark_runs()):
+        print(f"zfish: no warm engine started: {unused}", file=sys.stderr)
+        if args.background:  # `make dev` goes on without one (ZFISH_SPARK_REMOTE left empty)
+            print("")
+            return 0
+        return 1
     if args.action == "start" and args.background:
         if args.port is not None:
             args.error("--background takes no --port: the engine takes a free port, and runs find it")

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from zfish_assets_tests.support.ports import free_port
 
 ZFISH = str(Path(sys.executable).parent / "zfish")
@@ -99,3 +101,19 @@ def test_a_first_day_after_the_clock_is_refused_naming_both(tmp_path):
         assert ("ZFISH_SIM_START=2030-01-01 is after the clock's last evening, 2025-05-11 "
                 "(ZFISH_CLOCK=2025-05-11T18:00:00Z): no day would be a partition") in result.stderr, result.stderr
         assert not (data / "lake").exists()
+
+
+@pytest.mark.parametrize("parts", [{"ZFISH_DEPLOYMENT": "aws"}, {"ZFISH_DEPLOYMENT": "aws", "ZFISH_ENGINE": "spark"}])
+def test_no_warm_engine_for_a_deployment_whose_joins_cannot_use_one(tmp_path, parts):
+    """The warm engine serves Spark runs on this machine's disk; a run given one for a lake on S3 refuses
+    it. So `make dev`'s background start starts nothing and prints no URL (runs keep their own engine),
+    and an explicit start is refused naming the settings."""
+    env = {"ZFISH_DATA_DIR": str(tmp_path / "data"), "ZFISH_S3_BUCKET": "zfish-lake", "ZFISH_AWS_REGION": "us-east-1",
+           **parts}
+    background = zfish("engine", "start", "--background", **env)
+    assert background.returncode == 0 and background.stdout.strip() == "", background
+    engine = parts.get("ZFISH_ENGINE", "glue")
+    assert "no warm engine started" in background.stderr and f"ZFISH_ENGINE={engine} on ZFISH_LAKE=s3" in background.stderr
+    assert not (tmp_path / "data" / "engine").exists()
+    foreground = zfish("engine", "start", **env)
+    assert foreground.returncode == 1 and "ZFISH_LAKE=s3" in foreground.stderr and "Traceback" not in foreground.stderr
