@@ -150,7 +150,6 @@ def _no_local_spark_runs() -> str:
 
 def _engine(args: argparse.Namespace) -> int:
     from zfish_assets.backends import connect_server
-    from zfish_assets.backends.job_code import script_sha256
     from zfish_assets.backends.spark_session import WARM, SparkEnvironmentError
     from zfish_assets.domain.warm_evenings import warm_up
 
@@ -189,6 +188,13 @@ def _engine(args: argparse.Namespace) -> int:
     if args.action == "stop":
         print("stopped" if connect_server.stop() else "no server was running")
         return 0
+    return _engine_status()
+
+
+def _engine_status() -> int:
+    from zfish_assets.backends import connect_server
+    from zfish_assets.backends.job_code import script_sha256
+
     state = connect_server.read_state()
     if state is None:
         print("no server running")
