@@ -9,8 +9,10 @@ as one thing, the storage calls of a backend together.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import stat
 import uuid
 from collections.abc import Callable
@@ -108,6 +110,37 @@ def swap_folders(a: Path, b: Path) -> None:
     if result != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"exchanging {a} and {b}: {os.strerror(errno)}")
+
+
+INSTALL_ATTEMPTS = 100
+"""Looks at the day folder one landing takes at most: each retry means another landing of the day moved it
+between this one's look and its step, which a handful of landings at once cannot keep doing."""
+_MOVED = (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST)
+
+
+def install_folder(staging: Path, final: Path, has_files: bool) -> None:
+    """Make `staging` the folder at `final` in one step, the folder `final` was (if any) left at `staging`;
+    with `has_files` False, only move `final` (if any) aside to `staging`: an empty delivery removes it.
+
+    Other landings of the same day may run at once, so whether `final` exists can change between the
+    look and the step: a first landing's rename onto a folder another one just created fails ENOTEMPTY,
+    an exchange with a folder an empty delivery just moved away fails ENOENT. Each such failure means
+    only that the other landing's step came first, so the step is chosen again from a new look: the
+    last step wins, whole, and no landing fails for another's."""
+    for _ in range(INSTALL_ATTEMPTS):
+        try:
+            if has_files and final.exists():
+                swap_folders(staging, final)
+            elif has_files:
+                os.rename(staging, final)
+            elif final.exists():
+                shutil.rmtree(staging, ignore_errors=True)  # renaming onto an empty folder would do; a full one not
+                os.rename(final, staging)
+            return
+        except OSError as exc:
+            if exc.errno not in _MOVED:
+                raise
+    raise OSError(errno.EBUSY, f"landing {final}: other landings of the day kept moving it; land it again")
 
 
 class FolderStorage:
