@@ -51,10 +51,12 @@ def folder_entries(folder: Path) -> list[tuple[Path, str]]:
     `staged_files` passes over the rest in silence: a lab writing into the lake itself can leave a
     dangling link, a link loop, a link to a folder or a named pipe there, which the crawl must name
     (and must not open: a pipe blocks its reader). Links to folders are not followed (as pathlib's
-    recursive glob does not), so a loop of folders ends."""
+    recursive glob does not), so a loop of folders ends. An empty folder is an entry too (a folder
+    holding entries is named through them): no engine reads it, and the crawl names it."""
     if not folder.is_dir():
         return []
-    return sorted((p, _unreadable(p)) for p in folder.rglob("*") if p.is_symlink() or not p.is_dir())
+    return sorted((p, _unreadable(p)) for p in folder.rglob("*")
+                  if p.is_symlink() or not p.is_dir() or not any(p.iterdir()))
 
 
 def _unreadable(path: Path) -> str:
@@ -67,6 +69,8 @@ def _unreadable(path: Path) -> str:
         return f"a symbolic link that cannot be followed ({exc.strerror})"
     if stat.S_ISREG(mode):
         return ""
+    if stat.S_ISDIR(mode) and not path.is_symlink():
+        return "an empty folder, which holds no file to read"
     if stat.S_ISDIR(mode):
         return f"a symbolic link to a folder ({os.readlink(path)!r}), which no engine follows"
     kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
