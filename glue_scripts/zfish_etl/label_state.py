@@ -23,8 +23,9 @@ The same metadata records what the commit's rows were built from on the observat
 `observation_versions`). A day of the range whose version is still the recorded one has rows that
 only a label can have made wrong, which the stale-label scan and the late-label plan find as they
 do for the days before the range; so an incremental run reads only the range's days with news.
-Only a run's last commit records them: a run killed between its upsert and its delete leaves a
-commit without them, and the next run reads its whole range again (finding the keys to delete).
+Only a run's last commit records them, and only it records the labels as the run read them: a run
+killed between its upsert and its delete leaves a commit with neither (`interim`), and the next run
+reads its whole range again and scans the older days the killed run scanned (finding the keys to delete).
 
 Every commit also records the job code that made it (`code`, `own_code.source_digest`): rows built
 by other code are not what this code makes of the same inputs (a changed join or label rule), so a
@@ -84,9 +85,16 @@ class LabelState:
             doc["observation_days"] = self.observation_days
         return json.dumps(doc, sort_keys=True)
 
-    def without_observations(self) -> "LabelState":
-        """This state with no `observation_days`: what a commit that is not the run's last records."""
-        return LabelState(self.outcome_days, self.label_days, code=self.code)
+    def interim(self, previous: "LabelState | None") -> "LabelState | None":
+        """What a commit before the run's last records (its upsert, when a delete follows): where the rows
+        live (`label_days`), but the labels as the `previous` state saw them and no observation versions.
+        A run killed between its commits has made only part of what the new labels ask (a withdrawn
+        label's rows on older days are deleted by the last commit): the next run must find the same
+        outcome days new, and so scan the same older days, and read its range whole. None (no state:
+        the next run scans everything) when there was no previous state."""
+        if previous is None:
+            return None
+        return LabelState(previous.outcome_days, self.label_days, code=self.code)
 
     def unchanged(self, days: Iterable[str], versions: Mapping[str, str | None]) -> list[str]:
         """The `days` whose observations' version is the one their stored rows were built from."""
