@@ -269,15 +269,17 @@ class Commit:
 def commit_states(args: JobArgs, plan: ReadPlan, counts: RunCounts,
                   scan: StaleLabelScan | None) -> tuple[dict[str, str], dict[str, str]]:
     """The commit metadata of the run's upsert and of its delete: what this run saw of the labels (for
-    the next evening's stale-label scan) and, in the run's last commit only, the observations' versions
-    its days were built from (`label_state`)."""
+    the next evening's stale-label scan) and the observations' versions its days were built from, both in
+    the run's last commit only; an upsert followed by a delete records the previous labels
+    (`LabelState.interim`), so a run killed between the two leaves the next one the same work to find."""
     if scan is None:
         return {}, {}
     state = scan.next_state(counts.stored_label_days(), counts.label_days(), plan.built(), args.first_day)
     last = {LABEL_STATE_KEY: state.to_json()}
     if not counts.to_delete:
         return last, last
-    return {LABEL_STATE_KEY: state.without_observations().to_json()}, last
+    interim = state.interim(scan.previous)
+    return ({LABEL_STATE_KEY: interim.to_json()} if interim is not None else {}), last
 
 
 def upsert_changes(args: JobArgs, to_write: DataFrame, counts: RunCounts, extra: dict[str, str]) -> Commit:

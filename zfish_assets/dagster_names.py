@@ -7,10 +7,11 @@ The tables' names and Hudi's meta columns are the job's too: they live in
 from __future__ import annotations
 
 from glue_scripts.zfish_etl.names import (
-    COMMIT_TIME, FILE_NAME, FINGERPRINT, JOINED, META_COLUMNS, QUARANTINED_ROWS, RAW_TABLES,
+    COMMIT_TIME, DATA_FINGERPRINT, FILE_NAME, FINGERPRINT, JOINED, META_COLUMNS, QUARANTINED_ROWS, RAW_TABLES,
 )
 
-__all__ = ["COMMIT_TIME", "FILE_NAME", "FINGERPRINT", "JOINED", "META_COLUMNS", "QUARANTINED_ROWS", "RAW_TABLES"]
+__all__ = ["COMMIT_TIME", "DATA_FINGERPRINT", "FILE_NAME", "FINGERPRINT", "JOINED", "META_COLUMNS", "QUARANTINED_ROWS",
+           "RAW_TABLES"]
 
 # Assets (each is also the name of its table, where it has one).
 TRAINING = "training_set"

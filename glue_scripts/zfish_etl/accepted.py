@@ -72,3 +72,16 @@ def day_fingerprint(location: str, parameters: Mapping[str, str]) -> str | None:
         return f"rows:{found['digest']}"
     files = parameters.get(FINGERPRINT)
     return f"files:{files}:{parameters.get('recordCount', '')}:{location}" if files else None
+
+
+def data_fingerprint(files: Iterable[tuple[str, int, str]]) -> str:
+    """A digest of a day's data files as (name, bytes, version) (`files.list_versioned`, `LakeObject`):
+    what the crawl records (`DATA_FINGERPRINT`) and the job compares before it passes over a day
+    (`read.as_crawled`). The version, not only the sizes: a file rewritten in place with as many bytes
+    (a value corrected to one of the same width) keeps the day's count and bytes, and must still be
+    read. Data files only, as the job lists them, so a stray file beside them changes nothing read."""
+    digest = hashlib.sha256()
+    for name, size, version in sorted(files):
+        digest.update(f"{name}\0{size}\0{version}\n".encode(errors="surrogateescape"))
+    return digest.hexdigest()
+

@@ -78,19 +78,20 @@ def _each(uris: list[str], work: Callable[[Any, str], T], threads: int = READ_TH
         yield from pool.map(lambda uri: work(client, uri), uris)
 
 
-def _listed(client: Any, uri: str) -> list[tuple[str, int]]:
+def _listed(client: Any, uri: str) -> list[tuple[str, int, str]]:
     found = _s3(uri)
     if found is None:
         folder = local_path(uri)
         if not folder.is_dir():
             return []
         with os.scandir(folder) as entries:
-            return sorted((e.name, e.stat().st_size) for e in entries if _is_file(e))
+            stats = [(e.name, e.stat()) for e in entries if _is_file(e)]
+        return sorted((name, st.st_size, str(st.st_mtime_ns)) for name, st in stats)
     bucket, key = found
     prefix = key.rstrip("/") + "/"
     listed = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-        listed.extend((o["Key"][len(prefix):], o["Size"]) for o in page.get("Contents", []))
+        listed.extend((o["Key"][len(prefix):], o["Size"], o["ETag"].strip('"')) for o in page.get("Contents", []))
     return sorted(listed)
 
 
@@ -103,9 +104,16 @@ def _is_file(entry: os.DirEntry) -> bool:
         return False
 
 
+def list_versioned(uris: list[str]) -> list[list[tuple[str, int, str]]]:
+    """(name, bytes, version) of the files directly in each folder, sorted by name (none when it does not
+    exist), in order. The version is the lake's own tag of a file (`LakeObject.version`): its mtime in
+    nanoseconds locally (through a link), its ETag on S3; a file rewritten in place gets a new one."""
+    return list(_each(uris, _listed))
+
+
 def list_sized(uris: list[str]) -> list[list[tuple[str, int]]]:
     """(name, bytes) of the files directly in each folder, sorted by name (none when it does not exist), in order."""
-    return list(_each(uris, _listed))
+    return [[(name, size) for name, size, _ in listed] for listed in list_versioned(uris)]
 
 
 def list_folders(uris: list[str]) -> list[list[str]]:

@@ -23,8 +23,14 @@ The same metadata records what the commit's rows were built from on the observat
 `observation_versions`). A day of the range whose version is still the recorded one has rows that
 only a label can have made wrong, which the stale-label scan and the late-label plan find as they
 do for the days before the range; so an incremental run reads only the range's days with news.
-Only a run's last commit records them: a run killed between its upsert and its delete leaves a
-commit without them, and the next run reads its whole range again (finding the keys to delete).
+Only a run's last commit records them, and only it records the labels as the run read them: a run
+killed between its upsert and its delete leaves a commit with neither (`interim`), and the next run
+reads its whole range again and scans the older days the killed run scanned (finding the keys to delete).
+
+Every commit also records the job code that made it (`code`, `own_code.source_digest`): rows built
+by other code are not what this code makes of the same inputs (a changed join or label rule), so a
+state recorded by other code counts as none, and the run reads its range, scans every older day and
+places every label once, as a first run does.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.accepted import day_fingerprint
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.hudi import commit_metadata, completed_instants
+from glue_scripts.zfish_etl.own_code import source_digest
 
 LABEL_STATE_KEY = layout.label_state_key()
 UNREGISTERED = "-"  # the version of a day with no registered observations
@@ -70,16 +77,24 @@ class LabelState:
     outcome_days: dict[str, str]
     label_days: dict[str, list[str]]
     observation_days: dict[str, str] | None = None  # day -> `observation_versions` its rows were built from
+    code: str = ""  # the job code that made the commit (`source_digest`)
 
     def to_json(self) -> str:
-        doc = {"outcome_days": self.outcome_days, "label_days": self.label_days}
+        doc = {"outcome_days": self.outcome_days, "label_days": self.label_days, "code": self.code}
         if self.observation_days is not None:
             doc["observation_days"] = self.observation_days
         return json.dumps(doc, sort_keys=True)
 
-    def without_observations(self) -> "LabelState":
-        """This state with no `observation_days`: what a commit that is not the run's last records."""
-        return LabelState(self.outcome_days, self.label_days)
+    def interim(self, previous: "LabelState | None") -> "LabelState | None":
+        """What a commit before the run's last records (its upsert, when a delete follows): where the rows
+        live (`label_days`), but the labels as the `previous` state saw them and no observation versions.
+        A run killed between its commits has made only part of what the new labels ask (a withdrawn
+        label's rows on older days are deleted by the last commit): the next run must find the same
+        outcome days new, and so scan the same older days, and read its range whole. None (no state:
+        the next run scans everything) when there was no previous state."""
+        if previous is None:
+            return None
+        return LabelState(previous.outcome_days, self.label_days, code=self.code)
 
     def unchanged(self, days: Iterable[str], versions: Mapping[str, str | None]) -> list[str]:
         """The `days` whose observations' version is the one their stored rows were built from."""
@@ -87,14 +102,17 @@ class LabelState:
         return [d for d in days if versions.get(d) is not None and built.get(d) == versions.get(d)]
 
     @classmethod
-    def from_commit(cls, metadata: dict) -> "LabelState | None":
-        """The state recorded in a commit's metadata; None when it records none."""
+    def from_commit(cls, metadata: dict, code: str) -> "LabelState | None":
+        """The state recorded in a commit's metadata by the job code `code`; None when it records none, or
+        was made by other code (whose rows this code may not make: see the module docstring)."""
         raw = (metadata.get("extraMetadata") or {}).get(LABEL_STATE_KEY)
         if not raw:
             return None
         doc = json.loads(raw)
+        if doc.get("code") != code:
+            return None
         return cls(outcome_days=doc["outcome_days"], label_days=doc["label_days"],
-                   observation_days=doc.get("observation_days"))
+                   observation_days=doc.get("observation_days"), code=code)
 
 
 @dataclass(frozen=True)
@@ -192,13 +210,14 @@ class StaleLabelScan:
         known = self.previous.label_days if self.previous is not None else stored
         before = (self.previous.observation_days or {}) if self.previous is not None else {}
         versions = {d: v for d, v in sorted({**before, **built}.items()) if d >= since}
-        return LabelState(outcome_days=self.digests, label_days=merged(known, written), observation_days=versions)
+        return LabelState(outcome_days=self.digests, label_days=merged(known, written), observation_days=versions,
+                          code=source_digest())
 
 
 def plan_stale_label_scan(base_path: str, outcomes: DataFrame) -> StaleLabelScan:
     """The scan for this run, from the table's last commit's recorded state and the labels read now."""
     instants = completed_instants(base_path)
-    previous = LabelState.from_commit(commit_metadata(base_path, instants[-1])) if instants else None
+    previous = LabelState.from_commit(commit_metadata(base_path, instants[-1]), source_digest()) if instants else None
     found = outcome_days(outcomes, previous.outcome_days if previous is not None else None)
     days = days_to_scan(previous, found.digests, found.fish_days)
     return StaleLabelScan(previous=previous, digests=found.digests, days=days, relabeled=found.relabeled)

@@ -12,4 +12,5 @@ META_COLUMNS = (COMMIT_TIME, "_hoodie_commit_seqno", "_hoodie_record_key", "_hoo
 
 # Parameters the crawl records on each catalog partition, beside Glue's `recordCount`.
 FINGERPRINT = "zfish.fingerprint"  # the day's files when crawled (names, sizes, versions)
+DATA_FINGERPRINT = "zfish.fingerprint.data"  # its data files only, as the job lists them (`accepted.data_fingerprint`)
 QUARANTINED_ROWS = "zfish.quarantinedRows"

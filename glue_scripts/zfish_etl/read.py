@@ -35,12 +35,14 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
 from glue_scripts.zfish_etl import aws
+from glue_scripts.zfish_etl.accepted import data_fingerprint
 from glue_scripts.zfish_etl.catalog import CatalogTable
 from glue_scripts.zfish_etl.contract import Contract, contract_for
 from glue_scripts.zfish_etl.judging import data_lines, is_data_file, judge_line
 from glue_scripts.zfish_etl.ledger import ledger_uri, parse_ledger
-from glue_scripts.zfish_etl.files import is_s3, join, list_sized, read_files
+from glue_scripts.zfish_etl.files import is_s3, join, list_versioned, read_files
 from glue_scripts.zfish_etl.landing import readable_folders
+from glue_scripts.zfish_etl.names import DATA_FINGERPRINT
 from glue_scripts.zfish_etl.session import KEPT, executors_are_local, materialized, parallelism
 
 _LINES = StructType([
@@ -118,28 +120,34 @@ def raw_folder(table: CatalogTable, day: str) -> str:
     return join(table.location.rstrip("/"), f"day={day}")
 
 
-def day_files(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str, int]]:
-    """(day, file name, URI, bytes) of every data file of the registered `days`, listed as the crawl lists them:
-    a day an S3 landing is replacing is read from its previous copy (see `landing`), never half."""
+def _listed_days(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str, int, str]]:
+    """(day, file name, URI, bytes, version) of every data file of the registered `days`, listed as the crawl
+    lists them: a day an S3 landing is replacing is read from its previous copy (see `landing`), never half."""
     resolved = readable_folders([raw_folder(table, day) for day in days])
     readable = [(day, folder) for day, folder in zip(days, resolved) if folder is not None]
     folders = [folder for _, folder in readable]
-    return [(day, name, join(folder, name), size) for (day, folder), listed in zip(readable, list_sized(folders))
-            for name, size in listed if is_data_file(name)]
+    return [(day, name, join(folder, name), size, version)
+            for (day, folder), listed in zip(readable, list_versioned(folders))
+            for name, size, version in listed if is_data_file(name)]
+
+
+def day_files(table: CatalogTable, days: list[str]) -> list[tuple[str, str, str, int]]:
+    """(day, file name, URI, bytes) of every data file of the registered `days` (`_listed_days`)."""
+    return [(day, name, uri, size) for day, name, uri, size, _ in _listed_days(table, days)]
 
 
 def as_crawled(table: CatalogTable, days: list[str]) -> set[str]:
-    """The registered `days` whose data files are, by number and bytes, those their crawl registered
-    (`objectCount`, `sizeKey`: zfish's crawl records both, as Glue's crawler does). A day not read
-    whole is trusted to give the rows its stored ones were built from; a day whose files changed
-    since its crawl is not, and is read, so its unjudged lines are refused by name (`_refuse_stale`)."""
-    found = {day: [0, 0] for day in days}
-    for day, _, _, size in day_files(table, days):
-        found[day][0] += 1
-        found[day][1] += size
-    crawled = {day: table.parameters.get(day, {}) for day in days}
-    return {day for day, (files, size) in found.items()
-            if (crawled[day].get("objectCount"), crawled[day].get("sizeKey")) == (str(files), str(size))}
+    """The registered `days` whose data files are those their crawl registered: by name, bytes and version
+    (`DATA_FINGERPRINT`, `accepted.data_fingerprint`). A day not read whole is trusted to give the rows its
+    stored ones were built from; a day whose files changed since its crawl is not, and is read, so a
+    change is applied and its unjudged lines are refused by name (`_refuse_stale`). File count and bytes
+    alone would pass over a file rewritten in place with as many bytes. A day crawled before the crawl
+    recorded the fingerprint is read."""
+    found: dict[str, list[tuple[str, int, str]]] = {day: [] for day in days}
+    for day, name, _, size, version in _listed_days(table, days):
+        found[day].append((name, size, version))
+    recorded = {day: table.parameters.get(day, {}).get(DATA_FINGERPRINT) for day in days}
+    return {day for day, files in found.items() if recorded[day] is not None and recorded[day] == data_fingerprint(files)}
 
 
 def _judge_batches(batches: Iterator[pa.RecordBatch], contract: Contract,

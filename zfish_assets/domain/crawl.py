@@ -28,14 +28,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 
-from glue_scripts.zfish_etl.accepted import day_prefix, encode_rows, rows_key, version_folder
+from glue_scripts.zfish_etl.accepted import data_fingerprint, day_prefix, encode_rows, rows_key, version_folder
 from glue_scripts.zfish_etl.contract import Contract, contract_for
 from zfish_assets.partitions import validate_day
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.domain.quarantine import JudgedDay, judge_day, keys_key, keys_of_earlier_days, stale_days, write_day
 from zfish_assets.resources.data_catalog import Catalog, Columns
 from zfish_assets.resources.lake import Lake, LakeObject, validate_table
-from zfish_assets.dagster_names import FINGERPRINT, QUARANTINED_ROWS
+from zfish_assets.dagster_names import DATA_FINGERPRINT, FINGERPRINT, QUARANTINED_ROWS
 
 PARTITION_KEYS: Columns = (("day", "string"),)
 
@@ -191,6 +191,7 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str, own_schema: bo
         "sizeKey": str(size),
         QUARANTINED_ROWS: str(judged.quarantined_rows()),
         FINGERPRINT: fingerprint(objects),
+        DATA_FINGERPRINT: data_fingerprint((o.name, o.size, o.version) for o in data_objects),
     })
     return CrawledDay(table, day, location, judged.rows, len(data_objects), size, columns, True, judged)
 

@@ -7,7 +7,9 @@ decides each entry's fate:
 
 - a regular file, or a symbolic link to one: landed (the link's target's bytes, under the link's name);
 - a folder, or a symbolic link to one: its entries, landed under that subfolder's name as delivered
-  (the crawl then quarantines them, `nested_file`);
+  (the crawl then quarantines them, `nested_file`); an empty subfolder is refused like the kinds
+  below: the lake keeps files, not folders, so it would land as nothing, and a day folder holding
+  nothing else would even retract the day (an empty delivery), where a lab's copy may have failed;
 - anything else (a dangling link, a link looping back to a folder it is in, a named pipe, a socket,
   a device, an entry that cannot be read): the upload is refused before anything lands, naming each
   such entry, what it is and the fix (`UnlandableEntries`).
@@ -65,18 +67,22 @@ def _entry_fate(path: Path, seen: frozenset[tuple[int, int]],
         if folder_id in seen:
             refused.append(Unlandable(path, f"a symbolic link to {os.readlink(path)!r}, a folder it is in (a loop)"))
         else:
-            _folder_fate(path, seen | {folder_id}, files, refused)
+            _folder_fate(path, seen | {folder_id}, files, refused, sub=True)
     else:
         refused.append(Unlandable(path, _kind(info.st_mode)))
 
 
 def _folder_fate(folder: Path, seen: frozenset[tuple[int, int]],
-                 files: list[Path], refused: list[Unlandable]) -> None:
+                 files: list[Path], refused: list[Unlandable], sub: bool = False) -> None:
+    """The fates of the entries of `folder` (`sub`: a subfolder of the day folder, which must hold some)."""
     try:
         names = sorted(os.listdir(folder))
     except OSError as exc:
         refused.append(Unlandable(folder, f"a folder that cannot be listed ({exc.strerror})"))
         return
+    if sub and not names:
+        refused.append(Unlandable(folder, "an empty folder (the lake keeps files, not folders: it would land as "
+                                          "nothing)"))
     for name in names:
         _entry_fate(folder / name, seen, files, refused)
 

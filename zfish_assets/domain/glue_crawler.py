@@ -26,7 +26,8 @@ from zfish_assets.domain.crawl import (
 from zfish_assets.resources.data_catalog import Catalog, GlueCatalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.backends.polling import PollTimeout, poll_until
-from zfish_assets.dagster_names import FINGERPRINT, QUARANTINED_ROWS
+from glue_scripts.zfish_etl.accepted import data_fingerprint
+from zfish_assets.dagster_names import DATA_FINGERPRINT, FINGERPRINT, QUARANTINED_ROWS
 
 # LastCrawl.Status of a crawl that did not succeed: Glue says FAILED or CANCELLED (moto: STOPPED).
 FAILED_CRAWLS = ("FAILED", "CANCELLED", "STOPPED")
@@ -154,7 +155,8 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
     judged, _ = judge_and_record(lake, catalog, table, day, listed)  # the crawler owns the table's schema
     location = register_accepted(lake, catalog, table, day, judged, {
         **parameters, "recordCount": str(judged.rows), QUARANTINED_ROWS: str(judged.quarantined_rows()),
-        FINGERPRINT: fingerprint(listed)})
+        FINGERPRINT: fingerprint(listed), DATA_FINGERPRINT: data_fingerprint((o.name, o.size, o.version) for o in objects),
+    })
     return CrawledDay(table, day, location, judged.rows, len(objects),
                       sum(o.size for o in objects), tuple(found.columns), registered=True, judged=judged)
 

@@ -29,7 +29,7 @@ from zfish_assets import settings
 from zfish_assets.partitions import validate_day
 from zfish_assets.resources.aws_connection import AWSConnection
 from zfish_assets.resources.lake_storage import (
-    FolderStorage, S3Storage, folder_entries, running, staged_files, swap_folders,
+    FolderStorage, S3Storage, folder_entries, install_folder, running, staged_files,
 )
 from zfish_assets.dagster_names import RAW_TABLES
 
@@ -201,13 +201,7 @@ class LocalLake(FolderStorage, Lake):
             # What this landing wrote, counted before the exchange: a landing of the same day running at
             # once may replace `final` right after it (the last exchange wins, whole).
             size = sum(p.stat().st_size for p in files)
-            if files and final.exists():
-                swap_folders(staging, final)  # the old day is in `staging` now
-            elif files:
-                os.rename(staging, final)
-            elif final.exists():  # an empty delivery: the day goes, in one rename
-                shutil.rmtree(staging)
-                os.rename(final, staging)
+            install_folder(staging, final, bool(files))  # the old day, if any, is in `staging` now
             if stored:
                 stored(len(files))
         finally:

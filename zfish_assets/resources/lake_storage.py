@@ -9,8 +9,10 @@ as one thing, the storage calls of a backend together.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import stat
 import uuid
 from collections.abc import Callable
@@ -49,10 +51,12 @@ def folder_entries(folder: Path) -> list[tuple[Path, str]]:
     `staged_files` passes over the rest in silence: a lab writing into the lake itself can leave a
     dangling link, a link loop, a link to a folder or a named pipe there, which the crawl must name
     (and must not open: a pipe blocks its reader). Links to folders are not followed (as pathlib's
-    recursive glob does not), so a loop of folders ends."""
+    recursive glob does not), so a loop of folders ends. An empty folder is an entry too (a folder
+    holding entries is named through them): no engine reads it, and the crawl names it."""
     if not folder.is_dir():
         return []
-    return sorted((p, _unreadable(p)) for p in folder.rglob("*") if p.is_symlink() or not p.is_dir())
+    return sorted((p, _unreadable(p)) for p in folder.rglob("*")
+                  if p.is_symlink() or not p.is_dir() or not any(p.iterdir()))
 
 
 def _unreadable(path: Path) -> str:
@@ -65,6 +69,8 @@ def _unreadable(path: Path) -> str:
         return f"a symbolic link that cannot be followed ({exc.strerror})"
     if stat.S_ISREG(mode):
         return ""
+    if stat.S_ISDIR(mode) and not path.is_symlink():
+        return "an empty folder, which holds no file to read"
     if stat.S_ISDIR(mode):
         return f"a symbolic link to a folder ({os.readlink(path)!r}), which no engine follows"
     kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
@@ -108,6 +114,37 @@ def swap_folders(a: Path, b: Path) -> None:
     if result != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"exchanging {a} and {b}: {os.strerror(errno)}")
+
+
+INSTALL_ATTEMPTS = 100
+"""Looks at the day folder one landing takes at most: each retry means another landing of the day moved it
+between this one's look and its step, which a handful of landings at once cannot keep doing."""
+_MOVED = (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST)
+
+
+def install_folder(staging: Path, final: Path, has_files: bool) -> None:
+    """Make `staging` the folder at `final` in one step, the folder `final` was (if any) left at `staging`;
+    with `has_files` False, only move `final` (if any) aside to `staging`: an empty delivery removes it.
+
+    Other landings of the same day may run at once, so whether `final` exists can change between the
+    look and the step: a first landing's rename onto a folder another one just created fails ENOTEMPTY,
+    an exchange with a folder an empty delivery just moved away fails ENOENT. Each such failure means
+    only that the other landing's step came first, so the step is chosen again from a new look: the
+    last step wins, whole, and no landing fails for another's."""
+    for _ in range(INSTALL_ATTEMPTS):
+        try:
+            if has_files and final.exists():
+                swap_folders(staging, final)
+            elif has_files:
+                os.rename(staging, final)
+            elif final.exists():
+                shutil.rmtree(staging, ignore_errors=True)  # renaming onto an empty folder would do; a full one not
+                os.rename(final, staging)
+            return
+        except OSError as exc:
+            if exc.errno not in _MOVED:
+                raise
+    raise OSError(errno.EBUSY, f"landing {final}: other landings of the day kept moving it; land it again")
 
 
 class FolderStorage:

@@ -48,6 +48,7 @@ def test_entries_that_are_no_file_are_quarantined_unopened_and_the_job_lists_wha
         "loop2.json": lambda p: p.symlink_to(folder / "loop1.json"),
         "folder.json": lambda p: p.symlink_to(outside),
         "pipe.json": lambda p: os.mkfifo(p),
+        "empty": lambda p: p.mkdir(),  # an empty subfolder: named as well, not dropped in silence
     }
     for name, make in special.items():
         make(folder / name)
@@ -59,7 +60,7 @@ def test_entries_that_are_no_file_are_quarantined_unopened_and_the_job_lists_wha
     assert set(entries) == set(special)
     assert {(e.line, e.reason) for e in entries.values()} == {(0, "not_a_data_file")}
     for name, words in (("dangling.json", "dangling"), ("loop1.json", "cannot be followed"),
-                        ("folder.json", "folder"), ("pipe.json", "pipe")):
+                        ("folder.json", "folder"), ("pipe.json", "pipe"), ("empty", "empty folder")):
         assert words in entries[name].detail and "remove it" in entries[name].detail, entries[name].detail
     assert partitions_match_lake("observations", [DAY], lake, catalog).passed
     check = rows_match_landed("observations", [DAY], DuckDBQuery(catalog=catalog, lake=lake), catalog,

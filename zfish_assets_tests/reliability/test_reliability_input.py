@@ -202,7 +202,8 @@ def lake_state(lake: Path, catalog_dir: Path) -> dict:
     partitions = {}
     for doc in catalog_dir.rglob("*.json"):
         for p in json.loads(doc.read_text())["Partitions"]:
-            params = {k: v for k, v in p["Parameters"].items() if k != "zfish.fingerprint"}  # mtimes change
+            params = {k: v for k, v in p["Parameters"].items()
+                      if k not in ("zfish.fingerprint", "zfish.fingerprint.data")}  # mtimes change
             partitions[(doc.stem, p["Values"][0])] = params
     quarantine = {str(p.relative_to(lake)): p.read_bytes() for p in lake.glob("quarantine/**/*.jsonl")}
     return {"files": files, "partitions": partitions, "quarantine": quarantine}

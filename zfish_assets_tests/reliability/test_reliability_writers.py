@@ -97,3 +97,37 @@ def test_two_landings_of_a_day_at_once_each_report_what_they_landed_and_the_last
     assert (landed.files, landed.bytes) == (3, sum(len(t) for t in first.values()))
     assert (inner[0].files, inner[0].bytes) == (2, sum(len(t) for t in second.values()))
     assert sorted(o.name for o in lake.list_day("observations", DAYS[0])) == sorted(second)
+
+
+def test_landings_of_a_day_at_once_all_succeed_and_the_day_is_one_of_them_whole(tmp_path):
+    """Four landings of one day at once, each released from one barrier once its files are staged (no
+    Spark), on days never landed and on days landed before, some of the landings empty (a retraction).
+    Whether the day folder exists changes between one landing's look and its rename or exchange: two
+    first landings of a new day failed with ENOTEMPTY (a rename onto the folder the other had just
+    made). Every landing now succeeds, and the day holds one landing's files whole, or is gone."""
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    deliveries = [{f"w{i}-{n}.json": "{}\n" * (n + 1) for n in range(i)} for i in range(4)]  # the first is empty
+    for day in days_between("2025-04-05", "2025-05-04"):
+        if day.endswith(("0", "5")):
+            lake.land_day("observations", day, lambda folder: (folder / "old.json").write_text("{}\n"))
+        barrier, failed = threading.Barrier(len(deliveries)), []
+
+        def land(files: dict[str, str]) -> None:
+            def write(folder) -> None:
+                for name, text in files.items():
+                    (folder / name).write_text(text)
+                barrier.wait(timeout=30)
+            try:
+                lake.land_day("observations", day, write)
+            except OSError as exc:
+                failed.append(exc)
+
+        threads = [threading.Thread(target=land, args=(files,)) for files in deliveries]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not failed, (day, failed)
+        held = {o.name: (lake.local_day_dir("observations", day) / o.name).read_text()
+                for o in lake.list_day("observations", day)}
+        assert held in deliveries, (day, sorted(held))

@@ -14,7 +14,7 @@ child stops itself at the phase and says so, and the parent then kills it with S
   `$ZFISH_CRASH_GO` the child starts Spark, then waits for that file before running the job.
 - `land`: `LocalLake.land_day` with the simulator, then `crawl_day`, as the raw and catalog assets
   do; held inside the landing (files in staging), just before or just after the exchange of the
-  staging and day folders (the lake module's `swap_folders`, wrapped here), between landing
+  staging and day folders (`lake_storage.swap_folders`, wrapped here), between landing
   and registering the partition, or inside the crawl: after it wrote the day's accepted rows, or
   after it registered them and before it removed the version they replace.
 - `land-s3`: `S3Lake.land_day` with the simulator against an S3 server, one upload thread so the
@@ -179,7 +179,7 @@ def land(spec: dict[str, str]) -> None:
         if crash == "mid-landing":
             hold(signal, f"landing {folder}")
 
-    import zfish_assets.resources.lake as lake_module
+    import zfish_assets.resources.lake_storage as lake_module  # where a landing's exchange calls it
 
     swap = lake_module.swap_folders
 

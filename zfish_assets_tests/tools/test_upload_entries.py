@@ -4,8 +4,8 @@ Hypothesis builds day folders from every kind of entry a lab's disk can hold (fi
 symbolic links to files and to folders, dangling links, links looping back, named pipes) and
 uploads each with the installed command's code; the expected fate of every entry comes from the
 kind the test made, not from the code: regular files and what links point to land under the
-entry's name (a folder's files as a subfolder), and a folder holding any other kind is refused
-before anything lands, each such entry named. A day after the clock is refused too, naming it.
+entry's name (a folder's files as a subfolder), and a folder holding any other kind (an empty
+subfolder too: it would land as nothing at all) is refused before anything lands, each such entry named. A day after the clock is refused too, naming it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,12 @@ from zfish_assets.tools.cli import main
 
 DAY = "2025-04-05"
 LANDS = ("file", "link_to_file", "folder", "link_to_folder")
-REFUSED = ("dangling_link", "fifo", "link_loop")
+REFUSED = ("dangling_link", "fifo", "link_loop", "empty_folder", "link_to_empty_folder")
+
+
+def refused_name(number: int, kind: str) -> str:
+    """The name a refused entry of `kind` has in the day folder (`make_entry`)."""
+    return f"d{number}" if kind.endswith("empty_folder") else f"e{number}.json"
 
 
 def make_entry(day: Path, targets: Path, number: int, kind: str) -> dict[str, bytes]:
@@ -51,6 +56,11 @@ def make_entry(day: Path, targets: Path, number: int, kind: str) -> dict[str, by
         os.mkfifo(day / name)
     elif kind == "link_loop":
         (day / name).symlink_to(day, target_is_directory=True)
+    elif kind == "empty_folder":
+        (day / f"d{number}").mkdir()
+    elif kind == "link_to_empty_folder":
+        (targets / f"d{number}").mkdir()
+        (day / f"d{number}").symlink_to(targets / f"d{number}", target_is_directory=True)
     return {}
 
 
@@ -84,7 +94,7 @@ def test_every_entry_of_a_day_folder_is_landed_or_named(kinds):
         for number, kind in enumerate(kinds):
             expected.update(make_entry(day, targets, number, kind))
         status, err = upload(root, DAY)
-        refused = [f"e{n}.json" for n, kind in enumerate(kinds) if kind in REFUSED]
+        refused = [refused_name(n, kind) for n, kind in enumerate(kinds) if kind in REFUSED]
         if refused:
             assert status == 2 and not landed(root, DAY), err
             for name in refused:
@@ -106,6 +116,7 @@ def test_each_refused_kind_says_what_it_is(tmp_path, monkeypatch):
     assert f"e0.json: a dangling symbolic link (to '{tmp_path}/gone0.json', which does not exist)" in err
     assert "e1.json: a named pipe (FIFO)" in err
     assert f"e2.json: a symbolic link to '{day}', a folder it is in (a loop)" in err
+    assert "d3: an empty folder" in err and "d4: an empty folder" in err
 
 
 def test_a_day_after_the_clock_is_refused_at_upload_naming_the_clock(tmp_path, monkeypatch):
