@@ -52,20 +52,6 @@ def test_no_module_but_settings_reads_a_zfish_variable():
     # The Glue job's own arguments are its interface, not settings; it must not read zfish's variables either.
 
 
-@given(st.text(alphabet=string.digits + "-+. x", max_size=6), st.integers(-2, 2))
-def test_an_integer_setting_accepts_exactly_the_integers_at_or_above_its_minimum(text, minimum):
-    setting = settings.Setting("ZFISH_TEST_N", "0", settings.integer(minimum), "a test")
-    try:
-        expected = int(text)
-    except ValueError:
-        expected = None
-    if expected is None or expected < minimum:
-        with pytest.raises(ValueError, match=rf"^ZFISH_TEST_N={re.escape(repr(text))} is not an integer >= {minimum}$"):
-            setting.parse(text)
-    else:
-        assert setting.parse(text) == expected
-
-
 @given(st.text(max_size=12))
 def test_a_choice_accepts_exactly_its_literal_values(text):
     allowed = ("incremental", "full")
