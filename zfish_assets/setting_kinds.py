@@ -119,6 +119,8 @@ WEEK_S = 7 * 24 * 3600
 """The longest wait or interval in seconds: Glue's own longest job `Timeout`. A larger one is a typo that
 would hang a run (and `time.sleep` refuses past about 292 years with an OverflowError)."""
 seconds = number(0.0, WEEK_S, f"a number of seconds from 0 to {WEEK_S} (a week)")
+poll_seconds = number(0.01, WEEK_S, f"a number of seconds from 0.01 to {WEEK_S} (a week)")
+"""A poll's interval: not 0, which would ask the service in a loop without a pause (throttled, and billed)."""
 share = number(0.0, 1.0, "a share between 0 and 1")
 
 

@@ -36,9 +36,10 @@ from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
 from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion
 from zfish_assets.runtimes import default_jars_dir, runtime
 from zfish_assets.setting_kinds import (  # noqa: F401 (the parsers, also used as `settings.<kind>`)
-    MAX_DAYS, WEEK_S, IntegerParser, arn_partition, aws_region, bucket_name, day, endpoint_url, flag, folder, instant, integer,
-    key_prefix, kms_key_arn, level, masked_url, memory, number, one_of, optional, partition_of, plain_name,
-    resource_name, role_arn, s3_location, seconds, share, spark_master, spark_remote, spread_text, text)
+    MAX_DAYS, WEEK_S, IntegerParser, arn_partition, aws_region, bucket_name, day, endpoint_url, flag, folder,
+    instant, integer, key_prefix, kms_key_arn, level, masked_url, memory, number, one_of, optional, partition_of,
+    plain_name, poll_seconds, resource_name, role_arn, s3_location, seconds, share, spark_master, spark_remote,
+    spread_text, text)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,9 +167,9 @@ GLUE_TIMEOUT_S = Setting("ZFISH_GLUE_TIMEOUT_S", str(2 * 3600), glue_timeout,
 KMS_KEY_ARN = Setting("ZFISH_KMS_KEY_ARN", "", kms_key_arn,
                       "A KMS key for SSE-KMS on every object zfish writes (boto3, s3a, the Glue job); "
                       "blank: the bucket's default encryption.")
-GLUE_POLL_S = Setting("ZFISH_GLUE_POLL_S", "15", seconds, "Seconds between polls of a Glue job run.")
+GLUE_POLL_S = Setting("ZFISH_GLUE_POLL_S", "15", poll_seconds, "Seconds between polls of a Glue job run.")
 CRAWLER_TIMEOUT_S = Setting("ZFISH_CRAWLER_TIMEOUT_S", "1800", seconds, "How long a Glue crawl may take.")
-CRAWLER_POLL_S = Setting("ZFISH_CRAWLER_POLL_S", "15", seconds, "Seconds between polls of a Glue crawler.")
+CRAWLER_POLL_S = Setting("ZFISH_CRAWLER_POLL_S", "15", poll_seconds, "Seconds between polls of a Glue crawler.")
 ATHENA_WORKGROUP = Setting("ZFISH_ATHENA_WORKGROUP", "primary", resource_name(128), "Athena's workgroup (query athena).")
 ATHENA_OUTPUT = Setting("ZFISH_ATHENA_OUTPUT", "", s3_location,
                         f"Where Athena writes results; blank: `{layout.athena_results_dir()}/` under the lake prefix.")

@@ -57,7 +57,8 @@ def _checked_spread(value: object, what: str) -> tuple[int, int] | None:
         return None
     if (not isinstance(value, tuple) or len(value) != 2
             or any(isinstance(v, bool) or not isinstance(v, int) for v in value) or not 0 <= value[0] <= value[1] <= MAX_DAYS):
-        raise ValueError(f"{what}={value!r} is not a pair of days (MIN, MAX) with 0 <= MIN <= MAX <= {MAX_DAYS}")
+        raise ValueError(f"{what}={value!r} is not a pair of days (MIN, MAX) with "
+                         f"0 <= MIN <= MAX <= {MAX_DAYS}")
     return value
 
 

@@ -38,7 +38,8 @@ def _add_generate(subparsers: argparse._SubParsersAction) -> None:
                                 ("--label-delay-days", settings.LABEL_DELAY_DAYS, "days until a fish's label arrives"),
                                 ("--seed", settings.SEED, "random seed")):
         parser.add_argument(flag, type=of_kind(setting.parse_text), metavar=count, help=f"{what} ({setting.name})")
-    parser.add_argument("--workers", type=of_kind(WORKERS), metavar=count, help="writer processes (default: one per core)")
+    parser.add_argument("--workers", type=of_kind(WORKERS), metavar=count,
+                        help="writer processes (default: one per core)")
     parser.set_defaults(run=_generate, error=parser.error)
 
 

@@ -118,7 +118,8 @@ ODD_VALUES = {
     "ZFISH_ATHENA_OUTPUT": ["s3://", "s3:///x/", "/tmp/results", "athena-results", "S3://b/x/", "s3://Bad_Bucket/x",
                             "s3://bucket/x*y/", "s3://bucket/a//c/", "https://b.s3.amazonaws.com/x/", "s3://bucket/../x"],
     "ZFISH_GLUE_TIMEOUT_S": ["inf", "1e309", "nan", "-5", "0", "59", "604801"],
-    "ZFISH_GLUE_POLL_S": ["inf", "-1"],
+    "ZFISH_GLUE_POLL_S": ["inf", "-1", "0", "0.0"],  # 0: a loop of GetJobRun calls without a pause
+    "ZFISH_CRAWLER_POLL_S": ["0", "604801"],
     "ZFISH_KMS_KEY_ARN": ["arn:aws:kms:us-east-1:000000000000:alias/zfish", "alias/zfish",
                           "arn:aws:kms:us-east-1:000000000000:key/*"],
     "ZFISH_DATABASE": ["Zebra", "zebra-fish", "1db", "d" * 243],

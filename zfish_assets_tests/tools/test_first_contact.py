@@ -60,7 +60,7 @@ def test_a_bad_setting_read_late_stops_every_command_before_anything_is_written(
                                       ("ZFISH_SPARK_LOG_LEVEL", "loud", "a log level: ALL, TRACE"),
                                       ("ZFISH_LOG_LEVEL", "verbose", "a log level: CRITICAL, ERROR"),
                                       ("ZFISH_SPARK_MASTER", "local[two]", "a Spark master: local[N]"),
-                                      ("ZFISH_CRAWLER_POLL_S", "inf", "a number of seconds >= 0"),
+                                      ("ZFISH_CRAWLER_POLL_S", "inf", "a number of seconds from 0.01 to 604800"),
                                       ("ZFISH_LABEL_DELAY_SPREAD", "9-3", "`off` or MIN-MAX days")]:
         result = zfish("demo", ZFISH_DATA_DIR=str(data), **{variable: value})
         assert result.returncode == 2, result.stderr
