@@ -28,6 +28,7 @@ from zfish_assets.backends.spark_session import (
     get_spark_session,
     jar_paths,
     masked_url,
+    naming_a_gone_engine,
     remote_url,
     s3a_conf,
 )
@@ -90,7 +91,8 @@ class LocalSparkEngine(Engine):
         started = time.monotonic()
         from glue_scripts.joined_fish_data import run  # the job's PySpark, imported by a run only
 
-        result = run(spark, args, log=log.info)
+        with naming_a_gone_engine(url):
+            result = run(spark, args, log=log.info)
         log.info(
             f"job {args.first_day}..{args.last_day}: {result.observations_read} observations read, "
             f"{result.rows_upserted} labeled rows upserted in {time.monotonic() - started:.1f}s, "
