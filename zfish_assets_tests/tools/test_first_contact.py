@@ -99,3 +99,13 @@ def test_a_first_day_after_the_clock_is_refused_naming_both(tmp_path):
         assert ("ZFISH_SIM_START=2030-01-01 is after the clock's last evening, 2025-05-11 "
                 "(ZFISH_CLOCK=2025-05-11T18:00:00Z): no day would be a partition") in result.stderr, result.stderr
         assert not (data / "lake").exists()
+
+
+def test_a_first_day_after_today_on_the_real_clock_is_refused_naming_it(tmp_path):
+    """The same with no simulated clock: a check of the first day crashed with an IndexError (no partition)."""
+    data = tmp_path / "data"
+    for command in (["check", "--all"], ["check", "--day", "2262-04-10"]):
+        result = zfish(*command, ZFISH_DATA_DIR=str(data), ZFISH_SIM_START="2262-04-10")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "ZFISH_SIM_START=2262-04-10 is after today, " in result.stderr, result.stderr
+        assert "(the real clock: ZFISH_CLOCK unset): no day would be a partition" in result.stderr, result.stderr
