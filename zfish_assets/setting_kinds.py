@@ -203,7 +203,7 @@ def folder(value: str) -> Path:
     return Path(value.strip()).expanduser().resolve()
 
 
-_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+\Z")
+_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+\Z", re.ASCII)
 
 
 def kms_key_arn(value: str) -> str:
@@ -217,7 +217,7 @@ def kms_key_arn(value: str) -> str:
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 _RESERVED_BUCKET = (re.compile(r"^(xn--|sthree-|amzn-s3-demo-)|(-s3alias|--ol-s3|\.mrap|--x-s3)\Z|\.\.|"
-                               r"^\d+\.\d+\.\d+\.\d+\Z"))
+                               r"^\d+\.\d+\.\d+\.\d+\Z", re.ASCII))
 
 
 def _bucket_problem(name: str) -> str | None:
@@ -256,7 +256,7 @@ def s3_location(value: str) -> str:
     return location
 
 
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z", re.ASCII)
 
 
 def role_arn(value: str) -> str:
@@ -312,7 +312,7 @@ def level(levels: tuple[str, ...], blank_allowed: bool = False) -> Callable[[str
     return parse
 
 
-_MEMORY = re.compile(r"^([1-9][0-9]{0,15})([kmgtp]b?|b)?\Z", re.IGNORECASE)
+_MEMORY = re.compile(r"^([1-9][0-9]{0,15})([kmgtp]b?|b)?\Z", re.IGNORECASE | re.ASCII)
 _MEMORY_UNITS = {"b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
 MAX_MEMORY = 2**42
 """4 TiB: the largest driver memory taken. Spark reads sizes into a 64-bit count of bytes (or MiB), so a
@@ -329,7 +329,7 @@ def memory(value: str) -> str:
 
 
 _MASTER = re.compile(r"^(local(\[(\d+|\*)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|yarn"
-                     r"|spark://[\w.-]+:\d+(,[\w.-]+:\d+)*|(k8s|mesos)://\S+)\Z")
+                     r"|spark://[\w.-]+:\d+(,[\w.-]+:\d+)*|(k8s|mesos)://\S+)\Z", re.ASCII)
 
 
 def spark_master(value: str) -> str:

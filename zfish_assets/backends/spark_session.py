@@ -56,7 +56,7 @@ class SparkSettings:
     @property
     def cores(self) -> int:
         """Cores the master offers: N of `local[N]`, all of `local[*]`, 2 for a cluster we cannot see."""
-        match = re.fullmatch(r"local\[(\d+|\*)\]", self.master)
+        match = re.fullmatch(r"local\[(\d+|\*)\]", self.master, re.ASCII)
         if match is None:
             return 2 if self.master != "local" else 1
         return os.cpu_count() or 2 if match.group(1) == "*" else int(match.group(1))
@@ -78,7 +78,7 @@ def check_java() -> None:
             "install it (e.g. `apt-get install openjdk-17-jdk-headless`) or set JAVA_HOME."
         )
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
-    match = re.search(r'version "(\d+)', out)
+    match = re.search(r'version "(\d+)', out, re.ASCII)
     if not match or match.group(1) != "17":
         raise SparkEnvironmentError(
             f"Java 17 is required; {java} reports {out.splitlines()[0] if out else 'nothing'}. "

@@ -130,23 +130,46 @@ def test_at_the_domains_edges_the_commands_run(data_dir, monkeypatch, tmp_path, 
                                                                         f"day={LAST}"]
 
 
-def _patterns(path: Path) -> list[tuple[int, str]]:
-    """The literal patterns given to `re.compile/match/search/fullmatch` in a module, with their lines."""
+def _patterns(path: Path) -> list[tuple[int, str, str]]:
+    """The literal patterns given to `re.compile/match/search/fullmatch` in a module: line, pattern, flags given."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args
                 and ast.unparse(node.func) in ("re.compile", "re.match", "re.search", "re.fullmatch")):
             parts = [n.value for n in ast.walk(node.args[0]) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
-            found.append((node.lineno, "".join(parts)))
+            flags = " ".join(ast.unparse(a) for a in [*node.args[1:], *(k.value for k in node.keywords)])
+            found.append((node.lineno, "".join(parts), flags))
     return found
+
+
+CODE = sorted([*(ROOT / "zfish_assets").rglob("*.py"), *(ROOT / "glue_scripts").rglob("*.py")])
 
 
 def test_no_pattern_ends_at_dollar_which_lets_a_final_newline_through():
     """`$` matches before a trailing newline: `^[a-z_]+$` takes "zebra\\n". Patterns end with `\\Z`."""
-    code = sorted([*(ROOT / "zfish_assets").rglob("*.py"), *(ROOT / "glue_scripts").rglob("*.py")])
-    dollars = [f"{p.relative_to(ROOT)}:{line}" for p in code for line, pattern in _patterns(p)
+    dollars = [f"{p.relative_to(ROOT)}:{line}" for p in CODE for line, pattern, _ in _patterns(p)
                if re.search(r"(?<!\\)\$(\)|\||$)", pattern)]
     assert not dollars, f"patterns anchored with $ (use \\Z): {dollars}"
+
+
+def test_a_pattern_with_a_character_class_escape_or_ignoring_case_matches_ascii_only():
+    """`\\d` and `\\w` match any script's digits and letters (`０００…` as an account id, `rôle` as a role name), and
+    IGNORECASE matches the Kelvin sign for `k`: every such pattern is compiled with re.ASCII."""
+    unicode_wide = [f"{p.relative_to(ROOT)}:{line}" for p in CODE for line, pattern, flags in _patterns(p)
+                    if (re.search(r"\\[dDwWsSb]", pattern) or "IGNORECASE" in flags) and "ASCII" not in flags]
+    assert not unicode_wide, f"patterns matching beyond ASCII (add re.ASCII): {unicode_wide}"
+
+
+@pytest.mark.parametrize("setting, value", [
+    (settings.GLUE_ROLE_ARN, "arn:aws:iam::\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff11:role/x"),
+    (settings.GLUE_ROLE_ARN, "arn:aws:iam::000000000001:role/r\u00f4le"),
+    (settings.KMS_KEY_ARN, "arn:aws:kms:us-east-1:\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0661:key/k"),
+    (settings.SPARK_MASTER, "local[\u0662]"),
+    (settings.SPARK_DRIVER_MEMORY, "4\u212a"),  # the Kelvin sign, which IGNORECASE takes for k
+])
+def test_a_value_with_digits_or_letters_of_another_script_is_refused(setting, value):
+    with pytest.raises(ValueError, match=f"^{setting.name}="):
+        setting.parse(value)
 
 
 @given(st.text(alphabet=string.ascii_letters[20:30] + string.digits[:3] + "_-\n é", min_size=1, max_size=8))
