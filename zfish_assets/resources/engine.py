@@ -82,7 +82,8 @@ class LocalSparkEngine(Engine):
         # `warm`: wait here, in the run's log, while the warm engine starts (`make dev`)
         url = resolve_remote(remote, log.info) if remote else ""
         base = SparkSettings.from_env()
-        spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a), remote=url)
+        with naming_a_gone_engine(url):  # one that ends while the session is made: named too
+            spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a), remote=url)
         if self.s3a:
             apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials(),
                                       self.aws.kms_key_arn))
