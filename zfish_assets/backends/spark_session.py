@@ -272,18 +272,27 @@ def _connect(url: str) -> None:
     socket.create_connection((parsed.hostname, parsed.port or 15002), timeout=5).close()
 
 
+def _answers(url: str) -> bool:
+    """Whether the Connect server of `url` still listens. A bool, not the OSError: raised as the context of an
+    error, a refused connection would read as an AWS endpoint that cannot be reached (`aws_errors.unreachable`)."""
+    try:
+        _connect(url)
+    except OSError:
+        return False
+    return True
+
+
 @contextmanager
 def naming_a_gone_engine(url: str) -> Iterator[None]:
     """Run a block on the session of `url` (a Spark Connect URL, or "" in process): when it fails and the server
-    no longer listens, the failure names the warm engine and the fix instead of gRPC's `UNAVAILABLE` text."""
+    no longer listens, the failure names the warm engine and the fix instead of gRPC's `UNAVAILABLE` text.
+    zfish's own refusals (`SparkEnvironmentError`: no server at all, a stale one) already say so: left as they are."""
     try:
         yield
+    except SparkEnvironmentError:
+        raise
     except Exception as exc:
-        if not url:
-            raise
-        try:
-            _connect(url)
-        except OSError:
+        if url and not _answers(url):
             raise StaleEngineError(
                 f"the warm engine at {masked_url(url)} ({settings.SPARK_REMOTE.name}) stopped answering during the "
                 f"run ({type(exc).__name__}): its server ended or was stopped. Start it again with `zfish engine "

@@ -49,8 +49,10 @@ def test_a_session_whose_engine_dies_mid_run_fails_within_seconds_naming_the_eng
     import signal
     import time
 
+    from zfish_assets.aws_errors import explain
     from zfish_assets.backends import connect_server
     from zfish_assets.backends.spark_session import naming_a_gone_engine
+    from zfish_assets.retries import is_transient
 
     home = tmp_path / "engine"
     state = connect_server.start(home=home)
@@ -68,10 +70,12 @@ def test_a_session_whose_engine_dies_mid_run_fails_within_seconds_naming_the_eng
             time.sleep(0.2)
         began = time.monotonic()
         with pytest.raises(StaleEngineError, match=r"the warm engine at sc://127\.0\.0\.1:\d+/;x-zfish-token=\*\*\* "
-                                                   r"\(ZFISH_SPARK_REMOTE\) stopped answering during the run .*zfish engine start"):
+                           r"\(ZFISH_SPARK_REMOTE\) stopped answering during the run .*zfish engine start") as gone:
             with naming_a_gone_engine(state.url):
                 spark.range(5).count()
         assert time.monotonic() - began < 60
+        # What a run's step does with it (`retries.retry_transient`): no setting of AWS explains it away.
+        assert explain(gone.value) is None and not is_transient(gone.value)
     finally:
         if spark is not None:
             spark_module._discard(spark)
