@@ -64,7 +64,7 @@ $(GLUE6_VENV)/.installed: requirements/glue6.0.txt
 	@$(PYTHON313) -c 'import sys; assert sys.version_info[:2] == tuple(map(int, "$(GLUE6_PYTHON_VERSION)".split(".")))' 2>/dev/null || \
 	  { echo "zfish: Python $(GLUE6_PYTHON_VERSION) is required for Glue 6.0 ('$(PYTHON313)' is not it); set PYTHON313=/path/to/python$(GLUE6_PYTHON_VERSION)" >&2; exit 1; }
 	test -x $(GLUE6_VENV)/bin/python || $(PYTHON313) -m venv $(GLUE6_VENV)
-	$(GLUE6_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/glue6.0.txt
+	$(GLUE6_VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements/glue6.0.txt
 	touch $@
 
 # Every asset check over every day of the configured deployment (after `make demo`: the walkthrough's),
@@ -108,25 +108,28 @@ $(STAMP): pyproject.toml zfish_assets/runtimes.py $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "zfish: Python 3.11 is required ('$(PYTHON)' not found); set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -r $(LOCK)
+	$(VENV)/bin/python -m pip install -q --require-hashes -r $(LOCK)
 	$(VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 # Re-resolve the runtimes' locks: 5.0's and 5.1's from pyproject.toml's ranges, 6.0's (the job alone, Python 3.13)
 # from requirements/glue6.0.in (UPGRADE=1: to the newest versions served). uv resolves for Linux x86-64 and each
-# lock's Python whatever runs it; it is installed into the virtualenv on demand, not locked.
+# lock's Python whatever runs it; it is installed into the virtualenv on demand, not locked. Each pin carries the
+# sha256 of every file PyPI serves for it, and the installs pass --require-hashes: a file that changed since the
+# lock (a replaced upload, a tampering mirror or proxy) stops the install instead of being run.
 lock: $(STAMP)
 	@test -x $(VENV)/bin/uv || $(VENV)/bin/python -m pip install -q uv
 	@mkdir -p .cache/lock
 	@for glue in 5.0 5.1; do \
 	  echo "pyspark[connect]==$$(python3 zfish_assets/runtimes.py pyspark $$glue)" > .cache/lock/pyspark-$$glue.txt; \
 	  $(VENV)/bin/uv pip compile -q pyproject.toml --extra test -c .cache/lock/pyspark-$$glue.txt $(if $(UPGRADE),--upgrade) \
-	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header -o requirements/glue$$glue.txt; \
+	    --generate-hashes --no-strip-extras --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header -o requirements/glue$$glue.txt; \
 	done
 	@echo "pyspark==$$(python3 zfish_assets/runtimes.py pyspark 6.0)" > .cache/lock/pyspark-6.0.txt
 	@$(VENV)/bin/uv pip compile -q requirements/glue6.0.in -c .cache/lock/pyspark-6.0.txt $(if $(UPGRADE),--upgrade) \
-	  --python-version $$(python3 zfish_assets/runtimes.py python 6.0) --python-platform x86_64-manylinux_2_28 --no-header \
+	  --generate-hashes --no-strip-extras --python-version $$(python3 zfish_assets/runtimes.py python 6.0) --python-platform x86_64-manylinux_2_28 --no-header \
 	  -o requirements/glue6.0.txt
+	@bin/lock-bare-extras requirements/glue5.0.txt requirements/glue5.1.txt requirements/glue6.0.txt
 	@git diff --stat -- requirements/ || true
 
 # The suite on the newest versions pyproject.toml allows: catches the next drift before a fresh clone does.

@@ -71,15 +71,15 @@ def daily_partitions() -> DailyPartitionsDefinition:
     With the real clock the set grows by itself (today included, so the 18:00 run can process
     today); a simulated clock fixes the last day at the clock's last evening.
     """
-    start = settings.sim_start().isoformat()
+    start, last = settings.sim_start().isoformat(), last_partition_day()
+    if settings.sim_start() > last:  # else no day is a partition, and nothing says why (a check of a day crashed)
+        clock = (f"the clock's last evening, {last.isoformat()} ({settings.CLOCK.name}={settings.clock_text()})"
+                 if settings.simulated() else f"today, {last.isoformat()} (the real clock: {settings.CLOCK.name} unset)")
+        raise ValueError(f"{settings.SIM_START.name}={start} is after {clock}: no day would be a partition. "
+                         f"Set {settings.SIM_START.name} on or before it, or a later clock")
     if not settings.simulated():
         return DailyPartitionsDefinition(start_date=start, end_offset=1)
-    if settings.sim_start() > last_day(settings.clock()):  # else no day is a partition, and nothing says why
-        raise ValueError(f"{settings.SIM_START.name}={start} is after the clock's last evening, "
-                         f"{last_day(settings.clock()).isoformat()} ({settings.CLOCK.name}={settings.clock_text()}): "
-                         f"no day would be a partition. Set {settings.SIM_START.name} on or before it, or a later clock")
-    end = last_day(settings.clock()) + timedelta(days=1)
-    return DailyPartitionsDefinition(start_date=start, end_date=end.isoformat())
+    return DailyPartitionsDefinition(start_date=start, end_date=(last + timedelta(days=1)).isoformat())
 
 
 def label_window_mapping(horizon_days: int) -> TimeWindowPartitionMapping:

@@ -1,5 +1,8 @@
 """The kinds of value a `ZFISH_*` setting takes: one parser per kind, each raising
-`ValueError("<what was expected>")`, which `settings.Setting.parse` completes with the variable and the value.
+`ValueError("<what was expected>")` (or `ValueError("is <what is wrong>")` where the form is right and the
+value is not, e.g. a date that does not exist), which `settings.Setting.parse` completes with the variable and
+the value. Each kind has a domain, bounds included: a number or a day that parses but that the code after it
+cannot hold (a date past `date.max`, a sleep no clock ends) is refused here, where it enters.
 
 A value is judged here, when it is read, by the rules of the service it reaches (S3's bucket names,
 IAM's role ARNs, Glue's and Athena's names, URLs botocore can call), so a bad one stops the command in
@@ -20,6 +23,7 @@ from typing import Any, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from glue_scripts.zfish_etl import days
+from glue_scripts.zfish_etl.contract import TIMESTAMP_RANGE
 
 T = TypeVar("T")
 
@@ -54,59 +58,78 @@ def flag(value: str) -> bool:
 
 @dataclass(frozen=True)
 class IntegerParser:
-    """A parser of integers at or above `minimum` (any integer when None). The bound is kept as a field so
-    code that judges integers given another way (the simulator's keyword arguments) uses the same one."""
+    """A parser of integers in [minimum, maximum]. The bounds are kept as fields so code that judges integers
+    given another way (the simulator's keyword arguments, a command's flags) uses the same domain."""
 
-    minimum: int | None = None
+    minimum: int
+    maximum: int
 
     @property
     def expected(self) -> str:
-        return "an integer" + ("" if self.minimum is None else f" >= {self.minimum}")
+        return f"an integer from {self.minimum:,} to {self.maximum:,}".replace(",", "_")
 
     def accepts(self, number: object) -> bool:
         """Whether `number` (already a Python value) is in this parser's domain; bools are not integers."""
-        return (isinstance(number, int) and not isinstance(number, bool)
-                and (self.minimum is None or number >= self.minimum))
+        return isinstance(number, int) and not isinstance(number, bool) and self.minimum <= number <= self.maximum
 
     def __call__(self, value: str) -> int:
         try:
             number = int(value)
-        except ValueError:
+        except ValueError:  # also a text of more digits than Python converts
             raise ValueError(self.expected) from None
         if not self.accepts(number):
             raise ValueError(self.expected)
         return number
 
 
-def integer(minimum: int | None = None) -> IntegerParser:
-    """A parser of integers at or above `minimum` (any integer when None)."""
-    return IntegerParser(minimum)
+def integer(minimum: int, maximum: int) -> IntegerParser:
+    """A parser of integers in [minimum, maximum]: every count has an upper bound, past which it is a typo that
+    would run for days, fill the disk or overflow the date arithmetic it reaches."""
+    return IntegerParser(minimum, maximum)
 
 
-def number(low: float, high: float | None, expected: str) -> Callable[[str], float]:
-    """A parser of numbers in [low, high] (no upper bound when None); NaN and infinity are in no range (an
-    infinite timeout would reach Glue's `Timeout` and every wait as a number no clock ends)."""
-    def parse(value: str) -> float:
+@dataclass(frozen=True)
+class NumberParser:
+    """A parser of numbers in [low, high]; NaN and infinity are in no range (an infinite timeout would reach
+    Glue's `Timeout` and every wait as a number no clock ends)."""
+
+    low: float
+    high: float
+    expected: str
+
+    def __call__(self, value: str) -> float:
         try:
             parsed = float(value)
         except ValueError:
             parsed = float("nan")
-        if not (math.isfinite(parsed) and parsed >= low and (high is None or parsed <= high)):
-            raise ValueError(expected)
+        if not (math.isfinite(parsed) and self.low <= parsed <= self.high):
+            raise ValueError(self.expected)
         return parsed
-    return parse
 
 
-seconds = number(0.0, None, "a number of seconds >= 0")
+def number(low: float, high: float, expected: str) -> NumberParser:
+    """A parser of numbers in [low, high]."""
+    return NumberParser(low, high, expected)
+
+
+MAX_DAYS = 3660
+"""The longest span of days a setting names (an evening's window, a label's delay): ten years. More is a typo
+that would make every evening read years of partitions."""
+WEEK_S = 7 * 24 * 3600
+"""The longest wait or interval in seconds: Glue's own longest job `Timeout`. A larger one is a typo that
+would hang a run (and `time.sleep` refuses past about 292 years with an OverflowError)."""
+seconds = number(0.0, WEEK_S, f"a number of seconds from 0 to {WEEK_S} (a week)")
+poll_seconds = number(0.01, WEEK_S, f"a number of seconds from 0.01 to {WEEK_S} (a week)")
+"""A poll's interval: not 0, which would ask the service in a loop without a pause (throttled, and billed)."""
 share = number(0.0, 1.0, "a share between 0 and 1")
 
 
 def day(value: str) -> date:
-    """A `YYYY-MM-DD` day (`glue_scripts/zfish_etl/days.py` says what passes)."""
-    try:
-        return days.parse_day(value)
-    except ValueError:
-        raise ValueError(days.DAY_FORM) from None
+    """A `YYYY-MM-DD` day (`glue_scripts/zfish_etl/days.py` says what passes, and the domain of days)."""
+    problem = days.day_problem(value.strip())
+    if problem:
+        raise ValueError(problem.removeprefix("not ") if problem.startswith("not ") else f"is {problem}")
+    return date.fromisoformat(value.strip())
 
 
 def instant(value: str) -> datetime | None:
@@ -116,11 +139,15 @@ def instant(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError("an ISO 8601 date-time, e.g. 2025-05-10T18:00:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    if not TIMESTAMP_RANGE[0] <= parsed < TIMESTAMP_RANGE[1]:  # compared, not converted: no overflow near date.max
+        raise ValueError(f"is outside the days zfish handles, {days.FIRST_DAY}..{days.LAST_DAY} UTC (those of the "
+                         "contract's timestamps)")
+    return parsed
 
 
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,241}$")  # 242 at most: its crawlers' names, `<name>-observations`, fit Glue's 255
-_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,241}\Z")  # 242 at most: its crawlers' names, `<name>-observations`, fit Glue's 255
+_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*\Z")
 
 
 def plain_name(value: str) -> str:
@@ -171,10 +198,12 @@ def arn_partition(arn: str) -> str:
 
 
 def folder(value: str) -> Path:
-    return Path(value).expanduser().resolve()
+    """A folder, its surrounding blanks dropped as every kind drops them: a value read from a file keeps its
+    final newline, and a data dir named `.zfish\n` beside `.zfish` would be a second, empty one."""
+    return Path(value.strip()).expanduser().resolve()
 
 
-_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+\Z", re.ASCII)
 
 
 def kms_key_arn(value: str) -> str:
@@ -186,9 +215,9 @@ def kms_key_arn(value: str) -> str:
     return value.strip()
 
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_RESERVED_BUCKET = (re.compile(r"^(xn--|sthree-|amzn-s3-demo-)|(-s3alias|--ol-s3|\.mrap|--x-s3)$|\.\.|"
-                               r"^\d+\.\d+\.\d+\.\d+$"))
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+_RESERVED_BUCKET = (re.compile(r"^(xn--|sthree-|amzn-s3-demo-)|(-s3alias|--ol-s3|\.mrap|--x-s3)\Z|\.\.|"
+                               r"^\d+\.\d+\.\d+\.\d+\Z", re.ASCII))
 
 
 def _bucket_problem(name: str) -> str | None:
@@ -227,7 +256,7 @@ def s3_location(value: str) -> str:
     return location
 
 
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z", re.ASCII)
 
 
 def role_arn(value: str) -> str:
@@ -243,7 +272,7 @@ def role_arn(value: str) -> str:
 def resource_name(max_length: int) -> Callable[[str], str]:
     """A parser of a Glue job's or an Athena workgroup's name: letters, digits, `.`, `_`, `-` (Athena's
     workgroup rule, which Glue's job names also meet), so it never holds an ARN's separators or wildcards."""
-    pattern = re.compile(rf"^[A-Za-z0-9._-]{{1,{max_length}}}$")
+    pattern = re.compile(rf"^[A-Za-z0-9._-]{{1,{max_length}}}\Z")
 
     def parse(value: str) -> str:
         if not pattern.match(value.strip()):
@@ -283,19 +312,24 @@ def level(levels: tuple[str, ...], blank_allowed: bool = False) -> Callable[[str
     return parse
 
 
-_MEMORY = re.compile(r"^[1-9][0-9]*([kmgtp]b?|b)?$", re.IGNORECASE)
+_MEMORY = re.compile(r"^([1-9][0-9]{0,15})([kmgtp]b?|b)?\Z", re.IGNORECASE | re.ASCII)
+_MEMORY_UNITS = {"b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
+MAX_MEMORY = 2**42
+"""4 TiB: the largest driver memory taken. Spark reads sizes into a 64-bit count of bytes (or MiB), so a
+larger figure fails inside spark-submit with a Java stack trace, or asks the JVM for a heap no machine has."""
 
 
 def memory(value: str) -> str:
-    """A JVM memory size as Spark reads one (`4g`, `512m`, `2048` MiB): anything else stops spark-submit
-    with a Java stack trace."""
-    if not _MEMORY.match(value.strip()):
-        raise ValueError("a memory size such as 4g, 512m or 2048 (MiB)")
+    """A JVM memory size as Spark reads one (`4g`, `512m`, `2048` MiB), at most `MAX_MEMORY`: anything else
+    stops spark-submit with a Java stack trace."""
+    shape = _MEMORY.match(value.strip())
+    if not shape or int(shape[1]) * _MEMORY_UNITS[(shape[2] or "m")[0].lower()] > MAX_MEMORY:
+        raise ValueError("a memory size such as 4g, 512m or 2048 (MiB), at most 4t")
     return value.strip()
 
 
 _MASTER = re.compile(r"^(local(\[(\d+|\*)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|yarn"
-                     r"|spark://[\w.-]+:\d+(,[\w.-]+:\d+)*|(k8s|mesos)://\S+)$")
+                     r"|spark://[\w.-]+:\d+(,[\w.-]+:\d+)*|(k8s|mesos)://\S+)\Z", re.ASCII)
 
 
 def spark_master(value: str) -> str:
@@ -315,8 +349,8 @@ def day_spread(value: str) -> tuple[int, int] | None:
         spread = (int(low), int(high)) if sep else None
     except ValueError:
         spread = None
-    if spread is None or not 0 <= spread[0] <= spread[1]:
-        raise ValueError("`off` or MIN-MAX days with 0 <= MIN <= MAX, e.g. 7-35")
+    if spread is None or not 0 <= spread[0] <= spread[1] <= MAX_DAYS:
+        raise ValueError(f"`off` or MIN-MAX days with 0 <= MIN <= MAX <= {MAX_DAYS}, e.g. 7-35")
     return spread
 
 

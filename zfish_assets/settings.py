@@ -30,14 +30,16 @@ from typing import Any, Generic, Literal, TypeVar
 from dagster import EnvVar
 
 from glue_scripts.zfish_etl import days, layout
+from glue_scripts.zfish_etl.contract import BIGINT_RANGE
 from glue_scripts.zfish_etl.modes import JoinMode
 from zfish_assets.runtimes import DEFAULT as DEFAULT_GLUE_VERSION
 from zfish_assets.runtimes import RUNTIMES, VARIABLE as GLUE_VERSION_VARIABLE, GlueRuntime, GlueVersion
 from zfish_assets.runtimes import default_jars_dir, runtime
 from zfish_assets.setting_kinds import (  # noqa: F401 (the parsers, also used as `settings.<kind>`)
-    IntegerParser, arn_partition, aws_region, bucket_name, day, endpoint_url, flag, folder, instant, integer,
-    key_prefix, kms_key_arn, level, masked_url, memory, number, one_of, optional, partition_of, plain_name,
-    resource_name, role_arn, s3_location, seconds, share, spark_master, spark_remote, spread_text, text)
+    MAX_DAYS, WEEK_S, IntegerParser, arn_partition, aws_region, bucket_name, day, endpoint_url, flag, folder,
+    instant, integer, key_prefix, kms_key_arn, level, masked_url, memory, number, one_of, optional, partition_of,
+    plain_name, poll_seconds, resource_name, role_arn, s3_location, seconds, share, spark_master, spark_remote,
+    spread_text, text)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +74,8 @@ class Setting(Generic[T]):
         try:
             return self.parse_text(text)
         except ValueError as exc:
-            raise ValueError(f"{self.name}={masked_url(text)!r} is not {exc}") from None
+            problem = str(exc) if str(exc).startswith("is ") else f"is not {exc}"
+            raise ValueError(f"{self.name}={masked_url(text)!r} {problem}") from None
 
     def get(self) -> T:
         return self.parse(self.raw())
@@ -109,7 +112,7 @@ DATABASE = Setting("ZFISH_DATABASE", "zebra_fish_demo", plain_name,
 SIM_START = Setting("ZFISH_SIM_START", "2025-04-05", day, "The first simulated day, and the first partition.")
 CLOCK = Setting("ZFISH_CLOCK", "", instant, "A simulated \"now\" (ISO 8601); unset: the clock recorded in the "
                 "data dir (`zfish demo` records its own), else the real clock (production).")
-LABEL_HORIZON_DAYS = Setting("ZFISH_LABEL_HORIZON_DAYS", "36", integer(1),
+LABEL_HORIZON_DAYS = Setting("ZFISH_LABEL_HORIZON_DAYS", "36", integer(1, MAX_DAYS),
                              "How many days back an evening run reprocesses (the window).")
 JOIN_MODE: Setting[JoinMode] = Setting(
     "ZFISH_JOIN_MODE", "incremental", one_of(JoinMode),
@@ -123,12 +126,13 @@ PROGRESS_INTERVAL_S = Setting("ZFISH_PROGRESS_INTERVAL_S", "10", seconds,
                               "Seconds between progress lines of long commands when not on a terminal.")
 
 # The simulated instrument.
-FISH_PER_DAY = Setting("ZFISH_FISH_PER_DAY", "5", integer(1), "Fish imaged per simulated day.")
-IMAGES_PER_FISH = Setting("ZFISH_IMAGES_PER_FISH", "3", integer(1), "Images per fish and day.")
-LABEL_DELAY_DAYS = Setting("ZFISH_LABEL_DELAY_DAYS", "32", integer(0), "Days after its images a fish's label arrives.")
+FISH_PER_DAY = Setting("ZFISH_FISH_PER_DAY", "5", integer(1, 1_000_000), "Fish imaged per simulated day.")
+IMAGES_PER_FISH = Setting("ZFISH_IMAGES_PER_FISH", "3", integer(1, 1_000), "Images per fish and day.")
+LABEL_DELAY_DAYS = Setting("ZFISH_LABEL_DELAY_DAYS", "32", integer(0, MAX_DAYS),
+                           "Days after its images a fish's label arrives.")
 LABEL_DELAY_SPREAD = Setting("ZFISH_LABEL_DELAY_SPREAD", "off", spread_text,
                              "`off`, or `MIN-MAX` days (e.g. `7-35`): each fish's label delay drawn from the range.")
-SEED = Setting("ZFISH_SEED", "42", integer(), "The simulation's random seed.")
+SEED = Setting("ZFISH_SEED", "42", integer(*BIGINT_RANGE), "The simulation's random seed.")
 
 # The deployment: one switch, and each part overridable on its own.
 DEPLOYMENT: Setting[Deployment] = Setting("ZFISH_DEPLOYMENT", "local", one_of(Deployment),
@@ -147,7 +151,7 @@ CRAWL_MODE: Setting[CrawlMode | None] = Setting(
 PARTS = (LAKE, CATALOG, ENGINE, QUERY, CRAWL_MODE)
 
 # AWS.
-glue_timeout = number(60, 7 * 24 * 3600, "a number of seconds from 60 to 604800 (Glue's Timeout: 1 minute to 7 days)")
+glue_timeout = number(60, WEEK_S, f"a number of seconds from 60 to {WEEK_S} (Glue's Timeout: 1 minute to 7 days)")
 S3_BUCKET = Setting("ZFISH_S3_BUCKET", "", bucket_name, "The lake's bucket (lake s3).")
 AWS_REGION = Setting("ZFISH_AWS_REGION", "", aws_region,
                      "The region of every AWS client; blank: boto3's own resolution.")
@@ -163,9 +167,9 @@ GLUE_TIMEOUT_S = Setting("ZFISH_GLUE_TIMEOUT_S", str(2 * 3600), glue_timeout,
 KMS_KEY_ARN = Setting("ZFISH_KMS_KEY_ARN", "", kms_key_arn,
                       "A KMS key for SSE-KMS on every object zfish writes (boto3, s3a, the Glue job); "
                       "blank: the bucket's default encryption.")
-GLUE_POLL_S = Setting("ZFISH_GLUE_POLL_S", "15", seconds, "Seconds between polls of a Glue job run.")
+GLUE_POLL_S = Setting("ZFISH_GLUE_POLL_S", "15", poll_seconds, "Seconds between polls of a Glue job run.")
 CRAWLER_TIMEOUT_S = Setting("ZFISH_CRAWLER_TIMEOUT_S", "1800", seconds, "How long a Glue crawl may take.")
-CRAWLER_POLL_S = Setting("ZFISH_CRAWLER_POLL_S", "15", seconds, "Seconds between polls of a Glue crawler.")
+CRAWLER_POLL_S = Setting("ZFISH_CRAWLER_POLL_S", "15", poll_seconds, "Seconds between polls of a Glue crawler.")
 ATHENA_WORKGROUP = Setting("ZFISH_ATHENA_WORKGROUP", "primary", resource_name(128), "Athena's workgroup (query athena).")
 ATHENA_OUTPUT = Setting("ZFISH_ATHENA_OUTPUT", "", s3_location,
                         f"Where Athena writes results; blank: `{layout.athena_results_dir()}/` under the lake prefix.")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zfish_assets import settings
-from zfish_assets.setting_kinds import day_spread
+from zfish_assets.setting_kinds import MAX_DAYS, day_spread
 from zfish_assets.dagster_names import RAW_TABLES
 from zfish_assets.synthetic_rows import (
     blocks, cohort_of, first_fish, image_id_keys, image_sequence, labels_arriving, observation_rows,
@@ -39,6 +39,8 @@ _SETTINGS = {
     "seed": settings.SEED,
 }
 _SPREAD_VAR = settings.LABEL_DELAY_SPREAD.name
+WORKERS = settings.integer(1, 256)
+"""Writer processes: more than this on one machine only contend for its disk (and each is a Python process)."""
 
 
 def _checked_int(value: object, parser: settings.IntegerParser, what: str) -> int:
@@ -49,12 +51,14 @@ def _checked_int(value: object, parser: settings.IntegerParser, what: str) -> in
 
 
 def _checked_spread(value: object, what: str) -> tuple[int, int] | None:
-    """`value` if it is None or a (MIN, MAX) pair of days with 0 <= MIN <= MAX, else a ValueError naming `what`."""
+    """`value` if it is None or a (MIN, MAX) pair of days with 0 <= MIN <= MAX <= MAX_DAYS (`day_spread`'s
+    domain), else a ValueError naming `what`."""
     if value is None:
         return None
     if (not isinstance(value, tuple) or len(value) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) for v in value) or not 0 <= value[0] <= value[1]):
-        raise ValueError(f"{what}={value!r} is not a pair of days (MIN, MAX) with 0 <= MIN <= MAX")
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in value) or not 0 <= value[0] <= value[1] <= MAX_DAYS):
+        raise ValueError(f"{what}={value!r} is not a pair of days (MIN, MAX) with "
+                         f"0 <= MIN <= MAX <= {MAX_DAYS}")
     return value
 
 
@@ -245,7 +249,7 @@ def _pool(sim: SimSettings, workers: int | None) -> Iterator[Pool | None]:
     that runs threads (Spark, gRPC) can copy held locks into the child.
     """
     if workers is not None:
-        _checked_int(workers, settings.integer(1), "workers")
+        _checked_int(workers, WORKERS, "workers")
     count = min(workers or os.cpu_count() or 1, len(blocks(sim)))
     if count <= 1:
         yield None

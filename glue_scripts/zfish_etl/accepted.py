@@ -28,7 +28,7 @@ from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.names import FINGERPRINT
 
 ROWS = "rows.json"
-_ACCEPTED = re.compile(rf"/{re.escape(layout.accepted_dir())}/[^/]+/day=[^/]+/(?P<digest>[0-9a-f]{{64}})/?$")
+_ACCEPTED = re.compile(rf"/{re.escape(layout.accepted_dir())}/[^/]+/day=[^/]+/(?P<digest>[0-9a-f]{{64}})/?\Z")
 
 
 def accepted_line(row: dict) -> str:

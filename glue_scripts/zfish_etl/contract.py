@@ -70,7 +70,7 @@ DOMAINS = {
 }
 """Each kind's domain, as the quarantine's details and docs/contract.md's table state it."""
 
-MEMBER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+MEMBER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")
 """What a member added by schema evolution may be called: it becomes a column everywhere."""
 
 

@@ -24,6 +24,10 @@ def glue_argument(name: str) -> str:
     return f"--{name}"
 
 
+LONGEST_WAIT_S = 7 * 24 * 3600
+"""The longest wait the job takes (a week, Glue's longest run): more would hang it, or overflow `time.sleep`."""
+
+
 @dataclass(frozen=True)
 class JobArgs:
     """The job's arguments, each spelled as its field: Glue's `--field value` (`glue_arguments`, `parse_args`)."""
@@ -61,8 +65,8 @@ class JobArgs:
             wait = float(self.writer_wait_s)
         except ValueError:
             raise ValueError(f"writer_wait_s={self.writer_wait_s!r} is not a number of seconds") from None
-        if not wait >= 0:
-            raise ValueError(f"writer_wait_s={self.writer_wait_s!r} must be 0 or more seconds")
+        if not 0 <= wait <= LONGEST_WAIT_S:  # NaN and infinity fail too
+            raise ValueError(f"writer_wait_s={self.writer_wait_s!r} must be from 0 to {LONGEST_WAIT_S} seconds")
         object.__setattr__(self, "writer_wait_s", wait)
 
     @cached_property

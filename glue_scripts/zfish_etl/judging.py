@@ -34,7 +34,7 @@ from glue_scripts.zfish_etl.contract import (
     MISSING_FIELD, NOT_UTF8, OUT_OF_RANGE, RAW_LIMIT, TIMESTAMP_RANGE, UNJUDGEABLE, WRONG_TYPE, Contract, Field,
 )
 
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})\Z", re.ASCII)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _BOM = b"\xef\xbb\xbf"
 _BLANK = b" \t\r"  # JSON's whitespace on a line (the newline is the separator)

@@ -74,7 +74,7 @@ def os_errors(table_path: str) -> Iterator[None]:
             raise
         code, text = found
         where = local_path(table_path) if not is_s3(table_path) else None
-        named = re.search(re.escape(str(where)) + r"[^\s:'\"]*", text) if where else None
+        named = re.search(re.escape(str(where)) + r"[^\s:'\"]*", text, re.ASCII) if where else None
         path = named.group(0) if named else table_path
         left = f" ({room(where)} on its filesystem)" if where else ""
         raise TableWriteError(

@@ -34,7 +34,7 @@ CODE_BEARING = (SCRIPT_LOCATION, EXTRA_PY_FILES, "--extra-jars", "--extra-files"
 """Glue's job parameters that bring code into a run or choose where it comes from: a jar on the classpath
 runs through Java's service loading, a file in the script's folder shadows a Python import, an installer
 option can name another package index. The deployed job pins each (`NonOverridableArguments`)."""
-_ADDRESSED = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>(?:.+/)?sha256/(?P<digest>[0-9a-f]{64})/(?P<name>[^/]+))$")
+_ADDRESSED = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>(?:.+/)?sha256/(?P<digest>[0-9a-f]{64})/(?P<name>[^/]+))\Z")
 
 
 class CodeIntegrityError(RuntimeError):

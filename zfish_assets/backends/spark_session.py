@@ -15,6 +15,8 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +56,7 @@ class SparkSettings:
     @property
     def cores(self) -> int:
         """Cores the master offers: N of `local[N]`, all of `local[*]`, 2 for a cluster we cannot see."""
-        match = re.fullmatch(r"local\[(\d+|\*)\]", self.master)
+        match = re.fullmatch(r"local\[(\d+|\*)\]", self.master, re.ASCII)
         if match is None:
             return 2 if self.master != "local" else 1
         return os.cpu_count() or 2 if match.group(1) == "*" else int(match.group(1))
@@ -76,7 +78,7 @@ def check_java() -> None:
             "install it (e.g. `apt-get install openjdk-17-jdk-headless`) or set JAVA_HOME."
         )
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
-    match = re.search(r'version "(\d+)', out)
+    match = re.search(r'version "(\d+)', out, re.ASCII)
     if not match or match.group(1) != "17":
         raise SparkEnvironmentError(
             f"Java 17 is required; {java} reports {out.splitlines()[0] if out else 'nothing'}. "
@@ -230,13 +232,14 @@ def remote_session(url: str):
                                "sc://127.0.0.1:15002/;x-zfish-token=... (`zfish engine start` prints it)")
     try:
         # The client retries an absent server for minutes; a closed port is known at once.
-        socket.create_connection((parsed.hostname, parsed.port or 15002), timeout=5).close()
+        _connect(url)
     except OSError as exc:
         raise StaleEngineError(
             f"no Spark Connect server answers at {shown} ({settings.SPARK_REMOTE.name}): {exc}. Start it with "
             f"`zfish engine start` (`make dev` does), or unset {settings.SPARK_REMOTE.name} for an in-process session."
         ) from None
     spark = pyspark_session({"spark.remote": url})
+    spark.client._retry_policy.update(ENGINE_RETRIES)  # pyspark 3.5's builder takes no policy: its client's dict
     try:
         served, expected = spark.conf.get(CODE_CONF, "") or "none", script_sha256()
     except SparkConnectGrpcException as exc:
@@ -252,6 +255,50 @@ def remote_session(url: str):
             f"code {expected}): restart it with `zfish engine start` (it replaces a stale server)."
         )
     return spark
+
+
+ENGINE_RETRIES = {"max_retries": 5, "initial_backoff": 50, "backoff_multiplier": 4.0, "max_backoff": 5000}
+"""How long a Connect client retries a server that does not answer: about 10 s (0.05 + 0.2 + 0.8 + 3.2 + 5). pyspark's
+own policy retries `UNAVAILABLE` for at least 10 minutes, made for a remote cluster that restarts; the warm engine
+is this machine's process, and when it ends (killed, out of memory, `zfish engine stop`) it does not come back by
+itself: a run then waited 10 minutes with no line saying why."""
+
+
+def _connect(url: str) -> None:
+    """Open and close a TCP connection to the Connect server of `url`: OSError when nothing listens there."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    socket.create_connection((parsed.hostname, parsed.port or 15002), timeout=5).close()
+
+
+def _answers(url: str) -> bool:
+    """Whether the Connect server of `url` still listens. A bool, not the OSError: raised as the context of an
+    error, a refused connection would read as an AWS endpoint that cannot be reached (`aws_errors.unreachable`)."""
+    try:
+        _connect(url)
+    except OSError:
+        return False
+    return True
+
+
+@contextmanager
+def naming_a_gone_engine(url: str) -> Iterator[None]:
+    """Run a block on the session of `url` (a Spark Connect URL, or "" in process): when it fails and the server
+    no longer listens, the failure names the warm engine and the fix instead of gRPC's `UNAVAILABLE` text.
+    zfish's own refusals (`SparkEnvironmentError`: no server at all, a stale one) already say so: left as they are."""
+    try:
+        yield
+    except SparkEnvironmentError:
+        raise
+    except Exception as exc:
+        if url and not _answers(url):
+            raise StaleEngineError(
+                f"the warm engine at {masked_url(url)} ({settings.SPARK_REMOTE.name}) stopped answering during the "
+                f"run ({type(exc).__name__}): its server ended or was stopped. Start it again with `zfish engine "
+                f"start` (`make dev` does) and re-run, or unset {settings.SPARK_REMOTE.name} for an in-process session."
+            ) from exc
+        raise
 
 
 def _discard(spark) -> None:

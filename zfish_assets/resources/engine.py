@@ -28,6 +28,7 @@ from zfish_assets.backends.spark_session import (
     get_spark_session,
     jar_paths,
     masked_url,
+    naming_a_gone_engine,
     remote_url,
     s3a_conf,
 )
@@ -81,7 +82,8 @@ class LocalSparkEngine(Engine):
         # `warm`: wait here, in the run's log, while the warm engine starts (`make dev`)
         url = resolve_remote(remote, log.info) if remote else ""
         base = SparkSettings.from_env()
-        spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a), remote=url)
+        with naming_a_gone_engine(url):  # one that ends while the session is made: named too
+            spark = get_spark_session(replace(base, master=self.master, with_s3a=self.s3a or base.with_s3a), remote=url)
         if self.s3a:
             apply_s3a(spark, s3a_conf(self.aws.endpoint_url, self.aws.region_name, aws_credentials(),
                                       self.aws.kms_key_arn))
@@ -90,7 +92,8 @@ class LocalSparkEngine(Engine):
         started = time.monotonic()
         from glue_scripts.joined_fish_data import run  # the job's PySpark, imported by a run only
 
-        result = run(spark, args, log=log.info)
+        with naming_a_gone_engine(url):
+            result = run(spark, args, log=log.info)
         log.info(
             f"job {args.first_day}..{args.last_day}: {result.observations_read} observations read, "
             f"{result.rows_upserted} labeled rows upserted in {time.monotonic() - started:.1f}s, "

@@ -49,4 +49,16 @@ def parse_port(value: str) -> int:
     return number
 
 
+def of_kind(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from a setting kind's parser (`setting_kinds`), whose ValueError says only what it
+    expects: a flag then takes the same domain, bounds included, as the setting it stands for."""
+    def parsed(value: str) -> T:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{value!r} is not {exc}") from None
+
+    return parsed
+
+
 day, day_range, port = argument(parse_day), argument(parse_range), argument(parse_port)

@@ -17,8 +17,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from zfish_assets.synthetic import SimSettings, generate
-from zfish_assets.tools.arguments import day as _day, day_range as _range, port as _port
+from zfish_assets import settings
+from zfish_assets.synthetic import WORKERS, SimSettings, generate
+from zfish_assets.tools.arguments import day as _day, day_range as _range, of_kind, port as _port
 from zfish_assets.tools.lake_commands import add_deploy, add_upload
 
 
@@ -32,11 +33,13 @@ def _add_generate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="gets observations/ and outcomes/")
     parser.add_argument("--start", type=_day, required=True, metavar=day, help="first day")
     parser.add_argument("--end", type=_day, required=True, metavar=day, help="last day (included)")
-    parser.add_argument("--fish-per-day", type=int, metavar=count, help="new fish imaged each day")
-    parser.add_argument("--images-per-fish", type=int, metavar=count, help="photos of each fish")
-    parser.add_argument("--label-delay-days", type=int, metavar=count, help="days until a fish's label arrives")
-    parser.add_argument("--seed", type=int, metavar=count, help="random seed")
-    parser.add_argument("--workers", type=int, metavar=count, help="writer processes (default: one per core)")
+    for flag, setting, what in (("--fish-per-day", settings.FISH_PER_DAY, "new fish imaged each day"),
+                                ("--images-per-fish", settings.IMAGES_PER_FISH, "photos of each fish"),
+                                ("--label-delay-days", settings.LABEL_DELAY_DAYS, "days until a fish's label arrives"),
+                                ("--seed", settings.SEED, "random seed")):
+        parser.add_argument(flag, type=of_kind(setting.parse_text), metavar=count, help=f"{what} ({setting.name})")
+    parser.add_argument("--workers", type=of_kind(WORKERS), metavar=count,
+                        help="writer processes (default: one per core)")
     parser.set_defaults(run=_generate, error=parser.error)
 
 

@@ -40,3 +40,43 @@ def test_a_new_server_leaves_no_warm_up_table_behind(spark_engine):
     engine_home = Path(spark_engine.log).parent
     assert engine_home.is_dir() and not (engine_home / "warm-up").exists()
     assert get_spark_session().conf.get(spark_module.CODE_CONF) == spark_engine.code_sha256
+
+
+def test_a_session_whose_engine_dies_mid_run_fails_within_seconds_naming_the_engine(tmp_path):
+    """The warm engine killed while a run holds its session: the next action ends in seconds (pyspark's own
+    policy retries for 10 minutes) with the engine named and the fix, not gRPC's UNAVAILABLE after the wait."""
+    import os
+    import signal
+    import time
+
+    from zfish_assets.aws_errors import explain
+    from zfish_assets.backends import connect_server
+    from zfish_assets.backends.spark_session import naming_a_gone_engine
+    from zfish_assets.retries import is_transient
+
+    home = tmp_path / "engine"
+    state = connect_server.start(home=home)
+    spark = None
+    try:
+        spark = get_spark_session(remote=state.url)
+        assert spark.range(3).count() == 3
+        os.kill(state.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until its port closes (the JVM gone)
+            try:
+                spark_module._connect(state.url)
+            except OSError:
+                break
+            time.sleep(0.2)
+        began = time.monotonic()
+        with pytest.raises(StaleEngineError, match=r"the warm engine at sc://127\.0\.0\.1:\d+/;x-zfish-token=\*\*\* "
+                           r"\(ZFISH_SPARK_REMOTE\) stopped answering during the run .*zfish engine start") as gone:
+            with naming_a_gone_engine(state.url):
+                spark.range(5).count()
+        assert time.monotonic() - began < 60
+        # What a run's step does with it (`retries.retry_transient`): no setting of AWS explains it away.
+        assert explain(gone.value) is None and not is_transient(gone.value)
+    finally:
+        if spark is not None:
+            spark_module._discard(spark)
+        connect_server.stop(home)

@@ -9,6 +9,7 @@ no Java 24+ is installed.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 
 import pytest
@@ -271,3 +272,32 @@ def test_athena_reads_the_contracts_edge_values_as_declared(defs, instance, trin
     expected = sorted(({**base, **{k: v for k, v in delivered.items() if k != "extra"}, **back, "day": day}
                        for delivered, back in EDGE_ROWS), key=lambda r: r["image_id"])
     assert got == expected
+
+
+def test_athena_reads_the_contract_after_a_redelivery_with_drift_and_a_retraction(
+        walkthrough, defs, instance, data_dir, trino, monkeypatch):
+    """A day re-delivered without one image, with one length corrected, a new gene member on one image and a
+    type change on another (quarantined), and a second day retracted: after their crawls, Trino's `SELECT *` and
+    counts per day are exactly the rows the lake's files now give under the contract."""
+    monkeypatch.setenv("ZFISH_QUARANTINE_MAX_RATE", "0.5")
+    observations = data_dir / "lake" / settings.lake_prefix() / "observations"
+    redelivered, retracted = "2025-04-12", "2025-04-14"
+    gone, corrected, drifted, retyped = sorted((observations / f"day={redelivered}").glob("*.json"))[:4]
+    gone.unlink()
+    for f, change in ((corrected, {"length_mm": 12.75}), (retyped, {"age_days": "12"})):
+        f.write_text(json.dumps({**json.loads(f.read_text()), **change}) + "\n")
+    record = json.loads(drifted.read_text())
+    drifted.write_text(json.dumps({**record, "genetic_markers": {**record["genetic_markers"], "gene_d": 0.625}}) + "\n")
+    shutil.rmtree(observations / f"day={retracted}")
+    for day in (redelivered, retracted):
+        (crawl,) = land_and_crawl(defs, instance, [day], assets=["observations"])
+        assert crawl.success, day
+    query = on_trino(defs, trino).resources["query"]
+    write_metastore(trino.metastore, query.catalog, query.lake, ["observations"], trino.version)
+    db = settings.database()
+    columns, rows = run_statement(trino.url, f'SELECT * FROM "{db}".observations', "hive", db)
+    expected = rows_from_raw(data_dir, "observations")
+    assert retracted not in {r["day"] for r in expected} and any("gene_d" in r["genetic_markers"] for r in expected)
+    assert canonical([as_delivered(columns, r) for r in rows]) == canonical(expected, {c["name"] for c in columns})
+    _, counts = run_statement(trino.url, f'SELECT day, count(*) FROM "{db}".observations GROUP BY day', "hive", db)
+    assert dict(counts) == dict(Counter(r["day"] for r in expected))

@@ -157,7 +157,10 @@ def test_nothing_to_check_exits_3_saying_so(data_dir, walkthrough_template, caps
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--day", "2025-02-30"], "day='2025-02-30' is not a day in YYYY-MM-DD form"),
+    (["--day", "2025-02-30"], "day='2025-02-30' is no date: February 2025 has 28 days"),
+    (["--day", "2025-02-29"], "day='2025-02-29' is no date: February 2025 has 28 days"),
+    (["--day", "2025-5-1"], "day='2025-5-1' is not a day in YYYY-MM-DD form"),
+    (["--range", "2025-04-05..9999-12-31"], "range end='9999-12-31' is outside the days zfish handles"),
     (["--range", "2025-05-10..2025-04-05"], "is reversed: 2025-04-05 is before 2025-05-10"),
     (["--range", "2025-04-05"], "is not FIRST..LAST"),
     (["--range", "2025-04-05..2025-04-06..2025-04-07"], "is not FIRST..LAST"),

@@ -62,7 +62,7 @@ def test_a_bad_setting_read_late_stops_every_command_before_anything_is_written(
                                       ("ZFISH_SPARK_LOG_LEVEL", "loud", "a log level: ALL, TRACE"),
                                       ("ZFISH_LOG_LEVEL", "verbose", "a log level: CRITICAL, ERROR"),
                                       ("ZFISH_SPARK_MASTER", "local[two]", "a Spark master: local[N]"),
-                                      ("ZFISH_CRAWLER_POLL_S", "inf", "a number of seconds >= 0"),
+                                      ("ZFISH_CRAWLER_POLL_S", "inf", "a number of seconds from 0.01 to 604800"),
                                       ("ZFISH_LABEL_DELAY_SPREAD", "9-3", "`off` or MIN-MAX days")]:
         result = zfish("demo", ZFISH_DATA_DIR=str(data), **{variable: value})
         assert result.returncode == 2, result.stderr
@@ -117,3 +117,13 @@ def test_no_warm_engine_for_a_deployment_whose_joins_cannot_use_one(tmp_path, pa
     assert not (tmp_path / "data" / "engine").exists()
     foreground = zfish("engine", "start", **env)
     assert foreground.returncode == 1 and "ZFISH_LAKE=s3" in foreground.stderr and "Traceback" not in foreground.stderr
+
+
+def test_a_first_day_after_today_on_the_real_clock_is_refused_naming_it(tmp_path):
+    """The same with no simulated clock: a check of the first day crashed with an IndexError (no partition)."""
+    data = tmp_path / "data"
+    for command in (["check", "--all"], ["check", "--day", "2262-04-10"]):
+        result = zfish(*command, ZFISH_DATA_DIR=str(data), ZFISH_SIM_START="2262-04-10")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "ZFISH_SIM_START=2262-04-10 is after today, " in result.stderr, result.stderr
+        assert "(the real clock: ZFISH_CLOCK unset): no day would be a partition" in result.stderr, result.stderr

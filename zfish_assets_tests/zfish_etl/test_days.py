@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glue_scripts.zfish_etl.days import DayRange, parse_day
+from glue_scripts.zfish_etl.contract import TIMESTAMP_RANGE
+from glue_scripts.zfish_etl.days import FIRST_DAY, LAST_DAY, DayRange, parse_day
 from glue_scripts.zfish_etl.job_args import JobArgs
 
 DAYS = st.dates(date(2000, 1, 1), date(2100, 12, 31))
@@ -26,12 +27,41 @@ def test_a_range_holds_every_day_from_first_to_last_once(first, length):
     assert window.keys is window.keys  # expanded once
 
 
-@pytest.mark.parametrize("text", ["2025-5-03", "2025-02-30", "20250503", "2025-05-10' OR '1'='1", "../2025-05-10", ""])
-def test_anything_but_a_real_yyyy_mm_dd_day_is_refused_naming_it(text):
+@pytest.mark.parametrize("text", ["2025-5-03", "20250503", "2025-05-10' OR '1'='1", "../2025-05-10", "",
+                                  "２０２５-05-10", "2025-05-10\n"])
+def test_anything_but_a_yyyy_mm_dd_day_is_refused_naming_it(text):
     with pytest.raises(ValueError, match=f"^{re.escape(f'first day={text!r}')} is not a day in YYYY-MM-DD form$"):
         DayRange.parse(text, "2025-05-10")
     with pytest.raises(ValueError, match="is not a day in YYYY-MM-DD form"):
         parse_day(text)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("2025-02-29", "is no date: February 2025 has 28 days"), ("2025-04-31", "is no date: April 2025 has 30 days"),
+    ("2025-13-01", "is no date: there is no month 13"), ("2025-00-10", "is no date: there is no month 00"),
+    ("2025-05-00", "is no date: May 2025 has 31 days"), ("1900-02-29", "is no date: February 1900 has 28 days"),
+    ("9999-12-31", f"is outside the days zfish handles, {FIRST_DAY}..{LAST_DAY}"),
+    ("1899-12-31", f"is outside the days zfish handles, {FIRST_DAY}..{LAST_DAY}"),
+])
+def test_a_day_of_the_right_form_that_is_no_date_or_out_of_bounds_says_why(text, why):
+    with pytest.raises(ValueError, match=f"^{re.escape(f'day={text!r} {why}')}"):
+        parse_day(text)
+
+
+@given(st.integers(1, 9999), st.integers(0, 99), st.integers(0, 99))
+def test_a_day_is_accepted_exactly_when_the_calendar_has_it_within_the_contracts_timestamps(year, month, day):
+    text = f"{year:04d}-{month:02d}-{day:02d}"
+    try:
+        expected = date(year, month, day)
+    except ValueError:
+        expected = None
+    inside = expected is not None and TIMESTAMP_RANGE[0].date() <= expected < TIMESTAMP_RANGE[1].date()
+    if inside:
+        assert parse_day(text) == expected
+        return
+    with pytest.raises(ValueError) as refused:
+        parse_day(text)
+    assert str(refused.value).startswith(f"day={text!r} is " + ("outside" if expected else "no date: "))
 
 
 def test_a_reversed_range_is_refused_on_construction_naming_both_days():
@@ -45,7 +75,7 @@ def job_args(first: str, last: str) -> JobArgs:
 
 
 def test_the_jobs_days_are_refused_when_the_job_starts_and_expanded_once():
-    with pytest.raises(ValueError, match=r"^last_day='2025-02-30' is not a day in YYYY-MM-DD form$"):
+    with pytest.raises(ValueError, match=r"^last_day='2025-02-30' is no date: February 2025 has 28 days$"):
         job_args("2025-02-01", "2025-02-30")
     args = job_args("2025-04-29", "2025-05-02")
     assert args.days() == ["2025-04-29", "2025-04-30", "2025-05-01", "2025-05-02"]

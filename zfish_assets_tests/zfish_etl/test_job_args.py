@@ -13,13 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glue_scripts.zfish_etl.job_args import JobArgs, parse_args
+from glue_scripts.zfish_etl.days import FIRST_DAY, LAST_DAY
+from glue_scripts.zfish_etl.job_args import LONGEST_WAIT_S, JobArgs, parse_args
 
 # Values as a catalog, a lake or a local server spells them: never starting with "-" (Glue's
 # getResolvedOptions, like argparse, would read such a value as an option).
 VALUE = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_./:=@-]{0,40}", fullmatch=True)
 OPTIONAL = st.one_of(st.just(""), VALUE)
-DAY = st.dates().map(lambda d: d.isoformat())
+DAY = st.dates(FIRST_DAY, LAST_DAY).map(lambda d: d.isoformat())
 
 
 @st.composite
@@ -30,7 +31,7 @@ def job_args(draw) -> JobArgs:
         catalog=draw(st.sampled_from(["glue", "file"])), catalog_dir=draw(OPTIONAL),
         join_mode=draw(st.sampled_from(["incremental", "full"])), aws_endpoint_url=draw(OPTIONAL),
         aws_region=draw(OPTIONAL), writer=draw(OPTIONAL),
-        writer_wait_s=draw(st.floats(min_value=0, max_value=1e6, allow_infinity=False)),
+        writer_wait_s=draw(st.floats(min_value=0, max_value=LONGEST_WAIT_S)),
     )
 
 
@@ -50,3 +51,6 @@ def test_a_choice_outside_its_domain_is_refused_naming_it():
         replace(args, join_mode="partial")
     with pytest.raises(ValueError, match=r"catalog='hive' is not one of glue, file"):
         replace(args, catalog="hive")
+    for wait in ("inf", "nan", "1e300", str(LONGEST_WAIT_S + 1), "-1"):  # a wait no clock ends, or none
+        with pytest.raises(ValueError, match=rf"^writer_wait_s='{wait}' must be from 0 to {LONGEST_WAIT_S} seconds$"):
+            replace(args, writer_wait_s=wait)
