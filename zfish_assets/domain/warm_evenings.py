@@ -120,7 +120,8 @@ def make_archive(timeout_s: float = 600) -> Path | None:
     if target.is_file():
         return target
     partial = target.with_name(f".{target.name}.{os.getpid()}")
-    subprocess.run([sys.executable, "-m", __name__, "--dump", str(partial)], check=True, timeout=timeout_s)
+    # The module's own name (`python -m` runs it as `__main__`, a name no child could import)
+    subprocess.run([sys.executable, "-m", __spec__.name, "--dump", str(partial)], check=True, timeout=timeout_s)
     partial.replace(target)  # whole or not at all: a reader never maps a half-written archive
     return target
 
