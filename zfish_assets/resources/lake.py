@@ -391,7 +391,10 @@ class S3Lake(S3Storage, Lake):
         return sorted(names)
 
     def local_day_dir(self, table: str, day: str) -> Path:
-        """The day's readable version downloaded into the cache (only files whose ETag changed are fetched again)."""
-        day_prefix = self._readable_prefix(table, day)
-        objects = {o.name: o.version for o in self._objects(day_prefix)}
-        return self._cached(day_prefix, objects, Path(self.cache_dir) / self.bucket / self.prefix / self.day_key(table, day))
+        """The day's readable version downloaded into the cache (only files whose ETag changed are fetched
+        again), one upload whole even while a landing replaces it (`_snapshot`)."""
+        def listing() -> tuple[str | None, dict[str, str]]:
+            day_prefix = self._readable_prefix(table, day)
+            return day_prefix, {o.name: o.version for o in self._objects(day_prefix)}
+
+        return self._snapshot(listing, Path(self.cache_dir) / self.bucket / self.prefix / self.day_key(table, day))

@@ -176,3 +176,33 @@ def test_landings_of_a_day_at_once_on_s3_all_succeed_and_the_day_is_one_of_them_
             landing = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="use-cases/fish-demo/_zfish/landing/")
                        .get("Contents", []) if f"day={day}" in o["Key"]]
             assert landing == [f"use-cases/fish-demo/_zfish/landing/observations/day={day}.lease"], landing
+
+
+@pytest.mark.parametrize("nth_get", [1, 2, 3])
+def test_a_crawls_download_racing_a_landing_of_the_day_is_one_upload_whole(aws, nth_get):
+    """A reader downloading a day on S3 (the crawl, DuckDB) while a landing replaces it: the landing runs
+    (whole) just before the reader's n-th GET, one file at a time (moto's server, no Spark). The reader
+    used to fetch the files it had listed by name, getting some of the old upload and some of the new
+    (and recording the old ETags for them); it now holds one upload whole, the newer one here."""
+    from zfish_assets.deployments import resources_for
+
+    def upload(version: int):
+        return lambda folder: [(folder / n).write_text(f'{{"v": {version}}}\n') for n in ("a.json", "b.json", "c.json")]
+
+    with resources_for()["lake"].process_config_and_initialize_cm() as reader, \
+            resources_for()["lake"].process_config_and_initialize_cm() as landing:
+        reader = reader.model_copy(update={"read_threads": 1})
+        reader.land_day("observations", DAYS[0], upload(1))
+        gets: list[int] = []
+
+        def before_get(**_) -> None:
+            gets.append(1)
+            if len(gets) == nth_get:
+                landing.land_day("observations", DAYS[0], upload(2))
+
+        reader.client().meta.events.register("before-call.s3.GetObject", before_get)
+        folder = reader.local_day_dir("observations", DAYS[0])
+        held = {p.name: p.read_text() for p in folder.iterdir() if p.suffix == ".json"}
+        assert held == {n: '{"v": 2}\n' for n in ("a.json", "b.json", "c.json")}, held
+        assert reader.local_day_dir("observations", DAYS[0]) == folder  # the manifest names what it holds
+        assert {p.name: p.read_text() for p in folder.iterdir() if p.suffix == ".json"} == held
