@@ -40,9 +40,10 @@ def validate_day(day: str) -> str:
 
 
 def last_day(now: datetime) -> date:
-    """The latest day whose evening run time has passed at `now`."""
-    today = now.astimezone(timezone.utc).date()
-    return today if now.astimezone(timezone.utc).timetz() >= EVENING else today - timedelta(days=1)
+    """The latest day whose evening run time has passed at `now`. A `now` without a zone is UTC (the
+    evening schedule's zone, and how `ZFISH_CLOCK` reads one), never the process's local time (TZ)."""
+    utc = now.astimezone(timezone.utc) if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    return utc.date() if utc.timetz() >= EVENING else utc.date() - timedelta(days=1)
 
 
 def last_partition_day() -> date:

@@ -244,10 +244,12 @@ def lease_for(table_path: str) -> LocalLease | S3Lease:
 
 
 @contextmanager
-def hold(table_path: str, writer: str = "", wait_s: float = 0.0,
-         log: Callable[[str], None] = print) -> Iterator[LocalLease | S3Lease]:
-    """Hold the table's lease for the body: wait up to `wait_s` for another writer (logging whom), else TableBusy."""
-    lease, me = lease_for(table_path), Holder.me(writer)
+def hold(table_path: str, writer: str = "", wait_s: float = 0.0, log: Callable[[str], None] = print,
+         lease: LocalLease | S3Lease | None = None,
+         wait_setting: str = "the Hudi IO manager's writer_wait_s") -> Iterator[LocalLease | S3Lease]:
+    """Hold the table's lease (or `lease`, another path's, e.g. a day's landing) for the body: wait up to
+    `wait_s` for another writer (logging whom), else TableBusy naming `wait_setting`."""
+    lease, me = lease or lease_for(table_path), Holder.me(writer)
     started = time.monotonic()
     deadline, said = started + wait_s, None
     while (holder := lease.try_acquire(me)) is not None:
@@ -255,8 +257,8 @@ def hold(table_path: str, writer: str = "", wait_s: float = 0.0,
             time.sleep(0.02)  # a lease changing hands names no holder for a moment: look again, say nothing
             continue
         if time.monotonic() >= deadline:
-            raise TableBusy(f"{table_path} is being written by {holder.describe()}: waited {wait_s:g} s (the Hudi "
-                            "IO manager's writer_wait_s). Run again when it has finished; a writer that died frees "
+            raise TableBusy(f"{table_path} is being written by {holder.describe()}: waited {wait_s:g} s ({wait_setting}). "
+                            "Run again when it has finished; a writer that died frees "
                             f"the table at once on its own host, elsewhere when its lease expires ({LEASE_TTL_S:g} s)")
         if holder.token != said:
             log(f"{table_path} is being written by {holder.describe()}: waiting up to {wait_s:g} s")

@@ -25,6 +25,7 @@ from glue_scripts.zfish_etl.judging import is_data_file
 from glue_scripts.zfish_etl.write_errors import writing
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.layout import marker_key, staging_prefix
+from glue_scripts.zfish_etl.lease import S3Lease, hold
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
 from zfish_assets.resources.aws_connection import AWSConnection
@@ -258,6 +259,7 @@ class S3Lake(S3Storage, Lake):
     cache_dir: str = Field(description="Local folder caching downloaded days for DuckDB and crawls "
                                        "(`$ZFISH_DATA_DIR/cache/s3` in a deployment).")
     upload_threads: int = Field(default=8, description="Parallel uploads when landing a day.")
+    landing_wait_s: float = Field(default=900.0, description="How long a landing waits for another landing of the same day.")
     read_threads: int = Field(default=16, description="Parallel GETs when downloading a day or reading other days' keys.")
 
     def uri(self, key: str = "") -> str:
@@ -271,6 +273,17 @@ class S3Lake(S3Storage, Lake):
 
     def land_day(self, table: str, day: str, write: Callable[[Path], object],
                  stored: Callable[[int], object] | None = None) -> LandedDay:
+        """Replace the day, one landing of it at a time: two at once would each delete the other's files and
+        copies (the folder left empty, the marker gone, one reported landed). So each holds the day's lease,
+        `<landing dir>/<table>/day=D.lease` (S3's conditional writes, as the table's writers: `lease.py`), and
+        a second waits for the first, then replaces its day whole."""
+        lease = S3Lease(self.bucket, self._key(staging_prefix(table, day)).rstrip("/") + layout.LEASE_SUFFIX, self.client())
+        with hold(self.uri(self.day_key(table, day)), f"landing {table} day={day}", self.landing_wait_s, print,
+                  lease, "the lake's landing_wait_s"):
+            return self._land_held_day(table, day, write, stored)
+
+    def _land_held_day(self, table: str, day: str, write: Callable[[Path], object],
+                       stored: Callable[[int], object] | None = None) -> LandedDay:
         """Replace the day so that every reader sees the old day or the new one whole (see `landing`).
 
         1. (no marker yet) the current files are copied aside to a `previous` prefix and verified,
@@ -378,7 +391,10 @@ class S3Lake(S3Storage, Lake):
         return sorted(names)
 
     def local_day_dir(self, table: str, day: str) -> Path:
-        """The day's readable version downloaded into the cache (only files whose ETag changed are fetched again)."""
-        day_prefix = self._readable_prefix(table, day)
-        objects = {o.name: o.version for o in self._objects(day_prefix)}
-        return self._cached(day_prefix, objects, Path(self.cache_dir) / self.bucket / self.prefix / self.day_key(table, day))
+        """The day's readable version downloaded into the cache (only files whose ETag changed are fetched
+        again), one upload whole even while a landing replaces it (`_snapshot`)."""
+        def listing() -> tuple[str | None, dict[str, str]]:
+            day_prefix = self._readable_prefix(table, day)
+            return day_prefix, {o.name: o.version for o in self._objects(day_prefix)}
+
+        return self._snapshot(listing, Path(self.cache_dir) / self.bucket / self.prefix / self.day_key(table, day))

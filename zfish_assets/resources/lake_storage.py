@@ -19,11 +19,13 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
-from glue_scripts.zfish_etl.files import get_s3_object
+from glue_scripts.zfish_etl.files import DENIED_CODES, MISSING_CODES, get_s3_object
 from glue_scripts.zfish_etl.write_errors import writing
 
 T = TypeVar("T")
 U = TypeVar("U")
+CHANGED_CODES = ("PreconditionFailed", "412", *MISSING_CODES, *DENIED_CODES)  # a listed file replaced, or gone
+SNAPSHOT_ATTEMPTS = 5
 ETAGS = ".zfish-etags"  # a cached day's manifest: each file's ETag when it was downloaded
 
 
@@ -248,6 +250,28 @@ class S3Storage:
             write_atomically(path, self.get_bytes(key))
         return path
 
+    def _snapshot(self, listing: Callable[[], tuple[str | None, dict[str, str]]], folder: Path) -> Path:
+        """`_cached` of what `listing` (a day's prefix and its files' ETags) names, as one version of the day.
+
+        Each GET is pinned to its listed ETag, so a landing that replaces the day between the listing
+        and the downloads fails one (changed; or gone, which S3 answers 403 to a prefix-scoped reader)
+        rather than leaving a mix of two uploads, which a crawl would register. The listing is then
+        taken again and the day fetched whole (the manifest dropped: files of the failed try may differ
+        from it); an error without a change in the listing is raised.
+        """
+        seen = listing()
+        for attempt in range(SNAPSHOT_ATTEMPTS):
+            try:
+                return self._cached(*seen, folder)
+            except Exception as exc:
+                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+                now = listing()
+                if code not in CHANGED_CODES or now == seen or attempt == SNAPSHOT_ATTEMPTS - 1:
+                    raise
+                (folder / ETAGS).unlink(missing_ok=True)
+                seen = now
+        raise AssertionError("unreachable")
+
     def _cached(self, day_prefix: str | None, objects: dict[str, str], folder: Path) -> Path:
         """`folder` holding exactly `objects` (name -> ETag) of `day_prefix`: only files whose ETag changed
         are fetched again, and files no longer there removed."""
@@ -259,7 +283,9 @@ class S3Storage:
         def download(name: str) -> None:
             # One GET (download_file would send a HEAD first), written beside and renamed into place:
             # a crawl reading the cache meanwhile sees the old file or the new one.
-            write_atomically(folder / name, client.get_object(Bucket=self.bucket, Key=day_prefix + name)["Body"].read())
+            # Pinned to the listed version: a landing replacing the day meanwhile fails it (`_snapshot`).
+            got = client.get_object(Bucket=self.bucket, Key=day_prefix + name, IfMatch=f'"{objects[name]}"')
+            write_atomically(folder / name, got["Body"].read())
 
         changed = [n for n, etag in objects.items() if cached.get(n) != etag or not (folder / n).is_file()]
         self._pooled(download, changed, self.read_threads)

@@ -206,7 +206,23 @@ def _plan_code(s3, s: DeploySettings) -> list[Action]:
             actions.append(Action(f"restore s3://{s.bucket}/{key} (replaced: its bytes hash to {found})",
                                   lambda key=key, obj=obj: s3.put_object(Bucket=s.bucket, Key=key, Body=obj.body),
                                   (f"sha256: {json.dumps(found)} -> {json.dumps(obj.sha256)}",)))
+            continue
+        actions += _plan_code_key(s3, s, key, obj.body)
     return actions
+
+
+def _plan_code_key(s3, s: DeploySettings, key: str, body: bytes) -> list[Action]:
+    """Rewrite a code object encrypted with another KMS key than `ZFISH_KMS_KEY_ARN`: the policies grant
+    the job role that key only, so code left under a former key could no longer be read. Without a
+    key the bucket's default applies, which the deployer may not read: nothing is compared then."""
+    if not s.kms_key_arn:
+        return []
+    found = s3.head_object(Bucket=s.bucket, Key=key).get("SSEKMSKeyId")
+    if found == s.kms_key_arn:
+        return []
+    return [Action(f"re-encrypt s3://{s.bucket}/{key} with the KMS key ZFISH_KMS_KEY_ARN names",
+                   lambda: s3.put_object(Bucket=s.bucket, Key=key, Body=body),
+                   (f"SSEKMSKeyId: {json.dumps(found)} -> {json.dumps(s.kms_key_arn)}",))]
 
 
 def _plan_job(glue, s: DeploySettings) -> list[Action]:

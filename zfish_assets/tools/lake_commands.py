@@ -38,10 +38,14 @@ def _deploy(args: argparse.Namespace) -> int:
         documents = {name: json.dumps(policy, indent=2) + "\n" for name, policy in policies(deploy_settings).items()}
     except ValueError as exc:
         args.error(str(exc))
+    changed: list[str] = []
     if args.policy_out:  # first: a folder that cannot take them is refused before the account changes
         try:
             args.policy_out.mkdir(parents=True, exist_ok=True)
             for name, text in documents.items():
+                written = args.policy_out / f"{name}.json"
+                if written.is_file() and written.read_text() != text:
+                    changed.append(written.name)
                 (args.policy_out / f"{name}.json").write_text(text)
         except OSError as exc:
             args.error(f"--policy-out {args.policy_out}: cannot write the policies there ({exc.strerror or exc})")
@@ -56,6 +60,9 @@ def _deploy(args: argparse.Namespace) -> int:
         return 1
     if args.policy_out:
         print(f"IAM policies written to {args.policy_out}/: " + ", ".join(f"{n}.json" for n in documents))
+        if changed:  # deploy changes no IAM: a setting that moved a grant (ZFISH_ATHENA_OUTPUT) needs them applied
+            print(f"changed since they were last written there: {', '.join(changed)}: apply them to their "
+                  "principals (zfish deploy does not change IAM)")
     else:
         for name, text in documents.items():
             print(f"IAM policy {name}:\n{text}")

@@ -190,3 +190,50 @@ def test_the_evenings_deadline_is_the_tables_freshness_policy(defs):
         assert policy is not None, f"{name} has no freshness policy"
         assert policy.deadline_cron == f"{minute} {hour + 2} * * *" and policy.timezone == "UTC"
         assert policy.lower_bound_delta == timedelta(hours=2)
+
+
+@given(st.datetimes(datetime(2025, 4, 6), datetime(2026, 1, 1)), st.sampled_from(["Pacific/Auckland", "America/Los_Angeles", "UTC"]))
+def test_the_evening_day_is_read_in_utc_whatever_the_processs_local_timezone(scheduled, zone):
+    """The evening schedule runs in UTC: a scheduled time without a zone (a test's `build_schedule_context`)
+    is a UTC time, as `ZFISH_CLOCK` reads one, never the process's local time (TZ)."""
+    import os
+    import time
+
+    from zfish_assets.partitions import last_day
+
+    def evening_day(when: datetime) -> str:
+        return last_day(when).isoformat()
+
+    utc_day = scheduled.date() if (scheduled.hour, scheduled.minute) >= (18, 0) else scheduled.date() - timedelta(days=1)
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        assert evening_day(scheduled) == evening_day(scheduled.replace(tzinfo=timezone.utc)) == utc_day.isoformat()
+        local = scheduled.replace(tzinfo=timezone.utc).astimezone()  # the same instant in the local zone
+        assert evening_day(local) == utc_day.isoformat()
+    finally:
+        os.environ.pop("TZ") if before is None else os.environ.update(TZ=before)
+        time.tzset()
+
+
+def test_the_evening_schedule_in_auckland_runs_the_utc_evenings_day(monkeypatch, data_dir):
+    """TZ=Pacific/Auckland (UTC+13 in December): 18:00 and 17:59 UTC, given without a zone, are the day's
+    evening and the evening before it; the time given in Auckland's zone is the same evening."""
+    import time
+
+    from zoneinfo import ZoneInfo
+
+    from zfish_assets.definitions import build_definitions
+
+    monkeypatch.delenv("ZFISH_CLOCK", raising=False)  # the real clock: the scheduled time is the evening's
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time.tzset()
+    try:
+        defs = build_definitions()
+        keys = [[r.partition_key for r in evening_request(defs, when).run_requests] for when in
+                (datetime(2025, 12, 9, 18), datetime(2025, 12, 9, 17, 59), datetime(2025, 12, 10, 7, tzinfo=ZoneInfo("Pacific/Auckland")))]
+        assert keys == [["2025-12-09"], ["2025-12-08"], ["2025-12-09"]]
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -131,3 +131,78 @@ def test_landings_of_a_day_at_once_all_succeed_and_the_day_is_one_of_them_whole(
         held = {o.name: (lake.local_day_dir("observations", day) / o.name).read_text()
                 for o in lake.list_day("observations", day)}
         assert held in deliveries, (day, sorted(held))
+
+
+def test_landings_of_a_day_at_once_on_s3_all_succeed_and_the_day_is_one_of_them_whole(aws):
+    """Three landings of one day at once on S3 (moto's server, no Spark), on a day landed before and on a
+    new one, one of them empty (a retraction). Each deleted the files and the previous copies the others
+    had just written: the day ended empty with one landing reported landed, or the marker stayed and
+    every landing failed. Each now lands in turn (the day's lease), all succeed, and the day holds one
+    landing's files whole, with no marker and no copy left."""
+    import boto3
+
+    from zfish_assets.deployments import resources_for
+    from zfish_assets_tests.support.moto import BUCKET, REGION
+
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
+    deliveries = [{f"w{i}-{n}.json": "{}\n" * (n + 1) for n in range(i)} for i in range(3)]  # the first is empty
+    with resources_for()["lake"].process_config_and_initialize_cm() as lake:
+        lake.land_day("observations", DAYS[0], lambda folder: (folder / "old.json").write_text("{}\n"))
+        for day in DAYS[:2]:
+            barrier, failed = threading.Barrier(len(deliveries)), []
+
+            def land(files: dict[str, str]) -> None:
+                def write(folder) -> None:
+                    for name, text in files.items():
+                        (folder / name).write_text(text)
+                    try:  # all at once where nothing keeps them apart; else the first waits here in vain
+                        barrier.wait(timeout=1)
+                    except threading.BrokenBarrierError:
+                        pass
+                try:
+                    lake.land_day("observations", day, write)
+                except Exception as exc:  # noqa: BLE001 - collected: the assertion names each
+                    failed.append(exc)
+
+            threads = [threading.Thread(target=land, args=(files,)) for files in deliveries]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert not failed, (day, failed)
+            held = {o.name: s3.get_object(Bucket=BUCKET, Key=f"use-cases/fish-demo/observations/day={day}/{o.name}")
+                    ["Body"].read().decode() for o in lake.list_day("observations", day)}
+            assert held in deliveries, (day, sorted(held))
+            landing = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="use-cases/fish-demo/_zfish/landing/")
+                       .get("Contents", []) if f"day={day}" in o["Key"]]
+            assert landing == [f"use-cases/fish-demo/_zfish/landing/observations/day={day}.lease"], landing
+
+
+@pytest.mark.parametrize("nth_get", [1, 2, 3])
+def test_a_crawls_download_racing_a_landing_of_the_day_is_one_upload_whole(aws, nth_get):
+    """A reader downloading a day on S3 (the crawl, DuckDB) while a landing replaces it: the landing runs
+    (whole) just before the reader's n-th GET, one file at a time (moto's server, no Spark). The reader
+    used to fetch the files it had listed by name, getting some of the old upload and some of the new
+    (and recording the old ETags for them); it now holds one upload whole, the newer one here."""
+    from zfish_assets.deployments import resources_for
+
+    def upload(version: int):
+        return lambda folder: [(folder / n).write_text(f'{{"v": {version}}}\n') for n in ("a.json", "b.json", "c.json")]
+
+    with resources_for()["lake"].process_config_and_initialize_cm() as reader, \
+            resources_for()["lake"].process_config_and_initialize_cm() as landing:
+        reader = reader.model_copy(update={"read_threads": 1})
+        reader.land_day("observations", DAYS[0], upload(1))
+        gets: list[int] = []
+
+        def before_get(**_) -> None:
+            gets.append(1)
+            if len(gets) == nth_get:
+                landing.land_day("observations", DAYS[0], upload(2))
+
+        reader.client().meta.events.register("before-call.s3.GetObject", before_get)
+        folder = reader.local_day_dir("observations", DAYS[0])
+        held = {p.name: p.read_text() for p in folder.iterdir() if p.suffix == ".json"}
+        assert held == {n: '{"v": 2}\n' for n in ("a.json", "b.json", "c.json")}, held
+        assert reader.local_day_dir("observations", DAYS[0]) == folder  # the manifest names what it holds
+        assert {p.name: p.read_text() for p in folder.iterdir() if p.suffix == ".json"} == held

@@ -314,3 +314,28 @@ def test_zfish_demo_on_the_aws_deployment_refuses_at_once_or_runs(aws, data_dir,
     assert f"joined_fish_data: {labeled('2025-05-10')}" in out and f"joined_fish_data: {labeled('2025-05-11')}" in out
     assert "Demo finished" in out and "FAIL" not in out, out
 
+
+
+def test_a_setting_that_moves_a_grant_rewrites_the_policy_exactly_and_says_which_changed(proxy, aws, monkeypatch, tmp_path):
+    """ZFISH_ATHENA_OUTPUT moved (a dotted bucket, a deep prefix): the account needs no change (deploy
+    manages no IAM), but runner.json must be applied again. The deploy says so, naming the file, and the
+    file grants the new location only: nothing under the old one, nor a sibling of the new prefix."""
+    from zfish_assets_tests.support.iam_replay import Need, allowed
+
+    out = tmp_path / "policies"
+    monkeypatch.setenv("ZFISH_QUERY", "athena")  # the runner writes Athena's results
+    run_deploy("--policy-out", str(out))
+    again = run_deploy("--policy-out", str(out))
+    assert "up to date: nothing to change" in again and "changed since" not in again
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    monkeypatch.setenv("ZFISH_ATHENA_OUTPUT", "s3://results.lab-2/a/b/c/")
+    moved = run_deploy("--policy-out", str(out))
+    assert "up to date: nothing to change" in moved
+    changed = sorted(p.name for p in out.iterdir() if p.read_text() != before[p.name])
+    assert changed == ["runner.json"]
+    assert "changed since they were last written there: runner.json: apply them" in moved, moved
+    runner = json.loads((out / "runner.json").read_text())
+    assert allowed(runner, Need("s3:PutObject", "arn:aws:s3:::results.lab-2/a/b/c/q.csv"))
+    assert not allowed(runner, Need("s3:PutObject", "arn:aws:s3:::results.lab-2/a/b/cd/q.csv"))
+    assert not allowed(runner, Need("s3:PutObject", f"arn:aws:s3:::{BUCKET}/use-cases/fish-demo/_zfish/athena-results/q.csv"))
+    assert "changed since" not in run_deploy("--policy-out", str(out))

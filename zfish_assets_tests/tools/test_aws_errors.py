@@ -223,6 +223,32 @@ def test_every_object_zfish_writes_asks_sse_kms_with_the_configured_key(aws, mon
     assert (conf["fs.s3a.server-side-encryption-algorithm"], conf["fs.s3a.server-side-encryption.key"]) == ("SSE-KMS", KEY)
 
 
+def test_a_new_kms_key_reaches_the_deployed_code_so_the_job_role_granted_only_it_can_read_its_code(proxy, aws, monkeypatch):
+    """Changing ZFISH_KMS_KEY_ARN: the policies then grant the new key only, so deploy rewrites its code
+    objects under it (the dry run says so first, field by field), and a second deploy changes nothing."""
+    import boto3
+
+    from zfish_assets.backends.job_code import code_objects
+    from zfish_assets_tests.support.deploy import run_deploy
+
+    other = KEY.replace("1234abcd-", "5678efab-")
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws)
+    monkeypatch.setenv("ZFISH_DEPLOYMENT", "aws")
+    monkeypatch.setenv("ZFISH_KMS_KEY_ARN", KEY)
+    run_deploy()
+    monkeypatch.setenv("ZFISH_KMS_KEY_ARN", other)
+    planned = run_deploy("--dry-run")
+    code = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="use-cases/fish-demo/_zfish/glue/")["Contents"]]
+    assert len(code) == len(code_objects())
+    for key in code:
+        assert f"would re-encrypt s3://{BUCKET}/{key} " in planned, planned
+        assert s3.head_object(Bucket=BUCKET, Key=key)["SSEKMSKeyId"] == KEY  # a dry run changes nothing
+    assert planned.count(f'    SSEKMSKeyId: "{KEY}" -> "{other}"') == len(code)
+    run_deploy()
+    assert {s3.head_object(Bucket=BUCKET, Key=k)["SSEKMSKeyId"] for k in code} == {other}
+    assert "up to date: nothing to change" in run_deploy()
+
+
 def test_a_policy_folder_that_cannot_be_written_is_refused_before_the_account_changes(aws, monkeypatch, tmp_path, capsys):
     import boto3
 
