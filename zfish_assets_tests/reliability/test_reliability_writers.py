@@ -110,23 +110,7 @@ def test_landings_of_a_day_at_once_all_succeed_and_the_day_is_one_of_them_whole(
     for day in days_between("2025-04-05", "2025-05-04"):
         if day.endswith(("0", "5")):
             lake.land_day("observations", day, lambda folder: (folder / "old.json").write_text("{}\n"))
-        barrier, failed = threading.Barrier(len(deliveries)), []
-
-        def land(files: dict[str, str]) -> None:
-            def write(folder) -> None:
-                for name, text in files.items():
-                    (folder / name).write_text(text)
-                barrier.wait(timeout=30)
-            try:
-                lake.land_day("observations", day, write)
-            except OSError as exc:
-                failed.append(exc)
-
-        threads = [threading.Thread(target=land, args=(files,)) for files in deliveries]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        failed = land_at_once(lake, day, deliveries, meet_within_s=30, kept_apart=False)
         assert not failed, (day, failed)
         held = {o.name: (lake.local_day_dir("observations", day) / o.name).read_text()
                 for o in lake.list_day("observations", day)}
@@ -149,26 +133,7 @@ def test_landings_of_a_day_at_once_on_s3_all_succeed_and_the_day_is_one_of_them_
     with resources_for()["lake"].process_config_and_initialize_cm() as lake:
         lake.land_day("observations", DAYS[0], lambda folder: (folder / "old.json").write_text("{}\n"))
         for day in DAYS[:2]:
-            barrier, failed = threading.Barrier(len(deliveries)), []
-
-            def land(files: dict[str, str]) -> None:
-                def write(folder) -> None:
-                    for name, text in files.items():
-                        (folder / name).write_text(text)
-                    try:  # all at once where nothing keeps them apart; else the first waits here in vain
-                        barrier.wait(timeout=1)
-                    except threading.BrokenBarrierError:
-                        pass
-                try:
-                    lake.land_day("observations", day, write)
-                except Exception as exc:  # noqa: BLE001 - collected: the assertion names each
-                    failed.append(exc)
-
-            threads = [threading.Thread(target=land, args=(files,)) for files in deliveries]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            failed = land_at_once(lake, day, deliveries, meet_within_s=1, kept_apart=True)
             assert not failed, (day, failed)
             held = {o.name: s3.get_object(Bucket=BUCKET, Key=f"use-cases/fish-demo/observations/day={day}/{o.name}")
                     ["Body"].read().decode() for o in lake.list_day("observations", day)}
@@ -206,3 +171,33 @@ def test_a_crawls_download_racing_a_landing_of_the_day_is_one_upload_whole(aws, 
         assert held == {n: '{"v": 2}\n' for n in ("a.json", "b.json", "c.json")}, held
         assert reader.local_day_dir("observations", DAYS[0]) == folder  # the manifest names what it holds
         assert {p.name: p.read_text() for p in folder.iterdir() if p.suffix == ".json"} == held
+
+
+def land_at_once(lake, day: str, deliveries: list[dict[str, str]], meet_within_s: float,
+                 kept_apart: bool) -> list[Exception]:
+    """Land each delivery (file name -> text) of observations `day` from a thread of its own, all writing
+    their files, then meeting before the landing goes on; the failures, collected (the caller's assertion
+    names each). `kept_apart`: landings may take turns (the S3 lease), so a landing that waits for the
+    others in vain goes on after `meet_within_s`; else they must all meet."""
+    barrier, failed = threading.Barrier(len(deliveries)), []
+
+    def land(files: dict[str, str]) -> None:
+        def write(folder) -> None:
+            for name, text in files.items():
+                (folder / name).write_text(text)
+            try:
+                barrier.wait(timeout=meet_within_s)
+            except threading.BrokenBarrierError:
+                if not kept_apart:
+                    raise
+        try:
+            lake.land_day("observations", day, write)
+        except (OSError if not kept_apart else Exception) as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=land, args=(files,)) for files in deliveries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failed
