@@ -104,12 +104,13 @@ classes: $(STAMP) $(JARS_STAMP)
 trino:
 	bin/fetch-trino >/dev/null
 
+# Everything from the lock: the virtualenv's own pip (the one Python 3.11 bundles; not upgraded from PyPI) and
+# the lock's setuptools to build zfish itself (no build isolation, which would fetch the newest setuptools).
 $(STAMP): pyproject.toml zfish_assets/runtimes.py $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "zfish: Python 3.11 is required ('$(PYTHON)' not found); set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q --require-hashes -r $(LOCK)
-	$(VENV)/bin/python -m pip install -q --no-deps -e .
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # Re-resolve the runtimes' locks: 5.0's and 5.1's from pyproject.toml's ranges, 6.0's (the job alone, Python 3.13)
