@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from zfish_assets.dagster_names import RANGE_END, RANGE_START
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -31,6 +30,8 @@ SIM_START = date(2025, 4, 5)
 
 if str(REPO) not in sys.path:  # `python benchmarks/x.py` without the project installed
     sys.path.insert(0, str(REPO))
+
+from zfish_assets.dagster_names import JOIN_JOB, LAND_AND_CRAWL_JOB, RANGE_END, RANGE_START  # noqa: E402
 
 
 def day(offset: int) -> str:
@@ -210,8 +211,6 @@ def materialize_assets(defs: Any, instance: Any, assets: Sequence[str], partitio
     """
     from dagster import AssetKey, AssetSelection, materialize
 
-
-
     tags = {RANGE_START: first, RANGE_END: last} if first and last else {}
     result = materialize(
         [*defs.assets, *defs.asset_checks],
@@ -231,8 +230,6 @@ def run_checks(defs: Any, instance: Any, assets: Sequence[str], partition: str |
     no partitions definition to take a partition key. Fails unless every check passes.
     """
     from dagster import AssetKey, AssetSelection, materialize
-
-
 
     tags = {"dagster/partition": partition} if partition else {RANGE_START: first, RANGE_END: last} if first else {}
     result = materialize(
@@ -281,12 +278,52 @@ def seed_history(first: int, last: int) -> dict[str, int]:
     return counts
 
 
-def evening(offset: int, with_checks: bool = True) -> dict[str, Any]:
+LAND_PHASE = "land, crawl and their checks"
+JOIN_PHASE = "join+upsert and its checks"
+
+
+def run_job(defs: Any, instance: Any, job: str, partition: str | None = None,
+            first: str | None = None, last: str | None = None) -> dict[str, Any]:
+    """One run of the project's job `job`, as the schedule and sensors launch it: its assets and their checks.
+
+    Fails unless the run succeeds and every check passes. Returns the checks' count and each step's
+    seconds (from its start to its end event in the run's event log), so a phase can be broken down.
+    """
+    tags = {RANGE_START: first, RANGE_END: last} if first and last else {}
+    result = defs.get_job_def(job).execute_in_process(
+        partition_key=partition, tags=tags, instance=instance, raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    evaluations = result.get_asset_check_evaluations()
+    failed = [f"{e.check_name}: {e.description}" for e in evaluations if not e.passed]
+    if failed or not result.success:
+        raise RuntimeError(f"the {job} run ({partition or f'{first}..{last}'}) failed: {failed or 'see its events'}")
+    return {"checks": len(evaluations), "steps": _step_seconds(instance, result.run_id)}
+
+
+def _step_seconds(instance: Any, run_id: str) -> dict[str, float]:
+    """Each step's wall seconds in run `run_id`: its STEP_START to its STEP_SUCCESS or STEP_FAILURE."""
+    began: dict[str, float] = {}
+    took: dict[str, float] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or not event.step_key:
+            continue
+        if event.event_type_value == "STEP_START":
+            began[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in began:
+            took[event.step_key] = round(entry.timestamp - began[event.step_key], 3)
+    return took
+
+def evening(offset: int) -> dict[str, Any]:
     """The evening run of day `offset` as the schedule and sensor run it, timed phase by phase.
 
-    Land and crawl the day (both tables), start Spark, join the label window [D-35, D] (what the
-    project's join mode decides to write within it is the project's business), then the checks.
-    Runs in the calling process; call it through `in_fresh_process` for a cold run.
+    The project's two jobs, as the schedule and the sensor chained after it launch them: landing and
+    crawling the day (both tables) with their checks, then the join of the label window [D-35, D]
+    (what the project's join mode decides to write within it is the project's business) with the
+    joined table's checks. The Spark session starts on its own phase before the join, so the join
+    phase is the engine's work and not its start. Runs in the calling process; call it through
+    `in_fresh_process` for a cold run.
     """
     today = day(offset)
     os.environ["ZFISH_CLOCK"] = f"{today}T18:00:00Z"
@@ -299,26 +336,17 @@ def evening(offset: int, with_checks: bool = True) -> dict[str, Any]:
 
         defs = definitions()
     window_start, _ = evening_window(today)
-    checks = 0
     with DagsterInstance.ephemeral() as instance:
-        with phases("land"):
-            materialize_assets(defs, instance, ["raw_observations", "raw_outcomes"], partition=today)
-        with phases("crawl"):
-            materialize_assets(defs, instance, ["observations", "outcomes"], partition=today)
-        if with_checks:
-            with phases("crawl checks"):
-                checks += run_checks(defs, instance, ["observations", "outcomes"], partition=today)
+        with phases(LAND_PHASE):
+            crawled = run_job(defs, instance, LAND_AND_CRAWL_JOB, partition=today)
         with phases("spark start"):
             spark = get_spark_session()
         joined_at = time.time()
-        with phases("join+upsert"):
-            materialize_assets(defs, instance, ["joined_fish_data"], first=window_start, last=today)
+        with phases(JOIN_PHASE):
+            joined = run_job(defs, instance, JOIN_JOB, first=window_start, last=today)
         join_stages = spark_stages(spark, joined_at)
-        if with_checks:
-            with phases("joined checks"):
-                checks += run_checks(defs, instance, ["joined_fish_data"], first=window_start, last=today)
-    return {"day": today, "window": f"{window_start}..{today}", "checks": checks, "seconds": phases.seconds,
-            "join_stages": join_stages}
+    return {"day": today, "window": f"{window_start}..{today}", "checks": crawled["checks"] + joined["checks"],
+            "seconds": phases.seconds, "steps": {**crawled["steps"], **joined["steps"]}, "join_stages": join_stages}
 
 
 def engine_floor(existing_rows: int = 60, new_rows: int = 15) -> dict[str, float]:
@@ -504,3 +532,9 @@ class Results:
         print(f"\n{before['cores']} cores, load {before['load_average_1m']} -> {after['load_average_1m']}, "
               f"commit {self.document['git_commit']}; results in {path.relative_to(REPO)}")
         return path
+
+
+def print_steps(steps: Mapping[str, float]) -> None:
+    """Each step of the timed runs, longest first: where a phase's seconds went."""
+    print_table([{"step": key, "seconds": seconds} for key, seconds in sorted(steps.items(), key=lambda kv: -kv[1])],
+                "steps of the runs (start to end event)")

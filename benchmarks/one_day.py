@@ -2,9 +2,9 @@
 
 `.venv/bin/python benchmarks/one_day.py` seeds 36 days of history at the walkthrough's settings
 (2025-04-05..2025-05-10, backfilled in one join run, untimed) in one process, then runs the evening
-of 2025-05-11 in a fresh process, as Dagster runs it: landing and crawling the day, the crawled
-tables' checks, the Spark session start on its own, the join of the window [D-35, D], and the
-joined table's checks. Then, in another fresh process on the same engine, the engine's floor
+of 2025-05-11 in a fresh process, as the schedule and its sensor run it: the project's job landing
+and crawling the day with the crawled tables' checks, the Spark session start on its own, then the
+join job over the window [D-35, D] with the joined table's checks (each step's seconds printed). Then, in another fresh process on the same engine, the engine's floor
 (`harness.engine_floor`): a session start and one warm Hudi upsert of the evening's rows into a
 small table, and prints the evening's ratio to it. Targets: the whole evening in 10 s or less and
 at most 2.5 x the floor (session start + warm upsert) on a fresh JVM (`--engine cold`); 3 s or less
@@ -44,14 +44,15 @@ def main() -> None:
     for row in rows:
         results.add(row)
     results.document.update(day=measured["day"], window=measured["window"], checks_passed=measured["checks"],
-                            join_stages=measured["join_stages"], target_s=TARGET_S[args.engine],
+                            steps=measured["steps"], join_stages=measured["join_stages"], target_s=TARGET_S[args.engine],
                             floor_s=round(floor, 2), ratio=round(ratio, 2), target_ratio=TARGET_RATIO,
                             met=total <= TARGET_S[args.engine] and ratio <= TARGET_RATIO)
     harness.print_table(rows, f"evening of {measured['day']} (window {measured['window']}, "
                               f"{measured['checks']} checks passed)")
+    harness.print_steps(measured["steps"])
     stages = measured["join_stages"]
-    print(f"join+upsert: {stages['jobs']} Spark jobs ({stages['tasks']} tasks) busy {stages['busy_s']} s "
-          f"of {measured['seconds']['join+upsert']:.1f} s; longest: {', '.join(stages['top'])}")
+    print(f"{harness.JOIN_PHASE}: {stages['jobs']} Spark jobs ({stages['tasks']} tasks) busy {stages['busy_s']} s "
+          f"of {measured['seconds'][harness.JOIN_PHASE]:.1f} s; longest: {', '.join(stages['top'])}")
     target = TARGET_S[args.engine]
     print(f"target ({args.engine} engine) <= {target:.0f} s: {'met' if total <= target else 'missed'} ({total:.1f} s)")
     print(f"floor {floor:.1f} s ({'session start + ' if args.engine == 'cold' else ''}warm upsert): the evening is "
