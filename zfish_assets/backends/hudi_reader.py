@@ -13,11 +13,9 @@ from typing import NamedTuple
 from zfish_assets.lazy import lazy_module
 
 pa = lazy_module("pyarrow")
-pc = lazy_module("pyarrow.compute")
 ds = lazy_module("pyarrow.dataset")
 pafs = lazy_module("pyarrow.fs")
 hudi = lazy_module("hudi")
-
 
 
 def _table(uri: str, storage_options: Mapping[str, str]):
@@ -61,19 +59,20 @@ def read_hudi_snapshot(
     Meta columns are kept: `_hoodie_commit_time` tells which commit wrote each row.
     """
     table = _table(uri, storage_options)
+    if days is not None and not days:
+        return table.get_schema_with_meta_fields().empty_table()
     options = hudi.HudiReadOptions()
     if as_of:
         options = options.with_as_of_timestamp(as_of)
-    if days is not None and days:
-        # Prune partitions by range in hudi-rs, then keep exactly the requested days.
-        options = options.with_filters([("day", ">=", min(days)), ("day", "<=", max(days))])
+    if days is not None:
+        # Exactly the days' partitions, pruned by hudi-rs: a range min..max would read every day between
+        # scattered ones (a late label's old days and the window), and filtering in Arrow afterwards
+        # builds an array from Python strings, which makes pyarrow import pandas (0.35 s).
+        options = options.with_filters([("day", "IN", ",".join(sorted(set(days))))])
     batches = table.read(options)
     # File slices written before a column was added (schema evolution) lack it: unify, nulls there.
-    result = (pa.concat_tables([pa.Table.from_batches([b]) for b in batches], promote_options="default")
-              if batches else table.get_schema_with_meta_fields().empty_table())
-    if days is not None:
-        result = result.filter(pc.is_in(result["day"], pa.array(sorted(set(days)), pa.string())))
-    return result
+    return (pa.concat_tables([pa.Table.from_batches([b]) for b in batches], promote_options="default")
+            if batches else table.get_schema_with_meta_fields().empty_table())
 
 
 def filesystem_of(uri: str, storage_options: Mapping[str, str]) -> tuple[pafs.FileSystem, str]:
