@@ -12,12 +12,22 @@ import math
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from zfish_assets.dagster_names import RAW_TABLES as TABLES
 
-if TYPE_CHECKING:
-    from zfish_assets.synthetic import SimSettings
+
+class SimSettings(Protocol):
+    """What the rows depend on: `synthetic.SimSettings` (which checks each value) is one; named here as a
+    protocol so this module needs nothing from the one that writes its rows to files."""
+
+    start: date
+    fish_per_day: int
+    images_per_fish: int
+    label_delay_days: int
+    seed: int
+    label_delay_spread: tuple[int, int] | None
+
 
 TREATMENTS = ("control", "drug_a", "drug_b")
 GENES = ("gene_a", "gene_b", "gene_c")
