@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+import pipeline
 from zfish_assets.dagster_names import JOINED, RANGE_END, RANGE_START
 
 TARGET_S = 5.0
@@ -43,7 +44,7 @@ def build(rows: int, days: int) -> dict[str, Any]:
     from zfish_assets.backends.hudi_reader import read_hudi_snapshot
     from zfish_assets.backends.spark_session import get_spark_session
 
-    defs = harness.definitions()
+    defs = pipeline.definitions()
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]
     spark = get_spark_session()
     began = time.perf_counter()
@@ -116,7 +117,7 @@ def add_keys(days: int) -> float:
     from glue_scripts.zfish_etl.table_keys import write_table_keys
     from zfish_assets.backends.spark_session import get_spark_session
 
-    uri = harness.definitions().resources["hudi_io_manager"].table_uri(JOINED)
+    uri = pipeline.definitions().resources["hudi_io_manager"].table_uri(JOINED)
     spark = get_spark_session()
     began = time.perf_counter()
     write_table_keys(spark, uri, [harness.day(offset) for offset in range(days)])
@@ -149,7 +150,7 @@ def measure(days: list[str] | None) -> list[dict[str, Any]]:
 
     phases = harness.Phases()
     with phases("imports+definitions"):
-        defs = harness.definitions()
+        defs = pipeline.definitions()
     query, catalog, lake = defs.resources["query"], defs.resources["catalog"], defs.resources["lake"]
     harness.reset_peak_rss()
     with DagsterInstance.ephemeral() as instance:

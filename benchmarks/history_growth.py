@@ -13,14 +13,15 @@ from __future__ import annotations
 import argparse
 
 import harness
+import pipeline
 
 TARGET_RATIO = 1.1
 
 
 def _measure(history_days: int, repeats: int) -> dict:
     """The fastest of `repeats` consecutive evenings after `history_days` days of history."""
-    harness.in_fresh_process(harness.seed_history, 0, history_days - 1)
-    runs = [harness.in_fresh_process(harness.evening, history_days + i) for i in range(repeats)]
+    harness.in_fresh_process(pipeline.seed_history, 0, history_days - 1)
+    runs = [harness.in_fresh_process(pipeline.evening, history_days + i) for i in range(repeats)]
     return min(runs, key=lambda run: sum(run["seconds"].values()))
 
 

@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import harness
+import pipeline
 
 LATE_SPANS = (0, 1, 4, 16)
 FIRST_LATE_DAY = 2  # offset of the first day holding a late fish's images
@@ -35,7 +36,7 @@ def _seed(history_days: int, spans: tuple[int, ...]) -> None:
     from zfish_assets.domain.crawl import crawl_day
     from zfish_assets.synthetic import SimSettings, generate
 
-    defs = harness.definitions()
+    defs = pipeline.definitions()
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]
     root = Path(lake.local_day_dir("observations", harness.day(0))).parent.parent
     generate(SimSettings.from_env(), root, harness.SIM_START, harness.SIM_START + timedelta(days=history_days - 1))
@@ -69,7 +70,7 @@ def _evening(spark, offset: int, k: int) -> dict:
 
     today = harness.day(offset)
     os.environ["ZFISH_CLOCK"] = f"{today}T18:00:00Z"
-    defs = harness.definitions()
+    defs = pipeline.definitions()
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]
     for table in ("observations", "outcomes"):
         def write(folder: Path, table: str = table) -> None:
@@ -97,7 +98,7 @@ def measure(history_days: int, spans: tuple[int, ...]) -> list[dict]:
     os.environ["ZFISH_CLOCK"] = f"{harness.day(history_days - 1)}T18:00:00Z"
     _seed(history_days, spans)
     spark = get_spark_session()
-    _join(spark, harness.definitions(), harness.day(0), harness.day(history_days - 1))
+    _join(spark, pipeline.definitions(), harness.day(0), harness.day(history_days - 1))
     rows = [{"history days": history_days, **_evening(spark, history_days + i, k)} for i, k in enumerate(spans)]
     return rows
 

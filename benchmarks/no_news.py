@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 import harness
+import pipeline
 
 TARGET_S = 1.5
 
@@ -34,13 +35,13 @@ def no_news_evening(offset: int) -> dict[str, Any]:
         from zfish_assets.dagster_names import JOIN_JOB, LAND_AND_CRAWL_JOB
         from zfish_assets.partitions import evening_window
 
-        defs = harness.definitions()
+        defs = pipeline.definitions()
     first, _ = evening_window(today)
     with DagsterInstance.ephemeral() as instance:
-        with phases(harness.LAND_PHASE):
-            crawled = harness.run_job(defs, instance, LAND_AND_CRAWL_JOB, partition=today)
+        with phases(pipeline.LAND_PHASE):
+            crawled = pipeline.run_job(defs, instance, LAND_AND_CRAWL_JOB, partition=today)
         with phases("join (no news) and its checks"):
-            joined = harness.run_job(defs, instance, JOIN_JOB, first=first, last=today)
+            joined = pipeline.run_job(defs, instance, JOIN_JOB, first=first, last=today)
         last = instance.fetch_materializations(AssetKey("joined_fish_data"), limit=1).records[0]
         skipped = last.asset_materialization.metadata["engine_skipped"].value
     session = sys.modules.get("pyspark.sql") and sys.modules["pyspark.sql"].SparkSession.getActiveSession()
@@ -56,8 +57,8 @@ def main() -> None:
     args = parser.parse_args()
     results = harness.Results("no_news", vars(args))
     with harness.scratch_data_dir(ZFISH_FISH_PER_DAY=str(args.fish_per_day)):
-        harness.in_fresh_process(harness.seed_history, 0, args.history_days - 1)
-        harness.in_fresh_process(harness.evening, args.history_days)
+        harness.in_fresh_process(pipeline.seed_history, 0, args.history_days - 1)
+        harness.in_fresh_process(pipeline.evening, args.history_days)
         measured = harness.in_fresh_process(no_news_evening, args.history_days)
     rows = [{"phase": phase, "seconds": round(seconds, 2)} for phase, seconds in measured["seconds"].items()]
     total = sum(measured["seconds"].values())

@@ -5,7 +5,7 @@
 of 2025-05-11 in a fresh process, as the schedule and its sensor run it: the project's job landing
 and crawling the day with the crawled tables' checks, the Spark session start on its own, then the
 join job over the window [D-35, D] with the joined table's checks (each step's seconds printed). Then, in another fresh process on the same engine, the engine's floor
-(`harness.engine_floor`): a session start and one warm Hudi upsert of the evening's rows into a
+(`pipeline.engine_floor`): a session start and one warm Hudi upsert of the evening's rows into a
 small table, and prints the evening's ratio to it. Targets: the whole evening in 10 s or less and
 at most 2.5 x the floor (session start + warm upsert) on a fresh JVM (`--engine cold`); 3 s or less
 and at most 2.5 x the warm upsert on the warm engine (`--engine warm`: a Spark Connect server
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 
 import harness
+import pipeline
 
 TARGET_S = {"cold": 10.0, "warm": 3.0}
 TARGET_RATIO = 2.5
@@ -31,9 +32,9 @@ def main() -> None:
     args = parser.parse_args()
     results = harness.Results("one_day", vars(args))
     with harness.scratch_data_dir(ZFISH_FISH_PER_DAY=str(args.fish_per_day)), harness.engine(args.engine):
-        harness.in_fresh_process(harness.seed_history, 0, args.history_days - 1)
-        measured = harness.in_fresh_process(harness.evening, args.history_days)
-        floor_phases = harness.in_fresh_process(harness.engine_floor)
+        harness.in_fresh_process(pipeline.seed_history, 0, args.history_days - 1)
+        measured = harness.in_fresh_process(pipeline.evening, args.history_days)
+        floor_phases = harness.in_fresh_process(pipeline.engine_floor)
     rows = [{"phase": phase, "seconds": round(seconds, 2)} for phase, seconds in measured["seconds"].items()]
     total = sum(measured["seconds"].values())
     rows.append({"phase": "total", "seconds": round(total, 2)})
@@ -51,8 +52,8 @@ def main() -> None:
                               f"{measured['checks']} checks passed)")
     harness.print_steps(measured["steps"])
     stages = measured["join_stages"]
-    print(f"{harness.JOIN_PHASE}: {stages['jobs']} Spark jobs ({stages['tasks']} tasks) busy {stages['busy_s']} s "
-          f"of {measured['seconds'][harness.JOIN_PHASE]:.1f} s; longest: {', '.join(stages['top'])}")
+    print(f"{pipeline.JOIN_PHASE}: {stages['jobs']} Spark jobs ({stages['tasks']} tasks) busy {stages['busy_s']} s "
+          f"of {measured['seconds'][pipeline.JOIN_PHASE]:.1f} s; longest: {', '.join(stages['top'])}")
     target = TARGET_S[args.engine]
     print(f"target ({args.engine} engine) <= {target:.0f} s: {'met' if total <= target else 'missed'} ({total:.1f} s)")
     print(f"floor {floor:.1f} s ({'session start + ' if args.engine == 'cold' else ''}warm upsert): the evening is "

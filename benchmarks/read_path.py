@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import harness
+import pipeline
 
 DAY = harness.day(0)
 
@@ -114,7 +115,7 @@ def measure(files: int, production_max_files: int) -> list[dict[str, Any]]:
     from zfish_assets.backends.spark_session import get_spark_session
     from zfish_assets.synthetic import SimSettings, write_day
 
-    defs = harness.definitions()
+    defs = pipeline.definitions()
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]
     folder = Path(lake.local_day_dir("observations", DAY))
     rows: list[dict[str, Any]] = []

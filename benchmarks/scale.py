@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 import harness
+import pipeline
 
 TARGET_JOIN_S = 300.0
 
@@ -32,15 +33,15 @@ def one_day(rows: int) -> list[dict[str, Any]]:
 
     from zfish_assets.backends.spark_session import get_spark_session
 
-    defs = harness.definitions()
+    defs = pipeline.definitions()
     today = harness.day(0)
     phases = harness.Phases()
     figures = []
     steps = (
-        ("land", lambda: harness.materialize_assets(defs, instance, ["raw_observations", "raw_outcomes"], partition=today)),
-        ("crawl", lambda: harness.materialize_assets(defs, instance, ["observations", "outcomes"], partition=today)),
+        ("land", lambda: pipeline.materialize_assets(defs, instance, ["raw_observations", "raw_outcomes"], partition=today)),
+        ("crawl", lambda: pipeline.materialize_assets(defs, instance, ["observations", "outcomes"], partition=today)),
         ("spark start", get_spark_session),
-        ("join+upsert", lambda: harness.materialize_assets(defs, instance, ["joined_fish_data"], first=today, last=today)),
+        ("join+upsert", lambda: pipeline.materialize_assets(defs, instance, ["joined_fish_data"], first=today, last=today)),
     )
     with DagsterInstance.ephemeral() as instance:
         for name, step in steps:
@@ -51,7 +52,7 @@ def one_day(rows: int) -> list[dict[str, Any]]:
             figures.append({"phase": name, "seconds": round(phases.seconds[name], 1),
                             **{k: round(v) for k, v in harness.peak_rss_mib().items()}})
             if name == "join+upsert":
-                stages = harness.spark_stages(get_spark_session(), began)
+                stages = pipeline.spark_stages(get_spark_session(), began)
                 figures[-1].update(spark_busy_s=stages["busy_s"], longest_jobs="; ".join(stages["top"][:3]))
         observed = defs.resources["catalog"].partition_parameters("observations")[today]["recordCount"]
         joined = defs.resources["query"].scalar('SELECT count(*) FROM "zebra_fish_demo"."joined_fish_data"', {"joined_fish_data": None})

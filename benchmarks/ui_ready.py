@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 import harness
+import pipeline
 
 TARGET_S = 30.0
 RUN_TARGET_S = 10.0
@@ -84,8 +85,8 @@ def main() -> None:
     results = harness.Results("ui_ready", {"history_days": HISTORY_DAYS})
     evening = harness.day(HISTORY_DAYS)
     with harness.scratch_data_dir(ZFISH_CLOCK=f"{evening}T18:00:00Z") as data_dir:
-        harness.in_fresh_process(harness.seed_history, 0, HISTORY_DAYS - 1)
-        harness.in_fresh_process(harness.land_and_crawl_directly, HISTORY_DAYS, HISTORY_DAYS)
+        harness.in_fresh_process(pipeline.seed_history, 0, HISTORY_DAYS - 1)
+        harness.in_fresh_process(pipeline.land_and_crawl_directly, HISTORY_DAYS, HISTORY_DAYS)
         port, log = free_port(), data_dir / "make-dev.log"
         env = {k: v for k, v in os.environ.items() if k != "ZFISH_SPARK_REMOTE"}
         began = time.perf_counter()

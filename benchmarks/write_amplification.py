@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+import pipeline
 from zfish_assets.dagster_names import META_COLUMNS
 
 TARGET_RATIO = 1.2
@@ -61,27 +62,27 @@ def scenario(history_days: int, evenings: int) -> list[dict[str, Any]]:
 
     from zfish_assets.partitions import evening_window
 
-    harness.seed_history(0, history_days - 1)
+    pipeline.seed_history(0, history_days - 1)
     rows = []
     for offset in range(history_days, history_days + evenings):
         today = harness.day(offset)
         first, _ = evening_window(today)
         os.environ["ZFISH_CLOCK"] = f"{today}T18:00:00Z"
-        defs = harness.definitions()
+        defs = pipeline.definitions()
         io_manager = defs.resources["hudi_io_manager"]
         uri, options = io_manager.table_uri("joined_fish_data"), defs.resources["lake"].storage_options()
         table_dir = Path(uri.removeprefix("file://"))
-        before, commits_before = _snapshot_by_day(uri, options), harness.hudi_commits(table_dir)
-        harness.land_and_crawl_directly(offset, offset)
+        before, commits_before = _snapshot_by_day(uri, options), pipeline.hudi_commits(table_dir)
+        pipeline.land_and_crawl_directly(offset, offset)
         began = time.perf_counter()
         with DagsterInstance.ephemeral() as instance:
-            harness.materialize_assets(defs, instance, ["joined_fish_data"], first=first, last=today)
+            pipeline.materialize_assets(defs, instance, ["joined_fish_data"], first=first, last=today)
         join_s = time.perf_counter() - began
         after = _snapshot_by_day(uri, options)
         news = sorted(d for d in set(before) | set(after) if before.get(d) != after.get(d))
         sizes = _partition_bytes(uri, options, table_dir)
-        new_commits = [c for c in harness.hudi_commits(table_dir) if c not in commits_before]
-        stats = [harness.commit_write_stats(table_dir, c) for c in new_commits]
+        new_commits = [c for c in pipeline.hudi_commits(table_dir) if c not in commits_before]
+        stats = [pipeline.commit_write_stats(table_dir, c) for c in new_commits]
         written = sum(s["bytes_written"] for s in stats)
         news_bytes = sum(sizes.get(d, 0) for d in news)
         labeled_in_window = [d for d in sizes if first <= d <= today]
