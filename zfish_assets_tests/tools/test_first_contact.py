@@ -126,4 +126,5 @@ def test_a_first_day_after_today_on_the_real_clock_is_refused_naming_it(tmp_path
         result = zfish(*command, ZFISH_DATA_DIR=str(data), ZFISH_SIM_START="2262-04-10")
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert "ZFISH_SIM_START=2262-04-10 is after today, " in result.stderr, result.stderr
-        assert "(the real clock: ZFISH_CLOCK unset): no day would be a partition" in result.stderr, result.stderr
+        assert f"(the real clock (ZFISH_CLOCK unset, no clock recorded in {data / 'clock'})): no day would be a " \
+               "partition" in result.stderr, result.stderr
