@@ -105,3 +105,28 @@ def test_the_last_partition_is_the_clocks_last_evening_in_utc_whatever_the_timez
             mp.undo()
             time.tzset()
             assert "TZ" not in os.environ or os.environ["TZ"] != zone
+
+
+def test_the_lake_sensor_names_day_folders_after_the_clock_and_the_clock(tmp_path, monkeypatch):
+    """A lab's day folder dropped in the lake ahead of the data dir's recorded clock: the sensor crawls it
+    only once its evening comes, and says so naming the clock, rather than passing over it in silence."""
+    from dagster import DagsterInstance, build_sensor_context
+
+    from zfish_assets.definitions import build_definitions
+
+    data = data_dir_with(tmp_path, monkeypatch, RECORDED, None)
+    defs = build_definitions()
+    for day in ("2025-05-11", "2025-05-12", "2025-05-13"):
+        defs.resources["lake"].put_bytes(f"observations/day={day}/a.json", b"{}\n")
+    repo = defs.get_repository_def()
+    with DagsterInstance.ephemeral() as instance:
+        context = build_sensor_context(instance=instance, repository_def=repo,
+                                       resources={"lake": defs.resources["lake"], "catalog": defs.resources["catalog"]})
+        first = repo.get_sensor_def("new_lake_days").evaluate_tick(context)
+        assert [r.partition_key for r in first.run_requests] == ["2025-05-11"]
+        context = build_sensor_context(instance=instance, repository_def=repo, cursor=first.cursor,
+                                       resources={"lake": defs.resources["lake"], "catalog": defs.resources["catalog"]})
+        again = repo.get_sensor_def("new_lake_days").evaluate_tick(context)
+    assert not again.run_requests
+    assert "after the clock, crawled once their evening comes: 2025-05-12, 2025-05-13" in again.skip_message
+    assert f"the clock recorded in {data}/clock, 2025-05-11T18:00:00Z (ZFISH_CLOCK unset)" in again.skip_message
