@@ -39,4 +39,5 @@ TRIGGER = "zfish/trigger"  # what launched the run: evening, lake, weekly_checks
 # Metadata keys: Dagster's, then those zfish records on catalog partitions.
 ROW_COUNT, COLUMN_SCHEMA = "dagster/row_count", "dagster/column_schema"  # the table's rows, its columns
 PARTITION_ROW_COUNT = "dagster/partition_row_count"  # one partition's rows
+LANDED_FILES = "landed_files"  # a landing's data files (`accepted.data_fingerprint`): what its row count is of
 URI, TABLE_NAME = "dagster/uri", "dagster/table_name"  # where the table lives, its name in the catalog

@@ -60,9 +60,8 @@ def outside_partitions(day: str) -> str | None:
         return f"day {day} is before {settings.SIM_START.name}={settings.sim_start().isoformat()}, the first partition"
     last = last_partition_day()
     if when > last:
-        clock = (f"{settings.CLOCK.name}={settings.CLOCK.raw()}" if settings.simulated()
-                 else f"the real clock ({settings.CLOCK.name} unset)")
-        return f"day {day} is after the clock: {clock} makes {last.isoformat()} the last day with a partition"
+        return (f"day {day} is after the clock: {settings.clock_source()} makes {last.isoformat()} the last day "
+                "with a partition")
     return None
 
 
@@ -74,13 +73,18 @@ def daily_partitions() -> DailyPartitionsDefinition:
     """
     start, last = settings.sim_start().isoformat(), last_partition_day()
     if settings.sim_start() > last:  # else no day is a partition, and nothing says why (a check of a day crashed)
-        clock = (f"the clock's last evening, {last.isoformat()} ({settings.CLOCK.name}={settings.clock_text()})"
-                 if settings.simulated() else f"today, {last.isoformat()} (the real clock: {settings.CLOCK.name} unset)")
+        clock = (f"the clock's last evening, {last.isoformat()} ({settings.clock_source()})"
+                 if settings.simulated() else f"today, {last.isoformat()} ({settings.clock_source()})")
         raise ValueError(f"{settings.SIM_START.name}={start} is after {clock}: no day would be a partition. "
                          f"Set {settings.SIM_START.name} on or before it, or a later clock")
     if not settings.simulated():
         return DailyPartitionsDefinition(start_date=start, end_offset=1)
-    return DailyPartitionsDefinition(start_date=start, end_date=(last + timedelta(days=1)).isoformat())
+    end = last + timedelta(days=1)
+    # Dagster ends the partitions at the real clock's last complete day as well as at `end_date`: a
+    # simulated clock ahead of the real one lost its days after the real yesterday (uploads took them,
+    # runs refused them). An offset reaching `end` from the real today leaves `end_date` the only bound.
+    ahead = (end - datetime.now(timezone.utc).date()).days + 1
+    return DailyPartitionsDefinition(start_date=start, end_date=end.isoformat(), end_offset=max(ahead, 0))
 
 
 def label_window_mapping(horizon_days: int) -> TimeWindowPartitionMapping:

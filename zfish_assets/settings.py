@@ -262,12 +262,26 @@ def record_clock() -> None:
 
 def simulated_clock() -> datetime | None:
     text = clock_text()
-    try:
+    if CLOCK.is_set():
         return CLOCK.parse(text)
-    except ValueError as exc:
-        if CLOCK.is_set():
-            raise
-        raise ValueError(f"{exc} (recorded in {data_dir() / CLOCK_FILE}: fix or delete the file)") from None
+    try:
+        return CLOCK.parse_text(text)
+    except ValueError as exc:  # the variable is unset: the message names the file that was read
+        problem = str(exc) if str(exc).startswith("is ") else f"is not {exc}"
+        raise ValueError(f"the clock recorded in {data_dir() / CLOCK_FILE}, {text[:80]!r}, {problem} "
+                         f"({CLOCK.name} unset): fix or delete the file, or set {CLOCK.name}") from None
+
+
+def clock_source() -> str:
+    """Which clock is "now" and where it came from, as a refusal of a day names it: `ZFISH_CLOCK`, the
+    clock recorded in the data dir (`zfish demo`'s), or the real clock. One text for every command and
+    the definitions, so a user told a day is after the clock knows which clock to change."""
+    if CLOCK.is_set():
+        return f"{CLOCK.name}={CLOCK.raw()}"
+    recorded = data_dir() / CLOCK_FILE
+    if simulated_clock() is not None:
+        return f"the clock recorded in {recorded}, {clock_text()} ({CLOCK.name} unset)"
+    return f"the real clock ({CLOCK.name} unset, no clock recorded in {recorded})"
 
 
 def simulated() -> bool:

@@ -70,6 +70,21 @@ def spark(spark_engine):
 
 
 @pytest.fixture(scope="session")
+def trino(tmp_path_factory):
+    """A Trino server (Athena's engine) for the session, stopped at its end; skipped without Java 24+."""
+    from zfish_assets_tests.support.trino import MIN_JAVA, TrinoServer, fetch_trino, find_java_home
+
+    java_home = find_java_home()
+    if java_home is None:
+        pytest.skip(f"Trino needs Java {MIN_JAVA}+ and none was found (ZFISH_TRINO_JAVA_HOME, JAVA_HOME, "
+                    "/usr/lib/jvm, /opt): install a JDK 24+ to run Athena's SQL on Trino")
+    server = TrinoServer(fetch_trino(), java_home, tmp_path_factory.mktemp("trino"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def data_dir_path(tmp_path_factory):
     return tmp_path_factory.getbasetemp() / "zfish"
 

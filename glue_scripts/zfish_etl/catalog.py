@@ -26,6 +26,9 @@ class CatalogTable:
     classification: str
     partitions: dict[str, str]  # partition value (the day) -> location
     parameters: dict[str, dict[str, str]] = field(default_factory=dict)  # the day -> its partition's Parameters
+    # the day -> its partition's own columns: Glue keeps those of the table when the day was registered, so
+    # a day registered before a new member arrived holds the narrower struct (Athena reads each day by them)
+    partition_columns: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     @classmethod
     def from_glue(cls, table: dict[str, Any], partitions: list[dict[str, Any]]) -> "CatalogTable":
@@ -42,6 +45,9 @@ class CatalogTable:
                 for p in sorted(partitions, key=lambda p: p["Values"])
             },
             parameters={"/".join(p["Values"]): dict(p.get("Parameters") or {}) for p in partitions},
+            partition_columns={"/".join(p["Values"]): tuple((c["Name"], c["Type"])
+                                                            for c in p["StorageDescriptor"].get("Columns", []))
+                               for p in partitions},
         )
 
     def ddl(self) -> str:

@@ -35,7 +35,9 @@ from dagster import (
 )
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
-from zfish_assets.dagster_names import COLUMN_SCHEMA, PARTITION, PARTITION_ROW_COUNT, RANGE_END, RANGE_START, ROW_COUNT
+from zfish_assets.dagster_names import (
+    COLUMN_SCHEMA, LANDED_FILES, PARTITION, PARTITION_ROW_COUNT, RANGE_END, RANGE_START, ROW_COUNT,
+)
 from zfish_assets.partitions import days_between, validate_day
 
 MAX_LISTED = 20
@@ -43,8 +45,9 @@ NO_TABLE_YET = "no table yet"
 
 TableLookup = Callable[[str], CatalogTable | None]
 """A catalog table by name (None when it is not registered yet), fetched once per check run."""
-LandedLookup = Callable[[str, str], int | None]
-"""Rows the latest landing of (raw asset, day) recorded (None when the day never landed here)."""
+LandedLookup = Callable[[str, str, str | None], int | None]
+"""Rows the latest landing of (raw asset, day) recorded, given the data fingerprint of the files a crawl read
+(None when the day never landed here, or that landing landed other files: `landed_rows`)."""
 Schemas = list[tuple[str, dict[str, str]]]
 """(run id, {column: type}) of the asset's materializations that recorded a column schema, latest first."""
 Guard = Callable[..., AssetCheckResult | None]
@@ -79,14 +82,20 @@ def listed(items: Sequence[object]) -> str:
     return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
 
 
-def landed_rows(instance: DagsterInstance, raw_asset: str, day: str) -> int | None:
-    """Rows the latest landing of `day` recorded (None when the day never landed here)."""
+def landed_rows(instance: DagsterInstance, raw_asset: str, day: str, crawled_files: str | None = None) -> int | None:
+    """Rows the latest landing of `day` recorded; None when the day never landed here, or when the data
+    files a crawl read (`crawled_files`, their `data_fingerprint`) are not the ones that landing landed:
+    a delivery through `zfish upload` (which runs no landing) replaced them since, and the landing's
+    count says nothing of the files read. A landing that recorded no fingerprint counts as before."""
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey(raw_asset), asset_partitions=[day]), limit=1
     ).records
     if not records:
         return None
     metadata = records[0].asset_materialization.metadata
+    files = metadata.get(LANDED_FILES)
+    if files is not None and crawled_files is not None and files.value != crawled_files:
+        return None
     value = metadata.get(PARTITION_ROW_COUNT, metadata.get(ROW_COUNT))  # ROW_COUNT: landings recorded before
     return None if value is None else int(value.value)
 

@@ -67,10 +67,12 @@ def _log_crawl(context: AssetExecutionContext, lake: Lake, catalog: Catalog, cra
     if judged.entries:
         context.log.warning(f"{table} day={day}: {len(judged.entries)} quarantined ({judged.reasons()}) "
                             f"at {lake.uri(ledger_key(table, day))}")
-    for other in crawled.rejudged:  # their partitions changed too: recorded as materialized, so the join sees them
-        context.log.info(f"re-judged {table} day={other}: its keys' holders changed with day={day}")
-        context.log_event(AssetMaterialization(asset_key=context.asset_key, partition=other,
-                                               description=f"re-judged by the crawl of day={day}"))
+    for other in crawled.others:  # their partitions changed too: recorded as materialized, so the join sees them
+        context.log.info(f"re-judged {table} day={other.day}: its keys' holders changed with day={day}")
+        # with their own figures: the partition's row count shown is its latest materialization's
+        context.log_event(AssetMaterialization(asset_key=context.asset_key, partition=other.day,
+                                               description=f"re-judged by the crawl of day={day}",
+                                               metadata=crawl_metadata(lake, catalog, other)))
 
 
 def crawl_metadata(lake: Lake, catalog: Catalog, crawled: CrawledDay) -> dict[str, Any]:

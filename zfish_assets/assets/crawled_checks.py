@@ -22,7 +22,7 @@ from zfish_assets.assets.check_specs import (
 )
 from zfish_assets.domain.crawl import fingerprint
 from zfish_assets.backends.sql import in_days, qualified
-from zfish_assets.dagster_names import FINGERPRINT, QUARANTINED_ROWS, RAW_TABLES, raw_asset_name
+from zfish_assets.dagster_names import DATA_FINGERPRINT, FINGERPRINT, QUARANTINED_ROWS, RAW_TABLES, raw_asset_name
 from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.query import Query
@@ -80,7 +80,7 @@ def partitions_match_lake(asset: str, days: list[str] | None, lake: Lake, catalo
 def rows_match_landed(asset: str, days: list[str] | None, query: Query, catalog: Catalog,
                       landed: LandedLookup) -> AssetCheckResult:
     """Rows per registered day of the run: the query side's count against the landing's, less the
-    quarantined rows (the crawl's `recordCount` for a day that did not land here)."""
+    quarantined rows (the crawl's `recordCount` for a day whose crawled files did not land here)."""
     registered = catalog.partition_parameters(asset)
     scope = sorted(set(registered) if days is None else set(days) & set(registered))
     counted = {r["day"]: r["n"] for r in query.query(
@@ -88,7 +88,7 @@ def rows_match_landed(asset: str, days: list[str] | None, query: Query, catalog:
         "GROUP BY day", {asset: scope}).to_pylist()} if scope else {}
     mismatches = []
     for day in scope:
-        landed_rows = landed(raw_asset_name(asset), day)
+        landed_rows = landed(raw_asset_name(asset), day, registered[day].get(DATA_FINGERPRINT))
         quarantined = int(registered[day].get(QUARANTINED_ROWS, 0))
         expected = int(registered[day]["recordCount"]) if landed_rows is None else landed_rows - quarantined
         if counted.get(day, 0) != expected:

@@ -9,7 +9,8 @@ from zfish_assets.assets.each_day import RANGE_POLICY, materialize_each_day
 from zfish_assets.resources.lake import Lake
 from zfish_assets.retries import retry_transient
 from zfish_assets.resources.simulator import SimulatorResource
-from zfish_assets.dagster_names import PARTITION_ROW_COUNT, URI, raw_asset_name
+from glue_scripts.zfish_etl.accepted import data_fingerprint
+from zfish_assets.dagster_names import LANDED_FILES, PARTITION_ROW_COUNT, URI, raw_asset_name
 
 DESCRIPTIONS = {
     "observations": "One JSON object per observation image, one file per image, landed per day.",
@@ -40,6 +41,9 @@ def raw_asset(table: str, partitions: DailyPartitionsDefinition) -> AssetsDefini
                 PARTITION_ROW_COUNT: rows,
                 "files_written": landed.files,
                 "bytes_written": landed.bytes,
+                # the files the row count is of: a crawl of other files (a delivery since) is not checked against it
+                LANDED_FILES: data_fingerprint((o.name, o.size, o.version)
+                                               for o in lake.list_day(table, day) if o.is_data()),
                 URI: MetadataValue.path(landed.uri),
                 "duration_s": round(time.monotonic() - started, 3),
             }

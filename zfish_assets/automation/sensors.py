@@ -39,7 +39,7 @@ from dagster import (
 from zfish_assets.automation import sensor_status
 from zfish_assets.domain.crawl import fingerprint
 from zfish_assets.dagster_names import FINGERPRINT, JOIN_THROUGH, PARTITION, RANGE_END, RANGE_START, RAW_TABLES, TRIGGER
-from zfish_assets.partitions import evening_window, window_text
+from zfish_assets.partitions import evening_window, outside_partitions, window_text
 from zfish_assets.resources.data_catalog import Catalog
 from zfish_assets.resources.lake import Lake
 
@@ -66,7 +66,10 @@ def new_lake_days_sensor(crawl_job: AssetJob, partitions: DailyPartitionsDefinit
         requests, cursor = _crawl_requests(context.instance, lake, catalog, seen,
                                            [d for d in days if partitions.has_partition_key(d)])
         context.update_cursor(json.dumps(cursor, sort_keys=True))
-        return requests or SkipReason(f"no new or changed day folder among {len(days)}")
+        late = _after_the_clock(days, partitions)
+        if late:
+            context.log.warning(late)
+        return requests or SkipReason(f"no new or changed day folder among {len(days)}" + (f"; {late}" if late else ""))
 
     return new_lake_days
 
@@ -92,6 +95,16 @@ def _warn_early(context: SensorEvaluationContext, days: list[str], first: str) -
         context.log.warning(f"day folders before the first partition ({first}), never crawled (move them, or start "
                             f"the partitions earlier): {', '.join(early[:20])}"
                             + (f" and {len(early) - 20} more" if len(early) > 20 else ""))
+
+
+def _after_the_clock(days: list[str], partitions: DailyPartitionsDefinition) -> str:
+    """Day folders after the clock's last day, which no run may crawl yet, with the clock that says so
+    ("" when there are none): a lab's folder dropped in the lake ahead of the clock was passed over in silence."""
+    late = [d for d in days if d >= partitions.start.date().isoformat() and not partitions.has_partition_key(d)]
+    if not late:
+        return ""
+    shown = ", ".join(late[:20]) + (f" and {len(late) - 20} more" if len(late) > 20 else "")
+    return f"day folders after the clock, crawled once their evening comes: {shown} ({outside_partitions(late[0])})"
 
 
 def _crawl_requests(instance: DagsterInstance, lake: Lake, catalog: Catalog, seen: dict[str, str],

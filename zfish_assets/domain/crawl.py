@@ -52,6 +52,7 @@ class CrawledDay:
     registered: bool
     judged: JudgedDay = field(default_factory=JudgedDay)  # empty when a Glue crawler registered the day
     rejudged: tuple[str, ...] = ()  # other days this crawl re-judged (`follow_other_days`)
+    others: tuple[CrawledDay, ...] = ()  # those days' own crawls: their partitions' figures changed too
     dropped: bool = False  # the day was registered and is no more (retracted: `retract_day`)
 
 
@@ -211,6 +212,5 @@ def follow_other_days(lake: Lake, catalog: Catalog, crawled: CrawledDay, own_sch
     if not contract.key:
         return crawled
     stale = stale_days(lake, contract, catalog.partition_parameters(crawled.table))
-    for day in stale:
-        crawl_day(lake, catalog, crawled.table, day, own_schema)
-    return replace(crawled, rejudged=tuple(stale))
+    others = tuple(crawl_day(lake, catalog, crawled.table, day, own_schema) for day in stale)
+    return replace(crawled, rejudged=tuple(stale), others=others)

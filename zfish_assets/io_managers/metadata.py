@@ -15,7 +15,7 @@ from dagster import MetadataValue, TableColumn, TableSchema
 
 from glue_scripts.zfish_etl.contract import OBSERVATIONS, OUTCOMES
 from glue_scripts.zfish_etl.job_args import JobResult
-from zfish_assets.bounded import bounded_json
+from zfish_assets.bounded import bounded_json, shortened
 from zfish_assets.backends.hudi_reader import completed_commits, read_hudi_snapshot, snapshot_dataset, table_exists
 from zfish_assets.dagster_names import (
     COLUMN_SCHEMA, COMMIT_TIME, FILE_NAME, META_COLUMNS, PARTITION_ROW_COUNT, ROW_COUNT, TABLE_NAME, URI,
@@ -31,6 +31,8 @@ JOINED_DESCRIPTIONS = {
     "day": "The day the image was taken: the table's partition",
 }
 """The joined table's columns described by the contracts they come from (genes flattened)."""
+PREVIEW_CELL = 60
+"""Characters of a value the preview shows (the image ids are 36)."""
 
 
 @dataclass(frozen=True)
@@ -166,12 +168,19 @@ def _files_rewritten(snapshot: pa.Table | None, instant: str | None) -> dict[str
     return counts
 
 
+def _cell(value: object) -> str:
+    """A value as one markdown table cell: at most `PREVIEW_CELL` characters (a string from the data
+    can be any length), its `|` escaped and line breaks shown as spaces, so each row stays one row."""
+    text = " ".join(str(value).splitlines())
+    return shortened(text, PREVIEW_CELL).replace("|", "\\|")
+
+
 def _preview(snapshot: pa.Table, limit: int = 5) -> str:
     """A markdown table of a few rows (no Hudi meta columns), for the UI."""
     columns = [c for c in snapshot.column_names if c not in META_COLUMNS]
     rows = snapshot.select(columns).slice(0, limit).to_pylist()
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    lines = ["| " + " | ".join(map(_cell, columns)) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(r[c]) for c in columns) + " |" for r in rows]
     return f"{snapshot.num_rows} rows in the window; the first {len(rows)}:\n\n" + "\n".join(lines)
 
 

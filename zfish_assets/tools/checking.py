@@ -83,8 +83,8 @@ def scope_of(defs: Definitions, day: str | None = None, day_range: DayRange | No
     if outside:
         named = outside[0] + " is not a partition" if len(outside) == 1 else \
             f"{len(outside)} days ({outside[0]}..{outside[-1]}) are not partitions"
-        raise ValueError(f"{named}: days run "
-                         f"{keys[0]}..{keys[-1]} (ZFISH_SIM_START to the last evening of the clock)")
+        raise ValueError(f"{named}: days run {keys[0]}..{keys[-1]} ({settings.SIM_START.name} to the last day "
+                         f"by {settings.clock_source()})")
     return Scope(days)
 
 

@@ -15,7 +15,7 @@ import warnings
 from dagster import BetaWarning, PreviewWarning, build_resources
 
 from zfish_assets import settings
-from zfish_assets.partitions import days_between, evening_window
+from zfish_assets.partitions import days_between, evening_window, outside_partitions
 from zfish_assets.dagster_names import JOINED
 
 FIRST_EVENING, SECOND_EVENING = "2025-05-10", "2025-05-11"
@@ -70,9 +70,20 @@ def _report(resources, summary, seconds: float) -> None:
         _say(f"  check {check.asset}/{check.name}: {'PASS' if check.passed else 'FAIL'}  {check.description}")
 
 
+def _refuse_a_clock_before_its_evenings() -> None:
+    """Stop, before anything is written or recorded, when the clock has not reached the demo's second
+    evening: its landings would fail on a day that is no partition, naming no clock."""
+    why = outside_partitions(SECOND_EVENING)
+    if why is not None and not why.startswith(f"day {SECOND_EVENING} is before"):
+        raise SystemExit(f"zfish demo: it runs the evenings of {FIRST_EVENING} and {SECOND_EVENING}, but {why}. "
+                         f"Unset {settings.CLOCK.name} (the demo then uses {SECOND_EVENING}T18:00:00Z) or set it "
+                         f"to {SECOND_EVENING}T18:00:00Z or later; nothing written")
+
+
 def run_demo() -> int:
     """Run both evenings; returns the exit status (non-zero when a run or a check failed)."""
     os.environ.setdefault(settings.CLOCK.name, f"{SECOND_EVENING}T18:00:00Z")
+    _refuse_a_clock_before_its_evenings()
     settings.record_clock()  # the data dir's today from now on, for every command and the UI on it
     # The demo prints its own progress, and a failed run's cause in a line (the run's whole log is in
     # the UI): Dagster's console stays quiet.

@@ -161,7 +161,7 @@ def test_a_retracted_day_is_dropped_and_its_checks_pass(tmp_path):
     assert check.passed, check.description
     query = DuckDBQuery(catalog=catalog, lake=lake)
     landed = {first: 0, second: 2}
-    check = rows_match_landed("observations", [first, second], query, catalog, lambda _, day: landed[day])
+    check = rows_match_landed("observations", [first, second], query, catalog, lambda _, day, files: landed[day])
     assert check.passed, check.description
 
 

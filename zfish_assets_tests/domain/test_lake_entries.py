@@ -64,7 +64,7 @@ def test_entries_that_are_no_file_are_quarantined_unopened_and_the_job_lists_wha
         assert words in entries[name].detail and "remove it" in entries[name].detail, entries[name].detail
     assert partitions_match_lake("observations", [DAY], lake, catalog).passed
     check = rows_match_landed("observations", [DAY], DuckDBQuery(catalog=catalog, lake=lake), catalog,
-                              lambda _, day: 2)
+                              lambda _, day, files: 2)
     assert check.passed, check.description
     # The job lists the day as the crawl read it: the two files, no error on the loop or the pipe.
     table = read_local_table(catalog.root, "db", "observations")

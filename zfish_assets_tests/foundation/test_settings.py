@@ -98,7 +98,7 @@ def test_the_data_dirs_recorded_clock_is_every_commands_clock(tmp_path, monkeypa
     assert settings.clock() == datetime(2025, 4, 20, 18, tzinfo=timezone.utc)
     monkeypatch.delenv("ZFISH_CLOCK")
     (tmp_path / "data" / settings.CLOCK_FILE).write_text("yesterday\n")
-    with pytest.raises(ValueError, match=r"ZFISH_CLOCK='yesterday'.*recorded in .*data/clock"):
+    with pytest.raises(ValueError, match=r"the clock recorded in .*data/clock, 'yesterday', is not .*\(ZFISH_CLOCK unset\)"):
         settings.clock()
 
 

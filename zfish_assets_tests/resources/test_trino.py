@@ -2,8 +2,8 @@
 
 Athena engine v3 is Trino. The checks' SQL reaches Trino through the `query` resource, the text
 `AthenaQuery` would send; the metastore Trino reads is written from zfish's catalog before
-each statement (`zfish_assets_tests/support/trino.py`). One server per test session; skipped only where
-no Java 24+ is installed.
+each statement (`zfish_assets_tests/support/trino.py`). One server per test session (the `trino` fixture);
+skipped only where no Java 24+ is installed.
 """
 
 from __future__ import annotations
@@ -19,32 +19,11 @@ from zfish_assets import settings
 from zfish_assets.definitions import build_definitions
 from zfish_assets.tools.runs import RunSummary, join_range, land_and_crawl, run_checks
 from zfish_assets_tests.support.walkthrough import START, evening_window, expected_rows
-from zfish_assets_tests.support.trino import ENGINE_SOURCE, MIN_JAVA, SCHEMA_FILE, TrinoQuery, TrinoServer, fetch_trino, \
-    find_java_home, run_statement, write_metastore
+from zfish_assets_tests.support.trino import ENGINE_SOURCE, SCHEMA_FILE, TrinoServer, as_delivered, canonical, on_trino, \
+    run_statement, write_metastore
 from zfish_assets.dagster_names import RANGE_END, RANGE_START
 
 CRAWLED, JOINED = ("observations", "outcomes"), "joined_fish_data"
-
-
-@pytest.fixture(scope="session")
-def trino(tmp_path_factory):
-    """A Trino server for the session, stopped at its end."""
-    java_home = find_java_home()
-    if java_home is None:
-        pytest.skip(f"Trino needs Java {MIN_JAVA}+ and none was found (ZFISH_TRINO_JAVA_HOME, JAVA_HOME, "
-                    "/usr/lib/jvm, /opt): install a JDK 24+ to run Athena's SQL on Trino")
-    server = TrinoServer(fetch_trino(), java_home, tmp_path_factory.mktemp("trino"))
-    server.start()
-    yield server
-    server.stop()
-
-
-def on_trino(defs: Definitions, server: TrinoServer) -> Definitions:
-    """The same definitions, their `query` resource answered by Trino."""
-    resources = dict(defs.resources)
-    resources["query"] = TrinoQuery(catalog=resources["catalog"], lake=resources["lake"], url=server.url,
-                                          metastore_dir=str(server.metastore), writer_version=server.version)
-    return Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=resources)
 
 
 def outcomes(summary: RunSummary) -> list[tuple[str, str, bool, str]]:
@@ -183,25 +162,6 @@ def rows_from_raw(data_dir, table: str) -> list[dict]:
                 continue
             rows.append({**record, "day": f.parent.name.removeprefix("day=")})
     return rows
-
-
-def as_delivered(columns: list[dict], row: list) -> dict:
-    """A Trino result row as a dict of the columns a raw line holds: a struct as a dict of its members."""
-    found = {}
-    for column, value in zip(columns, row):
-        if column["type"].startswith("row(") and value is not None:
-            members = [m.strip().split(" ")[0] for m in column["type"][len("row("):-1].split(",")]
-            value = dict(zip(members, value)) if isinstance(value, list) else value
-        found[column["name"]] = value
-    return found
-
-
-def canonical(rows: list[dict], keep: set[str] | None = None) -> list[str]:
-    """Rows as sorted JSON texts (a multiset), null struct members and columns outside `keep` dropped."""
-    def clean(row: dict) -> dict:
-        return {k: ({m: x for m, x in v.items() if x is not None} if isinstance(v, dict) else v)
-                for k, v in row.items() if keep is None or k in keep}
-    return sorted(json.dumps(clean(r), sort_keys=True) for r in rows)
 
 
 def test_athena_walkthrough_queries_read_the_contract_on_a_day_with_quarantined_lines(

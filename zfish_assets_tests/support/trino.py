@@ -10,8 +10,8 @@ What is here, and why:
   three, as Athena's `AwsDataCatalog` does.
 - `write_metastore`: the server's file metastore written from zfish's catalog, table by table, in
   the Glue shapes zfish registers (columns, partition key, formats from `FORMATS`, every registered
-  partition and its location). Trino's `CREATE TABLE` cannot say Hudi's input format; the file
-  metastore can. A Hudi table the catalog holds without partitions (registered by hand, as a benchmark
+  partition with its location and its own columns). Trino's `CREATE TABLE` cannot say Hudi's input
+  format; the file metastore can. A Hudi table the catalog holds without partitions (registered by hand, as a benchmark
   does) gets every partition of its latest snapshot, what the IO manager would register.
 - `TrinoQuery`: a `Query` speaking Trino's HTTP API, so the checks' SQL reaches Trino
   exactly as they hand it to Athena (`AthenaQuery` sends the same text unchanged).
@@ -34,6 +34,7 @@ from typing import Any
 
 import pyarrow as pa
 from hudi import HudiReadOptions, HudiTableBuilder
+from dagster import Definitions
 from pydantic import Field
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
@@ -267,7 +268,11 @@ def write_metastore(root: Path, catalog: Catalog, lake: Lake, tables: Sequence[s
         for value, location in partitions.items():
             (folder / f"{key}={value}").mkdir()
             (folder / f"{key}={value}" / SCHEMA_FILE).write_text(json.dumps({
-                "columns": _columns(table.columns), "parameters": {},
+                # a JSON day's own columns, as Glue hands them to Athena (a day registered before a new
+                # gene keeps the narrower struct); Hudi's days (read through the table's Hudi schema) and a
+                # day that records none: the table's
+                "columns": _columns((not is_hudi and table.partition_columns.get(value)) or table.columns),
+                "parameters": {},
                 "storageFormat": "PARQUET" if is_hudi else "OPENX_JSON", "serdeParameters": {},
                 "externalLocation": _location(location), "columnStatistics": {},
             }))
@@ -293,3 +298,30 @@ class TrinoQuery(Query):
         columns, rows = run_statement(self.url, sql, "hive", self.catalog.database, source=ENGINE_SOURCE)
         arrays = [arrow_column(c["type"], [r[i] for r in rows]) for i, c in enumerate(columns)]
         return pa.Table.from_arrays(arrays, names=[c["name"] for c in columns])
+
+
+def on_trino(defs: Definitions, server: TrinoServer) -> Definitions:
+    """The same definitions, their `query` resource answered by Trino."""
+    resources = dict(defs.resources)
+    resources["query"] = TrinoQuery(catalog=resources["catalog"], lake=resources["lake"], url=server.url,
+                                          metastore_dir=str(server.metastore), writer_version=server.version)
+    return Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=resources)
+
+
+def as_delivered(columns: list[dict], row: list) -> dict:
+    """A Trino result row as a dict of the columns a raw line holds: a struct as a dict of its members."""
+    found = {}
+    for column, value in zip(columns, row):
+        if column["type"].startswith("row(") and value is not None:
+            members = [m.strip().split(" ")[0] for m in column["type"][len("row("):-1].split(",")]
+            value = dict(zip(members, value)) if isinstance(value, list) else value
+        found[column["name"]] = value
+    return found
+
+
+def canonical(rows: list[dict], keep: set[str] | None = None) -> list[str]:
+    """Rows as sorted JSON texts (a multiset), null struct members and columns outside `keep` dropped."""
+    def clean(row: dict) -> dict:
+        return {k: ({m: x for m, x in v.items() if x is not None} if isinstance(v, dict) else v)
+                for k, v in row.items() if keep is None or k in keep}
+    return sorted(json.dumps(clean(r), sort_keys=True) for r in rows)

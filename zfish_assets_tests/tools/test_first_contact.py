@@ -103,6 +103,19 @@ def test_a_first_day_after_the_clock_is_refused_naming_both(tmp_path):
         assert not (data / "lake").exists()
 
 
+def test_a_demo_before_its_evenings_on_the_clock_is_refused_naming_the_clock(tmp_path):
+    """The demo runs the evenings of 2025-05-10 and 2025-05-11: a ZFISH_CLOCK before the second landed days
+    until an internal CheckError ("Partition key range end ... is after the partitions definition end
+    time") and recorded that clock in the data dir. Now: one line naming the clock, nothing written."""
+    data = tmp_path / "data"
+    result = zfish("demo", ZFISH_DATA_DIR=str(data), ZFISH_CLOCK="2025-05-01T19:00:00Z")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "ZFISH_CLOCK=2025-05-01T19:00:00Z makes 2025-05-01 the last day" in lines[0], lines
+    assert "evenings of 2025-05-10 and 2025-05-11" in lines[0] and "nothing written" in lines[0], lines
+    assert not (data / "lake").exists() and not (data / "clock").exists()
+
+
 @pytest.mark.parametrize("parts", [{"ZFISH_DEPLOYMENT": "aws"}, {"ZFISH_DEPLOYMENT": "aws", "ZFISH_ENGINE": "spark"}])
 def test_no_warm_engine_for_a_deployment_whose_joins_cannot_use_one(tmp_path, parts):
     """The warm engine serves Spark runs on this machine's disk; a run given one for a lake on S3 refuses
@@ -126,4 +139,5 @@ def test_a_first_day_after_today_on_the_real_clock_is_refused_naming_it(tmp_path
         result = zfish(*command, ZFISH_DATA_DIR=str(data), ZFISH_SIM_START="2262-04-10")
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert "ZFISH_SIM_START=2262-04-10 is after today, " in result.stderr, result.stderr
-        assert "(the real clock: ZFISH_CLOCK unset): no day would be a partition" in result.stderr, result.stderr
+        assert f"(the real clock (ZFISH_CLOCK unset, no clock recorded in {data / 'clock'})): no day would be a " \
+               "partition" in result.stderr, result.stderr
