@@ -146,8 +146,8 @@ def register_accepted(lake: Lake, catalog: Catalog, table: str, day: str, judged
     """Write the day's accepted rows, point the partition at them with `parameters`, then remove the
     versions it no longer names; the registered location.
 
-    Two crawls of one day at once (its runs overlap) can leave the partition on the version the
-    other removed: `partitions_match_lake` names such a day, and a crawl of it repairs it."""
+    Two crawls of one day at once would leave the partition on the version the other removed: crawls of
+    a table take turns (`glue_crawler.crawl`), and `partitions_match_lake` names such a day (a crawl repairs it)."""
     location = write_accepted(lake, table, day, judged)
     catalog.put_partition(table, day, location, parameters)
     remove_superseded(lake, table, day, location)
