@@ -20,6 +20,7 @@ from typing import Any
 
 from dagster import get_dagster_logger
 
+from zfish_assets.domain.quarantine import recorded_keys
 from zfish_assets.domain.crawl import (
     CrawledDay, crawl_day, fingerprint, follow_other_days, judge_and_record, register_accepted,
 )
@@ -154,10 +155,11 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
     # and the partition the crawler registered over the raw files is pointed at the accepted rows,
     # so Athena reads the contract in this mode too. The crawler's own `recordCount` counted every
     # line: it is replaced by the accepted rows' count.
-    judged, _ = judge_and_record(lake, catalog, table, day, listed)  # the crawler owns the table's schema
+    judged, contract = judge_and_record(lake, catalog, table, day, listed)  # the crawler owns the table's schema
     location = register_accepted(lake, catalog, table, day, judged, {
         **parameters, "recordCount": str(judged.rows), QUARANTINED_ROWS: str(judged.quarantined_rows()),
         FINGERPRINT: fingerprint(listed), DATA_FINGERPRINT: data_fingerprint((o.name, o.size, o.version) for o in objects),
+        **recorded_keys(contract, judged),
     })
     return CrawledDay(table, day, location, judged.rows, len(objects),
                       sum(o.size for o in objects), tuple(found.columns), registered=True, judged=judged)
