@@ -108,11 +108,18 @@ class LabelState:
         raw = (metadata.get("extraMetadata") or {}).get(LABEL_STATE_KEY)
         if not raw:
             return None
-        doc = json.loads(raw)
-        if doc.get("code") != code:
+        try:
+            doc = json.loads(raw)
+            if doc.get("code") != code:
+                return None
+            return cls(outcome_days=dict(doc["outcome_days"]), label_days=dict(doc["label_days"]),
+                       observation_days=doc.get("observation_days"), code=code)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # A state that cannot be read (cut short, edited by hand) is none: the run reads its whole range and
+            # scans every older day, as a first run does, and its commit records a fresh state. Nothing is lost.
+            print(f"zfish: the label state in the table's last commit cannot be read ({type(exc).__name__}: {exc}); "
+                  "reading every older day and recording a fresh state")
             return None
-        return cls(outcome_days=doc["outcome_days"], label_days=doc["label_days"],
-                   observation_days=doc.get("observation_days"), code=code)
 
 
 @dataclass(frozen=True)
