@@ -41,7 +41,8 @@ from pyspark.sql import functions as F
 from glue_scripts.zfish_etl import aws
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
 from glue_scripts.zfish_etl.fish_index import FishIndex, day_keys, entries_of, read_index, update_index
-from glue_scripts.zfish_etl.hudi import CommitStats, delete, read_table, upsert
+from glue_scripts.zfish_etl.deregistered import refuse_deregistered
+from glue_scripts.zfish_etl.hudi import CommitStats, delete, read_table, require_timeline, upsert
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, parse_args
 from glue_scripts.zfish_etl.lease import hold
 from glue_scripts.zfish_etl.label_state import (LABEL_STATE_KEY, UNREGISTERED, StaleLabelScan, label_day_pairs,
@@ -246,6 +247,7 @@ def read_sources(spark: SparkSession, args: JobArgs) -> tuple[CatalogTable, Data
     A table with rows but no outcomes table in the catalog is refused: joined with no label, every
     stored row would be deleted.
     """
+    require_timeline(args.target_path)
     observations_table = find_table(args, args.observations_table)
     if observations_table is None:
         raise LookupError(f"table {args.database}.{args.observations_table} is not in the catalog: crawl it first")
@@ -314,6 +316,9 @@ def run_holding(spark: SparkSession, args: JobArgs, still_held: Callable[[], Non
     observations_table, outcomes, stored = read_sources(spark, args)
     incremental = args.join_mode is JoinMode.INCREMENTAL
     scan = plan_stale_label_scan(args.target_path, outcomes) if incremental and outcomes is not None else None
+    if scan is not None and scan.previous is not None:
+        refuse_deregistered(observations_table, scan.previous.registered_observation_days(), "rows")
+        refuse_deregistered(find_table(args, args.outcomes_table), scan.previous.outcome_days, "labels")
     plan = plan_reads(spark, args, observations_table, outcomes, stored, scan)
     days = plan.days
     observations = read_days(spark, observations_table, days)

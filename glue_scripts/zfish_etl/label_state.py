@@ -96,6 +96,10 @@ class LabelState:
             return None
         return LabelState(previous.outcome_days, self.label_days, code=self.code)
 
+    def registered_observation_days(self) -> list[str]:
+        """The observation days the commit read as registered (`observation_days` not `UNREGISTERED`)."""
+        return sorted(d for d, v in (self.observation_days or {}).items() if v != UNREGISTERED)
+
     def unchanged(self, days: Iterable[str], versions: Mapping[str, str | None]) -> list[str]:
         """The `days` whose observations' version is the one their stored rows were built from."""
         built = self.observation_days or {}
