@@ -10,16 +10,21 @@ made deterministic here by holding one crawl just after it registers.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.lease import TableBusy, hold
 from zfish_assets.domain.glue_crawler import crawl
 from zfish_assets.resources.data_catalog import LocalCatalog
-from zfish_assets_tests.support.crawl_lake import DAYS, deliver, expected, make_lake, outcome
+from zfish_assets_tests.support.crawl_lake import DAYS, KEYS, deliver, expected, make_lake, outcome
 
 HELD_S = 3.0
 
@@ -74,3 +79,39 @@ def test_a_crawl_waits_for_another_crawl_of_the_table_and_then_refuses_naming_it
     assert catalog.get_table("observations") is None  # refused before judging anything
     crawl(lake, catalog, "observations", DAYS[0], wait_s=0.5)  # the lease is free again
     assert outcome(lake, catalog) == expected({DAYS[0]: ["X"], DAYS[1]: [], DAYS[2]: []})
+
+
+@pytest.fixture(scope="module")
+def scratch():
+    folder = Path(tempfile.mkdtemp(prefix="zfish-crawl-turns-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.fixed_dictionaries({d: st.lists(st.sampled_from(KEYS), max_size=3) for d in DAYS}),
+       final=st.fixed_dictionaries({d: st.lists(st.sampled_from(KEYS), max_size=3) for d in DAYS}))
+def test_crawls_of_every_day_at_once_end_as_the_final_lake_crawled_in_day_order(scratch, first, final):
+    """Days delivered and crawled, then delivered again (keys moved, exchanged, retracted) and every day
+    crawled at once, each in its own thread: the registrations and quarantines the final lake implies."""
+    lake, catalog = make_lake(Path(tempfile.mkdtemp(dir=scratch)))
+    for delivered in (first, final):
+        for day, keys in delivered.items():
+            deliver(lake, "observations", day, keys)
+        start = threading.Barrier(len(DAYS))
+        failed = []
+
+        def run(day: str) -> None:
+            start.wait()
+            try:
+                crawl(lake, catalog, "observations", day)
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                failed.append(exc)
+
+        threads = [threading.Thread(target=run, args=(day,)) for day in DAYS]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not failed, failed
+    assert outcome(lake, catalog) == expected(final)
