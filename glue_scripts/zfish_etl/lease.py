@@ -142,7 +142,7 @@ class LocalLease:
             os.pwrite(fd, me.to_bytes(), 0)
         except OSError as exc:  # a full disk: name the file, which os.pwrite does not
             os.close(fd)
-            raise OSError(exc.errno, f"{exc.strerror}: writing the table's lease {self.path}", self.path) from exc
+            raise OSError(exc.errno, f"{exc.strerror}: writing the lease {self.path}", self.path) from exc
         self.fd = fd
         return None
 
