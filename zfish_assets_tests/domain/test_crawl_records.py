@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,33 @@ def test_records_lost_at_any_moment_are_repaired_by_the_next_crawl(scratch, hist
         crawl(lake, catalog, "observations", day)
     crawl(lake, catalog, "observations", last)
     assert outcome(lake, catalog) == expected(delivered), history
+
+
+def test_on_s3_and_glue_lost_records_are_repaired_and_crawls_at_once_take_turns(moto_url, tmp_path, monkeypatch):
+    """The same on moto's S3 and Glue: the crawl's lease is an S3 object written conditionally, and the
+    records are found missing by listing."""
+    import boto3
+
+    from zfish_assets.resources.aws_connection import AWSConnection
+    from zfish_assets.resources.data_catalog import GlueCatalog
+    from zfish_assets.resources.lake import S3Lake
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    boto3.client("s3", region_name="us-east-1", endpoint_url=moto_url).create_bucket(Bucket="crawl-records")
+    connection = AWSConnection(region_name="us-east-1", endpoint_url=moto_url)
+    lake = S3Lake(bucket="crawl-records", prefix="p", cache_dir=str(tmp_path / "cache"), aws=connection)
+    catalog = GlueCatalog(database="crawl_records", aws=connection)
+    delivered = {DAYS[0]: ["X", "Y"], DAYS[1]: ["X", "Z", "Z"], DAYS[2]: ["Y", "W"]}
+    for day, keys in delivered.items():
+        deliver(lake, "observations", day, keys)
+    threads = [threading.Thread(target=crawl, args=(lake, catalog, "observations", day)) for day in DAYS]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outcome(lake, catalog) == expected(delivered)
+    lake.delete_keys([keys_key("observations", DAYS[0]), ledger_key("observations", DAYS[1])])
+    assert {DAYS[0], DAYS[1]} <= set(crawl(lake, catalog, "observations", DAYS[2]).rejudged)
+    assert outcome(lake, catalog) == expected(delivered)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from glue_scripts.zfish_etl.accepted import rows_key
 from glue_scripts.zfish_etl.ledger import read_ledger
-from zfish_assets.resources.data_catalog import LocalCatalog
-from zfish_assets.resources.lake import LocalLake
+from zfish_assets.resources.data_catalog import Catalog, LocalCatalog
+from zfish_assets.resources.lake import Lake, LocalLake
 
 DAYS = ("2025-04-25", "2025-04-26", "2025-04-27")
 KEYS = ("X", "Y", "Z")
@@ -29,7 +30,7 @@ def make_lake(root: Path) -> tuple[LocalLake, LocalCatalog]:
     return LocalLake(root=str(root / "lake"), prefix="p"), LocalCatalog(root=str(root / "catalog"), database="db")
 
 
-def deliver(lake: LocalLake, table: str, day: str, keys: list[str]) -> None:
+def deliver(lake: Lake, table: str, day: str, keys: list[str]) -> None:
     """Replace the day's folder with one file of a line per key (none: the day is retracted)."""
     def write(folder: Path) -> None:
         if keys:
@@ -37,14 +38,14 @@ def deliver(lake: LocalLake, table: str, day: str, keys: list[str]) -> None:
     lake.land_day(table, day, write)
 
 
-def outcome(lake: LocalLake, catalog: LocalCatalog, table: str = "observations") -> dict:
+def outcome(lake: Lake, catalog: Catalog, table: str = "observations") -> dict:
     """What the crawls left: per registered day its accepted keys (from the accepted rows the
     partition points at) and its count; per day its quarantine as (line, reason, detail)."""
     base = lake.uri().rstrip("/") + "/"
     found = catalog.get_table(table)
     registered = {}
     for day, location in (found.partitions if found else {}).items():
-        rows = (Path(lake.root) / "p" / location.removeprefix(base) / "rows.json").read_text().splitlines()
+        rows = lake.get_bytes(rows_key(location.removeprefix(base))).decode().splitlines()
         registered[day] = (sorted(json.loads(r).get("image_id", r) for r in rows),
                            catalog.partition_parameters(table)[day]["recordCount"])
     quarantined = {day: sorted((e.line, e.reason, e.detail) for e in read_ledger(lake.get_bytes, table, day) or [])
