@@ -36,6 +36,7 @@ from dagster import (
     sensor,
 )
 
+from zfish_assets import settings
 from zfish_assets.automation import sensor_status
 from zfish_assets.domain.crawl import fingerprint
 from zfish_assets.dagster_names import FINGERPRINT, JOIN_THROUGH, PARTITION, RANGE_END, RANGE_START, RAW_TABLES, TRIGGER
@@ -66,7 +67,7 @@ def new_lake_days_sensor(crawl_job: AssetJob, partitions: DailyPartitionsDefinit
         requests, cursor = _crawl_requests(context.instance, lake, catalog, seen,
                                            [d for d in days if partitions.has_partition_key(d)])
         context.update_cursor(json.dumps(cursor, sort_keys=True))
-        return requests or SkipReason(f"no new or changed day folder among {len(days)}")
+        return requests or SkipReason(f"no new or changed day folder among {len(days)}{_late(context, days, partitions)}")
 
     return new_lake_days
 
@@ -92,6 +93,20 @@ def _warn_early(context: SensorEvaluationContext, days: list[str], first: str) -
         context.log.warning(f"day folders before the first partition ({first}), never crawled (move them, or start "
                             f"the partitions earlier): {', '.join(early[:20])}"
                             + (f" and {len(early) - 20} more" if len(early) > 20 else ""))
+
+
+def _late(context: SensorEvaluationContext, days: list[str], partitions: DailyPartitionsDefinition) -> str:
+    """Day folders after the last partition (landed before the clock was set back) wait for their evening:
+    said in the tick's skip reason and the log, not passed over in silence; "" when there is none."""
+    last = partitions.get_last_partition_key()
+    late = [d for d in days if last is None or d > last]
+    if not late:
+        return ""
+    said = (f"{len(late)} day folder(s) after the last partition {last} ({settings.CLOCK.name}="
+            f"{settings.clock_text() or 'unset: the real clock'}), crawled once their evening comes (or set the clock "
+            f"forward): {', '.join(late[:20])}" + (f" and {len(late) - 20} more" if len(late) > 20 else ""))
+    context.log.warning(said)
+    return f"; {said}"
 
 
 def _crawl_requests(instance: DagsterInstance, lake: Lake, catalog: Catalog, seen: dict[str, str],
