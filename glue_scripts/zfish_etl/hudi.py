@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
-from glue_scripts.zfish_etl.files import join, list_folders, list_subfolders, read_files
+from glue_scripts.zfish_etl import aws
+from glue_scripts.zfish_etl.files import (
+    join, list_folders, list_subfolders, local_path, read_files, s3_location, s3_object_exists,
+)
 from glue_scripts.zfish_etl.session import parallelism
 from glue_scripts.zfish_etl.names import META_COLUMNS
 
@@ -96,7 +99,9 @@ def require_timeline(base_path: str) -> None:
     `.hoodie/hoodie.properties`. Hudi creates the timeline before it writes a data file, so only a `.hoodie/`
     deleted by hand leaves that; Hudi would then start a new table over the old files, and every reader would
     see two copies of their rows."""
-    if "hoodie.properties" in list_folders([join(base_path, ".hoodie")])[0]:
+    properties = join(base_path, ".hoodie/hoodie.properties")
+    found = s3_location(properties)  # one request: the timeline folder grows with every commit
+    if (s3_object_exists(aws.client("s3"), *found) if found else local_path(properties).is_file()):
         return
     days = [n for n in list_subfolders(base_path) if n.startswith("day=")]
     if days:

@@ -177,9 +177,9 @@ def test_a_full_dagster_home_ends_a_zfish_command_with_one_line_naming_it(tmp_pa
     monkeypatch.setenv("ZFISH_DATA_DIR", str(tmp_path / "zfish"))
     monkeypatch.setenv("DAGSTER_HOME", str(small_fs / "dagster"))
     monkeypatch.setenv("ZFISH_CLOCK", f"{DAYS[-1]}T18:00:00Z")
+    lake, catalog = LocalLake(root=str(tmp_path / "zfish" / "lake")), LocalCatalog(root=str(tmp_path / "zfish" / "catalog"))
     for raw in ("observations", "outcomes"):
-        land_and_crawl(LocalLake(root=str(tmp_path / "zfish" / "lake")), LocalCatalog(root=str(tmp_path / "zfish" / "catalog")),
-                       raw, DAYS[0])
+        land_and_crawl(lake, catalog, raw, DAYS[0])
     local_instance().dispose()  # the instance made while there was room
     fill(small_fs / "filler")
     capsys.readouterr()
