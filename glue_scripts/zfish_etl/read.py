@@ -122,8 +122,9 @@ def quarantined_lines(table: CatalogTable, days: list[str]) -> frozenset[tuple[s
             found = "is missing" if content is None else f"holds {sum(1 for e in entries if e.line)} quarantined rows"
             raise ValueError(f"{table.database}.{table.name} day={day}: its quarantine ledger {uri} {found}, "
                              f"but the day's crawl quarantined {recorded} rows (the partition's {QUARANTINED_ROWS}): "
-                             "the ledger was changed or deleted after the crawl. Re-crawl the day (it writes the "
-                             "ledger again), then run again")
+                             "the ledger was changed or deleted after the crawl, or a crawl of the day is writing it "
+                             "now. Re-crawl the day (it writes the ledger again; or let the running crawl finish), "
+                             "then run again")
         lines.update((e.day, e.file, e.line) for e in entries)
     return frozenset(lines)
 
