@@ -27,6 +27,7 @@ from glue_scripts.zfish_etl.write_errors import ROOM_MARGIN, TableWriteError
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.data_catalog import LocalCatalog
 from zfish_assets.resources.lake import LocalLake
+from zfish_assets_tests.support import crawl_lake
 from zfish_assets_tests.support.tables import as_expected, raw_expected, table_rows
 from zfish_assets_tests.support.crash import job_args, land_and_crawl, simulator, timeline
 
@@ -190,3 +191,36 @@ def test_a_full_dagster_home_ends_a_zfish_command_with_one_line_naming_it(tmp_pa
     assert len(lines) == 1, lines
     assert f"DAGSTER_HOME={small_fs / 'dagster'}" in lines[0] and "MiB free of" in lines[0], lines[0]
     assert "disk I/O error" in lines[0] or "database or disk is full" in lines[0], lines[0]
+
+
+def test_a_crawl_failing_between_its_records_and_its_registration_is_finished_by_the_next_crawl(tmp_path):
+    """Day 25 re-delivered without X; its crawl writes the day's ledger and keys, then cannot write its
+    accepted rows (their folder read-only: EROFS, named). Its partition still says X, its keys say not:
+    the next crawl of any day, given a writable lake, tells them apart by the keys digest the partition
+    records and finishes: X on day 26 only, as the final lake implies."""
+    from zfish_assets.domain.glue_crawler import crawl
+
+    deliver, expected, outcome, KEY_DAYS = crawl_lake.deliver, crawl_lake.expected, crawl_lake.outcome, crawl_lake.DAYS
+    lake, catalog = crawl_lake.make_lake(tmp_path)
+    delivered = {KEY_DAYS[0]: ["X", "Y"], KEY_DAYS[1]: ["X", "Z"], KEY_DAYS[2]: []}
+    for day, keys in delivered.items():
+        deliver(lake, "observations", day, keys)
+        crawl(lake, catalog, "observations", day)
+    delivered[KEY_DAYS[0]] = ["Y"]
+    deliver(lake, "observations", KEY_DAYS[0], ["Y"])
+    accepted = tmp_path / "lake" / "p" / "_zfish" / "accepted"
+    done = subprocess.run(["mount", "--bind", str(accepted), str(accepted)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount a folder read-only here (needs root): {done.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(accepted)], check=True)
+        with pytest.raises(OSError) as refused:
+            crawl(lake, catalog, "observations", KEY_DAYS[0])
+        assert refused.value.errno == errno.EROFS and str(accepted) in str(refused.value), refused.value
+    finally:
+        subprocess.run(["umount", str(accepted)], check=False)
+    assert outcome(lake, catalog) != expected(delivered)  # half: the partition is the old verdict
+    deliver(lake, "observations", KEY_DAYS[2], ["W"])
+    delivered[KEY_DAYS[2]] = ["W"]
+    assert KEY_DAYS[0] in crawl(lake, catalog, "observations", KEY_DAYS[2]).rejudged
+    assert outcome(lake, catalog) == expected(delivered)
