@@ -240,9 +240,10 @@ def labels_to_record(scan: StaleLabelScan | None, stored: DataFrame | None) -> D
     return stored.select("day", "outcome_day")
 
 
-def read_sources(spark: SparkSession, args: JobArgs) -> tuple[CatalogTable, DataFrame | None, DataFrame | None]:
-    """The observations' catalog table, every registered label (None: no outcomes table yet) and the
-    table's stored rows (None: no commit yet).
+def read_sources(spark: SparkSession, args: JobArgs) -> tuple[CatalogTable, CatalogTable | None, DataFrame | None,
+                                                             DataFrame | None]:
+    """The observations' and outcomes' catalog tables, every registered label (None: no outcomes table yet)
+    and the table's stored rows (None: no commit yet).
 
     A table with rows but no outcomes table in the catalog is refused: joined with no label, every
     stored row would be deleted.
@@ -257,7 +258,7 @@ def read_sources(spark: SparkSession, args: JobArgs) -> tuple[CatalogTable, Data
     if outcomes is None and stored is not None:
         raise LookupError(f"table {args.database}.{args.outcomes_table} is not in the catalog but {args.target_path} "
                           "holds labeled rows: re-crawl the outcomes (the job would otherwise delete every row)")
-    return observations_table, outcomes, stored
+    return observations_table, outcomes_table, outcomes, stored
 
 
 @dataclass(frozen=True)
@@ -313,12 +314,12 @@ def run(spark: SparkSession, args: JobArgs, log: Callable[[str], None] = print) 
 
 def run_holding(spark: SparkSession, args: JobArgs, still_held: Callable[[], None]) -> JobResult:
     """`run`, with the table's lease held; `still_held` raises before a commit when the lease lapsed."""
-    observations_table, outcomes, stored = read_sources(spark, args)
+    observations_table, outcomes_table, outcomes, stored = read_sources(spark, args)
     incremental = args.join_mode is JoinMode.INCREMENTAL
     scan = plan_stale_label_scan(args.target_path, outcomes) if incremental and outcomes is not None else None
     if scan is not None and scan.previous is not None:
         refuse_deregistered(observations_table, scan.previous.registered_observation_days(), "rows")
-        refuse_deregistered(find_table(args, args.outcomes_table), scan.previous.outcome_days, "labels")
+        refuse_deregistered(outcomes_table, scan.previous.outcome_days, "labels")
     plan = plan_reads(spark, args, observations_table, outcomes, stored, scan)
     days = plan.days
     observations = read_days(spark, observations_table, days)
