@@ -41,7 +41,8 @@ from pyspark.sql import functions as F
 from glue_scripts.zfish_etl import aws
 from glue_scripts.zfish_etl.catalog import CatalogTable, read_glue_table, read_local_table
 from glue_scripts.zfish_etl.fish_index import FishIndex, day_keys, entries_of, read_index, update_index
-from glue_scripts.zfish_etl.hudi import CommitStats, delete, read_table, upsert
+from glue_scripts.zfish_etl.deregistered import refuse_deregistered
+from glue_scripts.zfish_etl.hudi import CommitStats, delete, read_table, require_timeline, upsert
 from glue_scripts.zfish_etl.job_args import JobArgs, JobResult, parse_args
 from glue_scripts.zfish_etl.lease import hold
 from glue_scripts.zfish_etl.label_state import (LABEL_STATE_KEY, UNREGISTERED, StaleLabelScan, label_day_pairs,
@@ -239,13 +240,15 @@ def labels_to_record(scan: StaleLabelScan | None, stored: DataFrame | None) -> D
     return stored.select("day", "outcome_day")
 
 
-def read_sources(spark: SparkSession, args: JobArgs) -> tuple[CatalogTable, DataFrame | None, DataFrame | None]:
-    """The observations' catalog table, every registered label (None: no outcomes table yet) and the
-    table's stored rows (None: no commit yet).
+def read_sources(spark: SparkSession, args: JobArgs) -> tuple[CatalogTable, CatalogTable | None, DataFrame | None,
+                                                             DataFrame | None]:
+    """The observations' and outcomes' catalog tables, every registered label (None: no outcomes table yet)
+    and the table's stored rows (None: no commit yet).
 
     A table with rows but no outcomes table in the catalog is refused: joined with no label, every
     stored row would be deleted.
     """
+    require_timeline(args.target_path)
     observations_table = find_table(args, args.observations_table)
     if observations_table is None:
         raise LookupError(f"table {args.database}.{args.observations_table} is not in the catalog: crawl it first")
@@ -255,7 +258,7 @@ def read_sources(spark: SparkSession, args: JobArgs) -> tuple[CatalogTable, Data
     if outcomes is None and stored is not None:
         raise LookupError(f"table {args.database}.{args.outcomes_table} is not in the catalog but {args.target_path} "
                           "holds labeled rows: re-crawl the outcomes (the job would otherwise delete every row)")
-    return observations_table, outcomes, stored
+    return observations_table, outcomes_table, outcomes, stored
 
 
 @dataclass(frozen=True)
@@ -311,9 +314,12 @@ def run(spark: SparkSession, args: JobArgs, log: Callable[[str], None] = print) 
 
 def run_holding(spark: SparkSession, args: JobArgs, still_held: Callable[[], None]) -> JobResult:
     """`run`, with the table's lease held; `still_held` raises before a commit when the lease lapsed."""
-    observations_table, outcomes, stored = read_sources(spark, args)
+    observations_table, outcomes_table, outcomes, stored = read_sources(spark, args)
     incremental = args.join_mode is JoinMode.INCREMENTAL
     scan = plan_stale_label_scan(args.target_path, outcomes) if incremental and outcomes is not None else None
+    if scan is not None and scan.previous is not None:
+        refuse_deregistered(observations_table, scan.previous.registered_observation_days(), "rows")
+        refuse_deregistered(outcomes_table, scan.previous.outcome_days, "labels")
     plan = plan_reads(spark, args, observations_table, outcomes, stored, scan)
     days = plan.days
     observations = read_days(spark, observations_table, days)

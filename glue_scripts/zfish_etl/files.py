@@ -121,6 +121,18 @@ def list_folders(uris: list[str]) -> list[list[str]]:
     return [[name for name, _ in listed] for listed in list_sized(uris)]
 
 
+def list_subfolders(uri: str, limit: int = 1000) -> list[str]:
+    """Names of (up to about `limit`) folders directly in the folder `uri`, sorted (none when it does not exist):
+    a local folder's subfolders, or an S3 prefix's common prefixes."""
+    found = _s3(uri)
+    if found is None:
+        folder = local_path(uri)
+        return sorted(e.name for e in os.scandir(folder) if e.is_dir())[:limit] if folder.is_dir() else []
+    bucket, key = found
+    listed = aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=key.rstrip("/") + "/", Delimiter="/", MaxKeys=limit)
+    return sorted(p["Prefix"].rstrip("/").rpartition("/")[2] for p in listed.get("CommonPrefixes", []))
+
+
 def join(folder: str, name: str) -> str:
     return folder.rstrip("/") + "/" + name
 

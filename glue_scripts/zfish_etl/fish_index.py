@@ -106,10 +106,22 @@ def read_index(table_path: str) -> FishIndex:
     """Every segment of the index (none yet: an empty index), read by this process."""
     root = index_root(table_path)
     uris = [join(root, name) for name, _ in list_sized([root])[0] if name.endswith(".parquet")]
-    tables = [pq.read_table(io.BytesIO(content)).select(SCHEMA.names).cast(SCHEMA)
-              for _, content in read_files(uris, missing_ok=True) if content is not None]
+    tables = [table for uri, content in read_files(uris, missing_ok=True) if content is not None
+              if (table := _segment(uri, content)) is not None]
     entries = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
     return FishIndex(entries, tuple(uris))
+
+
+def _segment(uri: str, content: bytes) -> pa.Table | None:
+    """A segment's entries; None, said in a line, for one that cannot be read (cut short by a copy, edited):
+    its days count as not indexed, so the runs that need them read and index them again, and the next merge
+    deletes it with the segments it read. The index only saves reads: nothing is lost."""
+    try:
+        return pq.read_table(io.BytesIO(content)).select(SCHEMA.names).cast(SCHEMA)
+    except (pa.ArrowException, KeyError, ValueError) as exc:
+        print(f"zfish: the fish index segment {uri} cannot be read ({type(exc).__name__}: {exc}); "
+              "its days will be read and indexed again")
+        return None
 
 
 def _write_segment(table_path: str, entries: pa.Table) -> str:

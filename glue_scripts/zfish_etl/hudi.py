@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
-from glue_scripts.zfish_etl.files import join, list_folders, read_files
+from glue_scripts.zfish_etl import aws
+from glue_scripts.zfish_etl.files import (
+    join, list_folders, list_subfolders, local_path, read_files, s3_location, s3_object_exists,
+)
 from glue_scripts.zfish_etl.session import parallelism
 from glue_scripts.zfish_etl.names import META_COLUMNS
 
@@ -85,6 +88,28 @@ class CommitStats:
     partitions: list[str] = field(default_factory=list)
     files_replaced: int = 0  # new versions of existing files (copy-on-write merges); the rest are new file groups
     bytes_replaced: int = 0
+
+
+class NoTimeline(RuntimeError):
+    """The table's folder holds day folders but no Hudi timeline (`.hoodie/` deleted): it is no table."""
+
+
+def require_timeline(base_path: str) -> None:
+    """Refuse (`NoTimeline`, naming what is missing and the fix) a table folder holding `day=` folders but no
+    `.hoodie/hoodie.properties`. Hudi creates the timeline before it writes a data file, so only a `.hoodie/`
+    deleted by hand leaves that; Hudi would then start a new table over the old files, and every reader would
+    see two copies of their rows."""
+    properties = join(base_path, ".hoodie/hoodie.properties")
+    found = s3_location(properties)  # one request: the timeline folder grows with every commit
+    if (s3_object_exists(aws.client("s3"), *found) if found else local_path(properties).is_file()):
+        return
+    days = [n for n in list_subfolders(base_path) if n.startswith("day=")]
+    if days:
+        raise NoTimeline(
+            f"{base_path} holds {len(days)} day folders ({days[0]}, ...) but no Hudi timeline: "
+            f"{join(base_path, '.hoodie/hoodie.properties')} is missing, so it is no table any more, and writing "
+            "would put a second copy of its rows beside the first. Move the folder aside (or delete it), then run "
+            "again: the join builds the table from the lake anew")
 
 
 def completed_instants(base_path: str) -> list[str]:

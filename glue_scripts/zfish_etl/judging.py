@@ -234,6 +234,23 @@ def _depth(value: object, limit: int) -> bool:
     return True
 
 
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "true or false",
+               type(None): "null"}
+"""The JSON names of what a line holds (Python's names, `NoneType` or `list`, mean nothing to a lab)."""
+
+
+def _not_json(text: str, exc: ValueError) -> str:
+    """Why a line is not JSON, in the lab's terms where a known cause explains it (a lone carriage return
+    ending lines, a byte-order mark starting a line that is not the file's first), else the parser's words."""
+    if "\r" in text.rstrip("\r") and str(exc).startswith("Extra data"):
+        return ("lines end in a carriage return alone (CR, an old Mac export), so the file reads as one line: "
+                f"end each line with LF or CRLF (not JSON: {exc})")
+    if text.startswith("\ufeff"):
+        return ("the line starts with a byte-order mark (U+FEFF), which only a file's first line may carry "
+                "(files joined with their marks?): remove it")
+    return f"not JSON: {exc}"
+
+
 def _parse(text: str) -> dict:
     try:
         record = json.loads(text, parse_constant=_no_constant, parse_float=_float, parse_int=_int,
@@ -241,9 +258,10 @@ def _parse(text: str) -> dict:
     except RecursionError:
         raise _Rejected(MALFORMED_JSON, f"nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
-        raise _Rejected(MALFORMED_JSON, f"not JSON: {exc}") from None
+        raise _Rejected(MALFORMED_JSON, _not_json(text, exc)) from None
     if not isinstance(record, dict):
-        raise _Rejected(MALFORMED_JSON, f"a JSON {type(record).__name__}, not an object")
+        raise _Rejected(MALFORMED_JSON, f"a JSON {_JSON_KINDS.get(type(record), 'value')}, not an object: each line "
+                                        "holds one object ({...})")
     if text.count("[") + text.count("{") > MAX_DEPTH and not _depth(record, MAX_DEPTH):
         raise _Rejected(MALFORMED_JSON, f"nested deeper than {MAX_DEPTH} levels")
     if _SURROGATE_ESCAPE.search(text):  # cheap test first: only \uD8.. escapes can make one

@@ -96,6 +96,10 @@ class LabelState:
             return None
         return LabelState(previous.outcome_days, self.label_days, code=self.code)
 
+    def registered_observation_days(self) -> list[str]:
+        """The observation days the commit read as registered (`observation_days` not `UNREGISTERED`)."""
+        return sorted(d for d, v in (self.observation_days or {}).items() if v != UNREGISTERED)
+
     def unchanged(self, days: Iterable[str], versions: Mapping[str, str | None]) -> list[str]:
         """The `days` whose observations' version is the one their stored rows were built from."""
         built = self.observation_days or {}
@@ -108,11 +112,18 @@ class LabelState:
         raw = (metadata.get("extraMetadata") or {}).get(LABEL_STATE_KEY)
         if not raw:
             return None
-        doc = json.loads(raw)
-        if doc.get("code") != code:
+        try:
+            doc = json.loads(raw)
+            if doc.get("code") != code:
+                return None
+            return cls(outcome_days=dict(doc["outcome_days"]), label_days=dict(doc["label_days"]),
+                       observation_days=doc.get("observation_days"), code=code)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # A state that cannot be read (cut short, edited by hand) is none: the run reads its whole range and
+            # scans every older day, as a first run does, and its commit records a fresh state. Nothing is lost.
+            print(f"zfish: the label state in the table's last commit cannot be read ({type(exc).__name__}: {exc}); "
+                  "reading every older day and recording a fresh state")
             return None
-        return cls(outcome_days=doc["outcome_days"], label_days=doc["label_days"],
-                   observation_days=doc.get("observation_days"), code=code)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ locally); folders "beside a table" take the table's own path (any URI scheme) an
     _zfish/accepted/<table>/day=D/<digest>/...      the crawl's accepted rows (accepted.py)
     _zfish/landing/<table>/day=D.json | day=D/...   an S3 landing's marker and its copy (landing.py)
     _zfish/keys/<table>/day=D.jsonl                 the keys a crawled day delivered
+    _zfish/keys/<table>.lease                       held by each crawl of the table (one at a time)
     _zfish/news/<table>/<first>..<last>.json        what a window's last join read
     _zfish/pipes/...                                each Glue run's Dagster Pipes context
     _zfish/glue/sha256/<digest>/<file>              the job's code, content-addressed
@@ -88,6 +89,12 @@ def ledger_key(table: str, day: str) -> str:
 def day_keys_key(table: str, day: str) -> str:
     """The keys a crawled day delivered, one JSON value a line."""
     return f"{keys_dir()}/{table}/day={day}.jsonl"
+
+
+def crawl_lease_key(table: str) -> str:
+    """The lease each crawl of `table` holds: crawls of one table take turns (beside its keys files, which
+    every crawl reads and writes, so no other right is needed)."""
+    return f"{keys_dir()}/{table}{LEASE_SUFFIX}"
 
 
 def news_key(table: str, window: str) -> str:

@@ -48,6 +48,7 @@ LEASE_TTL_S = 120.0
 """How long an S3 lease stays valid unrenewed: how long a writer killed elsewhere (a Glue run) blocks the next."""
 RENEW_EVERY_S = 20.0
 POLL_S = 0.5
+FIRST_POLL_S = 0.02
 UNKNOWN_GRACE_S = 2.0
 """How long a writer looks again at a lease that names no holder yet (one being taken or given up) before it says so."""
 SUFFIX = layout.LEASE_SUFFIX
@@ -141,7 +142,7 @@ class LocalLease:
             os.pwrite(fd, me.to_bytes(), 0)
         except OSError as exc:  # a full disk: name the file, which os.pwrite does not
             os.close(fd)
-            raise OSError(exc.errno, f"{exc.strerror}: writing the table's lease {self.path}", self.path) from exc
+            raise OSError(exc.errno, f"{exc.strerror}: writing the lease {self.path}", self.path) from exc
         self.fd = fd
         return None
 
@@ -251,7 +252,7 @@ def hold(table_path: str, writer: str = "", wait_s: float = 0.0, log: Callable[[
     `wait_s` for another writer (logging whom), else TableBusy naming `wait_setting`."""
     lease, me = lease or lease_for(table_path), Holder.me(writer)
     started = time.monotonic()
-    deadline, said = started + wait_s, None
+    deadline, said, pause = started + wait_s, None, FIRST_POLL_S
     while (holder := lease.try_acquire(me)) is not None:
         if not holder.token and time.monotonic() < max(deadline, started + UNKNOWN_GRACE_S):
             time.sleep(0.02)  # a lease changing hands names no holder for a moment: look again, say nothing
@@ -263,7 +264,8 @@ def hold(table_path: str, writer: str = "", wait_s: float = 0.0, log: Callable[[
         if holder.token != said:
             log(f"{table_path} is being written by {holder.describe()}: waiting up to {wait_s:g} s")
             said = holder.token
-        time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(POLL_S, pause * 2)  # a short hold (a crawl's) is followed at once; a long one every POLL_S
     try:
         yield lease
     finally:

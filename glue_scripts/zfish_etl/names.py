@@ -14,3 +14,5 @@ META_COLUMNS = (COMMIT_TIME, "_hoodie_commit_seqno", "_hoodie_record_key", "_hoo
 FINGERPRINT = "zfish.fingerprint"  # the day's files when crawled (names, sizes, versions)
 DATA_FINGERPRINT = "zfish.fingerprint.data"  # its data files only, as the job lists them (`accepted.data_fingerprint`)
 QUARANTINED_ROWS = "zfish.quarantinedRows"
+KEYS_DIGEST = "zfish.keysDigest"  # the keys file the crawl wrote (`quarantine.keys_digest`): a re-judging killed
+# after writing it and before registering leaves the two apart, which the next crawl finds and finishes

@@ -42,7 +42,7 @@ from glue_scripts.zfish_etl.judging import data_lines, is_data_file, judge_line
 from glue_scripts.zfish_etl.ledger import ledger_uri, parse_ledger
 from glue_scripts.zfish_etl.files import is_s3, join, list_versioned, read_files
 from glue_scripts.zfish_etl.landing import readable_folders
-from glue_scripts.zfish_etl.names import DATA_FINGERPRINT
+from glue_scripts.zfish_etl.names import DATA_FINGERPRINT, QUARANTINED_ROWS
 from glue_scripts.zfish_etl.session import KEPT, executors_are_local, materialized, parallelism
 
 _LINES = StructType([
@@ -108,10 +108,25 @@ def _judged_lines(day: str, name: str, content: bytes, contract: Contract,
 
 
 def quarantined_lines(table: CatalogTable, days: list[str]) -> frozenset[tuple[str, str, int]]:
-    """(day, file, line) of every quarantine entry of `days` (a day crawled without a ledger has none)."""
+    """(day, file, line) of every quarantine entry of `days` (a day crawled without a ledger has none).
+
+    Each day's ledger must hold as many rows as its crawl quarantined (the partition's `QUARANTINED_ROWS`):
+    a ledger deleted or cut short by hand would let the job read a day's duplicate keys as rows (the
+    contract alone judges each line), so the job refuses the day, naming the ledger and the fix."""
     uris = [ledger_uri(table.location, d) for d in days]
-    return frozenset((e.day, e.file, e.line) for _, content in read_files(uris, missing_ok=True) if content
-                     for e in parse_ledger(content))
+    lines = set()
+    for day, (uri, content) in zip(days, read_files(uris, missing_ok=True)):
+        entries = parse_ledger(content) if content else []
+        recorded = table.parameters.get(day, {}).get(QUARANTINED_ROWS)
+        if recorded is not None and sum(1 for e in entries if e.line) != int(recorded):
+            found = "is missing" if content is None else f"holds {sum(1 for e in entries if e.line)} quarantined rows"
+            raise ValueError(f"{table.database}.{table.name} day={day}: its quarantine ledger {uri} {found}, "
+                             f"but the day's crawl quarantined {recorded} rows (the partition's {QUARANTINED_ROWS}): "
+                             "the ledger was changed or deleted after the crawl, or a crawl of the day is writing it "
+                             "now. Re-crawl the day (it writes the ledger again; or let the running crawl finish), "
+                             "then run again")
+        lines.update((e.day, e.file, e.line) for e in entries)
+    return frozenset(lines)
 
 
 def raw_folder(table: CatalogTable, day: str) -> str:

@@ -27,6 +27,7 @@ np = lazy_module("numpy")
 pa = lazy_module("pyarrow")
 ds = lazy_module("pyarrow.dataset")
 pafs = lazy_module("pyarrow.fs")
+pq = lazy_module("pyarrow.parquet")
 
 MAX_UNDIGESTED_SHARE = 0.5
 def digest_schema() -> pa.Schema:
@@ -100,6 +101,32 @@ def compare_keys(current: Mapping[str, list[tuple[str, int]]], filesystem: pafs.
     """`repeated_key_days` given the table's current files by day ((name, bytes) each), where its
     digests are, and how to read the (day, image_id) rows of the days without one."""
     digests = stored_digests(filesystem, root)
+    try:
+        return _compare(current, digests, filesystem, root, days, read_keys)
+    except (duckdb.Error, pa.ArrowException):
+        # A digest that cannot be read (cut short by a copy, edited) is as good as missing: its day is read from
+        # the table. Looked for only when a read failed: on S3 each look is a request.
+        unreadable = {f for found in digests.values() for f in found if not _readable(filesystem, f)}
+        if not unreadable:
+            raise
+        kept = {where: found for where, found in digests.items() if not unreadable & set(found)}
+        return _compare(current, kept, filesystem, root, days, read_keys)
+
+
+def _readable(filesystem: pafs.FileSystem, path: str) -> bool:
+    """Whether a digest file is Parquet whose footer can be read."""
+    try:
+        with filesystem.open_input_file(path) as handle:
+            pq.read_metadata(handle)
+        return True
+    except (OSError, pa.ArrowException):
+        return False
+
+
+def _compare(current: Mapping[str, list[tuple[str, int]]], digests: Mapping[tuple[str, str], list[str]],
+             filesystem: pafs.FileSystem, root: str, days: Sequence[str] | None,
+             read_keys: Callable[[list[str]], pa.Table | ds.Dataset]) -> RepeatedKeys | None:
+    """`compare_keys` with the digests to use."""
     covered = {day: digests.get((day, fingerprint(n for n, _ in files))) for day, files in current.items()}
     undigested = sorted(day for day, found in covered.items() if found is None)
     size = {day: sum(b for _, b in files) for day, files in current.items()}

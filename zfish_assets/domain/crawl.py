@@ -28,11 +28,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.accepted import data_fingerprint, day_prefix, encode_rows, rows_key, version_folder
 from glue_scripts.zfish_etl.contract import Contract, contract_for
 from zfish_assets.partitions import validate_day
 from glue_scripts.zfish_etl.ledger import read_ledger
-from zfish_assets.domain.quarantine import JudgedDay, judge_day, keys_key, keys_of_earlier_days, stale_days, write_day
+from zfish_assets.domain.quarantine import (
+    JudgedDay, judge_day, keys_key, keys_of_earlier_days, recorded_keys, stale_days, write_day,
+)
 from zfish_assets.resources.data_catalog import Catalog, Columns
 from zfish_assets.resources.lake import Lake, LakeObject, validate_table
 from zfish_assets.dagster_names import DATA_FINGERPRINT, FINGERPRINT, QUARANTINED_ROWS
@@ -147,8 +150,8 @@ def register_accepted(lake: Lake, catalog: Catalog, table: str, day: str, judged
     """Write the day's accepted rows, point the partition at them with `parameters`, then remove the
     versions it no longer names; the registered location.
 
-    Two crawls of one day at once (its runs overlap) can leave the partition on the version the
-    other removed: `partitions_match_lake` names such a day, and a crawl of it repairs it."""
+    Two crawls of one day at once would leave the partition on the version the other removed: crawls of
+    a table take turns (`glue_crawler.crawl`), and `partitions_match_lake` names such a day (a crawl repairs it)."""
     location = write_accepted(lake, table, day, judged)
     catalog.put_partition(table, day, location, parameters)
     remove_superseded(lake, table, day, location)
@@ -193,6 +196,7 @@ def crawl_day(lake: Lake, catalog: Catalog, table: str, day: str, own_schema: bo
         QUARANTINED_ROWS: str(judged.quarantined_rows()),
         FINGERPRINT: fingerprint(objects),
         DATA_FINGERPRINT: data_fingerprint((o.name, o.size, o.version) for o in data_objects),
+        **recorded_keys(contract, judged),
     })
     return CrawledDay(table, day, location, judged.rows, len(data_objects), size, columns, True, judged)
 
@@ -203,14 +207,34 @@ def follow_other_days(lake: Lake, catalog: Catalog, crawled: CrawledDay, own_sch
 
     Re-judged in the same crawl rather than by triggering the other days' crawls: a trigger is a
     second run that can be lost (a sensor off, a run canceled) while the quarantine names a day
-    that no longer holds the key. Correct in one pass: a day's verdict depends only on the keys the
-    earlier days deliver, which re-judging changes for no day. Crash-safe without a journal: the
+    that no longer holds the key. Days whose records are gone (`records_missing`) are re-judged first,
+    in day order, which writes them again. Then correct in one pass: a day's verdict depends only on the
+    keys the earlier days deliver, which re-judging changes for no day. Crash-safe without a journal: the
     stale days are found from the keys files alone on every crawl of any day, whether or not this
     crawl changed anything, so a crawl killed part-way is finished by the next crawl of the table.
     """
     contract = contract_for(crawled.table)
-    if not contract.key:
-        return crawled
-    stale = stale_days(lake, contract, catalog.partition_parameters(crawled.table))
-    others = tuple(crawl_day(lake, catalog, crawled.table, day, own_schema) for day in stale)
-    return replace(crawled, rejudged=tuple(stale), others=others)
+    registered = catalog.partition_parameters(crawled.table)
+    missing = records_missing(lake, contract, registered)
+    # in day order: each re-judged against the earlier days' records, repaired first
+    repaired = [crawl_day(lake, catalog, crawled.table, day, own_schema) for day in missing]
+    stale = stale_days(lake, contract, catalog.partition_parameters(crawled.table)) if contract.key else []
+    others = {c.day: c for c in [*repaired, *(crawl_day(lake, catalog, crawled.table, day, own_schema) for day in stale)]}
+    return replace(crawled, rejudged=tuple(sorted(others)), others=tuple(others[d] for d in sorted(others)))
+
+
+def records_missing(lake: Lake, contract: Contract, registered: dict[str, dict[str, str]]) -> list[str]:
+    """The registered days whose crawl records are gone from the lake (deleted by hand, or a day crawled
+    before keys files existed), sorted: no keys file (for a table with a key), or no quarantine ledger
+    though the partition counts quarantined rows.
+
+    Without its keys file a day's keys look free to every other day's crawl (an image accepted on two
+    days), and without its ledger the job would read the day's quarantined duplicates as rows; so each
+    crawl re-judges such days from their files, which writes the records again (one listing each)."""
+    table = contract.table
+    have_ledger = {k.removeprefix(f"{layout.QUARANTINE}/{table}/day=").partition("/")[0]
+                   for k in lake.list_keys(f"{layout.QUARANTINE}/{table}")}
+    have_keys = ({k.rpartition("/day=")[2].removesuffix(".jsonl") for k in lake.list_keys(f"{layout.keys_dir()}/{table}")}
+                 if contract.key else set(registered))
+    return sorted(day for day, parameters in registered.items()
+                  if day not in have_keys or (int(parameters.get(QUARANTINED_ROWS) or 0) and day not in have_ledger))

@@ -20,13 +20,16 @@ from typing import Any
 
 from dagster import get_dagster_logger
 
+from zfish_assets.domain.quarantine import recorded_keys
 from zfish_assets.domain.crawl import (
     CrawledDay, crawl_day, fingerprint, follow_other_days, judge_and_record, register_accepted,
 )
 from zfish_assets.resources.data_catalog import Catalog, GlueCatalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.backends.polling import PollTimeout, poll_until
+from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.accepted import data_fingerprint
+from glue_scripts.zfish_etl.lease import hold
 from zfish_assets.dagster_names import DATA_FINGERPRINT, FINGERPRINT, QUARANTINED_ROWS
 
 # LastCrawl.Status of a crawl that did not succeed: Glue says FAILED or CANCELLED (moto: STOPPED).
@@ -152,18 +155,32 @@ def crawl_day_with_crawler(lake: Lake, catalog: GlueCatalog, table: str, day: st
     # and the partition the crawler registered over the raw files is pointed at the accepted rows,
     # so Athena reads the contract in this mode too. The crawler's own `recordCount` counted every
     # line: it is replaced by the accepted rows' count.
-    judged, _ = judge_and_record(lake, catalog, table, day, listed)  # the crawler owns the table's schema
+    judged, contract = judge_and_record(lake, catalog, table, day, listed)  # the crawler owns the table's schema
     location = register_accepted(lake, catalog, table, day, judged, {
         **parameters, "recordCount": str(judged.rows), QUARANTINED_ROWS: str(judged.quarantined_rows()),
         FINGERPRINT: fingerprint(listed), DATA_FINGERPRINT: data_fingerprint((o.name, o.size, o.version) for o in objects),
+        **recorded_keys(contract, judged),
     })
     return CrawledDay(table, day, location, judged.rows, len(objects),
                       sum(o.size for o in objects), tuple(found.columns), registered=True, judged=judged)
 
 
-def crawl(lake: Lake, catalog: Catalog, table: str, day: str) -> CrawledDay:
+CRAWL_WAIT_S = 900.0
+"""How long a crawl waits for another crawl of the same table (a Glue crawler's run can take minutes)."""
+
+
+def crawl(lake: Lake, catalog: Catalog, table: str, day: str, wait_s: float = CRAWL_WAIT_S) -> CrawledDay:
     """Register day D of `table` the way the catalog's `crawl_mode` says (see the module docstring),
-    then re-judge the other days whose verdict that changed (`follow_other_days`)."""
-    if isinstance(catalog, GlueCatalog) and catalog.crawl_mode == "crawler":
-        return follow_other_days(lake, catalog, crawl_day_with_crawler(lake, catalog, table, day), own_schema=False)
-    return follow_other_days(lake, catalog, crawl_day(lake, catalog, table, day))
+    then re-judge the other days whose verdict that changed (`follow_other_days`).
+
+    Crawls of one table take turns under its lease (`layout.crawl_lease_key`; a `flock` locally, S3's
+    conditional writes on S3, as the table's writers and a day's landings): a crawl judges its day against
+    the keys the other days' crawls recorded and re-judges other days, so two at once (two days' runs,
+    a backfill beside the sensor's run) could each accept a key the other day delivers, or leave a day's
+    partition on accepted rows the other crawl removed. Another crawl is waited for up to `wait_s`,
+    naming it, then refused (`TableBusy`)."""
+    with hold(lake.table_uri(table), f"crawl of {table} day={day}", wait_s, get_dagster_logger().info,
+              lake.lease(layout.crawl_lease_key(table)), "the crawl's CRAWL_WAIT_S"):
+        if isinstance(catalog, GlueCatalog) and catalog.crawl_mode == "crawler":
+            return follow_other_days(lake, catalog, crawl_day_with_crawler(lake, catalog, table, day), own_schema=False)
+        return follow_other_days(lake, catalog, crawl_day(lake, catalog, table, day))

@@ -15,6 +15,7 @@ can tell which days' verdicts another day's change made stale (`stale_days`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -25,6 +26,7 @@ from glue_scripts.zfish_etl.judging import data_lines, judge_line
 from glue_scripts.zfish_etl.accepted import accepted_line
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.ledger import Entry, format_ledger, ledger_key
+from glue_scripts.zfish_etl.names import KEYS_DIGEST
 from zfish_assets.resources.lake import Lake
 
 
@@ -165,6 +167,11 @@ def write_day(lake: Lake, contract: Contract, day: str, judged: JudgedDay) -> No
         lake.put_bytes(keys_key(contract.table, day), encode_keys(judged.keys, judged.deferred))
 
 
+def recorded_keys(contract: Contract, judged: JudgedDay) -> dict[str, str]:
+    """The partition parameter naming the keys file `write_day` wrote for `judged` (none without a key)."""
+    return {KEYS_DIGEST: keys_digest(encode_keys(judged.keys, judged.deferred))} if contract.key else {}
+
+
 def _delivered(lake: Lake, contract: Contract, days: Iterable[str]) -> dict[str, bytes | None]:
     """Each of `days`' keys file (None: crawled before keys files existed; a re-crawl writes it)."""
     ordered = sorted(set(days))
@@ -181,18 +188,27 @@ def keys_of_earlier_days(lake: Lake, contract: Contract, days: Iterable[str], da
     return taken
 
 
-def stale_days(lake: Lake, contract: Contract, days: Iterable[str]) -> list[str]:
-    """The `days` whose recorded verdict no longer follows from the earlier days' deliveries: a day
-    holding a key an earlier day delivers, or deferring one to a day that is not its holder (that
-    day retracted it, or an even earlier day delivers it). Read from the keys files alone (no day's
-    files are read), in one pass in day order."""
+def keys_digest(data: bytes) -> str:
+    """The digest of a keys file, which the crawl records on the day's partition (`KEYS_DIGEST`)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def stale_days(lake: Lake, contract: Contract, registered: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """The `registered` days (day -> partition parameters) whose recorded verdict no longer follows from
+    the earlier days' deliveries: a day holding a key an earlier day delivers, or deferring one to a day
+    that is not its holder (that day retracted it, or an even earlier day delivers it); or whose keys
+    file is not the one its partition records (a crawl killed between writing the day's keys and
+    ledger and registering them). Read from the keys files alone (no day's files are read), in one
+    pass in day order."""
     holder: dict[str, str] = {}
     stale = []
-    for day, data in sorted(_delivered(lake, contract, days).items()):
+    for day, data in sorted(_delivered(lake, contract, registered).items()):
         if data is None:
             continue
         held, deferred = decode_keys(data), decode_deferred(data)
-        if any(k in holder for k in held) or any(holder.get(k) != d for k, d in deferred.items()):
+        recorded = registered[day].get(KEYS_DIGEST)
+        if (any(k in holder for k in held) or any(holder.get(k) != d for k, d in deferred.items())
+                or recorded not in (None, keys_digest(data))):
             stale.append(day)
         for key in (*held, *deferred):
             holder.setdefault(key, day)

@@ -31,6 +31,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from dagster import get_dagster_logger
+
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.accepted import day_fingerprint
 from glue_scripts.zfish_etl.job_args import JobResult
@@ -114,11 +116,19 @@ class NewsLedger:
         raw = self.lake.get_many([self._key(inputs.window)])[0]
         if raw is None:
             return None
-        doc = json.loads(raw)
-        if Inputs.from_json(doc["inputs"]) != inputs:
+        try:
+            doc = json.loads(raw)
+            recorded, instant = Inputs.from_json(doc["inputs"]), doc["instant"]
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # The record only lets a run skip the engine: one that cannot be read (cut short, edited by hand)
+            # is none, and this run, running, writes it again.
+            get_dagster_logger().warning(f"{self.lake.uri(self._key(inputs.window))} cannot be read "
+                                         f"({type(exc).__name__}: {exc}): running the join, which records it again")
+            return None
+        if recorded != inputs:
             return None
         now = self.instant()
-        return now if now is not None and now == doc["instant"] else None
+        return now if now is not None and now == instant else None
 
     def record(self, inputs: Inputs | None, before: str | None, result: JobResult) -> str | None:
         """Record `inputs` with the table's instant, when that instant is this run's (`before`: the table's

@@ -115,9 +115,12 @@ class LocalCatalog(Catalog):
             yield holder
             if holder["doc"] is not None:
                 tmp = path.with_suffix(f".tmp{os.getpid()}")
-                with writing(path):
-                    tmp.write_text(json.dumps(holder["doc"], indent=1, sort_keys=True))
-                os.replace(tmp, path)
+                try:
+                    with writing(path):
+                        tmp.write_text(json.dumps(holder["doc"], indent=1, sort_keys=True))
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)  # a write that failed (a full disk) leaves no part behind
 
     def get_table(self, table: str) -> CatalogTable | None:
         return read_local_table(self.root, self.database, table)

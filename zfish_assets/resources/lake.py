@@ -25,7 +25,7 @@ from glue_scripts.zfish_etl.judging import is_data_file
 from glue_scripts.zfish_etl.write_errors import writing
 from glue_scripts.zfish_etl import layout
 from glue_scripts.zfish_etl.layout import marker_key, staging_prefix
-from glue_scripts.zfish_etl.lease import S3Lease, hold
+from glue_scripts.zfish_etl.lease import hold
 from zfish_assets import settings
 from zfish_assets.partitions import validate_day
 from zfish_assets.resources.aws_connection import AWSConnection
@@ -277,7 +277,7 @@ class S3Lake(S3Storage, Lake):
         copies (the folder left empty, the marker gone, one reported landed). So each holds the day's lease,
         `<landing dir>/<table>/day=D.lease` (S3's conditional writes, as the table's writers: `lease.py`), and
         a second waits for the first, then replaces its day whole."""
-        lease = S3Lease(self.bucket, self._key(staging_prefix(table, day)).rstrip("/") + layout.LEASE_SUFFIX, self.client())
+        lease = self.lease(staging_prefix(table, day).rstrip("/") + layout.LEASE_SUFFIX)
         with hold(self.uri(self.day_key(table, day)), f"landing {table} day={day}", self.landing_wait_s, print,
                   lease, "the lake's landing_wait_s"):
             return self._land_held_day(table, day, write, stored)

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from glue_scripts.zfish_etl.files import DENIED_CODES, MISSING_CODES, get_s3_object
+from glue_scripts.zfish_etl.lease import LocalLease, S3Lease
 from glue_scripts.zfish_etl.write_errors import writing
 
 T = TypeVar("T")
@@ -181,6 +182,10 @@ class FolderStorage:
     def local_object(self, key: str) -> Path:
         return self._object_path(key)
 
+    def lease(self, key: str) -> LocalLease:
+        """The lease at `key` (for `lease.hold`): a `flock` on the file, freed by the kernel with its holder."""
+        return LocalLease(str(self._object_path(key)))
+
 
 class S3Storage:
     """Objects under `s3://<bucket>/<prefix>/`, with a local cache for readers that need files.
@@ -193,6 +198,10 @@ class S3Storage:
 
     def client(self):
         return self.aws.client("s3")
+
+    def lease(self, key: str) -> S3Lease:
+        """The lease object at `key` (for `lease.hold`): written with S3's conditional writes only."""
+        return S3Lease(self.bucket, self._key(key), self.client())
 
     def _key(self, key: str = "") -> str:
         return f"{self.prefix}/{key}" if key else self.prefix

@@ -361,8 +361,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except OSError as exc:
-        if exc.errno not in MACHINE_ERRORS:
+    except Exception as caught:
+        from zfish_assets.tools.instance import instance_storage_error
+
+        exc = caught if isinstance(caught, OSError) else instance_storage_error(caught)
+        if exc is None or exc.errno not in MACHINE_ERRORS:
             raise
         named = "" if exc.filename and str(exc.filename) in (exc.strerror or "") else f" ({exc.filename or 'no file named'})"
         print(f"zfish {args.command}: {exc.strerror}{named}. Fix that (free room, permissions), then run the command "
@@ -370,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-MACHINE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+MACHINE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES)
 """OS errors of the machine, not of zfish: a command ends with one line naming them, not a traceback."""
 
 

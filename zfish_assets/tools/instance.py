@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -51,10 +52,42 @@ def dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML.format(history=json.dumps(str(home / "history"))))
+        from glue_scripts.zfish_etl.write_errors import writing
+
+        with writing(config):
+            config.write_text(DAGSTER_YAML.format(history=json.dumps(str(home / "history"))))
     return home
 
 
 def local_instance() -> DagsterInstance:
     """A persistent instance in `dagster_home()`."""
     return DagsterInstance.from_config(str(dagster_home()))
+
+
+SQLITE_MACHINE_ERRORS = {
+    "database or disk is full": errno.ENOSPC,
+    "disk i/o error": errno.EIO,  # what sqlite says of a full tmpfs, among other causes
+    "attempt to write a readonly database": errno.EROFS,
+    "unable to open database file": errno.EACCES,
+}
+"""sqlite's words for a machine's failure, each with the OS error it stands for: the instance's storage is
+sqlite under DAGSTER_HOME, and SQLAlchemy reports such a failure as a screen of traceback naming no file."""
+
+
+def instance_storage_error(exc: BaseException) -> OSError | None:
+    """An OSError naming DAGSTER_HOME, the room left and the cause, when `exc` (or what it was raised from)
+    is sqlite failing for a reason of the machine's (`SQLITE_MACHINE_ERRORS`); None otherwise."""
+    from glue_scripts.zfish_etl.write_errors import room
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__module__ == "sqlite3":
+            text = str(exc)
+            code = next((c for words, c in SQLITE_MACHINE_ERRORS.items() if words in text.lower()), None)
+            if code is not None:
+                home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir() / "dagster")
+                return OSError(code, f"Dagster's instance storage failed ({text}) in DAGSTER_HOME={home}; "
+                                     f"{room(home)} there", str(home))
+        exc = exc.__cause__ or exc.__context__
+    return None

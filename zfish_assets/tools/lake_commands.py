@@ -115,4 +115,15 @@ def _upload(args: argparse.Namespace) -> int:
             with Progress(f"{table} day={day}: stored in {lake.uri(table)}", len(files), "files") as stored:
                 landed = lake.land_day(table, day, copy, stored=stored.advance)
             print(f"{table} day={day}: {landed.files} files, {landed.bytes:,} bytes -> {landed.uri}")
+        for table in sorted(set(RAW_TABLES) - {u.table for u in uploads}):
+            _say_left(lake, args.dir, table, day)
     return 0
+
+
+def _say_left(lake, folder: Path, table: str, day: str) -> None:
+    """A table the folder has no day of is left as the lake holds it: said, so that nobody takes the upload for
+    a retraction of that table's day (or a retraction for done), with how to retract it."""
+    held = [o for o in lake.list_day(table, day) if o.is_data()]
+    now = f"it keeps its {len(held)} data files at {lake.day_uri(table, day)}" if held else "it holds none there"
+    print(f"{table} day={day}: no {folder / table / f'day={day}'} folder, so the lake's day is left as it is ({now}); "
+          f"to retract it, upload an empty {table}/day={day}/ folder")

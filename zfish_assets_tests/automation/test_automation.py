@@ -66,6 +66,18 @@ def test_the_lake_sensor_crawls_each_new_or_changed_day_once(defs, instance):
     assert changed.run_requests[0].run_key != requested["2025-05-10"].run_key
 
 
+def test_the_lake_sensor_names_day_folders_after_the_clock_instead_of_passing_them_over(defs, instance):
+    """A day landed before the clock was set back has no partition: never crawled until its evening comes,
+    which the tick's skip reason (what the UI shows of each tick) now says, with the clock."""
+    for day in ("2025-05-11", "2025-05-12", "2025-05-13"):
+        land(defs, day)
+    first = lake_tick(defs, instance)
+    assert [r.partition_key for r in first.run_requests] == ["2025-05-11"]
+    said = lake_tick(defs, instance, first.cursor).skip_message
+    assert "2 day folder(s) after the last partition 2025-05-11 (ZFISH_CLOCK=" in said, said
+    assert said.endswith("crawled once their evening comes (or set the clock forward): 2025-05-12, 2025-05-13"), said
+
+
 def test_the_lake_sensor_leaves_crawled_days_and_waits_for_running_ones(defs, instance):
     lake, catalog = defs.resources["lake"], defs.resources["catalog"]
     for day in ("2025-05-10", "2025-05-11"):

@@ -4,10 +4,12 @@ a change to what it does not read is not. No Spark: the catalog is the local one
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 
 from hypothesis import given, settings as hsettings, strategies as st
 
+from glue_scripts.zfish_etl import layout
 from zfish_assets.io_managers.news import Inputs, read_inputs
 from zfish_assets.dagster_names import FINGERPRINT
 from zfish_assets.partitions import days_between
@@ -100,3 +102,18 @@ def test_accepted_rows_are_fingerprinted_by_their_content(tmp_path):
     assert first is not None
     assert register("mtime-2", b'{"fish_id": "f1"}\n') == first
     assert register("mtime-2", b'{"fish_id": "f2"}\n') != first
+
+
+def test_a_record_that_cannot_be_read_is_news_not_a_failed_evening(tmp_path):
+    """The record of what a window's last join read only lets the next run skip the engine: cut short (a copy
+    interrupted, an editor) or of another shape, it is no record, and the run runs (and records it again)."""
+    from zfish_assets.io_managers.news import NewsLedger
+    from zfish_assets.resources.lake import LocalLake
+
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    inputs = inputs_of({"observations": {WINDOW[0]: ("a", 1)}, "outcomes": {}})
+    ledger = NewsLedger(lake, "joined_fish_data", f"file://{tmp_path}/joined_fish_data", {})
+    whole = json.dumps({"inputs": inputs.to_json(), "instant": "20250511180000000"}).encode()
+    for damaged in (whole[: len(whole) // 2], b"[]", b'{"inputs": {}, "instant": 1}', b"\xff"):
+        lake.put_bytes(layout.news_key("joined_fish_data", inputs.window), damaged)
+        assert ledger.unchanged_since(inputs) is None, damaged

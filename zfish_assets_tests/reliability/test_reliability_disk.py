@@ -27,8 +27,9 @@ from glue_scripts.zfish_etl.write_errors import ROOM_MARGIN, TableWriteError
 from zfish_assets.partitions import days_between
 from zfish_assets.resources.data_catalog import LocalCatalog
 from zfish_assets.resources.lake import LocalLake
+from zfish_assets_tests.support import crawl_lake
 from zfish_assets_tests.support.tables import as_expected, raw_expected, table_rows
-from zfish_assets_tests.support.crash import job_args, land_and_crawl, timeline
+from zfish_assets_tests.support.crash import job_args, land_and_crawl, simulator, timeline
 
 DAYS = days_between("2025-04-05", "2025-04-09")
 SIZE_MIB = 32
@@ -146,3 +147,80 @@ def test_a_full_disk_fails_landing_and_upload_at_once_naming_the_file_being_writ
     with pytest.raises(OSError) as full:
         lake.put_bytes("use-cases/fish-demo/_zfish/note.json", b"{}" * 4096)
     assert full.value.errno == errno.ENOSPC and "note.json" in str(full.value), full.value
+
+
+def test_a_full_catalog_disk_fails_the_crawl_naming_the_file_leaves_no_part_and_the_rerun_completes(tmp_path, small_fs):
+    """The local catalog's file is written beside it and renamed: on a full disk the write fails naming the
+    file and leaves no partial copy behind; the crawl given room completes."""
+    from zfish_assets.domain.glue_crawler import crawl
+
+    lake, catalog = LocalLake(root=str(tmp_path / "lake")), LocalCatalog(root=str(small_fs / "catalog"))
+    lake.land_day("observations", DAYS[0], lambda folder: simulator().write_day("observations", DAYS[0], folder))
+    fill(small_fs / "filler")
+    started = time.monotonic()
+    with pytest.raises(OSError) as full:
+        crawl(lake, catalog, "observations", DAYS[0])
+    assert time.monotonic() - started < 30
+    assert full.value.errno == errno.ENOSPC and f"writing {small_fs / 'catalog'}" in str(full.value), full.value
+    assert sorted(p.name for p in (small_fs / "catalog").rglob("*") if p.is_file()) == ["observations.lock"]
+    (small_fs / "filler").unlink()
+    assert crawl(lake, catalog, "observations", DAYS[0]).registered
+    assert sorted(p.name for p in (small_fs / "catalog").rglob("*") if p.is_file()) == [
+        "observations.json", "observations.lock"]
+
+
+def test_a_full_dagster_home_ends_a_zfish_command_with_one_line_naming_it(tmp_path, small_fs, monkeypatch, capsys):
+    """Dagster's instance is sqlite under DAGSTER_HOME: a full disk there was a screen of SQLAlchemy traceback
+    ending in `disk I/O error`, naming neither DAGSTER_HOME nor the room left."""
+    from zfish_assets.tools.cli import main
+    from zfish_assets.tools.instance import local_instance
+
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(tmp_path / "zfish"))
+    monkeypatch.setenv("DAGSTER_HOME", str(small_fs / "dagster"))
+    monkeypatch.setenv("ZFISH_CLOCK", f"{DAYS[-1]}T18:00:00Z")
+    lake, catalog = LocalLake(root=str(tmp_path / "zfish" / "lake")), LocalCatalog(root=str(tmp_path / "zfish" / "catalog"))
+    for raw in ("observations", "outcomes"):
+        land_and_crawl(lake, catalog, raw, DAYS[0])
+    local_instance().dispose()  # the instance made while there was room
+    fill(small_fs / "filler")
+    capsys.readouterr()
+    started = time.monotonic()
+    assert main(["check", "--day", DAYS[0]]) == 1
+    assert time.monotonic() - started < 60
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("zfish check:")]
+    assert len(lines) == 1, lines
+    assert f"DAGSTER_HOME={small_fs / 'dagster'}" in lines[0] and "MiB free of" in lines[0], lines[0]
+    assert "disk I/O error" in lines[0] or "database or disk is full" in lines[0], lines[0]
+
+
+def test_a_crawl_failing_between_its_records_and_its_registration_is_finished_by_the_next_crawl(tmp_path):
+    """Day 25 re-delivered without X; its crawl writes the day's ledger and keys, then cannot write its
+    accepted rows (their folder read-only: EROFS, named). Its partition still says X, its keys say not:
+    the next crawl of any day, given a writable lake, tells them apart by the keys digest the partition
+    records and finishes: X on day 26 only, as the final lake implies."""
+    from zfish_assets.domain.glue_crawler import crawl
+
+    deliver, expected, outcome, KEY_DAYS = crawl_lake.deliver, crawl_lake.expected, crawl_lake.outcome, crawl_lake.DAYS
+    lake, catalog = crawl_lake.make_lake(tmp_path)
+    delivered = {KEY_DAYS[0]: ["X", "Y"], KEY_DAYS[1]: ["X", "Z"], KEY_DAYS[2]: []}
+    for day, keys in delivered.items():
+        deliver(lake, "observations", day, keys)
+        crawl(lake, catalog, "observations", day)
+    delivered[KEY_DAYS[0]] = ["Y"]
+    deliver(lake, "observations", KEY_DAYS[0], ["Y"])
+    accepted = tmp_path / "lake" / "p" / "_zfish" / "accepted"
+    done = subprocess.run(["mount", "--bind", str(accepted), str(accepted)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount a folder read-only here (needs root): {done.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(accepted)], check=True)
+        with pytest.raises(OSError) as refused:
+            crawl(lake, catalog, "observations", KEY_DAYS[0])
+        assert refused.value.errno == errno.EROFS and str(accepted) in str(refused.value), refused.value
+    finally:
+        subprocess.run(["umount", str(accepted)], check=False)
+    assert outcome(lake, catalog) != expected(delivered)  # half: the partition is the old verdict
+    deliver(lake, "observations", KEY_DAYS[2], ["W"])
+    delivered[KEY_DAYS[2]] = ["W"]
+    assert KEY_DAYS[0] in crawl(lake, catalog, "observations", KEY_DAYS[2]).rejudged
+    assert outcome(lake, catalog) == expected(delivered)

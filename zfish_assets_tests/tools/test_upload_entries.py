@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -143,3 +144,25 @@ def test_a_day_before_the_first_partition_is_refused_at_upload_naming_the_settin
     assert status == 2 and not landed(tmp_path, "2025-04-04")
     assert "day 2025-04-04 is before ZFISH_SIM_START=2025-04-05, the first partition" in err, err
     assert "Set ZFISH_SIM_START to 2025-04-04 or earlier" in err and "evening" not in err, err
+
+
+def test_a_table_the_folder_has_no_day_of_is_left_in_the_lake_and_said_so(tmp_path, monkeypatch):
+    """Re-sending a day's observations without its outcomes folder leaves the lake's outcomes of the day as they
+    are (no retraction); the upload said nothing of them, so whether they were kept or dropped was a guess."""
+    monkeypatch.setenv("ZFISH_DATA_DIR", str(tmp_path / "zfish"))
+    monkeypatch.setenv("ZFISH_CLOCK", "2025-05-11T18:00:00Z")
+    for table in ("observations", "outcomes"):
+        folder = tmp_path / "lab" / table / f"day={DAY}"
+        folder.mkdir(parents=True)
+        (folder / "a.json").write_text("{}\n")
+    assert upload(tmp_path, DAY)[0] == 0
+    shutil.rmtree(tmp_path / "lab" / "outcomes")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["upload", str(tmp_path / "lab"), "--day", DAY]) == 0
+    lake_day = tmp_path / "zfish" / "lake" / "use-cases" / "fish-demo" / "outcomes" / f"day={DAY}"
+    assert (lake_day / "a.json").read_text() == "{}\n"
+    said = [line for line in out.getvalue().splitlines() if line.startswith(f"outcomes day={DAY}")]
+    assert said == [f"outcomes day={DAY}: no {tmp_path / 'lab' / 'outcomes' / f'day={DAY}'} folder, so the lake's day "
+                    f"is left as it is (it keeps its 1 data files at file://{lake_day}); to retract it, upload an "
+                    f"empty outcomes/day={DAY}/ folder"], out.getvalue()

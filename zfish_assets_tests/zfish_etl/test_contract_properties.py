@@ -258,3 +258,32 @@ def test_duckdb_reads_exactly_what_the_crawl_accepted(scratch, layout):
         'SELECT image_id, fish_id, length_mm FROM "db"."observations" ORDER BY image_id', {"observations": None}).to_pylist()
     assert [r["image_id"] for r in got] == expected == sorted(crawled.judged.keys)
     assert all(r["length_mm"] == VALID["length_mm"] for r in got)
+
+
+@given(st.lists(st.text(min_size=1, max_size=8), unique=True, max_size=8),
+       st.lists(st.sampled_from([b"\n", b"\r\n", b"\n\n", b"\r\n \t\r\n", b"\n   \n"]), min_size=8, max_size=8),
+       st.booleans(), st.booleans(), st.booleans())
+def test_every_row_is_read_whatever_the_line_ends_blank_lines_mark_and_final_newline(ids, ends, bom, final, blank_first):
+    """LF or CRLF line ends mixed in one file, blank lines (spaces, tabs, CR) anywhere, a byte-order mark,
+    a last line with or without its newline: every row is accepted, nothing is quarantined."""
+    rows = [json.dumps({**VALID, "image_id": i}).encode() for i in ids]
+    body = b"".join(row + end for row, end in zip(rows, ends))
+    if rows and not final:
+        body = body[: len(body) - len(ends[len(rows) - 1])]
+    content = b"\xef\xbb\xbf" * bom + b"\r\n" * blank_first + body
+    judged = judge_day(OBSERVATIONS, "2025-05-01", [("a.json", content)], [], {})
+    assert judged.entries == [] and judged.keys == ids
+
+
+@pytest.mark.parametrize("line, named", [
+    (b"null", "a JSON null"), (b"[1]", "a JSON array"), (b'"x"', "a JSON string"), (b"4", "a JSON number"),
+    (b"1.5", "a JSON number"), (b"true", "a JSON true or false"),
+    (json.dumps(VALID).encode() + b"\r" + json.dumps(VALID).encode(), "carriage return alone"),
+    ("\ufeff".encode() + json.dumps(VALID).encode(), "starts with a byte-order mark"),
+])
+def test_a_line_that_is_no_object_or_no_line_says_so_in_the_lab_s_terms(line, named):
+    """Python's names (`NoneType`, `list`, "decode using utf-8-sig") meant nothing to a lab; the detail says what
+    the line is and, where a known cause explains it (CR-only line ends, a mark joined into a file), the fix."""
+    verdict = judge_line(OBSERVATIONS, line)
+    assert verdict.reason == "malformed_json" and named in verdict.detail, verdict.detail
+    assert not re.search(r"NoneType|\blist\b|\bstr\b|\bint\b|\bbool\b|utf-8-sig", verdict.detail), verdict.detail

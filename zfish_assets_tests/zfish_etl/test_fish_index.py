@@ -73,3 +73,23 @@ def test_segments_merge_and_an_interrupted_merge_reads_the_same(tmp_path_factory
     copy = pq.read_table(root / sorted(p.name for p in root.glob("*.parquet"))[0])
     pq.write_table(copy, root / "segment-0-copy.parquet")
     assert as_set(read_index(table), keys) == set().union(*expected.values())
+
+
+def test_a_segment_that_cannot_be_read_counts_as_missing_and_the_next_merge_removes_it(tmp_path, capsys, monkeypatch):
+    """A segment cut short (a copy interrupted) or of another shape failed every evening, naming no file;
+    now its days are not indexed (the runs that need them read them again) and a merge deletes it."""
+    table = f"file://{tmp_path}/joined"
+    keys = {d: day_key(registered(d)) for d in DAYS[:2]}
+    update_index(table, read_index(table), keys, entries_of({(DAYS[0], "a"): 2}, DAYS[:1], keys))
+    root = Path(fish_index.index_root(table).removeprefix("file://"))
+    whole = next(root.glob("*.parquet")).read_bytes()
+    (root / "segment-0-cut.parquet").write_bytes(whole[: len(whole) // 2])
+    pq.write_table(pq.read_table(next(root.glob("segment-1*.parquet"))).drop(["images"]), root / "segment-0-other.parquet")
+    index = read_index(table)
+    assert as_set(index, keys) == {(DAYS[0], "a", 2)} and len(index.segments) == 3
+    said = capsys.readouterr().out
+    assert "segment-0-cut.parquet cannot be read" in said and "segment-0-other.parquet cannot be read" in said, said
+    monkeypatch.setattr(fish_index, "MAX_SEGMENTS", 1)  # the next update merges every segment into one
+    update_index(table, index, keys, entries_of({(DAYS[1], "b"): 1}, DAYS[1:2], keys))
+    assert [p.name for p in root.glob("segment-0-*")] == []
+    assert as_set(read_index(table), keys) == {(DAYS[0], "a", 2), (DAYS[1], "b", 1)}

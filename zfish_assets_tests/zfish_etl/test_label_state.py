@@ -3,6 +3,8 @@ the last commit's state, which late labels look for (computed here from the rows
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
@@ -112,3 +114,15 @@ def test_a_days_observation_version_is_equal_only_where_the_job_would_read_the_s
     if vouched(a) and vouched(b):
         assert (va == vb) == (same_rows and a["columns"] == b["columns"])
     assert observation_versions(catalog_table(a, day), [DAYS[1]]) == {DAYS[1]: UNREGISTERED}
+
+
+def test_a_label_state_that_cannot_be_read_is_none_so_the_run_reads_every_older_day():
+    """The state in a commit's metadata only narrows the next run's scan: cut short or of another shape, it is
+    none (the run scans every older day and records a fresh one), never a failed evening."""
+    from glue_scripts.zfish_etl.label_state import LABEL_STATE_KEY
+
+    whole = json.dumps({"code": "c", "outcome_days": {"2025-01-01": "1:2:3"}, "label_days": {}})
+    assert LabelState.from_commit({"extraMetadata": {LABEL_STATE_KEY: whole}}, "c") is not None
+    for damaged in (whole[: len(whole) // 2], "[]", '{"code": "c", "outcome_days": [1], "label_days": {}}',
+                    '{"code": "c", "label_days": {}}'):
+        assert LabelState.from_commit({"extraMetadata": {LABEL_STATE_KEY: damaged}}, "c") is None, damaged
