@@ -105,7 +105,7 @@ def server_command(port: int, code: str, home: Path, spark_settings: SparkSettin
     import pyspark
 
     spark_settings = spark_settings or SparkSettings.from_env()
-    conf = spark_conf(spark_settings, long_lived=True)
+    conf = {connect_guard.BIND_CONF: ports.LOOPBACK, **spark_conf(spark_settings, long_lived=True)}  # extra_conf may move it
     connect_jar = spark_settings.jars_dir / jar_name(settings.glue_runtime().connect_coordinate)
     if not connect_jar.is_file():
         raise SparkEnvironmentError(
@@ -272,7 +272,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _port_taken(port: int) -> SparkEnvironmentError:
     return SparkEnvironmentError(
-        f"port {port} on 127.0.0.1 is taken by {ports.holder(port, _LABELS)}: choose another `--port`, "
+        f"port {port} on {ports.LOOPBACK} is taken by {ports.holder(port, _LABELS)}: choose another `--port`, "
         "or leave it out and the engine takes a free port")
 
 
@@ -282,7 +282,7 @@ def _launch(port: int, code: str, path: Path, spark_settings: SparkSettings | No
     secret = connect_guard.new_secret(path.parent)
     path.with_name("port").unlink(missing_ok=True)
     log = path.with_name("server.log")
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    env = {**os.environ, "SPARK_LOCAL_IP": ports.LOOPBACK, "PYSPARK_PYTHON": sys.executable}
     env.pop(settings.SPARK_REMOTE.name, None)
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,

@@ -23,6 +23,7 @@ from pathlib import Path
 from glue_scripts.zfish_etl.spark_conf import SESSION_CONF, s3a_encryption_conf
 from zfish_assets.backends.class_archive import QUIET, archive_path, sharing_option
 from zfish_assets import settings
+from zfish_assets.backends.ports import LOOPBACK
 from zfish_assets.runtimes import S3A_COORDINATES, jar_name
 from zfish_assets.setting_kinds import masked_url  # noqa: F401 (also `spark_session.masked_url`, as before)
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
@@ -142,8 +143,8 @@ def spark_conf(spark_settings: SparkSettings, long_lived: bool = False) -> dict[
         "spark.default.parallelism": cores,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": LOOPBACK,
+        "spark.driver.bindAddress": LOOPBACK,
         "spark.driver.memory": settings.SPARK_DRIVER_MEMORY.get(),
     }
     if spark_settings.master.startswith("local"):
@@ -188,7 +189,7 @@ def get_spark_session(spark_settings: SparkSettings | None = None, remote: str |
     spark_settings = spark_settings or SparkSettings.from_env()
     check_java()
     check_pyspark()
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # never bind to the machine's network address
+    os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)  # never bind to the machine's network address
     if spark_settings.master.startswith("local"):
         # PySpark launches its Python workers with PYSPARK_PYTHON (else `python3` on the PATH), not
         # `spark.pyspark.python`: without it they ran another interpreter, lacking pyarrow for mapInArrow.
