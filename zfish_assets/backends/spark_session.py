@@ -239,8 +239,7 @@ def remote_session(url: str):
             f"no Spark Connect server answers at {shown} ({settings.SPARK_REMOTE.name}): {exc}. Start it with "
             f"`zfish engine start` (`make dev` does), or unset {settings.SPARK_REMOTE.name} for an in-process session."
         ) from None
-    spark = pyspark_session({"spark.remote": url})
-    spark.client._retry_policy.update(ENGINE_RETRIES)  # pyspark 3.5's builder takes no policy: its client's dict
+    spark = connect_session(url)
     try:
         served, expected = spark.conf.get(CODE_CONF, "") or "none", script_sha256()
     except SparkConnectGrpcException as exc:
@@ -263,6 +262,29 @@ ENGINE_RETRIES = {"max_retries": 5, "initial_backoff": 50, "backoff_multiplier":
 own policy retries `UNAVAILABLE` for at least 10 minutes, made for a remote cluster that restarts; the warm engine
 is this machine's process, and when it ends (killed, out of memory, `zfish engine stop`) it does not come back by
 itself: a run then waited 10 minutes with no line saying why."""
+
+
+def connect_session(url: str):
+    """The process's Spark Connect session at `url` (made on first call, then reused), with `ENGINE_RETRIES`
+    set before its first call to the server.
+
+    Made from a `ChannelBuilder`, not the builder's `spark.remote` (`pyspark_session`): given that, pyspark
+    3.5's builder sets `spark.remote` on the server as a session setting, twice, each with its own default
+    policy of 10 minutes' retries that no setting reaches, and a server killed at that moment held the run
+    20 minutes; it also copied the URL, secret included, into the server's session settings."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession as ClassicSession
+    from pyspark.sql.connect.client import ChannelBuilder
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    # What pyspark's own builder checks and sets on its way to a Connect session (pyspark 3.5's `session.py`).
+    if SparkContext._active_spark_context is not None or ClassicSession._instantiatedSession is not None:
+        raise SparkEnvironmentError(f"this process already runs an in-process Spark session: a Spark Connect session "
+                                    f"({settings.SPARK_REMOTE.name}) cannot start beside it")
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # pyspark's functions build Connect columns from now on
+    spark = ConnectSession.builder.channelBuilder(ChannelBuilder(url)).getOrCreate()
+    spark.client._retry_policy.update(ENGINE_RETRIES)  # pyspark 3.5's builder takes no policy: its client's dict
+    return spark
 
 
 def _connect(url: str) -> None:
