@@ -277,15 +277,20 @@ def _port_taken(port: int) -> SparkEnvironmentError:
 
 
 def _launch(port: int, code: str, path: Path, spark_settings: SparkSettings | None):
-    """Start the server process with a new secret; its state is recorded at once (port 0 until bound)."""
-    command = server_command(port, code, path.parent, spark_settings)
+    """Start the server process with a new secret; its state is recorded at once (port 0 until bound).
+
+    It runs in its engine folder: Spark's Connect server makes its artifact folder (`artifacts/spark-<uuid>`,
+    what clients upload) and Spark SQL its `spark-warehouse/` in the working directory, which was the
+    checkout or wherever `make dev` was typed."""
+    folder = path.parent.resolve()  # the server's paths hold in its own working directory
+    command = server_command(port, code, folder, spark_settings)
     secret = connect_guard.new_secret(path.parent)
     path.with_name("port").unlink(missing_ok=True)
     log = path.with_name("server.log")
     env = {**os.environ, "SPARK_LOCAL_IP": ports.LOOPBACK, "PYSPARK_PYTHON": sys.executable}
     env.pop(settings.SPARK_REMOTE.name, None)
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=folder,
                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     state = ServerState(pid=process.pid, port=0, code_sha256=code, log=str(log), secret_file=str(secret))
     path.write_text(json.dumps(asdict(state)))
