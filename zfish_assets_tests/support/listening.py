@@ -93,6 +93,7 @@ class Watch:
         self.found: list[str] = []
         self._judged: set[int] = set()  # inodes already seen: judged once each
         self._reported = 0
+        self._lock = threading.Lock()  # the thread and a test's teardown sample at once
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="listen-watch", daemon=True)
 
@@ -111,17 +112,19 @@ class Watch:
 
     def sample(self) -> None:
         """Judge the sockets that appeared since the last sample."""
-        fresh = {inode: address for inode, address in listening().items()
-                 if inode not in self._judged and not is_loopback(address)}
-        self._judged.update(fresh)
-        for inode, pid in holders(set(fresh)).items():
-            if self._ours(pid):
-                self.found.append(f"{fresh[inode]} by pid {pid} ({command(pid)})")
+        with self._lock:
+            fresh = {inode: address for inode, address in listening().items()
+                     if inode not in self._judged and not is_loopback(address)}
+            self._judged.update(fresh)
+            for inode, pid in holders(set(fresh)).items() if fresh else ():
+                if self._ours(pid):
+                    self.found.append(f"{fresh[inode]} by pid {pid} ({command(pid)})")
 
     def unreported(self) -> list[str]:
         """What was found since the last call (a sample taken now included)."""
         self.sample()
-        fresh, self._reported = self.found[self._reported:], len(self.found)
+        with self._lock:
+            fresh, self._reported = self.found[self._reported:], len(self.found)
         return fresh
 
     def _ours(self, pid: int) -> bool:
