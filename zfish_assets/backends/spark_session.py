@@ -204,10 +204,9 @@ def pyspark_session(spark_config: dict[str, str]):
     """The session dagster-pyspark's `LazyPySparkResource` builds from `spark_config` (Spark's builder, each
     key set with `config`, then `getOrCreate`: the process's session once made).
 
-    The same resource serves Spark Connect: pyspark's `builder.remote(url)` is `config("spark.remote", url)`,
-    and `getOrCreate` returns a Connect session when that key is set (pyspark 3.5's `session.py`). It is
-    used here as a plain object, not as a Dagster resource: the session is one per process, shared by
-    the IO manager's reads, the local engine and the checks, whichever resource asks first.
+    It is used here as a plain object, not as a Dagster resource: the session is one per process, shared by
+    the IO manager's reads, the local engine and the checks, whichever resource asks first. A Spark Connect
+    session is made by `connect_session` instead (the resource's `spark.remote` cost a 10-minute wait there).
     """
     from dagster_pyspark import LazyPySparkResource
 
