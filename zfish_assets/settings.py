@@ -197,6 +197,7 @@ def check_set() -> None:
         if setting.is_set():
             setting.get()
     check_aws_agree()
+    check_athena_output()
 
 
 def check_aws_agree() -> None:
@@ -214,6 +215,26 @@ def check_aws_agree() -> None:
     if key and key.split(":")[3] != region:
         raise ValueError(f"{KMS_KEY_ARN.name}={key!r} is a key of region {key.split(':')[3]}, but {AWS_REGION.name}="
                          f"{region!r}: S3 encrypts with a key of the bucket's region only")
+
+
+def check_athena_output() -> None:
+    """`ZFISH_ATHENA_OUTPUT` in the lake's bucket stays clear of the lake's keys: outside its prefix, or in its own
+    `_zfish/athena-results/`. The runner may write and list Athena's results (Athena writes them as the caller), so
+    an output that held the lake prefix, or a folder in it, would let the runner write the job's code, the raw
+    days and the table, and list the whole bucket."""
+    output, bucket = ATHENA_OUTPUT.get(), S3_BUCKET.get()
+    out_bucket, _, key = output.removeprefix("s3://").partition("/")
+    if not output or out_bucket != bucket:
+        return
+    key, prefix = key.strip("/"), lake_prefix().strip("/")
+    own = f"{prefix}/{layout.athena_results_dir()}"
+    holds_the_lake = not key or prefix == key or prefix.startswith(f"{key}/")
+    in_the_lake = key.startswith(f"{prefix}/") and not (key == own or key.startswith(f"{own}/"))
+    if holds_the_lake or in_the_lake:
+        raise ValueError(
+            f"{ATHENA_OUTPUT.name}={output!r} reaches the lake's keys (s3://{bucket}/{prefix}/), which Athena's caller "
+            f"would then be allowed to write: name a folder of its own, outside the lake prefix (e.g. "
+            f"s3://{bucket}/athena-results/), or leave it blank for s3://{bucket}/{own}/")
 
 
 # Accessors for the settings most modules need, under the names they have always had.

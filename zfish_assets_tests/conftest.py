@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass, field
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from zfish_assets.backends.ports import LOOPBACK
 from zfish_assets_tests.support.aws_proxy import AwsProxy
 from zfish_assets_tests.support.deploy import JOB, ROLE, serve_what_moto_lacks
+from zfish_assets_tests.support.listening import Watch
 from zfish_assets_tests.support.moto import BUCKET, REGION, no_default_endpoint
 from zfish_assets_tests.support.scenario import keep_as_template, restore
 
@@ -39,6 +41,25 @@ def pytest_addoption(parser) -> None:
     parser.addoption("--screenshots", metavar="DIR", default=None,
                      help="where the Dagster UI test saves its screenshots (default: the test's temporary folder); "
                           "`--screenshots docs/screenshots` refreshes README's")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def listen_watch():
+    """Every listening socket of this test session, watched from its start (before any server): nothing zfish or
+    its tests start may listen beyond loopback (`support/listening.py`)."""
+    watch = Watch().start()
+    yield watch
+    watch.stop()
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(listen_watch):
+    """Fails the test during which (or during whose fixtures' set-up) a process of the session listened on an
+    address other than loopback."""
+    yield
+    beyond = listen_watch.unreported()
+    if beyond:
+        pytest.fail("listening beyond loopback (bind it to 127.0.0.1): " + "; ".join(beyond), pytrace=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -226,7 +247,7 @@ def moto_url():
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"

@@ -59,6 +59,12 @@ HUDI_OPTIONS: dict[str, str] = {
     # `SocketTimeoutException`. Direct, the task's own IOException fails the run in seconds. The cost,
     # one small file per data file, is nothing at a day's few files.
     "hoodie.write.markers.type": "DIRECT",
+    # No embedded timeline server (the driver's HTTP service of file listings the tasks would ask): Hudi 0.15 and
+    # 1.0 start it for every write on every interface (Javalin's `start(port)`; no setting names an address),
+    # with no authentication, so any host that reaches the machine could read the table's layout while a
+    # write runs. The tasks build their own file-system view instead; the evening join took the same time
+    # either way (24.5 vs 24.0 s, docs/performance.md).
+    "hoodie.embed.timeline.server": "false",
 }
 
 """Columns Hudi adds to every row; they say which commit wrote the row, not what the row is."""

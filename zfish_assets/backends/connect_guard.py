@@ -23,6 +23,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from zfish_assets.backends.ports import LOOPBACK
 from zfish_assets.backends.spark_session import SparkEnvironmentError, jdk_tool, masked_url
 
 SOURCES = Path(__file__).parent / "java"
@@ -100,7 +101,7 @@ def new_secret(home: Path) -> Path:
 def url(port: int, secret_file: str | Path) -> str:
     """The URL a client connects with: loopback, the port, and the secret as a header parameter."""
     secret = Path(secret_file).read_text().strip() if secret_file and Path(secret_file).is_file() else ""
-    return f"sc://127.0.0.1:{port}/;{HEADER}={secret}" if secret else f"sc://127.0.0.1:{port}"
+    return f"sc://{LOOPBACK}:{port}/;{HEADER}={secret}" if secret else f"sc://{LOOPBACK}:{port}"
 
 
 masked = masked_url

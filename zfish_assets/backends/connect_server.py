@@ -105,7 +105,7 @@ def server_command(port: int, code: str, home: Path, spark_settings: SparkSettin
     import pyspark
 
     spark_settings = spark_settings or SparkSettings.from_env()
-    conf = spark_conf(spark_settings, long_lived=True)
+    conf = {connect_guard.BIND_CONF: ports.LOOPBACK, **spark_conf(spark_settings, long_lived=True)}  # extra_conf may move it
     connect_jar = spark_settings.jars_dir / jar_name(settings.glue_runtime().connect_coordinate)
     if not connect_jar.is_file():
         raise SparkEnvironmentError(
@@ -272,20 +272,25 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _port_taken(port: int) -> SparkEnvironmentError:
     return SparkEnvironmentError(
-        f"port {port} on 127.0.0.1 is taken by {ports.holder(port, _LABELS)}: choose another `--port`, "
+        f"port {port} on {ports.LOOPBACK} is taken by {ports.holder(port, _LABELS)}: choose another `--port`, "
         "or leave it out and the engine takes a free port")
 
 
 def _launch(port: int, code: str, path: Path, spark_settings: SparkSettings | None):
-    """Start the server process with a new secret; its state is recorded at once (port 0 until bound)."""
-    command = server_command(port, code, path.parent, spark_settings)
+    """Start the server process with a new secret; its state is recorded at once (port 0 until bound).
+
+    It runs in its engine folder: Spark's Connect server makes its artifact folder (`artifacts/spark-<uuid>`,
+    what clients upload) and Spark SQL its `spark-warehouse/` in the working directory, which was the
+    checkout or wherever `make dev` was typed."""
+    folder = path.parent.resolve()  # the server's paths hold in its own working directory
+    command = server_command(port, code, folder, spark_settings)
     secret = connect_guard.new_secret(path.parent)
     path.with_name("port").unlink(missing_ok=True)
     log = path.with_name("server.log")
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    env = {**os.environ, "SPARK_LOCAL_IP": ports.LOOPBACK, "PYSPARK_PYTHON": sys.executable}
     env.pop(settings.SPARK_REMOTE.name, None)
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=folder,
                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     state = ServerState(pid=process.pid, port=0, code_sha256=code, log=str(log), secret_file=str(secret))
     path.write_text(json.dumps(asdict(state)))

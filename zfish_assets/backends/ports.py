@@ -12,9 +12,15 @@ import socket
 from pathlib import Path
 
 _LISTEN = "0A"
+LOOPBACK = "127.0.0.1"
+"""The one address every server zfish (and its test suite) starts listens on: the warm engine's gRPC port, the
+Spark driver's RPC and block manager (`spark_session.spark_conf`, `SPARK_LOCAL_IP`), and in the tests moto's
+server, the AWS proxy and Trino. None of them authenticates a client but the warm engine, so none may be
+reachable from another machine. A server that cannot be told an address is not started (Hudi's embedded
+timeline server, `glue_scripts/zfish_etl/hudi.py`)."""
 
 
-def answers(port: int, host: str = "127.0.0.1") -> bool:
+def answers(port: int, host: str = LOOPBACK) -> bool:
     """Whether something accepts TCP connections on `host:port`."""
     try:
         socket.create_connection((host, port), timeout=1).close()

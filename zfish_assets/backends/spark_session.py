@@ -23,6 +23,7 @@ from pathlib import Path
 from glue_scripts.zfish_etl.spark_conf import SESSION_CONF, s3a_encryption_conf
 from zfish_assets.backends.class_archive import QUIET, archive_path, sharing_option
 from zfish_assets import settings
+from zfish_assets.backends.ports import LOOPBACK
 from zfish_assets.runtimes import S3A_COORDINATES, jar_name
 from zfish_assets.setting_kinds import masked_url  # noqa: F401 (also `spark_session.masked_url`, as before)
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
@@ -142,8 +143,8 @@ def spark_conf(spark_settings: SparkSettings, long_lived: bool = False) -> dict[
         "spark.default.parallelism": cores,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": LOOPBACK,
+        "spark.driver.bindAddress": LOOPBACK,
         "spark.driver.memory": settings.SPARK_DRIVER_MEMORY.get(),
     }
     if spark_settings.master.startswith("local"):
@@ -188,7 +189,7 @@ def get_spark_session(spark_settings: SparkSettings | None = None, remote: str |
     spark_settings = spark_settings or SparkSettings.from_env()
     check_java()
     check_pyspark()
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # never bind to the machine's network address
+    os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)  # never bind to the machine's network address
     if spark_settings.master.startswith("local"):
         # PySpark launches its Python workers with PYSPARK_PYTHON (else `python3` on the PATH), not
         # `spark.pyspark.python`: without it they ran another interpreter, lacking pyarrow for mapInArrow.
@@ -203,10 +204,9 @@ def pyspark_session(spark_config: dict[str, str]):
     """The session dagster-pyspark's `LazyPySparkResource` builds from `spark_config` (Spark's builder, each
     key set with `config`, then `getOrCreate`: the process's session once made).
 
-    The same resource serves Spark Connect: pyspark's `builder.remote(url)` is `config("spark.remote", url)`,
-    and `getOrCreate` returns a Connect session when that key is set (pyspark 3.5's `session.py`). It is
-    used here as a plain object, not as a Dagster resource: the session is one per process, shared by
-    the IO manager's reads, the local engine and the checks, whichever resource asks first.
+    It is used here as a plain object, not as a Dagster resource: the session is one per process, shared by
+    the IO manager's reads, the local engine and the checks, whichever resource asks first. A Spark Connect
+    session is made by `connect_session` instead (the resource's `spark.remote` cost a 10-minute wait there).
     """
     from dagster_pyspark import LazyPySparkResource
 
@@ -238,8 +238,7 @@ def remote_session(url: str):
             f"no Spark Connect server answers at {shown} ({settings.SPARK_REMOTE.name}): {exc}. Start it with "
             f"`zfish engine start` (`make dev` does), or unset {settings.SPARK_REMOTE.name} for an in-process session."
         ) from None
-    spark = pyspark_session({"spark.remote": url})
-    spark.client._retry_policy.update(ENGINE_RETRIES)  # pyspark 3.5's builder takes no policy: its client's dict
+    spark = connect_session(url)
     try:
         served, expected = spark.conf.get(CODE_CONF, "") or "none", script_sha256()
     except SparkConnectGrpcException as exc:
@@ -262,6 +261,29 @@ ENGINE_RETRIES = {"max_retries": 5, "initial_backoff": 50, "backoff_multiplier":
 own policy retries `UNAVAILABLE` for at least 10 minutes, made for a remote cluster that restarts; the warm engine
 is this machine's process, and when it ends (killed, out of memory, `zfish engine stop`) it does not come back by
 itself: a run then waited 10 minutes with no line saying why."""
+
+
+def connect_session(url: str):
+    """The process's Spark Connect session at `url` (made on first call, then reused), with `ENGINE_RETRIES`
+    set before its first call to the server.
+
+    Made from a `ChannelBuilder`, not the builder's `spark.remote` (`pyspark_session`): given that, pyspark
+    3.5's builder sets `spark.remote` on the server as a session setting, twice, each with its own default
+    policy of 10 minutes' retries that no setting reaches, and a server killed at that moment held the run
+    20 minutes; it also copied the URL, secret included, into the server's session settings."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession as ClassicSession
+    from pyspark.sql.connect.client import ChannelBuilder
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    # What pyspark's own builder checks and sets on its way to a Connect session (pyspark 3.5's `session.py`).
+    if SparkContext._active_spark_context is not None or ClassicSession._instantiatedSession is not None:
+        raise SparkEnvironmentError(f"this process already runs an in-process Spark session: a Spark Connect session "
+                                    f"({settings.SPARK_REMOTE.name}) cannot start beside it")
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # pyspark's functions build Connect columns from now on
+    spark = ConnectSession.builder.channelBuilder(ChannelBuilder(url)).getOrCreate()
+    spark.client._retry_policy.update(ENGINE_RETRIES)  # pyspark 3.5's builder takes no policy: its client's dict
+    return spark
 
 
 def _connect(url: str) -> None:

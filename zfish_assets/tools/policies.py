@@ -180,7 +180,12 @@ def runner_policy(s: DeploySettings) -> dict:
         statements += [
             _statement("QueriesInTheWorkgroup", ["athena:StartQueryExecution", "athena:GetQueryExecution",
                                                  "athena:GetQueryResults", "athena:StopQueryExecution"], [a.athena]),
-            _statement("AthenaResultsBucket", ["s3:GetBucketLocation", "s3:ListBucket"], [_s3_arn(out_bucket)]),
+            _statement("AthenaResultsBucket", ["s3:GetBucketLocation"], [_s3_arn(out_bucket)]),
+            # Listing the results only: by default they are in the lake's bucket, where a listing of the bucket
+            # would show every key of every prefix (`ZFISH_ATHENA_OUTPUT` never reaches the lake's own keys:
+            # `settings.check_athena_output`). A results bucket of its own (its root) is listed whole.
+            _statement("ListAthenaResults", ["s3:ListBucket"], [_s3_arn(out_bucket)],
+                       _prefixes([f"{out_key}/*"]) if out_key else None),
             _statement("AthenaResults", ["s3:GetObject", *WRITE], [_s3_arn(out_bucket, out_key, "*")]),
         ]
     return {"Version": "2012-10-17", "Statement": statements + _kms(s)}

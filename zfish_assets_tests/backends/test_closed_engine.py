@@ -126,6 +126,21 @@ def test_the_right_secret_is_served_this_checkouts_code(engines):
         _stop(spark)
 
 
+def test_the_server_works_in_its_engine_folder_and_keeps_no_url_in_its_settings(engines):
+    """Spark's Connect server makes its artifact folder (and Spark SQL its warehouse) in its working directory:
+    the engine folder, not the checkout or wherever `make dev` was typed. A session's settings on the server
+    hold no `spark.remote` (pyspark's builder copied the URL there, secret included)."""
+    a, home = engines["a"], engines["homes"]["a"]
+    spark = remote_session(a.url)
+    try:
+        assert spark.range(3).count() == 3
+        assert spark.conf.get("spark.remote", None) is None
+    finally:
+        _stop(spark)
+    assert Path(f"/proc/{a.pid}/cwd").resolve() == home.resolve()
+    assert [p.name for p in (home / "artifacts").iterdir()], "no artifact folder in the engine folder"
+
+
 def test_the_secret_is_readable_by_its_user_only_and_written_nowhere_else(engines):
     a, home = engines["a"], engines["homes"]["a"]
     assert stat.S_IMODE(os.stat(a.secret_file).st_mode) == 0o600

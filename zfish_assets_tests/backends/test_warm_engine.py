@@ -95,3 +95,58 @@ def _action_after_the_engine_died(home: str) -> dict:
         return {"type": None}
     finally:
         connect_server.stop(Path(home))
+
+
+def test_an_engine_killed_while_a_client_makes_its_session_fails_within_seconds_naming_the_fix(tmp_path):
+    """The warm engine killed between the client's check that it listens and the session's first call: the
+    session is refused in seconds naming the engine and `zfish engine start`. pyspark's session builder makes
+    its first call (setting `spark.remote` on the server) with its own 10-minute policy, twice. In a process of
+    its own, as above."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        outcome = pool.submit(_session_after_the_engine_died, str(tmp_path / "engine")).result(timeout=600)
+    assert outcome["type"] == "StaleEngineError", outcome
+    assert re.search(r"the warm engine at sc://127\.0\.0\.1:\d+/;x-zfish-token=\*\*\* \(ZFISH_SPARK_REMOTE\) .*"
+                     r"`zfish engine start`", outcome["message"]), outcome
+    assert outcome["seconds"] < 60, outcome  # ENGINE_RETRIES: about 10 s
+
+
+def _session_after_the_engine_died(home: str) -> dict:
+    """Start a server; make a session, the server killed (SIGKILL, its port closed) right after the client
+    found it listening: what making the session raised, and how fast."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    from zfish_assets.backends import connect_server
+    from zfish_assets.backends.spark_session import naming_a_gone_engine
+
+    state = connect_server.start(home=Path(home))
+    listens = spark_module._connect
+
+    def listens_then_dies(url: str) -> None:
+        listens(url)
+        os.kill(state.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until its port closes (the JVM gone)
+            try:
+                listens(url)
+            except OSError:
+                break
+            time.sleep(0.1)
+
+    spark_module._connect = listens_then_dies
+    try:
+        began = time.monotonic()
+        try:
+            with naming_a_gone_engine(state.url):
+                get_spark_session(remote=state.url)
+        except Exception as exc:
+            return {"type": type(exc).__name__, "message": str(exc), "seconds": time.monotonic() - began}
+        return {"type": None, "seconds": time.monotonic() - began}
+    finally:
+        spark_module._connect = listens
+        connect_server.stop(Path(home))

@@ -9,21 +9,39 @@ skipped only where no Java 24+ is installed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import Counter
+from pathlib import Path
 
-import pytest
 from dagster import Definitions
 
 from zfish_assets import settings
 from zfish_assets.definitions import build_definitions
 from zfish_assets.tools.runs import RunSummary, join_range, land_and_crawl, run_checks
+from zfish_assets_tests.support.listening import holders, is_loopback, listening
 from zfish_assets_tests.support.walkthrough import START, evening_window, expected_rows
 from zfish_assets_tests.support.trino import ENGINE_SOURCE, SCHEMA_FILE, TrinoServer, as_delivered, canonical, on_trino, \
     run_statement, write_metastore
 from zfish_assets.dagster_names import RANGE_END, RANGE_START
 
 CRAWLED, JOINED = ("observations", "outcomes"), "joined_fish_data"
+
+
+def test_trino_listens_on_loopback_only(trino):
+    """Trino's HTTP server binds every interface unless told an address (airlift's `node.bind-ip`)."""
+    group = {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _group_of(int(p.name)) == trino.process.pid}
+    sockets = listening()
+    bound = [sockets[inode] for inode, pid in holders(set(sockets)).items() if pid in group]
+    assert any(address.endswith(f":{trino.port}") for address in bound), bound
+    assert all(is_loopback(address) for address in bound), bound
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 def outcomes(summary: RunSummary) -> list[tuple[str, str, bool, str]]:

@@ -38,6 +38,7 @@ from dagster import Definitions
 from pydantic import Field
 
 from glue_scripts.zfish_etl.catalog import CatalogTable
+from zfish_assets.backends.ports import LOOPBACK
 from zfish_assets.resources.data_catalog import FORMATS, Catalog
 from zfish_assets.resources.lake import Lake
 from zfish_assets.resources.query import Query, Tables
@@ -83,7 +84,7 @@ class TrinoServer:
     def __init__(self, home: Path, java_home: Path, work: Path, heap: str = "2G") -> None:
         self.home, self.java_home, self.work, self.heap = home, java_home, work, heap
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{LOOPBACK}:{self.port}"
         self.metastore = work / "metastore"
         self.log = work / "server.log"
         self.process: subprocess.Popen | None = None
@@ -94,7 +95,8 @@ class TrinoServer:
         (etc / "catalog").mkdir(parents=True, exist_ok=True)
         self.metastore.mkdir(parents=True, exist_ok=True)
         (etc / "node.properties").write_text(
-            f"node.environment=zfish\nnode.id=zfish-test\nnode.data-dir={self.work / 'data'}\n")
+            f"node.environment=zfish\nnode.id=zfish-test\nnode.data-dir={self.work / 'data'}\n"
+            f"node.bind-ip={LOOPBACK}\nnode.internal-address={LOOPBACK}\n")
         (etc / "jvm.config").write_text("\n".join([
             "-server", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:+ExplicitGCInvokesConcurrent",
             "-XX:+ExitOnOutOfMemoryError", "-Djdk.attach.allowAttachSelf=true", ""]))

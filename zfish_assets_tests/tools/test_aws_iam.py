@@ -29,6 +29,7 @@ import threading
 import time
 
 import boto3
+import pytest
 from moto.moto_api import state_manager
 
 from zfish_assets_tests.support.aws_proxy import missing_keys_denied
@@ -284,3 +285,60 @@ def test_a_bucket_root_as_athena_output_grants_the_buckets_objects():
         (results,) = [st for st in runner_policy(s)["Statement"] if st["Sid"] == "AthenaResults"]
         assert results["Resource"] == ["arn:aws:s3:::athena-results-bucket/*"]
         assert allowed(runner_policy(s), Need("s3:PutObject", "arn:aws:s3:::athena-results-bucket/abc.csv"))
+
+
+def test_the_runner_lists_athenas_results_and_the_lake_never_the_whole_bucket():
+    """Athena's results in the lake's bucket (the default, or a folder beside the lake): the runner may list them
+    and the lake (its prefix-scoped listing), not the bucket's root nor another prefix of it."""
+    from hypothesis import given, strategies as st
+
+    from zfish_assets.tools.deploy import DeploySettings
+    from zfish_assets.tools.policies import runner_policy
+
+    @given(bucket=st.from_regex(_BUCKET, fullmatch=True), lake=_prefixes(), beside=_prefixes(),
+           default=st.booleans(), engine=st.sampled_from(["glue", "spark"]))
+    def check(bucket, lake, beside, default, engine):
+        prefix, results = "/".join(lake), "/".join(["athena", *beside])
+        s = DeploySettings(bucket=bucket, region="us-east-1", endpoint_url="", prefix=prefix, database="db",
+                           job_name="job", role_arn="arn:aws:iam::000000000000:role/r", query="athena", engine=engine,
+                           athena_output="" if default else f"s3://{bucket}/{results}/")
+        runner, arn = runner_policy(s), f"arn:aws:s3:::{bucket}"
+        results = f"{prefix}/_zfish/athena-results" if default else results
+
+        def lists(under: str) -> bool:
+            return allowed(runner, Need("s3:ListBucket", arn, (("s3:prefix", under),)))
+        assert lists(f"{results}/") and lists(f"{prefix}/observations/")
+        if engine == "glue":  # (Spark's filesystem needs the bucket's listing: `policies._list_lake`)
+            assert not lists("") and not lists("other-use-case/") and not lists(f"{prefix}x/")
+            assert not allowed(runner, Need("s3:ListBucket", arn))
+
+    check()
+
+
+@pytest.mark.parametrize("output, refused", [
+    ("s3://lake/", True), ("s3://lake", True), ("s3://lake/use-cases/", True), ("s3://lake/use-cases/fish-demo", True),
+    ("s3://lake/use-cases/fish-demo/_zfish/", True), ("s3://lake/use-cases/fish-demo/_zfish/glue/", True),
+    ("s3://lake/use-cases/fish-demo/observations/", True), ("s3://lake/use-cases/fish-demo/tmp/", True),
+    ("s3://lake/use-cases/fish-demo/_zfish/athena-results/", False),
+    ("s3://lake/use-cases/fish-demo/_zfish/athena-results/team-a/", False),
+    ("s3://lake/athena-results/", False), ("s3://lake/use-cases/fish-demox/", False), ("s3://results/", False)])
+def test_an_athena_output_reaching_the_lakes_keys_is_refused_naming_the_setting(output, refused, monkeypatch):
+    """The runner may write Athena's results: an output holding the lake (or a folder of it other than its own
+    results) would let it write the job's code, the raw days and the table."""
+    from zfish_assets import settings
+    from zfish_assets.tools.deploy import DeploySettings
+    from zfish_assets.tools.policies import runner_policy
+
+    for name, value in {"ZFISH_S3_BUCKET": "lake", "ZFISH_LAKE_PREFIX": "use-cases/fish-demo",
+                        "ZFISH_ATHENA_OUTPUT": output}.items():
+        monkeypatch.setenv(name, value)
+    code = "arn:aws:s3:::lake/use-cases/fish-demo/_zfish/glue/sha256/d/joined_fish_data.py"
+    if refused:
+        with pytest.raises(ValueError, match=rf"ZFISH_ATHENA_OUTPUT='{re.escape(output)}' reaches the lake's keys "
+                                             r"\(s3://lake/use-cases/fish-demo/\).*a folder of its own"):
+            settings.check_set()
+        return
+    settings.check_set()
+    s = DeploySettings(bucket="lake", region="", endpoint_url="", prefix="use-cases/fish-demo", database="db",
+                       job_name="j", role_arn="arn:aws:iam::000000000000:role/r", athena_output=output, query="athena")
+    assert not allowed(runner_policy(s), Need("s3:PutObject", code))
