@@ -219,7 +219,7 @@ def check_aws_agree() -> None:
 
 def check_athena_output() -> None:
     """`ZFISH_ATHENA_OUTPUT` in the lake's bucket stays clear of the lake's keys: outside its prefix, or in its own
-    `_zfish/athena-results/`. The runner may write and list Athena's results (Athena writes them as the caller), so
+    results folder (`layout.athena_results_dir`). The runner may write and list Athena's results (Athena writes them as the caller), so
     an output that held the lake prefix, or a folder in it, would let the runner write the job's code, the raw
     days and the table, and list the whole bucket."""
     output, bucket = ATHENA_OUTPUT.get(), S3_BUCKET.get()
