@@ -1,4 +1,5 @@
-"""The child process that test_reliability_crash.py kills: the Spark job or a landing, held at a crash point.
+"""The child process the crash tests kill (test_reliability_crash.py: the Spark job; test_reliability_landing_crash.py:
+a landing or a crawl), held at a crash point.
 
 A crash test must kill the writer at a known phase, not whenever a poller happens to look. So the
 child stops itself at the phase and says so, and the parent then kills it with SIGKILL:
