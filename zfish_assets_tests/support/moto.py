@@ -1,11 +1,12 @@
 """moto's server as the tests use it: the bucket and region, a Glue run's output stream, Athena's queued
-answers, and a job run inside a Dagster step."""
+answers, its state manager's transitions, and a job run inside a Dagster step."""
 
 from __future__ import annotations
 
 import json
 import urllib.request
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 
@@ -95,3 +96,18 @@ def queue_athena_result(url: str, columns: list[tuple[str, str]], rows: list[lis
     body_rows = [{"Data": [_cell(n) for n, _ in columns]}] + [{"Data": [_cell(v) for v in r]} for r in rows]
     _moto_api(url, "static/athena/query-results",
               {"region": REGION, "results": [{"rows": body_rows, "column_info": info}]})
+
+
+@contextmanager
+def transition(url: str, model: str, progression: dict[str, Any]) -> Iterator[None]:
+    """moto's state manager: how `model`'s resources advance, for the duration of the block."""
+    _moto_api(url, "state-manager/set-transition", {"model_name": model, "transition": progression})
+    try:
+        yield
+    finally:
+        _moto_api(url, "state-manager/unset-transition", {"model_name": model})
+
+
+STUCK = {"progression": "manual", "times": 10**9}
+IMMEDIATE = {"progression": "immediate"}
+ROLE = "arn:aws:iam::000000000000:role/zfish-test"  # moto accepts any role; no real account
