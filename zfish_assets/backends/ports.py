@@ -29,8 +29,9 @@ def answers(port: int, host: str = LOOPBACK) -> bool:
         return False
 
 
-def listening(port: int, proc: Path = Path("/proc")) -> list[tuple[str, int]]:
-    """(local address, socket inode) of every listening TCP socket on `port`, IPv4 and IPv6."""
+def listening_sockets(proc: Path = Path("/proc")) -> list[tuple[str, int, int]]:
+    """(local address, port, socket inode) of every listening TCP socket this network namespace holds, IPv4
+    and IPv6."""
     found = []
     for table in ("tcp", "tcp6"):
         path = proc / "net" / table
@@ -38,10 +39,39 @@ def listening(port: int, proc: Path = Path("/proc")) -> list[tuple[str, int]]:
             continue
         for line in path.read_text().splitlines()[1:]:
             fields = line.split()
-            address, _, hex_port = fields[1].rpartition(":")
-            if fields[3] == _LISTEN and int(hex_port, 16) == port:
-                found.append((_address(address), int(fields[9])))
+            if fields[3] == _LISTEN:
+                address, _, hex_port = fields[1].rpartition(":")
+                found.append((_address(address), int(hex_port, 16), int(fields[9])))
     return found
+
+
+def listening(port: int, proc: Path = Path("/proc")) -> list[tuple[str, int]]:
+    """(local address, socket inode) of every listening TCP socket on `port`, IPv4 and IPv6."""
+    return [(address, inode) for address, bound, inode in listening_sockets(proc) if bound == port]
+
+
+def socket_holders(inodes: set[int], proc: Path = Path("/proc")) -> dict[int, int]:
+    """inode -> pid of a process holding that socket, for the processes this user can see."""
+    wanted, found = {f"socket:[{inode}]": inode for inode in inodes}, {}
+    for pid_dir in proc.iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            for fd in (pid_dir / "fd").iterdir():
+                inode = wanted.get(os.readlink(fd))
+                if inode is not None:
+                    found[inode] = int(pid_dir.name)
+        except OSError:
+            continue
+    return found
+
+
+def command_line(pid: int, proc: Path = Path("/proc")) -> str | None:
+    """The process's whole command line, its arguments joined by spaces; None when it cannot be read."""
+    try:
+        return (proc / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return None
 
 
 def _address(hex_address: str) -> str:
@@ -58,20 +88,15 @@ def holder(port: int, labels: dict[str, str] | None = None, proc: Path = Path("/
     sockets = listening(port, proc)
     if not sockets:
         return "no process listening now" if proc.is_dir() else "a process (no /proc here to name it)"
-    wanted = {f"socket:[{inode}]" for _, inode in sockets}
-    for pid_dir in proc.iterdir():
-        if not pid_dir.name.isdigit():
-            continue
-        try:
-            if any(os.readlink(fd) in wanted for fd in (pid_dir / "fd").iterdir()):
-                command = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                label = next((name for key, name in (labels or {}).items() if key in command), _short(command))
-                return f"pid {pid_dir.name} ({label})"
-        except OSError:
-            continue
+    for pid in sorted(set(socket_holders({inode for _, inode in sockets}, proc).values())):
+        command = command_line(pid, proc)
+        if command is not None:
+            label = next((name for key, name in (labels or {}).items() if key in command), short_command(command))
+            return f"pid {pid} ({label})"
     return f"a process this user cannot see (listening on {', '.join(a for a, _ in sockets)})"
 
 
-def _short(command: str, width: int = 120) -> str:
+def short_command(command: str, width: int = 120) -> str:
+    """A command line cut to `width` characters (a JVM's runs to thousands: its classpath and settings)."""
     command = command.strip()
     return command if len(command) <= width else command[:width - 3] + "..."

@@ -19,7 +19,8 @@ from dagster import Definitions
 from zfish_assets import settings
 from zfish_assets.definitions import build_definitions
 from zfish_assets.tools.runs import RunSummary, join_range, land_and_crawl, run_checks
-from zfish_assets_tests.support.listening import holders, is_loopback, listening
+from zfish_assets.backends.ports import socket_holders
+from zfish_assets_tests.support.listening import is_loopback, listening
 from zfish_assets_tests.support.walkthrough import START, evening_window, expected_rows
 from zfish_assets_tests.support.trino import ENGINE_SOURCE, SCHEMA_FILE, TrinoServer, as_delivered, canonical, on_trino, \
     run_statement, write_metastore
@@ -32,7 +33,7 @@ def test_trino_listens_on_loopback_only(trino):
     """Trino's HTTP server binds every interface unless told an address (airlift's `node.bind-ip`)."""
     group = {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _group_of(int(p.name)) == trino.process.pid}
     sockets = listening()
-    bound = [sockets[inode] for inode, pid in holders(set(sockets)).items() if pid in group]
+    bound = [sockets[inode] for inode, pid in socket_holders(set(sockets)).items() if pid in group]
     assert any(address.endswith(f":{trino.port}") for address in bound), bound
     assert all(is_loopback(address) for address in bound), bound
 

@@ -2,8 +2,8 @@
 by a process of this test session (this process, its descendants, and processes that carry the session's
 token in their environment: a server started detached and re-parented still carries it).
 
-Read from Linux's /proc here, by hand, not through zfish's `backends/ports` (what the tests check uses it).
-The sockets of another network namespace (the closed-engine test's own) are not in this one's /proc/net.
+Read from Linux's /proc through zfish's `backends/ports` (the same reading names a taken port's holder in
+the warm engine's refusals); what is judged here is only which of them are beyond loopback. The sockets of another network namespace (the closed-engine test's own) are not in this one's /proc/net.
 `Watch` samples in a thread, so servers that live for a moment (a writer's embedded server during one
 commit) are caught too; the conftest runs one for the whole session and fails the test during which
 a socket of the session listened beyond loopback.
@@ -17,26 +17,15 @@ import secrets
 import threading
 from pathlib import Path
 
+from zfish_assets.backends.ports import command_line, listening_sockets, short_command, socket_holders
+
 TOKEN_VARIABLE = "PYTEST_ZFISH_LISTEN_WATCH"
-_LISTEN = "0A"
 
 
 def listening(proc: Path = Path("/proc")) -> dict[int, str]:
     """inode -> `host:port` of every listening TCP socket (IPv4 and IPv6) this network namespace holds."""
-    found = {}
-    for table in ("tcp", "tcp6"):
-        path = proc / "net" / table
-        if not path.is_file():
-            continue
-        for line in path.read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] != _LISTEN:
-                continue
-            hex_host, _, hex_port = fields[1].partition(":")
-            raw = b"".join(int(hex_host[i:i + 8], 16).to_bytes(4, "little") for i in range(0, len(hex_host), 8))
-            host = ipaddress.ip_address(raw)
-            found[int(fields[9])] = f"{host}:{int(hex_port, 16)}" if host.version == 4 else f"[{host}]:{int(hex_port, 16)}"
-    return found
+    return {inode: f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            for host, port, inode in listening_sockets(proc)}
 
 
 def is_loopback(address: str) -> bool:
@@ -44,22 +33,6 @@ def is_loopback(address: str) -> bool:
     host = ipaddress.ip_address(address.rpartition(":")[0].strip("[]"))
     mapped = getattr(host, "ipv4_mapped", None)
     return (mapped or host).is_loopback
-
-
-def holders(inodes: set[int], proc: Path = Path("/proc")) -> dict[int, int]:
-    """inode -> pid of a process holding that socket, for the processes this user can see."""
-    wanted, found = {f"socket:[{inode}]": inode for inode in inodes}, {}
-    for pid_dir in proc.iterdir():
-        if not pid_dir.name.isdigit():
-            continue
-        try:
-            for fd in (pid_dir / "fd").iterdir():
-                inode = wanted.get(os.readlink(fd))
-                if inode is not None:
-                    found[inode] = int(pid_dir.name)
-        except OSError:
-            continue
-    return found
 
 
 def descends_from(pid: int, root: int, proc: Path = Path("/proc")) -> bool:
@@ -75,11 +48,9 @@ def descends_from(pid: int, root: int, proc: Path = Path("/proc")) -> bool:
 
 
 def command(pid: int, width: int = 160) -> str:
-    try:
-        text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return "?"
-    return text if len(text) <= width else text[:width - 3] + "..."
+    """The process's command line cut to `width` characters, `?` when it cannot be read."""
+    text = command_line(pid)
+    return "?" if text is None else short_command(text, width)
 
 
 class Watch:
@@ -116,7 +87,7 @@ class Watch:
             fresh = {inode: address for inode, address in listening().items()
                      if inode not in self._judged and not is_loopback(address)}
             self._judged.update(fresh)
-            for inode, pid in holders(set(fresh)).items() if fresh else ():
+            for inode, pid in socket_holders(set(fresh)).items() if fresh else ():
                 if self._ours(pid):
                     self.found.append(f"{fresh[inode]} by pid {pid} ({command(pid)})")
 

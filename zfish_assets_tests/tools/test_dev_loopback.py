@@ -13,13 +13,14 @@ import urllib.request
 from pathlib import Path
 
 from zfish_assets.settings import REPO_ROOT
-from zfish_assets_tests.support.listening import descends_from, holders, is_loopback, listening
+from zfish_assets.backends.ports import socket_holders
+from zfish_assets_tests.support.listening import descends_from, is_loopback, listening
 from zfish_assets_tests.support.ports import free_port
 
 
 def _sockets_of(root: int) -> list[str]:
     sockets = listening()
-    return [sockets[inode] for inode, pid in holders(set(sockets)).items() if descends_from(pid, root)]
+    return [sockets[inode] for inode, pid in socket_holders(set(sockets)).items() if descends_from(pid, root)]
 
 
 def test_zfish_dev_listens_on_loopback_only(tmp_path):
