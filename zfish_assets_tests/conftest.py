@@ -105,6 +105,15 @@ def trino(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory, request):
+    """A folder for one module's property tests, removed with the module: each Hypothesis example makes its
+    own folder under it (`tempfile.mkdtemp(dir=scratch)`), where `tmp_path` is one folder for every example."""
+    folder = tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def data_dir_path(tmp_path_factory):
     return tmp_path_factory.getbasetemp() / "zfish"

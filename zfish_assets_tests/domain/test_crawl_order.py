@@ -7,11 +7,9 @@ here are computed from the delivered files alone, never from the crawl's records
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,19 +18,9 @@ from zfish_assets.assets.crawled_checks import partitions_match_lake, rows_match
 from zfish_assets.domain.glue_crawler import crawl
 from zfish_assets.domain.quarantine import keys_key
 from zfish_assets.resources.query import DuckDBQuery
-from zfish_assets_tests.support.crawl_lake import DAYS, KEYS, deliver, expected, make_lake, outcome
+from zfish_assets_tests.support.crawl_lake import DAYS, DELIVER_OR_CRAWL, deliver, expected, make_lake, outcome
 
-
-@pytest.fixture(scope="module")
-def scratch():
-    folder = Path(tempfile.mkdtemp(prefix="zfish-crawl-order-"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-day_keys = st.lists(st.sampled_from(KEYS), max_size=3)
-step = st.one_of(st.tuples(st.just("deliver"), st.sampled_from(DAYS), day_keys),
-                 st.tuples(st.just("crawl"), st.sampled_from(DAYS), st.just([])))
+step = st.one_of(*DELIVER_OR_CRAWL)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -9,7 +9,6 @@ computed from the delivered keys (`support/crawl_lake.expected`), never from the
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -23,7 +22,7 @@ from glue_scripts.zfish_etl.ledger import ledger_key
 from glue_scripts.zfish_etl.read import quarantined_lines
 from zfish_assets.domain.glue_crawler import crawl
 from zfish_assets.domain.quarantine import keys_key
-from zfish_assets_tests.support.crawl_lake import DAYS, KEYS, deliver, expected, make_lake, outcome
+from zfish_assets_tests.support.crawl_lake import DAYS, DELIVER_OR_CRAWL, deliver, expected, make_lake, outcome
 
 RECORDS = {"keys": keys_key, "ledger": ledger_key}
 
@@ -98,16 +97,7 @@ def test_the_job_refuses_a_day_whose_ledger_is_gone_or_cut_naming_the_ledger_and
         assert ("is missing" if damaged is None else "holds 1 quarantined rows") in message, message
 
 
-@pytest.fixture(scope="module")
-def scratch():
-    folder = Path(tempfile.mkdtemp(prefix="zfish-crawl-records-"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-day_keys = st.lists(st.sampled_from(KEYS), max_size=3)
-step = st.one_of(st.tuples(st.just("deliver"), st.sampled_from(DAYS), day_keys),
-                 st.tuples(st.just("crawl"), st.sampled_from(DAYS), st.just([])),
+step = st.one_of(*DELIVER_OR_CRAWL,
                  st.tuples(st.just("lose"), st.sampled_from(DAYS), st.sampled_from(sorted(RECORDS))))
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hypothesis import strategies as st
+
 from glue_scripts.zfish_etl.accepted import rows_key
 from glue_scripts.zfish_etl.ledger import read_ledger
 from zfish_assets.resources.data_catalog import Catalog, LocalCatalog
@@ -18,6 +20,12 @@ from zfish_assets.resources.lake import Lake, LocalLake
 
 DAYS = ("2025-04-25", "2025-04-26", "2025-04-27")
 KEYS = ("X", "Y", "Z")
+
+DAY_KEYS = st.lists(st.sampled_from(KEYS), max_size=3)
+"""One delivery of a day: the keys its lines carry, repeats allowed, none for an emptied day."""
+DELIVER_OR_CRAWL = (st.tuples(st.just("deliver"), st.sampled_from(DAYS), DAY_KEYS),
+                    st.tuples(st.just("crawl"), st.sampled_from(DAYS), st.just([])))
+"""The steps of a delivery history: a day delivered anew, or a day crawled."""
 
 
 def line(key: str, fish: str = "zfish_A") -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -220,13 +219,6 @@ def test_a_quarantine_entry_keeps_the_delivered_bytes(raw, reason):
         import base64
 
         assert base64.b64decode(back.raw_base64) == raw
-
-
-@pytest.fixture(scope="module")
-def scratch():
-    folder = Path(tempfile.mkdtemp(prefix="zfish-contract-"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
