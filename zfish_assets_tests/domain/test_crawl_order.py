@@ -18,7 +18,7 @@ from zfish_assets.assets.crawled_checks import partitions_match_lake, rows_match
 from zfish_assets.domain.glue_crawler import crawl
 from zfish_assets.domain.quarantine import keys_key
 from zfish_assets.resources.query import DuckDBQuery
-from zfish_assets_tests.support.crawl_lake import DAYS, DELIVER_OR_CRAWL, deliver, expected, make_lake, outcome
+from zfish_assets_tests.support.crawl_lake import DAYS, DELIVER_OR_CRAWL, deliver, expected, make_lake, outcome, play
 
 step = st.one_of(*DELIVER_OR_CRAWL)
 
@@ -30,15 +30,7 @@ def test_the_final_lake_alone_decides_every_registration_and_quarantine(scratch,
     day whose files changed since its last crawl, in any order: the registrations and quarantines
     are those the final lake implies, and every delivered line is in exactly one of them."""
     lake, catalog = make_lake(Path(tempfile.mkdtemp(dir=scratch)))
-    delivered = {day: [] for day in DAYS}
-    changed: set[str] = set()
-    for action, day, keys in history:
-        if action == "deliver":
-            deliver(lake, "observations", day, keys)
-            delivered[day], changed = list(keys), changed | {day}
-        else:
-            crawl(lake, catalog, "observations", day)
-            changed.discard(day)
+    delivered, changed = play(lake, catalog, history)
     for day in final_order:
         if day in changed:
             crawl(lake, catalog, "observations", day)

@@ -22,7 +22,7 @@ from glue_scripts.zfish_etl.ledger import ledger_key
 from glue_scripts.zfish_etl.read import quarantined_lines
 from zfish_assets.domain.glue_crawler import crawl
 from zfish_assets.domain.quarantine import keys_key
-from zfish_assets_tests.support.crawl_lake import DAYS, DELIVER_OR_CRAWL, deliver, expected, make_lake, outcome
+from zfish_assets_tests.support.crawl_lake import DAYS, DELIVER_OR_CRAWL, deliver, expected, make_lake, outcome, play
 
 RECORDS = {"keys": keys_key, "ledger": ledger_key}
 
@@ -107,17 +107,11 @@ def test_records_lost_at_any_moment_are_repaired_by_the_next_crawl(scratch, hist
     """Deliveries, crawls and records deleted in any order, then each changed day crawled in day order and
     a crawl of any day: the registrations and quarantines the final lake implies."""
     lake, catalog = make_lake(Path(tempfile.mkdtemp(dir=scratch)))
-    delivered = {day: [] for day in DAYS}
-    changed: set[str] = set()
-    for action, day, what in history:
-        if action == "deliver":
-            deliver(lake, "observations", day, what)
-            delivered[day], changed = list(what), changed | {day}
-        elif action == "crawl":
-            crawl(lake, catalog, "observations", day)
-            changed.discard(day)
-        else:
-            lake.delete_keys([RECORDS[what]("observations", day)])
+
+    def lose(_: str, day: str, record: str) -> None:
+        lake.delete_keys([RECORDS[record]("observations", day)])
+
+    delivered, changed = play(lake, catalog, history, other=lose)
     for day in sorted(changed):
         crawl(lake, catalog, "observations", day)
     crawl(lake, catalog, "observations", last)

@@ -9,12 +9,14 @@ every other delivery of it is quarantined as `key_in_other_day`, naming that day
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from hypothesis import strategies as st
 
 from glue_scripts.zfish_etl.accepted import rows_key
 from glue_scripts.zfish_etl.ledger import read_ledger
+from zfish_assets.domain.glue_crawler import crawl
 from zfish_assets.resources.data_catalog import Catalog, LocalCatalog
 from zfish_assets.resources.lake import Lake, LocalLake
 
@@ -45,6 +47,24 @@ def deliver(lake: Lake, table: str, day: str, keys: list[str]) -> None:
             (folder / "obs.json").write_text("".join(line(k) + "\n" for k in keys))
     lake.land_day(table, day, write)
 
+
+
+def play(lake: Lake, catalog: Catalog, history: Iterable[tuple[str, str, object]],
+         other: Callable[[str, str, object], None] | None = None) -> tuple[dict[str, list[str]], set[str]]:
+    """Play a history of `DELIVER_OR_CRAWL` steps on observations (any other action goes to `other`): each
+    day's last delivery, and the days delivered since their last crawl."""
+    delivered: dict[str, list[str]] = {day: [] for day in DAYS}
+    changed: set[str] = set()
+    for action, day, what in history:
+        if action == "deliver":
+            deliver(lake, "observations", day, what)
+            delivered[day], changed = list(what), changed | {day}
+        elif action == "crawl":
+            crawl(lake, catalog, "observations", day)
+            changed.discard(day)
+        else:
+            other(action, day, what)
+    return delivered, changed
 
 def outcome(lake: Lake, catalog: Catalog, table: str = "observations") -> dict:
     """What the crawls left: per registered day its accepted keys (from the accepted rows the
